@@ -1,0 +1,35 @@
+# The two commands of the README. Each creates (or refreshes) the virtual env first.
+#   make test   - the test suite (CI runs exactly this through .ci/run)
+#   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores)
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+BENCH := $(VENV)/bin/bench
+STAMP := $(VENV)/.installed-stamp
+DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
+
+.PHONY: setup test test-fast demo report clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# everything but the real-SLURM integration test
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slurm"
+
+demo: $(STAMP)
+	$(PY) -m bench.demo $(DEMO_SPECS)
+
+report: $(STAMP)
+	$(BENCH) report $(DEMO_SPECS) --out reports
+
+clean:
+	rm -rf results/runs results/sweeps results/slurm

@@ -1,0 +1,186 @@
+"""The ``bench`` command line. Run ``bench --help``; every subcommand has ``--help`` too.
+
+    bench config configs/synthetic_tmanet.yaml model.memory_length=4     # print the resolved config
+    bench train configs/synthetic_tmanet.yaml train.iters=200             # train + evaluate, write record.json
+    bench eval configs/synthetic_tmanet.yaml checkpoint=results/runs/<id>/checkpoint.pt
+    bench sweep ablations/synthetic_memory_length.yaml --launcher local   # run a grid
+    bench status ablations/synthetic_memory_length.yaml                   # done / running / failed / pending
+    bench latency configs/synthetic_tmanet.yaml                           # per-frame latency, FLOPs, memory
+    bench report ablations/synthetic_memory_length.yaml                   # tables and figures under reports/
+    bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
+    bench models                                                          # registered model names
+
+Subcommands import their modules lazily, so ``bench --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", default=None, help="YAML config file (defaults apply when omitted)")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted overrides, e.g. model.memory_length=4")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """Config from the positional file and overrides; a first positional with '=' is an override."""
+    from bench.config import load_config
+
+    path, overrides = args.config, list(args.overrides)
+    if path is not None and "=" in path:
+        path, overrides = None, [path] + overrides
+    return load_config(path, overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from bench.config import help_table, run_id, to_yaml
+
+    if args.keys:
+        for key, default, text in help_table():
+            print(f"{key:32s} {default:24s} {text}")
+        return 0
+    cfg = _load(args)
+    print(f"# run id: {run_id(cfg)}  run dir: {cfg.resolved_run_dir()}")
+    print(to_yaml(cfg), end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bench.trainer import train_and_evaluate
+
+    record = train_and_evaluate(_load(args))
+    print(json.dumps({k: record[k] for k in ("run_id", "status", "metrics") if k in record}, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bench.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(_load(args))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench.sweep import sweep_command
+
+    return sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
+                         max_parallel=args.max_parallel, overrides=args.overrides)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bench.sweep import status_command
+
+    return status_command(args.spec)
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    from bench.latency import latency_command
+
+    result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
+                             modes=args.modes, write_record=not args.no_record)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.collate import report_command
+
+    return report_command(args.sources, out_dir=args.out)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from bench.data.preview import preview_main
+
+    cfg = _load(args)
+    preview_main(cfg.data, memory_length=cfg.model.memory_length, out_path=args.out, num_clips=args.clips)
+    print(args.out)
+    return 0
+
+
+def cmd_prepare_camvid(args: argparse.Namespace) -> int:
+    from bench.data.prepare_camvid import prepare_camvid
+
+    prepare_camvid(args.videos, args.out)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from bench.registry import list_models, load_plugins
+
+    load_plugins(args.plugins)
+    print("\n".join(list_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("config", cmd_config, "print the resolved config (defaults < YAML < overrides)")
+    _config_args(p)
+    p.add_argument("--keys", action="store_true", help="list every key with its default and choices")
+    _config_args(add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt"))
+    _config_args(add("eval", cmd_eval, "evaluate a checkpoint (checkpoint=PATH) on the validation split"))
+
+    p = add("sweep", cmd_sweep, "run an ablation grid locally or on SLURM; finished runs are skipped")
+    p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted overrides applied to every run")
+    p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="overrides the spec's launcher")
+    p.add_argument("--dry-run", action="store_true", help="print the run table and submit nothing")
+    p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
+
+    p = add("status", cmd_status, "show done / running / failed / pending for every run of a grid")
+    p.add_argument("spec")
+
+    p = add("latency", cmd_latency, "per-frame latency (streaming and recompute), FLOPs, params, peak memory")
+    _config_args(p)
+    p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
+    p.add_argument("--modes", nargs="+", default=["streaming", "recompute"], choices=("streaming", "recompute"))
+    p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
+
+    p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
+    p.add_argument("sources", nargs="+", help="grid specs (ablations/*.yaml) or folders of run records")
+    p.add_argument("--out", default="reports", help="output folder")
+
+    p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
+    _config_args(p)
+    p.add_argument("--out", default="clips.png")
+    p.add_argument("--clips", type=int, default=4)
+
+    p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
+    p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
+    p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
+
+    p = add("models", cmd_models, "list registered models")
+    p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bench.config import ConfigError
+
+    try:
+        return args.fn(args)
+    except ConfigError as err:
+        print(f"bench: config error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `bench config ... | head` closed the pipe early
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

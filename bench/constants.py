@@ -1,0 +1,9 @@
+"""Constants shared by data, models and metrics.
+
+ImageNet statistics on the 0..255 RGB scale, as in the official TMANet configs
+(``img_norm_cfg`` in configs/_base_/datasets/*.py).
+"""
+
+IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
+IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+IGNORE_INDEX: int = 255

@@ -1,0 +1,70 @@
+"""Registry: built-ins are registered by name; a user's plugin module registers a new method."""
+
+import sys
+import textwrap
+
+import pytest
+
+from bench.config import load_config
+from bench.registry import RegistryError, build_model, factory_kwargs, get_factory, list_models, load_plugins
+
+PLUGIN = '''
+from torch import nn
+from bench.registry import register_model
+
+class Constant(nn.Module):
+    def __init__(self, num_classes, memory_length, depth):
+        super().__init__()
+        self.memory_length = memory_length
+        self.depth = depth
+        self.conv = nn.Conv2d(3, num_classes, 1)
+
+    def forward(self, frames, flow=None):
+        return {"out": self.conv(frames[:, -1])}
+
+@register_model("test_constant_plugin")
+def constant(num_classes: int, memory_length: int = 1, depth: int = 1) -> nn.Module:
+    return Constant(num_classes, memory_length, depth)
+'''
+
+
+@pytest.fixture
+def plugin_module(tmp_path, monkeypatch):
+    (tmp_path / "my_test_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_test_plugin"
+    sys.modules.pop("my_test_plugin", None)
+
+
+def test_builtin_models_are_registered():
+    assert {"tmanet", "per_frame", "flow_warp"} <= set(list_models())
+
+
+def test_plugin_module_registers_a_model_built_from_config(plugin_module):
+    cfg = load_config(None, ["model.name=test_constant_plugin", f"plugins=[{plugin_module}]",
+                             "model.memory_length=3", "model.options={depth: 5}"])
+    load_plugins(cfg.plugins)
+    model = build_model(cfg.model, num_classes=4)
+    assert (model.memory_length, model.depth, model.conv.out_channels) == (3, 5, 4)
+    # only the arguments the factory declares are passed on
+    assert set(factory_kwargs(get_factory("test_constant_plugin"), cfg.model)) == {"memory_length", "depth"}
+
+
+def test_unknown_option_lists_the_accepted_arguments(plugin_module):
+    load_plugins([plugin_module])
+    cfg = load_config(None, ["model.name=test_constant_plugin", "model.options={depht: 2}"])
+    with pytest.raises(RegistryError, match=r"\['depht'\] are not arguments .* accepts: depth, memory_length"):
+        build_model(cfg.model, num_classes=2)
+
+
+def test_unknown_model_and_missing_plugin_are_clear_errors():
+    with pytest.raises(RegistryError, match="unknown model 'nope'; registered models: .*tmanet"):
+        get_factory("nope")
+    with pytest.raises(RegistryError, match="plugin module 'not_a_module_xyz' could not be imported"):
+        load_plugins(["not_a_module_xyz"])
+
+
+def test_nested_flow_config_is_flattened_for_the_flow_baseline():
+    cfg = load_config(None, ["model.name=flow_warp", "model.flow.source=ground_truth", "model.flow.fusion=concat"])
+    kwargs = factory_kwargs(get_factory("flow_warp"), cfg.model)
+    assert kwargs["flow_source"] == "ground_truth" and kwargs["flow_fusion"] == "concat"
