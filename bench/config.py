@@ -50,9 +50,9 @@ class SyntheticConfig:
     train_clips: int = bounded(256, 1)
     val_clips: int = bounded(64, 1)
     clip_length: int = bounded(10, 2, 64, "frames generated per clip; >= memory_length + 2")
-    noise: float = bounded(0.25, 0.0, 2.0, "std of Gaussian noise on the current frame ([0, 1] scale)")
+    noise: float = bounded(0.15, 0.0, 2.0, "std of Gaussian noise on the current frame ([0, 1] scale)")
     occluder_prob: float = bounded(0.6, 0.0, 1.0, "chance of an occluding block on the current frame")
-    dropout_prob: float = bounded(0.15, 0.0, 1.0, "fraction of current-frame pixels dropped")
+    dropout_prob: float = bounded(0.05, 0.0, 1.0, "fraction of current-frame pixels dropped")
     camera_motion: float = bounded(2.0, 0.0, 16.0, "max camera translation, pixels per frame")
     seed: int = 0
 

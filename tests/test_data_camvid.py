@@ -1,0 +1,166 @@
+"""CamVid video on a tiny on-disk fixture in our layout; frame naming of prepare_camvid."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.data import DatasetError, build_dataset
+from bench.data.camvid import CAMVID_CLASSES, format_frame_name, memory_frame_numbers, parse_frame_name
+from bench.data.prepare_camvid import CAMVID_VIDEOS, extract_video, find_ffmpeg, frame_file_name, prepare_camvid
+from bench.data.transforms import denormalize
+
+H, W = 16, 32
+VIDEO_CODES = {"0001TP": 1, "Seq05VD": 2, "0016E5": 3}
+
+
+def data_config(root: Path):
+    from bench.config import DataConfig
+
+    return DataConfig(dataset="camvid", root=str(root), crop_size=[16, 16], base_size=[], cat_max_ratio=1.0)
+
+
+def write_frame(path: Path, number: int, video: str, size: tuple[int, int] = (H, W)) -> None:
+    """Red channel = frame number modulo 200, green = video code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.zeros((*size, 3), dtype=np.uint8)
+    pixels[..., 0], pixels[..., 1] = number % 200, VIDEO_CODES[video]
+    Image.fromarray(pixels).save(path)
+
+
+LABEL = np.zeros((H, W), dtype=np.uint8)
+LABEL[:, 8:16], LABEL[:, 16:24], LABEL[:, 24:] = 10, 11, 255
+
+
+@pytest.fixture
+def camvid_root(tmp_path: Path) -> Path:
+    root = tmp_path / "camvid"
+    entries = {"0001TP": ("", 6, range(6685, 6691), 6690), "Seq05VD": ("f", 5, range(0, 3), 1), "0016E5": ("", 5, range(7954, 7959), 7959)}
+    names = []
+    for video, (prefix, digits, numbers, labelled) in entries.items():
+        for number in numbers:
+            write_frame(root / "frames" / video / f"{format_frame_name(video, prefix, number, digits)}.png", number, video)
+        name = format_frame_name(video, prefix, labelled, digits)
+        names.append(name)
+        (root / "labels").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(LABEL).save(root / "labels" / f"{name}.png")
+    write_frame(root / "images" / "0016E5_07959.png", 7959, "0016E5")  # labelled still only in images/
+    (root / "splits").mkdir()
+    (root / "splits" / "test.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def frame_codes(sample: dict) -> list[tuple[int, int]]:
+    pixels = denormalize(sample["frames"]).round().long()
+    return [(int(p[0, 0, 0]), int(p[1, 0, 0])) for p in pixels]
+
+
+def test_memory_frames_in_order_with_f_prefix_and_first_frame_repeat(camvid_root):
+    dataset = build_dataset(data_config(camvid_root), "test", memory_length=4, train=False)
+    assert len(dataset) == 3 and dataset.num_classes == 11 and dataset.class_names == CAMVID_CLASSES
+    tp, seq05, e5 = dataset[0], dataset[1], dataset[2]
+    assert tp["name"] == "0001TP_006690" and seq05["name"] == "Seq05VD_f00001" and e5["name"] == "0016E5_07959"
+    assert frame_codes(tp) == [(n % 200, 1) for n in (6686, 6687, 6688, 6689, 6690)]
+    assert frame_codes(seq05) == [(0, 2), (0, 2), (0, 2), (0, 2), (1, 2)]  # f00000 is the video's first frame
+    assert frame_codes(e5) == [(n % 200, 3) for n in (7955, 7956, 7957, 7958, 7959)]
+    assert tp["frames"].shape == (5, 3, H, W)
+
+
+def test_void_is_ignored(camvid_root):
+    label = build_dataset(data_config(camvid_root), "test", memory_length=1, train=False)[0]["label"]
+    assert (label[:, :8] == 0).all() and (label[:, 8:16] == 10).all() and (label[:, 16:] == 255).all()
+
+
+def test_name_parsing_and_memory_numbers():
+    assert parse_frame_name("Seq05VD_f00030") == ("Seq05VD", "f", 30, 5)
+    assert parse_frame_name("0001TP_006690") == ("0001TP", "", 6690, 6)
+    assert format_frame_name("0006R0", "f", 929, 5) == "0006R0_f00929"
+    assert format_frame_name("0016E5", "", 7958, 5) == "0016E5_07958"
+    assert memory_frame_numbers(6690, 4, 0) == [6686, 6687, 6688, 6689]
+    assert memory_frame_numbers(2, 4, 0) == [0, 0, 0, 1]
+    assert memory_frame_numbers(5, 2, 9) == [5, 5]
+    with pytest.raises(DatasetError):
+        parse_frame_name("not-a-frame")
+
+
+def test_frames_are_resized_to_the_label_size(camvid_root):
+    write_frame(camvid_root / "frames" / "0001TP" / "0001TP_006689.png", 6689, "0001TP", size=(2 * H, 2 * W))
+    sample = build_dataset(data_config(camvid_root), "test", memory_length=1, train=False)[0]
+    assert sample["frames"].shape == (2, 3, H, W)
+    assert frame_codes(sample)[0] == (6689 % 200, 1)
+
+
+def test_missing_split_file_shows_layout(camvid_root):
+    with pytest.raises(DatasetError) as error:
+        build_dataset(data_config(camvid_root), "train", memory_length=1, train=False)
+    message = str(error.value)
+    assert "splits/train.txt" in message and "Expected layout" in message and "frames/{video}" in message
+
+
+def test_missing_memory_frame_is_named(camvid_root):
+    (camvid_root / "frames" / "0001TP" / "0001TP_006687.png").unlink()
+    with pytest.raises(DatasetError, match="0001TP_006687.png"):
+        build_dataset(data_config(camvid_root), "test", memory_length=4, train=False)
+
+
+def test_bad_label_values_are_reported(camvid_root):
+    bad = LABEL.copy()
+    bad[0, 0] = 12
+    Image.fromarray(bad).save(camvid_root / "labels" / "Seq05VD_f00001.png")
+    dataset = build_dataset(data_config(camvid_root), "test", memory_length=1, train=False)
+    with pytest.raises(DatasetError) as error:
+        dataset[1]
+    assert "Seq05VD_f00001.png" in str(error.value) and "[12]" in str(error.value)
+
+
+def test_training_sample(camvid_root):
+    sample = build_dataset(data_config(camvid_root), "test", memory_length=4, train=True)[0]
+    assert sample["frames"].shape == (5, 3, 16, 16) and sample["label"].dtype == torch.int64
+
+
+def test_frame_file_names_follow_the_official_templates():
+    by_file = {video.file: video for video in CAMVID_VIDEOS}
+    assert frame_file_name(by_file["01TP_extract.avi"], 30) == "0001TP_006690.png"
+    assert frame_file_name(by_file["0005VD.MXF"], 0) is None  # number -1
+    assert frame_file_name(by_file["0005VD.MXF"], 31) == "Seq05VD_f00030.png"
+    assert frame_file_name(by_file["0006R0.MXF"], 931) == "0006R0_f00930.png"
+    assert frame_file_name(by_file["0016E5.MXF"], 7960) == "0016E5_07959.png"
+    assert [video.folder for video in CAMVID_VIDEOS] == ["Seq05VD", "0006R0", "0016E5", "0001TP"]
+    for video in CAMVID_VIDEOS:  # names written by the extractor parse back to their folder
+        assert parse_frame_name(frame_file_name(video, 100)[:-4])[0] == video.folder
+
+
+def test_missing_ffmpeg_says_how_to_install(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install ffmpeg"):
+        find_ffmpeg(str(tmp_path / "no-ffmpeg"))
+    with pytest.raises(FileNotFoundError, match="apt-get install ffmpeg"):
+        prepare_camvid(tmp_path, tmp_path / "out", ffmpeg=str(tmp_path / "no-ffmpeg"))
+
+
+def test_extract_video_names_frames_with_a_stand_in_ffmpeg(tmp_path):
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "pattern = sys.argv[-1]\n"
+        "for i in range(3):\n"
+        "    open(pattern % i, 'wb').write(b'png')\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    video_file = tmp_path / "0005VD.MXF"
+    video_file.write_bytes(b"video")
+    frames_root = tmp_path / "out" / "frames"
+    (frames_root / "Seq05VD").mkdir(parents=True)
+    (frames_root / "Seq05VD" / "stale.png").write_bytes(b"old")
+    (frames_root / "0001TP").mkdir()  # another video's folder is left alone
+    written = extract_video(video_file, CAMVID_VIDEOS[0], frames_root, ffmpeg=str(fake))
+    assert written == 2
+    assert sorted(p.name for p in (frames_root / "Seq05VD").iterdir()) == ["Seq05VD_f00000.png", "Seq05VD_f00001.png"]
+    assert (frames_root / "0001TP").is_dir()
+    assert sorted(p.name for p in frames_root.iterdir()) == ["0001TP", "Seq05VD"]
