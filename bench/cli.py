@@ -120,7 +120,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
-    ("bench.sweep", "SweepError"), ("bench.launch", "LauncherError"), ("bench.checkpoint", "CheckpointError"),
+    ("bench.sweep", "SweepError"), ("bench.launch", "LaunchError"), ("bench.checkpoint", "CheckpointError"),
+    ("bench.collate", "ReportError"), ("bench.trainer", "NonFiniteLossError"),
 )
 
 

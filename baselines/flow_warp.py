@@ -1,0 +1,225 @@
+"""Optical-flow warping baseline (NetWarp-style feature propagation, baselines.md §1.6 and §2).
+
+Same backbone, aux head and decoder as ``per_frame`` and TMANet; only the use of the past differs:
+
+1. flow from the current frame t to each memory frame i (defined on frame t, pointing into frame i), either
+   from torchvision RAFT, ``raft(img_t, img_i)[-1]``, or from the dataset (``flow_source="ground_truth"``,
+   the ``flow`` argument (B, T, 2, H, W));
+2. the decoder's value features (the query value encoder output, (B, Cv, h, w), shared encoder for all frames)
+   of every memory frame are warped to frame t with the flow resized to the feature grid. Choice: NetWarp
+   warps its last feature map before the classifier; warping the Cv-channel value features (256) instead of
+   layer4 (2048) keeps warping and ``concat`` fusion cheap;
+3. fusion: ``netwarp`` = per-channel learned weights ``w_0 * v_t + sum_i w_i * warp(v_i)`` initialised
+   ``w_0 = 0.5`` and ``w_i = 0.5 / T`` (NetWarp's 0.5/0.5 for T=1, weights summing to 1 for any T), or
+   ``concat`` = ``cat([v_t, warp(v_0), ..., warp(v_{T-1})])`` -> 1x1 ConvBNReLU((T+1)*Cv -> Cv);
+4. 3x3 ConvBNReLU(Cv -> channels) -> Dropout2d -> 1x1 classifier, as ``per_frame``.
+
+RAFT: ``flow_raft`` "small" | "large"; ``flow_weights`` "" (random init), "default" (torchvision's DEFAULT
+enum, read from ``$TORCH_HOME/hub/checkpoints`` or downloaded when online) or a local state-dict path;
+``flow_freeze=True`` keeps RAFT in eval mode under ``no_grad`` (its parameters are not trainable).
+Input images are ImageNet-normalised; they are mapped back to [0, 1], clamped, then to [-1, 1] (torchvision's
+``OpticalFlow`` preset), padded (replicate) to multiples of 8, and the flow is cropped back. RAFT's 4-level
+correlation pyramid needs at least 128 px per side: smaller images (tests, tiny synthetic clips) are upsampled
+by an integer factor first and the flow resized back with rescaled displacements.
+
+Usage::
+
+    from baselines.flow_warp import flow_warp
+    model = flow_warp(num_classes=19, memory_length=1, flow_weights="/path/raft_small_C_T_V2-01064c6d.pth")
+    out = model(frames)["out"]                          # frames (B, 2, 3, H, W) -> (B, 19, H, W)
+    gt = flow_warp(num_classes=19, flow_source="ground_truth")
+    out = gt(frames, flow)["out"]                       # flow (B, 1, 2, H, W), current -> memory slot
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models import optical_flow
+
+from baselines.warp import flow_warp as warp, resize_flow
+from bench.constants import IMAGENET_MEAN, IMAGENET_STD
+from bench.models.layers import ConvBNReLU
+from bench.models.tmanet import MAX_MEMORY_LENGTH, Features, SegmenterBase
+from bench.registry import register_model
+
+FLOW_SOURCES: tuple[str, ...] = ("raft", "ground_truth")
+FUSIONS: tuple[str, ...] = ("netwarp", "concat")
+RAFT_MIN_SIZE = 128
+_RAFT = {"small": (optical_flow.raft_small, optical_flow.Raft_Small_Weights),
+         "large": (optical_flow.raft_large, optical_flow.Raft_Large_Weights)}
+
+
+def load_raft(variant: str = "small", weights: str = "") -> nn.Module:
+    """torchvision RAFT ``variant`` with ``weights`` "" (random), "default" (torchvision enum) or a file path."""
+    if variant not in _RAFT:
+        raise ValueError(f"unknown RAFT variant {variant!r}; choose 'small' or 'large'")
+    builder, enum = _RAFT[variant]
+    model = builder(weights=None, progress=False)
+    if weights == "":
+        return model
+    if weights == "default":
+        url = enum.DEFAULT.url
+        try:
+            state = enum.DEFAULT.get_state_dict(progress=False)
+        except Exception as err:  # offline: URLError / OSError / HTTPError
+            checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+            raise RuntimeError(
+                f"could not load torchvision RAFT-{variant} weights ({type(err).__name__}: {err}). Download {url} "
+                f"and put it into {checkpoints}/ (i.e. $TORCH_HOME/hub/checkpoints), or pass its path as "
+                f"model.flow.weights=/path/{url.rsplit('/', 1)[-1]}") from err
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"RAFT weights file {str(path)!r} does not exist (model.flow.weights); use '' "
+                                    f"for random init, 'default' for torchvision's weights, or a local path")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+    model.load_state_dict(state)
+    return model
+
+
+class RaftFlow(nn.Module):
+    """Flow from ImageNet-normalised ``target`` to ``source`` images: (N, 3, H, W) x 2 -> (N, 2, H, W) pixels.
+
+    ``out(p)`` = position of target pixel p in the source minus p (channel 0 = dx, 1 = dy).
+    """
+
+    def __init__(self, variant: str = "small", weights: str = "", iters: int = 12, freeze: bool = True) -> None:
+        super().__init__()
+        self.raft = load_raft(variant, weights)
+        self.iters = iters
+        self.freeze = freeze
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) / 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) / 255.0, persistent=False)
+        if freeze:
+            self.raft.requires_grad_(False)
+            self.raft.eval()
+
+    def train(self, mode: bool = True) -> "RaftFlow":
+        """A frozen RAFT stays in eval mode (its context encoder has BatchNorm)."""
+        super().train(mode)
+        if self.freeze:
+            self.raft.eval()
+        return self
+
+    def _to_raft_range(self, image: Tensor) -> Tensor:
+        """ImageNet-normalised (N, 3, H, W) -> [-1, 1] as torchvision's ``OpticalFlow`` preset."""
+        return (image * self.std + self.mean).clamp(0.0, 1.0) * 2.0 - 1.0
+
+    def forward(self, target: Tensor, source: Tensor) -> Tensor:
+        h, w = target.shape[-2:]
+        img1, img2 = self._to_raft_range(target), self._to_raft_range(source)
+        # RAFT's correlation pyramid needs >= 128 px per side (torchvision meta min_size); smaller images are
+        # upsampled by an integer factor and the flow is resized back (displacements rescaled).
+        factor = -(-RAFT_MIN_SIZE // min(h, w)) if min(h, w) < RAFT_MIN_SIZE else 1
+        if factor > 1:
+            size = (h * factor, w * factor)
+            img1 = F.interpolate(img1, size=size, mode="bilinear", align_corners=True)
+            img2 = F.interpolate(img2, size=size, mode="bilinear", align_corners=True)
+        hs, ws = img1.shape[-2:]
+        pad_h, pad_w = (-hs) % 8, (-ws) % 8
+        pad = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)  # left, right, top, bottom
+        img1 = F.pad(img1, pad, mode="replicate")
+        img2 = F.pad(img2, pad, mode="replicate")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+            flow = self.raft(img1, img2, num_flow_updates=self.iters)[-1]
+        flow = flow[..., pad[2]:pad[2] + hs, pad[0]:pad[0] + ws]
+        return resize_flow(flow, (h, w))
+
+
+class NetWarpFusion(nn.Module):
+    """``w_0 * v_t + sum_i w_i * warp(v_i)`` with per-channel weights: (B, T+1, C, h, w) -> (B, C, h, w)."""
+
+    def __init__(self, channels: int, memory_length: int) -> None:
+        super().__init__()
+        init = torch.full((memory_length + 1, channels), 0.5 / memory_length)
+        init[0] = 0.5  # NetWarp initialises w0 = w1 = 0.5; with T > 1 the memory share is split equally
+        self.weights = nn.Parameter(init)
+
+    def forward(self, stacked: Tensor) -> Tensor:
+        return (stacked * self.weights[None, :, :, None, None]).sum(dim=1)
+
+
+class ConcatFusion(nn.Module):
+    """``cat`` over frames -> 1x1 ConvBNReLU: (B, T+1, C, h, w) -> (B, C, h, w)."""
+
+    def __init__(self, channels: int, memory_length: int) -> None:
+        super().__init__()
+        self.conv = ConvBNReLU((memory_length + 1) * channels, channels, 1)
+
+    def forward(self, stacked: Tensor) -> Tensor:
+        return self.conv(stacked.flatten(1, 2))
+
+
+class FlowWarpSegmenter(SegmenterBase):
+    """Per-frame segmenter plus flow-warped value features of ``memory_length`` past frames."""
+
+    def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained: bool = False,
+                 pretrained_path: str = "", memory_length: int = 1, flow_source: str = "raft",
+                 flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
+                 flow_fusion: str = "netwarp", encoding: str = "1x1+3x3", value_channels: int = 256,
+                 channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
+                 align_corners: bool = False) -> None:
+        if not 1 <= memory_length <= MAX_MEMORY_LENGTH:
+            raise ValueError(f"flow_warp needs memory_length in 1..{MAX_MEMORY_LENGTH}, got {memory_length} "
+                             f"(use 'per_frame' for no memory)")
+        if flow_source not in FLOW_SOURCES:
+            raise ValueError(f"unknown flow source {flow_source!r}; choose one of {', '.join(FLOW_SOURCES)}")
+        if flow_fusion not in FUSIONS:
+            raise ValueError(f"unknown flow fusion {flow_fusion!r}; choose one of {', '.join(FUSIONS)}")
+        super().__init__(num_classes, memory_length, value_channels, backbone=backbone, pretrained=pretrained,
+                         pretrained_path=pretrained_path, encoding=encoding, value_channels=value_channels,
+                         channels=channels, aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+        self.flow_source = flow_source
+        self.flow_net = RaftFlow(flow_raft, flow_weights, flow_iters, flow_freeze) if flow_source == "raft" else None
+        fusion = NetWarpFusion if flow_fusion == "netwarp" else ConcatFusion
+        self.fusion = fusion(value_channels, memory_length)
+
+    def extract(self, image: Tensor) -> Features:
+        """Backbone features plus the image itself (RAFT needs it): {"layer3", "layer4", "image" (B,3,H,W)}."""
+        return {**super().extract(image), "image": image}
+
+    def memory_flow(self, current: Features, memory: list[Features], flow: Tensor | None) -> Tensor:
+        """Flow from the current frame to every memory slot: (B, T, 2, H, W) in image pixels."""
+        t = len(memory)
+        if self.flow_net is None:
+            if flow is None:
+                raise ValueError("flow_warp with flow_source='ground_truth' needs the flow argument "
+                                 "(B, T, 2, H, W) from the dataset (only the synthetic dataset has it); "
+                                 "use flow_source='raft' otherwise")
+            if flow.dim() != 5 or flow.shape[1] != t or flow.shape[2] != 2:
+                raise ValueError(f"flow must be (B, {t}, 2, H, W), got {tuple(flow.shape)}")
+            return flow
+        image = current["image"]
+        b = image.shape[0]
+        targets = image.repeat(t, 1, 1, 1)                               # (T*B, 3, H, W), slot-major
+        sources = torch.cat([m["image"] for m in memory], dim=0)         # (T*B, 3, H, W)
+        return self.flow_net(targets, sources).view(t, b, 2, *image.shape[-2:]).transpose(0, 1)
+
+    def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
+        """Current value (B, Cv, h, w) fused with the warped memory values -> (B, Cv, h, w)."""
+        flows = self.memory_flow(current, memory, flow)
+        size = value.shape[-2:]
+        warped = [warp(self.query_value(m["layer4"]), resize_flow(flows[:, i], size))
+                  for i, m in enumerate(memory)]
+        return self.fusion(torch.stack([value, *warped], dim=1))
+
+
+@register_model("flow_warp")
+def flow_warp(num_classes: int, backbone: str = "resnet50", pretrained: bool = False, pretrained_path: str = "",
+              memory_length: int = 1, flow_source: str = "raft", flow_raft: str = "small", flow_weights: str = "",
+              flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
+              encoding: str = "1x1+3x3", dropout: float = 0.1, channels: int = 512, value_channels: int = 256,
+              aux_channels: int = 256, align_corners: bool = False) -> FlowWarpSegmenter:
+    """RAFT (or ground-truth) flow-warping baseline; see the module docstring."""
+    return FlowWarpSegmenter(num_classes, backbone=backbone, pretrained=pretrained, pretrained_path=pretrained_path,
+                             memory_length=memory_length, flow_source=flow_source, flow_raft=flow_raft,
+                             flow_weights=flow_weights, flow_iters=flow_iters, flow_freeze=flow_freeze,
+                             flow_fusion=flow_fusion, encoding=encoding, value_channels=value_channels,
+                             channels=channels, aux_channels=aux_channels, dropout=dropout,
+                             align_corners=align_corners)

@@ -1,0 +1,67 @@
+"""Atomic training checkpoints: ``run_dir/checkpoint.pt`` is always either the old or the new complete file.
+
+    save_checkpoint(path, state)          # torch.save to a temporary file in the same folder, fsync, os.replace
+    state = load_checkpoint(path)         # weights_only load (tensors, numbers, strings, lists, dicts)
+
+A training state (built by ``bench.trainer``) holds::
+
+    {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": ... | None,
+     "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},
+     "elapsed_s": float, "config": resolved config dict, "config_hash": str}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.records import default_file_mode
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not belong to this run."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` atomically; a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint`` (or any ``torch.save`` of plain containers)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # pickle errors, truncated files, foreign formats
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+
+
+def model_state_from(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model weights of a training checkpoint, or of a bare state dict; a DDP ``module.`` prefix is removed."""
+    state = checkpoint.get("model", checkpoint)
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint holds no model state_dict")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state

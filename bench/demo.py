@@ -1,0 +1,60 @@
+"""The whole chain on the synthetic default, as ``make demo`` runs it: grids -> latency -> report.
+
+    python -m bench.demo ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ...
+
+1. every grid is swept with the local launcher (runs shared between grids are trained once; finished runs
+   are skipped, so a second ``make demo`` only redoes what is missing);
+2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute);
+3. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Sequence
+
+from bench.collate import report_command
+from bench.latency import latency_command
+from bench.records import read_record
+from bench.sweep import prepare, sweep_command
+
+
+def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:
+    """Sweep, measure and report; returns a non-zero exit status when a run failed or nothing was reported."""
+    start = time.time()
+    failed = 0
+    for spec in specs:
+        print(f"\n=== sweep {spec}", flush=True)
+        failed += sweep_command(spec, launcher="local") != 0
+    print("\n=== latency (streaming vs recompute) for every finished run", flush=True)
+    seen: set[str] = set()
+    for spec in specs:
+        for run in prepare(spec)[1]:
+            if run.run_id in seen:
+                continue
+            seen.add(run.run_id)
+            record = read_record(run.run_dir)
+            if record is None or "latency" in record:
+                continue
+            result = latency_command(run.config, frames=latency_frames, warmup=3, threads=threads)
+            medians = {mode: f"{m['median_ms']:.1f} ms" for mode, m in result.get("modes", {}).items()}
+            print(f"{run.run_id}: {medians}", flush=True)
+    print(f"\n=== report -> {out_dir}/", flush=True)
+    status = report_command(list(specs), out_dir=out_dir)
+    print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {out_dir}/index.md", flush=True)
+    return 1 if failed or status else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("specs", nargs="+", help="grid specs to run, e.g. ablations/synthetic_*.yaml")
+    parser.add_argument("--out", default="reports")
+    parser.add_argument("--latency-frames", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    return run_demo(args.specs, args.out, args.latency_frames, args.threads)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""DistributedDataParallel set-up from the environment: torchrun, or a SLURM job with several tasks.
+
+    env = init_distributed("auto")     # DistEnv(rank, world_size, local_rank, device, ...)
+    ...                                # env.is_main decides who writes files
+    shutdown_distributed(env)
+
+* torchrun sets ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_ADDR`` / ``MASTER_PORT``.
+* Inside a SLURM job with ``SLURM_NTASKS > 1`` (srun or submitit), submitit's ``TorchDistributedEnvironment``
+  exports the same variables (master = first host of the job, port derived from the job id).
+* Otherwise the run is a single process (world size 1) and nothing is initialised.
+
+The backend is NCCL on CUDA and Gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistEnv:
+    """Where this process sits in the job and which device it uses."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    initialized_here: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _launcher_world() -> str | None:
+    """'torchrun', 'slurm' or None (single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
+        return "torchrun"
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+        return "slurm"
+    return None
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` = CUDA if available else CPU; ``cuda`` under DDP means this process's local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but CUDA is not available here; use device=cpu or device=auto")
+    if name == "cuda":
+        return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+    return torch.device(name)
+
+
+def init_distributed(device: str = "auto") -> DistEnv:
+    """Join the process group when launched by torchrun or as a multi-task SLURM job; else a single process."""
+    if dist.is_available() and dist.is_initialized():  # e.g. a caller set it up already
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        return DistEnv(dist.get_rank(), dist.get_world_size(), local_rank, resolve_device(device, local_rank))
+    launcher = _launcher_world()
+    if launcher is None:
+        return DistEnv(device=resolve_device(device))
+    if launcher == "slurm":
+        from submitit.helpers import TorchDistributedEnvironment
+
+        # keep every GPU of the node visible: the device is picked by local rank below
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    resolved = resolve_device(device, local_rank)
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
+    dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo", rank=rank, world_size=world)
+    return DistEnv(rank, world, local_rank, resolved, initialized_here=True)
+
+
+def shutdown_distributed(env: DistEnv) -> None:
+    """Leave the process group if ``init_distributed`` created it."""
+    if env.initialized_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """Sum ``tensor`` over all ranks in place (no-op for a single process); returns it."""
+    if env.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier(env: DistEnv) -> None:
+    """Wait for every rank (no-op for a single process)."""
+    if env.distributed:
+        dist.barrier()

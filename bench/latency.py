@@ -1,0 +1,339 @@
+"""Per-frame latency of a registered model on real clips, streamed one frame at a time; FLOPs, params, memory.
+
+    bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
+    bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
+
+    from bench.latency import measure_latency, stream_frames            # any model, any clip dataset
+    result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
+    result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
+
+Protocol (research/tooling.md §2.6):
+
+* frames come from the configured validation split, clip after clip, each clip's frames in time order, at
+  batch 1; the state (memory) is carried from frame to frame through ``bench.streaming.StreamingSegmenter``.
+  Clip boundaries are scene cuts the memory does not know about; that changes outputs, not the cost.
+* video models run in two modes: ``streaming`` (cached backbone features of the last T frames: one backbone
+  pass per frame) and ``recompute`` (the whole T+1 window every frame, as the official code). A per-frame
+  model (``memory_length`` 0) has one computation, measured once and reported as ``streaming``.
+* per mode: the cold start (first frame after ``reset()``, with the memory filled by repeating it; the first
+  mode measured also pays the process's first-call costs, reported as ``first_call_ms``), then at least
+  ``max(warmup, T)`` untimed frames so the memory is full, then ``frames`` timed frames: median, p90, p99,
+  mean and FPS (1000 / mean). Timing is wall clock around each step with ``torch.cuda.synchronize()`` on GPU
+  (plus CUDA-event GPU time) and a fixed ``torch.set_num_threads`` on CPU.
+* the flow baseline's RAFT runs inside the model, so its time is counted.
+* FLOPs of one steady-state frame with ``torch.utils.flop_counter.FlopCounterMode``, which counts 2 FLOPs per
+  multiply-add: ``gflops`` is that count, ``gmacs = gflops / 2`` is the mmseg/fvcore "GFLOPs" convention.
+* peak memory: CUDA ``max_memory_allocated`` per mode; on CPU the peak resident set size (Linux ``VmHWM``,
+  reset per mode through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``, the process-lifetime peak).
+* both modes' logits on the same frames must agree (max abs difference reported; a mismatch is an error).
+
+Weights come from ``<run dir>/checkpoint.pt`` if present, else random init (latency does not depend on them).
+The result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json`` under
+``"latency"`` when the run has a record.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.streaming import STREAM_MODES, StreamingSegmenter
+
+LATENCY_SCHEMA = 1
+FLOP_CONVENTION = ("gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
+                   "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs')")
+# Streaming and recompute run the same ops on the same inputs, in a different grouping; the tolerance only
+# absorbs reordered floating-point sums (and TF32 on GPU).
+AGREEMENT_RTOL = 1e-3
+
+
+class ModeMismatchError(RuntimeError):
+    """Streaming and recompute logits differ by more than the tolerance: a caching bug."""
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+
+
+def stream_frames(dataset: Any, count: int, needs_flow: bool = False) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """``count`` frames (1, 3, H, W) of ``dataset``, clip after clip, each clip in time order (cycling).
+
+    With ``needs_flow`` every frame of a clip comes with that clip's ground-truth flow (1, T, 2, H, W), which is
+    exact for the clip's current (last) frame only; timing does not depend on the flow's values.
+    """
+    if len(dataset) == 0:
+        raise ValueError("the dataset has no clips to stream")
+    produced, index = 0, 0
+    while produced < count:
+        sample = dataset[index % len(dataset)]
+        index += 1
+        flow = sample["flow"].unsqueeze(0) if needs_flow and "flow" in sample else None
+        for frame in sample["frames"]:
+            if produced == count:
+                return
+            yield frame.unsqueeze(0), flow
+            produced += 1
+
+
+# --------------------------------------------------------------------------------------------------
+# measurement helpers
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile ``q`` in [0, 100] of an ascending list."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summarise_times(times_ms: Sequence[float]) -> dict[str, float]:
+    """median / p90 / p99 / mean / min / max in ms and FPS (1000 / mean) of per-frame times."""
+    values = sorted(float(t) for t in times_ms)
+    mean = sum(values) / len(values) if values else math.nan
+    return {"median_ms": _percentile(values, 50), "p90_ms": _percentile(values, 90),
+            "p99_ms": _percentile(values, 99), "mean_ms": mean, "min_ms": values[0] if values else math.nan,
+            "max_ms": values[-1] if values else math.nan, "fps": 1000.0 / mean if mean > 0 else math.nan}
+
+
+class PeakMemory:
+    """Peak memory over a region: CUDA max allocated, or the CPU peak RSS (see the module docstring)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.kind = ""
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.kind = "cuda_max_memory_allocated"
+            return
+        try:  # Linux: writing 5 resets the peak RSS (VmHWM) of this process
+            Path("/proc/self/clear_refs").write_text("5")
+            self.kind = "cpu_peak_rss_vmhwm_reset_per_mode"
+        except OSError:
+            self.kind = "cpu_peak_rss_ru_maxrss_process_lifetime"
+
+    def peak_mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self.kind.startswith("cpu_peak_rss_vmhwm"):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, kB on Linux
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_step_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None) -> int:
+    """FLOPs (2 per multiply-add) of one ``stream.step``; the step is real (it advances the memory)."""
+    with FlopCounterMode(display=False) as counter:
+        stream.step(frame, flow)
+    return int(counter.get_total_flops())
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """All parameters, and those used at inference (without an ``aux_head``, as mmseg get_flops drops it)."""
+    total = sum(p.numel() for p in model.parameters())
+    aux = sum(p.numel() for p in model.aux_head.parameters()) if hasattr(model, "aux_head") else 0
+    return {"params": total, "params_inference": total - aux}
+
+
+# --------------------------------------------------------------------------------------------------
+# one mode
+
+
+def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], mode: str, warmup: int,
+                 device: torch.device, keep: set[int]) -> tuple[dict[str, Any], dict[int, Tensor]]:
+    """Stream ``frames`` through ``model`` in ``mode``: frame 0 is the cold start, the next ``warmup`` frames
+    are untimed, the rest are timed; one extra frame is used for the FLOP count.
+
+    Returns the statistics and the logits (on CPU) of the frame indices in ``keep``.
+    """
+    stream = StreamingSegmenter(model, mode=mode)
+    stream.reset()
+    memory = PeakMemory(device)
+    memory.reset()
+    use_events = device.type == "cuda"
+    times, gpu_times, kept = [], [], {}
+    cold_ms = math.nan
+    last = len(frames) - 1  # the last frame is kept for the FLOP count
+    for i, (frame, flow) in enumerate(frames[:last]):
+        frame = frame.to(device, non_blocking=True)
+        flow = flow.to(device, non_blocking=True) if flow is not None else None
+        _sync(device)
+        if use_events:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+        t0 = time.perf_counter()
+        logits = stream.step(frame, flow)
+        _sync(device)
+        elapsed = (time.perf_counter() - t0) * 1000.0
+        if i == 0:
+            cold_ms = elapsed
+        elif i > warmup:
+            times.append(elapsed)
+            if use_events:
+                end.record()
+                end.synchronize()
+                gpu_times.append(start.elapsed_time(end))
+        if i in keep:
+            kept[i] = logits.detach().float().cpu()
+    peak = memory.peak_mb()
+    frame, flow = frames[last]
+    flops = count_step_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
+    stats: dict[str, Any] = {**summarise_times(times), "cold_start_ms": cold_ms, "timed_frames": len(times),
+                             "gflops": flops / 1e9, "gmacs": flops / 2e9, "peak_memory_mb": peak,
+                             "peak_memory_kind": memory.kind}
+    if gpu_times:
+        stats["gpu_median_ms"] = summarise_times(gpu_times)["median_ms"]
+    return stats, kept
+
+
+# --------------------------------------------------------------------------------------------------
+# both modes
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], warmup: int = 5,
+                    modes: Sequence[str] = STREAM_MODES, device: torch.device | str = "cpu",
+                    threads: int | None = 2) -> dict[str, Any]:
+    """Latency, FLOPs and peak memory of ``model`` in each mode over the same frame sequence.
+
+    ``frames``: (frame (1, 3, H, W), flow (1, T, 2, H, W) or None) in stream order. The number of timed frames
+    is ``len(frames) - 2 - max(warmup, T)`` (one cold-start frame and one FLOP-count frame are not timed).
+    """
+    device = torch.device(device) if isinstance(device, str) else device
+    unknown = [m for m in modes if m not in STREAM_MODES]
+    if unknown or not modes:
+        raise ValueError(f"modes must be a non-empty subset of {STREAM_MODES}, got {list(modes)}")
+    t = int(model.memory_length)
+    warmup = max(int(warmup), t)  # the memory is full before timing starts
+    if len(frames) < warmup + 3:
+        raise ValueError(f"need at least {warmup + 3} frames (cold start, {warmup} warm-up, 1 timed, 1 for FLOPs); "
+                         f"got {len(frames)}")
+    modes = list(dict.fromkeys(modes)) if t > 0 else ["streaming"]
+    previous_threads = torch.get_num_threads()
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(int(threads))
+    model = model.to(device).eval()
+    keep = {0, warmup, len(frames) - 2} | set(range(1, min(t + 2, len(frames) - 1)))
+    results: dict[str, Any] = {}
+    outputs: dict[str, dict[int, Tensor]] = {}
+    first_call = math.nan
+    try:
+        with torch.inference_mode():
+            for i, mode in enumerate(modes):
+                stats, outputs[mode] = measure_mode(model, frames, mode, warmup, device, keep)
+                if i == 0:
+                    first_call = stats["cold_start_ms"]
+                results[mode] = stats
+    finally:
+        torch.set_num_threads(previous_threads)
+    result: dict[str, Any] = {
+        "schema": LATENCY_SCHEMA, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
+        "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
+        "memory_length": t, "image_size": list(frames[0][0].shape[-2:]), "batch_size": int(frames[0][0].shape[0]),
+        "warmup": warmup, "frames": len(frames), "first_call_ms": first_call,
+        "flop_convention": FLOP_CONVENTION, **count_parameters(model), "modes": results,
+        "torch": torch.__version__, "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+    if t == 0:
+        result["modes_note"] = "memory_length 0: streaming and recompute are the same computation, measured once"
+    if len(outputs) == 2:
+        diff, scale = 0.0, 0.0
+        for index, logits in outputs["streaming"].items():
+            other = outputs["recompute"][index]
+            diff = max(diff, float((logits - other).abs().max()))
+            scale = max(scale, float(logits.abs().max()))
+        result["max_abs_diff"] = diff
+        result["agreement_tolerance"] = AGREEMENT_RTOL * (1.0 + scale)
+        result["modes_agree"] = diff <= result["agreement_tolerance"]
+        if not result["modes_agree"]:
+            raise ModeMismatchError(f"streaming and recompute logits differ by {diff:.3g} "
+                                    f"(> {result['agreement_tolerance']:.3g}) on the same frames")
+        result["recompute_over_streaming"] = results["recompute"]["median_ms"] / results["streaming"]["median_ms"]
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+# --------------------------------------------------------------------------------------------------
+# the command
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load the model weights of a training checkpoint (``bench.checkpoint``) into ``model``."""
+    from bench.checkpoint import load_checkpoint, model_state_from
+
+    model.load_state_dict(model_state_from(load_checkpoint(path)))
+
+
+def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 2,
+                    modes: Sequence[str] = STREAM_MODES, write_record: bool = True) -> dict[str, Any]:
+    """``bench latency``: measure the config's model on its validation clips.
+
+    Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
+    result into it under ``"latency"`` (atomic writes). Returns the result dict.
+    """
+    from bench.data.build import build_dataset
+    from bench.evaluate import needs_flow_input
+    from bench.records import read_record, write_json_atomic
+    from bench.registry import build_model, load_plugins
+
+    load_plugins(cfg.plugins)
+    device = resolve_device(cfg.device)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, cfg.model.memory_length, train=False)
+    model = build_model(cfg.model, dataset.num_classes)
+    if int(model.memory_length) != cfg.model.memory_length:  # e.g. per_frame: clips of its own length
+        dataset = build_dataset(cfg.data, cfg.data.val_split, int(model.memory_length), train=False)
+    run_dir = Path(cfg.resolved_run_dir())
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.is_file():
+        load_weights(model, checkpoint)
+    t = int(model.memory_length)
+    count = 1 + max(warmup, t) + frames + 1
+    clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
+    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads)
+    result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
+                   "weights": str(checkpoint) if checkpoint.is_file() else "random init (no checkpoint.pt)",
+                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hostname": os.uname().nodename})
+    write_json_atomic(run_dir / "latency.json", result)
+    record = read_record(run_dir) if write_record else None
+    if record is not None:
+        record["latency"] = result
+        write_json_atomic(run_dir / "record.json", record)
+    return result

@@ -1,0 +1,139 @@
+"""Segmentation metrics over a whole split: confusion matrix, mIoU, per-class IoU, pixel accuracy, and
+temporal consistency (TC) of consecutive predictions.
+
+    cm = ConfusionMatrix(num_classes=19)
+    cm.update(pred, label)                     # pred, label (B, H, W) int; label 255 = ignore
+    cm.all_reduce(env)                         # sum over DDP ranks
+    summary = segmentation_summary(cm.matrix, class_names)   # {"miou", "pixel_acc", "per_class_iou"}
+
+    tc = TemporalConsistency()
+    tc.update(pred_t, pred_prev, flow)         # flow (B, 2, H, W): frame t -> frame t-1, pixels
+    tc.value()                                 # fraction of comparable pixels whose prediction agrees
+
+mIoU is computed from the dataset-level confusion matrix (rows = ground truth, columns = prediction) and
+averages only classes present in the ground truth or the predictions: a class absent from both has IoU 0/0
+and is skipped, as mmseg's ``nanmean`` and cityscapesscripts do (baselines.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from bench.constants import IGNORE_INDEX
+
+
+def confusion_matrix(pred: Tensor, label: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """(C, C) int64 counts, rows = ground truth, columns = prediction, on ``label``'s device.
+
+    ``pred`` and ``label`` have the same shape; pixels with ``label == ignore_index`` are dropped. Labels other
+    than ``ignore_index`` must lie in ``[0, C)``, predictions in ``[0, C)``.
+    """
+    if pred.shape != label.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and label {tuple(label.shape)} differ in shape")
+    keep = label != ignore_index
+    gt, pr = label[keep].long(), pred[keep].long().to(label.device)
+    if gt.numel():
+        lo, hi = torch.aminmax(torch.cat([gt, pr]))
+        if int(lo) < 0 or int(hi) >= num_classes:
+            raise ValueError(f"labels/predictions must lie in [0, {num_classes}) or equal {ignore_index}; "
+                             f"found values in [{int(lo)}, {int(hi)}]")
+    counts = torch.bincount(gt * num_classes + pr, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def iou_per_class(matrix: Tensor) -> Tensor:
+    """(C,) float64 IoU = TP / (TP + FP + FN); NaN for a class absent from both ground truth and predictions."""
+    matrix = matrix.double()
+    tp = matrix.diag()
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    return tp / union  # 0/0 -> NaN
+
+
+def mean_iou(matrix: Tensor) -> float:
+    """Mean of the per-class IoU over classes that are not NaN (NaN if every class is absent)."""
+    return float(torch.nanmean(iou_per_class(matrix)))
+
+
+def pixel_accuracy(matrix: Tensor) -> float:
+    """Correct pixels / evaluated (non-ignored) pixels; NaN when nothing was evaluated."""
+    total = matrix.sum()
+    return float(matrix.diag().sum().double() / total) if total > 0 else math.nan
+
+
+def segmentation_summary(matrix: Tensor, class_names: Sequence[str]) -> dict[str, Any]:
+    """``{"miou", "pixel_acc", "per_class_iou": {name: iou or None}}``; None marks a class absent from both."""
+    ious = iou_per_class(matrix.cpu())
+    if len(class_names) != len(ious):
+        raise ValueError(f"{len(class_names)} class names for a {len(ious)}-class confusion matrix")
+    per_class = {name: (None if math.isnan(v) else float(v)) for name, v in zip(class_names, ious.tolist())}
+    miou = mean_iou(matrix.cpu())
+    acc = pixel_accuracy(matrix.cpu())
+    return {
+        "miou": None if math.isnan(miou) else miou,
+        "pixel_acc": None if math.isnan(acc) else acc,
+        "per_class_iou": per_class,
+    }
+
+
+class ConfusionMatrix:
+    """Accumulates a (C, C) int64 confusion matrix over batches, on the device of the first update."""
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, pred: Tensor, label: Tensor) -> None:
+        """Add a batch: ``pred`` and ``label`` (B, H, W) or (H, W)."""
+        counts = confusion_matrix(pred, label, self.num_classes, self.ignore_index)
+        self.matrix = self.matrix.to(counts.device) + counts
+
+    def all_reduce(self, env: Any) -> None:
+        """Sum the matrix over DDP ranks (``env`` is a ``bench.distributed.DistEnv``)."""
+        from bench.distributed import all_reduce_sum
+
+        self.matrix = all_reduce_sum(self.matrix.to(env.device), env)
+
+    def summary(self, class_names: Sequence[str]) -> dict[str, Any]:
+        return segmentation_summary(self.matrix, class_names)
+
+
+def temporal_agreement(pred_t: Tensor, pred_prev: Tensor, flow: Tensor) -> tuple[int, int]:
+    """(agreeing pixels, comparable pixels) between the prediction at t and the one at t-1 warped into t.
+
+    ``pred_t``, ``pred_prev`` (B, H, W) int class ids; ``flow`` (B, 2, H, W) defined on frame t pointing into
+    frame t-1 (pixels). ``pred_prev`` is sampled at ``p + flow(p)`` with nearest-neighbour warping; pixels whose
+    source lies outside frame t-1 are not comparable (ETC's temporal consistency, Liu et al. ECCV 2020).
+    """
+    from baselines.warp import warp_labels
+
+    outside = -1  # never a class id, so it marks pixels that left the frame
+    warped = warp_labels(pred_prev.long(), flow.float(), ignore_index=outside)
+    valid = warped != outside
+    agree = (warped == pred_t.long()) & valid
+    return int(agree.sum()), int(valid.sum())
+
+
+class TemporalConsistency:
+    """Accumulates temporal agreement over a split; ``value()`` = agreeing / comparable pixels."""
+
+    def __init__(self) -> None:
+        self.counts = torch.zeros(2, dtype=torch.int64)  # agreeing, comparable
+
+    def update(self, pred_t: Tensor, pred_prev: Tensor, flow: Tensor) -> None:
+        agree, valid = temporal_agreement(pred_t, pred_prev, flow)
+        self.counts += torch.tensor([agree, valid])
+
+    def all_reduce(self, env: Any) -> None:
+        from bench.distributed import all_reduce_sum
+
+        self.counts = all_reduce_sum(self.counts.to(env.device), env).cpu()
+
+    def value(self) -> float | None:
+        """Fraction in [0, 1], or None when no pixel was comparable."""
+        agree, valid = (int(v) for v in self.counts)
+        return agree / valid if valid else None

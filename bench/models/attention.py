@@ -1,0 +1,102 @@
+"""Temporal memory attention (TMA) read, as ``MemoryModule`` of the official TMANet (tmanet.md §1.5).
+
+For every query position p of the current frame::
+
+    read(p) = sum_{t, q} softmax_{t, q}( <Q_K(p), M_K[t](q)> ) * M_V[t](q)
+
+* one softmax jointly over all T*H*W memory positions (not per frame);
+* NO 1/sqrt(C_k) scaling (``MemoryModule(matmul_norm=False)``);
+* no heads, no positional encoding, no output projection, no residual.
+
+Two implementations with the same maths:
+
+* ``tma_read_sdpa``: ``torch.nn.functional.scaled_dot_product_attention`` with ``scale=1.0``; the fused kernels
+  (CUDA memory-efficient attention; CPU flash attention, used on CPU for inference only) never materialise the
+  (H*W) x (T*H*W) score matrix;
+* ``tma_read_reference``: explicit ``bmm`` -> ``softmax`` -> ``bmm``, a transcription of the official code,
+  which stores the full score matrix (1.32 GiB per sample in fp32 at 97x97, T=4).
+
+Usage::
+
+    from bench.models.attention import tma_read
+    read = tma_read(query_key, memory_keys, memory_values, impl="sdpa")
+    # query_key (B, Ck, H, W), memory_keys (B, T, Ck, H, W), memory_values (B, T, Cv, H, W) -> (B, Cv, H, W)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ATTENTION_IMPLS: tuple[str, ...] = ("sdpa", "reference")
+
+
+def _check_shapes(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> None:
+    if query_key.dim() != 4 or memory_keys.dim() != 5 or memory_values.dim() != 5:
+        raise ValueError(f"expected query_key (B,Ck,H,W), memory_keys (B,T,Ck,H,W), memory_values (B,T,Cv,H,W); "
+                         f"got {tuple(query_key.shape)}, {tuple(memory_keys.shape)}, {tuple(memory_values.shape)}")
+    b, ck, h, w = query_key.shape
+    if memory_keys.shape[0] != b or memory_keys.shape[2] != ck or memory_keys.shape[3:] != (h, w):
+        raise ValueError(f"memory_keys {tuple(memory_keys.shape)} do not match query_key {tuple(query_key.shape)}")
+    if memory_values.shape[:2] != memory_keys.shape[:2] or memory_values.shape[3:] != (h, w):
+        raise ValueError(f"memory_values {tuple(memory_values.shape)} do not match memory_keys "
+                         f"{tuple(memory_keys.shape)}")
+
+
+def _flatten_memory(memory: Tensor) -> Tensor:
+    """(B, T, C, H, W) -> (B, T*H*W, C), flat index t*H*W + hw as in the official code."""
+    b, t, c, h, w = memory.shape
+    return memory.permute(0, 1, 3, 4, 2).reshape(b, t * h * w, c)
+
+
+def tma_read_sdpa(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> Tensor:
+    """Fused TMA read: (B, Ck, H, W), (B, T, Ck, H, W), (B, T, Cv, H, W) -> (B, Cv, H, W)."""
+    _check_shapes(query_key, memory_keys, memory_values)
+    b, ck, h, w = query_key.shape
+    q = query_key.flatten(2).transpose(1, 2).unsqueeze(1)        # (B, 1, HW, Ck)
+    k = _flatten_memory(memory_keys).unsqueeze(1)                # (B, 1, THW, Ck)
+    v = _flatten_memory(memory_values).unsqueeze(1)              # (B, 1, THW, Cv)
+    cv = v.shape[-1]
+    needs_grad = torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))
+    if q.device.type == "cpu" and ck != cv and not needs_grad:
+        # PyTorch's fused CPU (flash) kernel needs equal query/value head sizes, else SDPA falls back to the
+        # O(N^2)-memory math path; zero channels add nothing to <q, k> and extra value channels are cut off.
+        # Only without autograd: that kernel's backward measured several times slower than the math path
+        # (bench.perf.attention_bench), so CPU training keeps the math path.
+        width = max(ck, cv)
+        q, k = F.pad(q, (0, width - ck)), F.pad(k, (0, width - ck))
+        v = F.pad(v, (0, width - cv))
+    out = F.scaled_dot_product_attention(q, k, v, scale=1.0)     # matmul_norm=False: no 1/sqrt(Ck)
+    return out[..., :cv].squeeze(1).transpose(1, 2).reshape(b, cv, h, w)
+
+
+def tma_read_reference(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> Tensor:
+    """Official ``MemoryModule.forward``: explicit (B, HW, THW) scores, softmax over the last axis."""
+    _check_shapes(query_key, memory_keys, memory_values)
+    b, ck, h, w = query_key.shape
+    t, cv = memory_values.shape[1], memory_values.shape[2]
+    keys = memory_keys.permute(0, 2, 1, 3, 4).reshape(b, ck, t * h * w)           # (B, Ck, THW)
+    query = query_key.reshape(b, ck, h * w).permute(0, 2, 1)                       # (B, HW, Ck)
+    attention = F.softmax(torch.bmm(query, keys), dim=-1)                          # (B, HW, THW)
+    values = memory_values.permute(0, 2, 1, 3, 4).reshape(b, cv, t * h * w).permute(0, 2, 1)  # (B, THW, Cv)
+    memory = torch.bmm(attention, values)                                          # (B, HW, Cv)
+    return memory.permute(0, 2, 1).reshape(b, cv, h, w)
+
+
+_IMPLS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+    "sdpa": tma_read_sdpa, "reference": tma_read_reference}
+
+
+def get_tma_read(impl: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """The TMA read function named ``impl`` ("sdpa" or "reference")."""
+    if impl not in _IMPLS:
+        raise ValueError(f"unknown attention implementation {impl!r}; choose one of {', '.join(ATTENTION_IMPLS)}")
+    return _IMPLS[impl]
+
+
+def tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor, impl: str = "sdpa") -> Tensor:
+    """TMA read with the chosen implementation: -> (B, Cv, H, W)."""
+    return get_tma_read(impl)(query_key, memory_keys, memory_values)

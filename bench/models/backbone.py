@@ -1,0 +1,136 @@
+"""Dilated (output stride 8) timm ResNet backbone returning layer3 and layer4 features.
+
+The official TMANet backbone is mmseg's ResNetV1c-50 with strides (1, 2, 1, 1), dilations (1, 1, 2, 4) and
+``contract_dilation=True`` (tmanet.md §1.2). timm's ``features_only=True, output_stride=8`` builds exactly that
+dilation pattern (the first block of a dilated stage uses half the dilation); ``resnet50c`` / ``resnet50d`` have
+the deep stem of V1c (``resnet50d`` adds avg-down), ``resnet18`` is the tiny model used by the tests.
+
+Pretrained weights are never downloaded silently in offline settings:
+
+* ``pretrained_path="/path/file.pth"`` (or ``.safetensors``) loads a local state dict non-strictly (timm keys,
+  or mmcv/mmseg ResNetV1c keys such as ``resnet50_v1c-2cccc1ad.pth``, remapped) and records missing keys in
+  ``Backbone.load_report`` (also emitted as a warning);
+* ``pretrained=True`` without a path asks timm (Hugging Face hub / URL); when that fails (offline) a
+  ``RuntimeError`` names the file to download and says to set ``model.pretrained_path``.
+
+Usage::
+
+    from bench.models.backbone import Backbone
+    bb = Backbone("resnet18")                        # random init
+    layer3, layer4 = bb(images)                      # (B, 256, H/8, W/8), (B, 512, H/8, W/8) for resnet18
+    bb.aux_channels, bb.out_channels                 # 256, 512 (1024, 2048 for resnet50)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import timm
+import torch
+from torch import Tensor, nn
+
+# Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
+LAYER3_INDEX, LAYER4_INDEX = 3, 4
+
+# mmcv/mmseg ResNetV1c deep-stem keys -> timm deep-stem keys ('stem.7' is the last stem BN, timm's 'bn1').
+_MMCV_STEM_KEYS: dict[str, str] = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.",
+                                   "stem.4.": "conv1.4.", "stem.6.": "conv1.6.", "stem.7.": "bn1."}
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Tensor state dict from a local ``.pth``/``.pt``/``.bin``/``.safetensors`` file.
+
+    Unwraps ``state_dict`` / ``model`` containers, strips ``module.`` and ``backbone.`` prefixes and remaps
+    mmcv ResNetV1c deep-stem names to timm names.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file {str(path)!r} does not exist (model.pretrained_path)")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for container in ("state_dict", "model", "module"):
+        if isinstance(state, dict) and isinstance(state.get(container), dict):
+            state = state[container]
+    cleaned: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if not isinstance(value, Tensor):
+            continue
+        for prefix in ("module.", "backbone."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        for old, new in _MMCV_STEM_KEYS.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+        cleaned[key] = value
+    return cleaned
+
+
+class Backbone(nn.Module):
+    """timm ResNet-like backbone at output stride 8: image (B, 3, H, W) -> (layer3, layer4) at (H/8, W/8).
+
+    Attributes: ``aux_channels`` (layer3 channels, aux head input), ``out_channels`` (layer4 channels, decoder
+    input), ``load_report`` (``{"missing": [...], "unexpected": [...], "mismatched": [...]}`` after loading a
+    local file, else ``None``).
+    """
+
+    def __init__(self, name: str = "resnet50", pretrained: bool = False, pretrained_path: str = "") -> None:
+        super().__init__()
+        self.name = name
+        self.load_report: dict[str, list[str]] | None = None
+        kwargs = dict(features_only=True, output_stride=8, out_indices=(LAYER3_INDEX, LAYER4_INDEX))
+        if pretrained and not pretrained_path:
+            self.body = _create_from_hub(name, kwargs)
+        else:
+            self.body = timm.create_model(name, pretrained=False, **kwargs)
+            if pretrained_path:
+                self.load_report = self.load_weights(pretrained_path)
+        self.aux_channels, self.out_channels = self.body.feature_info.channels()
+
+    def load_weights(self, path: str | Path) -> dict[str, list[str]]:
+        """Load a local state dict non-strictly; warn about missing keys; error if nothing matches."""
+        own = self.body.state_dict()
+        state = read_state_dict(path)
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        report = {
+            "missing": sorted(k for k in own if k not in usable and not k.endswith("num_batches_tracked")),
+            "unexpected": sorted(k for k in state if k not in own and not k.startswith("fc.")),
+            "mismatched": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
+        }
+        if not usable:
+            raise ValueError(f"no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
+                             f"{list(state)[:3]}, model keys {list(own)[:3]}); is it a {self.name} checkpoint?")
+        self.body.load_state_dict(usable, strict=False)
+        if report["missing"] or report["mismatched"]:
+            warnings.warn(f"backbone {self.name!r} from {str(path)!r}: {len(usable)} tensors loaded, "
+                          f"{len(report['missing'])} missing (e.g. {report['missing'][:5]}), "
+                          f"{len(report['mismatched'])} with another shape (e.g. {report['mismatched'][:5]})",
+                          stacklevel=2)
+        return report
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 3, H, W) -> layer3 (B, aux_channels, h, w), layer4 (B, out_channels, h, w), h = ceil(H/8)."""
+        layer3, layer4 = self.body(image)
+        return layer3, layer4
+
+
+def _create_from_hub(name: str, kwargs: dict) -> nn.Module:
+    """timm's own pretrained download; on failure, an error naming the file to fetch by hand."""
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    except Exception as err:  # network / hub errors come in many types (OSError, HTTPError, hub errors)
+        cfg = timm.create_model(name, pretrained=False, **kwargs).pretrained_cfg or {}
+        source = []
+        if cfg.get("hf_hub_id"):
+            source.append(f"https://huggingface.co/{cfg['hf_hub_id']} (file model.safetensors)")
+        if cfg.get("url"):
+            source.append(cfg["url"])
+        where = " or ".join(source) or f"the timm weights of {name!r}"
+        raise RuntimeError(
+            f"could not fetch pretrained weights for backbone {name!r} ({type(err).__name__}: {err}). "
+            f"Download {where} on a machine with internet access, copy it here and set "
+            f"model.pretrained_path=/path/to/that/file (or set model.pretrained=false to train from scratch)."
+        ) from err

@@ -1,0 +1,172 @@
+"""Run records: atomic JSON files, the environment a run ran in, and the ``record.json`` schema.
+
+Other modules (sweeps, latency, reports) read and extend records through these functions::
+
+    from bench.records import environment_info, read_record, write_json_atomic
+    record = read_record("results/runs/tmanet-0123456789")      # dict, or None when not finished
+    record["latency"] = {...}
+    write_json_atomic(Path(run_dir) / "record.json", record)    # readers never see a half-written file
+
+The record fields are listed in docs/architecture.md ("record.json").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RECORD_NAME = "record.json"
+RECORD_SCHEMA = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _json_ready(obj: Any) -> Any:
+    """Replace NaN/inf floats by None (JSON has no NaN), tuples by lists and paths by strings, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
+        return _json_ready(obj.item())
+    return obj
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file in the same folder + os.replace).
+
+    NaN and inf become ``null``. Parent folders are created. Returns the path.
+    """
+    return write_text_atomic(path, json.dumps(_json_ready(obj), indent=2, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: readers see the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; results are meant to be shared
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (0644 with the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a malformed file is a ``ValueError`` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it to recompute") from err
+
+
+def read_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``record.json`` as a dict, or None when the run has not finished (no record yet)."""
+    path = Path(run_dir) / RECORD_NAME
+    if not path.is_file():
+        return None
+    return read_json(path)
+
+
+def git_commit(repo: str | Path = REPO_ROOT) -> str | None:
+    """``git rev-parse HEAD`` of ``repo``, or None outside a git checkout / without commits / without git."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of python, torch, torchvision, timm, numpy and bench (None for a missing package)."""
+    import torch
+
+    import bench
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "timm": _version("timm"),
+        "numpy": _version("numpy"),
+        "bench": getattr(bench, "__version__", None) or _version("vss-bench"),
+        "cuda": torch.version.cuda,
+    }
+
+
+def environment_info() -> dict[str, Any]:
+    """Where and with what a run executes: git commit, package versions, host, CPU count, GPU name."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "argv": list(sys.argv),
+    }
+
+
+def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
+                checkpoint: str | Path | None, status: str = "done") -> dict[str, Any]:
+    """The ``record.json`` dict of a finished run (schema in docs/architecture.md)."""
+    from bench.config import config_hash, run_id, to_dict
+
+    env = environment_info()
+    return {
+        "schema": RECORD_SCHEMA,
+        "run_id": run_id(cfg),
+        "name": cfg.name or run_id(cfg),
+        "status": status,
+        "model": cfg.model.name,
+        "dataset": cfg.data.dataset,
+        "seed": cfg.train.seed,
+        "config": to_dict(cfg),
+        "config_hash": config_hash(cfg),
+        "git_commit": env.pop("git_commit"),
+        "versions": env.pop("versions"),
+        "device": device,
+        "environment": env,
+        "wall_time_s": round(float(wall_time_s), 3),
+        "iters": int(iters),
+        "metrics": metrics,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+    }

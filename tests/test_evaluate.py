@@ -1,0 +1,159 @@
+"""Whole / sliding-window inference, the evaluation loop (with temporal consistency) and ``bench eval``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from bench.checkpoint import CheckpointError, save_checkpoint
+from bench.config import load_config, to_dict
+from bench.evaluate import (
+    build_eval_dataset,
+    evaluate_checkpoint,
+    evaluate_model,
+    predict_logits,
+    slide_windows,
+    tc_plan,
+)
+from bench.registry import build_model
+
+TINY = ["model.backbone=resnet18", "model.pretrained=false", "model.key_channels=8", "model.value_channels=16",
+        "model.channels=16", "model.aux_channels=16", "model.memory_length=1", "data.synthetic.size=[32, 32]",
+        "data.crop_size=[32, 32]", "data.synthetic.train_clips=8", "data.synthetic.val_clips=4",
+        "data.synthetic.num_classes=4", "device=cpu"]
+
+
+def tiny_config(*overrides: str):
+    return load_config(None, TINY + list(overrides))
+
+
+class PixelwiseModel(nn.Module):
+    """Translation-equivariant: 1x1 convs of the current and the memory frame (so slide == whole exactly)."""
+
+    memory_length = 1
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.current = nn.Conv2d(3, num_classes, 1)
+        self.memory = nn.Conv2d(3, num_classes, 1, bias=False)
+
+    def forward(self, frames, flow=None):
+        return {"out": self.current(frames[:, -1]) + self.memory(frames[:, 0])}
+
+
+class CallCounter(nn.Module):
+    """Outputs the constant k on its k-th call: shows how overlapping windows are averaged."""
+
+    memory_length = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, frames, flow=None):
+        self.calls += 1
+        return {"out": torch.full((frames.shape[0], 1, *frames.shape[-2:]), float(self.calls))}
+
+
+def test_slide_windows_follow_mmseg_grid():
+    windows = slide_windows((10, 13), crop=(4, 6), stride=(3, 4))
+    assert sorted({(y1, y2) for y1, y2, _, _ in windows}) == [(0, 4), (3, 7), (6, 10)]
+    assert sorted({(x1, x2) for _, _, x1, x2 in windows}) == [(0, 6), (4, 10), (7, 13)]  # last one shifted back
+    assert slide_windows((5, 5), crop=(8, 8), stride=(4, 4)) == [(0, 5, 0, 5)]  # image smaller than the crop
+
+
+@pytest.mark.parametrize("crop,stride", [((5, 7), (3, 4)), ((11, 13), (11, 13)), ((16, 20), (8, 8))])
+def test_slide_equals_whole_for_a_pixelwise_model(crop, stride):
+    model = PixelwiseModel().eval()
+    frames = torch.randn(2, 2, 3, 11, 13)
+    with torch.no_grad():
+        whole = predict_logits(model, frames, None, "whole")
+        slide = predict_logits(model, frames, None, "slide", crop, stride)
+    torch.testing.assert_close(slide, whole, rtol=0, atol=1e-5)
+
+
+def test_overlapping_windows_are_averaged():
+    # 1 x 10 image, crop width 6, stride 4 -> windows [0, 6) (call 1) and [4, 10) (call 2)
+    logits = predict_logits(CallCounter(), torch.zeros(1, 1, 3, 1, 10), None, "slide", (1, 6), (1, 4))
+    assert logits[0, 0, 0].tolist() == [1, 1, 1, 1, 1.5, 1.5, 2, 2, 2, 2]
+
+
+def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
+    cfg = tiny_config()
+    model = build_model(cfg.model, 4).eval()
+    frames = torch.randn(1, 2, 3, 32, 32)
+    with torch.no_grad():
+        whole = predict_logits(model, frames, None, "whole")
+        slide = predict_logits(model, frames, None, "slide", (32, 32), (16, 16))
+    assert torch.equal(slide, whole)
+
+
+def test_evaluate_model_reports_miou_pixel_acc_and_tc():
+    cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2")
+    model = build_model(cfg.model, 4)
+    dataset, with_tc, reason = build_eval_dataset(cfg, model)
+    assert with_tc and reason is None and dataset[0]["frames"].shape[0] == 2  # one extra frame for TC
+    model.train()
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
+    assert model.training  # restored
+    assert metrics["num_images"] == 3 and metrics["tc_flow"] == "ground_truth" and metrics["tc_skipped"] is None
+    assert 0.0 <= metrics["tc"] <= 1.0 and 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
+    assert list(metrics["per_class_iou"]) == dataset.class_names
+    no_tc = evaluate_model(model, build_eval_dataset(tiny_config("model.name=per_frame", "eval.max_images=3",
+                                                                 "eval.temporal_consistency=false"), model)[0],
+                           cfg.eval, with_tc=False, tc_skipped="off")
+    assert no_tc["tc"] is None and no_tc["tc_skipped"] == "off"
+    # TC and the current-frame prediction come from the same clip end: metrics agree with and without TC
+    assert no_tc["miou"] == pytest.approx(metrics["miou"]) and no_tc["pixel_acc"] == pytest.approx(metrics["pixel_acc"])
+
+
+def test_tc_plan_explains_why_tc_is_skipped():
+    model = PixelwiseModel()
+    assert tc_plan(tiny_config(), model) == (True, None)
+    ok, reason = tc_plan(tiny_config("eval.tc_flow=raft"), model)
+    assert not ok and "tc_raft_weights" in reason
+    ok, reason = tc_plan(tiny_config("data.dataset=cityscapes"), model)
+    assert not ok and "synthetic" in reason
+    gt_flow_model = build_model(tiny_config("model.name=flow_warp", "model.flow.source=ground_truth").model, 4)
+    ok, reason = tc_plan(tiny_config(), gt_flow_model)
+    assert not ok and "ground-truth flow" in reason
+
+
+def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
+    from torchvision.models.optical_flow import raft_small
+
+    weights = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), weights)  # random weights: only the code path is tested
+    cfg = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={weights}",
+                      "eval.max_images=1")
+    model = build_model(cfg.model, 4)
+    dataset, with_tc, _ = build_eval_dataset(cfg, model)
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
+    assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["tc"] <= 1.0
+    missing = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={tmp_path}/no.pth")
+    with pytest.raises(FileNotFoundError, match="tc_raft_weights"):
+        evaluate_model(model, dataset, missing.eval, with_tc=True)
+
+
+def test_evaluate_checkpoint_writes_eval_json(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint=PATH"):
+        evaluate_checkpoint(tiny_config())
+    with pytest.raises(CheckpointError, match="does not exist"):
+        evaluate_checkpoint(tiny_config(f"checkpoint={tmp_path}/missing.pt"))
+
+    cfg = tiny_config("eval.max_images=2", f"checkpoint={tmp_path}/run/checkpoint.pt")
+    model = build_model(cfg.model, 4)
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"iteration": 5, "model": model.state_dict(),
+                                                         "config": to_dict(cfg)})
+    metrics = evaluate_checkpoint(cfg)
+    expected = evaluate_model(model, build_eval_dataset(cfg, model)[0], cfg.eval, with_tc=True)
+    assert metrics == expected
+    written = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert written["iteration"] == 5 and written["metrics"]["miou"] == pytest.approx(metrics["miou"])
+
+    with pytest.raises(CheckpointError, match="model.memory_length"):
+        evaluate_checkpoint(tiny_config("model.memory_length=2", f"checkpoint={tmp_path}/run/checkpoint.pt"))

@@ -1,0 +1,86 @@
+"""Report figures from fabricated records (and real tiny checkpoints): written, non-empty, loadable, indexed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+
+from bench.checkpoint import save_checkpoint
+from bench.collate import build_report
+from bench.figures import pareto_front
+from bench.registry import build_model
+from bench.sweep import expand_grid, load_spec
+from tests.test_collate import fabricate, write_spec
+
+TINY = {"name": "tiny",
+        "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
+                  "value_channels": 16, "channels": 16, "aux_channels": 16},
+        "data": {"dataset": "synthetic", "synthetic": {"size": [32, 32], "val_clips": 2, "num_classes": 4}}}
+MIOU = {"tmanet": 0.62, "per_frame": 0.55, "flow_warp": 0.58}
+LATENCY = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 45.0}
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    points = pd.DataFrame({"latency_ms": [10.0, 30.0, 45.0, 20.0], "miou_mean": [55.0, 62.0, 58.0, 54.0]})
+    front = pareto_front(points)
+    assert list(front.index) == [0, 1]  # 45 ms / 58 is slower and worse than 30 ms / 62; 20 ms / 54 worse than 10 / 55
+
+
+def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
+    methods = write_spec(tmp_path, "syn_methods", "methods", "model.name",
+                         [{"product": {"model.name": ["tmanet", "per_frame"]}},
+                          {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
+                                   "model.flow.source": ["ground_truth"]}}], TINY, seeds=[0, 1])
+    fabricate(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
+              latency_of=lambda r: LATENCY[r.config.model.name])
+    for run in expand_grid(load_spec(methods)):  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
+        if run.seed == 0 and run.config.model.name != "flow_warp":
+            model = build_model(run.config.model, num_classes=4)
+            save_checkpoint(run.config.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
+    memory = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                        [{"product": {"model.memory_length": [1, 2, 4]}}], TINY, seeds=[2, 3])
+    fabricate(memory, lambda r: 0.5 + 0.02 * r.config.model.memory_length + 0.01 * (r.seed - 2))
+    aggregation = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                             [{"product": {"model.aggregation": ["concat", "sum"]}}], TINY, seeds=[4, 5])
+    fabricate(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
+
+    # distinct seeds per spec: identical configs would share one run dir (and record) between grids
+    out = tmp_path / "reports"
+    result = build_report([str(methods), str(memory), str(aggregation)], out)
+    figures = {f.name: f for f in result["figures"]}
+    expected = {"syn_mem_miou_vs_memory_length", "syn_agg_bars", "accuracy_vs_latency", "per_class_iou_synthetic",
+                "qualitative_syn_methods"}
+    assert expected <= set(figures)
+    index = (out / "index.md").read_text()
+    for name in expected:
+        png, pdf = out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf"
+        assert png.stat().st_size > 0 and pdf.read_bytes()[:4] == b"%PDF"
+        image = mpimg.imread(png)
+        assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+        assert f"figures/{name}.png" in index
+    assert figures["syn_mem_miou_vs_memory_length"].reading == "best memory length: 4 (58.5 ± 0.7 mIoU)"
+    assert figures["accuracy_vs_latency"].reading.startswith("Pareto front: per_frame (10.0 ms, 55.5), tmanet")
+    assert "flow_warp" not in figures["accuracy_vs_latency"].reading  # dominated: slower and worse than tmanet
+    qualitative = figures["qualitative_syn_methods"].reading
+    assert "flow_warp: skipped, no checkpoint.pt" in qualitative
+    for table, paths in result["tables"]:
+        assert f"tables/{table.name}.md" in index and all(p.stat().st_size > 0 for p in paths.values())
+
+
+def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> None:
+    memory = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                        [{"product": {"model.memory_length": [1, 2]}}], TINY, seeds=[0])
+    fabricate(memory, lambda r: 0.5)
+    result = build_report([str(memory)], tmp_path / "reports")
+    pareto = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
+    assert pareto.paths == [] and "bench latency" in pareto.reading
+    qualitative = next(f for f in result["figures"] if f.name.startswith("qualitative"))
+    assert qualitative.paths == [] and "no checkpoint" in qualitative.reading
+    assert "not drawn" in (tmp_path / "reports" / "index.md").read_text()
+
+
+if __name__ == "__main__":
+    pytest.main([__file__])

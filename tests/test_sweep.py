@@ -1,0 +1,203 @@
+"""Grid specs: expansion (product, zip, union, seeds), stable ids, dedup, status, dry run, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.config import load_config, run_id
+from bench.sweep import (SweepError, expand_block, expand_grid, expand_spec, load_spec, run_statuses,
+                         status_command, sweep_command)
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
+
+
+def write_spec(tmp_path: Path, **fields) -> Path:
+    spec = {"name": "t", "base": str(SYNTHETIC_BASE), "overrides": {"output_root": str(tmp_path / "runs")},
+            "grid": [{"product": {"model.memory_length": [1, 2]}}]}
+    spec.update(fields)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_expand_block_product_times_zip():
+    block = {"product": {"a": [1, 2]}, "zip": {"b": [3, 4], "c": ["x", "y"]}}
+    assert expand_block(block) == [{"a": 1, "b": 3, "c": "x"}, {"a": 1, "b": 4, "c": "y"},
+                                   {"a": 2, "b": 3, "c": "x"}, {"a": 2, "b": 4, "c": "y"}]
+    assert expand_block({"product": {"a": [1, 2], "b": [5, 6]}}) == [
+        {"a": 1, "b": 5}, {"a": 1, "b": 6}, {"a": 2, "b": 5}, {"a": 2, "b": 6}]
+    assert expand_block({"zip": {"a": [1, 2], "b": [5, 6]}}) == [{"a": 1, "b": 5}, {"a": 2, "b": 6}]
+
+
+def test_union_of_blocks_and_seeds(tmp_path):
+    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 4]}},
+                                      {"zip": {"model.name": ["per_frame", "flow_warp"],
+                                               "model.flow.source": ["raft", "ground_truth"]}}],
+                      seeds=[0, 3])
+    runs = expand_spec(path)
+    assert len(runs) == 8
+    assert [r.seed for r in runs[:2]] == [0, 3]
+    assert [(r.config.model.name, r.config.model.memory_length, r.config.model.flow.source) for r in runs[::2]] == [
+        ("tmanet", 1, "raft"), ("tmanet", 4, "raft"), ("per_frame", 2, "raft"), ("flow_warp", 2, "ground_truth")]
+    assert all(r.config.train.seed == r.seed for r in runs)
+    assert all(Path(r.run_dir) == tmp_path / "runs" / r.run_id for r in runs)
+    assert len({r.run_id for r in runs}) == 8
+
+
+def test_ids_are_stable_and_match_run_id_of_the_resolved_config(tmp_path):
+    path = write_spec(tmp_path, seeds=[1])
+    first = [r.run_id for r in expand_spec(path)]
+    assert first == [r.run_id for r in expand_spec(path)]
+    direct = load_config(SYNTHETIC_BASE, ["model.memory_length=2", "train.seed=1", f"output_root={tmp_path}/runs"])
+    assert first[1] == run_id(direct)
+    # launch settings and the output folder do not change a run's id
+    again = expand_grid(load_spec(path), [f"output_root={tmp_path}/elsewhere"], {"launcher": "slurm", "max_parallel": 3})
+    assert [r.run_id for r in again] == first
+    assert again[0].config.launch.launcher == "slurm" and again[0].config.launch.max_parallel == 3
+
+
+def test_identical_runs_are_deduplicated(tmp_path):
+    # memory_length 2 is the base value, so the product's 2 and the empty-looking zip row are the same run
+    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [2, 2, 4]}},
+                                      {"zip": {"model.memory_length": [2], "model.name": ["tmanet"]}}])
+    runs = expand_spec(path)
+    assert [r.config.model.memory_length for r in runs] == [2, 4]
+    assert len(runs[0].also) == 2
+
+
+def test_shipped_synthetic_grids_share_the_default_tmanet_run():
+    specs = ["synthetic_memory_length", "synthetic_aggregation", "synthetic_encoding", "synthetic_methods"]
+    ids = {name: {r.run_id for r in expand_spec(REPO / "ablations" / f"{name}.yaml")} for name in specs}
+    shared = set.intersection(*ids.values())
+    assert shared and all(i.startswith("tmanet-") for i in shared)
+    methods = expand_spec(REPO / "ablations" / "synthetic_methods.yaml")
+    assert {r.config.model.name for r in methods} == {"tmanet", "per_frame", "flow_warp"}
+    assert {r.config.model.flow.source for r in methods if r.config.model.name == "flow_warp"} == {"ground_truth"}
+    mem = expand_spec(REPO / "ablations" / "synthetic_memory_length.yaml")
+    assert sorted({r.config.model.memory_length for r in mem}) == [1, 2, 4]
+
+
+@pytest.mark.parametrize("dataset", ["cityscapes", "camvid"])
+def test_shipped_full_scale_grids_expand(dataset):
+    mem = expand_spec(REPO / "ablations" / f"{dataset}_memory_length.yaml")
+    assert [r.config.model.memory_length for r in mem] == [1, 2, 4, 6, 8]
+    assert all(r.config.launch.launcher == "slurm" and r.config.launch.gpus_per_node == 4 for r in mem)
+    assert all(r.config.train.iters == 80000 and r.config.data.dataset == dataset for r in mem)
+    agg = expand_spec(REPO / "ablations" / f"{dataset}_aggregation.yaml")
+    assert [r.config.model.aggregation for r in agg] == ["concat", "sum"]
+    enc = expand_spec(REPO / "ablations" / f"{dataset}_encoding.yaml")
+    assert [r.config.model.encoding for r in enc] == ["1x1", "3x3", "1x1+3x3"]
+    methods = expand_spec(REPO / "ablations" / f"{dataset}_methods.yaml")
+    assert [r.config.model.name for r in methods] == ["tmanet", "per_frame", "flow_warp"]
+    # the default TMANet run is shared by all four grids of a dataset
+    shared = set.intersection(*({r.run_id for r in g} for g in (mem, agg, enc, methods)))
+    assert len(shared) == 1
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"grid": [{"product": {"model.memory_lenght": [1, 2]}}]}, "model.memory_lenght"),
+    ({"grid": [{"product": {"model.memory_length": [1, 99]}}]}, "model.memory_length"),
+    ({"grid": []}, "'grid' must be a non-empty list"),
+    ({"grid": [{"product": {"model.memory_length": []}}]}, "non-empty list of values"),
+    ({"grid": [{"zip": {"model.memory_length": [1, 2], "model.name": ["tmanet"]}}]}, "equal lengths"),
+    ({"grid": [{"cartesian": {"model.memory_length": [1]}}]}, "'product' and/or 'zip'"),
+    ({"base": "no/such/config.yaml"}, "base config not found"),
+    ({"seeds": []}, "'seeds' must be a non-empty list"),
+    ({"launch": {"launcher": "kubernetes"}}, "launch.launcher"),
+    ({"grid_": 1}, "unknown key 'grid_'"),
+    ({"overrides": {"train.itrs": 5}}, "train.itrs"),
+])
+def test_bad_specs_give_clear_errors(tmp_path, fields, message):
+    path = write_spec(tmp_path, **fields)
+    with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        expand_spec(path)
+
+
+def test_unknown_model_name_is_caught_before_launch(tmp_path, capsys):
+    path = write_spec(tmp_path, grid=[{"product": {"model.name": ["tmanet", "tmanett"]}}])
+    with pytest.raises(SweepError, match="unknown model 'tmanett'"):
+        sweep_command(str(path), launcher="local")
+    assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists()
+
+
+def test_missing_spec_file():
+    with pytest.raises(SweepError, match="grid spec not found"):
+        load_spec("ablations/no_such_grid.yaml")
+
+
+def test_dry_run_prints_the_table_and_touches_nothing(tmp_path, capsys):
+    path = write_spec(tmp_path, seeds=[0, 1])
+    assert sweep_command(str(path), dry_run=True) == 0
+    out = capsys.readouterr().out
+    runs = expand_spec(path)
+    for run in runs:
+        assert run.run_id in out
+    assert "model.memory_length=1" in out and "pending" in out and "4 runs" in out
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
+    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3, 4]}}])
+    runs = expand_spec(path)
+    done, failed, running, crashed = (r.run_dir for r in runs)
+    for d in (done, failed, running, crashed):
+        d.mkdir(parents=True)
+    (done / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    (failed / "error.json").write_text(json.dumps({"last_line": "ValueError: boom", "job_id": None}))
+    (running / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(),
+                                                    "job_id": None, "time": 0}))
+    manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"event": "submit", "run_id": runs[3].run_id, "launcher": "local",
+                                    "job_id": "local-1"}) + "\n" +
+                        json.dumps({"event": "end", "run_id": runs[3].run_id, "job_id": "local-1",
+                                    "returncode": -9, "reason": "Killed"}) + "\n")
+    states = [(s.state, s.reason) for s in run_statuses(runs, manifest)]
+    assert states[0] == ("done", "mIoU 50.00")
+    assert states[1] == ("failed", "ValueError: boom")
+    assert states[2][0] == "running" and str(os.getpid()) in states[2][1]
+    assert states[3] == ("failed", "exit code -9: Killed")
+    assert status_command(str(path)) == 0
+    out = capsys.readouterr().out
+    assert "1 done, 1 running, 2 failed, 0 pending" in out and "ValueError: boom" in out
+
+
+def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
+    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
+    runs = expand_spec(path)
+    runs[0].run_dir.mkdir(parents=True)
+    (runs[0].run_dir / "record.json").write_text(json.dumps({"status": "done", "metrics": {}}))
+    runs[1].run_dir.mkdir(parents=True)
+    (runs[1].run_dir / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
+    launched = []
+
+    def fake_run_local(todo, max_parallel, folder, manifest, echo=True):
+        launched.extend(r.run_id for r in todo)
+        return []
+
+    monkeypatch.setattr("bench.launch.run_local", fake_run_local)
+    assert sweep_command(str(path), launcher="local") == 0
+    assert launched == [runs[2].run_id]
+
+
+def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch):
+    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2]}}])
+    runs = expand_spec(path)
+    manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("".join(json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm",
+                                            "job_id": f"7_{i}"}) + "\n" for i, r in enumerate(runs)))
+    monkeypatch.setattr("bench.launch.slurm_job_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
+    states = [(s.state, s.reason, s.active) for s in run_statuses(runs, manifest)]
+    assert states == [("pending", "SLURM job 7_0 PENDING", True), ("failed", "SLURM job 7_1 FAILED, no record", False)]
+    submitted = []
+    monkeypatch.setattr("bench.launch.slurm_reachable", lambda: (True, ""))
+    monkeypatch.setattr("bench.launch.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
+    assert sweep_command(str(path), launcher="slurm") == 0
+    assert [r.run_id for r in submitted] == [runs[1].run_id]

@@ -1,0 +1,115 @@
+"""Kill-and-resume: a run interrupted mid-way and resumed ends bit-identical to an uninterrupted run on CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import bench.trainer
+from bench.checkpoint import load_checkpoint
+from bench.config import load_config
+from bench.trainer import TrainingInterrupted, train_and_evaluate
+
+# TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
+TINY = ["model.backbone=resnet18", "model.pretrained=false", "model.key_channels=8", "model.value_channels=16",
+        "model.channels=16", "model.aux_channels=16", "model.memory_length=1", "data.synthetic.size=[40, 40]",
+        "data.crop_size=[32, 32]", "data.synthetic.train_clips=6", "data.synthetic.val_clips=2",
+        "data.synthetic.num_classes=4", "train.batch_size=2", "train.iters=8", "train.checkpoint_every=3",
+        "train.log_every=2", "device=cpu"]
+
+
+def tiny_config(run_dir: Path, *overrides: str):
+    return load_config(None, TINY + [f"run_dir={run_dir}"] + list(overrides))
+
+
+def assert_same_final_state(a: Path, b: Path) -> None:
+    first, second = load_checkpoint(a / "checkpoint.pt"), load_checkpoint(b / "checkpoint.pt")
+    assert first["iteration"] == second["iteration"] == 8
+    assert first["model"].keys() == second["model"].keys()
+    for key, value in first["model"].items():
+        assert torch.equal(value, second["model"][key]), key
+    for slot, state in first["optimizer"]["state"].items():
+        assert torch.equal(state["momentum_buffer"], second["optimizer"]["state"][slot]["momentum_buffer"])
+    assert first["data"] == second["data"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    return run_dir, train_and_evaluate(tiny_config(run_dir))
+
+
+def test_stopped_and_resumed_run_equals_uninterrupted_run(uninterrupted, tmp_path):
+    reference_dir, reference = uninterrupted
+    with pytest.raises(TrainingInterrupted, match="after iteration 5"):
+        train_and_evaluate(tiny_config(tmp_path), stop_after=5)  # between the checkpoints at 3 and 6
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 5
+    assert not (tmp_path / "record.json").exists()
+    record = train_and_evaluate(tiny_config(tmp_path))
+    assert_same_final_state(reference_dir, tmp_path)
+    assert record["metrics"] == reference["metrics"]
+    assert record["iters"] == 8
+    # the log has every interval exactly once, as if never interrupted
+    iters = [line for line in (tmp_path / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(iters) == 4
+
+
+def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, tmp_path, monkeypatch):
+    """SIGUSR2 mid-iteration: checkpoint at the iteration boundary, then the previous handler (here a stand-in
+    for submitit's requeue handler) runs; resuming gives the uninterrupted result."""
+    reference_dir, reference = uninterrupted
+
+    class Requeued(Exception):
+        pass
+
+    def launcher_handler(signum, frame):
+        raise Requeued(signum)
+
+    real_poly_lr = bench.trainer.poly_lr
+
+    def poly_lr_with_signal(iteration, *args):
+        if iteration == 3:  # during the 4th iteration
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return real_poly_lr(iteration, *args)
+
+    previous = signal.signal(signal.SIGUSR2, launcher_handler)
+    try:
+        monkeypatch.setattr(bench.trainer, "poly_lr", poly_lr_with_signal)
+        with pytest.raises(Requeued):
+            train_and_evaluate(tiny_config(tmp_path))
+        assert signal.getsignal(signal.SIGUSR2) is launcher_handler  # the trainer restored the handler
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 4
+    monkeypatch.setattr(bench.trainer, "poly_lr", real_poly_lr)
+    record = train_and_evaluate(tiny_config(tmp_path))
+    assert_same_final_state(reference_dir, tmp_path)
+    assert record["metrics"] == reference["metrics"]
+
+
+def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
+    """Without a launcher handler the process saves a checkpoint and then dies of the signal."""
+    script = textwrap.dedent(f"""
+        import os, signal
+        import bench.trainer
+        from bench.config import load_config
+        real = bench.trainer.poly_lr
+        def poly_lr(iteration, *args):
+            if iteration == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(iteration, *args)
+        bench.trainer.poly_lr = poly_lr
+        bench.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == -signal.SIGTERM, result.stderr[-2000:]
+    assert "SIGTERM received" in result.stderr
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2
