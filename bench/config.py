@@ -54,6 +54,7 @@ class SyntheticConfig:
     occluder_prob: float = bounded(0.6, 0.0, 1.0, "chance of an occluding block on the current frame")
     dropout_prob: float = bounded(0.05, 0.0, 1.0, "fraction of current-frame pixels dropped")
     camera_motion: float = bounded(2.0, 0.0, 16.0, "max camera translation, pixels per frame")
+    blur: float = bounded(0.0, 0.0, 16.0, "Gaussian blur sigma (pixels) of the current frame")
     seed: int = 0
 
 

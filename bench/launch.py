@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from bench.records import write_json_atomic
+
 CLAIM_FILE = "claim.json"
 ERROR_FILE = "error.json"
 RECORD_FILE = "record.json"
@@ -52,12 +54,6 @@ class LaunchError(RuntimeError):
 
 # --------------------------------------------------------------------------------------------------
 # small file helpers
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -123,6 +119,19 @@ def _expand_job_ids(text: str) -> list[str]:
     return ids
 
 
+def _query_job_states(command: list[str]) -> list[tuple[str, str]]:
+    """``(job id, state)`` pairs from a ``squeue``/``sacct`` call printing ``id|state`` lines; [] on failure."""
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    pairs = []
+    for line in out.splitlines():
+        job, _, state = line.strip().partition("|")
+        pairs.append((job, state.split()[0] if state else "UNKNOWN"))
+    return pairs
+
+
 def slurm_job_states(job_ids: Iterable[str]) -> dict[str, str]:
     """Current state (``RUNNING``, ``CANCELLED``...) of each job id, from ``squeue`` and then ``sacct``.
 
@@ -132,27 +141,16 @@ def slurm_job_states(job_ids: Iterable[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     if not wanted:
         return states
-    bases = sorted({j.split("_")[0] for j in wanted})
-    if shutil.which("squeue"):
-        try:
-            out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(bases)],
-                                 capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        for line in out.splitlines():
-            job, _, state = line.strip().partition("|")
+    bases = ",".join(sorted({j.split("_")[0] for j in wanted}))
+    # squeue knows queued and running jobs; sacct (accounting) also knows finished ones
+    queries = (["squeue", "-h", "-r", "-o", "%i|%T", "-j", bases],
+               ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", bases])
+    for command in queries:
+        if all(j in states for j in wanted) or not shutil.which(command[0]):
+            continue
+        for job, state in _query_job_states(command):
             for jid in _expand_job_ids(job):
-                states[jid] = state.split()[0] if state else "UNKNOWN"
-    if shutil.which("sacct") and any(j not in states for j in wanted):
-        try:
-            out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(bases)],
-                                 capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        for line in out.splitlines():
-            job, _, state = line.strip().partition("|")
-            for jid in _expand_job_ids(job):
-                states.setdefault(jid, state.split()[0] if state else "UNKNOWN")
+                states.setdefault(jid, state)
     return {j: s for j, s in states.items() if j in wanted}
 
 
@@ -277,7 +275,7 @@ def write_error(run_dir: Path, err: BaseException, job_id: str | None) -> dict[s
                "traceback": "".join(lines), "host": socket.gethostname(), "pid": os.getpid(),
                "job_id": job_id, "time": time.time()}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(Path(run_dir) / ERROR_FILE, payload)
+    write_json_atomic(Path(run_dir) / ERROR_FILE, payload)
     return payload
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 RECORD_NAME = "record.json"
 RECORD_SCHEMA = 1
@@ -54,13 +54,19 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically: readers see the old file or the complete new one."""
+    return write_atomic(path, lambda handle: handle.write(text.encode()))
+
+
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(handle)`` on a temporary file in ``path``'s folder, fsync it, then ``os.replace`` it onto
+    ``path``: a crash mid-write leaves the previous file intact. Parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

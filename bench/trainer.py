@@ -300,7 +300,14 @@ def _truncate_log(path: Path, iteration: int) -> None:
     """Drop log lines written after ``iteration`` (they belong to work lost when the run was interrupted)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("iter", 0) <= iteration]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short when the process was killed
+            continue
+        if entry.get("iter", 0) <= iteration:
+            kept.append(line)
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 

@@ -23,7 +23,7 @@ def test_config_prints_the_resolved_yaml_with_overrides(capsys):
     assert main(["config", "configs/synthetic_tmanet.yaml", "model.memory_length=4", "train.iters=7"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# run id: tmanet-")
-    assert "memory_length: 4" in text and "iters: 7" in text and "backbone: resnet18" in text
+    assert "memory_length: 4" in text and "iters: 7" in text and "backbone: resnet10t" in text
 
 
 def test_config_accepts_overrides_without_a_file(capsys):

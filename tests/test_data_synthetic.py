@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from baselines.warp import flow_warp
 from bench.data import DatasetError, build_dataset, collate_clips
 from bench.data.preview import save_clip_grid
 from bench.data.synthetic import SyntheticVideo, synthetic_class_names
@@ -25,10 +26,7 @@ def data_config(**synthetic):
 
 def warp(source: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Backward warp (N, C, H, W) with flow (N, 2, H, W) defined on the target: out(p) = source(p + flow(p))."""
-    _, _, height, width = source.shape
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
-    grid = torch.stack((2 * (xs + flow[:, 0]) / (width - 1) - 1, 2 * (ys + flow[:, 1]) / (height - 1) - 1), dim=-1)
-    return F.grid_sample(source, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return flow_warp(source, flow, mode=mode, padding_mode="zeros")
 
 
 def test_same_seed_same_bytes_and_different_seed_differs():
@@ -125,6 +123,19 @@ def test_only_the_current_frame_is_degraded():
     assert (degraded.frames[-1].float() - clean.frames[-1].float()).abs().mean() > 10
     still = replace(video, noise=0.0, occluder_prob=0.0, dropout_prob=0.0).render("train", 2, 3)
     assert torch.equal(still.frames, clean.frames)
+
+
+def test_blur_removes_texture_detail_of_the_current_frame_only():
+    sharp = SyntheticVideo(noise=0.0, occluder_prob=0.0, dropout_prob=0.0)
+    blurred = replace(sharp, blur=2.0).render("val", 4, 3)
+    clean = sharp.render("val", 4, 3)
+
+    def detail(frame: torch.Tensor) -> float:  # mean absolute horizontal gradient
+        return (frame[..., 1:].float() - frame[..., :-1].float()).abs().mean().item()
+
+    assert torch.equal(blurred.frames[:-1], clean.frames[:-1])
+    assert detail(blurred.frames[-1]) < 0.5 * detail(clean.frames[-1])
+    assert abs(blurred.frames[-1].float().mean() - clean.frames[-1].float().mean()) < 3  # same colours on average
 
 
 def test_training_augmentation_transforms_flow_with_the_frames():

@@ -61,7 +61,7 @@ def test_a_short_run_learns_and_writes_its_record(tmp_path):
     # four fixed clips without augmentation: the loss must fall quickly as the model fits them
     cfg = tiny_config(run_dir, "train.iters=30", "train.lr=0.05", "train.checkpoint_every=20",
                       "data.synthetic.train_clips=4", "data.scale_range=[1.0, 1.0]", "data.flip=false",
-                      "data.photometric=false")
+                      "data.photometric=false", "train.eval_every=20")
     record = train_and_evaluate(cfg)
 
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -71,6 +71,7 @@ def test_a_short_run_learns_and_writes_its_record(tmp_path):
     first, last = train_lines[0]["loss"], sum(e["loss"] for e in train_lines[-2:]) / 2
     assert last < 0.8 * first, (first, last)  # it learns
     assert train_lines[-1]["lr"] < train_lines[0]["lr"]
+    assert [e["iter"] for e in log if "val" in e] == [20, 30]  # eval_every, then the final evaluation
 
     assert record["status"] == "done" and record["iters"] == 30 and record["model"] == "tmanet"
     assert record["config"] == to_dict(cfg) and record["device"] == "cpu" and record["wall_time_s"] > 0

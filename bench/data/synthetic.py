@@ -15,7 +15,9 @@ The scene (per clip)
       memory frame i is exact too: ``frame_i(p + flow[i](p)) = frame_t(p)`` for every surface point visible
       in both (background points move with the camera, object points with their object).
 
-Only the current frame is degraded, so memory is useful: Gaussian noise (``noise``, [0, 1] scale), with
+Only the current frame is degraded, so memory is useful: a Gaussian blur (``blur``, sigma in pixels: like
+defocus or motion blur it wipes out the textures that tell classes apart but keeps the layout, so the
+current frame can still be matched to the sharp past), Gaussian noise (``noise``, [0, 1] scale), with
 probability ``occluder_prob`` one or two textured blocks that are NOT in the label (the label keeps the
 scene behind them), and a fraction ``dropout_prob`` of salt-and-pepper pixels. Memory frames are clean.
 
@@ -84,6 +86,7 @@ class SyntheticVideo:
     occluder_prob: float = 0.6
     dropout_prob: float = 0.15
     camera_motion: float = 2.0
+    blur: float = 0.0
     seed: int = 0
 
     def _streams(self, split: str, index: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -184,7 +187,7 @@ class SyntheticVideo:
     def _degrade(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Occluding blocks, Gaussian noise and salt-and-pepper dropout on one ``(H, W, 3)`` frame."""
         height, width = self.size
-        image = image.copy()
+        image = gaussian_blur(image, self.blur) if self.blur > 0 else image.copy()
         if rng.random() < self.occluder_prob:
             for _ in range(int(rng.integers(1, 3))):
                 bh = max(1, int(rng.uniform(0.15, 0.35) * height))
@@ -202,6 +205,18 @@ class SyntheticVideo:
             salt = rng.random((height, width)) < 0.5
             image[dropped] = np.where(salt[dropped], 1.0, 0.0)[:, None]
         return image
+
+
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an ``(H, W, C)`` float image (edges replicated): a defocused or motion-blurred
+    frame keeps the layout but loses the textures, so matching it to the (sharp) past still works."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    height, width = image.shape[:2]
+    rows = sum(w * padded[i : i + height] for i, w in enumerate(taps))
+    return sum(w * rows[:, i : i + width] for i, w in enumerate(taps))
 
 
 def _shape_mask(shape: int, a: np.ndarray, b: np.ndarray, radius: float, aspect: float) -> np.ndarray:
@@ -283,6 +298,7 @@ def build_synthetic(data_cfg, split: str, memory_length: int, train: bool) -> Sy
         occluder_prob=float(cfg.occluder_prob),
         dropout_prob=float(cfg.dropout_prob),
         camera_motion=float(cfg.camera_motion),
+        blur=float(cfg.blur),
         seed=int(cfg.seed),
     )
     num_clips = int(cfg.train_clips) if split == "train" else int(cfg.val_clips)
