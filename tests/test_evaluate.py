@@ -19,11 +19,9 @@ from bench.evaluate import (
     tc_plan,
 )
 from bench.registry import build_model
+from tiny import TINY, as_overrides
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "model.key_channels=8", "model.value_channels=16",
-        "model.channels=16", "model.aux_channels=16", "model.memory_length=1", "data.synthetic.size=[32, 32]",
-        "data.crop_size=[32, 32]", "data.synthetic.train_clips=8", "data.synthetic.val_clips=4",
-        "data.synthetic.num_classes=4", "device=cpu"]
+TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 4})
 
 
 def tiny_config(*overrides: str):

@@ -13,12 +13,10 @@ import yaml
 
 from bench.cli import main
 from bench.sweep import expand_spec
+from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"model.backbone": "resnet18", "model.key_channels": 8, "model.value_channels": 16, "model.channels": 16,
-        "model.aux_channels": 16, "data.crop_size": [32, 32], "data.synthetic.size": [32, 32],
-        "data.synthetic.train_clips": 8, "data.synthetic.val_clips": 4, "train.iters": 3, "train.batch_size": 2,
-        "train.log_every": 1, "device": "cpu"}
+TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every": 1}
 
 
 def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):

@@ -12,12 +12,10 @@ import yaml
 
 from bench.cli import main
 from bench.sweep import expand_spec
+from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"model.backbone": "resnet18", "model.key_channels": 8, "model.value_channels": 16, "model.channels": 16,
-        "model.aux_channels": 16, "data.crop_size": [32, 32], "data.synthetic.size": [32, 32],
-        "data.synthetic.train_clips": 8, "data.synthetic.val_clips": 4, "train.iters": 2, "train.batch_size": 2,
-        "device": "cpu", "output_root": "out/runs"}
+TINY = {**TINY, "train.iters": 2, "train.batch_size": 2, "output_root": "out/runs"}
 
 
 def test_plugin_method_is_swept_trained_and_reported(tmp_path, monkeypatch, capsys):

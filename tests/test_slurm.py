@@ -21,14 +21,12 @@ from bench.cli import main
 from bench.config import to_dict
 from bench.launch import read_jsonl, slurm_job_states, slurm_reachable
 from bench.sweep import expand_spec
+from tiny import TINY
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"model.backbone": "resnet18", "model.key_channels": 8, "model.value_channels": 16, "model.channels": 16,
-        "model.aux_channels": 16, "data.crop_size": [32, 32], "data.synthetic.size": [32, 32],
-        "data.synthetic.train_clips": 8, "data.synthetic.val_clips": 4, "train.batch_size": 2,
-        "train.log_every": 1, "train.checkpoint_every": 1000, "device": "cpu"}
+TINY = {**TINY, "train.batch_size": 2, "train.log_every": 1, "train.checkpoint_every": 1000}
 BUDGET_S = 170
 
 

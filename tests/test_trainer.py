@@ -23,11 +23,10 @@ from bench.trainer import (
     segmentation_loss,
     train_and_evaluate,
 )
+from tiny import TINY, as_overrides
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "model.key_channels=8", "model.value_channels=16",
-        "model.channels=16", "model.aux_channels=16", "model.memory_length=1", "data.synthetic.size=[32, 32]",
-        "data.crop_size=[32, 32]", "data.synthetic.train_clips=16", "data.synthetic.val_clips=4",
-        "data.synthetic.num_classes=4", "train.batch_size=4", "train.log_every=5", "device=cpu"]
+TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.train_clips": 16,
+                     "data.synthetic.num_classes": 4, "train.batch_size": 4, "train.log_every": 5})
 
 
 def tiny_config(run_dir, *overrides: str):

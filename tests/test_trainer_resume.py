@@ -16,13 +16,12 @@ import bench.trainer
 from bench.checkpoint import load_checkpoint
 from bench.config import load_config
 from bench.trainer import TrainingInterrupted, train_and_evaluate
+from tiny import TINY, as_overrides
 
 # TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "model.key_channels=8", "model.value_channels=16",
-        "model.channels=16", "model.aux_channels=16", "model.memory_length=1", "data.synthetic.size=[40, 40]",
-        "data.crop_size=[32, 32]", "data.synthetic.train_clips=6", "data.synthetic.val_clips=2",
-        "data.synthetic.num_classes=4", "train.batch_size=2", "train.iters=8", "train.checkpoint_every=3",
-        "train.log_every=2", "device=cpu"]
+TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.size": [40, 40],
+                     "data.synthetic.train_clips": 6, "data.synthetic.val_clips": 2, "data.synthetic.num_classes": 4,
+                     "train.batch_size": 2, "train.iters": 8, "train.checkpoint_every": 3, "train.log_every": 2})
 
 
 def tiny_config(run_dir: Path, *overrides: str):

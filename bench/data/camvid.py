@@ -27,12 +27,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
-from torch.utils.data import Dataset
-
-from bench.constants import IGNORE_INDEX
-from bench.data.io import DatasetError, identity_lut, layout_error, read_label, read_rgb, resize_to
-from bench.data.transforms import ClipTransform, clip_sample
+from bench.data.clips import FileClips
+from bench.data.io import DatasetError, identity_lut, layout_error
+from bench.data.transforms import ClipTransform
 
 CAMVID_CLASSES = [
     "sky", "building", "pole", "road", "sidewalk", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
@@ -74,21 +71,12 @@ def memory_frame_numbers(number: int, memory_length: int, earliest: int) -> list
     return [max(number - k, min(earliest, number)) for k in range(memory_length, 0, -1)]
 
 
-class CamVidClips(Dataset):
+class CamVidClips(FileClips):
     """CamVid labelled frames with their preceding video frames; samples follow docs/architecture.md."""
 
     num_classes = 11
     class_names = CAMVID_CLASSES
     palette = CAMVID_PALETTE
-    ignore_index = IGNORE_INDEX
-
-    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform) -> None:
-        self.root = Path(root)
-        self.split = split
-        self.memory_length = memory_length
-        self.transform = transform
-        self.lut = identity_lut(self.num_classes, extra_ignore=(VOID_VALUE,))
-        self.items = self._index()
 
     def _earliest_frames(self, video: str) -> int:
         folder = self.root / "frames" / video
@@ -112,6 +100,7 @@ class CamVidClips(Dataset):
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
         if not names:
             raise layout_error("CamVid split file is empty", split_file, LAYOUT)
+        lut = identity_lut(self.num_classes, extra_ignore=(VOID_VALUE,))
         earliest: dict[str, int] = {}
         items = []
         for name in names:
@@ -133,17 +122,9 @@ class CamVidClips(Dataset):
                 if not path.is_file():
                     raise layout_error(f"CamVid memory frame not found (memory_length={self.memory_length})", path, LAYOUT)
                 memory.append(path)
-            items.append({"name": name, "label": label, "frames": memory + [current]})
+            items.append({"name": name, "label": label, "lut": lut, "frames": memory + [current]})
         return items
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
-        label = read_label(item["label"], self.lut, self.num_classes)
-        frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
-        return clip_sample(self.transform, frames, label, None, item["name"])
 
 
 def build_camvid(data_cfg, split: str, memory_length: int, train: bool) -> CamVidClips:

@@ -20,15 +20,12 @@ Usage::
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from bench.constants import IGNORE_INDEX
-from bench.data.io import layout_error, read_label, read_rgb, resize_to
-from bench.data.transforms import ClipTransform, clip_sample
+from bench.data.clips import FileClips
+from bench.data.io import layout_error
+from bench.data.transforms import ClipTransform
 
 CITYSCAPES_CLASSES = [
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
@@ -75,20 +72,12 @@ def memory_frame_names(stem: str, memory_length: int) -> list[str]:
     return [f"{city_seq}_{number - k:0{len(frame)}d}" for k in range(memory_length, 0, -1)]
 
 
-class CityscapesClips(Dataset):
+class CityscapesClips(FileClips):
     """Annotated Cityscapes frames with their preceding frames; samples follow docs/architecture.md."""
 
     num_classes = 19
     class_names = CITYSCAPES_CLASSES
     palette = CITYSCAPES_PALETTE
-    ignore_index = IGNORE_INDEX
-
-    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform) -> None:
-        self.root = Path(root)
-        self.split = split
-        self.memory_length = memory_length
-        self.transform = transform
-        self.items = self._index()
 
     def _index(self) -> list[dict]:
         if not str(self.root) or not self.root.is_dir():
@@ -123,14 +112,6 @@ class CityscapesClips(Dataset):
             items.append({"name": stem, "label": label, "lut": lut, "frames": memory + [current]})
         return items
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
-        label = read_label(item["label"], item["lut"], self.num_classes)
-        frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
-        return clip_sample(self.transform, frames, label, None, item["name"])
 
 
 def build_cityscapes(data_cfg, split: str, memory_length: int, train: bool) -> CityscapesClips:

@@ -1,0 +1,47 @@
+"""``FileClips``: the base of the on-disk video datasets (Cityscapes, CamVid).
+
+A subclass builds its index once, in ``_index()``: one item per labelled frame with ``name``, ``label`` (the
+label map's path), ``lut`` (a 256-entry table from stored values to train ids, 255 = ignore) and ``frames``
+(the clip's image paths, memory frames oldest first and the current frame last). Reading a sample is shared:
+frames are resized to the label map's size and the clip transform is applied (docs/architecture.md, "Clips").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from bench.constants import IGNORE_INDEX
+from bench.data.io import read_label, read_rgb, resize_to
+from bench.data.transforms import ClipTransform, clip_sample
+
+
+class FileClips(Dataset):
+    """Labelled frames with their T preceding frames, read from files listed by ``_index()``."""
+
+    num_classes: int
+    class_names: list[str]
+    palette: list[tuple[int, int, int]]
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.memory_length = memory_length
+        self.transform = transform
+        self.items = self._index()
+
+    def _index(self) -> list[dict]:
+        """Items ``{"name", "label", "lut", "frames"}``; raise a layout error naming the first bad path."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        label = read_label(item["label"], item["lut"], self.num_classes)
+        frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
+        return clip_sample(self.transform, frames, label, None, item["name"])
