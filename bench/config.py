@@ -166,6 +166,8 @@ class LaunchConfig:
     sbatch_extra: dict = field(default_factory=dict, metadata={"help": "extra sbatch options, e.g. {'exclude': 'node3'}"})
     array_parallelism: int = bounded(64, 1)
     folder: str = "results/slurm"
+    latency: bool = field(default=False, metadata={"help": "after training, measure per-frame latency into the record"})
+    latency_frames: int = bounded(30, 1, help="timed frames per mode for that measurement")
 
 
 @dataclass

@@ -4,7 +4,8 @@
 
 1. every grid is swept with the local launcher (runs shared between grids are trained once; finished runs
    are skipped, so a second ``make demo`` only redoes what is missing);
-2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute);
+2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute;
+   the synthetic grids set ``launch.latency: true``, so it is usually taken right after training);
 3. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
 """
 
@@ -15,8 +16,7 @@ import time
 from typing import Sequence
 
 from bench.collate import report_command
-from bench.latency import latency_command
-from bench.records import read_record
+from bench.latency import measure_missing_latency
 from bench.sweep import prepare, sweep_command
 
 
@@ -34,10 +34,9 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
             if run.run_id in seen:
                 continue
             seen.add(run.run_id)
-            record = read_record(run.run_dir)
-            if record is None or "latency" in record:
+            result = measure_missing_latency(run.config, frames=latency_frames, threads=threads)
+            if result is None:  # not finished, or measured already (launch.latency: true in the grid)
                 continue
-            result = latency_command(run.config, frames=latency_frames, warmup=3, threads=threads)
             medians = {mode: f"{m['median_ms']:.1f} ms" for mode, m in result.get("modes", {}).items()}
             print(f"{run.run_id}: {medians}", flush=True)
     print(f"\n=== report -> {out_dir}/", flush=True)

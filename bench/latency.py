@@ -337,3 +337,16 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
         record["latency"] = result
         write_json_atomic(run_dir / "record.json", record)
     return result
+
+
+def measure_missing_latency(cfg: Any, frames: int = 30, threads: int | None = None) -> dict[str, Any] | None:
+    """Measure a finished run that has no latency yet (a sweep step after training, and ``make demo``).
+
+    Returns the new result, or None when the run has no record yet or already has its latency.
+    """
+    from bench.records import read_record
+
+    record = read_record(cfg.resolved_run_dir())
+    if record is None or "latency" in record:
+        return None
+    return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads())

@@ -339,6 +339,10 @@ class Job:
             self._on_failure(run_dir, err, job_id)
             raise
         if _global_rank() == 0:
+            if cfg.launch.latency:  # a sweep step after training: bench latency into the record
+                from bench.latency import measure_missing_latency
+
+                record["latency"] = measure_missing_latency(cfg, cfg.launch.latency_frames) or record.get("latency")
             release_claim(run_dir, job_id)
         return _summary(record, "done")
 

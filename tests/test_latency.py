@@ -129,3 +129,20 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
     model = DriftingModel(build_model(cfg.model, dataset.num_classes))
     with pytest.raises(ModeMismatchError, match="differ"):
         measure_latency(model, list(stream_frames(dataset, 4)), warmup=0, threads=1)
+
+
+def test_latency_is_a_sweep_step_after_training(tmp_path: Path, monkeypatch) -> None:
+    from bench.config import to_dict
+    from bench.latency import measure_missing_latency
+    from bench.launch import Job
+    from bench.records import read_record
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",
+                      "launch.latency=true", "launch.latency_frames=2")
+    summary = Job(to_dict(cfg))()
+    record = read_record(cfg.resolved_run_dir())
+    assert summary["status"] == "done" and record["status"] == "done"
+    assert list(record["latency"]["modes"]) == ["streaming", "recompute"]
+    assert record["latency"]["modes"]["streaming"]["timed_frames"] == 2
+    assert measure_missing_latency(cfg) is None  # measured once; a finished, measured run is left alone
