@@ -29,6 +29,7 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
         failed += sweep_command(spec, launcher="local") != 0
     print("\n=== latency (streaming vs recompute) for every finished run", flush=True)
     seen: set[str] = set()
+    measured = 0
     for spec in specs:
         for run in prepare(spec)[1]:
             if run.run_id in seen:
@@ -37,8 +38,11 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
             result = measure_missing_latency(run.config, frames=latency_frames, threads=threads)
             if result is None:  # not finished, or measured already (launch.latency: true in the grid)
                 continue
+            measured += 1
             medians = {mode: f"{m['median_ms']:.1f} ms" for mode, m in result.get("modes", {}).items()}
             print(f"{run.run_id}: {medians}", flush=True)
+    if not measured:
+        print("nothing to measure: every finished run has its latency (taken right after training)", flush=True)
     print(f"\n=== report -> {out_dir}/", flush=True)
     status = report_command(list(specs), out_dir=out_dir)
     print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {out_dir}/index.md", flush=True)
