@@ -188,14 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
+    except BrokenPipeError:  # `bench config ... | head` closed the pipe early
+        sys.stderr.close()
+        return 0
     except Exception as err:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
         if not isinstance(err, _user_error_types()):
             raise
         print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `bench config ... | head` closed the pipe early
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

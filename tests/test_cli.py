@@ -1,5 +1,6 @@
 """The `bench` command: help, resolved configs, and errors as messages (not tracebacks)."""
 
+import io
 import subprocess
 import sys
 
@@ -41,3 +42,16 @@ def test_bad_override_is_a_message_and_exit_code_2():
 def test_models_lists_the_builtin_models(capsys):
     assert main(["models"]) == 0
     assert {"tmanet", "per_frame", "flow_warp"} <= set(capsys.readouterr().out.split())
+
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_closing_the_pipe_early_is_not_an_error(monkeypatch):
+    # `bench config ... | head -n 1`: the reader went away, so writing to stdout raises BrokenPipeError
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert main(["config", "configs/synthetic_tmanet.yaml"]) == 0
