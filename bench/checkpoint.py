@@ -42,6 +42,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
 
 
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load the weights of the checkpoint at ``path`` into ``model``; returns the whole checkpoint."""
+    checkpoint = load_checkpoint(path)
+    model.load_state_dict(model_state_from(checkpoint))
+    return checkpoint
+
+
 def model_state_from(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The model weights of a training checkpoint, or of a bare state dict; a DDP ``module.`` prefix is removed."""
     state = checkpoint.get("model", checkpoint)

@@ -243,24 +243,31 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: checkpoint {a!r} vs config {b!r}"]
 
 
+def build_model_for(cfg: Any) -> nn.Module:
+    """The config's model (its plugins imported first) with the class count of the config's dataset."""
+    from bench.registry import build_model, load_plugins
+
+    load_plugins(cfg.plugins)
+    return build_model(cfg.model, dataset_num_classes(cfg))
+
+
 def evaluate_checkpoint(cfg: Any) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` on ``cfg.data.val_split``; write ``eval.json`` next to it; return the metrics.
 
     The model is built from ``cfg.model``, which must match the model section stored in the checkpoint.
     """
     from bench.checkpoint import CheckpointError, load_checkpoint, model_state_from
-    from bench.config import to_dict
+    from bench.config import ConfigError, to_dict
     from bench.distributed import init_distributed, shutdown_distributed
     from bench.records import write_json_atomic
-    from bench.registry import build_model, load_plugins
 
     if not cfg.checkpoint:
-        raise ValueError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
+        raise ConfigError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
                          "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)")
     path = Path(cfg.checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
-    load_plugins(cfg.plugins)
+    model = build_model_for(cfg)
     env = init_distributed(cfg.device)
     try:
         state = load_checkpoint(path)
@@ -270,7 +277,6 @@ def evaluate_checkpoint(cfg: Any) -> dict[str, Any]:
             if diff:
                 raise CheckpointError(f"checkpoint {path} was trained with a different model config; pass the "
                                       f"run's config (or the same model.* overrides):\n  " + "\n  ".join(diff))
-        model = build_model(cfg.model, dataset_num_classes(cfg))
         model.load_state_dict(model_state_from(state))
         dataset, with_tc, reason = build_eval_dataset(cfg, model)
         model.to(env.device)

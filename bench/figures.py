@@ -248,23 +248,20 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
     """Memory frames, current frame, ground truth and each model's prediction for one synthetic val clip."""
     import torch
 
-    from bench.checkpoint import load_checkpoint, model_state_from
+    from bench.checkpoint import load_model_weights
     from bench.config import Config, from_dict
     from bench.data.build import build_dataset
-    from bench.registry import build_model, load_plugins
+    from bench.evaluate import build_model_for
 
     name = f"qualitative_{table.name}"
     chosen, notes = _strip_models(table)
     if not chosen:
         return FigureResult(name, [], "no run of this table has a checkpoint; " + "; ".join(notes))
     configs = [from_dict(Config, {k: v for k, v in rec["config"].items()}) for _, rec in chosen]
-    for cfg in configs:
-        load_plugins(cfg.plugins)
     models = []
     for cfg, (label, record) in zip(configs, chosen):
-        probe = build_dataset(cfg.data, cfg.data.val_split, 0, train=False)
-        model = build_model(cfg.model, probe.num_classes)
-        model.load_state_dict(model_state_from(load_checkpoint(Path(record["_run_dir"]) / "checkpoint.pt")))
+        model = build_model_for(cfg)
+        load_model_weights(model, Path(record["_run_dir"]) / "checkpoint.pt")
         models.append((label, model.eval()))
     longest = max(int(m.memory_length) for _, m in models)
     # the current frame of a synthetic clip does not depend on T, so one clip with the longest memory serves all

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.distributed import resolve_device
 from bench.streaming import STREAM_MODES, StreamingSegmenter
 
 LATENCY_SCHEMA = 1
@@ -135,7 +136,8 @@ class PeakMemory:
         return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, kB on Linux
 
 
-def _sync(device: torch.device) -> None:
+def cuda_sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), so wall-clock timing measures it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -176,13 +178,13 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     for i, (frame, flow) in enumerate(frames[:last]):
         frame = frame.to(device, non_blocking=True)
         flow = flow.to(device, non_blocking=True) if flow is not None else None
-        _sync(device)
+        cuda_sync(device)
         if use_events:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
         t0 = time.perf_counter()
         logits = stream.step(frame, flow)
-        _sync(device)
+        cuda_sync(device)
         elapsed = (time.perf_counter() - t0) * 1000.0
         if i == 0:
             cold_ms = elapsed
@@ -207,13 +209,6 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
 
 # --------------------------------------------------------------------------------------------------
 # both modes
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; otherwise the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], warmup: int = 5,
@@ -295,13 +290,6 @@ def _cpu_name() -> str:
 # the command
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load the model weights of a training checkpoint (``bench.checkpoint``) into ``model``."""
-    from bench.checkpoint import load_checkpoint, model_state_from
-
-    model.load_state_dict(model_state_from(load_checkpoint(path)))
-
-
 def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 2,
                     modes: Sequence[str] = STREAM_MODES, write_record: bool = True) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips.
@@ -309,21 +297,18 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
     result into it under ``"latency"`` (atomic writes). Returns the result dict.
     """
+    from bench.checkpoint import load_model_weights
     from bench.data.build import build_dataset
-    from bench.evaluate import needs_flow_input
+    from bench.evaluate import build_model_for, needs_flow_input
     from bench.records import read_record, write_json_atomic
-    from bench.registry import build_model, load_plugins
 
-    load_plugins(cfg.plugins)
     device = resolve_device(cfg.device)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, cfg.model.memory_length, train=False)
-    model = build_model(cfg.model, dataset.num_classes)
-    if int(model.memory_length) != cfg.model.memory_length:  # e.g. per_frame: clips of its own length
-        dataset = build_dataset(cfg.data, cfg.data.val_split, int(model.memory_length), train=False)
+    model = build_model_for(cfg)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, int(model.memory_length), train=False)
     run_dir = Path(cfg.resolved_run_dir())
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.is_file():
-        load_weights(model, checkpoint)
+        load_model_weights(model, checkpoint)
     t = int(model.memory_length)
     count = 1 + max(warmup, t) + frames + 1
     clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))

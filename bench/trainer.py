@@ -370,14 +370,13 @@ def train_and_evaluate(cfg: Any, *, stop_after: int | None = None) -> dict[str, 
 def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[str, Any]:
     from bench.config import to_dict, to_yaml
     from bench.data.build import build_dataset
-    from bench.evaluate import build_eval_dataset, dataset_num_classes, evaluate_model
-    from bench.registry import build_model
+    from bench.evaluate import build_eval_dataset, build_model_for, evaluate_model
 
     started = time.perf_counter()
     tcfg = cfg.train
     device = env.device
     seed_everything(tcfg.seed, tcfg.deterministic)
-    model = build_model(cfg.model, dataset_num_classes(cfg))
+    model = build_model_for(cfg)
     train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
     model.to(device)
     if env.distributed and tcfg.sync_bn:

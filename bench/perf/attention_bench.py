@@ -35,6 +35,7 @@ import time
 import psutil
 import torch
 
+from bench.latency import cuda_sync
 from bench.models.attention import ATTENTION_IMPLS, get_tma_read
 
 
@@ -46,11 +47,6 @@ def make_inputs(size: int, memory_length: int, batch: int, key_channels: int, va
     k = torch.rand(batch, memory_length, key_channels, size, size, generator=g)
     v = torch.randn(batch, memory_length, value_channels, size, size, generator=g)
     return tuple(x.to(device=device, dtype=dtype).requires_grad_(requires_grad) for x in (q, k, v))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _run(impl: str, inputs: tuple[torch.Tensor, ...], backward: bool) -> torch.Tensor:
@@ -69,10 +65,10 @@ def time_ms(impl: str, inputs: tuple[torch.Tensor, ...], backward: bool, repeats
         _run(impl, inputs, backward)
         times = []
         for _ in range(repeats):
-            _sync(device)
+            cuda_sync(device)
             start = time.perf_counter()
             _run(impl, inputs, backward)
-            _sync(device)
+            cuda_sync(device)
             times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
 
@@ -80,12 +76,12 @@ def time_ms(impl: str, inputs: tuple[torch.Tensor, ...], backward: bool, repeats
 def cuda_peak_mib(impl: str, inputs: tuple[torch.Tensor, ...], backward: bool, device: torch.device) -> float:
     """Peak CUDA memory of one call above what was allocated before it, MiB."""
     with torch.set_grad_enabled(backward):
-        _sync(device)
+        cuda_sync(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         out = _run(impl, inputs, backward)
-        _sync(device)
+        cuda_sync(device)
         del out
         return (torch.cuda.max_memory_allocated(device) - before) / 2**20
 

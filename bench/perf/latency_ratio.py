@@ -19,7 +19,8 @@ import torch
 
 from bench.config import load_config
 from bench.data.build import build_dataset
-from bench.latency import measure_latency, resolve_device, stream_frames
+from bench.distributed import resolve_device
+from bench.latency import measure_latency, stream_frames
 from bench.registry import build_model
 
 SMALL_MODEL = ["model.backbone=resnet18", "model.key_channels=16", "model.value_channels=32", "model.channels=64",

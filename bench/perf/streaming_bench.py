@@ -22,6 +22,7 @@ import torch
 
 from baselines.per_frame import per_frame
 from bench.models.tmanet import tmanet
+from bench.latency import cuda_sync
 from bench.streaming import StreamingSegmenter
 
 
@@ -37,12 +38,10 @@ def frame_latencies_ms(streams: list[StreamingSegmenter], frames: torch.Tensor, 
         stream.reset()
     for k, frame in enumerate(frames):
         for stream, record in zip(streams, times):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            cuda_sync(device)
             start = time.perf_counter()
             stream.step(frame)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            cuda_sync(device)
             if k >= warmup:
                 record.append((time.perf_counter() - start) * 1e3)
     return times
