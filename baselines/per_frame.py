@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from bench.models.tmanet import Features, SegmenterBase
-from bench.registry import register_model
+from bench.models.registry import register_model
 
 
 class PerFrameSegmenter(SegmenterBase):

@@ -50,7 +50,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bench.trainer import train_and_evaluate
+    from bench.run.trainer import train_and_evaluate
 
     record = train_and_evaluate(_load(args))
     print(json.dumps({k: record[k] for k in ("run_id", "status", "metrics") if k in record}, indent=2))
@@ -58,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bench.evaluate import evaluate_checkpoint
+    from bench.run.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(_load(args))
     print(json.dumps(metrics, indent=2))
@@ -66,20 +66,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from bench.sweep import sweep_command
+    from bench.grid.sweep import sweep_command
 
     return sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
                          max_parallel=args.max_parallel, overrides=args.overrides)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.sweep import status_command
+    from bench.grid.sweep import status_command
 
     return status_command(args.spec, overrides=args.overrides)
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
-    from bench.latency import latency_command
+    from bench.run.latency import latency_command
 
     result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
                              modes=args.modes, write_record=not args.no_record)
@@ -88,7 +88,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.collate import report_command
+    from bench.report.collate import report_command
 
     return report_command(args.sources, out_dir=args.out)
 
@@ -110,7 +110,7 @@ def cmd_prepare_camvid(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from bench.registry import list_models, load_plugins
+    from bench.models.registry import list_models, load_plugins
 
     load_plugins(args.plugins)
     print("\n".join(list_models()))
@@ -119,9 +119,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
-    ("bench.config", "ConfigError"), ("bench.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
-    ("bench.sweep", "SweepError"), ("bench.launch", "LaunchError"), ("bench.checkpoint", "CheckpointError"),
-    ("bench.collate", "ReportError"), ("bench.trainer", "NonFiniteLossError"),
+    ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
+    ("bench.grid.sweep", "SweepError"), ("bench.grid.launch", "LaunchError"), ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.report.collate", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
 )
 
 

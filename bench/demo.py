@@ -15,9 +15,9 @@ import argparse
 import time
 from typing import Sequence
 
-from bench.collate import report_command
-from bench.latency import measure_missing_latency
-from bench.sweep import prepare, sweep_command
+from bench.report.collate import report_command
+from bench.run.latency import measure_missing_latency
+from bench.grid.sweep import prepare, sweep_command
 
 
 def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:

@@ -109,7 +109,7 @@ def temporal_agreement(pred_t: Tensor, pred_prev: Tensor, flow: Tensor) -> tuple
     frame t-1 (pixels). ``pred_prev`` is sampled at ``p + flow(p)`` with nearest-neighbour warping; pixels whose
     source lies outside frame t-1 are not comparable (ETC's temporal consistency, Liu et al. ECCV 2020).
     """
-    from baselines.warp import warp_labels
+    from bench.models.warp import warp_labels
 
     outside = -1  # never a class id, so it marks pixels that left the frame
     warped = warp_labels(pred_prev.long(), flow.float(), ignore_index=outside)

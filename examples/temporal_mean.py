@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from bench.models.layers import make_encoder
 from bench.models.tmanet import Features, SegmenterBase
-from bench.registry import register_model
+from bench.models.registry import register_model
 
 
 class TemporalMean(SegmenterBase):

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.collate import (MISSING, build_report, load_paper_reference, load_source, paper_number, reading,
+from bench.report.collate import (MISSING, build_report, load_paper_reference, load_source, paper_number, reading,
                            summarise)
 from bench.config import to_dict
-from bench.sweep import expand_grid, load_spec
+from bench.grid.sweep import expand_grid, load_spec
 
 
 def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:
@@ -148,7 +148,7 @@ def test_paper_reference_has_the_recovered_numbers_only() -> None:
 
 
 def test_report_without_finished_runs_returns_1(tmp_path: Path) -> None:
-    from bench.collate import report_command
+    from bench.report.collate import report_command
 
     spec = write_spec(tmp_path, "empty", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1]}}], SYNTHETIC, seeds=[0])

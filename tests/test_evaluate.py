@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoint import CheckpointError, save_checkpoint
+from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.config import load_config, to_dict
-from bench.evaluate import (
+from bench.run.evaluate import (
     build_eval_dataset,
     evaluate_checkpoint,
     evaluate_model,
@@ -18,7 +18,7 @@ from bench.evaluate import (
     slide_windows,
     tc_plan,
 )
-from bench.registry import build_model
+from bench.models.registry import build_model
 from tiny import TINY, as_overrides
 
 TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 4})

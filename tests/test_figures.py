@@ -8,11 +8,11 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from bench.checkpoint import save_checkpoint
-from bench.collate import build_report
-from bench.figures import pareto_front
-from bench.registry import build_model
-from bench.sweep import expand_grid, load_spec
+from bench.run.checkpoint import save_checkpoint
+from bench.report.collate import build_report
+from bench.report.figures import pareto_front
+from bench.models.registry import build_model
+from bench.grid.sweep import expand_grid, load_spec
 from tests.test_collate import fabricate, write_spec
 
 TINY = {"name": "tiny",

@@ -11,8 +11,8 @@ import torch
 
 from bench.config import load_config
 from bench.data.build import build_dataset
-from bench.latency import latency_command, measure_latency, stream_frames, summarise_times
-from bench.registry import build_model, list_models
+from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_times
+from bench.models.registry import build_model, list_models
 from tiny import TINY, as_overrides
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
@@ -64,7 +64,7 @@ def test_recompute_flops_grow_with_memory_length_streaming_flops_do_not(tmp_path
 
 
 def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp_path: Path) -> None:
-    from bench.checkpoint import save_checkpoint
+    from bench.run.checkpoint import save_checkpoint
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=2")
     torch.manual_seed(1)
@@ -122,7 +122,7 @@ class DriftingModel(torch.nn.Module):
 
 
 def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
-    from bench.latency import ModeMismatchError
+    from bench.run.latency import ModeMismatchError
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=1")
     dataset = build_dataset(cfg.data, "val", 1, train=False)
@@ -133,9 +133,9 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
 
 def test_latency_is_a_sweep_step_after_training(tmp_path: Path, monkeypatch) -> None:
     from bench.config import to_dict
-    from bench.latency import measure_missing_latency
-    from bench.launch import Job
-    from bench.records import read_record
+    from bench.run.latency import measure_missing_latency
+    from bench.grid.launch import Job
+    from bench.run.records import read_record
 
     monkeypatch.chdir(tmp_path)
     cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",

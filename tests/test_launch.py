@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import bench.launch as launch
+import bench.grid.launch as launch
 from bench.config import LaunchConfig, to_dict
-from bench.launch import Job, acquire_claim, release_claim, slurm_parameters
-from bench.sweep import expand_spec, sweep_command
+from bench.grid.launch import Job, acquire_claim, release_claim, slurm_parameters
+from bench.grid.sweep import expand_spec, sweep_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def test_concurrent_claims_have_exactly_one_winner(tmp_path):
 def test_live_claim_refuses_and_release_frees(tmp_path):
     ok, mine = acquire_claim(tmp_path)
     assert ok and mine["pid"] == os.getpid()
-    code = ("import sys; from pathlib import Path; from bench.launch import acquire_claim; "
+    code = ("import sys; from pathlib import Path; from bench.grid.launch import acquire_claim; "
             f"ok, held = acquire_claim(Path({str(tmp_path)!r})); sys.exit(0 if not ok and held['pid'] == {os.getpid()} else 1)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # refused: this test process is alive
     release_claim(tmp_path)
@@ -92,9 +92,9 @@ def _config(tmp_path: Path) -> dict:
 
 
 def _stand_in_trainer(monkeypatch, behaviour):
-    module = types.ModuleType("bench.trainer")
+    module = types.ModuleType("bench.run.trainer")
     module.train_and_evaluate = behaviour
-    monkeypatch.setitem(sys.modules, "bench.trainer", module)
+    monkeypatch.setitem(sys.modules, "bench.run.trainer", module)
 
 
 def test_job_trains_under_a_claim_and_releases_it(tmp_path, monkeypatch):

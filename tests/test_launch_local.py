@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from bench.cli import main
-from bench.sweep import expand_spec
+from bench.grid.sweep import expand_spec
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision.models import optical_flow
 
-from baselines.flow_warp import FlowWarpSegmenter, RaftFlow, flow_warp, load_raft
+from baselines.flow_warp import FlowWarpSegmenter, flow_warp
+from bench.models.raft import RaftFlow, load_raft
 from baselines.per_frame import per_frame
 from bench.models.tmanet import SegmenterBase, tmanet
 

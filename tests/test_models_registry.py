@@ -1,9 +1,9 @@
-"""The built-in models are registered and built from a config through bench.registry."""
+"""The built-in models are registered and built from a config through bench.models.registry."""
 
 import torch
 
 from bench.config import load_config
-from bench.registry import build_model, list_models
+from bench.models.registry import build_model, list_models
 
 
 def test_model_names_are_registered():

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from bench.config import config_hash, load_config, run_id, to_dict
-from bench.records import default_file_mode, environment_info, make_record, read_record, write_json_atomic
+from bench.run.records import default_file_mode, environment_info, make_record, read_record, write_json_atomic
 
 
 def test_write_json_atomic_replaces_nan_and_leaves_no_temporary_files(tmp_path):

@@ -6,11 +6,11 @@ import textwrap
 import pytest
 
 from bench.config import load_config
-from bench.registry import RegistryError, build_model, factory_kwargs, get_factory, list_models, load_plugins
+from bench.models.registry import RegistryError, build_model, factory_kwargs, get_factory, list_models, load_plugins
 
 PLUGIN = '''
 from torch import nn
-from bench.registry import register_model
+from bench.models.registry import register_model
 
 class Constant(nn.Module):
     def __init__(self, num_classes, memory_length, depth):

@@ -19,8 +19,8 @@ import yaml
 
 from bench.cli import main
 from bench.config import to_dict
-from bench.launch import read_jsonl, slurm_job_states, slurm_reachable
-from bench.sweep import expand_spec
+from bench.grid.launch import read_jsonl, slurm_job_states, slurm_reachable
+from bench.grid.sweep import expand_spec
 from tiny import TINY
 
 pytestmark = pytest.mark.slurm
@@ -86,7 +86,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     ref_data["output_root"] = "ref/runs"
     ref_cfg = tmp_path / "reference.yaml"
     ref_cfg.write_text(yaml.safe_dump(ref_data))
-    reference = subprocess.Popen([sys.executable, "-m", "bench.launch", str(ref_cfg)], cwd=tmp_path,
+    reference = subprocess.Popen([sys.executable, "-m", "bench.grid.launch", str(ref_cfg)], cwd=tmp_path,
                                  env={**os.environ, "OMP_NUM_THREADS": "1", "BENCH_LAUNCHER": "local"},
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bench.config import load_config, run_id
-from bench.sweep import (SweepError, expand_block, expand_grid, expand_spec, load_spec, run_statuses,
+from bench.grid.sweep import (SweepError, expand_block, expand_grid, expand_spec, load_spec, run_statuses,
                          status_command, sweep_command)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
         launched.extend(r.run_id for r in todo)
         return []
 
-    monkeypatch.setattr("bench.launch.run_local", fake_run_local)
+    monkeypatch.setattr("bench.grid.launch.run_local", fake_run_local)
     assert sweep_command(str(path), launcher="local") == 0
     assert launched == [runs[2].run_id]
 
@@ -193,11 +193,11 @@ def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch
     manifest.parent.mkdir(parents=True)
     manifest.write_text("".join(json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm",
                                             "job_id": f"7_{i}"}) + "\n" for i, r in enumerate(runs)))
-    monkeypatch.setattr("bench.launch.slurm_job_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
+    monkeypatch.setattr("bench.grid.launch.slurm_job_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
     states = [(s.state, s.reason, s.active) for s in run_statuses(runs, manifest)]
     assert states == [("pending", "SLURM job 7_0 PENDING", True), ("failed", "SLURM job 7_1 FAILED, no record", False)]
     submitted = []
-    monkeypatch.setattr("bench.launch.slurm_reachable", lambda: (True, ""))
-    monkeypatch.setattr("bench.launch.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
+    monkeypatch.setattr("bench.grid.launch.slurm_reachable", lambda: (True, ""))
+    monkeypatch.setattr("bench.grid.launch.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
     assert sweep_command(str(path), launcher="slurm") == 0
     assert [r.run_id for r in submitted] == [runs[1].run_id]

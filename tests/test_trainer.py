@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoint import CheckpointError, load_checkpoint
+from bench.run.checkpoint import CheckpointError, load_checkpoint
 from bench.config import load_config, to_dict
 from bench.data.build import build_dataset
 from bench.distributed import DistEnv
-from bench.registry import register_model
-from bench.trainer import (
+from bench.models.registry import register_model
+from bench.run.trainer import (
     InfiniteBatches,
     NonFiniteLossError,
     ResumableSampler,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import bench.trainer
-from bench.checkpoint import load_checkpoint
+import bench.run.trainer
+from bench.run.checkpoint import load_checkpoint
 from bench.config import load_config
-from bench.trainer import TrainingInterrupted, train_and_evaluate
+from bench.run.trainer import TrainingInterrupted, train_and_evaluate
 from tiny import TINY, as_overrides
 
 # TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
@@ -71,7 +71,7 @@ def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, 
     def launcher_handler(signum, frame):
         raise Requeued(signum)
 
-    real_poly_lr = bench.trainer.poly_lr
+    real_poly_lr = bench.run.trainer.poly_lr
 
     def poly_lr_with_signal(iteration, *args):
         if iteration == 3:  # during the 4th iteration
@@ -80,14 +80,14 @@ def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, 
 
     previous = signal.signal(signal.SIGUSR2, launcher_handler)
     try:
-        monkeypatch.setattr(bench.trainer, "poly_lr", poly_lr_with_signal)
+        monkeypatch.setattr(bench.run.trainer, "poly_lr", poly_lr_with_signal)
         with pytest.raises(Requeued):
             train_and_evaluate(tiny_config(tmp_path))
         assert signal.getsignal(signal.SIGUSR2) is launcher_handler  # the trainer restored the handler
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 4
-    monkeypatch.setattr(bench.trainer, "poly_lr", real_poly_lr)
+    monkeypatch.setattr(bench.run.trainer, "poly_lr", real_poly_lr)
     record = train_and_evaluate(tiny_config(tmp_path))
     assert_same_final_state(reference_dir, tmp_path)
     assert record["metrics"] == reference["metrics"]
@@ -97,15 +97,15 @@ def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
     """Without a launcher handler the process saves a checkpoint and then dies of the signal."""
     script = textwrap.dedent(f"""
         import os, signal
-        import bench.trainer
+        import bench.run.trainer
         from bench.config import load_config
-        real = bench.trainer.poly_lr
+        real = bench.run.trainer.poly_lr
         def poly_lr(iteration, *args):
             if iteration == 1:
                 os.kill(os.getpid(), signal.SIGTERM)
             return real(iteration, *args)
-        bench.trainer.poly_lr = poly_lr
-        bench.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}))
+        bench.run.trainer.poly_lr = poly_lr
+        bench.run.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                             cwd=Path(__file__).resolve().parent.parent)

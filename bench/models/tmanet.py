@@ -30,7 +30,7 @@ import torch
 from bench.models.attention import get_tma_read
 from bench.models.backbone import Backbone
 from bench.models.layers import Classifier, ConvBNReLU, FCNAuxHead, make_encoder, resize_to
-from bench.registry import register_model
+from bench.models.registry import register_model
 
 AGGREGATIONS: tuple[str, ...] = ("concat", "sum")
 MAX_MEMORY_LENGTH = 8

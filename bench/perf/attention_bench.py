@@ -35,7 +35,7 @@ import time
 import psutil
 import torch
 
-from bench.latency import cuda_sync
+from bench.run.latency import cuda_sync
 from bench.models.attention import ATTENTION_IMPLS, get_tma_read
 
 

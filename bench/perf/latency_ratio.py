@@ -5,7 +5,7 @@
     python -m bench.perf.latency_ratio --config configs/cityscapes_tmanet.yaml --device cuda --size 769 769
 
 Every memory length runs in this one process on the same synthetic validation clips (streamed frame by frame,
-``bench.latency.measure_latency``), so the rows are side by side: the median ms per frame of each mode, their
+``bench.run.latency.measure_latency``), so the rows are side by side: the median ms per frame of each mode, their
 ratio (recompute / streaming: how much the official recompute-everything inference costs over caching backbone
 features), GMACs per frame of each mode, and the max abs difference between the two modes' logits.
 """
@@ -20,8 +20,8 @@ import torch
 from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
-from bench.latency import measure_latency, stream_frames
-from bench.registry import build_model
+from bench.run.latency import measure_latency, stream_frames
+from bench.models.registry import build_model
 
 SMALL_MODEL = ["model.backbone=resnet18", "model.key_channels=16", "model.value_channels=32", "model.channels=64",
                "model.aux_channels=32"]

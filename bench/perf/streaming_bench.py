@@ -6,7 +6,7 @@ Run::
     python -m bench.perf.streaming_bench --backbone resnet50 --size 512 1024 --memory-length 4 --device cuda
 
 Every model is in eval mode under ``torch.no_grad``; a stream of ``--frames`` random frames is processed by
-``bench.streaming.StreamingSegmenter`` after ``--warmup`` frames, the three streams in lockstep, and the median
+``bench.models.streaming.StreamingSegmenter`` after ``--warmup`` frames, the three streams in lockstep, and the median
 wall time per frame is printed (synchronised on CUDA). The head uses the official channels (key 64, value 256,
 bottleneck 512) unless given. Expected: streaming runs the backbone once per frame (like per-frame) and adds
 the memory encoders and the TMA read; recompute runs it T+1 times per frame, as the official test code.
@@ -22,8 +22,8 @@ import torch
 
 from baselines.per_frame import per_frame
 from bench.models.tmanet import tmanet
-from bench.latency import cuda_sync
-from bench.streaming import StreamingSegmenter
+from bench.run.latency import cuda_sync
+from bench.models.streaming import StreamingSegmenter
 
 
 def frame_latencies_ms(streams: list[StreamingSegmenter], frames: torch.Tensor, warmup: int) -> list[list[float]]:

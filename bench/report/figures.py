@@ -1,4 +1,4 @@
-"""Report figures (PNG and PDF, matplotlib Agg + seaborn) drawn from the tables of ``bench.collate``.
+"""Report figures (PNG and PDF, matplotlib Agg + seaborn) drawn from the tables of ``bench.report.collate``.
 
     bench report ablations/*.yaml            # calls draw_all(tables, "reports/figures")
 
@@ -248,10 +248,10 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
     """Memory frames, current frame, ground truth and each model's prediction for one synthetic val clip."""
     import torch
 
-    from bench.checkpoint import load_model_weights
+    from bench.run.checkpoint import load_model_weights
     from bench.config import Config, from_dict
     from bench.data.build import build_dataset
-    from bench.evaluate import build_model_for
+    from bench.run.evaluate import build_model_for
 
     name = f"qualitative_{table.name}"
     chosen, notes = _strip_models(table)
@@ -300,7 +300,7 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
 
 def draw_all(tables: list[Any], out_dir: str | Path) -> list[FigureResult]:
     """Every figure the tables support; a figure that cannot be drawn is reported, not raised."""
-    from bench.checkpoint import CheckpointError
+    from bench.run.checkpoint import CheckpointError
     from bench.data.io import DatasetError
 
     out = Path(out_dir)

@@ -3,14 +3,14 @@
     bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
 
-    from bench.latency import measure_latency, stream_frames            # any model, any clip dataset
+    from bench.run.latency import measure_latency, stream_frames            # any model, any clip dataset
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
 
 Protocol (research/tooling.md §2.6):
 
 * frames come from the configured validation split, clip after clip, each clip's frames in time order, at
-  batch 1; the state (memory) is carried from frame to frame through ``bench.streaming.StreamingSegmenter``.
+  batch 1; the state (memory) is carried from frame to frame through ``bench.models.streaming.StreamingSegmenter``.
   Clip boundaries are scene cuts the memory does not know about; that changes outputs, not the cost.
 * video models run in two modes: ``streaming`` (cached backbone features of the last T frames: one backbone
   pass per frame) and ``recompute`` (the whole T+1 window every frame, as the official code). A per-frame
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.distributed import resolve_device
-from bench.streaming import STREAM_MODES, StreamingSegmenter
+from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 
 LATENCY_SCHEMA = 1
 FLOP_CONVENTION = ("gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
@@ -297,10 +297,10 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
     result into it under ``"latency"`` (atomic writes). Returns the result dict.
     """
-    from bench.checkpoint import load_model_weights
+    from bench.run.checkpoint import load_model_weights
     from bench.data.build import build_dataset
-    from bench.evaluate import build_model_for, needs_flow_input
-    from bench.records import read_record, write_json_atomic
+    from bench.run.evaluate import build_model_for, needs_flow_input
+    from bench.run.records import read_record, write_json_atomic
 
     device = resolve_device(cfg.device)
     model = build_model_for(cfg)
@@ -329,7 +329,7 @@ def measure_missing_latency(cfg: Any, frames: int = 30, threads: int | None = No
 
     Returns the new result, or None when the run has no record yet or already has its latency.
     """
-    from bench.records import read_record
+    from bench.run.records import read_record
 
     record = read_record(cfg.resolved_run_dir())
     if record is None or "latency" in record:

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from bench.metrics import ConfusionMatrix, TemporalConsistency
 
-log = logging.getLogger("bench.evaluate")
+log = logging.getLogger("bench.run.evaluate")
 
 Window = tuple[int, int, int, int]  # y1, y2, x1, x2
 
@@ -146,7 +146,7 @@ def dataset_num_classes(cfg: Any) -> int:
 
 def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
     """RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
-    from baselines.flow_warp import RaftFlow
+    from bench.models.raft import RaftFlow
 
     if not Path(weights).expanduser().is_file():
         raise FileNotFoundError(f"eval.tc_raft_weights={weights!r} does not exist; download "
@@ -245,7 +245,7 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 def build_model_for(cfg: Any) -> nn.Module:
     """The config's model (its plugins imported first) with the class count of the config's dataset."""
-    from bench.registry import build_model, load_plugins
+    from bench.models.registry import build_model, load_plugins
 
     load_plugins(cfg.plugins)
     return build_model(cfg.model, dataset_num_classes(cfg))
@@ -256,10 +256,10 @@ def evaluate_checkpoint(cfg: Any) -> dict[str, Any]:
 
     The model is built from ``cfg.model``, which must match the model section stored in the checkpoint.
     """
-    from bench.checkpoint import CheckpointError, load_checkpoint, model_state_from
+    from bench.run.checkpoint import CheckpointError, load_checkpoint, model_state_from
     from bench.config import ConfigError, to_dict
     from bench.distributed import init_distributed, shutdown_distributed
-    from bench.records import write_json_atomic
+    from bench.run.records import write_json_atomic
 
     if not cfg.checkpoint:
         raise ConfigError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "

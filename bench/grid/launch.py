@@ -6,19 +6,19 @@ Every run, local or on SLURM, executes the same callable, ``Job(config_dict, cwd
 2. claims the run by creating ``run_dir/claim.json`` with ``O_CREAT | O_EXCL`` (host, pid, job id, time),
    so two sweeps that share a run never train it twice at once; a stale claim (a dead local pid, or a
    SLURM job that ``squeue``/``sacct`` no longer list as active) is taken over;
-3. calls ``bench.trainer.train_and_evaluate(cfg)``, which resumes from ``run_dir/checkpoint.pt``;
+3. calls ``bench.run.trainer.train_and_evaluate(cfg)``, which resumes from ``run_dir/checkpoint.pt``;
 4. on an exception writes ``run_dir/error.json`` (the traceback and its last line) and re-raises.
 
 On SLURM, ``Job.checkpoint()`` returns a fresh ``Job`` as a ``DelayedSubmission``, so preemption or a time
 limit requeues the array task and it resumes from the run's checkpoint; the claim is kept while requeued.
 
-    runs = expand_grid(load_spec("ablations/synthetic_memory_length.yaml"))   # bench.sweep
+    runs = expand_grid(load_spec("ablations/synthetic_memory_length.yaml"))   # bench.grid.sweep
     results = run_local(runs, max_parallel=2, sweep_dir=Path("results/sweeps/x"))
     jobs = submit_slurm(runs, runs[0].config.launch, Path("results/sweeps/x"), name="x")
 
 A single run can be started by hand (this is what the local launcher runs in each subprocess)::
 
-    python -m bench.launch results/sweeps/<name>/configs/<run_id>.yaml
+    python -m bench.grid.launch results/sweeps/<name>/configs/<run_id>.yaml
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from bench.records import write_json_atomic
+from bench.run.records import write_json_atomic
 
 CLAIM_FILE = "claim.json"
 ERROR_FILE = "error.json"
 RECORD_FILE = "record.json"
-# exit code of `python -m bench.launch` when another live process owns the run (EX_TEMPFAIL)
+# exit code of `python -m bench.grid.launch` when another live process owns the run (EX_TEMPFAIL)
 EXIT_CLAIMED = 75
 # SLURM states in which a job still holds (or will hold) its run
 ACTIVE_SLURM_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
@@ -327,7 +327,7 @@ class Job:
         if _global_rank() == 0:
             (run_dir / ERROR_FILE).unlink(missing_ok=True)
         self._preempted = False
-        from bench.trainer import train_and_evaluate
+        from bench.run.trainer import train_and_evaluate
 
         try:
             record = train_and_evaluate(cfg)
@@ -340,7 +340,7 @@ class Job:
             raise
         if _global_rank() == 0:
             if cfg.launch.latency:  # a sweep step after training: bench latency into the record
-                from bench.latency import measure_missing_latency
+                from bench.run.latency import measure_missing_latency
 
                 record["latency"] = measure_missing_latency(cfg, cfg.launch.latency_frames) or record.get("latency")
             release_claim(run_dir, job_id)
@@ -403,7 +403,7 @@ def _last_error_line(run_dir: Path, log: Path) -> str:
 
 def run_local(runs: list[Any], max_parallel: int, sweep_dir: Path, manifest: Path | None = None,
               echo: bool = True) -> list[LocalResult]:
-    """Run each ``bench.sweep.Run`` in its own ``python -m bench.launch`` subprocess, ``max_parallel`` at once.
+    """Run each ``bench.grid.sweep.Run`` in its own ``python -m bench.grid.launch`` subprocess, ``max_parallel`` at once.
 
     A failing run does not stop the others. Logs go to ``sweep_dir/logs/<run_id>.log``; the manifest gets
     a ``submit`` and an ``end`` line per run. Ctrl-C terminates the children (the trainer checkpoints on
@@ -431,7 +431,7 @@ def run_local(runs: list[Any], max_parallel: int, sweep_dir: Path, manifest: Pat
                 cfg_path.write_text(to_yaml(run.config))
                 log_path = sweep_dir / "logs" / f"{run.run_id}.log"
                 log = open(log_path, "w")
-                proc = subprocess.Popen([sys.executable, "-m", "bench.launch", str(cfg_path)],
+                proc = subprocess.Popen([sys.executable, "-m", "bench.grid.launch", str(cfg_path)],
                                         stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env)
                 append_jsonl(manifest, {"event": "submit", "run_id": run.run_id, "run_dir": str(run.run_dir),
                                         "launcher": "local", "job_id": f"local-{proc.pid}",
@@ -521,7 +521,7 @@ def submit_slurm(runs: list[Any], launch: Any, sweep_dir: Path, name: str,
     cwd = os.getcwd()
     jobs = []
     # sbatch exports this environment to the job: make `bench` importable there even when it is not installed
-    repo_root = str(Path(__file__).resolve().parent.parent)
+    repo_root = str(Path(__file__).resolve().parents[2])
     saved_path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([repo_root] + ([saved_path] if saved_path else []))
     try:
@@ -543,13 +543,13 @@ def submit_slurm(runs: list[Any], launch: Any, sweep_dir: Path, name: str,
 
 
 # --------------------------------------------------------------------------------------------------
-# `python -m bench.launch CONFIG.yaml`: one run in this process (used by the local launcher)
+# `python -m bench.grid.launch CONFIG.yaml`: one run in this process (used by the local launcher)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m bench.launch RESOLVED_CONFIG.yaml", file=sys.stderr)
+        print("usage: python -m bench.grid.launch RESOLVED_CONFIG.yaml", file=sys.stderr)
         return 2
     from bench.config import load_config, to_dict
 

@@ -42,10 +42,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from bench.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from bench.run.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from bench.constants import IGNORE_INDEX
 from bench.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown_distributed
-from bench.records import make_record, read_record, write_json_atomic, write_text_atomic
+from bench.run.records import make_record, read_record, write_json_atomic, write_text_atomic
 from bench.seeding import rng_state, sample_seed, seed_everything, set_rng_state
 
 PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGUSR2, signal.SIGTERM)
@@ -346,7 +346,7 @@ def train_and_evaluate(cfg: Any, *, stop_after: int | None = None) -> dict[str, 
     ``stop_after`` (tests): save a checkpoint after that many iterations and raise ``TrainingInterrupted``,
     as a preemption would.
     """
-    from bench.registry import load_plugins
+    from bench.models.registry import load_plugins
 
     run_dir = cfg.resolved_run_dir()
     record = read_record(run_dir)
@@ -370,7 +370,7 @@ def train_and_evaluate(cfg: Any, *, stop_after: int | None = None) -> dict[str, 
 def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[str, Any]:
     from bench.config import to_dict, to_yaml
     from bench.data.build import build_dataset
-    from bench.evaluate import build_eval_dataset, build_model_for, evaluate_model
+    from bench.run.evaluate import build_eval_dataset, build_model_for, evaluate_model
 
     started = time.perf_counter()
     tcfg = cfg.train

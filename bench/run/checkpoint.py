@@ -3,7 +3,7 @@
     save_checkpoint(path, state)          # torch.save to a temporary file in the same folder, fsync, os.replace
     state = load_checkpoint(path)         # weights_only load (tensors, numbers, strings, lists, dicts)
 
-A training state (built by ``bench.trainer``) holds::
+A training state (built by ``bench.run.trainer``) holds::
 
     {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": ... | None,
      "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from bench.records import write_atomic
+from bench.run.records import write_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -5,7 +5,7 @@ arguments and passes only those the factory accepts, so one config schema serves
 
 Register a new method (see README, "Adding a method")::
 
-    from bench.registry import register_model
+    from bench.models.registry import register_model
 
     @register_model("my_method")
     def my_method(num_classes: int, backbone: str = "resnet18", memory_length: int = 1) -> nn.Module:
@@ -62,7 +62,7 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
         except ImportError as err:
             raise RegistryError(
                 f"plugin module {module!r} could not be imported ({err}); it must be importable "
-                f"(installed, or on PYTHONPATH) and call bench.registry.register_model"
+                f"(installed, or on PYTHONPATH) and call bench.models.registry.register_model"
             ) from err
 
 

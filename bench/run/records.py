@@ -2,7 +2,7 @@
 
 Other modules (sweeps, latency, reports) read and extend records through these functions::
 
-    from bench.records import environment_info, read_record, write_json_atomic
+    from bench.run.records import environment_info, read_record, write_json_atomic
     record = read_record("results/runs/tmanet-0123456789")      # dict, or None when not finished
     record["latency"] = {...}
     write_json_atomic(Path(run_dir) / "record.json", record)    # readers never see a half-written file
@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Callable
 
 RECORD_NAME = "record.json"
 RECORD_SCHEMA = 1
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _json_ready(obj: Any) -> Any:

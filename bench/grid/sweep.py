@@ -227,7 +227,7 @@ def expand_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def check_models(spec: GridSpec, runs: list[Run]) -> None:
     """Every run's model name is registered and its ``model.options`` are accepted (imports torch)."""
-    from bench.registry import RegistryError, factory_kwargs, get_factory, load_plugins
+    from bench.models.registry import RegistryError, factory_kwargs, get_factory, load_plugins
 
     seen: set[tuple[str, str, tuple[str, ...]]] = set()
     for run in runs:
@@ -263,7 +263,7 @@ def sweep_dir(spec: GridSpec, runs: list[Run]) -> Path:
 
 def latest_submissions(manifest: Path) -> dict[str, dict[str, Any]]:
     """Per run id, the last ``submit`` line of the manifest, with its ``end`` line merged in if any."""
-    from bench.launch import read_jsonl
+    from bench.grid.launch import read_jsonl
 
     latest: dict[str, dict[str, Any]] = {}
     for row in read_jsonl(manifest):
@@ -282,7 +282,7 @@ def run_statuses(runs: list[Run], manifest: Path) -> list[RunStatus]:
     manifest (pending: queued); ``error.json`` (failed, last traceback line); a manifest job that ended
     without a record (failed, its SLURM state or exit code); otherwise pending.
     """
-    from bench.launch import (ACTIVE_SLURM_STATES, CLAIM_FILE, ERROR_FILE, RECORD_FILE, claim_liveness,
+    from bench.grid.launch import (ACTIVE_SLURM_STATES, CLAIM_FILE, ERROR_FILE, RECORD_FILE, claim_liveness,
                               read_json, slurm_job_states)
 
     submissions = latest_submissions(manifest)
@@ -367,7 +367,7 @@ def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False,
 
     Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise.
     """
-    from bench.launch import LaunchError, run_local, slurm_reachable, submit_slurm
+    from bench.grid.launch import LaunchError, run_local, slurm_reachable, submit_slurm
 
     launch_cli: dict[str, Any] = {"launcher": launcher}
     if max_parallel is not None:

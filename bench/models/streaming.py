@@ -20,7 +20,7 @@ images themselves and ignore ``flow``.
 
 Usage::
 
-    from bench.streaming import StreamingSegmenter
+    from bench.models.streaming import StreamingSegmenter
     model.eval()
     stream = StreamingSegmenter(model, mode="streaming")
     for frame in video:                            # frame (B, 3, H, W), ImageNet-normalised

@@ -8,7 +8,7 @@ a table named after the spec with one row per value of its ``factor`` (mean ± s
 a folder gives a table of every ``record.json`` under it, one row per distinct config (seeds pooled). Next to
 each row: the paper's reported mIoU where one exists (``results/paper_reference.yaml``), the difference
 reproduced − paper, and a note saying where the number comes from or why it is missing. Figures go to
-``<out>/figures`` (see ``bench.figures``) and ``<out>/index.md`` links everything with a one-line reading.
+``<out>/figures`` (see ``bench.report.figures``) and ``<out>/index.md`` links everything with a one-line reading.
 
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
 deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds).
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-PAPER_REFERENCE_PATH = Path(__file__).resolve().parent.parent / "results" / "paper_reference.yaml"
+PAPER_REFERENCE_PATH = Path(__file__).resolve().parents[2] / "results" / "paper_reference.yaml"
 MISSING = "—"
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
@@ -98,8 +98,8 @@ def _get_dotted(obj: Any, key: str) -> Any:
 
 
 def records_from_spec(path: Path) -> TableSource:
-    """The finished records of the runs a grid spec expands to (``bench.sweep``), in the spec's order."""
-    from bench.sweep import expand_grid, load_spec
+    """The finished records of the runs a grid spec expands to (``bench.grid.sweep``), in the spec's order."""
+    from bench.grid.sweep import expand_grid, load_spec
 
     spec = load_spec(path)
     factor = _spec_factor(spec)
@@ -422,7 +422,7 @@ def write_index(out_dir: Path, tables: list[tuple[Table, dict[str, Path]]], figu
 def build_report(sources: list[str | Path], out_dir: str | Path,
                  reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True) -> dict[str, Any]:
     """Tables (and figures) for every source under ``out_dir``; returns what was written."""
-    from bench.figures import draw_all
+    from bench.report.figures import draw_all
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Reports: run records -> tables (with statistics) and figures."""
