@@ -37,7 +37,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from bench.config import help_table, run_id, to_yaml
+    from bench.config import help_table, to_yaml
+    from bench.run.identity import run_id
 
     if args.keys:
         for key, default, text in help_table():

@@ -11,7 +11,6 @@ listing the valid keys or choices.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import types
 import typing
@@ -187,12 +186,10 @@ class Config:
     checkpoint: str = field(default="", metadata={"help": "checkpoint to evaluate (bench eval)"})
 
     def resolved_run_dir(self) -> Path:
-        """``run_dir`` if set, else ``output_root/run_id``."""
+        """``run_dir`` if set, else ``output_root/run_id`` (``bench.run.identity.run_id``)."""
+        from bench.run.identity import run_id
+
         return Path(self.run_dir) if self.run_dir else Path(self.output_root) / run_id(self)
-
-
-# Fields that do not change what a run computes; they stay out of the run id.
-NON_RESULT_KEYS: tuple[str, ...] = ("name", "launch", "device", "output_root", "run_dir", "checkpoint")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,17 +349,6 @@ def load_config(path: str | Path | None = None, overrides: typing.Iterable[str |
     """Defaults, then the YAML file (with its ``base:`` chain), then the dotted overrides; checked."""
     values = read_yaml_with_base(path) if path else {}
     return from_dict(Config, apply_overrides(values, overrides))
-
-
-def config_hash(cfg: Config) -> str:
-    """SHA-1 of the canonical JSON of the result-relevant part of ``cfg``."""
-    values = {k: v for k, v in to_dict(cfg).items() if k not in NON_RESULT_KEYS}
-    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()
-
-
-def run_id(cfg: Config) -> str:
-    """Stable id of a run: ``{model name}-{config hash[:10]}``."""
-    return f"{cfg.model.name}-{config_hash(cfg)[:10]}"
 
 
 def help_table(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:

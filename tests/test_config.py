@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.config import Config, ConfigError, config_hash, help_table, load_config, parse_override, run_id, to_dict, to_yaml
+from bench.config import Config, ConfigError, help_table, load_config, parse_override, to_dict, to_yaml
+from bench.run.identity import config_hash, run_id
 
 
 def write(path: Path, data: dict) -> Path:

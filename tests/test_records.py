@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from bench.config import config_hash, load_config, run_id, to_dict
+from bench.config import load_config, to_dict
+from bench.run.identity import config_hash, run_id
 from bench.run.records import default_file_mode, environment_info, make_record, read_record, write_json_atomic
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.config import load_config, run_id
+from bench.config import load_config
+from bench.run.identity import run_id
 from bench.grid.sweep import (SweepError, expand_block, expand_grid, expand_spec, load_spec, run_statuses,
                          status_command, sweep_command)
 

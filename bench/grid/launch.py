@@ -312,7 +312,8 @@ class Job:
 
     def _run(self) -> dict[str, Any]:
         _limit_threads_to_allocation()
-        from bench.config import Config, from_dict, run_id
+        from bench.config import Config, from_dict
+        from bench.run.identity import run_id
 
         cfg = from_dict(Config, self.config)
         run_dir = cfg.resolved_run_dir()

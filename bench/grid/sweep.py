@@ -41,7 +41,9 @@ from typing import Any
 import yaml
 
 from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, deep_merge, from_dict,
-                          parse_override, read_yaml_with_base, run_id)
+                          parse_override, read_yaml_with_base)
+from bench.models.registry import RegistryError
+from bench.run.identity import run_id
 
 SPEC_KEYS = ("name", "ablation", "factor", "description", "base", "overrides", "grid", "seeds", "launch")
 ABLATIONS = ("memory_length", "aggregation", "encoding", "methods", "other")
@@ -210,9 +212,9 @@ def expand_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
                 where += f" seed {seed}" if seed is not None else ""
                 try:
                     cfg = from_dict(Config, values)
-                except ConfigError as err:
+                    rid = run_id(cfg)  # imports the model's plugins: an unknown model fails here
+                except (ConfigError, RegistryError) as err:
                     raise _fail(spec.path, f"{where}: {err}") from err
-                rid = run_id(cfg)
                 if rid in runs:
                     runs[rid].also.append(entry)
                 else:

@@ -154,7 +154,8 @@ def environment_info() -> dict[str, Any]:
 def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
                 checkpoint: str | Path | None, status: str = "done") -> dict[str, Any]:
     """The ``record.json`` dict of a finished run (schema in docs/architecture.md)."""
-    from bench.config import config_hash, run_id, to_dict
+    from bench.config import to_dict
+    from bench.run.identity import config_hash, run_id
 
     env = environment_info()
     return {

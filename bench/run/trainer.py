@@ -521,6 +521,6 @@ def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[
 
 
 def _hash(cfg: Any) -> str:
-    from bench.config import config_hash
+    from bench.run.identity import config_hash
 
     return config_hash(cfg)
