@@ -11,9 +11,12 @@ DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length
 
 .PHONY: setup test test-fast demo report clean
 
-$(STAMP): pyproject.toml
+# torch first (tools/install_torch.py: the CPU build on a machine without a GPU, and an installed torch is kept);
+# the constraints file pins that torch so torchvision is chosen to match it rather than replacing it.
+$(STAMP): pyproject.toml tools/install_torch.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) tools/install_torch.py $(VENV)/torch-constraint.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/torch-constraint.txt -e ".[dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

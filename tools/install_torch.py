@@ -1,0 +1,95 @@
+"""Install PyTorch into the current environment once, choosing the build, and pin what is there.
+
+    .venv/bin/python tools/install_torch.py CONSTRAINTS_FILE      # what `make setup` runs first
+
+Why: a plain ``pip install`` of this project on a machine without torch takes PyPI's default torch, the CUDA
+build with several GB of CUDA libraries, even on a CPU-only machine; and an unbounded ``torchvision`` may
+replace a torch the user already has (for example a CUDA build they installed on purpose).
+
+What it does:
+
+1. torch already importable: keep it, whatever its build.
+2. otherwise, by ``BENCH_TORCH`` (``auto`` by default): ``cuda`` (or ``auto`` with ``nvidia-smi`` answering)
+   installs PyPI's default build; ``cpu`` (or ``auto`` without a GPU) tries, in order, a CPU wheel already on
+   this machine (pip's ``find-links``, no index), then the PyTorch CPU index (``TORCH_CPU_INDEX``, default
+   https://download.pytorch.org/whl/cpu, 20 s timeout), then PyPI's default build with a warning.
+3. writes ``torch==<installed version>`` to CONSTRAINTS_FILE; ``pip install -e . -c CONSTRAINTS_FILE`` then
+   picks the torchvision that matches this torch instead of replacing torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TORCH_RANGE = "torch>=2.3,<3"  # 2.3: torch.amp.GradScaler("cuda")
+DEFAULT_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def installed_torch() -> str | None:
+    """The version string of the torch this interpreter imports, or None."""
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                           capture_output=True, text=True)
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+def has_gpu() -> bool:
+    """Whether ``nvidia-smi`` lists a GPU."""
+    if shutil.which("nvidia-smi") is None:
+        return False
+    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return probe.returncode == 0 and "GPU" in probe.stdout
+
+
+def pip(*args: str) -> bool:
+    """Run ``pip install ARGS`` quietly; True when it succeeded."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args]
+    return subprocess.run(command).returncode == 0
+
+
+def install(build: str) -> None:
+    """Install torch for ``build`` ("cpu" or "cuda"), most specific source first."""
+    if build == "cuda":
+        if not pip(TORCH_RANGE):
+            raise SystemExit("install_torch: pip could not install torch; see the messages above")
+        return
+    index = os.environ.get("TORCH_CPU_INDEX", DEFAULT_CPU_INDEX)
+    # torch alone first (no index: only a wheel on this machine; then the CPU index), its dependencies after
+    if pip("--no-index", "--no-deps", TORCH_RANGE):
+        print("install_torch: CPU torch from a wheel on this machine (pip find-links)")
+    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE):
+        print(f"install_torch: CPU torch from {index}")
+    else:
+        print(f"install_torch: warning: {index} could not be reached; installing PyPI's default torch (the CUDA "
+              f"build, several GB). Set TORCH_CPU_INDEX to a reachable CPU wheel index to avoid it.")
+        install("cuda")
+        return
+    if not pip(f"torch=={installed_torch()}"):  # the installed torch satisfies this: pip adds its dependencies
+        raise SystemExit("install_torch: pip could not install torch's dependencies; see the messages above")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    version = installed_torch()
+    if version is None:
+        choice = os.environ.get("BENCH_TORCH", "auto")
+        if choice not in ("auto", "cpu", "cuda"):
+            print(f"install_torch: BENCH_TORCH={choice!r}; use auto, cpu or cuda", file=sys.stderr)
+            return 2
+        install("cuda" if choice == "cuda" or (choice == "auto" and has_gpu()) else "cpu")
+        version = installed_torch()
+        if version is None:
+            raise SystemExit("install_torch: torch was installed but cannot be imported; see the messages above")
+    else:
+        print(f"install_torch: keeping the installed torch {version}")
+    Path(argv[0]).write_text(f"torch=={version}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
