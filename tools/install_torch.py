@@ -30,8 +30,8 @@ DEFAULT_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def installed_torch() -> str | None:
-    """The version string of the torch this interpreter imports, or None."""
-    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+    """The version of the torch distribution installed in this environment (read from its metadata), or None."""
+    probe = subprocess.run([sys.executable, "-c", "from importlib.metadata import version; print(version('torch'))"],
                            capture_output=True, text=True)
     return probe.stdout.strip() if probe.returncode == 0 else None
 
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
         install("cuda" if choice == "cuda" or (choice == "auto" and has_gpu()) else "cpu")
         version = installed_torch()
         if version is None:
-            raise SystemExit("install_torch: torch was installed but cannot be imported; see the messages above")
+            raise SystemExit("install_torch: pip reported success but no torch is installed; see the messages above")
     else:
         print(f"install_torch: keeping the installed torch {version}")
     Path(argv[0]).write_text(f"torch=={version}\n")
