@@ -13,8 +13,12 @@ What it does:
    installs PyPI's default build; ``cpu`` (or ``auto`` without a GPU) tries, in order, a CPU wheel already on
    this machine (pip's ``find-links``, no index), then the PyTorch CPU index (``TORCH_CPU_INDEX``, default
    https://download.pytorch.org/whl/cpu, 20 s timeout), then PyPI's default build with a warning.
-3. writes ``torch==<installed version>`` to CONSTRAINTS_FILE; ``pip install -e . -c CONSTRAINTS_FILE`` then
-   picks the torchvision that matches this torch instead of replacing torch.
+3. writes ``torch==<installed version>`` (and torchvision's, when installed) to CONSTRAINTS_FILE;
+   ``pip install -e . -c CONSTRAINTS_FILE`` then picks the torchvision that matches this torch instead of
+   replacing torch.
+
+A CPU torch needs a CPU torchvision from the same source (PyPI's torchvision is linked against the CUDA torch);
+where none is found, the CUDA build is installed, with a warning.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ import sys
 from pathlib import Path
 
 TORCH_RANGE = "torch>=2.3,<3"  # 2.3: torch.amp.GradScaler("cuda")
+TORCHVISION_RANGE = "torchvision>=0.18,<1"
 DEFAULT_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
-def installed_torch() -> str | None:
-    """The version of the torch distribution installed in this environment (read from its metadata), or None."""
-    probe = subprocess.run([sys.executable, "-c", "from importlib.metadata import version; print(version('torch'))"],
-                           capture_output=True, text=True)
+def installed(package: str) -> str | None:
+    """The version of ``package`` installed in this environment (read from its metadata), or None."""
+    code = f"from importlib.metadata import version; print(version({package!r}))"
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
@@ -51,23 +56,29 @@ def pip(*args: str) -> bool:
 
 
 def install(build: str) -> None:
-    """Install torch for ``build`` ("cpu" or "cuda"), most specific source first."""
+    """Install torch and torchvision for ``build`` ("cpu" or "cuda"), most specific source first.
+
+    The CPU build needs a CPU torchvision from the same source: PyPI's torchvision is linked against CUDA torch
+    and does not load next to a CPU torch.
+    """
     if build == "cuda":
-        if not pip(TORCH_RANGE):
+        if not pip(TORCH_RANGE, TORCHVISION_RANGE):
             raise SystemExit("install_torch: pip could not install torch; see the messages above")
         return
     index = os.environ.get("TORCH_CPU_INDEX", DEFAULT_CPU_INDEX)
-    # torch alone first (no index: only a wheel on this machine; then the CPU index), its dependencies after
-    if pip("--no-index", "--no-deps", TORCH_RANGE):
-        print("install_torch: CPU torch from a wheel on this machine (pip find-links)")
-    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE):
-        print(f"install_torch: CPU torch from {index}")
+    # the two wheels first (no index: wheels on this machine; then the CPU index), their dependencies after
+    if pip("--no-index", "--no-deps", TORCH_RANGE, TORCHVISION_RANGE):
+        print("install_torch: CPU torch and torchvision from wheels on this machine (pip find-links)")
+    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE, TORCHVISION_RANGE):
+        print(f"install_torch: CPU torch and torchvision from {index}")
     else:
-        print(f"install_torch: warning: {index} could not be reached; installing PyPI's default torch (the CUDA "
-              f"build, several GB). Set TORCH_CPU_INDEX to a reachable CPU wheel index to avoid it.")
+        print(f"install_torch: warning: no CPU build of torch and torchvision found (wheels on this machine, "
+              f"{index}); installing PyPI's default torch, the CUDA build (several GB). Set TORCH_CPU_INDEX to a "
+              f"reachable CPU wheel index to avoid it.")
         install("cuda")
         return
-    if not pip(f"torch=={installed_torch()}"):  # the installed torch satisfies this: pip adds its dependencies
+    pinned = [f"{name}=={installed(name)}" for name in ("torch", "torchvision")]
+    if not pip(*pinned):  # the installed wheels satisfy these: pip adds their dependencies
         raise SystemExit("install_torch: pip could not install torch's dependencies; see the messages above")
 
 
@@ -75,19 +86,20 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    version = installed_torch()
+    version = installed("torch")
     if version is None:
         choice = os.environ.get("BENCH_TORCH", "auto")
         if choice not in ("auto", "cpu", "cuda"):
             print(f"install_torch: BENCH_TORCH={choice!r}; use auto, cpu or cuda", file=sys.stderr)
             return 2
         install("cuda" if choice == "cuda" or (choice == "auto" and has_gpu()) else "cpu")
-        version = installed_torch()
+        version = installed("torch")
         if version is None:
             raise SystemExit("install_torch: pip reported success but no torch is installed; see the messages above")
     else:
         print(f"install_torch: keeping the installed torch {version}")
-    Path(argv[0]).write_text(f"torch=={version}\n")
+    pins = [f"{name}=={installed(name)}" for name in ("torch", "torchvision") if installed(name)]
+    Path(argv[0]).write_text("".join(pin + "\n" for pin in pins))
     return 0
 
 
