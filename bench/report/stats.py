@@ -43,7 +43,7 @@ REPLICATES = 2000
 RNG_SEED = 0
 ALPHA = 0.05
 STRONG_ALPHA = 0.01
-SIG_LEGEND = "`*` p < 0.05, `**` p < 0.01 (two-sided)"
+SIG_LEGEND = "`*` p < 0.05, `**` p < 0.01"
 # exact sign-flip / permutation tests enumerate every assignment up to this many, else sample them
 MAX_EXACT = 20000
 
