@@ -421,7 +421,7 @@ def _statistics_notes(table: Table) -> list[str]:
         if partial:
             notes.append(f"Δ ref of {factor} {', '.join(partial)} uses only the seeds shared with the reference row, "
                          "so it can differ from the difference of the mIoU column.")
-    notes.append(_best_text(table) + ".")
+    notes.append(best_text(table) + ".")
     notes.extend(f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
                  for dataset, value in table.chance.items())
     return notes
@@ -518,7 +518,7 @@ def _mean_ci(table: Table, i: int) -> str:
     return f"{row['miou_mean']:.1f} mIoU, 95% CI {_fmt_ci(row['ci_low'], row['ci_high'])}, n={int(row['n'])}"
 
 
-def _best_text(table: Table) -> str:
+def best_text(table: Table) -> str:
     """"best X: v (...)" only when v is significantly better than every other row, else "no significant
     difference" naming the highest-mean row and the comparison that was not significant."""
     factor = table.factor_label
@@ -542,7 +542,7 @@ def _best_text(table: Table) -> str:
 def reading(table: Table) -> str:
     """One sentence from the data: the "best" row only when significant, the lowest row, deltas to the paper."""
     frame = table.frame
-    text = _best_text(table)
+    text = best_text(table)
     if len(frame) > 1:
         worst = int(frame["miou_mean"].idxmin())
         text += f"; lowest: {_row_name(table, worst)} ({frame.loc[worst, 'miou_mean']:.1f})"
