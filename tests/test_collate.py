@@ -230,3 +230,20 @@ def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path)
     assert table.reference == 2 and not table.best.found
     assert reading(table).startswith("encoding: no significant difference (highest mean: ")
     assert not table.frame["sig_ref"].str.contains(r"\*").any()
+
+
+def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["concat", "sum"]}}], SYNTHETIC, seeds=[0])
+    same = per_image_fabricator(lambda r: 0.0, n_images=10)
+
+    def per_image_of(run) -> dict:
+        counts = same(run)
+        if run.config.model.aggregation == "sum":  # e.g. evaluated on another validation split
+            counts["names"] = [f"other-{i}" for i in range(10)]
+        return counts
+    fabricate(spec, None, per_image_of=per_image_of)
+    result = build_report([str(spec)], tmp_path / "reports", figures=False)
+    (table, paths), = result["tables"]
+    assert table.frame["delta_ref"].isna().all() and not table.best.found
+    assert "not compared: runs" in paths["md"].read_text() and "different images" in paths["md"].read_text()

@@ -1,14 +1,17 @@
-"""Run records -> pandas -> report tables (Markdown, LaTeX, CSV) next to the paper's numbers, plus figures.
+"""Run records -> pandas -> report tables (Markdown, LaTeX, CSV) with statistics, next to the paper's numbers.
 
     bench report ablations/synthetic_memory_length.yaml ablations/synthetic_methods.yaml   # grid specs
     bench report results/runs --out reports                                                   # or folders
 
 Each source becomes one table, ``<out>/tables/<name>.{md,tex,csv}``: a grid spec (``ablations/*.yaml``) gives
-a table named after the spec with one row per value of its ``factor`` (mean ± std over seeds, run count n);
-a folder gives a table of every ``record.json`` under it, one row per distinct config (seeds pooled). Next to
-each row: the paper's reported mIoU where one exists (``results/paper_reference.yaml``), the difference
-reproduced − paper, and a note saying where the number comes from or why it is missing. Figures go to
-``<out>/figures`` (see ``bench.report.figures``) and ``<out>/index.md`` links everything with a one-line reading.
+a table named after the spec with one row per value of its ``factor`` (seeds pooled); a folder gives a table of
+every ``record.json`` under it, one row per distinct config. Per row: mean ± std over seeds, n, a 95% CI, and
+the difference to the reference row (``per_frame`` for method tables, else the factor's value in the grid's
+base config) with its 95% CI, p-value and significance mark (``bench.report.stats``); then the paper's
+reported mIoU where one exists (``results/paper_reference.yaml``), reproduced − paper, and a note saying where
+the number comes from or why it is missing. A row is called "best" only when it is significantly better than
+every other row. Figures go to ``<out>/figures`` (see ``bench.report.figures``) and ``<out>/index.md`` links
+everything with a one-line reading.
 
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
 deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds).
@@ -26,8 +29,8 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, RunCounts, best_row, chance_miou,
-                                compare, counts_from_record, row_stats)
+from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, RunCounts, StatsError, best_row,
+                                chance_miou, compare, counts_from_record, row_stats)
 
 PAPER_REFERENCE_PATH = Path(__file__).resolve().parents[2] / "results" / "paper_reference.yaml"
 MISSING = "—"
@@ -280,6 +283,7 @@ class Table:
     reference: int | None = None       # frame row of the reference (deltas are to it); None when absent
     best: BestResult | None = None     # frame row significantly better than every other row, if any
     chance: dict[str, float] = field(default_factory=dict)  # dataset -> majority-class mIoU (%)
+    stat_problems: list[str] = field(default_factory=list)  # comparisons that could not be made, and why
 
 
 def _label(key: str) -> str:
@@ -368,10 +372,32 @@ def _row_counts(table: Table, by_run: dict[str, RunCounts]) -> list[list[RunCoun
     return [[by_run[i] for i in str(ids).split()] for ids in table.frame["run_ids"]]
 
 
+def _counts_by_run(source: TableSource) -> dict[str, RunCounts]:
+    try:
+        return {str(r.get("run_id")): counts_from_record(r) for r in source.records}
+    except StatsError as err:
+        raise ReportError(f"{source.origin}: {err}") from err
+
+
+def _seed_level(runs: list[RunCounts]) -> list[RunCounts]:
+    """The runs without their per-image counts (for rows whose runs were scored on different images)."""
+    return [RunCounts(r.run_id, r.seed, r.miou) for r in runs]
+
+
 def add_statistics(table: Table, source: TableSource) -> None:
-    """CI, reference deltas with CI / p / mark, "best", and the chance level, written into ``table``."""
-    by_run = {str(r.get("run_id")): counts_from_record(r) for r in source.records}
+    """CI, reference deltas with CI / p / mark, "best", and the chance level, written into ``table``.
+
+    Rows whose runs were scored on different image lists fall back to seed-level statistics, and a comparison
+    between such rows is skipped; both are named in ``table.stat_problems``.
+    """
+    by_run = _counts_by_run(source)
     groups = _row_counts(table, by_run)
+    for i, group in enumerate(groups):
+        try:
+            row_stats(group)
+        except StatsError as err:
+            table.stat_problems.append(f"row {i + 1}: {err}; seed-level statistics used")
+            groups[i] = _seed_level(group)
     frame = table.frame
     row_stats_ = [row_stats(g) for g in groups]
     frame["ci_low"] = [100 * s.ci_low for s in row_stats_]
@@ -380,21 +406,29 @@ def add_statistics(table: Table, source: TableSource) -> None:
     wanted = reference_value(source, table.key_sources[0].removeprefix("cfg:"))
     matches = [i for i, v in enumerate(frame[table.factor_label]) if str(v) == str(wanted)]
     table.reference = matches[0] if matches else None
-    comparisons = [None if table.reference is None or i == table.reference else compare(g, groups[table.reference])
-                   for i, g in enumerate(groups)]
-    for column, attr in (("delta_ref", "delta"), ("delta_ref_low", "ci_low"), ("delta_ref_high", "ci_high"),
-                         ("p_ref", "p_value")):
-        frame[column] = [100 * getattr(c, attr) if c and attr != "p_value" else getattr(c, attr) if c else math.nan
-                         for c in comparisons]
+    comparisons = [None if table.reference is None or i == table.reference
+                   else _attempt(table, compare, g, groups[table.reference]) for i, g in enumerate(groups)]
+    for column, attr in (("delta_ref", "delta"), ("delta_ref_low", "ci_low"), ("delta_ref_high", "ci_high")):
+        frame[column] = [100 * getattr(c, attr) if c else math.nan for c in comparisons]
+    frame["p_ref"] = [c.p_value if c else math.nan for c in comparisons]
     frame["sig_ref"] = [c.mark if c else "" for c in comparisons]
     frame["delta_ref_method"] = [c.method if c else "" for c in comparisons]
-    table.best = best_row(groups)
+    table.best = _attempt(table, best_row, groups) or BestResult(None, {})
     table.frame = frame[table.key_columns + [c for c in STAT_COLUMNS if c in frame] + [c for c in frame.columns
                         if c not in STAT_COLUMNS and c not in table.key_columns]]
     for dataset, runs in table.runs.groupby("dataset", dropna=False):
         labelled = [by_run[str(i)] for i in runs["run_id"] if by_run[str(i)].label_pixels is not None]
         if labelled:
             table.chance[str(dataset)] = 100 * chance_miou(labelled[0].label_pixels)
+
+
+def _attempt(table: Table, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, or None with the reason kept in ``table.stat_problems`` when the rows cannot be compared."""
+    try:
+        return fn(*args)
+    except StatsError as err:
+        table.stat_problems.append(str(err))
+        return None
 
 
 def _statistics_notes(table: Table) -> list[str]:
@@ -421,6 +455,7 @@ def _statistics_notes(table: Table) -> list[str]:
         if partial:
             notes.append(f"Δ ref of {factor} {', '.join(partial)} uses only the seeds shared with the reference row, "
                          "so it can differ from the difference of the mIoU column.")
+    notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
     notes.append(best_text(table) + ".")
     notes.extend(f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
                  for dataset, value in table.chance.items())
