@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import matplotlib.image as mpimg
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
@@ -134,6 +133,10 @@ def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> 
     qualitative = next(f for f in result["figures"] if f.name.startswith("qualitative"))
     assert qualitative.paths == [] and "no checkpoint" in qualitative.reading
     assert "not drawn" in (tmp_path / "reports" / "index.md").read_text()
+    memory_ax = next(f for f in result["figures"] if f.name == "syn_mem_miou_vs_memory_length").figure.axes[0]
+    title = memory_ax.get_title()  # one seed, no per-image counts: no interval, and the title says so
+    assert "one seed per point" in title and "none (n = 1" in title and "sd" not in title
+    assert errorbar_extents(memory_ax) == [(50.0, 50.0), (50.0, 50.0)] and memory_ax.get_ylim()[0] == 0
 
 
 if __name__ == "__main__":
