@@ -493,7 +493,9 @@ def _fmt_ci(low: float, high: float, digits: int = 1, signed: bool = False) -> s
 
 
 def _fmt_p(p: float) -> str:
-    return MISSING if math.isnan(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+    if math.isnan(p):
+        return MISSING
+    return "<0.001" if p < 0.001 else f"{p:.3g}" if p < 0.01 else f"{p:.3f}"  # never rounds across 0.01
 
 
 def display_frame(table: Table) -> pd.DataFrame:
