@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from bench.report.collate import (MISSING, build_report, load_paper_reference, l
                            summarise)
 from bench.config import to_dict
 from bench.grid.sweep import expand_grid, load_spec
+from bench.report.stats import compare, counts_from_record
+from tests.conftest import counts_miou, fake_image_rows, noisy_iou, per_image_counts
 
 
 def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:
@@ -28,20 +31,27 @@ def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, bas
     return path
 
 
-def fabricate(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None) -> dict[str, list[float]]:
-    """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value."""
+def fabricate(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None,
+              per_image_of=None) -> dict[str, list[float]]:
+    """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value.
+
+    ``per_image_of(run)`` (optional) gives ``metrics.per_image`` counts; the run's mIoU then comes from them.
+    """
     spec = load_spec(spec_path)
     values: dict = {}
     for run in expand_grid(spec):
         if skip(run):
             continue
-        miou = miou_of(run)
+        per_image = per_image_of(run) if per_image_of else None
+        miou = counts_miou(per_image) if per_image else miou_of(run)
         factor_value = run.varied.get(spec.factor, run.config.model.name)
         values.setdefault(factor_value, []).append(miou)
         record = {"schema": 1, "run_id": run.run_id, "name": run.run_id, "status": "done",
                   "model": run.config.model.name, "dataset": run.config.data.dataset, "seed": run.seed,
                   "config": to_dict(run.config), "metrics": {"miou": miou, "tc": 0.9 + 0.01 * run.seed,
                   "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}}}
+        if per_image:
+            record["metrics"]["per_image"] = per_image
         if latency_of is not None:
             record["latency"] = {"modes": {"streaming": {"median_ms": latency_of(run)},
                                            "recompute": {"median_ms": 2 * latency_of(run)}}}
@@ -71,7 +81,7 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
         assert row["miou_mean"] == pytest.approx(got.mean(), abs=1e-4)
         assert row["miou_std"] == pytest.approx(got.std(ddof=1), abs=1e-4)
         assert row["n"] == len(got)
-        assert math.isnan(row["paper_miou"]) and math.isnan(row["delta"])
+        assert math.isnan(row["paper_miou"]) and math.isnan(row["delta_paper"])
     assert list(csv["n"]) == [3, 3, 2]
     assert csv["tc_mean"].iloc[0] == pytest.approx(100 * np.mean([0.90, 0.91, 0.92]))
     md = paths["md"].read_text()
@@ -79,9 +89,16 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
     assert "1 of 9 runs of the spec have no finished record" in md
     tex = paths["tex"].read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "memory\\_length" in tex
-    assert reading(table).startswith("best memory_length: 4 ")
+    # seed-level statistics only (no per-image counts): 2-3 seeds can never be significant, so no "best"
+    assert "seed-level statistics only" in md and "95% CI |" in md and "Δ ref |" in md
+    assert "Δ ref of memory_length 4 uses only the seeds shared" in md
+    assert list(csv["delta_ref"].isna()) == [False, True, False]  # T=2 (the config default) is the reference
+    assert csv.loc[0, "delta_ref"] == pytest.approx(csv.loc[0, "miou_mean"] - csv.loc[1, "miou_mean"])
+    assert list(csv["ci_method"]) == ["seeds", "seeds", "seeds"] and (csv["p_ref"].dropna() >= 0.25).all()
+    assert reading(table).startswith("memory_length: no significant difference (highest mean: 4, ")
+    assert "vs memory_length 2: Δ +6.0 points, p = 0.500" in reading(table)
     index = (tmp_path / "reports" / "index.md").read_text()
-    assert "tables/syn_mem.md" in index and "best memory_length: 4" in index
+    assert "tables/syn_mem.md" in index and "no significant difference" in index and "best " not in index
 
 
 def test_cityscapes_memory_length_gets_main_result_only_at_the_paper_setting(tmp_path: Path) -> None:
@@ -92,10 +109,10 @@ def test_cityscapes_memory_length_gets_main_result_only_at_the_paper_setting(tmp
     frame = table.frame.set_index("memory_length")
     mean2 = np.mean(values[2]) * 100
     assert frame.loc[2, "paper_miou"] == pytest.approx(80.3)
-    assert frame.loc[2, "delta"] == pytest.approx(mean2 - 80.3)
+    assert frame.loc[2, "delta_paper"] == pytest.approx(mean2 - 80.3)
     assert "paper main result at this setting" in frame.loc[2, "paper_note"]
     for t in (1, 4):  # the ablation table itself was not recovered
-        assert math.isnan(frame.loc[t, "paper_miou"]) and math.isnan(frame.loc[t, "delta"])
+        assert math.isnan(frame.loc[t, "paper_miou"]) and math.isnan(frame.loc[t, "delta_paper"])
         assert frame.loc[t, "paper_note"].startswith("missing:") and "could not be recovered" in frame.loc[t, "paper_note"]
 
 
@@ -113,7 +130,9 @@ def test_methods_table_paper_rows_and_deltas(tmp_path: Path) -> None:
     frame = table.frame.set_index("method")
     assert list(table.frame["method"]) == ["tmanet", "per_frame", "flow_warp"]  # spec order
     assert frame.loc["tmanet", "paper_miou"] == pytest.approx(76.5)
-    assert frame.loc["tmanet", "delta"] == pytest.approx(np.mean(values["tmanet"]) * 100 - 76.5)
+    assert frame.loc["tmanet", "delta_paper"] == pytest.approx(np.mean(values["tmanet"]) * 100 - 76.5)
+    assert table.reference == 1 and math.isnan(frame.loc["per_frame", "delta_ref"])  # methods: vs per_frame
+    assert frame.loc["tmanet", "delta_ref"] == pytest.approx(100 * (np.mean(values["tmanet"]) - 0.705))
     assert frame.loc["flow_warp", "paper_miou"] == pytest.approx(67.1)  # NetWarp, with its caveat
     assert "indicative only" in frame.loc["flow_warp", "paper_note"]
     assert math.isnan(frame.loc["per_frame", "paper_miou"])  # the paper has no FCN-50 CamVid number
@@ -166,3 +185,65 @@ def test_a_second_varying_key_gets_its_own_column(tmp_path: Path) -> None:
     rows = {(r["method"], r["flow.source"]): r["miou_mean"] for _, r in table.frame.iterrows()}
     assert rows == {("tmanet", "raft"): pytest.approx(60.0), ("flow_warp", "raft"): pytest.approx(60.0),
                     ("flow_warp", "ground_truth"): pytest.approx(70.0)}
+
+
+def per_image_fabricator(shift_of, n_images: int = 60, seed: int = 0):
+    """``per_image_of(run)`` for ``fabricate``: one shared validation split, per-run noise, a per-row shift."""
+    rng = np.random.default_rng(seed)
+    union, base = fake_image_rows(rng, n_images, [0.7, 0.5, 0.35, 0.6])
+
+    def per_image_of(run) -> dict:
+        run_rng = np.random.default_rng(zlib.crc32(run.run_id.encode()))
+        return per_image_counts(noisy_iou(run_rng, base, 0.05, shift_of(run)), union)
+    return per_image_of
+
+
+def test_per_image_table_has_ci_delta_and_calls_best_only_when_significant(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["sum", "concat"]}}], SYNTHETIC, seeds=[0, 1, 2])
+    fabricate(spec, None, per_image_of=per_image_fabricator(lambda r: 0.08 * (r.config.model.aggregation == "concat")))
+    result = build_report([str(spec)], tmp_path / "reports", figures=False)
+    (table, paths), = result["tables"]
+    csv = pd.read_csv(paths["csv"]).set_index("aggregation")
+    assert table.reference == 1 and math.isnan(csv.loc["concat", "delta_ref"])  # the config default: concat
+    records = {r["run_id"]: r for r in load_source(spec).records}
+    rows = {v: [counts_from_record(records[i]) for i in csv.loc[v, "run_ids"].split()] for v in ("sum", "concat")}
+    expected = compare(rows["sum"], rows["concat"])
+    assert csv.loc["sum", "delta_ref"] == pytest.approx(100 * expected.delta, abs=1e-4)
+    assert csv.loc["sum", "delta_ref_low"] == pytest.approx(100 * expected.ci_low, abs=1e-4)
+    assert csv.loc["sum", "delta_ref"] == pytest.approx(csv.loc["sum", "miou_mean"] - csv.loc["concat", "miou_mean"],
+                                                        abs=1e-3)
+    assert csv.loc["sum", "delta_ref_high"] < 0 and csv.loc["sum", "p_ref"] < 0.01
+    assert list(csv["ci_method"]) == ["images+seeds"] * 2 and list(csv["n"]) == [3, 3]
+    assert (csv["ci_low"] < csv["miou_mean"]).all() and (csv["miou_mean"] < csv["ci_high"]).all()
+    md = paths["md"].read_text()
+    assert " ref |" in md and "**" in md and "`*` p < 0.05, `**` p < 0.01" in md and "chance level" in md
+    assert reading(table).startswith("best aggregation: concat (")
+    assert "best aggregation: concat" in (tmp_path / "reports" / "index.md").read_text()
+
+
+def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_enc", "encoding", "model.encoding",
+                      [{"product": {"model.encoding": ["1x1", "3x3", "1x1+3x3"]}}], SYNTHETIC, seeds=[0, 1])
+    fabricate(spec, None, per_image_of=per_image_fabricator(lambda r: 0.0))
+    table = summarise(load_source(spec), load_paper_reference())
+    assert table.reference == 2 and not table.best.found
+    assert reading(table).startswith("encoding: no significant difference (highest mean: ")
+    assert not table.frame["sig_ref"].str.contains(r"\*").any()
+
+
+def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["concat", "sum"]}}], SYNTHETIC, seeds=[0])
+    same = per_image_fabricator(lambda r: 0.0, n_images=10)
+
+    def per_image_of(run) -> dict:
+        counts = same(run)
+        if run.config.model.aggregation == "sum":  # e.g. evaluated on another validation split
+            counts["names"] = [f"other-{i}" for i in range(10)]
+        return counts
+    fabricate(spec, None, per_image_of=per_image_of)
+    result = build_report([str(spec)], tmp_path / "reports", figures=False)
+    (table, paths), = result["tables"]
+    assert table.frame["delta_ref"].isna().all() and not table.best.found
+    assert "not compared: runs" in paths["md"].read_text() and "different images" in paths["md"].read_text()

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import subprocess
+import sys
+
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
+from matplotlib.container import ErrorbarContainer
 
+from bench.data.synthetic import synthetic_class_names
 from bench.run.checkpoint import save_checkpoint
 from bench.report.collate import build_report
 from bench.report.figures import pareto_front
 from bench.models.registry import build_model
 from bench.grid.sweep import expand_grid, load_spec
-from tests.test_collate import fabricate, write_spec
+from tests.test_collate import fabricate, per_image_fabricator, write_spec
 
 TINY = {"name": "tiny",
         "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
@@ -21,6 +26,45 @@ TINY = {"name": "tiny",
         "data": {"dataset": "synthetic", "synthetic": {"size": [32, 32], "val_clips": 2, "num_classes": 4}}}
 MIOU = {"tmanet": 0.62, "per_frame": 0.55, "flow_warp": 0.58}
 LATENCY = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 45.0}
+
+
+def errorbar_extents(ax) -> list[tuple[float, float]]:
+    """(low, high) of every vertical error bar segment drawn on ``ax``."""
+    extents = []
+    for container in ax.containers:
+        if isinstance(container, ErrorbarContainer):
+            for collection in container.lines[2]:
+                extents += [(float(seg[:, 1].min()), float(seg[:, 1].max())) for seg in collection.get_segments()]
+    return extents
+
+
+def check_memory_length_axes(ax, table) -> None:
+    """Error bars are the table's 95% CIs, n is printed per point, y starts at 0, chance and per-frame lines."""
+    frame = table.frame
+    expected = sorted(zip(frame["ci_low"].round(6), frame["ci_high"].round(6)))
+    assert sorted((round(lo, 6), round(hi, 6)) for lo, hi in errorbar_extents(ax)) == expected
+    assert ax.get_ylim()[0] == 0
+    assert sorted(t.get_text() for t in ax.texts) == [f"n={n}" for n in sorted(frame["n"])]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "per-frame baseline (n=2)" in legend and any(t.startswith("chance: majority class") for t in legend)
+    horizontal = {round(line.get_ydata()[0], 6) for line in ax.get_lines() if len(set(line.get_ydata())) == 1}
+    assert round(table.chance["synthetic"], 6) in horizontal
+    assert "95% CI" in ax.get_title() and "sd" not in ax.get_title()
+
+
+def check_bars_axes(ax, table) -> None:
+    frame = table.frame
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1 and ax.get_ylim()[0] == 0
+    assert sorted(hi for _, hi in errorbar_extents(ax)) == pytest.approx(sorted(frame["ci_high"]))
+    assert sorted(t.get_text() for t in ax.texts) == [f"n={n}" for n in sorted(frame["n"])]
+    assert "mean of 2 seeds" in ax.get_title() and "bootstrap over seeds" in ax.get_title()
+
+
+def test_importing_figures_keeps_the_matplotlib_backend() -> None:
+    code = "import matplotlib; matplotlib.use('svg'); import bench.report.figures; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -42,7 +86,7 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
             save_checkpoint(run.config.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
     memory = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
                         [{"product": {"model.memory_length": [1, 2, 4]}}], TINY, seeds=[2, 3])
-    fabricate(memory, lambda r: 0.5 + 0.02 * r.config.model.memory_length + 0.01 * (r.seed - 2))
+    fabricate(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))
     aggregation = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
                              [{"product": {"model.aggregation": ["concat", "sum"]}}], TINY, seeds=[4, 5])
     fabricate(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
@@ -61,7 +105,16 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
         image = mpimg.imread(png)
         assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
         assert f"figures/{name}.png" in index
-    assert figures["syn_mem_miou_vs_memory_length"].reading == "best memory length: 4 (58.5 ± 0.7 mIoU)"
+    tables = {t.name: t for t, _ in result["tables"]}
+    assert figures["syn_mem_miou_vs_memory_length"].reading.startswith("best memory_length: 4 (")
+    assert figures["syn_agg_bars"].reading.startswith("aggregation: no significant difference")  # 2 seeds, no counts
+    check_memory_length_axes(figures["syn_mem_miou_vs_memory_length"].figure.axes[0], tables["syn_mem"])
+    check_bars_axes(figures["syn_agg_bars"].figure.axes[0], tables["syn_agg"])
+    pareto_ax = figures["accuracy_vs_latency"].figure.axes[0]
+    assert pareto_ax.get_ylim()[0] == 0 and any(isinstance(c, ErrorbarContainer) for c in pareto_ax.containers)
+    assert any("(n=2)" in t.get_text() for t in pareto_ax.get_legend().get_texts())
+    strip_legend = [t.get_text() for t in figures["qualitative_syn_methods"].figure.legends[0].get_texts()]
+    assert strip_legend == synthetic_class_names(4) + ["ignored"]
     assert figures["accuracy_vs_latency"].reading.startswith("Pareto front: per_frame (10.0 ms, 55.5), tmanet")
     assert "flow_warp" not in figures["accuracy_vs_latency"].reading  # dominated: slower and worse than tmanet
     qualitative = figures["qualitative_syn_methods"].reading
@@ -80,6 +133,10 @@ def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> 
     qualitative = next(f for f in result["figures"] if f.name.startswith("qualitative"))
     assert qualitative.paths == [] and "no checkpoint" in qualitative.reading
     assert "not drawn" in (tmp_path / "reports" / "index.md").read_text()
+    memory_ax = next(f for f in result["figures"] if f.name == "syn_mem_miou_vs_memory_length").figure.axes[0]
+    title = memory_ax.get_title()  # one seed, no per-image counts: no interval, and the title says so
+    assert "one seed per point" in title and "none (n = 1" in title and "sd" not in title
+    assert errorbar_extents(memory_ax) == [(50.0, 50.0), (50.0, 50.0)] and memory_ax.get_ylim()[0] == 0
 
 
 if __name__ == "__main__":

@@ -1,17 +1,23 @@
-"""Report figures (PNG and PDF, matplotlib Agg + seaborn) drawn from the tables of ``bench.report.collate``.
+"""Report figures (PNG and PDF, matplotlib Figure API + seaborn styles) drawn from ``bench.report.collate`` tables.
 
     bench report ablations/*.yaml            # calls draw_all(tables, "reports/figures")
 
-Figures (one file pair each, under ``<out>/figures``):
+Importing this module does not touch matplotlib's backend or global style: figures are ``matplotlib.figure.Figure``
+objects saved with ``fig.savefig``, and seaborn styles apply only inside ``draw_all``.
 
-* ``<table>_miou_vs_memory_length``: mIoU vs memory length, mean with error bars = sd over seeds, one line per
-  other varying key; paper numbers as crosses where they exist;
-* ``<table>_bars``: bars (mean, sd over seeds) with the seeds as dots, for aggregation and encoding ablations;
-* ``accuracy_vs_latency``: mIoU vs streaming-mode median latency for every method (recompute latency as hollow
-  markers), the Pareto front (no other point is both faster and more accurate) highlighted;
-* ``per_class_iou_<dataset>``: heatmap, table rows (mean over seeds) x classes;
+Figures (one file pair each, under ``<out>/figures``); error bars are always the table's 95% CI
+(``bench.report.stats``) with n printed next to each point or bar, and every y-axis starts at 0:
+
+* ``<table>_miou_vs_memory_length``: mIoU vs memory length, one line per other varying key; a dashed per-frame
+  reference line (per_frame runs of the same dataset in any table of the report), a dotted chance line
+  (majority-class predictor) and paper numbers as crosses where they exist;
+* ``<table>_bars``: bars (mean, 95% CI) with the seeds as dots, for aggregation and encoding ablations;
+* ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method (recompute latency as
+  hollow markers), the Pareto front (no other point is both faster and more accurate) highlighted;
+* ``per_class_iou_<dataset>``: heatmap, table rows (mean over their n seeds) x classes;
 * ``qualitative_<table>``: one synthetic validation clip (memory frames, current frame, ground truth) and the
-  predictions of each model whose run has a checkpoint (a model without one is skipped, with a note).
+  predictions of each model whose run has a checkpoint (a model without one is skipped, with a note), with a
+  class legend.
 
 Every figure comes with a one-line reading for ``reports/index.md``.
 """
@@ -23,17 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 FORMATS: tuple[str, ...] = ("png", "pdf")
 IGNORE_COLOUR = (0.0, 0.0, 0.0)
+CI_METHODS = {"images+seeds": "bootstrap over images and seeds", "images": "bootstrap over images",
+              "seeds": "bootstrap over seeds", "none": "none (n = 1, no per-image counts)"}
 
 
 @dataclass
@@ -43,76 +48,123 @@ class FigureResult:
     name: str
     paths: list[Path] = field(default_factory=list)
     reading: str = ""
+    figure: Figure | None = field(default=None, repr=False)  # the drawn figure, for inspection
 
 
-def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
-    """``<out_dir>/<name>.png`` (150 dpi) and ``.pdf``; closes the figure."""
+def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """``<out_dir>/<name>.png`` (150 dpi) and ``.pdf``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in FORMATS:
         path = out_dir / f"{name}.{ext}"
         fig.savefig(path, dpi=150, bbox_inches="tight")
         paths.append(path)
-    plt.close(fig)
     return paths
 
 
-def _hue(table: Any) -> tuple[pd.DataFrame, str | None]:
-    """Runs with a ``setting`` column naming the non-factor key values (None if there are none)."""
-    runs = table.runs.copy()
-    extra = list(zip(table.key_columns[1:], table.key_sources[1:]))
-    if not extra:
-        return runs, None
-    runs["setting"] = runs.apply(lambda r: ", ".join(f"{label}={r[col]}" for label, col in extra), axis=1)
-    return runs, "setting"
+def _settings(table: Any) -> pd.Series:
+    """Per frame row, the values of the non-factor key columns as text ("" when there are none)."""
+    extra = table.key_columns[1:]
+    return table.frame.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in extra), axis=1) if extra else \
+        pd.Series([""] * len(table.frame), index=table.frame.index)
 
 
-def _factor_column(table: Any) -> str:
-    """The ``cfg:`` column of the table's factor in ``table.runs``."""
-    return table.key_sources[0]
+def ci_errors(frame: pd.DataFrame) -> np.ndarray:
+    """(2, rows) lower and upper error-bar lengths from the 95% CI columns; 0 where there is no CI."""
+    low = (frame["miou_mean"] - frame["ci_low"]).to_numpy(dtype=float)
+    high = (frame["ci_high"] - frame["miou_mean"]).to_numpy(dtype=float)
+    return np.nan_to_num(np.clip(np.stack([low, high]), 0, None))
 
 
-def memory_length_figure(table: Any, out_dir: Path) -> FigureResult:
-    """mIoU vs memory length with sd error bars over seeds."""
-    runs, hue = _hue(table)
-    x = _factor_column(table)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    sns.lineplot(data=runs, x=x, y="miou", hue=hue, marker="o", errorbar="sd", err_style="bars", ax=ax)
-    paper = table.frame[table.frame["paper_miou"].notna()]
+def ci_caption(frame: pd.DataFrame) -> str:
+    """What a point and its bar are, e.g. "mean of 3 seeds; bars: 95% CI, bootstrap over images and seeds"."""
+    n_min, n_max = int(frame["n"].min()), int(frame["n"].max())
+    points = ("one seed per point" if n_max == 1 else f"mean of {n_max} seeds" if n_min == n_max
+              else f"mean of {n_min}–{n_max} seeds (n per point)")
+    methods = ", ".join(CI_METHODS.get(m, m) for m in dict.fromkeys(frame["ci_method"]))
+    return f"{points}; bars: 95% CI, {methods}"
+
+
+def _annotate_n(ax: Any, xs: Any, ys: Any, ns: Any) -> None:
+    for x, y, n in zip(xs, ys, ns):
+        ax.annotate(f"n={int(n)}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=6, color="0.3")
+
+
+def per_frame_level(tables: list[Any], dataset: str) -> tuple[float, int] | None:
+    """Mean mIoU (%) and run count of the per_frame runs of ``dataset`` in any table (None if there are none)."""
+    runs = pd.concat([t.runs for t in tables], ignore_index=True).drop_duplicates("run_id")
+    chosen = runs[(runs["model"] == "per_frame") & (runs["dataset"] == dataset)]
+    return (float(chosen["miou"].mean()), len(chosen)) if len(chosen) else None
+
+
+def _reference_lines(ax: Any, table: Any, tables: list[Any]) -> None:
+    """Per-frame (dashed) and chance (dotted) horizontal lines for the table's dataset, where known."""
+    dataset = str(table.runs["dataset"].iloc[0])
+    per_frame = per_frame_level(tables, dataset)
+    if per_frame is not None and table.ablation != "methods":
+        ax.axhline(per_frame[0], ls="--", color="0.2", lw=1, label=f"per-frame baseline (n={per_frame[1]})")
+    if dataset in table.chance:
+        ax.axhline(table.chance[dataset], ls=":", color="0.5", lw=1,
+                   label=f"chance: majority class ({table.chance[dataset]:.1f})")
+
+
+def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
+    """mIoU vs memory length: 95% CI error bars, n per point, per-frame and chance lines, y from 0."""
+    from bench.report.collate import best_text
+
+    frame, settings = table.frame, _settings(table)
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    for setting, rows in frame.groupby(settings, sort=False):
+        label = f"TMANet{', ' + setting if setting else ''} (95% CI)"
+        ax.errorbar(rows[table.factor_label], rows["miou_mean"], yerr=ci_errors(rows), marker="o", capsize=3,
+                    label=label)
+        _annotate_n(ax, rows[table.factor_label], rows["miou_mean"], rows["n"])
+    paper = frame[frame["paper_miou"].notna()]
     if not paper.empty:
         ax.scatter(paper[table.factor_label], paper["paper_miou"], marker="x", color="black", s=60, label="paper",
                    zorder=3)
-        ax.legend()
-    ax.set_xticks(sorted(runs[x].unique()))
+    _reference_lines(ax, table, tables or [table])
+    ax.set_xticks(sorted(frame[table.factor_label].unique()))
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("memory length T (past frames)")
     ax.set_ylabel("mIoU (%)")
-    ax.set_title(f"{table.name}: mIoU vs memory length (mean ± sd over seeds)")
+    ax.set_title(f"{table.name}: mIoU vs memory length\n{ci_caption(frame)}", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
     name = f"{table.name}_miou_vs_memory_length"
-    best = table.frame.loc[table.frame["miou_mean"].idxmax()]
-    std = "" if math.isnan(best["miou_std"]) else f" ± {best['miou_std']:.1f}"
-    return FigureResult(name, save(fig, out_dir, name),
-                        f"best memory length: {best[table.factor_label]} ({best['miou_mean']:.1f}{std} mIoU)")
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=best_text(table))
 
 
-def bars_figure(table: Any, out_dir: Path) -> FigureResult:
-    """Bars (mean, sd over seeds) with one dot per seed, for an aggregation / encoding / other ablation."""
-    runs, hue = _hue(table)
-    x = _factor_column(table)
-    runs[x] = runs[x].astype(str)
-    order = [str(v) for v in table.frame[table.factor_label].drop_duplicates()]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(order) + 2), 3.5))
-    sns.barplot(data=runs, x=x, y="miou", hue=hue, order=order, errorbar="sd", capsize=0.15, alpha=0.8, ax=ax)
-    sns.stripplot(data=runs, x=x, y="miou", hue=hue, order=order, dodge=hue is not None, color="black", size=4,
-                  ax=ax, legend=False)
+def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
+    """Bars (mean, 95% CI) with one dot per seed and n per bar, for an aggregation / encoding / other ablation."""
+    from bench.report.collate import best_text
+
+    frame, settings = table.frame, _settings(table)
+    order = list(dict.fromkeys(frame[table.factor_label].astype(str)))
+    kinds = list(dict.fromkeys(settings))
+    width = 0.8 / len(kinds)
+    colours = sns.color_palette("tab10", len(kinds))
+    fig = Figure(figsize=(max(4.0, 1.2 * len(order) + 2), 3.8))
+    ax = fig.subplots()
+    for k, kind in enumerate(kinds):
+        rows = frame[settings == kind]
+        xs = np.array([order.index(str(v)) for v in rows[table.factor_label]]) + (k - (len(kinds) - 1) / 2) * width
+        ax.bar(xs, rows["miou_mean"], width * 0.9, yerr=ci_errors(rows), capsize=4, alpha=0.8, color=colours[k],
+               label=(kind or "mean") + " (95% CI)")
+        for x, (_, row) in zip(xs, rows.iterrows()):
+            seeds = table.runs.loc[table.runs["run_id"].astype(str).isin(str(row["run_ids"]).split()), "miou"]
+            ax.scatter(np.full(len(seeds), x), seeds, color="black", s=10, zorder=3)
+            ax.text(x, 1.0, f"n={int(row['n'])}", ha="center", va="bottom", fontsize=7,
+                    bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
+    _reference_lines(ax, table, tables or [table])
+    ax.set_xticks(range(len(order)), order)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(table.factor_label)
     ax.set_ylabel("mIoU (%)")
-    ax.set_title(f"{table.name} (mean ± sd over seeds; dots = seeds)")
-    lo = float(np.nanmin(runs["miou"]))
-    ax.set_ylim(max(0.0, lo - 10.0), None)
+    ax.set_title(f"{table.name}\n{ci_caption(frame)}; dots = seeds", fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     name = f"{table.name}_bars"
-    frame = table.frame.sort_values("miou_mean", ascending=False)
-    text = ", ".join(f"{r[table.factor_label]} {r['miou_mean']:.1f}" for _, r in frame.iterrows())
-    return FigureResult(name, save(fig, out_dir, name), f"{table.factor_label} by mIoU: {text}")
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=best_text(table))
 
 
 def pareto_front(points: pd.DataFrame, x: str = "latency_ms", y: str = "miou_mean") -> pd.DataFrame:
@@ -142,19 +194,21 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
             ids = set(str(row["run_ids"]).split())
             recompute = table.runs.loc[table.runs["run_id"].astype(str).isin(ids), "latency_recompute_ms"].mean()
             rows.append({"label": _point_label(table, row, len(chosen) > 1), "latency_ms": row["latency_ms"],
-                         "recompute_ms": recompute, "miou_mean": row["miou_mean"],
-                         "miou_std": 0.0 if math.isnan(row["miou_std"]) else row["miou_std"]})
+                         "recompute_ms": recompute, "miou_mean": row["miou_mean"], "ci_low": row["ci_low"],
+                         "ci_high": row["ci_high"], "n": row["n"], "ci_method": row["ci_method"]})
     if not rows:
         return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
     points = pd.DataFrame(rows).reset_index(drop=True)
     front = pareto_front(points)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     colours = sns.color_palette("tab10", len(points))
+    errors = ci_errors(points)
     for i, p in points.iterrows():
         on_front = i in front.index
-        ax.errorbar(p["latency_ms"], p["miou_mean"], yerr=p["miou_std"], fmt="o", color=colours[i],
+        ax.errorbar(p["latency_ms"], p["miou_mean"], yerr=errors[:, [i]], fmt="o", color=colours[i],
                     markersize=9 if on_front else 6, markeredgecolor="black" if on_front else colours[i],
-                    capsize=3, label=p["label"])
+                    capsize=3, label=f"{p['label']} (n={int(p['n'])})")
         if not math.isnan(p["recompute_ms"]):
             ax.plot([p["latency_ms"], p["recompute_ms"]], [p["miou_mean"]] * 2, ":", color=colours[i], lw=1)
             ax.scatter(p["recompute_ms"], p["miou_mean"], facecolors="none", edgecolors=colours[i], s=40)
@@ -162,10 +216,11 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
             label="Pareto front")
     ax.set_xlabel("latency per frame, ms (streaming median; hollow = recompute)")
     ax.set_ylabel("mIoU (%)")
-    ax.set_title("accuracy vs latency")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
     text = ", ".join(f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows())
-    return FigureResult(name, save(fig, out_dir, name), f"Pareto front: {text}")
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=f"Pareto front: {text}")
 
 
 def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
@@ -181,22 +236,23 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
                 continue
             seen.add(frozenset(ids))
             dataset = str(table.runs.loc[table.runs["run_id"] == ids[0], "dataset"].iloc[0])
-            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns)
+            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + f" (n={len(ids)})"
             by_dataset.setdefault(dataset, {})[label] = table.per_class.loc[ids].mean()
     results = []
     for dataset, rows in by_dataset.items():
         grid = pd.DataFrame(rows).T
         name = f"per_class_iou_{dataset}"
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * grid.shape[1] + 3), max(2.5, 0.4 * grid.shape[0] + 1.5)))
+        fig = Figure(figsize=(max(6.0, 0.55 * grid.shape[1] + 3), max(2.5, 0.4 * grid.shape[0] + 1.5)))
+        ax = fig.subplots()
         sns.heatmap(grid, annot=grid.shape[1] <= 20, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax,
                     cbar_kws={"label": "IoU (%)"})
-        ax.set_title(f"per-class IoU, {dataset} (mean over seeds)")
+        ax.set_title(f"per-class IoU, {dataset} (each row: mean of its n runs)")
         ax.set_xlabel("class")
         ax.set_ylabel("")
         means = grid.mean(axis=0)
-        results.append(FigureResult(name, save(fig, out_dir, name),
-                                    f"hardest class: {means.idxmin()} ({means.min():.1f} IoU mean over rows), "
-                                    f"easiest: {means.idxmax()} ({means.max():.1f})"))
+        text = (f"hardest class: {means.idxmin()} ({means.min():.1f} IoU mean over rows), "
+                f"easiest: {means.idxmax()} ({means.max():.1f})")
+        results.append(FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text))
     return results
 
 
@@ -212,6 +268,13 @@ def colourise(label: np.ndarray, num_classes: int) -> np.ndarray:
     out[valid] = palette[label[valid]]
     out[~valid] = IGNORE_COLOUR
     return out
+
+
+def class_legend(class_names: list[str]) -> list[Patch]:
+    """Legend handles: one colour patch per class (as ``colourise`` paints it), plus black = ignored."""
+    palette = sns.color_palette("tab20", max(len(class_names), 2))
+    return [Patch(color=palette[c], label=name) for c, name in enumerate(class_names)] + \
+        [Patch(color=IGNORE_COLOUR, label="ignored")]
 
 
 def to_image(frame: Any) -> np.ndarray:
@@ -282,17 +345,19 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
             valid = label != dataset.ignore_index
             correct[label_text] = float((pred[valid] == label[valid]).mean() * 100) if valid.any() else math.nan
             panels.append((f"{label_text}\n{correct[label_text]:.0f}% px", colourise(pred, dataset.num_classes)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.8 * len(panels), 2.3))
-    for ax, (title, image) in zip(np.atleast_1d(axes), panels):
+    fig = Figure(figsize=(1.8 * len(panels), 2.6))
+    for ax, (title, image) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{table.name}: {sample['name']}", fontsize=9)
+    fig.legend(handles=class_legend(dataset.class_names), loc="lower center", ncol=min(8, len(dataset.class_names) + 1),
+               fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     best = max(correct, key=lambda k: correct[k])
     text = f"clip {sample['name']}: best pixel accuracy {best} ({correct[best]:.0f}%)"
     if notes:
         text += "; " + "; ".join(notes)
-    return FigureResult(name, save(fig, out_dir, name), text)
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,13 +369,17 @@ def draw_all(tables: list[Any], out_dir: str | Path) -> list[FigureResult]:
     from bench.data.io import DatasetError
 
     out = Path(out_dir)
-    sns.set_theme(style="whitegrid", context="paper")
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):  # scoped: the caller's style is kept
+        return _draw_all(tables, out, CheckpointError, DatasetError)
+
+
+def _draw_all(tables: list[Any], out: Path, *tolerated: type[Exception]) -> list[FigureResult]:
     results: list[FigureResult] = []
     for table in tables:
         if table.ablation == "memory_length":
-            results.append(memory_length_figure(table, out))
+            results.append(memory_length_figure(table, out, tables))
         elif table.ablation in ("aggregation", "encoding", "other"):
-            results.append(bars_figure(table, out))
+            results.append(bars_figure(table, out, tables))
     if tables:
         results.append(pareto_figure(tables, out))
     results += per_class_figures(tables, out)
@@ -318,6 +387,6 @@ def draw_all(tables: list[Any], out_dir: str | Path) -> list[FigureResult]:
     for table in [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]:
         try:
             results.append(qualitative_figure(table, out))
-        except (CheckpointError, DatasetError, RuntimeError) as err:  # e.g. a checkpoint of another architecture
+        except (*tolerated, RuntimeError) as err:  # e.g. a checkpoint of another architecture
             results.append(FigureResult(f"qualitative_{table.name}", [], f"{type(err).__name__}: {err}"))
     return results

@@ -1,0 +1,55 @@
+"""Shared test helpers (plain functions, imported as ``from tests.conftest import ...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------------
+# per-image evaluation counts (record["metrics"]["per_image"]) — owner: report statistics (bench/report/stats.py)
+
+
+def per_image_counts(iou: np.ndarray, union: np.ndarray, names: list[str] | None = None) -> dict[str, Any]:
+    """``metrics.per_image`` from per-image, per-class IoU targets (N, C) and union pixel counts (N, C).
+
+    intersection = round(iou * union); label pixels lie between the two (half of the non-overlap).
+    """
+    union = np.asarray(union, dtype=np.int64)
+    intersection = np.rint(np.clip(iou, 0.0, 1.0) * union).astype(np.int64)
+    label = intersection + (union - intersection) // 2
+    names = names or [f"synthetic-val-{i:04d}" for i in range(union.shape[0])]
+    return {"names": names, "intersection": intersection.tolist(), "union": union.tolist(),
+            "label_pixels": label.tolist()}
+
+
+def counts_miou(per_image: dict[str, Any]) -> float:
+    """Dataset-level mIoU of ``per_image`` counts, by a plain loop (the reference the statistics must match)."""
+    inter = np.asarray(per_image["intersection"], dtype=float).sum(0)
+    union = np.asarray(per_image["union"], dtype=float).sum(0)
+    ious = [i / u for i, u in zip(inter, union) if u > 0]
+    return float(np.mean(ious)) if ious else float("nan")
+
+
+def fake_image_rows(rng: np.random.Generator, n_images: int, class_iou: list[float], image_sd: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """``(union, base_iou)``, both (N, C), to share between the rows of one validation split: union pixel
+    counts and ``class_iou`` plus a per-image difficulty; each run adds its own noise with ``noisy_iou``."""
+    union = rng.integers(200, 2000, size=(n_images, len(class_iou)))
+    effect = rng.normal(0.0, image_sd, size=(n_images, 1))
+    return union, np.asarray(class_iou)[None, :] + effect
+
+
+def noisy_iou(rng: np.random.Generator, base_iou: np.ndarray, noise: float = 0.05, shift: float = 0.0) -> np.ndarray:
+    """One run's per-image IoU: the shared base plus ``shift`` plus independent noise, clipped to [0, 1]."""
+    return np.clip(base_iou + shift + rng.normal(0.0, noise, size=base_iou.shape), 0.0, 1.0)
+
+
+def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = None, miou: float | None = None,
+                     **extra: Any) -> dict[str, Any]:
+    """A minimal finished record; ``metrics.miou`` comes from the counts unless given."""
+    metrics: dict[str, Any] = {"miou": counts_miou(per_image) if miou is None else miou}
+    if per_image is not None:
+        metrics["per_image"] = per_image
+    return {"schema": 1, "run_id": run_id, "status": "done", "seed": seed, "metrics": metrics, **extra}
+
+# -------------------------------------------------------------------------------- end per-image counts
