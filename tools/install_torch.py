@@ -49,10 +49,18 @@ def has_gpu() -> bool:
     return probe.returncode == 0 and "GPU" in probe.stdout
 
 
-def pip(*args: str) -> bool:
-    """Run ``pip install ARGS`` quietly; True when it succeeded."""
+def pip(*args: str, only_given_index: bool = False) -> bool:
+    """Run ``pip install ARGS`` quietly; True when it succeeded.
+
+    ``only_given_index``: ignore pip's configured indexes and find-links, so that "installed from INDEX" is true.
+    """
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args]
-    return subprocess.run(command).returncode == 0
+    env = dict(os.environ)
+    if only_given_index:
+        env["PIP_CONFIG_FILE"] = os.devnull
+        for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+            env.pop(key, None)
+    return subprocess.run(command, env=env).returncode == 0
 
 
 def install(build: str) -> None:
@@ -69,7 +77,8 @@ def install(build: str) -> None:
     # the two wheels first (no index: wheels on this machine; then the CPU index), their dependencies after
     if pip("--no-index", "--no-deps", TORCH_RANGE, TORCHVISION_RANGE):
         print("install_torch: CPU torch and torchvision from wheels on this machine (pip find-links)")
-    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE, TORCHVISION_RANGE):
+    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE, TORCHVISION_RANGE,
+             only_given_index=True):
         print(f"install_torch: CPU torch and torchvision from {index}")
     else:
         print(f"install_torch: warning: no CPU build of torch and torchvision found (wheels on this machine, "
@@ -98,6 +107,7 @@ def main(argv: list[str]) -> int:
             raise SystemExit("install_torch: pip reported success but no torch is installed; see the messages above")
     else:
         print(f"install_torch: keeping the installed torch {version}")
+    print(f"install_torch: torch {version} ({'CPU' if version.endswith('+cpu') else 'CUDA or default'} build)")
     pins = [f"{name}=={installed(name)}" for name in ("torch", "torchvision") if installed(name)]
     Path(argv[0]).write_text("".join(pin + "\n" for pin in pins))
     return 0
