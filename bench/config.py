@@ -307,11 +307,13 @@ def validate(cfg: Config) -> None:
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
     if syn.train_clips < cfg.train.batch_size:
         raise ConfigError(f"data.synthetic.train_clips={syn.train_clips} is fewer than one batch "
-                          f"(train.batch_size={cfg.train.batch_size}); raise data.synthetic.train_clips or lower train.batch_size")
+                          f"(train.batch_size={cfg.train.batch_size}); "
+                          "raise data.synthetic.train_clips or lower train.batch_size")
     if syn.clip_length < memory + 1:
         raise ConfigError(f"data.synthetic.clip_length={syn.clip_length} is too short for "
-                          f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} frames; raise "
-                          f"it to at least {memory + 1} ({memory + 2} to also measure temporal consistency)")
+                          f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
+                          f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
+                          "consistency)")
 
 
 def check_device(device: str) -> None:
@@ -371,8 +373,10 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     problem = " ".join(str(getattr(err, "problem", None) or err).split())
     if isinstance(err, DuplicateKeyError):
         return f"{problem}; keep one of them"
-    if isinstance(err, yaml.constructor.ConstructorError):
+    if isinstance(err, yaml.constructor.ConstructorError) and "for the tag" in problem:
         return f"{problem}; only plain values are allowed (numbers, strings, lists, mappings): remove the tag"
+    if isinstance(err, yaml.constructor.ConstructorError):
+        return f"{problem}; write plain keys and values (numbers, strings, lists, mappings) there"
     return f"not valid YAML: {problem}; fix the syntax there (indentation, ':' after keys, closing brackets, quotes)"
 
 
