@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
         if not isinstance(err, _user_error_types()):
             raise
-        print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())  # one line even if a message carries a newline
+        print(f"bench: {type(err).__name__}: {message}", file=sys.stderr)
         return 2
 
 

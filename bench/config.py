@@ -5,13 +5,16 @@
 
 A YAML file may name a parent with ``base: other.yaml`` (relative to the file); its keys override the
 parent's. Unknown keys, wrong types and invalid values raise ``ConfigError`` naming the dotted key and
-listing the valid keys or choices.
+listing the valid keys or choices; so do malformed YAML, repeated keys, non-finite numbers, and values that
+only fail together (``validate``). ``load_config`` also checks the device exists here (``check_device``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -200,6 +203,19 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _as_float(value: Any, key: str) -> float:
+    """``value`` as a finite float; a string such as ``"1e-3"`` counts (YAML 1.1 reads it as a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{key}: expected a number (e.g. 0.01 or 1e-3), got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}; give a finite value")
+    return number
+
+
 def _coerce(value: Any, tp: Any, key: str, meta: typing.Mapping[str, Any]) -> Any:
     """Check ``value`` against the annotation ``tp`` (and field metadata); return the normalised value."""
     origin = typing.get_origin(tp)
@@ -219,9 +235,7 @@ def _coerce(value: Any, tp: Any, key: str, meta: typing.Mapping[str, Any]) -> An
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        value = float(value)
+        value = _as_float(value, key)
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -263,7 +277,54 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     for name, f in fields.items():  # defaults are checked too, so a bad default cannot hide
         if name not in values and not dataclasses.is_dataclass(hints[name]):
             _coerce(getattr(obj, name), hints[name], prefix + name, f.metadata)
+    if cls is Config:
+        validate(obj)
     return obj
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def validate(cfg: Config) -> None:
+    """Checks that involve several fields or a whole list; ``from_dict(Config, ...)`` ends with it.
+
+    They hold on any machine (a sweep validates on a login node for GPU nodes); ``check_device`` asks
+    whether the device exists here.
+    """
+    if not _DEVICE.fullmatch(cfg.device):
+        raise ConfigError(f"device: invalid value {cfg.device!r}; valid: auto, cpu, cuda, cuda:N (N = GPU index)")
+    sizes = {"data.crop_size": cfg.data.crop_size, "data.base_size": cfg.data.base_size,
+             "data.synthetic.size": cfg.data.synthetic.size, "eval.crop_size": cfg.eval.crop_size,
+             "eval.stride": cfg.eval.stride}
+    for key, size in sizes.items():
+        if any(v <= 0 for v in size):
+            raise ConfigError(f"{key}: sizes must be positive, got {size}; give [H, W] with H, W >= 1")
+    if cfg.data.dataset != "synthetic":
+        return
+    syn, memory = cfg.data.synthetic, cfg.model.memory_length
+    if syn.train_clips < cfg.train.batch_size:
+        raise ConfigError(f"data.synthetic.train_clips={syn.train_clips} is fewer than one batch "
+                          f"(train.batch_size={cfg.train.batch_size}); "
+                          "raise data.synthetic.train_clips or lower train.batch_size")
+    if syn.clip_length < memory + 1:
+        raise ConfigError(f"data.synthetic.clip_length={syn.clip_length} is too short for "
+                          f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
+                          f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
+                          "consistency)")
+
+
+def check_device(device: str) -> None:
+    """``device`` can be used on this machine; imports torch only for a CUDA device."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device={device}: CUDA is not available here; use device=cpu or device=auto")
+    index, count = device.partition(":")[2], torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise ConfigError(f"device={device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
+                          "pick one of them or use device=cuda")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -280,6 +341,68 @@ def to_yaml(cfg: Any) -> str:
 # files and overrides
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key appears twice in one YAML mapping."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by later keys
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKeyError("while constructing a mapping", node.start_mark,
+                                        f"key {key!r} appears twice (first at line {first.line + 1})",
+                                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what is wrong and what to do, for a YAML error."""
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    if isinstance(err, DuplicateKeyError):
+        return f"{problem}; keep one of them"
+    if isinstance(err, yaml.constructor.ConstructorError) and "for the tag" in problem:
+        return f"{problem}; only plain values are allowed (numbers, strings, lists, mappings): remove the tag"
+    if isinstance(err, yaml.constructor.ConstructorError):
+        return f"{problem}; write plain keys and values (numbers, strings, lists, mappings) there"
+    return f"not valid YAML: {problem}; fix the syntax there (indentation, ':' after keys, closing brackets, quotes)"
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` read with ``StrictLoader``; errors are one-line ``ConfigError``s starting with ``where``."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}{at}: {_yaml_problem(err)}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path`` (UTF-8, ``StrictLoader``); every failure is a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the file ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: byte 0x{raw[err.start]:02x} is not UTF-8 text; "
+                          "save the file as UTF-8") from None
+    return parse_yaml(text, str(path))
+
+
 def read_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a YAML config file, merging it over its ``base:`` file (recursively)."""
     path = Path(path)
@@ -287,12 +410,18 @@ def read_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[
         raise ConfigError(f"config file not found: {path}")
     if path.resolve() in _seen:
         raise ConfigError(f"config files include each other in a cycle: {' -> '.join(map(str, _seen + (path,)))}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path)
+    data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys, got {type(data).__name__}")
     base = data.pop("base", None)
     if base is None:
         return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must be one file name relative to this file (e.g. base: parent.yaml), "
+                          f"got {base!r}; to combine several files, give each one its own base")
+    if not (path.parent / base).is_file():
+        raise ConfigError(f"{path}: base file not found: {path.parent / base}")
     parent = read_yaml_with_base(path.parent / base, _seen + (path.resolve(),))
     return deep_merge(parent, data)
 
@@ -316,10 +445,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {text!r}: cannot parse the value ({err})") from err
+    value = parse_yaml(raw, f"override {text!r}") if raw.strip() else ""
     return key, value
 
 
@@ -346,9 +472,12 @@ def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str | tup
 
 
 def load_config(path: str | Path | None = None, overrides: typing.Iterable[str | tuple[str, Any]] = ()) -> Config:
-    """Defaults, then the YAML file (with its ``base:`` chain), then the dotted overrides; checked."""
+    """Defaults, then the YAML file (with its ``base:`` chain), then the dotted overrides; checked, and the
+    device must exist on this machine."""
     values = read_yaml_with_base(path) if path else {}
-    return from_dict(Config, apply_overrides(values, overrides))
+    cfg = from_dict(Config, apply_overrides(values, overrides))
+    check_device(cfg.device)
+    return cfg
 
 
 def help_table(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:

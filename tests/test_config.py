@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.config import Config, ConfigError, help_table, load_config, parse_override, to_dict, to_yaml
+from bench.config import (Config, ConfigError, StrictLoader, from_dict, help_table, load_config, parse_override,
+                          read_yaml, to_dict, to_yaml, validate)
 from bench.run.identity import config_hash, run_id
 
 
@@ -101,3 +102,59 @@ def test_help_table_lists_nested_keys_and_choices():
     assert "model.flow.source" in rows and "raft | ground_truth" in rows["model.flow.source"]
     assert "data.synthetic.noise" in rows
     assert isinstance(Config(), Config)
+
+
+def test_strict_loader_refuses_repeated_keys_at_any_depth():
+    with pytest.raises(yaml.constructor.ConstructorError, match=r"key 'lr' appears twice \(first at line 2\)"):
+        yaml.load("train:\n  lr: 1\n  lr: 2\n", Loader=StrictLoader)
+    with pytest.raises(yaml.YAMLError, match="key 'a' appears twice"):
+        yaml.load("x: [{a: 1, a: 2}]", Loader=StrictLoader)
+    # distinct keys, the same key in sibling mappings, and a merge key overridden afterwards are fine
+    text = "a: {k: 1}\nb: {k: 2}\nbase: &p {x: 1, y: 2}\nc:\n  <<: *p\n  x: 3\n"
+    assert yaml.load(text, Loader=StrictLoader) == {"a": {"k": 1}, "b": {"k": 2}, "base": {"x": 1, "y": 2},
+                                                    "c": {"x": 3, "y": 2}}
+
+
+def test_read_yaml_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("name: a\nmodel: {}\nname: b\n")
+    with pytest.raises(ConfigError, match=r"d.yaml, line 3, column 1: key 'name' appears twice .*; keep one"):
+        read_yaml(path)
+    path.write_bytes(b"name: \xff\n")
+    with pytest.raises(ConfigError, match=r"d.yaml, line 1: byte 0xff is not UTF-8"):
+        read_yaml(path)
+
+
+@pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf", "nan", "inf", "1e999"])
+def test_float_fields_must_be_finite(raw):
+    with pytest.raises(ConfigError, match="train.lr: must be a finite number"):
+        load_config(None, [f"train.lr={raw}"])
+
+
+@pytest.mark.parametrize("raw, value", [("1e-3", 0.001), ("1e6", 1e6), ("-2.5E-2", -0.025), ("3", 3.0)])
+def test_scientific_notation_is_a_number(raw, value):
+    assert from_dict(Config, {"data": {"scale_range": [raw, raw]}}).data.scale_range == [value, value]
+    if value >= 0:
+        assert load_config(None, [f"train.lr={raw}"]).train.lr == value
+
+
+def test_strings_are_still_not_numbers():
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        load_config(None, ["train.lr=0.01x"])
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        load_config(None, [("train.lr", [0.01])])
+
+
+def test_validate_checks_fields_together():
+    cfg = load_config(None, ["data.synthetic.train_clips=8", "train.batch_size=8"])
+    validate(cfg)  # exactly one batch is enough
+    cfg.train.batch_size = 9
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        validate(cfg)
+    # the checks are about the synthetic data only
+    assert load_config(None, ["data.dataset=camvid", "data.synthetic.train_clips=1"]).data.dataset == "camvid"
+    for device in ("auto", "cpu"):
+        assert load_config(None, [f"device={device}"]).device == device
+    assert from_dict(Config, {"device": "cuda:1"}).device == "cuda:1"  # exists or not: checked by load_config
+    with pytest.raises(ConfigError, match="device: invalid value 'cuda:x'"):
+        from_dict(Config, {"device": "cuda:x"})

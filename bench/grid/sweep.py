@@ -38,10 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, deep_merge, from_dict,
-                          parse_override, read_yaml_with_base)
+                          parse_override, read_yaml, read_yaml_with_base)
 from bench.models.registry import RegistryError
 from bench.run.identity import run_id
 
@@ -112,16 +110,16 @@ def load_spec(path: str | Path) -> GridSpec:
     if not path.is_file():
         raise SweepError(f"grid spec not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise _fail(path, f"not valid YAML ({err})") from err
+        data = read_yaml(path) or {}  # the config files' loader: one-line errors, repeated keys refused
+    except ConfigError as err:
+        raise SweepError(str(err)) from None
     if not isinstance(data, dict):
         raise _fail(path, "the top level must be a mapping")
     unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
         raise _fail(path, f"unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
-    if not data.get("base"):
-        raise _fail(path, "'base' (the config file every run starts from) is required")
+    if not data.get("base") or not isinstance(data["base"], str):
+        raise _fail(path, f"'base' must name the one config file every run starts from, got {data.get('base')!r}")
     base = (path.parent / str(data["base"])).resolve()
     if not base.is_file():
         raise _fail(path, f"base config not found: {base}")
