@@ -180,9 +180,9 @@ def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -
     others = list(dict.fromkeys(i for i in manifest_ids if i not in set(expected)))
     if not manifest_ids or manifest_ids[-1] in expected:
         return ""
-    what = "found no finished records" if not found else f"found {found} finished records"
-    return (f"this expansion {what}, but the last sweep of this grid ran with different overrides "
-            f"({len(others)} other runs in its manifest, e.g. {others[-1]}): pass the same overrides to bench report")
+    what = "no finished records" if not found else f"{found} finished records (of an earlier sweep)"
+    return (f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
+            f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
 
 
 def records_from_spec(path: Path, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> TableSource:
