@@ -360,3 +360,17 @@ def test_older_runs_of_a_grid_come_with_a_note_about_the_newer_sweep(tmp_path: P
     assert set(table.frame["run_ids"]) == set(old)
     note = next(n for n in table.notes if "different overrides" in n)
     assert "this expansion has 2 finished records (of an earlier sweep)" in note
+
+
+def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0, 1])
+    fabricate(spec, lambda r: 0.5)
+    broken = next(r for r in expand_grid(load_spec(spec)) if r.config.model.memory_length == 2)
+    (broken.run_dir / "record.json").write_text('{"status": "done", "metrics": {"miou": 2.0}}')
+    source = load_source(spec)
+    assert source.not_done == [broken.run_id] and len(source.records) == 3
+    assert source.invalid == [f"{broken.run_dir / 'record.json'}: metrics.miou must be a finite number in [0, 1], "
+                              "got 2.0"]
+    with pytest.raises(ReportError, match=broken.run_id):
+        load_source(spec, strict=True)

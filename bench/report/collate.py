@@ -2,6 +2,8 @@
 
     bench report ablations/synthetic_memory_length.yaml ablations/synthetic_methods.yaml   # grid specs
     bench report results/runs --out reports                                                   # or folders
+    bench report ablations/synthetic_memory_length.yaml train.iters=10   # the overrides given to bench sweep
+    bench report results/runs --strict                                   # stop at the first invalid record
 
 Each source becomes one table, ``<out>/tables/<name>.{md,tex,csv}``: a grid spec (``ablations/*.yaml``) gives
 a table named after the spec with one row per value of its ``factor`` (seeds pooled); a folder gives a table of
@@ -16,6 +18,11 @@ everything with a one-line reading.
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
 deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds).
 Only records with ``status: done`` count.
+
+Which runs a table used is listed in its notes (and on the console): for a spec, the run ids its expansion
+(with the command-line overrides) has records for and those it lacks, plus a hint when the spec's last sweep
+ran with other overrides. A ``record.json`` that fails ``validate_record`` is skipped with a warning naming
+it and why (``--strict``: the first one is an error).
 """
 
 from __future__ import annotations
