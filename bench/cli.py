@@ -89,9 +89,10 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.collate import report_command
+    from bench.report.collate import report_command, split_sources
 
-    return report_command(args.sources, out_dir=args.out)
+    sources, overrides = split_sources(args.sources)
+    return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -167,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
 
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
-    p.add_argument("sources", nargs="+", help="grid specs (ablations/*.yaml) or folders of run records")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="grid specs (ablations/*.yaml) or folders of run records, and the dotted overrides given to "
+                        "bench sweep (key=value, applied to every spec)")
     p.add_argument("--out", default="reports", help="output folder")
+    p.add_argument("--strict", action="store_true", help="stop at the first invalid record.json instead of skipping it")
+    p.set_defaults(overrides=[])
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)
@@ -185,8 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Subcommands whose dotted overrides may come after options (`bench sweep SPEC --launcher local train.iters=5`).
+MIXED_OVERRIDES = ("sweep", "status", "report")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; for MIXED_OVERRIDES, ``key=value`` arguments after options are overrides too (in order).
+
+    argparse's ``parse_intermixed_args`` refuses subparsers, hence the leftovers are collected here.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command in MIXED_OVERRIDES and all("=" in a and not a.startswith("-") for a in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return args.fn(args)
     except BrokenPipeError:  # `bench config ... | head` closed the pipe early

@@ -28,6 +28,7 @@ class Case:
     skip: str = ""  # a reason to skip the row on this machine
 
 
+REPORT_STRICT = ("report", "{tmp}/runs", "--strict", "--out", "{tmp}/r")
 NO_CUDA = "" if not torch.cuda.is_available() else "CUDA is available here, so device=cuda is valid"
 
 ERRORS = [
@@ -86,6 +87,26 @@ ERRORS = [
          "data.synthetic.train_clips=4 is fewer than one batch (train.batch_size=8)"),
     Case("clips too short for the memory", ("train", "data.synthetic.clip_length=3", "model.memory_length=4", "device=cpu"),
          "data.synthetic.clip_length=3 is too short for model.memory_length=4: a sample needs memory_length + 1 = 5"),
+    # bench report: foreign records with --strict (without it they are skipped with a warning), --out, overrides
+    Case("report: record is a list", REPORT_STRICT, "runs/a/record.json: expected a JSON object (a run record), got list",
+         {"runs/a/record.json": "[1, 2]"}),
+    Case("report: record is null", REPORT_STRICT, "runs/a/record.json: expected a JSON object (a run record), got null",
+         {"runs/a/record.json": "null"}),
+    Case("report: miou is a word", REPORT_STRICT, "runs/a/record.json: metrics.miou must be a finite number in [0, 1], "
+         "got 'high'", {"runs/a/record.json": '{"status": "done", "metrics": {"miou": "high"}}'}),
+    Case("report: half-written record", REPORT_STRICT, "runs/a/record.json: not valid JSON (",
+         {"runs/a/record.json": '{"status": "do'}),
+    Case("report: status only", REPORT_STRICT, "runs/a/record.json: metrics must be an object holding miou, got None",
+         {"runs/a/record.json": '{"status": "done"}'}),
+    Case("report: --out is a file", ("report", "{tmp}", "--out", "{tmp}/out.txt"),
+         "out.txt is a file, not a folder; pass a new or existing folder instead", {"out.txt": "x"}),
+    Case("report: no such source", ("report", "{tmp}/nope", "--out", "{tmp}/r"), "nope: no such file or folder"),
+    Case("report: overrides without a spec", ("report", "{tmp}", "train.iters=10", "--out", "{tmp}/r"),
+         "overrides train.iters=10 apply to grid specs only"),
+    Case("report: overrides reach the spec", ("report", "{tmp}/g.yaml", "--out", "{tmp}/r", "train.iterz=10"),
+         "unknown key train.iterz", {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
+    Case("sweep: overrides after --launcher", ("sweep", "{tmp}/g.yaml", "--launcher", "local", "--dry-run", "train.iterz=5"),
+         "unknown key train.iterz", {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
 ]
 
 ACCEPTED = [
@@ -96,6 +117,10 @@ ACCEPTED = [
          "clip_length: 3"),
     Case("merge key may be overridden", ("config", "{tmp}/c.yaml"), "iters: 7,",
          {"c.yaml": "launch: {sbatch_extra: {x: &t {iters: 3, lr: 0.1}}}\ntrain:\n  <<: *t\n  iters: 7\n"}),
+    Case("sweep overrides after options", ("sweep", "{tmp}/g.yaml", "--dry-run", "--launcher", "local", "train.iters=5"),
+         "launcher local", {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
+    Case("status overrides", ("status", "{tmp}/g.yaml", "train.iters=5"), "sweep g: 1 runs",
+         {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
 ]
 
 
@@ -104,6 +129,7 @@ def _run(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tupl
         pytest.skip(case.skip)
     for name, content in case.files.items():
         target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
     code = main([arg.replace("{tmp}", str(tmp_path)) for arg in case.args])
     out, err = capsys.readouterr()

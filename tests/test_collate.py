@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.report.collate import (MISSING, build_report, load_paper_reference, load_source, paper_number, reading,
-                           summarise)
+from bench.cli import main
+from bench.report.collate import (MISSING, ReportError, build_report, load_paper_reference, load_source, paper_number,
+                                  reading, report_command, summarise, validate_record)
 from bench.config import to_dict
-from bench.grid.sweep import expand_grid, load_spec
+from bench.grid.sweep import expand_grid, load_spec, sweep_dir
 from bench.report.stats import compare, counts_from_record
 from tests.conftest import counts_miou, fake_image_rows, noisy_iou, per_image_counts
 
@@ -32,14 +33,15 @@ def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, bas
 
 
 def fabricate(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None,
-              per_image_of=None) -> dict[str, list[float]]:
+              per_image_of=None, overrides: tuple[str, ...] = ()) -> dict[str, list[float]]:
     """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value.
 
     ``per_image_of(run)`` (optional) gives ``metrics.per_image`` counts; the run's mIoU then comes from them.
+    ``overrides``: the command-line overrides of the (pretended) sweep.
     """
     spec = load_spec(spec_path)
     values: dict = {}
-    for run in expand_grid(spec):
+    for run in expand_grid(spec, overrides):
         if skip(run):
             continue
         per_image = per_image_of(run) if per_image_of else None
@@ -247,3 +249,128 @@ def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Pat
     (table, paths), = result["tables"]
     assert table.frame["delta_ref"].isna().all() and not table.best.found
     assert "not compared: runs" in paths["md"].read_text() and "different images" in paths["md"].read_text()
+
+
+# --------------------------------------------------------------------------------------------------
+# invalid records, sweep overrides and the runs a table used (issue 12)
+
+FOREIGN = {"list": "[1, 2]", "null": "null", "half": '{"status": "do', "status_only": '{"status": "done"}',
+           "high": json.dumps({"status": "done", "run_id": "x", "metrics": {"miou": "high"},
+                               "config": {"model": {"name": "tmanet"}}})}
+
+
+def _folder_with_foreign_records(tmp: Path) -> Path:
+    """Four valid runs (memory_length 1 and 2, two seeds) under tmp/runs plus one record of each FOREIGN kind."""
+    spec = write_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0, 1])
+    fabricate(spec, lambda r: 0.5 + 0.1 * r.config.model.memory_length)
+    for name, text in FOREIGN.items():
+        (tmp / "runs" / "foreign" / name).mkdir(parents=True)
+        (tmp / "runs" / "foreign" / name / "record.json").write_text(text)
+    return tmp / "runs"
+
+
+def test_validate_record_names_what_is_wrong() -> None:
+    good = {"status": "done", "run_id": "a", "metrics": {"miou": 0.5}, "config": {"model": {"name": "tmanet"}}}
+    assert validate_record(good) is None
+    assert validate_record([1]) == "expected a JSON object (a run record), got list"
+    assert validate_record(None) == "expected a JSON object (a run record), got null"
+    assert "metrics.miou must be a finite number in [0, 1], got nan" == validate_record(
+        {**good, "metrics": {"miou": float("nan")}})
+    assert "got 1.5" in validate_record({**good, "metrics": {"miou": 1.5}})
+    assert "got True" in validate_record({**good, "metrics": {"miou": True}})
+    assert "metrics.tc" in validate_record({**good, "metrics": {"miou": 0.5, "tc": "x"}})
+    assert "status is 'running'" in validate_record({**good, "status": "running"})
+    assert "config must be an object with model.name" in validate_record({**good, "config": {}})
+    assert "metrics.per_image is malformed" in validate_record(
+        {**good, "metrics": {"miou": 0.5, "per_image": {"names": ["a"], "intersection": [["x"]]}}})
+
+
+def test_invalid_records_are_skipped_with_a_warning_listing_them(tmp_path: Path, capsys) -> None:
+    runs = _folder_with_foreign_records(tmp_path)
+    assert report_command([str(runs)], str(tmp_path / "reports")) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: skipped 5 invalid run records (pass --strict to stop at the first instead):")
+    reasons = {"list": "expected a JSON object (a run record), got list",
+               "null": "expected a JSON object (a run record), got null",
+               "half": "not valid JSON", "status_only": "metrics must be an object holding miou, got None",
+               "high": "metrics.miou must be a finite number in [0, 1], got 'high'"}
+    lines = err.splitlines()[1:]
+    for name, reason in reasons.items():
+        assert any(f"foreign/{name}/record.json: {reason}" in line for line in lines), (name, err)
+    md = (tmp_path / "reports" / "tables" / "runs.md").read_text()
+    assert "skipped 5 invalid records: " in md and "foreign/high/record.json" in md
+    assert "runs used (4 records under" in out
+
+
+def test_strict_mode_aborts_at_the_first_invalid_record(tmp_path: Path) -> None:
+    runs = _folder_with_foreign_records(tmp_path)
+    with pytest.raises(ReportError, match=r"foreign/half/record.json: not valid JSON .*drop --strict"):
+        build_report([str(runs)], tmp_path / "reports", figures=False, strict=True)
+
+
+def test_factor_column_keeps_its_dtype_despite_foreign_records(tmp_path: Path) -> None:
+    runs = _folder_with_foreign_records(tmp_path)
+    result = build_report([str(runs)], tmp_path / "reports", figures=False)
+    (table, paths), = result["tables"]
+    assert table.factor_label == "memory_length" and list(table.frame["n"]) == [2, 2]
+    assert table.frame["memory_length"].dtype.kind == "i"
+    assert list(pd.read_csv(paths["csv"])["memory_length"]) == [1, 2]
+    assert len(result["invalid"]) == 5
+
+
+def _pretend_sweep(spec: Path, overrides: tuple[str, ...]) -> list[str]:
+    """Records and manifest lines as ``bench sweep SPEC OVERRIDES`` leaves them; returns the run ids."""
+    grid = load_spec(spec)
+    runs = expand_grid(grid, overrides)
+    fabricate(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length, overrides=overrides)
+    manifest = sweep_dir(grid, runs) / "manifest.jsonl"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with manifest.open("a") as f:
+        for run in runs:
+            f.write(json.dumps({"event": "submit", "run_id": run.run_id, "launcher": "local"}) + "\n")
+    return [run.run_id for run in runs]
+
+
+def test_report_of_a_grid_swept_with_overrides(tmp_path: Path, capsys) -> None:
+    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0])
+    ids = _pretend_sweep(spec, ("train.iters=10",))
+    # without the overrides: no table, and the reason
+    assert main(["report", str(spec), "--out", str(tmp_path / "r0")]) == 1
+    out = capsys.readouterr().out
+    assert "0 of 2 records found" in out
+    assert "the last sweep of this grid ran with different overrides: pass the same overrides to bench report" in out
+    # with them (after an option, as bench sweep takes them): the swept runs, named
+    assert main(["report", str(spec), "--out", str(tmp_path / "r1"), "train.iters=10"]) == 0
+    out = capsys.readouterr().out
+    assert f"runs of the spec with overrides train.iters=10: 2 of 2 records found; used: {', '.join(ids)}." in out
+    csv = pd.read_csv(tmp_path / "r1" / "tables" / "syn_mem.csv")
+    assert list(csv["miou_mean"]) == [pytest.approx(50.0), pytest.approx(60.0)] and set(csv["run_ids"]) == set(ids)
+    assert "different overrides" not in out
+
+
+def test_older_runs_of_a_grid_come_with_a_note_about_the_newer_sweep(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0])
+    old = _pretend_sweep(spec, ())
+    _pretend_sweep(spec, ("train.iters=10",))
+    result = build_report([str(spec)], tmp_path / "reports", figures=False)
+    (table, _), = result["tables"]
+    assert set(table.frame["run_ids"]) == set(old)
+    note = next(n for n in table.notes if "different overrides" in n)
+    assert "this expansion has 2 finished records (of an earlier sweep)" in note
+
+
+def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0, 1])
+    fabricate(spec, lambda r: 0.5)
+    broken = next(r for r in expand_grid(load_spec(spec)) if r.config.model.memory_length == 2)
+    (broken.run_dir / "record.json").write_text('{"status": "done", "metrics": {"miou": 2.0}}')
+    source = load_source(spec)
+    assert source.not_done == [broken.run_id] and len(source.records) == 3
+    assert source.invalid == [f"{broken.run_dir / 'record.json'}: metrics.miou must be a finite number in [0, 1], "
+                              "got 2.0"]
+    with pytest.raises(ReportError, match=broken.run_id):
+        load_source(spec, strict=True)

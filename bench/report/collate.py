@@ -2,6 +2,8 @@
 
     bench report ablations/synthetic_memory_length.yaml ablations/synthetic_methods.yaml   # grid specs
     bench report results/runs --out reports                                                   # or folders
+    bench report ablations/synthetic_memory_length.yaml train.iters=10   # the overrides given to bench sweep
+    bench report results/runs --strict                                   # stop at the first invalid record
 
 Each source becomes one table, ``<out>/tables/<name>.{md,tex,csv}``: a grid spec (``ablations/*.yaml``) gives
 a table named after the spec with one row per value of its ``factor`` (seeds pooled); a folder gives a table of
@@ -16,12 +18,18 @@ everything with a one-line reading.
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
 deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds).
 Only records with ``status: done`` count.
+
+Which runs a table used is listed in its notes (and on the console): for a spec, the run ids its expansion
+(with the command-line overrides) has records for and those it lacks, plus a hint when the spec's last sweep
+ran with other overrides. A ``record.json`` that fails ``validate_record`` is skipped with a warning naming
+it and why (``--strict``: the first one is an error).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -60,30 +68,88 @@ class TableSource:
     name: str                          # output file stem
     ablation: str                      # memory_length | aggregation | encoding | methods | runs
     factor: str | None                 # dotted config key the rows vary, e.g. "model.memory_length"
-    records: list[dict[str, Any]]      # records with status done, each with "_run_dir"
+    records: list[dict[str, Any]]      # valid records with status done, each with "_run_dir"
     origin: str                        # the spec file or folder
     expected_runs: int | None = None   # runs the spec expands to (None for folders)
     not_done: list[str] = field(default_factory=list)  # run ids of the spec without a finished record
     factor_order: list[Any] = field(default_factory=list)
     base_value: Any = None             # the factor's value in the spec's base config (the reference row)
+    overrides: list[str] = field(default_factory=list)  # command-line overrides the spec was expanded with
+    invalid: list[str] = field(default_factory=list)    # "<record.json path>: <reason>" of skipped records
+    hint: str = ""                     # why the runs of another sweep of this grid are not shown, if they exist
 
 
-def read_record_file(path: Path) -> dict[str, Any]:
-    """One ``record.json`` with ``_run_dir`` added."""
+def validate_record(record: Any) -> str | None:
+    """Why ``record`` (a parsed ``record.json``) cannot be reported, or None when it can.
+
+    A reportable record is a JSON object with ``status: done``, a ``run_id``, ``metrics.miou`` a finite
+    fraction in [0, 1], numeric optional metrics, and a ``config`` object naming ``model.name``.
+    """
+    if not isinstance(record, dict):
+        return f"expected a JSON object (a run record), got {type(record).__name__ if record is not None else 'null'}"
+    if record.get("status") != "done":
+        return f"status is {record.get('status')!r}, not 'done' (only finished runs are reported)"
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return f"metrics must be an object holding miou, got {metrics!r}"
+    for key in ("miou", "tc", "pixel_acc"):
+        value = metrics.get(key)
+        if value is None and key != "miou":
+            continue
+        if not _is_fraction(value):
+            return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
+    per_class = metrics.get("per_class_iou")
+    if per_class is not None and not (isinstance(per_class, dict) and all(map(_is_fraction, per_class.values()))):
+        return "metrics.per_class_iou must map class names to numbers in [0, 1]"
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
+            or not isinstance(config["model"].get("name"), str):
+        return "config must be an object with model.name (the resolved config of the run)"
+    if not isinstance(record.get("run_id"), str) or not record["run_id"]:
+        return f"run_id must be a non-empty string, got {record.get('run_id')!r}"
+    if not isinstance(record.get("latency") or {}, dict):
+        return f"latency must be an object, got {record.get('latency')!r}"
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ReportError(f"{path}: not valid JSON ({err})") from err
+        counts_from_record(record)
+    except (StatsError, ValueError, TypeError, AttributeError) as err:
+        return f"metrics.per_image is malformed ({err})"
+    return None
+
+
+def _is_fraction(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 1.0)
+
+
+def read_record_file(path: Path, strict: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """One ``record.json``: ``(record with "_run_dir", None)`` or ``(None, "<path>: <reason>")`` if unusable.
+
+    ``strict``: an unusable record raises ReportError instead.
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        reason = validate_record(record)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        reason = f"not valid JSON ({err}); half-written or not a run record"
+    except OSError as err:
+        reason = f"cannot be read ({err.strerror})"
+    if reason is not None:
+        if strict:
+            raise ReportError(f"{path}: {reason}; fix or remove the file, or drop --strict to skip it with a warning")
+        return None, f"{path}: {reason}"
     record["_run_dir"] = str(path.parent)
-    return record
+    return record, None
 
 
-def records_from_folder(folder: Path) -> TableSource:
-    """Every finished ``record.json`` below ``folder``."""
-    records = [read_record_file(p) for p in sorted(folder.rglob("record.json"))]
-    done = [r for r in records if r.get("status") == "done"]
-    return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=done,
-                       origin=str(folder), not_done=[r.get("run_id", "?") for r in records if r.get("status") != "done"])
+def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
+    """Every valid finished ``record.json`` below ``folder``; invalid ones are listed in ``invalid``."""
+    records, invalid = [], []
+    for path in sorted(folder.rglob("record.json")):
+        record, problem = read_record_file(path, strict)
+        records += [record] if record is not None else []
+        invalid += [problem] if problem is not None else []
+    return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=records,
+                       origin=str(folder), invalid=invalid)
 
 
 def _spec_factor(spec: Any) -> str | None:
@@ -102,27 +168,52 @@ def _get_dotted(obj: Any, key: str) -> Any:
     return obj
 
 
-def records_from_spec(path: Path) -> TableSource:
-    """The finished records of the runs a grid spec expands to (``bench.grid.sweep``), in the spec's order."""
-    from bench.grid.sweep import expand_grid, load_spec
+def expand_spec_runs(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, list[Any], list[str]]:
+    """``(spec, runs, run ids of its sweep manifest)`` exactly as ``bench sweep SPEC OVERRIDES`` sees them.
+
+    The only call into ``bench.grid``; the manifest ids are in submission order (oldest first).
+    """
+    from bench.grid.launch import read_jsonl
+    from bench.grid.sweep import expand_grid, load_spec, sweep_dir
 
     spec = load_spec(path)
+    runs = expand_grid(spec, list(overrides))
+    manifest = sweep_dir(spec, runs) / "manifest.jsonl"
+    return spec, runs, [str(row["run_id"]) for row in read_jsonl(manifest) if row.get("run_id")]
+
+
+def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -> str:
+    """A note when the last sweep of this grid ran runs this expansion does not contain (other overrides)."""
+    others = list(dict.fromkeys(i for i in manifest_ids if i not in set(expected)))
+    if not manifest_ids or manifest_ids[-1] in expected:
+        return ""
+    what = "no finished records" if not found else f"{found} finished records (of an earlier sweep)"
+    return (f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
+            f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
+
+
+def records_from_spec(path: Path, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> TableSource:
+    """The finished records of the runs a grid spec expands to (with ``overrides``), in the spec's order."""
+    spec, runs, manifest_ids = expand_spec_runs(path, overrides)
     factor = _spec_factor(spec)
-    runs = expand_grid(spec)
     base_value = _base_value(spec, factor) if factor else None
-    records, not_done, order = [], [], []
+    records, not_done, order, invalid = [], [], [], []
     for run in runs:
         value = _get_dotted(run.config, factor) if factor else None
         if value not in order:
             order.append(value)
         record_path = Path(run.run_dir) / "record.json"
-        record = read_record_file(record_path) if record_path.is_file() else None
-        if record is None or record.get("status") != "done":
+        record, problem = read_record_file(record_path, strict) if record_path.is_file() else (None, None)
+        invalid += [problem] if problem is not None else []
+        if record is None:
             not_done.append(run.run_id)
         else:
             records.append(record)
+    expected = [run.run_id for run in runs]
     return TableSource(name=spec.name, ablation=spec.ablation, factor=factor, records=records, origin=str(path),
-                       expected_runs=len(runs), not_done=not_done, factor_order=order, base_value=base_value)
+                       expected_runs=len(runs), not_done=not_done, factor_order=order, base_value=base_value,
+                       overrides=list(overrides), invalid=invalid,
+                       hint=other_sweep_hint(expected, manifest_ids, len(records)))
 
 
 def _base_value(spec: Any, factor: str) -> Any:
@@ -136,14 +227,24 @@ def _base_value(spec: Any, factor: str) -> Any:
         return None
 
 
-def load_source(source: str | Path) -> TableSource:
-    """A ``.yaml`` grid spec or a folder of run records."""
+def load_source(source: str | Path, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> TableSource:
+    """A ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records."""
     path = Path(source)
     if path.is_dir():
-        return records_from_folder(path)
+        return records_from_folder(path, strict)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
-        return records_from_spec(path)
+        return records_from_spec(path, overrides, strict)
+    if not path.exists():
+        raise ReportError(f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder "
+                          "holding run records")
     raise ReportError(f"{source}: expected a grid spec (ablations/*.yaml) or a folder holding run records")
+
+
+def split_sources(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """``bench report`` positionals -> ``(sources, overrides)``: an argument with '=' that is not an existing
+    path is a dotted override (``train.iters=10``), applied to every grid spec, as in ``bench sweep``."""
+    overrides = [a for a in arguments if "=" in a and not Path(a).exists()]
+    return [a for a in arguments if a not in overrides], overrides
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,15 +569,32 @@ def _table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -
              "(seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over seeds; "
              "Δ paper = reproduced − paper."]
     notes += _statistics_notes(table)
-    if source.expected_runs is not None and source.not_done:
-        notes.append(f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished record "
-                     f"yet: {', '.join(source.not_done[:8])}{' …' if len(source.not_done) > 8 else ''}")
+    notes += runs_notes(source)
     factor = frame.columns[0]
     for note, rows in frame.groupby("paper_note", sort=False)[factor]:
         notes.append(f"paper ({factor} {', '.join(map(str, rows))}): {note}")
     src = reference.get("source") or {}
     if frame["paper_miou"].notna().any() and src:
         notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}.")
+    return notes
+
+
+def runs_notes(source: TableSource) -> list[str]:
+    """Which runs a table used and which it lacks: run ids, overrides, skipped invalid records, other sweeps."""
+    used = [str(r.get("run_id")) for r in source.records]
+    with_overrides = f" with overrides {' '.join(source.overrides)}" if source.overrides else ""
+    if source.expected_runs is None:
+        notes = [f"runs used ({len(used)} records under {source.origin}): {', '.join(used) or 'none'}."]
+    else:
+        notes = [f"runs of the spec{with_overrides}: {len(used)} of {source.expected_runs} records found; "
+                 f"used: {', '.join(used) or 'none'}."]
+        if source.not_done:
+            notes.append(f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished "
+                         f"record yet: {', '.join(source.not_done)}.")
+    if source.invalid:
+        notes.append(f"skipped {len(source.invalid)} invalid records: {'; '.join(source.invalid)}.")
+    if source.hint:
+        notes.append(source.hint + ".")
     return notes
 
 
@@ -521,8 +639,7 @@ def display_frame(table: Table) -> pd.DataFrame:
 
 def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
     """``<out_dir>/tables/<name>.{md,tex,csv}``; returns the paths by suffix."""
-    folder = Path(out_dir) / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(Path(out_dir) / "tables", "--out")
     paths = {ext: folder / f"{table.name}.{ext}" for ext in ("md", "tex", "csv")}
     table.frame.to_csv(paths["csv"], index=False, float_format="%.4f")
     shown = display_frame(table)
@@ -609,40 +726,74 @@ def write_index(out_dir: Path, tables: list[tuple[Table, dict[str, Path]]], figu
     return path
 
 
+def make_folder(path: Path, what: str) -> Path:
+    """``path`` as a folder (created if needed); a file in the way is a ReportError naming ``what``."""
+    if path.exists() and not path.is_dir():
+        raise ReportError(f"{what} {path} is a file, not a folder; pass a new or existing folder instead")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(f"{what} {path}: cannot create the folder ({err.strerror}); pass another folder") from err
+    return path
+
+
 def build_report(sources: list[str | Path], out_dir: str | Path,
-                 reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True) -> dict[str, Any]:
-    """Tables (and figures) for every source under ``out_dir``; returns what was written."""
+                 reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True,
+                 overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> dict[str, Any]:
+    """Tables (and figures) for every source under ``out_dir``; returns what was written.
+
+    ``overrides`` (``key=value``) expand every grid spec as ``bench sweep SPEC OVERRIDES`` did. Invalid records
+    are skipped and listed under ``"invalid"``, or, with ``strict``, the first one raises ReportError.
+    """
     from bench.report.figures import draw_all
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out")
+    if figures:
+        make_folder(out / "figures", "--out")
+    loaded_sources = [load_source(source, overrides, strict) for source in sources]
+    if overrides and all(s.expected_runs is None for s in loaded_sources):
+        raise ReportError(f"overrides {' '.join(overrides)} apply to grid specs only, and no grid spec was given; "
+                          "pass the spec (ablations/*.yaml) the sweep ran, or drop the overrides")
     reference = load_paper_reference(reference_path)
     written: list[tuple[Table, dict[str, Path]]] = []
     skipped: list[str] = []
+    runs: dict[str, list[str]] = {}
     names: set[str] = set()
-    for source in sources:
-        loaded = load_source(source)
+    for source, loaded in zip(sources, loaded_sources):
         if not loaded.records:
-            skipped.append(f"{source}: no finished run records")
+            skipped.append(f"{source}: no finished run records; " + " ".join(runs_notes(loaded)))
             continue
         while loaded.name in names:  # two folders with the same name
             loaded.name += "_"
         names.add(loaded.name)
         table = summarise(loaded, reference)
         written.append((table, write_table(table, out)))
+        runs[table.name] = runs_notes(loaded)
     drawn = draw_all([t for t, _ in written], out / "figures") if figures else []
     index = write_index(out, written, drawn)
-    return {"tables": written, "figures": drawn, "index": index, "skipped": skipped}
+    return {"tables": written, "figures": drawn, "index": index, "skipped": skipped,
+            "invalid": [problem for s in loaded_sources for problem in s.invalid],
+            "runs": runs}
 
 
-def report_command(sources: list[str], out_dir: str) -> int:
-    """``bench report``: print what was written; 1 when no source had a finished run."""
-    result = build_report(sources, out_dir)
+def report_command(sources: list[str], out_dir: str, overrides: list[str] | tuple[str, ...] = (),
+                   strict: bool = False) -> int:
+    """``bench report``: print what was written and which runs each table used; 1 when no source had a
+    finished run. Skipped invalid records are listed on stderr."""
+    result = build_report(sources, out_dir, overrides=overrides, strict=strict)
+    if result["invalid"]:
+        print(f"warning: skipped {len(result['invalid'])} invalid run records (pass --strict to stop at the "
+              "first instead):", file=sys.stderr)
+        for problem in result["invalid"]:
+            print(f"  {problem}", file=sys.stderr)
     for note in result["skipped"]:
         print(f"skipped {note}")
     for table, paths in result["tables"]:
         print(f"table {table.name}: {', '.join(str(p) for p in paths.values())}")
         print(f"  {reading(table)}")
+        for note in result["runs"][table.name]:
+            print(f"  {note}")
     for fig in result["figures"]:
         print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
     print(f"index: {result['index']}")
