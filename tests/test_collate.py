@@ -14,7 +14,7 @@ import yaml
 from bench.report.collate import (MISSING, build_report, load_paper_reference, load_source, paper_number, reading,
                            summarise)
 from bench.config import to_dict
-from bench.grid.sweep import expand_grid, load_spec
+from bench.grid.spec import expand_grid, load_spec
 
 
 def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:

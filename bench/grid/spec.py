@@ -1,9 +1,8 @@
-"""Ablation grids: spec files, expansion into runs, the run table, status, and the ``bench sweep`` command.
+"""Ablation grids: spec files and their pure expansion into typed runs (``Grid``, ``Run``).
 
-    bench sweep ablations/synthetic_memory_length.yaml --dry-run          # run table, nothing submitted
-    bench sweep ablations/synthetic_memory_length.yaml --launcher local --max-parallel 2
-    bench sweep ablations/cityscapes_memory_length.yaml --launcher slurm train.iters=40000
-    bench status ablations/synthetic_memory_length.yaml                   # done / running / failed / pending
+    from bench.grid.spec import load_spec, build_grid
+    grid = build_grid(load_spec("ablations/synthetic_memory_length.yaml"), ["train.iters=40"], {"launcher": "local"})
+    grid.runs[0].run_id, grid.runs[0].run_dir, grid.launch.max_parallel, grid.sweep_dir
 
 A grid spec (``ablations/*.yaml``; see ablations/README.md)::
 
@@ -17,24 +16,24 @@ A grid spec (``ablations/*.yaml``; see ablations/README.md)::
       - product: {model.memory_length: [1, 2, 4]}
       - zip: {model.name: [per_frame, flow_warp], model.flow.source: [raft, ground_truth]}
     seeds: [0, 1]                          # sets train.seed; omitted = the config's seed
-    launch: {launcher: local, max_parallel: 1}   # LaunchConfig keys
+    launch: {launcher: local, max_parallel: 1}   # LaunchConfig keys: the grid's launch settings
 
 A block with both ``product`` and ``zip`` crosses the product with the zipped rows. Each run's config is
 base < ``overrides`` < block entry < seed < ``launch`` < command-line overrides; every expanded config is
 validated before anything runs. Its id is ``run_id(config)``, so runs shared between grids (or repeated
-inside one) have one run dir and are trained once; finished runs (``record.json``) are skipped.
+inside one) have one run dir and are trained once. Two different runs resolving to the same run dir (a base
+config that sets ``run_dir``) are an error. The grid's own ``LaunchConfig`` is base < spec ``launch`` <
+command line, independent of any run.
 
 Bookkeeping lives in ``<output_root>/../sweeps/<name>/`` (``results/sweeps/<name>`` by default):
-``manifest.jsonl`` (one line per submission with its job id, and per local run end), ``configs/``, ``logs/``.
+``manifest.jsonl`` (one line per submission with its job id, and per local run end) and ``logs/``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,6 @@ from bench.run.identity import run_id
 
 SPEC_KEYS = ("name", "ablation", "factor", "description", "base", "overrides", "grid", "seeds", "launch")
 ABLATIONS = ("memory_length", "aggregation", "encoding", "methods", "other")
-STATES = ("done", "running", "failed", "pending")
 
 
 class SweepError(ConfigError):
@@ -70,32 +68,34 @@ class GridSpec:
     launch: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Run:
-    """One expanded run: its resolved config, the grid entries that made it, and its seed."""
+    """One expanded run: its id, resolved config and run dir, the grid entry that made it, and its seed."""
 
     run_id: str
     config: Config
+    run_dir: Path
     varied: dict[str, Any]
     seed: int
-    also: list[dict[str, Any]] = field(default_factory=list)  # other grid entries that resolved to this run
+    also: tuple[dict[str, Any], ...] = ()  # other grid entries that resolved to this run
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """An expanded spec: its distinct runs in grid order, the grid's launch settings and bookkeeping folder."""
+
+    spec: GridSpec
+    runs: tuple[Run, ...]
+    launch: LaunchConfig
+    sweep_dir: Path
 
     @property
-    def cfg(self) -> Config:
-        return self.config
+    def name(self) -> str:
+        return self.spec.name
 
     @property
-    def run_dir(self) -> Path:
-        return self.config.resolved_run_dir()
-
-
-@dataclass
-class RunStatus:
-    run: Run
-    state: str  # one of STATES
-    reason: str = ""
-    job_id: str = ""
-    active: bool = False  # owned by a live process or a queued/running SLURM job: do not launch it again
+    def manifest(self) -> Path:
+        return self.sweep_dir / "manifest.jsonl"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,37 +189,85 @@ def expand_block(block: dict[str, dict[str, list[Any]]]) -> list[dict[str, Any]]
     return [{**p, **z} for p in product_rows for z in zip_rows]
 
 
+def _entry_config(spec: GridSpec, base_values: dict[str, Any], entry: dict[str, Any], seed: int | None,
+                  launch_values: dict[str, Any], cli: list[Any], where: str) -> Config:
+    """The validated config of one grid entry and seed (order: module docstring)."""
+    values = apply_overrides(base_values, list(spec.overrides.items()) + list(entry.items()))
+    if seed is not None:
+        values = apply_overrides(values, [("train.seed", seed)])
+    values["launch"] = deep_merge(values.get("launch") or {}, launch_values)
+    values = apply_overrides(values, cli)
+    try:
+        cfg = from_dict(Config, values)
+        run_id(cfg)  # imports the model's plugins: an unknown model fails here
+    except (ConfigError, RegistryError) as err:
+        raise _fail(spec.path, f"{where}: {err}") from err
+    return cfg
+
+
+def _launch_values(launch: dict[str, Any] | None, spec: GridSpec) -> dict[str, Any]:
+    return deep_merge(spec.launch, {k: v for k, v in (launch or {}).items() if v is not None})
+
+
 def expand_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
                 launch: dict[str, Any] | None = None) -> list[Run]:
     """All distinct runs of ``spec``, in grid order; every config is built and validated here.
 
     ``overrides`` are command-line ``key=value`` strings (applied last); ``launch`` holds command-line
-    launch settings (e.g. ``{"launcher": "slurm"}``) applied over the spec's.
+    launch settings (e.g. ``{"launcher": "slurm"}``) applied over the spec's. Two different runs with the
+    same run dir are a ``SweepError``.
     """
     base_values = read_yaml_with_base(spec.base)
     cli = [parse_override(o) if isinstance(o, str) else o for o in overrides]
-    launch_values = deep_merge(spec.launch, {k: v for k, v in (launch or {}).items() if v is not None})
+    launch_values = _launch_values(launch, spec)
     runs: dict[str, Run] = {}
     for i, block in enumerate(spec.grid):
         for entry in expand_block(block):
             for seed in spec.seeds or [None]:
-                values = apply_overrides(base_values, list(spec.overrides.items()) + list(entry.items()))
-                if seed is not None:
-                    values = apply_overrides(values, [("train.seed", seed)])
-                values["launch"] = deep_merge(values.get("launch") or {}, launch_values)
-                values = apply_overrides(values, cli)
                 where = f"grid[{i}] entry {_format_varied(entry) or '(base)'}"
                 where += f" seed {seed}" if seed is not None else ""
-                try:
-                    cfg = from_dict(Config, values)
-                    rid = run_id(cfg)  # imports the model's plugins: an unknown model fails here
-                except (ConfigError, RegistryError) as err:
-                    raise _fail(spec.path, f"{where}: {err}") from err
+                cfg = _entry_config(spec, base_values, entry, seed, launch_values, cli, where)
+                rid = run_id(cfg)
                 if rid in runs:
-                    runs[rid].also.append(entry)
+                    runs[rid] = replace(runs[rid], also=runs[rid].also + (dict(entry),))
                 else:
-                    runs[rid] = Run(rid, cfg, dict(entry), cfg.train.seed)
+                    runs[rid] = Run(rid, cfg, cfg.resolved_run_dir(), dict(entry), cfg.train.seed)
+    _check_distinct_run_dirs(spec, list(runs.values()))
     return list(runs.values())
+
+
+def _check_distinct_run_dirs(spec: GridSpec, runs: list[Run]) -> None:
+    seen: dict[Path, Run] = {}
+    for run in runs:
+        key = Path(run.run_dir).absolute()
+        if key in seen:
+            other = seen[key]
+            raise _fail(spec.path, f"runs {other.run_id} ({_format_varied(other.varied) or '(base)'}) and "
+                                   f"{run.run_id} ({_format_varied(run.varied) or '(base)'}) both resolve to "
+                                   f"run_dir {run.run_dir}; remove run_dir from the base config and overrides "
+                                   f"(each run then gets output_root/<run id>)")
+        seen[key] = run
+
+
+def grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
+                launch: dict[str, Any] | None = None) -> tuple[LaunchConfig, Path]:
+    """The grid's own launch settings (base < spec ``launch`` < command line) and its output root."""
+    values = apply_overrides(read_yaml_with_base(spec.base), list(spec.overrides.items()))
+    values["launch"] = deep_merge(values.get("launch") or {}, _launch_values(launch, spec))
+    values = apply_overrides(values, [parse_override(o) if isinstance(o, str) else o for o in overrides])
+    try:
+        launch_cfg = from_dict(LaunchConfig, values.get("launch") or {}, prefix="launch.")
+    except ConfigError as err:
+        raise _fail(spec.path, str(err)) from err
+    return launch_cfg, Path(values.get("output_root") or Config().output_root)
+
+
+def build_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
+               launch: dict[str, Any] | None = None) -> Grid:
+    """``expand_grid`` plus the grid's launch settings and bookkeeping folder (``<output_root>/../sweeps/<name>``)."""
+    runs = expand_grid(spec, overrides, launch)
+    launch_cfg, output_root = grid_launch(spec, overrides, launch)
+    return Grid(spec, tuple(runs), launch_cfg, output_root.parent / "sweeps" / spec.name)
 
 
 def expand_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> list[Run]:
@@ -227,7 +275,7 @@ def expand_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return expand_grid(load_spec(path), overrides)
 
 
-def check_models(spec: GridSpec, runs: list[Run]) -> None:
+def check_models(spec: GridSpec, runs: tuple[Run, ...] | list[Run]) -> None:
     """Every run's model name is registered and its ``model.options`` are accepted (imports torch)."""
     from bench.models.registry import RegistryError, factory_kwargs, get_factory, load_plugins
 
@@ -253,177 +301,17 @@ def _format_varied(entry: dict[str, Any]) -> str:
     return " ".join(f"{k}={_format_value(v)}" for k, v in entry.items())
 
 
-# --------------------------------------------------------------------------------------------------
-# bookkeeping and status
 
 
-def sweep_dir(spec: GridSpec, runs: list[Run]) -> Path:
-    """``<output_root>/../sweeps/<name>``: the manifest, per-run configs and local logs of a sweep."""
-    output_root = Path(runs[0].config.output_root) if runs else Path("results/runs")
-    return output_root.parent / "sweeps" / spec.name
-
-
-def latest_submissions(manifest: Path) -> dict[str, dict[str, Any]]:
-    """Per run id, the last ``submit`` line of the manifest, with its ``end`` line merged in if any."""
-    from bench.grid.launch import read_jsonl
-
-    latest: dict[str, dict[str, Any]] = {}
-    for row in read_jsonl(manifest):
-        rid = row.get("run_id")
-        if row.get("event") == "submit":
-            latest[rid] = dict(row)
-        elif row.get("event") == "end" and rid in latest and latest[rid].get("job_id") == row.get("job_id"):
-            latest[rid].update(returncode=row.get("returncode"), end_reason=row.get("reason", ""))
-    return latest
-
-
-def run_statuses(runs: list[Run], manifest: Path) -> list[RunStatus]:
-    """done / running / failed / pending for each run, with a reason, from the run dirs and the manifest.
-
-    Order of evidence: ``record.json`` (done); a live ``claim.json`` (running); an active SLURM job in the
-    manifest (pending: queued); ``error.json`` (failed, last traceback line); a manifest job that ended
-    without a record (failed, its SLURM state or exit code); otherwise pending.
-    """
-    from bench.grid.launch import (ACTIVE_SLURM_STATES, CLAIM_FILE, ERROR_FILE, RECORD_FILE, claim_liveness,
-                              read_json, slurm_job_states)
-
-    submissions = latest_submissions(manifest)
-    slurm_ids = [s["job_id"] for s in submissions.values() if s.get("launcher") == "slurm"]
-    states = slurm_job_states(slurm_ids) if slurm_ids else {}
-    out: list[RunStatus] = []
-    for run in runs:
-        sub = submissions.get(run.run_id, {})
-        job_id = str(sub.get("job_id", ""))
-        record = read_json(run.run_dir / RECORD_FILE)
-        if record is not None and record.get("status", "done") == "done":
-            out.append(RunStatus(run, "done", _metric_text(record), job_id))
-            continue
-        claim = read_json(run.run_dir / CLAIM_FILE)
-        if claim is not None:
-            alive, why = claim_liveness(claim)
-            if alive:
-                # a SLURM claim also lives while its job waits (e.g. requeued after a preemption)
-                waiting = bool(claim.get("job_id")) and " RUNNING" not in why and "cannot query" not in why
-                state, why = ("pending", f"{why} (holds the claim)") if waiting else ("running", why)
-                out.append(RunStatus(run, state, why, str(claim.get("job_id") or job_id), active=True))
-                continue
-        slurm_state = states.get(job_id, "") if sub.get("launcher") == "slurm" else ""
-        if slurm_state in ACTIVE_SLURM_STATES:
-            word = "running" if slurm_state == "RUNNING" else "pending"
-            out.append(RunStatus(run, word, f"SLURM job {job_id} {slurm_state}", job_id, active=True))
-            continue
-        error = read_json(run.run_dir / ERROR_FILE)
-        if error is not None:
-            where = f" (job {error.get('job_id')})" if error.get("job_id") else ""
-            out.append(RunStatus(run, "failed", f"{error.get('last_line', error.get('error', ''))}{where}", job_id))
-            continue
-        if sub.get("launcher") == "slurm":
-            reason = f"SLURM job {job_id} {slurm_state or 'ended (unknown to sacct)'}, no record"
-            if claim is not None:
-                reason += " (left a stale claim)"
-            out.append(RunStatus(run, "failed", reason, job_id))
-        elif sub.get("launcher") == "local" and sub.get("returncode") not in (None, 0):
-            out.append(RunStatus(run, "failed", f"exit code {sub['returncode']}: {sub.get('end_reason', '')}", job_id))
-        elif sub.get("launcher") == "local" and sub.get("returncode") is None and claim is not None:
-            out.append(RunStatus(run, "failed", f"local process died ({claim_liveness(claim)[1]})", job_id))
-        else:
-            out.append(RunStatus(run, "pending", "not submitted" if not sub else "no record yet", job_id))
-    return out
-
-
-def _metric_text(record: dict[str, Any]) -> str:
-    miou = (record.get("metrics") or {}).get("miou")
-    return f"mIoU {100 * miou:.2f}" if isinstance(miou, (int, float)) else ""
-
-
-def format_table(statuses: list[RunStatus]) -> str:
-    """The run table: id, varied overrides, seed, status, reason."""
-    from tabulate import tabulate
-
-    rows = [(s.run.run_id, _format_varied(s.run.varied) or "(base)", s.run.seed, s.state, s.reason)
-            for s in statuses]
-    return tabulate(rows, headers=("run id", "varied", "seed", "status", "reason"), tablefmt="simple")
-
-
-def _counts(statuses: list[RunStatus]) -> str:
-    return ", ".join(f"{sum(s.state == k for s in statuses)} {k}" for k in STATES)
-
-
-# --------------------------------------------------------------------------------------------------
-# commands
+def format_varied(entry: dict[str, Any]) -> str:
+    """``{"model.memory_length": 2}`` -> ``"model.memory_length=2"`` (the run table's "varied" column)."""
+    return _format_varied(entry)
 
 
 def prepare(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-            launch: dict[str, Any] | None = None, check_model_names: bool = True) -> tuple[GridSpec, list[Run]]:
-    """Load and expand a spec, validating every run (and, optionally, the model names)."""
-    spec = load_spec(spec_path)
-    runs = expand_grid(spec, overrides, launch)
+            launch: dict[str, Any] | None = None, check_model_names: bool = True) -> Grid:
+    """Load and expand a spec file, validating every run (and, optionally, the model names)."""
+    grid = build_grid(load_spec(spec_path), overrides, launch)
     if check_model_names:
-        check_models(spec, runs)
-    return spec, runs
-
-
-def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False, max_parallel: int | None = None,
-                  overrides: list[str] | tuple[str, ...] = ()) -> int:
-    """``bench sweep``: validate everything, then print the table (dry run) or launch the missing runs.
-
-    Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise.
-    """
-    from bench.grid.launch import LaunchError, run_local, slurm_reachable, submit_slurm
-
-    launch_cli: dict[str, Any] = {"launcher": launcher}
-    if max_parallel is not None:
-        if max_parallel < 1:
-            raise SweepError(f"--max-parallel must be >= 1, got {max_parallel}")
-        launch_cli["max_parallel"] = max_parallel
-        launch_cli["array_parallelism"] = max_parallel
-    grid, runs = prepare(spec, overrides, launch_cli)
-    launch = runs[0].config.launch
-    folder = sweep_dir(grid, runs)
-    manifest = folder / "manifest.jsonl"
-    statuses = run_statuses(runs, manifest)
-    print(f"sweep {grid.name}: {len(runs)} runs ({_counts(statuses)}); launcher {launch.launcher}; "
-          f"bookkeeping in {folder}")
-    print(format_table(statuses))
-    if dry_run:
-        return 0
-    todo = [s.run for s in statuses if s.state in ("pending", "failed") and not s.active]
-    if not todo:
-        print("nothing to do: every run is done, running or queued")
-        return 0
-    try:
-        if launch.launcher == "slurm":
-            ok, why = slurm_reachable()
-            if not ok:
-                raise LaunchError(f"cannot use the slurm launcher: {why}")
-            if launch.time_min < 11:
-                print(f"warning: launch.time_min={launch.time_min} < 11: submitit treats every USR2 as a time-out "
-                      "(at most 20 requeues) instead of a preemption", file=sys.stderr)
-            jobs = submit_slurm(todo, launch, folder, grid.name, manifest)
-            array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
-            print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
-            return 0
-        print(f"running {len(todo)} runs locally, {launch.max_parallel} at a time")
-        start = time.time()
-        results = run_local(todo, launch.max_parallel, folder, manifest)
-    except LaunchError as err:
-        print(f"bench: launch error: {err}", file=sys.stderr)
-        return 2
-    failed = [r for r in results if r.returncode != 0]
-    print(f"\nsweep {grid.name} finished in {time.time() - start:.1f}s: "
-          f"{len(results) - len(failed)} ok, {len(failed)} not ok")
-    final = run_statuses(runs, manifest)
-    print(format_table(final))
-    return 1 if any(s.state == "failed" for s in final) else 0
-
-
-def status_command(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> int:
-    """``bench status``: print every run's state and reason; returns 0.
-
-    Pass the same dotted overrides as to ``bench sweep`` (they change the run ids).
-    """
-    grid, runs = prepare(spec, overrides, check_model_names=False)
-    statuses = run_statuses(runs, sweep_dir(grid, runs) / "manifest.jsonl")
-    print(f"sweep {grid.name}: {len(runs)} runs ({_counts(statuses)})")
-    print(format_table(statuses))
-    return 0
+        check_models(grid.spec, grid.runs)
+    return grid

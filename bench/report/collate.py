@@ -98,8 +98,8 @@ def _get_dotted(obj: Any, key: str) -> Any:
 
 
 def records_from_spec(path: Path) -> TableSource:
-    """The finished records of the runs a grid spec expands to (``bench.grid.sweep``), in the spec's order."""
-    from bench.grid.sweep import expand_grid, load_spec
+    """The finished records of the runs a grid spec expands to (``bench.grid.spec``), in the spec's order."""
+    from bench.grid.spec import expand_grid, load_spec
 
     spec = load_spec(path)
     factor = _spec_factor(spec)

@@ -1,0 +1,107 @@
+"""The ``bench sweep`` and ``bench status`` commands.
+
+    bench sweep ablations/synthetic_memory_length.yaml --dry-run          # run table, nothing submitted
+    bench sweep ablations/synthetic_memory_length.yaml --launcher local --max-parallel 2
+    bench sweep ablations/cityscapes_memory_length.yaml --launcher slurm train.iters=40000
+    bench sweep SPEC --take-over      # also launch runs whose owner cannot be checked (state "unknown")
+    bench status ablations/synthetic_memory_length.yaml                   # the state of every run
+
+Spec files and their expansion: ``bench.grid.spec``; states: ``bench.grid.status``; launchers:
+``bench.grid.local`` and ``bench.grid.slurm``. Only pending and failed runs are launched (and unknown ones
+with ``--take-over``); done, running, queued and corrupt runs are left alone.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from bench.grid import local, slurm
+from bench.grid.spec import Grid, SweepError, prepare
+from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
+from bench.run.execute import EXIT_BUSY
+from bench.run.liveness import slurm_reachable
+
+# submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
+MIN_PREEMPTIBLE_TIME_MIN = 11
+
+
+def _launch_overrides(launcher: str | None, max_parallel: int | None) -> dict[str, Any]:
+    launch: dict[str, Any] = {"launcher": launcher}
+    if max_parallel is not None:
+        if max_parallel < 1:
+            raise SweepError(f"--max-parallel must be >= 1, got {max_parallel}")
+        launch["max_parallel"] = max_parallel
+        launch["array_parallelism"] = max_parallel
+    return launch
+
+
+def _todo(statuses: list[RunStatus], take_over: bool) -> list[Any]:
+    launchable = LAUNCHABLE | ({RunState.UNKNOWN} if take_over else set())
+    return [s.run for s in statuses if s.state in launchable]
+
+
+def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
+    ok, why = slurm_reachable()
+    if not ok:
+        raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
+    if grid.launch.time_min < MIN_PREEMPTIBLE_TIME_MIN:
+        print(f"warning: launch.time_min={grid.launch.time_min} < {MIN_PREEMPTIBLE_TIME_MIN}: submitit treats every "
+              f"USR2 as a time-out (at most 20 requeues) instead of a preemption", file=sys.stderr)
+    jobs = slurm.submit_slurm(todo, grid.launch, grid.sweep_dir, grid.name, grid.manifest, take_over=take_over)
+    array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
+    print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
+    return 0
+
+
+def _run_locally(grid: Grid, todo: list[Any], take_over: bool) -> int:
+    print(f"running {len(todo)} runs locally, {grid.launch.max_parallel} at a time")
+    start = time.time()
+    results = local.run_local(todo, grid.launch.max_parallel, grid.sweep_dir, grid.manifest, take_over=take_over)
+    failed = [r for r in results if r.returncode != 0]
+    print(f"\nsweep {grid.name} finished in {time.time() - start:.1f}s: "
+          f"{len(results) - len(failed)} ok, {len(failed)} not ok")
+    final = run_statuses(grid.runs, grid.manifest)
+    print(format_table(final))
+    not_ok = [r for r in failed if r.returncode != EXIT_BUSY]  # a busy run is someone else's, not a failure
+    return 1 if not_ok or any(s.state is RunState.FAILED for s in final) else 0
+
+
+def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False, max_parallel: int | None = None,
+                  overrides: list[str] | tuple[str, ...] = (), take_over: bool = False) -> int:
+    """``bench sweep``: validate everything, then print the table (dry run) or launch the runs to do.
+
+    Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise, 2 when the
+    launcher cannot be used.
+    """
+    grid = prepare(spec, overrides, _launch_overrides(launcher, max_parallel))
+    statuses = run_statuses(grid.runs, grid.manifest)
+    print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); launcher {grid.launch.launcher}; "
+          f"bookkeeping in {grid.sweep_dir}")
+    print(format_table(statuses))
+    if dry_run:
+        return 0
+    todo = _todo(statuses, take_over)
+    if not todo:
+        print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
+        return 0
+    try:
+        if grid.launch.launcher == "slurm":
+            return _submit(grid, todo, spec, take_over)
+        return _run_locally(grid, todo, take_over)
+    except slurm.LaunchError as err:
+        print(f"bench: launch error: {err}", file=sys.stderr)
+        return 2
+
+
+def status_command(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> int:
+    """``bench status``: print every run's state and reason; returns 0.
+
+    Pass the same dotted overrides as to ``bench sweep`` (they change the run ids).
+    """
+    grid = prepare(spec, overrides, check_model_names=False)
+    statuses = run_statuses(grid.runs, grid.manifest)
+    print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)})")
+    print(format_table(statuses))
+    return 0
