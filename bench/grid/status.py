@@ -69,7 +69,8 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
     if read.state is rundir.RecordState.CORRUPT:
         return RunStatus(run, RunState.CORRUPT, f"{read.reason}; delete it to recompute", job_id)
     if read.done and read.record is not None:
-        diffs = differences(read.record.get("config") or {}, run.config)
+        stored = read.record.get("config")
+        diffs = differences(stored, run.config) if isinstance(stored, dict) else []
         if diffs:
             return RunStatus(run, RunState.CORRUPT, f"record.json belongs to another config ({diffs[0]}"
                              f"{'; ...' if len(diffs) > 1 else ''}); use another output_root or delete it", job_id)

@@ -77,8 +77,8 @@ def execute(cfg: Any, run_dir: str | Path | None = None, *, take_over: bool = Fa
         got = rundir.acquire_claim(run_dir, job_id, take_over=take_over)
         if not got.ok:
             return Result(Outcome.BUSY, run_dir, reason=got.busy_message(run_dir))
-        read = rundir.check_reuse(run_dir, cfg)  # finished by its previous owner meanwhile?
-        if read.done:
+        read = rundir.read_record(run_dir)  # finished by its previous owner meanwhile?
+        if read.done and rundir.check_reuse(run_dir, cfg).done:
             rundir.release_claim(run_dir, job_id)
             return Result(Outcome.DONE, run_dir, read.record)
     try:
