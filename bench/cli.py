@@ -121,7 +121,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
-    ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"), ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
+    ("bench.run.checkpoint", "CheckpointError"),
     ("bench.report.collate", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
 )

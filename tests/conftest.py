@@ -19,7 +19,8 @@ SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
 def write_grid_spec(folder: Path, name: str = "spec.yaml", **fields: Any) -> Path:
     """Write a grid spec over the synthetic base config with runs under ``folder/runs``; ``fields`` replace
     top-level keys (``grid``, ``seeds``, ``overrides``...)."""
-    spec: dict[str, Any] = {"name": "t", "base": str(SYNTHETIC_BASE), "overrides": {"output_root": str(folder / "runs")},
+    spec: dict[str, Any] = {"name": "t", "base": str(SYNTHETIC_BASE),
+                            "overrides": {"output_root": str(folder / "runs")},
                             "grid": [{"product": {"model.memory_length": [1, 2]}}]}
     spec.update(fields)
     path = folder / name

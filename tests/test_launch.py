@@ -51,7 +51,8 @@ def test_live_claim_refuses_and_release_frees(tmp_path):
     assert got.ok and got.claim.pid == os.getpid()
     code = ("import sys; from pathlib import Path; from bench.run.rundir import acquire_claim; "
             f"got = acquire_claim(Path({str(tmp_path)!r})); "
-            f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} and got.check.liveness.value == 'alive' else 1)")
+            f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} "
+            f"and got.check.liveness.value == 'alive' else 1)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # refused: this test process is alive
     release_claim(tmp_path)
     assert not (tmp_path / "claim.json").exists()
