@@ -4,7 +4,7 @@
     bench train configs/synthetic_tmanet.yaml train.iters=200             # train + evaluate, write record.json
     bench eval configs/synthetic_tmanet.yaml checkpoint=results/runs/<id>/checkpoint.pt
     bench sweep ablations/synthetic_memory_length.yaml --launcher local   # run a grid
-    bench status ablations/synthetic_memory_length.yaml                   # done / running / failed / pending
+    bench status ablations/synthetic_memory_length.yaml                   # the state of every run
     bench latency configs/synthetic_tmanet.yaml                           # per-frame latency, FLOPs, memory
     bench report ablations/synthetic_memory_length.yaml                   # tables and figures under reports/
     bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
@@ -51,17 +51,17 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bench.run.trainer import train_and_evaluate
+    from bench.run.execute import train_command
 
-    record = train_and_evaluate(_load(args))
+    record = train_command(_load(args))
     print(json.dumps({k: record[k] for k in ("run_id", "status", "metrics") if k in record}, indent=2))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bench.run.evaluate import evaluate_checkpoint
+    from bench.run.execute import evaluate_command
 
-    metrics = evaluate_checkpoint(_load(args))
+    metrics = evaluate_command(_load(args))
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -70,7 +70,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.grid.sweep import sweep_command
 
     return sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
-                         max_parallel=args.max_parallel, overrides=args.overrides)
+                         max_parallel=args.max_parallel, overrides=args.overrides, take_over=args.take_over)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -122,8 +122,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
-    ("bench.grid.sweep", "SweepError"), ("bench.grid.launch", "LaunchError"), ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
+    ("bench.run.checkpoint", "CheckpointError"),
     ("bench.report.collate", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
+    ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
 )
 
 
@@ -154,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="overrides the spec's launcher")
     p.add_argument("--dry-run", action="store_true", help="print the run table and submit nothing")
     p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
+    p.add_argument("--take-over", action="store_true",
+                   help="also launch runs whose claim's owner cannot be checked (SLURM not answering, another host)")
 
-    p = add("status", cmd_status, "show done / running / failed / pending for every run of a grid")
+    p = add("status", cmd_status, "show done / running / queued / failed / corrupt / pending / unknown per run")
     p.add_argument("spec")
     p.add_argument("overrides", nargs="*", default=[], help="the same dotted overrides given to bench sweep")
 

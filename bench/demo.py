@@ -5,7 +5,7 @@
 1. every grid is swept with the local launcher (runs shared between grids are trained once; finished runs
    are skipped, so a second ``make demo`` only redoes what is missing);
 2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute;
-   the synthetic grids set ``launch.latency: true``, so it is usually taken right after training);
+   with ``launch.latency: true`` the trainer usually takes it right after training);
 3. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
 """
 
@@ -17,7 +17,8 @@ from typing import Sequence
 
 from bench.report.collate import report_command
 from bench.run.latency import measure_missing_latency
-from bench.grid.sweep import prepare, sweep_command
+from bench.grid.spec import prepare
+from bench.grid.sweep import sweep_command
 
 
 def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:
@@ -31,7 +32,7 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
     seen: set[str] = set()
     measured = 0
     for spec in specs:
-        for run in prepare(spec)[1]:
+        for run in prepare(spec).runs:
             if run.run_id in seen:
                 continue
             seen.add(run.run_id)

@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.report.collate import (MISSING, ReportError, build_report, load_paper_reference, load_source, paper_number,
                                   reading, report_command, summarise, validate_record)
 from bench.config import to_dict
-from bench.grid.sweep import expand_grid, load_spec, sweep_dir
+from bench.grid.spec import build_grid, expand_grid, load_spec
 from bench.report.stats import compare, counts_from_record
 from tests.conftest import counts_miou, fake_image_rows, noisy_iou, per_image_counts
 
@@ -321,10 +321,10 @@ def test_factor_column_keeps_its_dtype_despite_foreign_records(tmp_path: Path) -
 
 def _pretend_sweep(spec: Path, overrides: tuple[str, ...]) -> list[str]:
     """Records and manifest lines as ``bench sweep SPEC OVERRIDES`` leaves them; returns the run ids."""
-    grid = load_spec(spec)
-    runs = expand_grid(grid, overrides)
+    grid = build_grid(load_spec(spec), overrides)
+    runs = grid.runs
     fabricate(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length, overrides=overrides)
-    manifest = sweep_dir(grid, runs) / "manifest.jsonl"
+    manifest = grid.manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with manifest.open("a") as f:
         for run in runs:

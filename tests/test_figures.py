@@ -17,7 +17,7 @@ from bench.run.checkpoint import save_checkpoint
 from bench.report.collate import build_report
 from bench.report.figures import pareto_front
 from bench.models.registry import build_model
-from bench.grid.sweep import expand_grid, load_spec
+from bench.grid.spec import expand_grid, load_spec
 from tests.test_collate import fabricate, per_image_fabricator, write_spec
 
 TINY = {"name": "tiny",

@@ -131,18 +131,16 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
         measure_latency(model, list(stream_frames(dataset, 4)), warmup=0, threads=1)
 
 
-def test_latency_is_a_sweep_step_after_training(tmp_path: Path, monkeypatch) -> None:
-    from bench.config import to_dict
+def test_missing_latency_is_measured_once_into_the_record(tmp_path: Path, monkeypatch) -> None:
+    from bench.run import rundir
+    from bench.run.execute import execute
     from bench.run.latency import measure_missing_latency
-    from bench.grid.launch import Job
-    from bench.run.records import read_record
 
     monkeypatch.chdir(tmp_path)
-    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",
-                      "launch.latency=true", "launch.latency_frames=2")
-    summary = Job(to_dict(cfg))()
-    record = read_record(cfg.resolved_run_dir())
-    assert summary["status"] == "done" and record["status"] == "done"
-    assert list(record["latency"]["modes"]) == ["streaming", "recompute"]
+    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2")
+    assert execute(cfg).record["status"] == "done"
+    assert measure_missing_latency(cfg, frames=2, threads=1) is not None
+    record = rundir.read_record(cfg.resolved_run_dir()).record
+    assert record["status"] == "done" and list(record["latency"]["modes"]) == ["streaming", "recompute"]
     assert record["latency"]["modes"]["streaming"]["timed_frames"] == 2
     assert measure_missing_latency(cfg) is None  # measured once; a finished, measured run is left alone

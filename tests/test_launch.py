@@ -1,30 +1,31 @@
-"""Launchers: run claims, the Job callable (with a stand-in trainer), unreachable SLURM, SLURM parameters."""
+"""Claims (race, refusal, take-over), typed SLURM answers, the SLURM Job callable, SLURM parameters."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
 import os
+import socket
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
-import yaml
 
-import bench.grid.launch as launch
-from bench.config import LaunchConfig, to_dict
-from bench.grid.launch import Job, acquire_claim, release_claim, slurm_parameters
-from bench.grid.sweep import expand_spec, sweep_command
-
-REPO = Path(__file__).resolve().parent.parent
+import bench.run.liveness as liveness
+import bench.run.rundir as rundir
+import bench.run.trainer as trainer
+from bench.config import LaunchConfig
+from bench.grid.slurm import Job, slurm_parameters
+from bench.grid.spec import expand_spec
+from bench.grid.sweep import sweep_command
+from bench.run.liveness import JobStatus, Liveness
+from bench.run.rundir import acquire_claim, release_claim
 
 
 def _claim_worker(run_dir: str, start, done, results) -> None:
     start.wait()
-    ok, _ = acquire_claim(Path(run_dir))
-    results.put(ok)
+    results.put(acquire_claim(Path(run_dir)).ok)
     done.wait()  # stay alive so that the winner's claim is live while the others try
 
 
@@ -42,13 +43,16 @@ def test_concurrent_claims_have_exactly_one_winner(tmp_path):
     assert sorted(outcomes) == [False, False, False, True]
     claim = json.loads((tmp_path / "run" / "claim.json").read_text())
     assert set(claim) >= {"host", "pid", "job_id", "time"}
+    assert not list((tmp_path / "run").glob(".*.tmp"))  # the claims' temporary files are gone
 
 
 def test_live_claim_refuses_and_release_frees(tmp_path):
-    ok, mine = acquire_claim(tmp_path)
-    assert ok and mine["pid"] == os.getpid()
-    code = ("import sys; from pathlib import Path; from bench.grid.launch import acquire_claim; "
-            f"ok, held = acquire_claim(Path({str(tmp_path)!r})); sys.exit(0 if not ok and held['pid'] == {os.getpid()} else 1)")
+    got = acquire_claim(tmp_path)
+    assert got.ok and got.claim.pid == os.getpid()
+    code = ("import sys; from pathlib import Path; from bench.run.rundir import acquire_claim; "
+            f"got = acquire_claim(Path({str(tmp_path)!r})); "
+            f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} "
+            f"and got.check.liveness.value == 'alive' else 1)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # refused: this test process is alive
     release_claim(tmp_path)
     assert not (tmp_path / "claim.json").exists()
@@ -57,112 +61,112 @@ def test_live_claim_refuses_and_release_frees(tmp_path):
 def test_stale_local_claim_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / "claim.json").write_text(json.dumps({"host": launch.socket.gethostname(), "pid": dead.pid,
+    (tmp_path / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid,
                                                      "job_id": None, "time": 0}))
-    ok, claim = acquire_claim(tmp_path)
-    assert ok and claim["pid"] == os.getpid()
+    got = acquire_claim(tmp_path)
+    assert got.ok and got.claim.pid == os.getpid()
     assert not list(tmp_path.glob(".claim.stale.*"))
 
 
 def test_slurm_claims_follow_the_job_state(tmp_path, monkeypatch):
     (tmp_path / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "12_3", "time": 0}))
-    monkeypatch.setattr(launch.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(launch, "slurm_job_states", lambda ids: {"12_3": "REQUEUED"})
-    assert acquire_claim(tmp_path)[0] is False                  # requeued job still owns its run
-    assert acquire_claim(tmp_path, job_id="12_3")[0] is True    # ...and gets it back when it restarts
-    monkeypatch.setattr(launch, "slurm_job_states", lambda ids: {"12_3": "CANCELLED"})
-    ok, claim = acquire_claim(tmp_path, job_id="13_0")
-    assert ok and claim["job_id"] == "13_0"
+    answer = {"12_3": JobStatus("12_3", Liveness.ALIVE, "REQUEUED", "SLURM job 12_3 REQUEUED")}
+    monkeypatch.setattr(rundir, "query_slurm_jobs", lambda ids: answer)
+    assert acquire_claim(tmp_path).ok is False                  # requeued job still owns its run
+    assert acquire_claim(tmp_path, job_id="12_3").ok is True    # ...and gets it back when it restarts
+    answer["12_3"] = JobStatus("12_3", Liveness.DEAD, "CANCELLED", "SLURM job 12_3 CANCELLED")
+    got = acquire_claim(tmp_path, job_id="13_0")
+    assert got.ok and got.claim.job_id == "13_0"
 
 
 def test_expand_array_job_ids():
-    assert launch._expand_job_ids("12_[0-2,5%2]") == ["12_0", "12_1", "12_2", "12_5"]
-    assert launch._expand_job_ids("12_4") == ["12_4"]
+    assert liveness.expand_job_ids("12_[0-2,5%2]") == ["12_0", "12_1", "12_2", "12_5"]
+    assert liveness.expand_job_ids("12_4") == ["12_4"]
+
+
+def _fake_slurm(folder: Path, squeue: str, sacct: str = "exit 1") -> None:
+    """Put ``squeue``/``sacct`` shell scripts with the given bodies first on PATH."""
+    folder.mkdir(exist_ok=True)
+    for name, body in (("squeue", squeue), ("sacct", sacct)):
+        script = folder / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+
+
+def test_slurm_answers_are_typed(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    _fake_slurm(tmp_path / "bin", "echo '7_[0-1]|PENDING'; echo '8|RUNNING'", "echo '9|CANCELLED by 0'")
+    jobs = liveness.query_slurm_jobs(["7_1", "8", "9", "10"])
+    assert {k: (j.liveness, j.state) for k, j in jobs.items()} == {
+        "7_1": (Liveness.ALIVE, "PENDING"), "8": (Liveness.ALIVE, "RUNNING"), "9": (Liveness.DEAD, "CANCELLED"),
+        "10": (Liveness.DEAD, "")}
+    # squeue's answer for a job that left the queue is an answer, not a failure
+    _fake_slurm(tmp_path / "bin", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
+    assert liveness.query_slurm_jobs(["11"])["11"].liveness is Liveness.DEAD
+
+
+def test_a_short_slurm_time_limit_warns(tmp_path, monkeypatch, capsys, write_spec):
+    path = write_spec(launch={"launcher": "slurm", "time_min": 5})
+    monkeypatch.setattr("bench.grid.sweep.slurm_reachable", lambda: (True, ""))
+    monkeypatch.setattr("bench.grid.slurm.submit_slurm", lambda todo, *a, **k: [])
+    assert sweep_command(str(path)) == 0
+    assert "launch.time_min=5 < 11" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------
-# Job with a stand-in trainer
+# the SLURM Job with a stand-in trainer
 
 
-def _config(tmp_path: Path) -> dict:
-    spec = {"name": "t", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {"output_root": str(tmp_path / "runs")}, "grid": [{"product": {"model.memory_length": [1]}}]}
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    return to_dict(expand_spec(tmp_path / "spec.yaml")[0].config)
+def _stored_run(tmp_path: Path, write_spec) -> tuple[Path, Path]:
+    """(run dir, submit dir) of a one-run grid whose config.yaml is stored as at submission."""
+    run = expand_spec(write_spec(grid=[{"product": {"model.memory_length": [1]}}]))[0]
+    rundir.write_config(run.run_dir, run.config)
+    return run.run_dir, tmp_path
 
 
-def _stand_in_trainer(monkeypatch, behaviour):
-    module = types.ModuleType("bench.run.trainer")
-    module.train_and_evaluate = behaviour
-    monkeypatch.setitem(sys.modules, "bench.run.trainer", module)
-
-
-def test_job_trains_under_a_claim_and_releases_it(tmp_path, monkeypatch):
+def test_job_trains_under_a_claim_and_releases_it(tmp_path, monkeypatch, write_spec):
     seen = []
 
-    def train(cfg):
-        run_dir = cfg.resolved_run_dir()
+    def train(cfg, run_dir, **kwargs):
         seen.append(json.loads((run_dir / "claim.json").read_text())["pid"])
-        record = {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}}
-        (run_dir / "record.json").write_text(json.dumps(record))
-        return record
+        return {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}, "config": {}}
 
-    _stand_in_trainer(monkeypatch, train)
-    config = _config(tmp_path)
-    result = Job(config, str(tmp_path))()
+    monkeypatch.setattr(trainer, "train_and_evaluate", train)
+    run_dir, cwd = _stored_run(tmp_path, write_spec)
+    result = Job(str(run_dir), str(cwd))()
     assert result["status"] == "done" and result["metrics"] == {"miou": 0.5}
-    assert seen == [os.getpid()]
-    run_dir = tmp_path / "runs" / result["run_id"]
-    assert not (run_dir / "claim.json").exists()
-    _stand_in_trainer(monkeypatch, lambda cfg: pytest.fail("a finished run must not be trained again"))
-    assert Job(config, str(tmp_path))()["status"] == "done"
+    assert seen == [os.getpid()] and not (run_dir / "claim.json").exists()
+    assert rundir.read_record(run_dir).done
 
 
-def test_job_failure_writes_error_json_and_frees_the_run(tmp_path, monkeypatch):
-    def train(cfg):
-        raise ValueError("boom at iteration 3")
-
-    _stand_in_trainer(monkeypatch, train)
-    with pytest.raises(ValueError):
-        Job(_config(tmp_path), str(tmp_path))()
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    error = json.loads((run_dir / "error.json").read_text())
-    assert error["last_line"] == "ValueError: boom at iteration 3" and "Traceback" in error["traceback"]
-    assert not (run_dir / "claim.json").exists()
-
-
-def test_job_refuses_a_run_claimed_by_a_live_process(tmp_path, monkeypatch):
-    config = _config(tmp_path)
+def test_job_refuses_a_run_claimed_by_a_live_process(tmp_path, monkeypatch, write_spec):
+    run_dir, cwd = _stored_run(tmp_path, write_spec)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        run_dir = Path(config["output_root"]) / expand_spec(tmp_path / "spec.yaml")[0].run_id
-        run_dir.mkdir(parents=True)
-        import psutil
-
         (run_dir / "claim.json").write_text(json.dumps({
-            "host": launch.socket.gethostname(), "pid": holder.pid,
-            "pid_start": psutil.Process(holder.pid).create_time(), "job_id": None, "time": 0}))
-        _stand_in_trainer(monkeypatch, lambda cfg: pytest.fail("must not train a claimed run"))
-        result = Job(config, str(tmp_path))()
-        assert result["status"] == "claimed" and str(holder.pid) in result["reason"]
+            "host": socket.gethostname(), "pid": holder.pid,
+            "pid_start": liveness.process_start_time(holder.pid), "job_id": None, "time": 0}))
+        monkeypatch.setattr(trainer, "train_and_evaluate", lambda *a, **k: pytest.fail("must not train a claimed run"))
+        result = Job(str(run_dir), str(cwd))()
+        assert result["status"] == "busy" and str(holder.pid) in result["reason"]
     finally:
         holder.kill()
         holder.wait()
 
 
-def test_preempted_job_keeps_its_claim_and_requeues_a_fresh_job(tmp_path, monkeypatch):
+def test_preempted_job_keeps_its_claim_and_requeues_a_fresh_job(tmp_path, monkeypatch, write_spec):
     monkeypatch.setenv("SLURM_JOB_ID", "41")
-    job = Job(_config(tmp_path), str(tmp_path))
+    run_dir, cwd = _stored_run(tmp_path, write_spec)
+    job = Job(str(run_dir), str(cwd))
 
-    def train(cfg):  # what submitit's USR2 handler does inside the trainer: checkpoint() then sys.exit
+    def train(cfg, run_dir, **kwargs):  # what submitit's USR2 handler does inside the trainer
         delayed = job.checkpoint()
-        assert type(delayed.function) is Job and delayed.function.config == job.config
+        assert type(delayed.function) is Job and delayed.function.run_dir == job.run_dir
         raise SystemExit(-1)
 
-    _stand_in_trainer(monkeypatch, train)
+    monkeypatch.setattr(trainer, "train_and_evaluate", train)
     with pytest.raises(SystemExit):
         job()
-    (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "claim.json").read_text())["job_id"] == "41"
     assert not (run_dir / "error.json").exists()
 
@@ -186,11 +190,9 @@ def test_slurm_parameters_from_launch_config():
     executor.update_parameters(**params)  # submitit accepts every key
 
 
-def test_unreachable_slurm_fails_before_submitting(tmp_path, monkeypatch, capsys):
-    spec = {"name": "t", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {"output_root": str(tmp_path / "runs")}, "grid": [{"product": {"model.memory_length": [1, 2]}}]}
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+def test_unreachable_slurm_fails_before_submitting(tmp_path, monkeypatch, capsys, write_spec):
+    path = write_spec()
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    assert sweep_command(str(tmp_path / "spec.yaml"), launcher="slurm") == 2
+    assert sweep_command(str(path), launcher="slurm") == 2
     assert "sbatch is not on PATH" in capsys.readouterr().err
     assert not (tmp_path / "sweeps" / "t" / "manifest.jsonl").exists() and not (tmp_path / "runs").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from bench.cli import main
-from bench.grid.sweep import expand_spec
+from bench.grid.spec import expand_spec
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,10 +47,13 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     error = json.loads((broken.run_dir / "error.json").read_text())
     manifest = [json.loads(line) for line in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()]
     assert sorted(m["event"] for m in manifest) == ["end"] * 4 + ["submit"] * 4
+    assert not (tmp_path / "out/sweeps/tiny_local/configs").exists()  # the run dir's config.yaml is the only copy
+    assert all((run.run_dir / "config.yaml").is_file() for run in runs)
 
     assert main(["status", str(path)]) == 0
     status = capsys.readouterr().out
-    assert "3 done, 0 running, 1 failed, 0 pending" in status and error["last_line"] in status
+    assert "3 done, 0 running, 0 queued, 1 failed, 0 corrupt, 0 pending, 0 unknown" in status
+    assert error["last_line"] in status
 
     # a second sweep trains nothing that is done and retries only the failed run
     assert main(["sweep", str(path)]) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from bench.cli import main
-from bench.grid.sweep import expand_spec
+from bench.grid.spec import expand_spec
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent

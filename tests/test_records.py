@@ -1,4 +1,4 @@
-"""Atomic JSON records, record reading and environment information."""
+"""Atomic JSON writes, environment information and the record fields (reading records: test_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from bench.config import load_config, to_dict
 from bench.run.identity import config_hash, run_id
-from bench.run.records import default_file_mode, environment_info, make_record, read_record, write_json_atomic
+from bench.run.records import default_file_mode, environment_info, make_record, write_json_atomic
 
 
 def test_write_json_atomic_replaces_nan_and_leaves_no_temporary_files(tmp_path):
@@ -29,15 +29,6 @@ def test_write_json_atomic_keeps_the_old_file_when_serialisation_fails(tmp_path)
         write_json_atomic(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"ok": True}
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
-
-
-def test_read_record(tmp_path):
-    assert read_record(tmp_path) is None
-    write_json_atomic(tmp_path / "record.json", {"status": "done"})
-    assert read_record(tmp_path) == {"status": "done"}
-    (tmp_path / "record.json").write_text("{broken")
-    with pytest.raises(ValueError, match="record.json"):
-        read_record(tmp_path)
 
 
 def test_environment_info_and_record_fields():

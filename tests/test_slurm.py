@@ -19,8 +19,9 @@ import yaml
 
 from bench.cli import main
 from bench.config import to_dict
-from bench.grid.launch import read_jsonl, slurm_job_states, slurm_reachable
-from bench.grid.sweep import expand_spec
+from bench.grid.manifest import read as read_jsonl
+from bench.grid.spec import expand_spec
+from bench.run.liveness import query_slurm_jobs, slurm_reachable
 from tiny import TINY
 
 pytestmark = pytest.mark.slurm
@@ -86,7 +87,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     ref_data["output_root"] = "ref/runs"
     ref_cfg = tmp_path / "reference.yaml"
     ref_cfg.write_text(yaml.safe_dump(ref_data))
-    reference = subprocess.Popen([sys.executable, "-m", "bench.grid.launch", str(ref_cfg)], cwd=tmp_path,
+    reference = subprocess.Popen([sys.executable, "-m", "bench", "train", str(ref_cfg)], cwd=tmp_path,
                                  env={**os.environ, "OMP_NUM_THREADS": "1", "BENCH_LAUNCHER": "local"},
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -95,8 +96,8 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     subprocess.run(["scancel", jobs[cancelled.run_id]], check=True)
 
     wait_for("the preempted run to finish", lambda: (preempted.run_dir / "record.json").is_file(), deadline, 1.0)
-    wait_for("the cancelled job to end", lambda: slurm_job_states([jobs[cancelled.run_id]]).get(
-        jobs[cancelled.run_id], "").startswith("CANCELLED"), deadline, 1.0)
+    wait_for("the cancelled job to end", lambda: query_slurm_jobs([jobs[cancelled.run_id]])[
+        jobs[cancelled.run_id]].state.startswith("CANCELLED"), deadline, 1.0)
     out, _ = reference.communicate(timeout=max(1.0, deadline - time.time()))
     assert reference.returncode == 0, out
 
@@ -120,7 +121,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
 
     assert main(["status", str(path)]) == 0
     status = capsys.readouterr().out
-    assert "2 done, 0 running, 1 failed, 0 pending" in status
+    assert "2 done, 0 running, 0 queued, 1 failed, 0 corrupt, 0 pending, 0 unknown" in status
     row = next(line for line in status.splitlines() if line.startswith(cancelled.run_id))
     assert "CANCELLED" in row and "failed" in row
     assert time.time() - start < BUDGET_S + 10

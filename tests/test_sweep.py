@@ -7,24 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bench.config import load_config
+from conftest import write_grid_spec
+from bench.config import load_config, to_dict
 from bench.run.identity import run_id
-from bench.grid.sweep import (SweepError, expand_block, expand_grid, expand_spec, load_spec, run_statuses,
-                         status_command, sweep_command)
+from bench.grid.spec import SweepError, build_grid, expand_block, expand_grid, expand_spec, load_spec
+from bench.grid.status import RunState, run_statuses
+from bench.grid.sweep import status_command, sweep_command
+from bench.run.liveness import JobStatus, Liveness
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
-
-
-def write_spec(tmp_path: Path, **fields) -> Path:
-    spec = {"name": "t", "base": str(SYNTHETIC_BASE), "overrides": {"output_root": str(tmp_path / "runs")},
-            "grid": [{"product": {"model.memory_length": [1, 2]}}]}
-    spec.update(fields)
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def test_expand_block_product_times_zip():
@@ -37,7 +30,7 @@ def test_expand_block_product_times_zip():
 
 
 def test_union_of_blocks_and_seeds(tmp_path):
-    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 4]}},
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 4]}},
                                       {"zip": {"model.name": ["per_frame", "flow_warp"],
                                                "model.flow.source": ["raft", "ground_truth"]}}],
                       seeds=[0, 3])
@@ -52,7 +45,7 @@ def test_union_of_blocks_and_seeds(tmp_path):
 
 
 def test_ids_are_stable_and_match_run_id_of_the_resolved_config(tmp_path):
-    path = write_spec(tmp_path, seeds=[1])
+    path = write_grid_spec(tmp_path, seeds=[1])
     first = [r.run_id for r in expand_spec(path)]
     assert first == [r.run_id for r in expand_spec(path)]
     direct = load_config(SYNTHETIC_BASE, ["model.memory_length=2", "train.seed=1", f"output_root={tmp_path}/runs"])
@@ -65,11 +58,22 @@ def test_ids_are_stable_and_match_run_id_of_the_resolved_config(tmp_path):
 
 def test_identical_runs_are_deduplicated(tmp_path):
     # memory_length 2 is the base value, so the product's 2 and the empty-looking zip row are the same run
-    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [2, 2, 4]}},
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [2, 2, 4]}},
                                       {"zip": {"model.memory_length": [2], "model.name": ["tmanet"]}}])
     runs = expand_spec(path)
     assert [r.config.model.memory_length for r in runs] == [2, 4]
     assert len(runs[0].also) == 2
+
+
+def test_the_grid_has_its_own_launch_settings(tmp_path):
+    # a grid entry cannot set launch.*; the grid's launch is base < spec launch < command line
+    path = write_grid_spec(tmp_path, launch={"launcher": "local", "max_parallel": 3, "time_min": 30})
+    grid = build_grid(load_spec(path), ["launch.mem_gb=4"], {"launcher": "slurm"})
+    assert (grid.launch.launcher, grid.launch.max_parallel, grid.launch.time_min, grid.launch.mem_gb) == (
+        "slurm", 3, 30, 4)
+    assert grid.sweep_dir == tmp_path / "sweeps" / "t" and len(grid.runs) == 2
+    with pytest.raises(Exception):
+        grid.runs[0].run_id = "x"  # runs are frozen
 
 
 def test_shipped_synthetic_grids_share_the_default_tmanet_run():
@@ -115,13 +119,13 @@ def test_shipped_full_scale_grids_expand(dataset):
     ({"overrides": {"train.itrs": 5}}, "train.itrs"),
 ])
 def test_bad_specs_give_clear_errors(tmp_path, fields, message):
-    path = write_spec(tmp_path, **fields)
+    path = write_grid_spec(tmp_path, **fields)
     with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         expand_spec(path)
 
 
 def test_unknown_model_name_is_caught_before_launch(tmp_path, capsys):
-    path = write_spec(tmp_path, grid=[{"product": {"model.name": ["tmanet", "tmanett"]}}])
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.name": ["tmanet", "tmanett"]}}])
     with pytest.raises(SweepError, match="unknown model 'tmanett'"):
         sweep_command(str(path), launcher="local")
     assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists()
@@ -133,7 +137,7 @@ def test_missing_spec_file():
 
 
 def test_dry_run_prints_the_table_and_touches_nothing(tmp_path, capsys):
-    path = write_spec(tmp_path, seeds=[0, 1])
+    path = write_grid_spec(tmp_path, seeds=[0, 1])
     assert sweep_command(str(path), dry_run=True) == 0
     out = capsys.readouterr().out
     runs = expand_spec(path)
@@ -144,12 +148,13 @@ def test_dry_run_prints_the_table_and_touches_nothing(tmp_path, capsys):
 
 
 def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
-    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3, 4]}}])
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3, 4]}}])
     runs = expand_spec(path)
     done, failed, running, crashed = (r.run_dir for r in runs)
     for d in (done, failed, running, crashed):
         d.mkdir(parents=True)
-    (done / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    (done / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5},
+                                                  "config": to_dict(runs[0].config)}))
     (failed / "error.json").write_text(json.dumps({"last_line": "ValueError: boom", "job_id": None}))
     (running / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(),
                                                     "job_id": None, "time": 0}))
@@ -160,45 +165,48 @@ def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
                         json.dumps({"event": "end", "run_id": runs[3].run_id, "job_id": "local-1",
                                     "returncode": -9, "reason": "Killed"}) + "\n")
     states = [(s.state, s.reason) for s in run_statuses(runs, manifest)]
-    assert states[0] == ("done", "mIoU 50.00")
-    assert states[1] == ("failed", "ValueError: boom")
-    assert states[2][0] == "running" and str(os.getpid()) in states[2][1]
-    assert states[3] == ("failed", "exit code -9: Killed")
+    assert states[0] == (RunState.DONE, "mIoU 50.00")
+    assert states[1] == (RunState.FAILED, "ValueError: boom")
+    assert states[2][0] is RunState.RUNNING and str(os.getpid()) in states[2][1]
+    assert states[3] == (RunState.FAILED, "exit code -9: Killed")
     assert status_command(str(path)) == 0
     out = capsys.readouterr().out
-    assert "1 done, 1 running, 2 failed, 0 pending" in out and "ValueError: boom" in out
+    assert "1 done, 1 running, 0 queued, 2 failed, 0 corrupt, 0 pending, 0 unknown" in out and "ValueError: boom" in out
 
 
 def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
-    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
     runs = expand_spec(path)
     runs[0].run_dir.mkdir(parents=True)
-    (runs[0].run_dir / "record.json").write_text(json.dumps({"status": "done", "metrics": {}}))
+    (runs[0].run_dir / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.1},
+                                                             "config": to_dict(runs[0].config)}))
     runs[1].run_dir.mkdir(parents=True)
     (runs[1].run_dir / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
     launched = []
 
-    def fake_run_local(todo, max_parallel, folder, manifest, echo=True):
+    def fake_run_local(todo, max_parallel, folder, manifest, echo=True, take_over=False):
         launched.extend(r.run_id for r in todo)
         return []
 
-    monkeypatch.setattr("bench.grid.launch.run_local", fake_run_local)
+    monkeypatch.setattr("bench.grid.local.run_local", fake_run_local)
     assert sweep_command(str(path), launcher="local") == 0
     assert launched == [runs[2].run_id]
 
 
 def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch):
-    path = write_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2]}}])
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2]}}])
     runs = expand_spec(path)
     manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
     manifest.parent.mkdir(parents=True)
     manifest.write_text("".join(json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm",
                                             "job_id": f"7_{i}"}) + "\n" for i, r in enumerate(runs)))
-    monkeypatch.setattr("bench.grid.launch.slurm_job_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
-    states = [(s.state, s.reason, s.active) for s in run_statuses(runs, manifest)]
-    assert states == [("pending", "SLURM job 7_0 PENDING", True), ("failed", "SLURM job 7_1 FAILED, no record", False)]
+    answers = {"7_0": JobStatus("7_0", Liveness.ALIVE, "PENDING", "SLURM job 7_0 PENDING"),
+               "7_1": JobStatus("7_1", Liveness.DEAD, "FAILED", "SLURM job 7_1 FAILED")}
+    monkeypatch.setattr("bench.grid.status.query_slurm_jobs", lambda ids: {i: answers[i] for i in ids})
+    states = [(s.state, s.reason) for s in run_statuses(runs, manifest)]
+    assert states == [(RunState.QUEUED, "SLURM job 7_0 PENDING"), (RunState.FAILED, "SLURM job 7_1 FAILED, no record")]
     submitted = []
-    monkeypatch.setattr("bench.grid.launch.slurm_reachable", lambda: (True, ""))
-    monkeypatch.setattr("bench.grid.launch.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
+    monkeypatch.setattr("bench.grid.sweep.slurm_reachable", lambda: (True, ""))
+    monkeypatch.setattr("bench.grid.slurm.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
     assert sweep_command(str(path), launcher="slurm") == 0
     assert [r.run_id for r in submitted] == [runs[1].run_id]

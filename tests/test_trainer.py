@@ -9,11 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from bench.run.checkpoint import CheckpointError, load_checkpoint
+from bench.run.checkpoint import load_checkpoint
 from bench.config import load_config, to_dict
 from bench.data.build import build_dataset
 from bench.distributed import DistEnv
 from bench.models.registry import register_model
+from bench.run.execute import execute
+from bench.run.rundir import RunMismatchError
 from bench.run.trainer import (
     InfiniteBatches,
     NonFiniteLossError,
@@ -61,7 +63,7 @@ def test_a_short_run_learns_and_writes_its_record(tmp_path):
     cfg = tiny_config(run_dir, "train.iters=30", "train.lr=0.05", "train.checkpoint_every=20",
                       "data.synthetic.train_clips=4", "data.scale_range=[1.0, 1.0]", "data.flip=false",
                       "data.photometric=false", "train.eval_every=20")
-    record = train_and_evaluate(cfg)
+    record = execute(cfg).record  # the one way a run is executed: trainer + config.yaml + record.json
 
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     train_lines = [e for e in log if "loss" in e]
@@ -84,13 +86,13 @@ def test_a_short_run_learns_and_writes_its_record(tmp_path):
 
     # idempotent: a finished run is returned as it is, without touching the checkpoint
     stamp = (run_dir / "checkpoint.pt").stat().st_mtime_ns
-    assert train_and_evaluate(cfg) == json.loads((run_dir / "record.json").read_text())
+    assert execute(cfg).record == json.loads((run_dir / "record.json").read_text())
     assert (run_dir / "checkpoint.pt").stat().st_mtime_ns == stamp
 
     # a checkpoint of another recipe is not resumed silently
     (run_dir / "record.json").unlink()
-    with pytest.raises(CheckpointError, match="train"):
-        train_and_evaluate(tiny_config(run_dir, "train.iters=30", "train.lr=0.01"))
+    with pytest.raises(RunMismatchError, match="holds another run"):
+        execute(tiny_config(run_dir, "train.iters=30", "train.lr=0.01"))
 
 
 class NanAfter(nn.Module):
@@ -125,7 +127,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = tiny_config(run_dir, "model.name=test_nan_after", "model.options={nan_at: 5}", "train.iters=10",
                       "train.checkpoint_every=2")
     with pytest.raises(NonFiniteLossError, match="iteration 5") as err:
-        train_and_evaluate(cfg)
+        train_and_evaluate(cfg, run_dir)
     assert err.value.iteration == 5
     state = load_checkpoint(run_dir / "checkpoint.pt")
     assert state["iteration"] == 4

@@ -42,16 +42,16 @@ def assert_same_final_state(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
     run_dir = tmp_path_factory.mktemp("uninterrupted")
-    return run_dir, train_and_evaluate(tiny_config(run_dir))
+    return run_dir, train_and_evaluate(tiny_config(run_dir), run_dir)
 
 
 def test_stopped_and_resumed_run_equals_uninterrupted_run(uninterrupted, tmp_path):
     reference_dir, reference = uninterrupted
     with pytest.raises(TrainingInterrupted, match="after iteration 5"):
-        train_and_evaluate(tiny_config(tmp_path), stop_after=5)  # between the checkpoints at 3 and 6
+        train_and_evaluate(tiny_config(tmp_path), tmp_path, stop_after=5)  # between the checkpoints at 3 and 6
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 5
     assert not (tmp_path / "record.json").exists()
-    record = train_and_evaluate(tiny_config(tmp_path))
+    record = train_and_evaluate(tiny_config(tmp_path), tmp_path)
     assert_same_final_state(reference_dir, tmp_path)
     assert record["metrics"] == reference["metrics"]
     assert record["iters"] == 8
@@ -82,13 +82,13 @@ def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, 
     try:
         monkeypatch.setattr(bench.run.trainer, "poly_lr", poly_lr_with_signal)
         with pytest.raises(Requeued):
-            train_and_evaluate(tiny_config(tmp_path))
+            train_and_evaluate(tiny_config(tmp_path), tmp_path)
         assert signal.getsignal(signal.SIGUSR2) is launcher_handler  # the trainer restored the handler
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 4
     monkeypatch.setattr(bench.run.trainer, "poly_lr", real_poly_lr)
-    record = train_and_evaluate(tiny_config(tmp_path))
+    record = train_and_evaluate(tiny_config(tmp_path), tmp_path)
     assert_same_final_state(reference_dir, tmp_path)
     assert record["metrics"] == reference["metrics"]
 
@@ -105,7 +105,7 @@ def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
                 os.kill(os.getpid(), signal.SIGTERM)
             return real(iteration, *args)
         bench.run.trainer.poly_lr = poly_lr
-        bench.run.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}))
+        bench.run.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}), {str(tmp_path)!r})
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                             cwd=Path(__file__).resolve().parent.parent)

@@ -173,13 +173,11 @@ def expand_spec_runs(path: Path, overrides: list[str] | tuple[str, ...] = ()) ->
 
     The only call into ``bench.grid``; the manifest ids are in submission order (oldest first).
     """
-    from bench.grid.launch import read_jsonl
-    from bench.grid.sweep import expand_grid, load_spec, sweep_dir
+    from bench.grid import manifest
+    from bench.grid.spec import build_grid, load_spec
 
-    spec = load_spec(path)
-    runs = expand_grid(spec, list(overrides))
-    manifest = sweep_dir(spec, runs) / "manifest.jsonl"
-    return spec, runs, [str(row["run_id"]) for row in read_jsonl(manifest) if row.get("run_id")]
+    grid = build_grid(load_spec(path), list(overrides))
+    return grid.spec, list(grid.runs), [str(row["run_id"]) for row in manifest.read(grid.manifest) if row.get("run_id")]
 
 
 def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -> str:

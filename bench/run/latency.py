@@ -300,13 +300,14 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     from bench.run.checkpoint import load_model_weights
     from bench.data.build import build_dataset
     from bench.run.evaluate import build_model_for, needs_flow_input
-    from bench.run.records import read_record, write_json_atomic
+    from bench.run import rundir
+    from bench.run.records import write_json_atomic
 
     device = resolve_device(cfg.device)
     model = build_model_for(cfg)
     dataset = build_dataset(cfg.data, cfg.data.val_split, int(model.memory_length), train=False)
     run_dir = Path(cfg.resolved_run_dir())
-    checkpoint = run_dir / "checkpoint.pt"
+    checkpoint = run_dir / rundir.CHECKPOINT
     if checkpoint.is_file():
         load_model_weights(model, checkpoint)
     t = int(model.memory_length)
@@ -316,11 +317,9 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
                    "weights": str(checkpoint) if checkpoint.is_file() else "random init (no checkpoint.pt)",
                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hostname": os.uname().nodename})
-    write_json_atomic(run_dir / "latency.json", result)
-    record = read_record(run_dir) if write_record else None
-    if record is not None:
-        record["latency"] = result
-        write_json_atomic(run_dir / "record.json", record)
+    write_json_atomic(run_dir / rundir.LATENCY, result)
+    if write_record and rundir.read_record(run_dir).record is not None:
+        rundir.merge_into_record(run_dir, "latency", result, overwrite=True)  # `bench latency` re-measures
     return result
 
 
@@ -329,9 +328,9 @@ def measure_missing_latency(cfg: Any, frames: int = 30, threads: int | None = No
 
     Returns the new result, or None when the run has no record yet or already has its latency.
     """
-    from bench.run.records import read_record
+    from bench.run import rundir
 
-    record = read_record(cfg.resolved_run_dir())
-    if record is None or "latency" in record:
+    read = rundir.read_record(cfg.resolved_run_dir())
+    if not read.done or "latency" in (read.record or {}):
         return None
     return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads())

@@ -1,13 +1,11 @@
-"""Run records: atomic JSON files, the environment a run ran in, and the ``record.json`` schema.
+"""Atomic file writes, the environment a run ran in, and the ``record.json`` schema (``make_record``).
 
-Other modules (sweeps, latency, reports) read and extend records through these functions::
+    from bench.run.records import make_record, write_json_atomic
+    write_json_atomic(path, obj)       # temporary file + fsync + os.replace: readers never see half a file
+    record = make_record(cfg, metrics=..., device="cpu", wall_time_s=..., iters=..., checkpoint=...)
 
-    from bench.run.records import environment_info, read_record, write_json_atomic
-    record = read_record("results/runs/tmanet-0123456789")      # dict, or None when not finished
-    record["latency"] = {...}
-    write_json_atomic(Path(run_dir) / "record.json", record)    # readers never see a half-written file
-
-The record fields are listed in docs/architecture.md ("record.json").
+Reading a run's record, and what "done" means, belong to ``bench.run.rundir`` (``read_record``). The record
+fields are listed in docs/architecture.md ("record.json").
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-RECORD_NAME = "record.json"
 RECORD_SCHEMA = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,14 +87,6 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it to recompute") from err
-
-
-def read_record(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's ``record.json`` as a dict, or None when the run has not finished (no record yet)."""
-    path = Path(run_dir) / RECORD_NAME
-    if not path.is_file():
-        return None
-    return read_json(path)
 
 
 def git_commit(repo: str | Path = REPO_ROOT) -> str | None:

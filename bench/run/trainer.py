@@ -3,18 +3,18 @@
     bench train configs/synthetic_tmanet.yaml train.iters=200          # command line
     torchrun --nproc-per-node 4 -m bench train CONFIG                   # DDP (also: srun with several tasks)
 
-    record = train_and_evaluate(cfg)                                    # Python; returns record.json's dict
+    record = train_and_evaluate(cfg, run_dir)                           # Python; returns record.json's dict
 
 Recipe: SGD with momentum and weight decay on every parameter; poly learning rate with a floor,
 ``lr = (base - min) * (1 - it / iters) ** power + min`` per iteration (mmcv's poly with ``min_lr``); cross-entropy
 with ignore index 255 averaged over all pixels (mmseg) or over valid pixels; auxiliary loss times
 ``train.aux_weight``; optional AMP (CUDA only) and gradient clipping.
 
-Run directory (``cfg.resolved_run_dir()``): ``config.yaml`` at the start, ``log.jsonl`` every
-``train.log_every`` iterations, ``checkpoint.pt`` every ``train.checkpoint_every`` iterations, at the end and
-when SIGUSR2 / SIGTERM arrives, ``record.json`` when done. Starting a run whose directory holds a checkpoint
-resumes it exactly (weights, optimizer, AMP scaler, iteration, RNG states, data position); a run whose
-``record.json`` exists is returned as it is.
+Run directory (``run_dir``): ``log.jsonl`` every ``train.log_every`` iterations, ``checkpoint.pt`` every
+``train.checkpoint_every`` iterations, at the end and when SIGUSR2 / SIGTERM arrives. Starting a run whose
+directory holds a checkpoint resumes it exactly (weights, optimizer, AMP scaler, iteration, RNG states, data
+position). The trainer does not read or write ``record.json``, ``config.yaml`` or ``claim.json`` and does not
+check the stored config: ``bench.run.execute`` does (one way to execute a run).
 
 Determinism: every augmented sample is drawn from its own seed ``(train.seed, epoch, index)`` and the sampler
 is seeded per epoch, so the data stream does not depend on worker count or on where a run was interrupted; on
@@ -42,14 +42,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from bench.run.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from bench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bench.constants import IGNORE_INDEX
 from bench.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown_distributed
-from bench.run.records import make_record, read_record, write_json_atomic, write_text_atomic
+from bench.run.records import make_record, write_text_atomic
 from bench.seeding import rng_state, sample_seed, seed_everything, set_rng_state
 
 PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGUSR2, signal.SIGTERM)
-RESUME_SECTIONS: tuple[str, ...] = ("data", "model", "train", "plugins")  # must match to resume a checkpoint
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -283,19 +282,6 @@ def peak_memory_mb(device: torch.device) -> float:
         return psutil.Process().memory_info().rss / 2**20
 
 
-def _check_resumable(stored: dict[str, Any] | None, cfg: Any, path: Path) -> None:
-    """A checkpoint may only resume the run (same data, model, train sections and plugins) that wrote it."""
-    from bench.config import to_dict
-
-    if stored is None:
-        return
-    current = to_dict(cfg)
-    diffs = [key for key in RESUME_SECTIONS if stored.get(key) != current.get(key)]
-    if diffs:
-        raise CheckpointError(f"{path} belongs to a run with different {', '.join(diffs)} settings; use another "
-                              f"run_dir (or output_root), or delete the checkpoint to start over")
-
-
 def _truncate_log(path: Path, iteration: int) -> None:
     """Drop log lines written after ``iteration`` (they belong to work lost when the run was interrupted)."""
     if not path.is_file():
@@ -340,18 +326,15 @@ class _Progress:
 # the run
 
 
-def train_and_evaluate(cfg: Any, *, stop_after: int | None = None) -> dict[str, Any]:
-    """Train ``cfg`` in ``cfg.resolved_run_dir()`` (resuming its checkpoint), evaluate, write and return the record.
+def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Any = (), stop_after: int | None = None) -> dict[str, Any]:
+    """Train ``cfg`` in ``run_dir`` (resuming its checkpoint), evaluate, and return the record on every rank.
 
     ``stop_after`` (tests): save a checkpoint after that many iterations and raise ``TrainingInterrupted``,
     as a preemption would.
     """
     from bench.models.registry import load_plugins
 
-    run_dir = cfg.resolved_run_dir()
-    record = read_record(run_dir)
-    if record is not None and record.get("status") == "done":
-        return record
+    run_dir = Path(run_dir)
     load_plugins(cfg.plugins)
     env = init_distributed(cfg.device)
     try:
@@ -368,7 +351,7 @@ def train_and_evaluate(cfg: Any, *, stop_after: int | None = None) -> dict[str, 
 
 
 def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[str, Any]:
-    from bench.config import to_dict, to_yaml
+    from bench.config import to_dict
     from bench.data.build import build_dataset
     from bench.run.evaluate import build_eval_dataset, build_model_for, evaluate_model
 
@@ -397,7 +380,6 @@ def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[
     iteration, elapsed_before = 0, 0.0
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location="cpu")
-        _check_resumable(state.get("config"), cfg, checkpoint_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scaler is not None and state.get("scaler"):
@@ -407,7 +389,6 @@ def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[
         iteration, elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
         _truncate_log(log_path, iteration)
 
     def save(at: int) -> None:
@@ -515,7 +496,6 @@ def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[
                          checkpoint=checkpoint_path)
     if env.is_main:
         log_line({"iter": iteration, "val": metrics})
-        write_json_atomic(run_dir / "record.json", record)
     barrier(env)
     return record
 

@@ -1,0 +1,153 @@
+"""The local launcher: each run in its own ``python -m bench.run.execute RUN_DIR`` subprocess, N at a time.
+
+    results = run_local(grid.runs, max_parallel=2, sweep_dir=grid.sweep_dir)
+
+Before a run starts, ``rundir.check_reuse`` checks its folder and ``rundir.write_config`` stores its config
+(``RUN_DIR/config.yaml``, the only copy); the subprocess executes that file (``bench.run.execute``). Logs go to
+``sweep_dir/logs/<run_id>.log``; the manifest gets a ``submit`` and an ``end`` line per run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.grid import manifest as manifest_file
+from bench.grid.spec import Run
+from bench.run import rundir
+from bench.run.execute import EXIT_BUSY
+
+EXIT_REFUSED = 2  # the run dir holds another run (RunMismatchError): not started
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """How one local run ended: returncode 0 = done, EXIT_BUSY = owned by another process."""
+
+    run_id: str
+    returncode: int
+    wall_time_s: float
+    log: Path
+    last_line: str
+
+
+@dataclass
+class _Active:
+    run: Run
+    proc: subprocess.Popen
+    log: Any
+    start: float
+
+
+def _last_error_line(run_dir: Path, log: Path) -> str:
+    err = rundir.read_error(run_dir)
+    if err:
+        return str(err.get("last_line", ""))
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _child_env(max_parallel: int) -> dict[str, str]:
+    env = {**os.environ, "BENCH_LAUNCHER": "local"}
+    if "OMP_NUM_THREADS" not in env and max_parallel > 1:
+        # share the cores: N runs each taking every core slow each other down several-fold
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max_parallel))
+    return env
+
+
+def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_over: bool) -> _Active | LocalResult:
+    """Store the run's config and start its subprocess; a run dir holding another run is not started."""
+    log_path = sweep_dir / "logs" / f"{run.run_id}.log"
+    try:
+        rundir.check_reuse(run.run_dir, run.config)
+        rundir.write_config(run.run_dir, run.config)
+    except rundir.RunDirError as err:
+        log_path.write_text(f"{type(err).__name__}: {err}\n")
+        return LocalResult(run.run_id, EXIT_REFUSED, 0.0, log_path, f"{type(err).__name__}: {err}")
+    log = open(log_path, "w")
+    command = [sys.executable, "-m", "bench.run.execute", str(run.run_dir)] + (["--take-over"] if take_over else [])
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env)
+    manifest_file.append(manifest, {"event": "submit", "run_id": run.run_id, "run_dir": str(run.run_dir),
+                                    "launcher": "local", "job_id": f"local-{proc.pid}",
+                                    "host": socket.gethostname(), "log": str(log_path), "time": time.time()})
+    return _Active(run, proc, log, time.time())
+
+
+def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
+    active.log.close()
+    log_path = Path(active.log.name)
+    last = "" if code == 0 else _last_error_line(active.run.run_dir, log_path)
+    manifest_file.append(manifest, {"event": "end", "run_id": active.run.run_id,
+                                    "job_id": f"local-{active.proc.pid}", "returncode": code, "reason": last,
+                                    "time": time.time()})
+    return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last)
+
+
+def _echo_end(result: LocalResult) -> None:
+    word = {0: "done", EXIT_BUSY: "skipped (owned by another process)"}.get(result.returncode,
+                                                                          f"FAILED ({result.returncode})")
+    tail = f": {result.last_line}" if result.last_line else ""
+    print(f"  {result.run_id}: {word} in {result.wall_time_s:.1f}s{tail}", flush=True)
+
+
+def _stop_all(active: dict[str, _Active]) -> None:
+    """Ctrl-C: terminate the children (the trainer checkpoints on SIGTERM) and wait for them."""
+    for item in active.values():
+        item.proc.terminate()
+    for item in active.values():
+        try:
+            item.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            item.proc.kill()
+        item.log.close()
+
+
+def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest: Path | None = None,
+              echo: bool = True, take_over: bool = False) -> list[LocalResult]:
+    """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others.
+
+    Ctrl-C terminates the children and re-raises. Unless ``OMP_NUM_THREADS`` is set, parallel runs split the
+    CPU cores between them. ``take_over`` passes ``--take-over`` (claims whose owner cannot be checked).
+    """
+    sweep_dir = Path(sweep_dir)
+    manifest = manifest or sweep_dir / "manifest.jsonl"
+    (sweep_dir / "logs").mkdir(parents=True, exist_ok=True)
+    queue, total = list(runs), len(runs)
+    env = _child_env(max_parallel)
+    active: dict[str, _Active] = {}
+    results: list[LocalResult] = []
+    try:
+        while queue or active:
+            while queue and len(active) < max(1, max_parallel):
+                started = _start(queue.pop(0), sweep_dir, manifest, env, take_over)
+                if isinstance(started, LocalResult):
+                    results.append(started)
+                    if echo:
+                        _echo_end(started)
+                    continue
+                active[started.run.run_id] = started
+                if echo:
+                    print(f"[{total - len(queue)}/{total}] started {started.run.run_id} (pid {started.proc.pid}, "
+                          f"log {started.log.name})", flush=True)
+            for rid, item in list(active.items()):
+                code = item.proc.poll()
+                if code is None:
+                    continue
+                del active[rid]
+                results.append(_finish(item, code, manifest))
+                if echo:
+                    _echo_end(results[-1])
+            time.sleep(0.1)
+    except BaseException:
+        _stop_all(active)
+        raise
+    return results

@@ -1,0 +1,149 @@
+"""The SLURM launcher: a grid's runs as one submitit job array; each task calls ``bench.run.execute``.
+
+    jobs = submit_slurm(grid.runs, grid.launch, grid.sweep_dir, name=grid.name)
+
+Each task runs ``Job(run_dir, cwd)()``: it reads ``run_dir/config.yaml`` (stored at submission by
+``rundir.write_config``, the only copy) and executes it (``bench.run.execute``: reuse check, claim under the
+SLURM job id, train, record, release). On preemption or a time limit submitit calls ``Job.checkpoint()``, which
+returns a fresh ``Job`` as a ``DelayedSubmission``: the task is requeued, keeps its claim, and resumes from
+``run_dir/checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.grid import manifest as manifest_file
+from bench.grid.spec import Run
+from bench.run import rundir
+from bench.run.liveness import slurm_reachable
+
+
+class LaunchError(RuntimeError):
+    """The launcher cannot be used (e.g. no ``sbatch`` on PATH) or a submission failed."""
+
+
+class Job:
+    """One run as a picklable callable: ``Job(run_dir, cwd)()`` executes it and returns a summary dict.
+
+    It holds only paths, so the pickle submitit ships holds no tensors or modules; heavy imports happen
+    inside ``__call__``.
+    """
+
+    def __init__(self, run_dir: str, cwd: str | None = None, take_over: bool = False) -> None:
+        self.cwd = cwd or os.getcwd()
+        self.run_dir = str(Path(self.cwd, run_dir))
+        self.take_over = take_over
+        self._preempted = False
+
+    def __call__(self) -> dict[str, Any]:
+        previous = os.getcwd()
+        os.chdir(self.cwd)  # relative paths in the config (output_root, data.root) mean the submit dir
+        try:
+            _limit_threads_to_allocation()
+            from bench.run.execute import execute
+
+            self._preempted = False
+            result = execute(rundir.read_config(self.run_dir), self.run_dir, take_over=self.take_over,
+                             preempted=lambda: self._preempted)
+            return result.summary()
+        finally:
+            os.chdir(previous)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Called by submitit on preemption / time limit: requeue a fresh Job; the trainer resumes from
+        ``run_dir/checkpoint.pt`` (it saves one when signalled)."""
+        import submitit
+
+        self._preempted = True
+        return submitit.helpers.DelayedSubmission(type(self)(self.run_dir, self.cwd, self.take_over))
+
+
+def _limit_threads_to_allocation() -> None:
+    """Inside SLURM, use as many intra-op threads as CPUs were allocated (torch would take every core of
+    the node; oversubscribed CPU threads slow a small model down by 10x)."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if cpus.isdigit() and "OMP_NUM_THREADS" not in os.environ and os.environ.get("BENCH_LAUNCHER") != "local":
+        os.environ["OMP_NUM_THREADS"] = cpus
+        import torch
+
+        torch.set_num_threads(int(cpus))
+
+
+def slurm_parameters(launch: Any, name: str) -> dict[str, Any]:
+    """submitit ``update_parameters`` keywords for a ``LaunchConfig`` (empty strings are left out).
+
+    One task per GPU (``tasks_per_node = gpus_per_node``); ``bench.distributed`` builds DDP from the
+    SLURM environment of each task.
+    """
+    params: dict[str, Any] = {
+        "name": name,
+        "timeout_min": launch.time_min,
+        "nodes": launch.nodes,
+        "tasks_per_node": max(1, launch.gpus_per_node),
+        "cpus_per_task": launch.cpus_per_task,
+        "mem_gb": launch.mem_gb,
+        "slurm_array_parallelism": launch.array_parallelism,
+    }
+    if launch.gpus_per_node:
+        params["gpus_per_node"] = launch.gpus_per_node
+    for key, value in (("slurm_partition", launch.partition), ("slurm_account", launch.account),
+                       ("slurm_qos", launch.qos), ("slurm_constraint", launch.constraint)):
+        if value:
+            params[key] = value
+    if launch.sbatch_extra:
+        params["slurm_additional_parameters"] = dict(launch.sbatch_extra)
+    return params
+
+
+def _submit_array(executor: Any, jobs: list[Job]) -> list[Any]:
+    # sbatch exports this environment to the job: make `bench` importable there even when it is not installed
+    repo_root = str(Path(__file__).resolve().parents[2])
+    saved_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([repo_root] + ([saved_path] if saved_path else []))
+    try:
+        with executor.batch():
+            return [executor.submit(job) for job in jobs]
+    except Exception as err:  # submitit raises on sbatch errors (bad partition, resources...)
+        raise LaunchError(f"SLURM submission failed: {err}") from err
+    finally:
+        if saved_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_path
+
+
+def submit_slurm(runs: Sequence[Run], launch: Any, sweep_dir: Path, name: str, manifest: Path | None = None,
+                 take_over: bool = False) -> list[Any]:
+    """Submit ``runs`` as one SLURM job array (submitit ``executor.batch()``); returns the submitit jobs.
+
+    Each run's folder is checked (``rundir.check_reuse``) and its config stored before anything is submitted.
+    Does not wait: job ids go to the sweep manifest, and ``bench status`` reads run dirs, claims,
+    ``error.json`` and ``sacct``. Logs land in ``launch.folder/<name>/<job>/<job>_0_log.{out,err}``.
+    """
+    ok, why = slurm_reachable()
+    if not ok:
+        raise LaunchError(f"cannot submit to SLURM: {why}")
+    import submitit
+
+    for run in runs:
+        rundir.check_reuse(run.run_dir, run.config)
+    for run in runs:
+        rundir.write_config(run.run_dir, run.config)
+    manifest = manifest or Path(sweep_dir) / "manifest.jsonl"
+    # many timeouts allowed: long runs chain through time limits, resuming from checkpoint.pt each time
+    executor = submitit.AutoExecutor(folder=Path(launch.folder) / name / "%j", cluster="slurm",
+                                     slurm_max_num_timeout=20)
+    executor.update_parameters(**slurm_parameters(launch, f"bench-{name}"))
+    cwd = os.getcwd()
+    jobs = _submit_array(executor, [Job(str(run.run_dir), cwd, take_over) for run in runs])
+    for run, job in zip(runs, jobs):
+        manifest_file.append(manifest, {"event": "submit", "run_id": run.run_id, "run_dir": str(run.run_dir),
+                                        "launcher": "slurm", "job_id": str(job.job_id),
+                                        "host": socket.gethostname(), "log": str(job.paths.stdout),
+                                        "time": time.time()})
+    return jobs

@@ -1,0 +1,164 @@
+"""The one way a run is executed: ``bench train``, each local-launcher subprocess and each SLURM job call it.
+
+    from bench.run.execute import execute, Outcome
+    result = execute(cfg)                    # Result(outcome=DONE, record=...) or Result(outcome=BUSY, ...)
+
+    python -m bench.run.execute RUN_DIR [--take-over]   # runs RUN_DIR/config.yaml (what the local launcher starts)
+
+Steps: ``rundir.check_reuse`` (a finished, matching run returns its record; a mismatch raises
+``RunMismatchError``) -> claim the run (owned by another live process: outcome BUSY) -> remove temporary files
+of killed writes -> write ``config.yaml`` -> ``trainer.train_and_evaluate(cfg, run_dir)`` -> ``record.json``
+(rank 0) -> release the claim. Any exception (training, evaluation, latency) writes ``error.json``, releases the
+claim and is re-raised; a SLURM preemption (``preempted()`` true) keeps the claim for the requeued job.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.run import rundir
+from bench.run.liveness import current_job_id
+
+# exit code of `python -m bench.run.execute` and `bench train` when another live process owns the run
+EXIT_BUSY = 75
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class Result:
+    """How an execution ended: DONE with the record, or BUSY with the owner and why."""
+
+    outcome: Outcome
+    run_dir: Path
+    record: dict[str, Any] | None = None
+    reason: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        record = self.record or {}
+        return {"run_id": record.get("run_id", self.run_dir.name), "status": self.outcome.value,
+                "metrics": record.get("metrics", {}), **({"reason": self.reason} if self.reason else {})}
+
+
+class RunBusyError(RuntimeError):
+    """Another live process owns the run; the message names it."""
+
+
+def global_rank() -> int:
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def _claims(job_id: str | None) -> bool:
+    """Rank 0 claims; other ranks share a SLURM job's claim (same job id) or follow rank 0 (torchrun)."""
+    return global_rank() == 0 or job_id is not None
+
+
+def execute(cfg: Any, run_dir: str | Path | None = None, *, take_over: bool = False,
+            preempted: Callable[[], bool] = lambda: False) -> Result:
+    """Execute ``cfg`` in ``run_dir`` (default ``cfg.resolved_run_dir()``); see the module docstring."""
+    run_dir = Path(run_dir) if run_dir is not None else cfg.resolved_run_dir()
+    read = rundir.check_reuse(run_dir, cfg)
+    if read.done:
+        return Result(Outcome.DONE, run_dir, read.record)
+    job_id = current_job_id()
+    if _claims(job_id):
+        got = rundir.acquire_claim(run_dir, job_id, take_over=take_over)
+        if not got.ok:
+            return Result(Outcome.BUSY, run_dir, reason=got.busy_message(run_dir))
+        read = rundir.read_record(run_dir)  # finished by its previous owner meanwhile?
+        if read.done and rundir.check_reuse(run_dir, cfg).done:
+            rundir.release_claim(run_dir, job_id)
+            return Result(Outcome.DONE, run_dir, read.record)
+    try:
+        record = _train(cfg, run_dir, job_id)
+    except SystemExit:
+        if not preempted():  # a requeued SLURM job keeps its claim (its job id stays the same)
+            _fail(run_dir, RuntimeError("the run exited (SystemExit) before finishing"), job_id)
+        raise
+    except BaseException as err:
+        _fail(run_dir, err, job_id)
+        raise
+    if global_rank() == 0:
+        rundir.release_claim(run_dir, job_id)
+    return Result(Outcome.DONE, run_dir, record)
+
+
+def _train(cfg: Any, run_dir: Path, job_id: str | None) -> dict[str, Any]:
+    from bench.run import trainer
+
+    if global_rank() == 0:
+        rundir.remove_temp_files(run_dir, job_id)
+        rundir.clear_error(run_dir)
+        rundir.write_config(run_dir, cfg)
+    record = trainer.train_and_evaluate(cfg, run_dir)
+    if global_rank() == 0:
+        rundir.write_record(run_dir, record)
+    return record
+
+
+def _fail(run_dir: Path, err: BaseException, job_id: str | None) -> None:
+    rundir.write_error(run_dir, err, job_id)
+    if global_rank() == 0:
+        rundir.release_claim(run_dir, job_id)
+
+
+def train_command(cfg: Any) -> dict[str, Any]:
+    """``bench train``: execute and return the record; a run owned by another process is ``RunBusyError``."""
+    result = execute(cfg)
+    if result.outcome is Outcome.BUSY:
+        raise RunBusyError(f"{result.reason}; wait for it to finish (bench status) instead of training twice")
+    assert result.record is not None
+    return result.record
+
+
+def evaluate_command(cfg: Any) -> dict[str, Any]:
+    """``bench eval``: evaluate ``cfg.checkpoint`` under its run's claim (never a run another process trains).
+
+    The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).
+    """
+    from bench.run.evaluate import evaluate_checkpoint
+
+    folder = Path(cfg.checkpoint).parent if cfg.checkpoint else None
+    if folder is None or not (folder / rundir.CONFIG).is_file():
+        return evaluate_checkpoint(cfg)
+    job_id = current_job_id()
+    got = rundir.acquire_claim(folder, job_id)
+    if not got.ok:
+        raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
+    try:
+        return evaluate_checkpoint(cfg)
+    finally:
+        rundir.release_claim(folder, job_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    take_over = "--take-over" in args
+    args = [a for a in args if a != "--take-over"]
+    if len(args) != 1:
+        print("usage: python -m bench.run.execute RUN_DIR [--take-over]", file=sys.stderr)
+        return 2
+    try:
+        result = execute(rundir.read_config(args[0]), args[0], take_over=take_over)
+    except rundir.RunDirError as err:
+        print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary(), default=str), flush=True)
+    return EXIT_BUSY if result.outcome is Outcome.BUSY else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

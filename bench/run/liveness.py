@@ -1,0 +1,177 @@
+"""Is a run's owner still at work? Typed answers for local processes and SLURM jobs.
+
+    from bench.run.liveness import Liveness, query_slurm_jobs, pid_liveness
+    jobs = query_slurm_jobs(["41", "12_3"])      # one squeue (+ sacct) call for many ids
+    jobs["12_3"].liveness                        # Liveness.ALIVE / DEAD / UNKNOWN, with .state and .reason
+
+A failed or timed-out ``squeue``/``sacct`` call (or a missing command) gives ``UNKNOWN``, never ``DEAD``: a
+claim whose owner cannot be checked is left alone, and the user is told how to take it over on purpose.
+``squeue`` answering "Invalid job id" means the job left the queue (finished): that is an answer, not a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from typing import Iterable
+
+QUERY_TIMEOUT_S = 30
+# SLURM states in which a job still holds (or will hold) its run
+ACTIVE_SLURM_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
+                                 "SUSPENDED", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "STOPPED"})
+RUNNING_SLURM_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING"})
+
+
+class Liveness(enum.Enum):
+    ALIVE = "alive"      # the owner is at work (or queued to resume)
+    DEAD = "dead"        # the owner is gone: its claim may be taken over
+    UNKNOWN = "unknown"  # cannot tell (SLURM query failed, another host): leave the run alone
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What SLURM says about one job id: liveness, the state word (``RUNNING``, ``CANCELLED``...) and why."""
+
+    job_id: str
+    liveness: Liveness
+    state: str = ""
+    reason: str = ""
+
+    @property
+    def running(self) -> bool:
+        """Executing now (not waiting in the queue)."""
+        return self.state in RUNNING_SLURM_STATES
+
+
+def current_job_id() -> str | None:
+    """This process's SLURM job id (``<array>_<task>`` inside an array), or None outside SLURM.
+
+    None for runs started by the local launcher even inside an allocation (``BENCH_LAUNCHER=local``): they
+    claim by pid, so two local runs never mistake each other's claim for their own.
+    """
+    if os.environ.get("BENCH_LAUNCHER") == "local":
+        return None
+    array_id, task_id = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_id and task_id:
+        return f"{array_id}_{task_id}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def expand_job_ids(text: str) -> list[str]:
+    """``"12_[0-2,5%2]"`` -> ``["12_0", "12_1", "12_2", "12_5"]``; plain ids are returned as they are."""
+    match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", text)
+    if not match:
+        return [text]
+    base, spec = match.groups()
+    ids: list[str] = []
+    for part in spec.split("%")[0].split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            ids += [f"{base}_{i}" for i in range(int(lo), int(hi) + 1)]
+        elif part:
+            ids.append(f"{base}_{part}")
+    return ids
+
+
+def run_query(command: list[str]) -> tuple[dict[str, str] | None, str]:
+    """``({job id: state}, "")`` from a ``squeue``/``sacct`` call printing ``id|state`` lines, or
+    ``(None, why it failed)``. squeue's "Invalid job id" (the job left the queue) is an empty answer."""
+    if shutil.which(command[0]) is None:
+        return None, f"{command[0]} is not on PATH"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None, f"{command[0]} timed out after {QUERY_TIMEOUT_S}s"
+    except (OSError, subprocess.SubprocessError) as err:
+        return None, f"{command[0]} failed: {err}"
+    if result.returncode != 0:
+        if command[0] == "squeue" and "Invalid job id" in result.stderr:
+            return {}, ""
+        answer = " ".join((result.stderr.strip() or result.stdout.strip()).split())[:200]
+        return None, f"{command[0]} exited with {result.returncode}: {answer}"
+    states: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        job, _, state = line.strip().partition("|")
+        for jid in expand_job_ids(job):
+            states.setdefault(jid, state.split()[0] if state.split() else "UNKNOWN")
+    return states, ""
+
+
+def query_slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobStatus]:
+    """A typed answer for every id: ``squeue`` (queued and running jobs) and then ``sacct`` (finished ones).
+
+    A job ``squeue`` does not list is not queued or running: DEAD, with its final state from ``sacct`` when
+    accounting answers. If ``squeue`` fails, ``sacct`` alone decides; if both fail the answer is UNKNOWN.
+    """
+    wanted = sorted({str(j) for j in job_ids if j})
+    if not wanted:
+        return {}
+    bases = ",".join(sorted({j.split("_")[0] for j in wanted}))
+    queued, queue_error = run_query(["squeue", "-h", "-r", "-o", "%i|%T", "-j", bases])
+    missing = [j for j in wanted if queued is None or j not in queued]
+    finished, acct_error = run_query(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", bases]) if missing \
+        else ({}, "")
+    out: dict[str, JobStatus] = {}
+    for jid in wanted:
+        state = (queued or {}).get(jid) or (finished or {}).get(jid, "")
+        if state:
+            alive = state in ACTIVE_SLURM_STATES
+            out[jid] = JobStatus(jid, Liveness.ALIVE if alive else Liveness.DEAD, state, f"SLURM job {jid} {state}")
+        elif queued is not None:
+            out[jid] = JobStatus(jid, Liveness.DEAD, "", f"SLURM job {jid} is no longer queued (unknown to sacct)")
+        else:
+            why = queue_error + (f"; {acct_error}" if acct_error else "")
+            out[jid] = JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({why})")
+    return out
+
+
+def slurm_reachable() -> tuple[bool, str]:
+    """Whether jobs can be submitted from here: ``sbatch`` on PATH and the controller answering."""
+    if shutil.which("sbatch") is None:
+        return False, "sbatch is not on PATH (is SLURM installed here? in CI run .ci/slurm-up.sh first)"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as err:
+        return False, f"scontrol ping failed: {err}"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        answer = ping.stdout.strip() or ping.stderr.strip()
+        return False, f"the SLURM controller does not answer (scontrol ping: {answer})"
+    return True, ""
+
+
+def process_start_time(pid: int | None = None) -> float | None:
+    """Creation time of ``pid`` (default: this process), or None when it cannot be read."""
+    try:
+        import psutil
+
+        return psutil.Process(pid or os.getpid()).create_time()
+    except Exception:  # psutil missing, process gone or /proc unreadable
+        return None
+
+
+def pid_liveness(host: str | None, pid: int | None, started: float | None) -> tuple[Liveness, str]:
+    """(liveness, why) of a local process; a pid on another host cannot be checked (UNKNOWN)."""
+    import psutil
+
+    where = f"pid {pid} on {host}"
+    if host != socket.gethostname():
+        return Liveness.UNKNOWN, f"{where} (another host: cannot check from here)"
+    if not isinstance(pid, int):
+        return Liveness.DEAD, f"{where}: no valid pid"
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return Liveness.DEAD, f"{where} is gone"
+        # a reused pid belongs to a process created after the claim's owner
+        if started is not None and abs(proc.create_time() - started) >= 1.0:
+            return Liveness.DEAD, f"{where} is gone (pid reused)"
+        return Liveness.ALIVE, where
+    except psutil.NoSuchProcess:
+        return Liveness.DEAD, f"{where} is gone"
+    except psutil.AccessDenied:
+        return Liveness.ALIVE, where
