@@ -248,20 +248,17 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
     """Memory frames, current frame, ground truth and each model's prediction for one synthetic val clip."""
     import torch
 
-    from bench.run.checkpoint import load_model_weights
-    from bench.config import Config, from_dict
     from bench.data.build import build_dataset
-    from bench.run.evaluate import build_model_for
+    from bench.models.build import load_run_model
 
     name = f"qualitative_{table.name}"
     chosen, notes = _strip_models(table)
     if not chosen:
         return FigureResult(name, [], "no run of this table has a checkpoint; " + "; ".join(notes))
-    configs = [from_dict(Config, {k: v for k, v in rec["config"].items()}) for _, rec in chosen]
-    models = []
-    for cfg, (label, record) in zip(configs, chosen):
-        model = build_model_for(cfg)
-        load_model_weights(model, Path(record["_run_dir"]) / "checkpoint.pt")
+    configs, models = [], []
+    for label, record in chosen:
+        model, cfg, _ = load_run_model(Path(record["_run_dir"]))
+        configs.append(cfg)
         models.append((label, model.eval()))
     longest = max(int(m.memory_length) for _, m in models)
     # the current frame of a synthetic clip does not depend on T, so one clip with the longest memory serves all
