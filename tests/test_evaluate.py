@@ -203,3 +203,49 @@ def test_evaluate_checkpoint_takes_the_config_from_the_run(tmp_path):
         evaluate_checkpoint([f"checkpoint={tmp_path}/run", "model.memory_length=1"])
     with pytest.raises(ConfigError, match="data.crop_size"):
         evaluate_checkpoint([f"checkpoint={tmp_path}/run/checkpoint.pt", "data.crop_size=[16, 16]"])
+
+
+DDP_WORKER = """
+import json, sys
+sys.path.insert(0, "tests")
+from bench.config import load_config
+from bench.distributed import init_distributed, shutdown_distributed
+from bench.models.registry import build_model
+from bench.run.evaluate import build_eval_dataset, evaluate_model
+from tiny import TINY, as_overrides
+import torch
+cfg = load_config(None, as_overrides({**TINY, "data.synthetic.val_clips": 5, "data.synthetic.num_classes": 4})
+                  + ["model.name=per_frame", "eval.batch_size=2"])
+torch.manual_seed(0)
+model = build_model(cfg.model, 4)
+env = init_distributed("cpu")
+dataset, with_tc, _ = build_eval_dataset(cfg, model)
+metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc)
+shutdown_distributed(env)
+print(json.dumps(metrics))
+"""
+
+
+def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
+    """Two gloo processes split 5 clips 3 + 2 (interleaved); every rank returns the single-process metrics."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repo = Path(__file__).resolve().parent.parent
+    common = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
+              "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER], cwd=repo, stdout=subprocess.PIPE, text=True,
+                              env={**common, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+    outputs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    single = subprocess.run([sys.executable, "-c", DDP_WORKER], cwd=repo, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300, check=True)
+    expected = json.loads(single.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1] == expected
+    assert expected["per_image"]["names"] == [f"synthetic-val-{i:06d}" for i in range(5)]

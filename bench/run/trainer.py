@@ -13,7 +13,7 @@ checkpoint, a check that the weights and one batch of logits are finite, evaluat
 ``launch.latency``) and the record, returned on every rank.
 
 Files: the trainer writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``; ``record.json``,
-``config.yaml`` and claims belong to the caller (the run executor).
+``config.yaml``, claims and the check that ``run_dir`` belongs to ``cfg`` belong to the caller (the run executor).
 
 Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP processes (the official 8 =
 2 per GPU x 4 GPUs); both numbers are logged and recorded.
@@ -49,7 +49,7 @@ from torch.utils.data import Dataset
 
 from bench.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown_distributed
 from bench.run.batches import InfiniteBatches, per_rank_batch
-from bench.run.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from bench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bench.run.records import make_record, write_text_atomic
 from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 from bench.run.signals import PreemptionSignals, TrainingInterrupted
@@ -189,11 +189,13 @@ def setup(cfg: Any, run_dir: Path, env: DistEnv) -> Training:
 
 
 def resume(run: Training) -> None:
-    """Continue from the run's checkpoint, if any (it must belong to the same run); drop log lines after it."""
+    """Continue from the run's checkpoint, if any; drop log lines written after it.
+
+    The caller (the run executor) has checked that ``run_dir`` belongs to ``cfg``; the trainer does not.
+    """
     path = run.checkpoint_path
     if path.is_file():
         state = load_checkpoint(path, map_location="cpu")
-        _check_resumable(state.get("config"), run.cfg, path)
         run.model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
@@ -278,7 +280,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
     if run.saved_at != run.iteration:  # e.g. train.iters=0: the record still points at a checkpoint
         save(run)
     _raise_if_any_rank(_first_non_finite(run.model) or _non_finite_logits(run), run)
-    dataset, with_tc, reason = run.val_set()
+    reason = run.val_set()[2]
     if reason:
         warnings.warn(f"temporal consistency skipped: {reason}", stacklevel=2)
     metrics = evaluate(run)
@@ -459,19 +461,6 @@ def _measure_latency(run: Training) -> dict[str, Any]:
 
         dist.broadcast_object_list(result, src=0)
     return result[0]
-
-
-def _check_resumable(stored: dict[str, Any] | None, cfg: Any, path: Path) -> None:
-    """A checkpoint may only resume the run that wrote it: same model, data and training recipe (``eval.*`` and
-    settings that do not change results may differ)."""
-    from bench.run.identity import differences
-
-    if stored is None:
-        return
-    diffs = [line for line in differences(stored, cfg) if not line.startswith("eval.")]
-    if diffs:
-        raise CheckpointError(f"{path} belongs to another run ({'; '.join(diffs)}); use another run dir, or delete "
-                              f"the checkpoint to start over")
 
 
 def _truncate_log(path: Path, iteration: int) -> None:
