@@ -298,8 +298,8 @@ def eval_config(run_cfg: Any, overrides: Sequence[str], config_file: str | Path 
     cfg = from_dict(Config, apply_overrides(base, overrides))
     changed = [line for line in differences(to_dict(run_cfg), cfg) if not line.startswith(EVAL_OVERRIDABLE)]
     if changed:
-        raise ConfigError("bench eval may change only eval.*, data.val_split and data.root of the run it evaluates; "
-                          "drop these differences (the config comes from the run):\n  " + "\n  ".join(changed))
+        raise ConfigError(f"bench eval takes the config from the run and may change only eval.*, data.val_split and "
+                          f"data.root; drop these overrides: {'; '.join(changed)}")
     return cfg
 
 
