@@ -61,8 +61,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bench.run.execute import evaluate_command
 
-    metrics = evaluate_command(_load(args))
-    print(json.dumps(metrics, indent=2))
+    path, overrides = args.config, list(args.overrides)
+    if path is not None and "=" in path:  # no config file: the run's own config is used
+        path, overrides = None, [path] + overrides
+    metrics = evaluate_command(overrides, config_file=path)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "per_image"}, indent=2))  # eval.json has them
     return 0
 
 
@@ -125,6 +128,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
     ("bench.run.checkpoint", "CheckpointError"),
     ("bench.report.collate", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
+    ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
 )
 

@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from bench.config import ConfigError, load_config, to_dict
+from bench.metrics import confusion_matrix
 from bench.run.checkpoint import CheckpointError, save_checkpoint
-from bench.config import load_config, to_dict
 from bench.run.evaluate import (
+    SplitCounts,
     build_eval_dataset,
     evaluate_checkpoint,
     evaluate_model,
@@ -18,6 +20,7 @@ from bench.run.evaluate import (
     slide_windows,
     tc_plan,
 )
+from bench.distributed import DistEnv
 from bench.models.registry import build_model
 from tiny import TINY, as_overrides
 
@@ -137,21 +140,112 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
         evaluate_model(model, dataset, missing.eval, with_tc=True)
 
 
-def test_evaluate_checkpoint_writes_eval_json(tmp_path):
-    with pytest.raises(ValueError, match="checkpoint=PATH"):
-        evaluate_checkpoint(tiny_config())
-    with pytest.raises(CheckpointError, match="does not exist"):
-        evaluate_checkpoint(tiny_config(f"checkpoint={tmp_path}/missing.pt"))
+def test_per_image_counts_sum_to_the_split_confusion_matrix():
+    cfg = tiny_config("model.name=per_frame", "eval.batch_size=3", "eval.temporal_consistency=false")
+    model = build_model(cfg.model, 4)
+    dataset, _, _ = build_eval_dataset(cfg, model)
+    metrics = evaluate_model(model, dataset, cfg.eval)
+    per_image = metrics["per_image"]
+    assert per_image["names"] == [dataset[i]["name"] for i in range(len(dataset))]  # dataset order
+    counts = {k: torch.tensor(per_image[k]) for k in ("intersection", "union", "label_pixels")}
+    assert all(c.shape == (4, 4) and c.dtype == torch.int64 for c in counts.values())  # 4 images x 4 classes
+    with torch.no_grad():
+        matrix = sum(confusion_matrix(model.eval()(dataset[i]["frames"][None])["out"].argmax(1)[0], dataset[i]["label"], 4)
+                     for i in range(len(dataset)))
+    assert torch.equal(counts["intersection"].sum(0), matrix.diag())
+    assert torch.equal(counts["label_pixels"].sum(0), matrix.sum(1))
+    assert torch.equal(counts["union"].sum(0), matrix.sum(0) + matrix.sum(1) - matrix.diag())
+    iou = counts["intersection"].sum(0).double() / counts["union"].sum(0).double()
+    assert metrics["miou"] == pytest.approx(float(torch.nanmean(iou)))
 
-    cfg = tiny_config("eval.max_images=2", f"checkpoint={tmp_path}/run/checkpoint.pt")
+
+def test_per_image_counts_exclude_ignored_pixels_and_follow_dataset_indices():
+    counts = SplitCounts(num_classes=2, ignore_index=255)
+    label = torch.tensor([[[0, 1], [255, 1]], [[0, 0], [0, 255]]])
+    pred = torch.tensor([[[0, 0], [1, 1]], [[1, 0], [0, 1]]])
+    counts.add([7, 3], ["a", "b"], pred, label)
+    counts.gather(DistEnv())
+    per_image = counts.per_image()
+    assert per_image["names"] == ["b", "a"]  # ordered by dataset index
+    assert per_image["label_pixels"] == [[3, 0], [1, 2]]
+    assert per_image["intersection"] == [[2, 0], [1, 1]]
+    assert per_image["union"] == [[3, 1], [2, 2]]
+
+
+def save_run(tmp_path, cfg):
+    """A run folder with a checkpoint written the way the trainer writes it (weights, config, classes)."""
     model = build_model(cfg.model, 4)
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"iteration": 5, "model": model.state_dict(),
-                                                         "config": to_dict(cfg)})
-    metrics = evaluate_checkpoint(cfg)
-    expected = evaluate_model(model, build_eval_dataset(cfg, model)[0], cfg.eval, with_tc=True)
-    assert metrics == expected
+                                                         "config": to_dict(cfg),
+                                                         "classes": ["background", "disc_stripes",
+                                                                     "rectangle_checker", "triangle_rings"]})
+    return model
+
+
+def test_evaluate_checkpoint_takes_the_config_from_the_run(tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint=PATH"):
+        evaluate_checkpoint(TINY)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        evaluate_checkpoint([f"checkpoint={tmp_path}/missing.pt"])
+
+    cfg = tiny_config("eval.max_images=2", "model.memory_length=2", "data.synthetic.clip_length=6")
+    model = save_run(tmp_path, cfg)
+    # no config file: the run's config; an eval.* override is allowed
+    metrics = evaluate_checkpoint([f"checkpoint={tmp_path}/run", "eval.max_images=3", "device=cpu"])
+    cfg3 = tiny_config("eval.max_images=3", "model.memory_length=2", "data.synthetic.clip_length=6")
+    expected = evaluate_model(model, build_eval_dataset(cfg3, model)[0], cfg3.eval, with_tc=True)
+    assert metrics == expected and metrics["num_images"] == 3
     written = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert written["iteration"] == 5 and written["metrics"]["miou"] == pytest.approx(metrics["miou"])
 
-    with pytest.raises(CheckpointError, match="model.memory_length"):
-        evaluate_checkpoint(tiny_config("model.memory_length=2", f"checkpoint={tmp_path}/run/checkpoint.pt"))
+    # anything that changes the trained model or the training data is refused, with the differing keys
+    with pytest.raises(ConfigError, match="model.args.memory_length: stored 2, now 1"):
+        evaluate_checkpoint([f"checkpoint={tmp_path}/run", "model.memory_length=1"])
+    with pytest.raises(ConfigError, match="data.crop_size"):
+        evaluate_checkpoint([f"checkpoint={tmp_path}/run/checkpoint.pt", "data.crop_size=[16, 16]"])
+
+
+DDP_WORKER = """
+import json, sys
+sys.path.insert(0, "tests")
+from bench.config import load_config
+from bench.distributed import init_distributed, shutdown_distributed
+from bench.models.registry import build_model
+from bench.run.evaluate import build_eval_dataset, evaluate_model
+from tiny import TINY, as_overrides
+import torch
+cfg = load_config(None, as_overrides({**TINY, "data.synthetic.val_clips": 5, "data.synthetic.num_classes": 4})
+                  + ["model.name=per_frame", "eval.batch_size=2"])
+torch.manual_seed(0)
+model = build_model(cfg.model, 4)
+env = init_distributed("cpu")
+dataset, with_tc, _ = build_eval_dataset(cfg, model)
+metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc)
+shutdown_distributed(env)
+print(json.dumps(metrics))
+"""
+
+
+def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
+    """Two gloo processes split 5 clips 3 + 2 (interleaved); every rank returns the single-process metrics."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repo = Path(__file__).resolve().parent.parent
+    common = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
+              "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER], cwd=repo, stdout=subprocess.PIPE, text=True,
+                              env={**common, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+    outputs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    single = subprocess.run([sys.executable, "-c", DDP_WORKER], cwd=repo, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300, check=True)
+    expected = json.loads(single.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1] == expected
+    assert expected["per_image"]["names"] == [f"synthetic-val-{i:06d}" for i in range(5)]

@@ -23,7 +23,7 @@ def tiny_config(tmp_path: Path, *overrides: str):
     return load_config(None, TINY + [f"output_root={tmp_path / 'runs'}", *overrides])
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [m for m in list_models() if not m.startswith("test_")])  # not test doubles
 def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path, name: str) -> None:
     cfg = tiny_config(tmp_path, f"model.name={name}", "model.memory_length=1")
     result = latency_command(cfg, frames=2, warmup=1, threads=1)
@@ -131,16 +131,26 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
         measure_latency(model, list(stream_frames(dataset, 4)), warmup=0, threads=1)
 
 
-def test_missing_latency_is_measured_once_into_the_record(tmp_path: Path, monkeypatch) -> None:
-    from bench.run import rundir
-    from bench.run.execute import execute
+def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path) -> None:
+    from bench.run.trainer import train_and_evaluate
+
+    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",
+                      "launch.latency=true", "launch.latency_frames=2")
+    record = train_and_evaluate(cfg, tmp_path / "run")
+    latency = record["latency"]
+    assert list(latency["modes"]) == ["streaming", "recompute"] and latency["modes_agree"]
+    assert latency["modes"]["streaming"]["timed_frames"] == 2
+    assert latency["weights"] == "the trained model in memory (iteration 2)"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "log.jsonl"]
+
+
+def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path) -> None:
     from bench.run.latency import measure_missing_latency
 
-    monkeypatch.chdir(tmp_path)
-    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2")
-    assert execute(cfg).record["status"] == "done"
-    assert measure_missing_latency(cfg, frames=2, threads=1) is not None
-    record = rundir.read_record(cfg.resolved_run_dir()).record
-    assert record["status"] == "done" and list(record["latency"]["modes"]) == ["streaming", "recompute"]
-    assert record["latency"]["modes"]["streaming"]["timed_frames"] == 2
-    assert measure_missing_latency(cfg) is None  # measured once; a finished, measured run is left alone
+    cfg = tiny_config(tmp_path, "model.name=per_frame")
+    assert measure_missing_latency(cfg, frames=1, threads=1) is None  # no record yet: nothing to add to
+    cfg.resolved_run_dir().mkdir(parents=True)
+    (cfg.resolved_run_dir() / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
+    assert "latency" in json.loads((cfg.resolved_run_dir() / "record.json").read_text())
+    assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once

@@ -158,7 +158,7 @@ def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, liv
     rundir.write_config(tmp_path, cfg)
     holder_claim(tmp_path, live_holder)
     with pytest.raises(RunBusyError, match=f"pid {live_holder.pid}"):
-        evaluate_command(cfg)
+        evaluate_command([f"checkpoint={tmp_path / 'checkpoint.pt'}", f"run_dir={tmp_path}"])
 
 
 @pytest.mark.parametrize("content", [b"", b"{\"host\": \"n", b"[]"])

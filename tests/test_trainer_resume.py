@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import bench.run.trainer
-from bench.run.checkpoint import load_checkpoint
 from bench.config import load_config
-from bench.run.trainer import TrainingInterrupted, train_and_evaluate
+from bench.run.checkpoint import load_checkpoint
+from bench.run.trainer import TrainHook, TrainingInterrupted, train_and_evaluate
 from tiny import TINY, as_overrides
 
 # TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
@@ -26,6 +25,26 @@ TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.size": [4
 
 def tiny_config(run_dir: Path, *overrides: str):
     return load_config(None, TINY + [f"run_dir={run_dir}"] + list(overrides))
+
+
+class StopAfter(TrainHook):
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_step_end(self, state) -> None:
+        if state.iteration == self.iteration:
+            state.request_stop("StopAfter")
+
+
+class SignalAt(TrainHook):
+    """Sends ``signum`` to this process at the end of step ``iteration`` (as a preemption would, any time)."""
+
+    def __init__(self, iteration: int, signum: int) -> None:
+        self.iteration, self.signum = iteration, signum
+
+    def on_step_end(self, state) -> None:
+        if state.iteration == self.iteration:
+            os.kill(os.getpid(), self.signum)
 
 
 def assert_same_final_state(a: Path, b: Path) -> None:
@@ -48,9 +67,8 @@ def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
 def test_stopped_and_resumed_run_equals_uninterrupted_run(uninterrupted, tmp_path):
     reference_dir, reference = uninterrupted
     with pytest.raises(TrainingInterrupted, match="after iteration 5"):
-        train_and_evaluate(tiny_config(tmp_path), tmp_path, stop_after=5)  # between the checkpoints at 3 and 6
+        train_and_evaluate(tiny_config(tmp_path), tmp_path, hooks=[StopAfter(5)])  # between checkpoints 3 and 6
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 5
-    assert not (tmp_path / "record.json").exists()
     record = train_and_evaluate(tiny_config(tmp_path), tmp_path)
     assert_same_final_state(reference_dir, tmp_path)
     assert record["metrics"] == reference["metrics"]
@@ -60,8 +78,8 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(uninterrupted, tmp_pat
     assert len(iters) == 4
 
 
-def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, tmp_path, monkeypatch):
-    """SIGUSR2 mid-iteration: checkpoint at the iteration boundary, then the previous handler (here a stand-in
+def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, tmp_path):
+    """SIGUSR2 during training: checkpoint at the iteration boundary, then the previous handler (here a stand-in
     for submitit's requeue handler) runs; resuming gives the uninterrupted result."""
     reference_dir, reference = uninterrupted
 
@@ -71,23 +89,14 @@ def test_preemption_signal_saves_then_hands_over_to_the_launcher(uninterrupted, 
     def launcher_handler(signum, frame):
         raise Requeued(signum)
 
-    real_poly_lr = bench.run.trainer.poly_lr
-
-    def poly_lr_with_signal(iteration, *args):
-        if iteration == 3:  # during the 4th iteration
-            os.kill(os.getpid(), signal.SIGUSR2)
-        return real_poly_lr(iteration, *args)
-
     previous = signal.signal(signal.SIGUSR2, launcher_handler)
     try:
-        monkeypatch.setattr(bench.run.trainer, "poly_lr", poly_lr_with_signal)
         with pytest.raises(Requeued):
-            train_and_evaluate(tiny_config(tmp_path), tmp_path)
+            train_and_evaluate(tiny_config(tmp_path), tmp_path, hooks=[SignalAt(4, signal.SIGUSR2)])
         assert signal.getsignal(signal.SIGUSR2) is launcher_handler  # the trainer restored the handler
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 4
-    monkeypatch.setattr(bench.run.trainer, "poly_lr", real_poly_lr)
     record = train_and_evaluate(tiny_config(tmp_path), tmp_path)
     assert_same_final_state(reference_dir, tmp_path)
     assert record["metrics"] == reference["metrics"]
@@ -97,15 +106,14 @@ def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
     """Without a launcher handler the process saves a checkpoint and then dies of the signal."""
     script = textwrap.dedent(f"""
         import os, signal
-        import bench.run.trainer
+        from pathlib import Path
         from bench.config import load_config
-        real = bench.run.trainer.poly_lr
-        def poly_lr(iteration, *args):
-            if iteration == 1:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return real(iteration, *args)
-        bench.run.trainer.poly_lr = poly_lr
-        bench.run.trainer.train_and_evaluate(load_config(None, {TINY + [f"run_dir={tmp_path}"]!r}), {str(tmp_path)!r})
+        from bench.run.trainer import TrainHook, train_and_evaluate
+        class SignalAt(TrainHook):
+            def on_step_end(self, state):
+                if state.iteration == 2:
+                    os.kill(os.getpid(), signal.SIGTERM)
+        train_and_evaluate(load_config(None, {TINY!r}), Path({str(tmp_path)!r}), hooks=[SignalAt()])
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                             cwd=Path(__file__).resolve().parent.parent)

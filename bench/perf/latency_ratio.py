@@ -21,7 +21,7 @@ from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
 from bench.run.latency import measure_latency, stream_frames
-from bench.models.registry import build_model
+from bench.models.build import build_model
 
 SMALL_MODEL = ["model.backbone=resnet18", "model.key_channels=16", "model.value_channels=32", "model.channels=64",
                "model.aux_channels=32"]
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config, overrides + [f"model.memory_length={t}"])
         dataset = build_dataset(cfg.data, cfg.data.val_split, t, train=False)
         torch.manual_seed(0)
-        model = build_model(cfg.model, dataset.num_classes)
+        model = build_model(cfg)
         count = 1 + max(args.warmup, t) + args.frames + 1
         result = measure_latency(model, list(stream_frames(dataset, count)), warmup=args.warmup, device=device,
                                  threads=args.threads)

@@ -37,6 +37,8 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
+from bench.run import rundir
+
 from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, RunCounts, StatsError, best_row,
                                 chance_miou, compare, counts_from_record, row_stats)
 
@@ -144,7 +146,7 @@ def read_record_file(path: Path, strict: bool = False) -> tuple[dict[str, Any] |
 def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
     """Every valid finished ``record.json`` below ``folder``; invalid ones are listed in ``invalid``."""
     records, invalid = [], []
-    for path in sorted(folder.rglob("record.json")):
+    for path in sorted(folder.rglob(rundir.RECORD)):
         record, problem = read_record_file(path, strict)
         records += [record] if record is not None else []
         invalid += [problem] if problem is not None else []
@@ -200,7 +202,7 @@ def records_from_spec(path: Path, overrides: list[str] | tuple[str, ...] = (), s
         value = _get_dotted(run.config, factor) if factor else None
         if value not in order:
             order.append(value)
-        record_path = Path(run.run_dir) / "record.json"
+        record_path = Path(run.run_dir) / rundir.RECORD
         record, problem = read_record_file(record_path, strict) if record_path.is_file() else (None, None)
         invalid += [problem] if problem is not None else []
         if record is None:

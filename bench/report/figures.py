@@ -288,7 +288,7 @@ def to_image(frame: Any) -> np.ndarray:
 
 def _strip_models(table: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """(row label, record of the lowest-seed run with a checkpoint) per table row; notes for rows without one."""
-    import json
+    from bench.run import rundir
 
     chosen, notes = [], []
     for _, row in table.frame.iterrows():
@@ -296,8 +296,8 @@ def _strip_models(table: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[st
         found = None
         for run_id in str(row["run_ids"]).split():
             run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
-            if run_dir and (Path(run_dir) / "checkpoint.pt").is_file():
-                found = json.loads((Path(run_dir) / "record.json").read_text())
+            if run_dir and (Path(run_dir) / rundir.CHECKPOINT).is_file():
+                found = rundir.read_record(run_dir).record
                 found["_run_dir"] = run_dir
                 break
         if found is None:
@@ -311,20 +311,17 @@ def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> Figure
     """Memory frames, current frame, ground truth and each model's prediction for one synthetic val clip."""
     import torch
 
-    from bench.run.checkpoint import load_model_weights
-    from bench.config import Config, from_dict
     from bench.data.build import build_dataset
-    from bench.run.evaluate import build_model_for
+    from bench.models.build import load_run_model
 
     name = f"qualitative_{table.name}"
     chosen, notes = _strip_models(table)
     if not chosen:
         return FigureResult(name, [], "no run of this table has a checkpoint; " + "; ".join(notes))
-    configs = [from_dict(Config, {k: v for k, v in rec["config"].items()}) for _, rec in chosen]
-    models = []
-    for cfg, (label, record) in zip(configs, chosen):
-        model = build_model_for(cfg)
-        load_model_weights(model, Path(record["_run_dir"]) / "checkpoint.pt")
+    configs, models = [], []
+    for label, record in chosen:
+        model, cfg, _ = load_run_model(Path(record["_run_dir"]))
+        configs.append(cfg)
         models.append((label, model.eval()))
     longest = max(int(m.memory_length) for _, m in models)
     # the current frame of a synthetic clip does not depend on T, so one clip with the longest memory serves all

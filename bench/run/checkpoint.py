@@ -5,9 +5,12 @@
 
 A training state (built by ``bench.run.trainer``) holds::
 
-    {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": ... | None,
+    {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": GradScaler state ({} without fp16),
      "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},
-     "elapsed_s": float, "config": resolved config dict, "config_hash": str}
+     "elapsed_s": float, "config": resolved config dict, "config_hash": str, "classes": [class names]}
+
+Its weights are always finite (the trainer checks before saving). To rebuild the trained model from a run use
+``bench.models.build.load_run_model(run_dir)``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from typing import Any
 import torch
 
 from bench.run.records import write_atomic
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class CheckpointError(RuntimeError):

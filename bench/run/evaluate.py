@@ -2,12 +2,17 @@
 
 From the command line (``bench eval``)::
 
-    bench eval configs/synthetic_tmanet.yaml checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide
+    bench eval checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide     # the config comes from the run
 
 From Python::
 
-    metrics = evaluate_checkpoint(cfg)                         # also writes eval.json next to the checkpoint
-    metrics = evaluate_model(model, dataset, cfg.eval, env)    # used by the trainer at the end of a run
+    metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
+    dataset, with_tc, reason = build_eval_dataset(cfg, model)   # the validation split the model needs
+    metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc)   # pure inference + metrics
+
+Evaluation never builds a model: ``evaluate_model`` takes one (the trainer's in-memory model, or
+``bench.models.build.load_run_model`` for a stored run). ``bench eval`` takes the config from the run; overrides
+may change only ``eval.*``, ``data.val_split`` and ``data.root``.
 
 Sliding-window inference follows mmseg's ``slide_inference``: windows of ``eval.crop_size`` every
 ``eval.stride`` pixels, the last window of a row/column shifted back to end at the border, every memory frame
@@ -24,14 +29,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from bench.metrics import ConfusionMatrix, TemporalConsistency
+from bench.constants import IGNORE_INDEX
+from bench.metrics import TemporalConsistency, confusion_matrix, segmentation_summary
 
 log = logging.getLogger("bench.run.evaluate")
 
@@ -137,13 +143,6 @@ def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, bool, str |
     return dataset, with_tc, reason
 
 
-def dataset_num_classes(cfg: Any) -> int:
-    """Number of classes of the configured dataset (read from its validation split; datasets load lazily)."""
-    from bench.data.build import build_dataset
-
-    return int(build_dataset(cfg.data, cfg.data.val_split, 0, train=False).num_classes)
-
-
 def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
     """RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
     from bench.models.raft import RaftFlow
@@ -154,6 +153,53 @@ def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tenso
                                 f"eval.tc_raft_weights at it")
     raft = RaftFlow("small", weights=str(Path(weights).expanduser()), iters=12, freeze=True).to(device).eval()
     return lambda target, source: raft(target, source)
+
+
+
+# --------------------------------------------------------------------------------------------------
+# counts per image and over the split
+
+
+def per_image_confusion(pred: Tensor, label: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    """(B, C, C) int64 confusion matrices, one per image of ``pred`` / ``label`` (B, H, W); ignored pixels dropped."""
+    return torch.stack([confusion_matrix(p, l, num_classes, ignore_index) for p, l in zip(pred, label)])
+
+
+class SplitCounts:
+    """Per-image intersection / union / label-pixel counts of one rank's images, and their sum (C, C)."""
+
+    def __init__(self, num_classes: int, ignore_index: int) -> None:
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.total = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self.rows: list[tuple[int, str, list[int], list[int], list[int]]] = []  # index, name, I, U, label pixels
+
+    def add(self, indices: list[int], names: list[str], pred: Tensor, label: Tensor) -> None:
+        """Count a batch: dataset ``indices`` and sample ``names`` of its B images, ``pred``/``label`` (B, H, W)."""
+        per = per_image_confusion(pred, label, self.num_classes, self.ignore_index).cpu()
+        self.total += per.sum(0)
+        tp = per.diagonal(dim1=1, dim2=2)
+        labelled, predicted = per.sum(2), per.sum(1)
+        union = labelled + predicted - tp
+        for i, index in enumerate(indices):
+            self.rows.append((index, names[i], tp[i].tolist(), union[i].tolist(), labelled[i].tolist()))
+
+    def gather(self, env: Any) -> None:
+        """Sum the totals over DDP ranks and collect every rank's rows, in dataset order, on every rank."""
+        from bench.distributed import all_reduce_sum
+
+        self.total = all_reduce_sum(self.total.to(env.device), env).cpu()
+        parts = [self.rows]
+        if env.distributed:
+            import torch.distributed as dist
+
+            parts = [None] * env.world_size  # type: ignore[list-item]
+            dist.all_gather_object(parts, self.rows)
+        self.rows = sorted((row for part in parts for row in part), key=lambda row: row[0])
+
+    def per_image(self) -> dict[str, list]:
+        """``{"names", "intersection", "union", "label_pixels"}``: lists over images in dataset order."""
+        return {"names": [r[1] for r in self.rows], "intersection": [r[2] for r in self.rows],
+                "union": [r[3] for r in self.rows], "label_pixels": [r[4] for r in self.rows]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,63 +214,66 @@ def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
     return iterable
 
 
+def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], with_tc: bool,
+                   raft: Callable[[Tensor, Tensor], Tensor] | None, consistency: TemporalConsistency) -> Tensor:
+    """Predicted classes (B, H, W) of the batch's current frames; with TC also the t-1 prediction, counted."""
+    frames = batch["frames"].to(device, non_blocking=True)
+    flow = batch.get("flow")
+    flow = None if flow is None else flow.to(device, non_blocking=True)
+    if not with_tc:
+        return predict_logits(model, frames, flow, **window).argmax(1)
+    pred = predict_logits(model, frames[:, 1:], None if flow is None else flow[:, 1:], **window).argmax(1)
+    pred_prev = predict_logits(model, frames[:, :-1], None, **window).argmax(1)
+    tc_flow = flow[:, -1] if raft is None else raft(frames[:, -1], frames[:, -2])
+    consistency.update(pred, pred_prev, tc_flow)
+    return pred
+
+
 @torch.no_grad()
 def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any = None, *,
                    with_tc: bool = False, tc_skipped: str | None = None, num_workers: int = 0) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
-    all-reduced.
+    all-reduced (per-image counts gathered), so every rank returns the same metrics.
 
-    Returns ``{"miou", "pixel_acc", "per_class_iou", "tc", "tc_flow", "tc_skipped", "num_images", "mode"}``.
+    Returns ``{"miou", "pixel_acc", "per_class_iou", "tc", "tc_flow", "tc_skipped", "num_images", "mode",
+    "per_image"}``; ``per_image`` = ``{"names": [N], "intersection" / "union" / "label_pixels": [N][C] ints}`` in
+    dataset order, ignored pixels excluded (their sums over images give the split's confusion-matrix counts).
     With ``with_tc`` the dataset must hold ``memory_length + 1`` past frames.
     """
     from bench.data.build import collate_clips
-    from bench.distributed import DistEnv, all_reduce_sum
+    from bench.distributed import DistEnv
 
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
     was_training = model.training
     model.eval()
-    indices = list(range(len(dataset)))
-    if eval_cfg.max_images:
-        indices = indices[: eval_cfg.max_images]
+    indices = list(range(len(dataset)))[: eval_cfg.max_images or None]
     shard = indices[env.rank :: env.world_size]
     loader = DataLoader(Subset(dataset, shard), batch_size=eval_cfg.batch_size, shuffle=False,
                         num_workers=num_workers, collate_fn=collate_clips)
-    num_classes = dataset.num_classes
-    confusion = ConfusionMatrix(num_classes, getattr(dataset, "ignore_index", 255))
+    counts = SplitCounts(dataset.num_classes, getattr(dataset, "ignore_index", IGNORE_INDEX))
     consistency = TemporalConsistency()
     raft = _raft_flow_fn(eval_cfg.tc_raft_weights, env.device) if with_tc and eval_cfg.tc_flow == "raft" else None
     window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
-    images = torch.zeros(1, dtype=torch.int64)
+    done = 0
     try:
         for batch in _progress(loader, len(loader), "eval", env.is_main):
-            frames = batch["frames"].to(env.device, non_blocking=True)
-            label = batch["label"].to(env.device, non_blocking=True)
-            flow = batch.get("flow")
-            flow = None if flow is None else flow.to(env.device, non_blocking=True)
-            if with_tc:
-                current = frames[:, 1:]
-                logits = predict_logits(model, current, None if flow is None else flow[:, 1:], **window)
-                previous = predict_logits(model, frames[:, :-1], None, **window)
-                pred, pred_prev = logits.argmax(1), previous.argmax(1)
-                tc_flow = flow[:, -1] if raft is None else raft(frames[:, -1], frames[:, -2])
-                consistency.update(pred, pred_prev, tc_flow)
-            else:
-                pred = predict_logits(model, frames, flow, **window).argmax(1)
-            confusion.update(pred, label)
-            images += frames.shape[0]
+            pred = _predict_batch(model, batch, env.device, window, with_tc, raft, consistency)
+            size = pred.shape[0]
+            counts.add(shard[done:done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
+            done += size
     finally:
         model.train(was_training)
-    confusion.all_reduce(env)
+    counts.gather(env)
     consistency.all_reduce(env)
-    images = all_reduce_sum(images.to(env.device), env).cpu()
-    metrics = confusion.summary(dataset.class_names)
+    metrics = segmentation_summary(counts.total, dataset.class_names)
     metrics.update({
         "tc": consistency.value() if with_tc else None,
         "tc_flow": eval_cfg.tc_flow if with_tc else None,
         "tc_skipped": None if with_tc else tc_skipped,
-        "num_images": int(images),
+        "num_images": len(counts.rows),
         "mode": eval_cfg.mode,
+        "per_image": counts.per_image(),
     })
     return metrics
 
@@ -232,61 +281,60 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any =
 # --------------------------------------------------------------------------------------------------
 # bench eval
 
-
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for key in sorted(set(a) | set(b)):
-            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [f"{prefix.rstrip('.')}: checkpoint {a!r} vs config {b!r}"]
+# what `bench eval` may change in a run's config: where and how it is evaluated, never what was trained
+EVAL_OVERRIDABLE: tuple[str, ...] = ("eval.", "data.val_split:", "data.root:")
 
 
-def build_model_for(cfg: Any) -> nn.Module:
-    """The config's model (its plugins imported first) with the class count of the config's dataset."""
-    from bench.models.registry import build_model, load_plugins
+def eval_config(run_cfg: Any, overrides: Sequence[str], config_file: str | Path | None = None) -> Any:
+    """The config ``bench eval`` evaluates with: the run's config (or ``config_file``) plus ``overrides``.
 
-    load_plugins(cfg.plugins)
-    return build_model(cfg.model, dataset_num_classes(cfg))
-
-
-def evaluate_checkpoint(cfg: Any) -> dict[str, Any]:
-    """Evaluate ``cfg.checkpoint`` on ``cfg.data.val_split``; write ``eval.json`` next to it; return the metrics.
-
-    The model is built from ``cfg.model``, which must match the model section stored in the checkpoint.
+    Only ``eval.*``, ``data.val_split`` and ``data.root`` may differ from the run's config (and settings that do
+    not change results: device, workers, paths); anything else is a ``ConfigError`` listing the differences.
     """
-    from bench.run.checkpoint import CheckpointError, load_checkpoint, model_state_from
-    from bench.config import ConfigError, to_dict
+    from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base, to_dict
+    from bench.run.identity import differences
+
+    base = read_yaml_with_base(config_file) if config_file else to_dict(run_cfg)
+    cfg = from_dict(Config, apply_overrides(base, overrides))
+    changed = [line for line in differences(to_dict(run_cfg), cfg) if not line.startswith(EVAL_OVERRIDABLE)]
+    if changed:
+        raise ConfigError(f"bench eval takes the config from the run and may change only eval.*, data.val_split and "
+                          f"data.root; drop these overrides: {'; '.join(changed)}")
+    return cfg
+
+
+def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path | None = None) -> dict[str, Any]:
+    """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
+    on ``data.val_split``; write ``eval.json`` next to it; return the metrics.
+
+    The model and its config come from the run (``bench.models.build.load_run_model``); see ``eval_config``.
+    """
+    from bench.config import ConfigError, load_config, to_dict
     from bench.distributed import init_distributed, shutdown_distributed
+    from bench.models.build import checkpoint_path, load_run_model
+    from bench.run import rundir
+    from bench.run.checkpoint import CheckpointError
     from bench.run.records import write_json_atomic
 
-    if not cfg.checkpoint:
+    requested = load_config(config_file, overrides)  # checks the override keys and names the checkpoint
+    if not requested.checkpoint:
         raise ConfigError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
-                         "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)")
-    path = Path(cfg.checkpoint)
+                          "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)")
+    path = checkpoint_path(requested.checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
-    model = build_model_for(cfg)
+    model, run_cfg, meta = load_run_model(path)
+    cfg = eval_config(run_cfg, overrides, config_file)
     env = init_distributed(cfg.device)
     try:
-        state = load_checkpoint(path)
-        stored = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
-        if stored is not None:
-            diff = _differences(stored, to_dict(cfg)["model"], "model.")
-            if diff:
-                raise CheckpointError(f"checkpoint {path} was trained with a different model config; pass the "
-                                      f"run's config (or the same model.* overrides):\n  " + "\n  ".join(diff))
-        model.load_state_dict(model_state_from(state))
         dataset, with_tc, reason = build_eval_dataset(cfg, model)
-        model.to(env.device)
         if reason:
             log.warning("temporal consistency skipped: %s", reason)
-        metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc, tc_skipped=reason,
+        metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=with_tc, tc_skipped=reason,
                                  num_workers=cfg.data.num_workers)
         if env.is_main:
-            write_json_atomic(path.parent / "eval.json", {
-                "checkpoint": str(path), "iteration": state.get("iteration"), "split": cfg.data.val_split,
+            write_json_atomic(path.parent / rundir.EVAL, {
+                "checkpoint": str(path), "iteration": meta.get("iteration"), "split": cfg.data.val_split,
                 "dataset": cfg.data.dataset, "eval": to_dict(cfg.eval), "metrics": metrics,
             })
         return metrics

@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from bench.run import rundir
 from bench.run.liveness import current_job_id
@@ -123,22 +123,26 @@ def train_command(cfg: Any) -> dict[str, Any]:
     return result.record
 
 
-def evaluate_command(cfg: Any) -> dict[str, Any]:
-    """``bench eval``: evaluate ``cfg.checkpoint`` under its run's claim (never a run another process trains).
+def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | None = None) -> dict[str, Any]:
+    """``bench eval``: evaluate the checkpoint named by ``checkpoint=`` under its run's claim (never a run another
+    process trains); see ``bench.run.evaluate.evaluate_checkpoint``.
 
     The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).
     """
+    from bench.config import load_config
+    from bench.models.build import checkpoint_path
     from bench.run.evaluate import evaluate_checkpoint
 
-    folder = Path(cfg.checkpoint).parent if cfg.checkpoint else None
+    requested = load_config(config_file, overrides)
+    folder = checkpoint_path(requested.checkpoint).parent if requested.checkpoint else None
     if folder is None or not (folder / rundir.CONFIG).is_file():
-        return evaluate_checkpoint(cfg)
+        return evaluate_checkpoint(overrides, config_file)
     job_id = current_job_id()
     got = rundir.acquire_claim(folder, job_id)
     if not got.ok:
         raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
     try:
-        return evaluate_checkpoint(cfg)
+        return evaluate_checkpoint(overrides, config_file)
     finally:
         rundir.release_claim(folder, job_id)
 

@@ -3,8 +3,9 @@
     bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
 
-    from bench.run.latency import measure_latency, stream_frames            # any model, any clip dataset
+    from bench.run.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
+    result = measure_model_latency(model, cfg, frames=30)                  # the config's validation clips
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
 
 Protocol (research/tooling.md §2.6):
@@ -27,9 +28,10 @@ Protocol (research/tooling.md §2.6):
   reset per mode through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``, the process-lifetime peak).
 * both modes' logits on the same frames must agree (max abs difference reported; a mismatch is an error).
 
-Weights come from ``<run dir>/checkpoint.pt`` if present, else random init (latency does not depend on them).
-The result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json`` under
-``"latency"`` when the run has a record.
+``bench latency`` takes the weights from ``<run dir>/checkpoint.pt`` if present, else random init (latency does
+not depend on them); its result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json``
+under ``"latency"`` when the run has a record. The trainer measures its in-memory model with
+``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record it returns.
 """
 
 from __future__ import annotations
@@ -290,6 +292,29 @@ def _cpu_name() -> str:
 # the command
 
 
+def measure_model_latency(model: nn.Module, cfg: Any, frames: int = 30, warmup: int = 5, threads: int | None = 2,
+                          modes: Sequence[str] = STREAM_MODES, device: torch.device | str | None = None,
+                          weights: str = "") -> dict[str, Any]:
+    """Latency of an in-memory ``model`` on the validation clips of ``cfg`` (``frames`` timed frames per mode).
+
+    ``device`` defaults to ``cfg.device``; ``weights`` says where the weights came from (stored in the result).
+    Leaves the model in eval mode on ``device``.
+    """
+    from bench.data.build import build_dataset
+    from bench.run.evaluate import needs_flow_input
+
+    device = resolve_device(cfg.device) if device is None else device
+    t = int(model.memory_length)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, t, train=False)
+    count = 1 + max(warmup, t) + frames + 1
+    clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
+    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads)
+    result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
+                   "weights": weights, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   "hostname": os.uname().nodename})
+    return result
+
+
 def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 2,
                     modes: Sequence[str] = STREAM_MODES, write_record: bool = True) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips.
@@ -297,26 +322,20 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
     result into it under ``"latency"`` (atomic writes). Returns the result dict.
     """
-    from bench.run.checkpoint import load_model_weights
-    from bench.data.build import build_dataset
-    from bench.run.evaluate import build_model_for, needs_flow_input
+    from bench.models.build import build_model
     from bench.run import rundir
+    from bench.run.checkpoint import load_model_weights
     from bench.run.records import write_json_atomic
 
-    device = resolve_device(cfg.device)
-    model = build_model_for(cfg)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, int(model.memory_length), train=False)
+    model = build_model(cfg)
     run_dir = Path(cfg.resolved_run_dir())
     checkpoint = run_dir / rundir.CHECKPOINT
+    weights = "random init (no checkpoint.pt)"
     if checkpoint.is_file():
         load_model_weights(model, checkpoint)
-    t = int(model.memory_length)
-    count = 1 + max(warmup, t) + frames + 1
-    clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
-    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads)
-    result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
-                   "weights": str(checkpoint) if checkpoint.is_file() else "random init (no checkpoint.pt)",
-                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hostname": os.uname().nodename})
+        weights = str(checkpoint)
+    result = measure_model_latency(model, cfg, frames=frames, warmup=warmup, threads=threads, modes=modes,
+                                   weights=weights)
     write_json_atomic(run_dir / rundir.LATENCY, result)
     if write_record and rundir.read_record(run_dir).record is not None:
         rundir.merge_into_record(run_dir, "latency", result, overwrite=True)  # `bench latency` re-measures

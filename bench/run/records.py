@@ -141,8 +141,13 @@ def environment_info() -> dict[str, Any]:
 
 
 def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
-                checkpoint: str | Path | None, status: str = "done") -> dict[str, Any]:
-    """The ``record.json`` dict of a finished run (schema in docs/architecture.md)."""
+                checkpoint: str | Path | None, status: str = "done", batch_size_per_rank: int | None = None,
+                world_size: int = 1) -> dict[str, Any]:
+    """The ``record.json`` dict of a finished run (schema in docs/architecture.md).
+
+    ``train.batch_size`` is the global batch; ``batch_size_per_rank`` (default: global / ``world_size``) is each
+    DDP process's share.
+    """
     from bench.config import to_dict
     from bench.run.identity import config_hash, run_id
 
@@ -163,6 +168,9 @@ def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: 
         "environment": env,
         "wall_time_s": round(float(wall_time_s), 3),
         "iters": int(iters),
+        "world_size": int(world_size),
+        "batch_size_global": int(cfg.train.batch_size),
+        "batch_size_per_rank": int(batch_size_per_rank or cfg.train.batch_size // max(world_size, 1)),
         "metrics": metrics,
         "checkpoint": None if checkpoint is None else str(checkpoint),
     }

@@ -1,271 +1,397 @@
 """The shared trainer: one recipe for every model (tmanet.md §3), resumable, then evaluation and the run record.
 
-    bench train configs/synthetic_tmanet.yaml train.iters=200          # command line
-    torchrun --nproc-per-node 4 -m bench train CONFIG                   # DDP (also: srun with several tasks)
+    record = train_and_evaluate(cfg, run_dir)                       # trains in run_dir, returns record.json's dict
+    record = train_and_evaluate(cfg, run_dir, hooks=[MyHook()])     # hooks see every step and may stop the run
 
-    record = train_and_evaluate(cfg, run_dir)                           # Python; returns record.json's dict
+    torchrun --nproc-per-node 4 -m bench train CONFIG               # DDP (also: srun with several tasks)
 
-Recipe: SGD with momentum and weight decay on every parameter; poly learning rate with a floor,
-``lr = (base - min) * (1 - it / iters) ** power + min`` per iteration (mmcv's poly with ``min_lr``); cross-entropy
-with ignore index 255 averaged over all pixels (mmseg) or over valid pixels; auxiliary loss times
-``train.aux_weight``; optional AMP (CUDA only) and gradient clipping.
+The run is six named stages in one loop (``_train``): **setup** (seed, model, data, optimiser), **resume** (the
+run's ``checkpoint.pt``, if any: weights, optimiser, AMP scaler, iteration, RNG states, data position), then per
+iteration **step** (one SGD step, bench.run.recipe) and **log** (hooks, ``log.jsonl``), **evaluate** every
+``train.eval_every`` iterations, a checkpoint every ``train.checkpoint_every``; and **finish**: the final
+checkpoint, a check that the weights and one batch of logits are finite, evaluation, latency (with
+``launch.latency``) and the record, returned on every rank.
 
-Run directory (``run_dir``): ``log.jsonl`` every ``train.log_every`` iterations, ``checkpoint.pt`` every
-``train.checkpoint_every`` iterations, at the end and when SIGUSR2 / SIGTERM arrives. Starting a run whose
-directory holds a checkpoint resumes it exactly (weights, optimizer, AMP scaler, iteration, RNG states, data
-position). The trainer does not read or write ``record.json``, ``config.yaml`` or ``claim.json`` and does not
-check the stored config: ``bench.run.execute`` does (one way to execute a run).
+Files: the trainer writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``; ``record.json``,
+``config.yaml``, claims and the check that ``run_dir`` belongs to ``cfg`` belong to the caller (the run executor).
 
-Determinism: every augmented sample is drawn from its own seed ``(train.seed, epoch, index)`` and the sampler
-is seeded per epoch, so the data stream does not depend on worker count or on where a run was interrupted; on
-CPU an interrupted and resumed run ends with bit-identical weights (tests/test_trainer_resume.py).
+Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP processes (the official 8 =
+2 per GPU x 4 GPUs); both numbers are logged and recorded.
+
+Hooks: objects with ``on_step_end(state: StepState)`` and ``on_evaluate(iteration, metrics)`` (subclass
+``TrainHook``). ``state.request_stop(reason)`` makes the loop save a checkpoint and raise ``TrainingInterrupted``.
+The ``log.jsonl`` writer is such a hook.
+
+Preemption: SIGUSR2 / SIGTERM -> checkpoint at the iteration boundary -> the previous handler (submitit's
+requeue), or the signal is re-raised after clean-up (bench.run.signals).
+
+Determinism: every augmented sample is drawn from its own seed and the sampler is seeded per epoch
+(bench.run.batches), so on CPU an interrupted and resumed run ends with bit-identical weights
+(tests/test_trainer_resume.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import random
 import signal
 import sys
-import threading
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Sequence
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch import nn
+from torch.utils.data import Dataset
 
-from bench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from bench.constants import IGNORE_INDEX
 from bench.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown_distributed
+from bench.run.batches import InfiniteBatches, per_rank_batch
+from bench.run import rundir
+from bench.run.checkpoint import load_checkpoint, save_checkpoint
 from bench.run.records import make_record, write_text_atomic
-from bench.seeding import rng_state, sample_seed, seed_everything, set_rng_state
+from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.run.signals import PreemptionSignals, TrainingInterrupted
+from bench.seeding import rng_state, seed_everything, set_rng_state
 
-PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGUSR2, signal.SIGTERM)
+
+__all__ = ["train_and_evaluate", "TrainHook", "StepState", "TrainingInterrupted", "NonFiniteLossError",
+           "NonFiniteStateError"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or inf; ``checkpoint.pt`` still holds the last good state."""
+    """The training loss became NaN or inf; the run stops (any checkpoint holds an earlier, finite state)."""
 
-    def __init__(self, iteration: int, loss: float, aux_loss: float, checkpoint: Path) -> None:
+    def __init__(self, iteration: int, loss: float, aux_loss: float, checkpoint: Path, saved_at: int | None) -> None:
         self.iteration = iteration
+        kept = (f"{checkpoint} keeps the last good state (iteration {saved_at})" if saved_at is not None
+                else "no checkpoint had been saved yet")
         super().__init__(f"non-finite loss at iteration {iteration} (loss={loss}, aux_loss={aux_loss}); training "
-                         f"stopped and {checkpoint} keeps the last good state. Lower train.lr, set "
-                         f"train.grad_clip, or use train.amp=none/bf16 instead of fp16")
+                         f"stopped and {kept}. Lower train.lr, set train.grad_clip, or use train.amp=none/bf16 "
+                         f"instead of fp16")
 
 
-class TrainingInterrupted(RuntimeError):
-    """Training stopped early with a checkpoint saved (a preemption signal or the ``stop_after`` test hook)."""
+class NonFiniteStateError(FloatingPointError):
+    """The model's weights, buffers (e.g. BatchNorm running_var) or logits hold NaN/inf: the run is not recorded."""
 
-    def __init__(self, message: str, iteration: int, signum: int | None = None) -> None:
-        super().__init__(message)
-        self.iteration = iteration
-        self.signum = signum
-
-
-# --------------------------------------------------------------------------------------------------
-# schedule and loss
-
-
-def poly_lr(iteration: int, max_iters: int, base_lr: float, min_lr: float, power: float) -> float:
-    """mmcv ``PolyLrUpdaterHook`` with ``min_lr``: ``(base - min) * (1 - it/max) ** power + min``, ``it`` 0-based."""
-    progress = min(iteration, max_iters) / max(max_iters, 1)
-    return (base_lr - min_lr) * (1.0 - progress) ** power + min_lr
-
-
-def segmentation_loss(logits: Tensor, label: Tensor, average: str = "all_pixels",
-                      ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Cross-entropy of logits (B, C, H, W) against label (B, H, W).
-
-    ``all_pixels``: mean over every pixel, ignored ones counting 0 (mmseg, tmanet.md §1.8);
-    ``valid_pixels``: mean over non-ignored pixels (0 when there are none).
-    """
-    if logits.shape[-2:] != label.shape[-2:]:
-        raise ValueError(f"logits {tuple(logits.shape)} and label {tuple(label.shape)} differ in size; models "
-                         f"must return logits at the input size")
-    per_pixel = F.cross_entropy(logits.float(), label, ignore_index=ignore_index, reduction="none")
-    if average == "all_pixels":
-        return per_pixel.mean()
-    if average == "valid_pixels":
-        return per_pixel.sum() / (label != ignore_index).sum().clamp(min=1)
-    raise ValueError(f"unknown loss average {average!r}; choose 'all_pixels' or 'valid_pixels'")
+    def __init__(self, what: str, iteration: int) -> None:
+        self.what, self.iteration = what, iteration
+        super().__init__(f"{what} is not finite at iteration {iteration}: training diverged and no record is made; "
+                         f"lower train.lr, set train.grad_clip, or use train.amp=none/bf16 instead of fp16")
 
 
 # --------------------------------------------------------------------------------------------------
-# data: a seeded, resumable, infinite stream of batches
+# hooks
 
 
-class SeededClips(Dataset):
-    """Wraps a clip dataset; item ``(epoch, index)`` is ``dataset[index]`` drawn under its own RNG seed.
+@dataclass
+class StepState:
+    """What a hook sees after each step. ``iteration`` counts completed steps; losses are means over ranks."""
 
-    The transforms use python/numpy/torch global generators; they are seeded from ``(seed, epoch, index)``
-    for the call and restored afterwards, so augmentation is a pure function of that triple.
-    """
+    iteration: int
+    iters: int
+    lr: float
+    loss: float
+    aux_loss: float
+    model: nn.Module
+    stop_reason: str | None = None
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset = dataset
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]) -> dict:
-        epoch, index = key
-        seed = sample_seed(self.seed, epoch, index)
-        saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.default_generator.manual_seed(seed)  # CPU only: CUDA generators stay untouched
-        try:
-            return self.dataset[index]
-        finally:
-            random.setstate(saved[0])
-            np.random.set_state(saved[1])
-            torch.set_rng_state(saved[2])
+    def request_stop(self, reason: str) -> None:
+        """Save a checkpoint after this step and raise ``TrainingInterrupted`` (unless it was the last step)."""
+        self.stop_reason = reason
 
 
-class ResumableSampler(DistributedSampler):
-    """``DistributedSampler`` (shuffled with ``seed + epoch``) that yields ``(epoch, index)`` and can start
-    ``start`` samples into an epoch."""
+class TrainHook:
+    """Base class of training hooks; both methods do nothing by default."""
 
-    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
-        self.start = 0
+    def on_step_end(self, state: StepState) -> None:
+        pass
 
-    def set_position(self, epoch: int, start: int) -> None:
-        self.set_epoch(epoch)
-        self.start = start
+    def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
+        pass
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        for index in list(super().__iter__())[self.start:]:
-            yield self.epoch, index
-
-    def __len__(self) -> int:
-        return self.num_samples - self.start
-
-
-class InfiniteBatches:
-    """Endless batches over epochs; ``state_dict()`` = (epoch, batches consumed in it) resumes exactly."""
-
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: int = 0) -> None:
-        from bench.data.build import collate_clips
-
-        self.dataset = SeededClips(dataset, seed)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.num_workers = num_workers
-        self.collate = collate_clips
-        self.pin_memory = env.device.type == "cuda"
-        self.sampler = ResumableSampler(dataset, env.world_size, env.rank, seed)
-        self.batches_per_epoch = self.sampler.num_samples // batch_size
-        if self.batches_per_epoch == 0:
-            raise ValueError(f"the training split has {len(dataset)} clips, fewer than one batch per process "  # type: ignore[arg-type]
-                             f"(train.batch_size={batch_size} x {env.world_size} processes)")
-        self.epoch = 0
-        self.position = 0
-        self._iterator: Iterator[dict] | None = None
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._iterator = None
-
-    def _start(self) -> None:
-        self.sampler.set_position(self.epoch, self.position * self.batch_size)
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-                            num_workers=self.num_workers, collate_fn=self.collate, pin_memory=self.pin_memory,
-                            # its own generator: creating an iterator must not draw from the global RNG
-                            generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        self._iterator = iter(loader)
-
-    def __iter__(self) -> "InfiniteBatches":
-        return self
-
-    def __next__(self) -> dict:
-        if self.position >= self.batches_per_epoch:
-            self.epoch, self.position, self._iterator = self.epoch + 1, 0, None
-        if self._iterator is None:
-            self._start()
-        assert self._iterator is not None
-        batch = next(self._iterator)
-        self.position += 1
-        return batch
+    def close(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------------------------------
-# preemption signals
+# the state of one training run
 
 
-class PreemptionSignals:
-    """Catches SIGUSR2 / SIGTERM during training: the handler only records the signal; the loop saves a
-    checkpoint at the next iteration boundary and then hands the signal to the previous handler.
+@dataclass
+class Training:
+    """Everything the stages share: the model (unwrapped), its DDP wrapper, optimiser, AMP, data, position."""
 
-    A previous Python handler (e.g. submitit's, which requeues the job) is called; if it returns, training
-    goes on. With the default disposition the trainer raises ``TrainingInterrupted`` and the signal is
-    re-raised after clean-up, so the process ends as the signal intended. Ignored signals stay ignored.
+    cfg: Any
+    run_dir: Path
+    env: DistEnv
+    model: nn.Module
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    trainable: list[nn.Parameter]
+    amp: MixedPrecision
+    batches: InfiniteBatches
+    batch_per_rank: int
+    iteration: int = 0
+    elapsed_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    saved_at: int | None = None
+    val: tuple[Dataset, bool, str | None] | None = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / rundir.CHECKPOINT
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def val_set(self) -> tuple[Dataset, bool, str | None]:
+        """(validation dataset, TC on, reason TC is skipped), built once."""
+        from bench.run.evaluate import build_eval_dataset
+
+        if self.val is None:
+            self.val = build_eval_dataset(self.cfg, self.model)
+        return self.val
+
+
+# --------------------------------------------------------------------------------------------------
+# stages
+
+
+def setup(cfg: Any, run_dir: Path, env: DistEnv) -> Training:
+    """Seed, build the model (bench.models.build) and the training data, SyncBN, optimiser, AMP, DDP."""
+    from bench.data.build import build_dataset
+    from bench.models.build import build_model
+
+    tcfg = cfg.train
+    batch_per_rank = per_rank_batch(tcfg.batch_size, env.world_size)
+    seed_everything(tcfg.seed, tcfg.deterministic)
+    model = build_model(cfg)
+    train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
+    model.to(env.device)
+    if env.distributed and tcfg.sync_bn:
+        if env.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            warnings.warn("train.sync_bn ignored on CPU (SyncBatchNorm needs CUDA)", stacklevel=2)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    network: nn.Module = model
+    if env.distributed:
+        device_ids = [env.device] if env.device.type == "cuda" else None
+        network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    return Training(cfg, run_dir, env, model, network, build_optimizer(trainable, tcfg), trainable,
+                    MixedPrecision.create(tcfg.amp, env.device),
+                    InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers), batch_per_rank)
+
+
+def resume(run: Training) -> None:
+    """Continue from the run's checkpoint, if any; drop log lines written after it.
+
+    The caller (the run executor) has checked that ``run_dir`` belongs to ``cfg``; the trainer does not.
     """
+    path = run.checkpoint_path
+    if path.is_file():
+        state = load_checkpoint(path, map_location="cpu")
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            run.amp.scaler.load_state_dict(state["scaler"])
+        run.batches.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
+        run.saved_at = run.iteration
+    if run.env.is_main:
+        _truncate_log(run.run_dir / rundir.LOG, run.iteration)
 
-    def __init__(self) -> None:
-        self.previous: dict[int, Any] = {}
-        self.pending: int | None = None
 
-    def __enter__(self) -> "PreemptionSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in PREEMPTION_SIGNALS:
-                previous = signal.getsignal(sig)
-                if previous is signal.SIG_IGN:
-                    continue
-                self.previous[sig] = previous
-                signal.signal(sig, self._record)
-        return self
+def step(run: Training) -> StepState:
+    """One SGD step on the next batch; a NaN/inf loss (mean over ranks) raises ``NonFiniteLossError``."""
+    tcfg, device = run.cfg.train, run.env.device
+    batch = next(run.batches)
+    lr = poly_lr(run.iteration, tcfg.iters, tcfg.lr, tcfg.min_lr, tcfg.poly_power)
+    set_lr(run.optimizer, lr)
+    frames = batch["frames"].to(device, non_blocking=True)
+    label = batch["label"].to(device, non_blocking=True)
+    flow = batch["flow"].to(device, non_blocking=True) if "flow" in batch else None
+    with run.amp.autocast():
+        out = run.network(frames, flow)
+    total, loss, aux = total_loss(out, label, tcfg)
+    losses = all_reduce_sum(torch.stack([loss.detach(), aux.detach()]), run.env)
+    mean_loss, mean_aux = (float(v) / run.env.world_size for v in losses)
+    if not (math.isfinite(mean_loss) and math.isfinite(mean_aux)):
+        raise NonFiniteLossError(run.iteration + 1, mean_loss, mean_aux, run.checkpoint_path, run.saved_at)
+    run.amp.backward_and_step(total, run.optimizer, run.trainable, tcfg.grad_clip)
+    run.iteration += 1
+    return StepState(run.iteration, tcfg.iters, lr, mean_loss, mean_aux, run.model)
 
-    def _record(self, signum: int, frame: Any) -> None:
-        # SLURM preemption (and submitit's job._interrupt) sends SIGTERM and then USR2 within milliseconds;
-        # USR2 is the one submitit requeues on, so it must not be dropped behind a pending SIGTERM
-        if self.pending is None or (self.pending == signal.SIGTERM and signum == signal.SIGUSR2):
-            self.pending = signum
 
-    def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self.previous.items():
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-        self.previous.clear()
+def evaluate(run: Training) -> dict[str, Any]:
+    """Metrics of the current model on the validation split; the global RNG is left as it was."""
+    from bench.run.evaluate import evaluate_model
 
-    def forward(self, signum: int, iteration: int, checkpoint: Path) -> None:
-        """Pass ``signum`` on after the checkpoint is saved (see the class docstring)."""
-        self.pending = None
-        name = signal.Signals(signum).name
-        print(f"bench: {name} received; checkpoint {checkpoint} saved at iteration {iteration}; rerun the same "
-              f"command (or let the launcher requeue) to resume", file=sys.stderr, flush=True)
-        previous = self.previous.get(signum)
-        if callable(previous):
-            previous(signum, None)
+    dataset, with_tc, reason = run.val_set()
+    saved = rng_state()
+    metrics = evaluate_model(run.model, dataset, run.cfg.eval, run.env, with_tc=with_tc, tc_skipped=reason,
+                             num_workers=run.cfg.data.num_workers)
+    set_rng_state(saved)
+    return metrics
+
+
+def save(run: Training) -> None:
+    """Write ``checkpoint.pt`` (rank 0) after checking that every weight and buffer is finite."""
+    from bench.data.catalog import dataset_info
+    from bench.config import to_dict
+    from bench.run.identity import config_hash
+
+    _raise_if_any_rank(_first_non_finite(run.model), run)
+    if run.env.is_main:
+        save_checkpoint(run.checkpoint_path, {
+            "iteration": run.iteration, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scaler": run.amp.scaler.state_dict(), "rng": rng_state(), "data": run.batches.state_dict(),
+            "elapsed_s": run.elapsed(), "config": to_dict(run.cfg), "config_hash": config_hash(run.cfg),
+            "classes": list(dataset_info(run.cfg.data).class_names),
+        })
+    barrier(run.env)
+    run.saved_at = run.iteration
+
+
+def checkpoint_or_stop(run: Training, state: StepState, signals: PreemptionSignals) -> None:
+    """Save on schedule, at the end, on a preemption signal or a hook's stop request (agreed across ranks);
+    then hand a signal over or raise ``TrainingInterrupted`` for a stop request."""
+    tcfg = run.cfg.train
+    flags = torch.tensor([float(signals.pending is not None), float(state.stop_reason is not None)])
+    signalled, stopping = (bool(v > 0) for v in all_reduce_sum(flags.to(run.env.device), run.env))
+    stopping = stopping and run.iteration < tcfg.iters
+    if signalled or stopping or run.iteration % tcfg.checkpoint_every == 0 or run.iteration == tcfg.iters:
+        save(run)
+    if signalled:
+        signals.forward(signals.pending or signal.SIGTERM, run.iteration, run.checkpoint_path)
+    if stopping:
+        raise TrainingInterrupted(f"stopped after iteration {run.iteration} ({state.stop_reason or 'another rank'});"
+                                  f" {run.checkpoint_path} saved", run.iteration)
+
+
+def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
+    """Final checkpoint, finite weights and logits, evaluation, latency (``launch.latency``), the record."""
+    if run.saved_at != run.iteration:  # e.g. train.iters=0: the record still points at a checkpoint
+        save(run)
+    _raise_if_any_rank(_first_non_finite(run.model) or _non_finite_logits(run), run)
+    reason = run.val_set()[2]
+    if reason:
+        warnings.warn(f"temporal consistency skipped: {reason}", stacklevel=2)
+    metrics = evaluate(run)
+    for hook in hooks:
+        hook.on_evaluate(run.iteration, metrics)
+    record = make_record(run.cfg, metrics=metrics, device=str(run.env.device), iters=run.iteration,
+                         wall_time_s=run.elapsed(), checkpoint=run.checkpoint_path,
+                         batch_size_per_rank=run.batch_per_rank, world_size=run.env.world_size)
+    if run.cfg.launch.latency:
+        record["latency"] = _measure_latency(run)
+    return record
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+
+
+def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Sequence[TrainHook] = ()) -> dict[str, Any]:
+    """Train ``cfg`` in ``run_dir`` (resuming its checkpoint), evaluate, return the record dict on every rank.
+
+    Writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``. Raises ``NonFiniteLossError`` /
+    ``NonFiniteStateError`` for a diverged run, ``TrainingInterrupted`` when stopped (signal or hook).
+    """
+    env = init_distributed(cfg.device)
+    try:
+        return _train(cfg, Path(run_dir), env, hooks)
+    except TrainingInterrupted as err:
+        if err.signum is None:
+            raise
+        shutdown_distributed(env)
+        signal.signal(err.signum, signal.SIG_DFL)  # end as the signal's default action would have
+        os.kill(os.getpid(), err.signum)
+        raise
+    finally:
+        shutdown_distributed(env)
+
+
+def _train(cfg: Any, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
+    run = setup(cfg, run_dir, env)
+    resume(run)
+    hooks = (TrainLog(run), *hooks)
+    tcfg = cfg.train
+    try:
+        with PreemptionSignals() as signals:
+            while run.iteration < tcfg.iters:
+                state = step(run)
+                for hook in hooks:
+                    hook.on_step_end(state)
+                if tcfg.eval_every and run.iteration % tcfg.eval_every == 0 and run.iteration < tcfg.iters:
+                    metrics = evaluate(run)
+                    for hook in hooks:
+                        hook.on_evaluate(run.iteration, metrics)
+                checkpoint_or_stop(run, state, signals)
+        return finish(run, hooks)
+    finally:
+        for hook in hooks:
+            hook.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# logging
+
+
+class TrainLog(TrainHook):
+    """``log.jsonl`` (rank 0): mean losses, lr, throughput, memory every ``train.log_every`` iterations and at the
+    end; validation metrics (without per-image counts). A tqdm bar on a TTY, else the lines are printed."""
+
+    def __init__(self, run: Training) -> None:
+        self.run, self.path, self.enabled = run, run.run_dir / rundir.LOG, run.env.is_main
+        self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": time.perf_counter()}
+        self.bar = None
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=run.cfg.train.iters, initial=run.iteration, desc="train", dynamic_ncols=True)
+
+    def on_step_end(self, state: StepState) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{state.loss:.4f}", refresh=False)
+        w, tcfg = self.window, self.run.cfg.train
+        w["loss"], w["aux"], w["n"] = w["loss"] + state.loss, w["aux"] + state.aux_loss, w["n"] + 1
+        if state.iteration % tcfg.log_every and state.iteration != state.iters:
             return
-        raise TrainingInterrupted(f"stopped by {name} at iteration {iteration}; {checkpoint} saved", iteration, signum)
+        now = time.perf_counter()
+        self.write({"iter": state.iteration, "loss": w["loss"] / w["n"], "aux_loss": w["aux"] / w["n"],
+                    "lr": state.lr, "throughput": w["n"] * tcfg.batch_size / (now - w["t"]),
+                    "batch_size_global": tcfg.batch_size, "batch_size_per_rank": self.run.batch_per_rank,
+                    "max_memory_mb": round(peak_memory_mb(self.run.env.device), 1),
+                    "elapsed_s": round(self.run.elapsed(), 3)})
+        self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": now}
+
+    def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
+        self.write({"iter": iteration, "val": {k: v for k, v in metrics.items() if k != "per_image"}})
+        self.window["t"] = time.perf_counter()  # evaluation time is not training throughput
+
+    def write(self, entry: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        if self.bar is None:
+            print(json.dumps(entry), flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def amp_setup(amp: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
-    """(autocast dtype or None, GradScaler for fp16 or None); AMP is CUDA-only here and ignored elsewhere."""
-    if amp == "none":
-        return None, None
-    if device.type != "cuda":
-        warnings.warn(f"train.amp={amp} ignored on {device}: mixed precision is CUDA-only, training in float32",
-                      stacklevel=2)
-        return None, None
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return dtype, (torch.amp.GradScaler("cuda") if amp == "fp16" else None)
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -282,6 +408,61 @@ def peak_memory_mb(device: torch.device) -> float:
         return psutil.Process().memory_info().rss / 2**20
 
 
+def _first_non_finite(model: nn.Module) -> str | None:
+    """``"parameter NAME"`` / ``"buffer NAME"`` of the first floating tensor holding NaN or inf, else None."""
+    for kind, tensors in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, tensor in tensors:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return f"{kind} {name}"
+    return None
+
+
+@torch.no_grad()
+def _non_finite_logits(run: Training) -> str | None:
+    """``"logits of <sample>"`` when the model's eval-mode logits on the first validation clip hold NaN/inf."""
+    from bench.data.build import collate_clips
+    from bench.run.evaluate import predict_logits
+
+    dataset, with_tc, _ = run.val_set()
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        return None
+    batch = collate_clips([dataset[0]])
+    frames = batch["frames"][:, 1:] if with_tc else batch["frames"]  # with TC the clip has one extra past frame
+    flow = batch.get("flow")
+    flow = None if flow is None else (flow[:, 1:] if with_tc else flow).to(run.env.device)
+    ev, was_training = run.cfg.eval, run.model.training
+    run.model.eval()
+    try:
+        logits = predict_logits(run.model, frames.to(run.env.device), flow, ev.mode, tuple(ev.crop_size),
+                                tuple(ev.stride))
+    finally:
+        run.model.train(was_training)
+    return None if bool(torch.isfinite(logits).all()) else f"logits of {batch['name'][0]}"
+
+
+def _raise_if_any_rank(problem: str | None, run: Training) -> None:
+    """Raise ``NonFiniteStateError`` on every rank when any rank found ``problem`` (ranks stay in step)."""
+    flag = all_reduce_sum(torch.tensor([float(problem is not None)], device=run.env.device), run.env)
+    if float(flag) > 0:
+        raise NonFiniteStateError(problem or "the model state on another rank", run.iteration)
+
+
+def _measure_latency(run: Training) -> dict[str, Any]:
+    """``bench.run.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every rank."""
+    from bench.run.latency import measure_model_latency
+
+    result: list[Any] = [None]
+    if run.env.is_main:
+        result[0] = measure_model_latency(run.model, run.cfg, frames=run.cfg.launch.latency_frames,
+                                          threads=torch.get_num_threads(), device=run.env.device,
+                                          weights=f"the trained model in memory (iteration {run.iteration})")
+    if run.env.distributed:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(result, src=0)
+    return result[0]
+
+
 def _truncate_log(path: Path, iteration: int) -> None:
     """Drop log lines written after ``iteration`` (they belong to work lost when the run was interrupted)."""
     if not path.is_file():
@@ -295,212 +476,3 @@ def _truncate_log(path: Path, iteration: int) -> None:
         if entry.get("iter", 0) <= iteration:
             kept.append(line)
     write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
-class _Progress:
-    """tqdm bar on a TTY (rank 0), otherwise nothing; log lines are printed when there is no bar."""
-
-    def __init__(self, enabled: bool, total: int, initial: int) -> None:
-        self.bar = None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)
-
-    def step(self, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-
-    def line(self, entry: dict[str, Any]) -> None:
-        if self.enabled and self.bar is None:
-            print(json.dumps(entry), flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-# --------------------------------------------------------------------------------------------------
-# the run
-
-
-def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Any = (), stop_after: int | None = None) -> dict[str, Any]:
-    """Train ``cfg`` in ``run_dir`` (resuming its checkpoint), evaluate, and return the record on every rank.
-
-    ``stop_after`` (tests): save a checkpoint after that many iterations and raise ``TrainingInterrupted``,
-    as a preemption would.
-    """
-    from bench.models.registry import load_plugins
-
-    run_dir = Path(run_dir)
-    load_plugins(cfg.plugins)
-    env = init_distributed(cfg.device)
-    try:
-        return _run(cfg, run_dir, env, stop_after)
-    except TrainingInterrupted as err:
-        if err.signum is None:
-            raise
-        shutdown_distributed(env)
-        signal.signal(err.signum, signal.SIG_DFL)  # end as the signal's default action would have
-        os.kill(os.getpid(), err.signum)
-        raise
-    finally:
-        shutdown_distributed(env)
-
-
-def _run(cfg: Any, run_dir: Path, env: DistEnv, stop_after: int | None) -> dict[str, Any]:
-    from bench.config import to_dict
-    from bench.data.build import build_dataset
-    from bench.run.evaluate import build_eval_dataset, build_model_for, evaluate_model
-
-    started = time.perf_counter()
-    tcfg = cfg.train
-    device = env.device
-    seed_everything(tcfg.seed, tcfg.deterministic)
-    model = build_model_for(cfg)
-    train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
-    model.to(device)
-    if env.distributed and tcfg.sync_bn:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        else:
-            warnings.warn("train.sync_bn ignored on CPU (SyncBatchNorm needs CUDA)", stacklevel=2)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=tcfg.lr, momentum=tcfg.momentum, weight_decay=tcfg.weight_decay)
-    amp_dtype, scaler = amp_setup(tcfg.amp, device)
-    network: nn.Module = model
-    if env.distributed:
-        network = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    batches = InfiniteBatches(train_set, tcfg.batch_size, tcfg.seed, env, cfg.data.num_workers)
-
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    log_path = run_dir / "log.jsonl"
-    iteration, elapsed_before = 0, 0.0
-    if checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, map_location="cpu")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        batches.load_state_dict(state["data"])
-        set_rng_state(state["rng"])
-        iteration, elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
-    if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _truncate_log(log_path, iteration)
-
-    def save(at: int) -> None:
-        if env.is_main:
-            save_checkpoint(checkpoint_path, {
-                "iteration": at, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-                "data": batches.state_dict(), "elapsed_s": elapsed_before + time.perf_counter() - started,
-                "config": to_dict(cfg), "config_hash": _hash(cfg),
-            })
-        barrier(env)
-
-    def log_line(entry: dict[str, Any]) -> None:
-        if env.is_main:
-            with open(log_path, "a") as handle:
-                handle.write(json.dumps(entry) + "\n")
-            progress.line(entry)
-
-    val: tuple[Dataset, bool, str | None] | None = None
-    progress = _Progress(env.is_main, tcfg.iters, iteration)
-    window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": time.perf_counter()}
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
-    saved_at = iteration if checkpoint_path.is_file() else -1
-    network.train()
-    try:
-        with PreemptionSignals() as signals:
-            while iteration < tcfg.iters:
-                batch = next(batches)
-                lr = poly_lr(iteration, tcfg.iters, tcfg.lr, tcfg.min_lr, tcfg.poly_power)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                frames = batch["frames"].to(device, non_blocking=True)
-                label = batch["label"].to(device, non_blocking=True)
-                flow = batch["flow"].to(device, non_blocking=True) if "flow" in batch else None
-                with autocast():
-                    out = network(frames, flow)
-                loss = segmentation_loss(out["out"], label, tcfg.loss_average)
-                aux_loss = (segmentation_loss(out["aux"], label, tcfg.loss_average) if "aux" in out
-                            else loss.new_zeros(()))
-                total = loss + tcfg.aux_weight * aux_loss
-                # one all-reduce: mean losses (for the NaN check and the log) and whether any rank was signalled
-                stats = torch.stack([loss.detach(), aux_loss.detach(),
-                                     loss.new_tensor(float(signals.pending is not None))])
-                stats = all_reduce_sum(stats, env)
-                mean_loss, mean_aux = (float(v) / env.world_size for v in stats[:2])
-                if not (math.isfinite(mean_loss) and math.isfinite(mean_aux)):
-                    raise NonFiniteLossError(iteration + 1, mean_loss, mean_aux, checkpoint_path)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(total).backward()
-                    if tcfg.grad_clip > 0:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(trainable, tcfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    total.backward()
-                    if tcfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(trainable, tcfg.grad_clip)
-                    optimizer.step()
-                iteration += 1
-                progress.step(mean_loss)
-                window["loss"] += mean_loss
-                window["aux"] += mean_aux
-                window["n"] += 1
-                if iteration % tcfg.log_every == 0 or iteration == tcfg.iters:
-                    now = time.perf_counter()
-                    log_line({
-                        "iter": iteration, "loss": window["loss"] / window["n"], "aux_loss": window["aux"] / window["n"],
-                        "lr": lr, "throughput": window["n"] * tcfg.batch_size * env.world_size / (now - window["t"]),
-                        "max_memory_mb": round(peak_memory_mb(device), 1),
-                        "elapsed_s": round(elapsed_before + now - started, 3),
-                    })
-                    window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": now}
-                if tcfg.eval_every and iteration % tcfg.eval_every == 0 and iteration < tcfg.iters:
-                    val = val or build_eval_dataset(cfg, model)
-                    saved_rng = rng_state()
-                    metrics = evaluate_model(model, val[0], cfg.eval, env, with_tc=val[1], tc_skipped=val[2],
-                                             num_workers=cfg.data.num_workers)
-                    set_rng_state(saved_rng)
-                    log_line({"iter": iteration, "val": metrics})
-                    window["t"] = time.perf_counter()
-                signalled = float(stats[2]) > 0
-                stopping = stop_after is not None and iteration >= stop_after and iteration < tcfg.iters
-                if signalled or stopping or iteration % tcfg.checkpoint_every == 0 or iteration == tcfg.iters:
-                    save(iteration)
-                    saved_at = iteration
-                if signalled:
-                    signals.forward(signals.pending or signal.SIGTERM, iteration, checkpoint_path)
-                if stopping:
-                    raise TrainingInterrupted(f"stopped after iteration {iteration} (stop_after); "
-                                              f"{checkpoint_path} saved", iteration)
-    finally:
-        progress.close()
-    if saved_at != iteration:  # e.g. train.iters=0: the record still points at a checkpoint
-        save(iteration)
-
-    val = val or build_eval_dataset(cfg, model)
-    if val[2]:
-        warnings.warn(f"temporal consistency skipped: {val[2]}", stacklevel=2)
-    metrics = evaluate_model(model, val[0], cfg.eval, env, with_tc=val[1], tc_skipped=val[2],
-                             num_workers=cfg.data.num_workers)
-    record = make_record(cfg, metrics=metrics, device=str(device), iters=iteration,
-                         wall_time_s=elapsed_before + time.perf_counter() - started,
-                         checkpoint=checkpoint_path)
-    if env.is_main:
-        log_line({"iter": iteration, "val": metrics})
-    barrier(env)
-    return record
-
-
-def _hash(cfg: Any) -> str:
-    from bench.run.identity import config_hash
-
-    return config_hash(cfg)
