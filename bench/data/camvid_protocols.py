@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.constants import IGNORE_INDEX
+from bench.data.io import DatasetError
 
 SEGNET_CLASSES = [
     "sky", "building", "pole", "road", "sidewalk", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
@@ -100,15 +101,15 @@ def colour_lut() -> dict[int, int]:
 def colour_to_index(rgb: np.ndarray, source: str = "") -> np.ndarray:
     """(H, W, 3) uint8 colour annotation -> (H, W) uint8 SegNet index map (0..10, 11 void).
 
-    Colours outside the 32 of the CamVid palette raise ``ValueError`` naming ``source`` and the colours.
+    Colours outside the 32 of the CamVid palette raise ``DatasetError`` naming ``source`` and the colours.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"colour annotation {source} has shape {rgb.shape}; expected (H, W, 3) RGB")
+        raise DatasetError(f"colour annotation {source} has shape {rgb.shape}; expected (H, W, 3) RGB")
     packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     table = colour_lut()
     colours, inverse = np.unique(packed, return_inverse=True)
     unknown = [c for c in colours.tolist() if c not in table]
     if unknown:
         shown = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in unknown[:5]]
-        raise ValueError(f"colour annotation {source} holds colours outside the 32 CamVid classes: {shown}")
+        raise DatasetError(f"colour annotation {source} holds colours outside the 32 CamVid classes: {shown}")
     return np.array([table[c] for c in colours.tolist()], dtype=np.uint8)[inverse].reshape(packed.shape)
