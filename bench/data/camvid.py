@@ -140,16 +140,16 @@ class CamVidClips(FileClips):
                 earliest: dict[str, int]) -> list[Path] | None:
         """Memory frame paths of labelled frame ``name`` (oldest first); None when it is skipped."""
         video, prefix, number, digits = parse_frame_name(name)
-        if self.data_cfg.memory_source == "labelled":
+        policy = self.data_cfg.first_frames
+        if self.data_cfg.memory_source == "labelled":  # offsets count labelled frames of this video and split
             numbers = labelled[video]
-            positions = memory_positions(numbers.index(number), offsets, 0, self.data_cfg.first_frames)
-            names = None if positions is None else [format_frame_name(video, prefix, numbers[p], digits) for p in positions]
-            paths = None if names is None else [self._image(n) for n in names]
-        else:
+            positions = memory_positions(numbers.index(number), offsets, 0, policy)
+            paths = None if positions is None else [
+                self._image(format_frame_name(video, prefix, numbers[p], digits)) for p in positions]
+        else:  # offsets count video frames
             if offsets and video not in earliest:
                 earliest[video] = self._earliest_video_frame(video)
-            start = earliest.get(video, number)
-            positions = memory_positions(number, offsets, start, self.data_cfg.first_frames)
+            positions = memory_positions(number, offsets, earliest.get(video, number), policy)
             paths = None if positions is None else [
                 self.root / "frames" / video / f"{format_frame_name(video, prefix, p, digits)}.png" for p in positions]
         for path in paths or []:
