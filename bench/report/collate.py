@@ -613,6 +613,7 @@ def build_report(sources: list[str | Path], out_dir: str | Path,
                  reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True) -> dict[str, Any]:
     """Tables (and figures) for every source under ``out_dir``; returns what was written."""
     from bench.report.figures import draw_all
+    from bench.report.html import write_html
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -632,7 +633,8 @@ def build_report(sources: list[str | Path], out_dir: str | Path,
         written.append((table, write_table(table, out)))
     drawn = draw_all([t for t, _ in written], out / "figures") if figures else []
     index = write_index(out, written, drawn)
-    return {"tables": written, "figures": drawn, "index": index, "skipped": skipped}
+    html = write_html(out, written, drawn)
+    return {"tables": written, "figures": drawn, "index": index, "html": html["index"], "skipped": skipped}
 
 
 def report_command(sources: list[str], out_dir: str) -> int:
@@ -646,4 +648,5 @@ def report_command(sources: list[str], out_dir: str) -> int:
     for fig in result["figures"]:
         print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
     print(f"index: {result['index']}")
+    print(f"html: {result['html']}")
     return 0 if result["tables"] else 1
