@@ -94,6 +94,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_command(args.sources, out_dir=args.out)
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    from bench.report.curves import curves_command
+
+    return curves_command(args.runs, out=args.out)
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from bench.data.preview import preview_main
 
@@ -169,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
     p.add_argument("sources", nargs="+", help="grid specs (ablations/*.yaml) or folders of run records")
     p.add_argument("--out", default="reports", help="output folder")
+
+    p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
+    p.add_argument("--out", default="curves.png", help="PNG file to write")
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)
