@@ -196,3 +196,11 @@ def test_header_clicks_sort_and_reverse_in_the_browser(report: dict, tmp_path: P
     expected = table.frame.sort_values("miou_mean", ascending=False)[table.factor_label]
     assert [r[0] for r in rows] == [str(v) for v in expected] != [str(v) for v in table.frame[table.factor_label]]
     assert dom.aria_sort["summary"] == "miou_mean descending"
+
+
+def test_runs_table_sorts_by_miou_in_the_browser(report: dict, tmp_path: Path) -> None:
+    table = report["tables"]["syn_mem"]
+    url = (report["out"] / "html" / "syn_mem.html").as_uri() + "?sort=miou&order=desc"
+    header, *rows = Page(browse(url, tmp_path, "--dump-dom").stdout).rows["runs"]
+    expected = list(table.runs.sort_values("miou", ascending=False)["run_id"])
+    assert [r[0] for r in rows] == expected != list(table.runs["run_id"])

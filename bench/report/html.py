@@ -21,8 +21,13 @@ import numbers
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from bench.report.collate import MISSING, Table, best_text, display_frame, reading
+
+if TYPE_CHECKING:
+    from bench.report.figures import FigureResult
 
 PAGE_DIR = "html"
 # Display column (``collate.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
@@ -123,10 +128,8 @@ def _sort_value(frame_value: Any, text: str) -> str:
     return text
 
 
-def table_html(table: Any, page_dir: Path) -> str:
+def table_html(table: Table) -> str:
     """The sortable summary table: the cells of ``display_frame`` plus a column of run links."""
-    from bench.report.collate import display_frame
-
     shown = display_frame(table)
     frame = table.frame
     keys = set(table.key_columns)
@@ -151,7 +154,7 @@ def table_html(table: Any, page_dir: Path) -> str:
             + "\n".join(rows) + "\n</tbody>\n</table></div>")
 
 
-def runs_html(table: Any, page_dir: Path) -> str:
+def runs_html(table: Table, page_dir: Path) -> str:
     """One row per run: id, seed, mIoU, and relative links to its folder and the files it has."""
     rows = []
     for _, run in table.runs.iterrows():
@@ -161,15 +164,17 @@ def runs_html(table: Any, page_dir: Path) -> str:
             links.append(f'<a href="{_href(run_dir, page_dir)}/">folder</a>')
             links += [f'<a href="{_href(Path(run_dir) / name, page_dir)}">{_e(name)}</a>'
                       for name in RUN_FILES if (Path(run_dir) / name).is_file()]
-        miou = "—" if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
-        rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key"><code>{_e(run_id)}</code></td>'
-                    f'<td>{_e(run["seed"])}</td><td>{_e(miou)}</td><td class="key">{" · ".join(links) or "—"}</td></tr>')
+        miou = MISSING if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
+        rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
+                    f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'
+                    f'<td data-v="{_sort_value(run["miou"], miou)}">{_e(miou)}</td>'
+                    f'<td class="key">{" · ".join(links) or MISSING}</td></tr>')
     return ('<table class="sortable" id="runs">\n<thead><tr><th class="sortable key" data-key="run_id">run</th>'
             '<th class="sortable" data-key="seed">seed</th><th class="sortable" data-key="miou">mIoU (%)</th>'
             '<th class="key">files</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>")
 
 
-def figure_html(fig: Any, page_dir: Path) -> str:
+def figure_html(fig: FigureResult, page_dir: Path) -> str:
     """A PNG with its reading as the caption and links to every saved format; the reason when not drawn."""
     if not fig.paths:
         return f'<p class="muted"><strong>{_e(fig.name)}</strong>: not drawn: {_e(fig.reading)}</p>'
@@ -180,17 +185,15 @@ def figure_html(fig: Any, page_dir: Path) -> str:
             f"{_e(fig.reading)}</figcaption></figure>")
 
 
-def table_figures(table: Any, figures: list[Any]) -> list[Any]:
+def table_figures(table: Table, figures: list[FigureResult]) -> list[FigureResult]:
     """The figures drawn for this table, and the per-class heatmaps of its datasets."""
     names = {pattern.format(t=table.name) for pattern in TABLE_FIGURES}
     names |= {f"per_class_iou_{d}" for d in table.runs["dataset"].dropna().astype(str).unique()}
     return [f for f in figures if f.name in names]
 
 
-def table_page(table: Any, paths: dict[str, Path], figures: list[Any], page_dir: Path) -> str:
+def table_page(table: Table, paths: dict[str, Path], figures: list[FigureResult], page_dir: Path) -> str:
     """The body of ``html/<table>.html``."""
-    from bench.report.collate import best_text
-
     files = " · ".join(f'<a href="{_href(p, page_dir)}">{_e(ext)}</a>' for ext, p in paths.items())
     notes = "\n".join(f"<li>{_inline(n)}</li>" for n in table.notes)
     drawn = "\n".join(figure_html(f, page_dir) for f in table_figures(table, figures)) or \
@@ -198,15 +201,13 @@ def table_page(table: Any, paths: dict[str, Path], figures: list[Any], page_dir:
     return (f'<p><a href="../index.html">← all tables</a></p>\n<h1>{_e(table.name)}</h1>\n'
             f'<p class="muted">source <code>{_e(table.origin)}</code> · ablation {_e(table.ablation)} · '
             f"{files} · click a column header to sort</p>\n"
-            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n{table_html(table, page_dir)}\n'
+            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n{table_html(table)}\n'
             f"<h2>Notes</h2>\n<ul>\n{notes}\n</ul>\n<h2>Figures</h2>\n{drawn}\n"
             f"<h2>Runs</h2>\n{runs_html(table, page_dir)}")
 
 
-def index_page(tables: list[tuple[Any, dict[str, Path], Path]], figures: list[Any], out: Path) -> str:
+def index_page(tables: list[tuple[Table, dict[str, Path], Path]], figures: list[FigureResult], out: Path) -> str:
     """The body of ``index.html``: every table page with its reading, then every figure."""
-    from bench.report.collate import reading
-
     items = []
     for table, paths, page in tables:
         files = " · ".join(f'<a href="{_href(p, out)}">{_e(ext)}</a>' for ext, p in paths.items())
@@ -219,7 +220,8 @@ def index_page(tables: list[tuple[Any, dict[str, Path], Path]], figures: list[An
             f"<h2>Tables</h2>\n<ul>\n{''.join(items)}\n</ul>\n<h2>Figures</h2>\n{drawn}")
 
 
-def write_html(out_dir: str | Path, tables: list[tuple[Any, dict[str, Path]]], figures: list[Any]) -> dict[str, Any]:
+def write_html(out_dir: str | Path, tables: list[tuple[Table, dict[str, Path]]],
+               figures: list[FigureResult]) -> dict[str, Any]:
     """``<out_dir>/index.html`` and ``<out_dir>/html/<table>.html``: ``{"index": path, "pages": {table: path}}``."""
     out = Path(out_dir)
     page_dir = out / PAGE_DIR
