@@ -98,6 +98,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict)
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    from bench.report.curves import curves_command
+
+    return curves_command(args.runs, out=args.out)
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from bench.data.preview import preview_main
 
@@ -198,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="output folder")
     p.add_argument("--strict", action="store_true", help="stop at the first invalid record.json instead of skipping it")
     p.set_defaults(overrides=[])
+
+    p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
+    p.add_argument("--out", default="curves.png", help="PNG file to write")
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)

@@ -746,6 +746,7 @@ def build_report(sources: list[str | Path], out_dir: str | Path,
     are skipped and listed under ``"invalid"``, or, with ``strict``, the first one raises ReportError.
     """
     from bench.report.figures import draw_all
+    from bench.report.html import write_html
 
     out = Path(out_dir)
     make_folder(out, "--out")
@@ -772,7 +773,8 @@ def build_report(sources: list[str | Path], out_dir: str | Path,
         runs[table.name] = runs_notes(loaded)
     drawn = draw_all([t for t, _ in written], out / "figures") if figures else []
     index = write_index(out, written, drawn)
-    return {"tables": written, "figures": drawn, "index": index, "skipped": skipped,
+    html = write_html(out, written, drawn)
+    return {"tables": written, "figures": drawn, "index": index, "html": html["index"], "skipped": skipped,
             "invalid": [problem for s in loaded_sources for problem in s.invalid],
             "runs": runs}
 
@@ -797,4 +799,5 @@ def report_command(sources: list[str], out_dir: str, overrides: list[str] | tupl
     for fig in result["figures"]:
         print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
     print(f"index: {result['index']}")
+    print(f"html: {result['html']}")
     return 0 if result["tables"] else 1

@@ -1,0 +1,140 @@
+"""Training curves from runs' ``log.jsonl``: loss (and aux loss), learning rate and validation mIoU vs iteration.
+
+    bench curves results/runs/<id> results/runs/<other id> --out curves.png
+
+One line per run, the legend names the run id (``record.json``'s ``run_id``, else the folder name). The trainer
+(``bench.run.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
+and ``{"iter", "val": {"miou", ...}}`` after each validation (mIoU a fraction, plotted in percent). A run without
+validation lines has no mIoU points (the command says so); a torn last line (a run killed mid-write) is skipped.
+Drawn with the matplotlib Figure API: importing this module changes no backend or global style.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from bench.report.collate import ReportError
+
+LOG_NAME = "log.jsonl"
+
+
+class CurvesError(ReportError):
+    """A run folder without a readable ``log.jsonl``."""
+
+
+@dataclass
+class RunLog:
+    """One run's logged series, each a list of (iteration, value) sorted by iteration."""
+
+    run_id: str
+    path: Path
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    aux_loss: list[tuple[int, float]] = field(default_factory=list)
+    lr: list[tuple[int, float]] = field(default_factory=list)
+    miou: list[tuple[int, float]] = field(default_factory=list)  # validation mIoU in percent
+    notes: list[str] = field(default_factory=list)
+
+
+def _run_id(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / "record.json").read_text())["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return run_dir.resolve().name
+
+
+def _entries(path: Path) -> tuple[list[dict], list[str]]:
+    """The JSON objects of ``path``; a torn last line is dropped with a note, a bad line elsewhere is an error."""
+    lines = path.read_text(errors="replace").splitlines()
+    entries, notes = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                notes.append(f"torn last line {number} of {path} skipped")
+                continue
+            raise CurvesError(f"{path}:{number}: not JSON ({err.msg}); remove or repair that line") from err
+        if isinstance(entry, dict) and "iter" in entry:
+            entries.append(entry)
+    return entries, notes
+
+
+def read_log(run: str | Path) -> RunLog:
+    """The series of a run folder (or of its ``log.jsonl`` given directly); a repeated iteration keeps its last
+    value (a run resumed from an older checkpoint logs those iterations again)."""
+    path = Path(run)
+    run_dir = path.parent if path.is_file() else path
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        raise CurvesError(f"{run}: no {LOG_NAME}; give run folders written by `bench train`")
+    entries, notes = _entries(path)
+    series: dict[str, dict[int, float]] = {"loss": {}, "aux_loss": {}, "lr": {}, "miou": {}}
+    for entry in entries:
+        it = int(entry["iter"])
+        for key in ("loss", "aux_loss", "lr"):
+            if isinstance(entry.get(key), (int, float)):
+                series[key][it] = float(entry[key])
+        miou = (entry.get("val") or {}).get("miou") if isinstance(entry.get("val"), dict) else None
+        if isinstance(miou, (int, float)):
+            series["miou"][it] = 100.0 * float(miou)
+    log = RunLog(_run_id(run_dir), path, notes=notes,
+                 **{key: sorted(values.items()) for key, values in series.items()})
+    if not log.miou:
+        log.notes.append(f"{log.run_id}: no validation lines in {path}, so no mIoU points")
+    if not log.loss:
+        log.notes.append(f"{log.run_id}: no training lines in {path}")
+    return log
+
+
+def _plot(ax, points: list[tuple[int, float]], **style) -> None:
+    if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, **style)
+
+
+def curves_figure(logs: list[RunLog]) -> Figure:
+    """Three stacked axes sharing the iteration axis: loss (solid) and aux loss (dashed), learning rate, and
+    validation mIoU (markers). Line labels: the run id (``"<id> aux"`` for the aux loss)."""
+    fig = Figure(figsize=(8.0, 9.0), layout="constrained")
+    ax_loss, ax_lr, ax_miou = fig.subplots(3, 1, sharex=True)
+    for i, log in enumerate(logs):
+        colour = f"C{i % 10}"
+        _plot(ax_loss, log.loss, color=colour, label=log.run_id)
+        if any(v != 0 for _, v in log.aux_loss):  # 0 when the model has no auxiliary head
+            _plot(ax_loss, log.aux_loss, color=colour, linestyle="--", label=f"{log.run_id} aux")
+        _plot(ax_lr, log.lr, color=colour, label=log.run_id)
+        _plot(ax_miou, log.miou, color=colour, marker="o", label=log.run_id)
+    ax_loss.set_ylabel("loss (dashed: aux loss)")
+    ax_lr.set_ylabel("learning rate")
+    ax_miou.set_ylabel("val mIoU (%)")
+    ax_miou.set_xlabel("iteration")
+    if not any(log.miou for log in logs):
+        ax_miou.text(0.5, 0.5, "no validation lines in these logs", ha="center", va="center",
+                     transform=ax_miou.transAxes)
+    for ax in (ax_loss, ax_lr, ax_miou):
+        ax.grid(alpha=0.3)
+    ax_loss.legend(title="run", fontsize="small")
+    ax_loss.set_title("training curves")
+    return fig
+
+
+def curves_command(runs: list[str], out: str | Path = "curves.png") -> int:
+    """``bench curves``: read every run's log, draw, save ``out`` (PNG), print what each run contributed."""
+    logs = [read_log(run) for run in runs]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curves_figure(logs).savefig(out, dpi=120)
+    for log in logs:
+        last = f", last loss {log.loss[-1][1]:.4f} at iter {log.loss[-1][0]}" if log.loss else ""
+        best = f", best val mIoU {max(v for _, v in log.miou):.2f}" if log.miou else ""
+        print(f"{log.run_id}: {len(log.loss)} training points, {len(log.miou)} validation points{last}{best}")
+        for note in log.notes:
+            print(f"  note: {note}")
+    print(out)
+    return 0
