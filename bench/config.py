@@ -188,6 +188,7 @@ class LaunchConfig:
     time_min: int = bounded(60, 1, help="SLURM time limit; keep >= 11 so submitit treats USR2 as preemption")
     nodes: int = bounded(1, 1)
     gpus_per_node: int = bounded(0, 0)
+    tasks_per_node: int = bounded(0, 0, help="processes (DDP ranks) per node; 0 = one per GPU, or 1 without GPUs")
     cpus_per_task: int = bounded(2, 1)
     mem_gb: int = bounded(8, 1)
     constraint: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -96,3 +97,67 @@ def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = 
     return {"schema": 1, "run_id": run_id, "status": "done", "seed": seed, "metrics": metrics, **extra}
 
 # -------------------------------------------------------------------------------- end per-image counts
+
+
+# --------------------------------------------------------------------------------------------------
+# record fabricators (report tests: bench.report.collate, figures, html)
+
+REPORT_BASE = {"name": "tiny", "model": {"name": "tmanet", "backbone": "resnet18"}, "data": {"dataset": "synthetic"}}
+
+
+def write_report_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:
+    """A base config and a grid spec in ``tmp``; runs go to ``tmp/runs``."""
+    base = {**base, "output_root": str(tmp / "runs")}
+    (tmp / f"{name}_base.yaml").write_text(yaml.safe_dump(base))
+    spec = {"name": name, "ablation": ablation, "factor": factor, "base": f"{name}_base.yaml", "grid": grid,
+            "seeds": seeds}
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None,
+              per_image_of=None, overrides: tuple[str, ...] = ()) -> dict[str, list[float]]:
+    """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value.
+
+    ``per_image_of(run)`` (optional) gives ``metrics.per_image`` counts; the run's mIoU then comes from them.
+    ``overrides``: the command-line overrides of the (pretended) sweep.
+    """
+    from bench.config import to_dict
+    from bench.grid.spec import expand_grid, load_spec
+
+    spec = load_spec(spec_path)
+    values: dict = {}
+    for run in expand_grid(spec, overrides):
+        if skip(run):
+            continue
+        per_image = per_image_of(run) if per_image_of else None
+        miou = counts_miou(per_image) if per_image else miou_of(run)
+        factor_value = run.varied.get(spec.factor, run.config.model.name)
+        values.setdefault(factor_value, []).append(miou)
+        record = {"schema": 1, "run_id": run.run_id, "name": run.run_id, "status": "done",
+                  "model": run.config.model.name, "dataset": run.config.data.dataset, "seed": run.seed,
+                  "config": to_dict(run.config), "metrics": {"miou": miou, "tc": 0.9 + 0.01 * run.seed,
+                  "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}}}
+        if per_image:
+            record["metrics"]["per_image"] = per_image
+        if latency_of is not None:
+            record["latency"] = {"modes": {"streaming": {"median_ms": latency_of(run)},
+                                           "recompute": {"median_ms": 2 * latency_of(run)}}}
+        run_dir = run.config.resolved_run_dir()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "record.json").write_text(json.dumps(record))
+    return values
+
+
+def per_image_fabricator(shift_of, n_images: int = 60, seed: int = 0):
+    """``per_image_of(run)`` for ``fabricate``: one shared validation split, per-run noise, a per-row shift."""
+    rng = np.random.default_rng(seed)
+    union, base = fake_image_rows(rng, n_images, [0.7, 0.5, 0.35, 0.6])
+
+    def per_image_of(run) -> dict:
+        import zlib
+
+        run_rng = np.random.default_rng(zlib.crc32(run.run_id.encode()))
+        return per_image_counts(noisy_iou(run_rng, base, 0.05, shift_of(run)), union)
+    return per_image_of

@@ -4,75 +4,29 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from bench.cli import main
 from bench.report.collate import (MISSING, ReportError, build_report, load_paper_reference, load_source, paper_number,
                                   reading, report_command, summarise, validate_record)
-from bench.config import to_dict
 from bench.grid.spec import build_grid, expand_grid, load_spec
 from bench.report.stats import compare, counts_from_record
-from tests.conftest import counts_miou, fake_image_rows, noisy_iou, per_image_counts
+from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 
-def write_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:
-    """A base config and a grid spec in ``tmp``; runs go to ``tmp/runs``."""
-    base = {**base, "output_root": str(tmp / "runs")}
-    (tmp / f"{name}_base.yaml").write_text(yaml.safe_dump(base))
-    spec = {"name": name, "ablation": ablation, "factor": factor, "base": f"{name}_base.yaml", "grid": grid,
-            "seeds": seeds}
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def fabricate(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None,
-              per_image_of=None, overrides: tuple[str, ...] = ()) -> dict[str, list[float]]:
-    """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value.
-
-    ``per_image_of(run)`` (optional) gives ``metrics.per_image`` counts; the run's mIoU then comes from them.
-    ``overrides``: the command-line overrides of the (pretended) sweep.
-    """
-    spec = load_spec(spec_path)
-    values: dict = {}
-    for run in expand_grid(spec, overrides):
-        if skip(run):
-            continue
-        per_image = per_image_of(run) if per_image_of else None
-        miou = counts_miou(per_image) if per_image else miou_of(run)
-        factor_value = run.varied.get(spec.factor, run.config.model.name)
-        values.setdefault(factor_value, []).append(miou)
-        record = {"schema": 1, "run_id": run.run_id, "name": run.run_id, "status": "done",
-                  "model": run.config.model.name, "dataset": run.config.data.dataset, "seed": run.seed,
-                  "config": to_dict(run.config), "metrics": {"miou": miou, "tc": 0.9 + 0.01 * run.seed,
-                  "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}}}
-        if per_image:
-            record["metrics"]["per_image"] = per_image
-        if latency_of is not None:
-            record["latency"] = {"modes": {"streaming": {"median_ms": latency_of(run)},
-                                           "recompute": {"median_ms": 2 * latency_of(run)}}}
-        run_dir = run.config.resolved_run_dir()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "record.json").write_text(json.dumps(record))
-    return values
-
-
-SYNTHETIC = {"name": "tiny", "model": {"name": "tmanet", "backbone": "resnet18"}, "data": {"dataset": "synthetic"}}
 CITYSCAPES = {"model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": 2},
               "data": {"dataset": "cityscapes", "root": "data/cityscapes"}}
 
 
 def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1, 2, 4]}}], SYNTHETIC, seeds=[0, 1, 2])
+    spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2, 4]}}], REPORT_BASE, seeds=[0, 1, 2])
     # seed 2 of T=4 has not finished: n must be 2 there, and the note must say so
-    values = fabricate(spec, lambda r: 0.5 + 0.03 * r.config.model.memory_length + 0.011 * r.seed ** 2,
+    values = fabricate_records(spec, lambda r: 0.5 + 0.03 * r.config.model.memory_length + 0.011 * r.seed ** 2,
                        skip=lambda r: r.config.model.memory_length == 4 and r.seed == 2)
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
     (table, paths), = result["tables"]
@@ -104,9 +58,9 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
 
 
 def test_cityscapes_memory_length_gets_main_result_only_at_the_paper_setting(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "cs_mem", "memory_length", "model.memory_length",
+    spec = write_report_spec(tmp_path, "cs_mem", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1, 2, 4]}}], CITYSCAPES, seeds=[0, 1])
-    values = fabricate(spec, lambda r: 0.78 + 0.004 * r.config.model.memory_length + 0.002 * r.seed)
+    values = fabricate_records(spec, lambda r: 0.78 + 0.004 * r.config.model.memory_length + 0.002 * r.seed)
     table = summarise(load_source(spec), load_paper_reference())
     frame = table.frame.set_index("memory_length")
     mean2 = np.mean(values[2]) * 100
@@ -121,11 +75,11 @@ def test_cityscapes_memory_length_gets_main_result_only_at_the_paper_setting(tmp
 def test_methods_table_paper_rows_and_deltas(tmp_path: Path) -> None:
     base = {"model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": 4},
             "data": {"dataset": "camvid", "root": "data/camvid"}}
-    spec = write_spec(tmp_path, "cv_methods", "methods", "model.name",
+    spec = write_report_spec(tmp_path, "cv_methods", "methods", "model.name",
                       [{"product": {"model.name": ["tmanet", "per_frame"]}},
                        {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1]}}], base, seeds=[0, 1])
     mious = {"tmanet": 0.75, "per_frame": 0.70, "flow_warp": 0.72}
-    values = fabricate(spec, lambda r: mious[r.config.model.name] + 0.01 * r.seed,
+    values = fabricate_records(spec, lambda r: mious[r.config.model.name] + 0.01 * r.seed,
                        latency_of=lambda r: {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 50.0}[r.config.model.name])
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
     (table, paths), = result["tables"]
@@ -144,9 +98,9 @@ def test_methods_table_paper_rows_and_deltas(tmp_path: Path) -> None:
 
 
 def test_folder_source_groups_by_varying_config(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
-                      [{"product": {"model.aggregation": ["concat", "sum"]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(spec, lambda r: 0.6 if r.config.model.aggregation == "concat" else 0.5)
+    spec = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["concat", "sum"]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(spec, lambda r: 0.6 if r.config.model.aggregation == "concat" else 0.5)
     table = summarise(load_source(tmp_path / "runs"), load_paper_reference())
     assert table.ablation == "runs" and table.factor_label == "aggregation"
     assert sorted(table.frame["aggregation"]) == ["concat", "sum"]
@@ -171,17 +125,17 @@ def test_paper_reference_has_the_recovered_numbers_only() -> None:
 def test_report_without_finished_runs_returns_1(tmp_path: Path) -> None:
     from bench.report.collate import report_command
 
-    spec = write_spec(tmp_path, "empty", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1]}}], SYNTHETIC, seeds=[0])
+    spec = write_report_spec(tmp_path, "empty", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1]}}], REPORT_BASE, seeds=[0])
     assert report_command([str(spec)], str(tmp_path / "reports")) == 1
 
 
 def test_a_second_varying_key_gets_its_own_column(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_methods", "methods", "model.name",
+    spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
                       [{"product": {"model.name": ["tmanet"]}},
                        {"product": {"model.name": ["flow_warp"], "model.flow.source": ["raft", "ground_truth"]}}],
-                      SYNTHETIC, seeds=[0])
-    fabricate(spec, lambda r: 0.6 if r.config.model.flow.source == "raft" else 0.7)
+                      REPORT_BASE, seeds=[0])
+    fabricate_records(spec, lambda r: 0.6 if r.config.model.flow.source == "raft" else 0.7)
     table = summarise(load_source(spec), load_paper_reference())
     assert table.key_columns == ["method", "flow.source"]
     rows = {(r["method"], r["flow.source"]): r["miou_mean"] for _, r in table.frame.iterrows()}
@@ -189,21 +143,10 @@ def test_a_second_varying_key_gets_its_own_column(tmp_path: Path) -> None:
                     ("flow_warp", "ground_truth"): pytest.approx(70.0)}
 
 
-def per_image_fabricator(shift_of, n_images: int = 60, seed: int = 0):
-    """``per_image_of(run)`` for ``fabricate``: one shared validation split, per-run noise, a per-row shift."""
-    rng = np.random.default_rng(seed)
-    union, base = fake_image_rows(rng, n_images, [0.7, 0.5, 0.35, 0.6])
-
-    def per_image_of(run) -> dict:
-        run_rng = np.random.default_rng(zlib.crc32(run.run_id.encode()))
-        return per_image_counts(noisy_iou(run_rng, base, 0.05, shift_of(run)), union)
-    return per_image_of
-
-
 def test_per_image_table_has_ci_delta_and_calls_best_only_when_significant(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
-                      [{"product": {"model.aggregation": ["sum", "concat"]}}], SYNTHETIC, seeds=[0, 1, 2])
-    fabricate(spec, None, per_image_of=per_image_fabricator(lambda r: 0.08 * (r.config.model.aggregation == "concat")))
+    spec = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["sum", "concat"]}}], REPORT_BASE, seeds=[0, 1, 2])
+    fabricate_records(spec, None, per_image_of=per_image_fabricator(lambda r: 0.08 * (r.config.model.aggregation == "concat")))
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
     (table, paths), = result["tables"]
     csv = pd.read_csv(paths["csv"]).set_index("aggregation")
@@ -225,9 +168,9 @@ def test_per_image_table_has_ci_delta_and_calls_best_only_when_significant(tmp_p
 
 
 def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_enc", "encoding", "model.encoding",
-                      [{"product": {"model.encoding": ["1x1", "3x3", "1x1+3x3"]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(spec, None, per_image_of=per_image_fabricator(lambda r: 0.0))
+    spec = write_report_spec(tmp_path, "syn_enc", "encoding", "model.encoding",
+                      [{"product": {"model.encoding": ["1x1", "3x3", "1x1+3x3"]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(spec, None, per_image_of=per_image_fabricator(lambda r: 0.0))
     table = summarise(load_source(spec), load_paper_reference())
     assert table.reference == 2 and not table.best.found
     assert reading(table).startswith("encoding: no significant difference (highest mean: ")
@@ -235,8 +178,8 @@ def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path)
 
 
 def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
-                      [{"product": {"model.aggregation": ["concat", "sum"]}}], SYNTHETIC, seeds=[0])
+    spec = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+                      [{"product": {"model.aggregation": ["concat", "sum"]}}], REPORT_BASE, seeds=[0])
     same = per_image_fabricator(lambda r: 0.0, n_images=10)
 
     def per_image_of(run) -> dict:
@@ -244,7 +187,7 @@ def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Pat
         if run.config.model.aggregation == "sum":  # e.g. evaluated on another validation split
             counts["names"] = [f"other-{i}" for i in range(10)]
         return counts
-    fabricate(spec, None, per_image_of=per_image_of)
+    fabricate_records(spec, None, per_image_of=per_image_of)
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
     (table, paths), = result["tables"]
     assert table.frame["delta_ref"].isna().all() and not table.best.found
@@ -261,9 +204,9 @@ FOREIGN = {"list": "[1, 2]", "null": "null", "half": '{"status": "do', "status_o
 
 def _folder_with_foreign_records(tmp: Path) -> Path:
     """Four valid runs (memory_length 1 and 2, two seeds) under tmp/runs plus one record of each FOREIGN kind."""
-    spec = write_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(spec, lambda r: 0.5 + 0.1 * r.config.model.memory_length)
+    spec = write_report_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(spec, lambda r: 0.5 + 0.1 * r.config.model.memory_length)
     for name, text in FOREIGN.items():
         (tmp / "runs" / "foreign" / name).mkdir(parents=True)
         (tmp / "runs" / "foreign" / name / "record.json").write_text(text)
@@ -323,7 +266,7 @@ def _pretend_sweep(spec: Path, overrides: tuple[str, ...]) -> list[str]:
     """Records and manifest lines as ``bench sweep SPEC OVERRIDES`` leaves them; returns the run ids."""
     grid = build_grid(load_spec(spec), overrides)
     runs = grid.runs
-    fabricate(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length, overrides=overrides)
+    fabricate_records(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length, overrides=overrides)
     manifest = grid.manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with manifest.open("a") as f:
@@ -333,8 +276,8 @@ def _pretend_sweep(spec: Path, overrides: tuple[str, ...]) -> list[str]:
 
 
 def test_report_of_a_grid_swept_with_overrides(tmp_path: Path, capsys) -> None:
-    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0])
+    spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0])
     ids = _pretend_sweep(spec, ("train.iters=10",))
     # without the overrides: no table, and the reason
     assert main(["report", str(spec), "--out", str(tmp_path / "r0")]) == 1
@@ -351,8 +294,8 @@ def test_report_of_a_grid_swept_with_overrides(tmp_path: Path, capsys) -> None:
 
 
 def test_older_runs_of_a_grid_come_with_a_note_about_the_newer_sweep(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0])
+    spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0])
     old = _pretend_sweep(spec, ())
     _pretend_sweep(spec, ("train.iters=10",))
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
@@ -363,9 +306,9 @@ def test_older_runs_of_a_grid_come_with_a_note_about_the_newer_sweep(tmp_path: P
 
 
 def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                      [{"product": {"model.memory_length": [1, 2]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(spec, lambda r: 0.5)
+    spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+                      [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(spec, lambda r: 0.5)
     broken = next(r for r in expand_grid(load_spec(spec)) if r.config.model.memory_length == 2)
     (broken.run_dir / "record.json").write_text('{"status": "done", "metrics": {"miou": 2.0}}')
     source = load_source(spec)

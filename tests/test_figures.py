@@ -18,7 +18,7 @@ from bench.report.collate import build_report
 from bench.report.figures import pareto_front
 from bench.models.registry import build_model
 from bench.grid.spec import expand_grid, load_spec
-from tests.test_collate import fabricate, per_image_fabricator, write_spec
+from conftest import fabricate_records, per_image_fabricator, write_report_spec
 
 TINY = {"name": "tiny",
         "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
@@ -74,22 +74,22 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
 
 def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
-    methods = write_spec(tmp_path, "syn_methods", "methods", "model.name",
+    methods = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
                          [{"product": {"model.name": ["tmanet", "per_frame"]}},
                           {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
                                    "model.flow.source": ["ground_truth"]}}], TINY, seeds=[0, 1])
-    fabricate(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
+    fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
               latency_of=lambda r: LATENCY[r.config.model.name])
     for run in expand_grid(load_spec(methods)):  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
         if run.seed == 0 and run.config.model.name != "flow_warp":
             model = build_model(run.config.model, num_classes=4)
             save_checkpoint(run.config.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
-    memory = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+    memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
                         [{"product": {"model.memory_length": [1, 2, 4]}}], TINY, seeds=[2, 3])
-    fabricate(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))
-    aggregation = write_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
+    fabricate_records(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))
+    aggregation = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
                              [{"product": {"model.aggregation": ["concat", "sum"]}}], TINY, seeds=[4, 5])
-    fabricate(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
+    fabricate_records(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
 
     # distinct seeds per spec: identical configs would share one run dir (and record) between grids
     out = tmp_path / "reports"
@@ -124,9 +124,9 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
 
 
 def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> None:
-    memory = write_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
+    memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
                         [{"product": {"model.memory_length": [1, 2]}}], TINY, seeds=[0])
-    fabricate(memory, lambda r: 0.5)
+    fabricate_records(memory, lambda r: 0.5)
     result = build_report([str(memory)], tmp_path / "reports")
     pareto = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
     assert pareto.paths == [] and "bench latency" in pareto.reading

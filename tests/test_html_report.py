@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bench.report.collate import best_text, build_report, display_frame
-from tests.test_collate import SYNTHETIC, fabricate, per_image_fabricator, write_spec
+from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 WEIRD = '<b>runs & "co"'  # a folder source whose name must be escaped in text and percent-encoded in links
 WINDOW = (1200, 900)
@@ -69,14 +69,14 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("html")
-    mem = write_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
-                     [{"product": {"model.memory_length": [1, 2, 4]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(mem, None, per_image_of=per_image_fabricator(lambda r: 0.03 * r.config.model.memory_length))
+    mem = write_report_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
+                     [{"product": {"model.memory_length": [1, 2, 4]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(mem, None, per_image_of=per_image_fabricator(lambda r: 0.03 * r.config.model.memory_length))
     folder = tmp / "folder"
     folder.mkdir()
-    agg = write_spec(folder, "syn_agg", "aggregation", "model.aggregation",
-                     [{"product": {"model.aggregation": ["sum", "concat"]}}], SYNTHETIC, seeds=[0, 1])
-    fabricate(agg, None, per_image_of=per_image_fabricator(lambda r: 0.1 * (r.config.model.aggregation == "concat")))
+    agg = write_report_spec(folder, "syn_agg", "aggregation", "model.aggregation",
+                     [{"product": {"model.aggregation": ["sum", "concat"]}}], REPORT_BASE, seeds=[0, 1])
+    fabricate_records(agg, None, per_image_of=per_image_fabricator(lambda r: 0.1 * (r.config.model.aggregation == "concat")))
     (folder / "runs").rename(folder / WEIRD)
     first_run = next((folder / WEIRD).rglob("record.json")).parent
     (first_run / "log.jsonl").write_text(json.dumps({"iter": 1, "loss": 1.0}) + "\n")

@@ -9,7 +9,7 @@ import pytest
 
 from bench.report.stats import (RunCounts, StatsError, best_row, chance_miou, compare, counts_from_record,
                                 miou_from_sums, row_stats, sign_flip_p_value, significance_mark)
-from tests.conftest import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
+from conftest import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
 
 CLASSES = [0.7, 0.5, 0.35, 0.6]
 

@@ -77,14 +77,14 @@ def _limit_threads_to_allocation() -> None:
 def slurm_parameters(launch: Any, name: str) -> dict[str, Any]:
     """submitit ``update_parameters`` keywords for a ``LaunchConfig`` (empty strings are left out).
 
-    One task per GPU (``tasks_per_node = gpus_per_node``); ``bench.distributed`` builds DDP from the
-    SLURM environment of each task.
+    One task per GPU (``tasks_per_node = gpus_per_node``) unless ``launch.tasks_per_node`` says otherwise (e.g.
+    several CPU ranks with gloo); ``bench.distributed`` builds DDP from the SLURM environment of each task.
     """
     params: dict[str, Any] = {
         "name": name,
         "timeout_min": launch.time_min,
         "nodes": launch.nodes,
-        "tasks_per_node": max(1, launch.gpus_per_node),
+        "tasks_per_node": launch.tasks_per_node or max(1, launch.gpus_per_node),
         "cpus_per_task": launch.cpus_per_task,
         "mem_gb": launch.mem_gb,
         "slurm_array_parallelism": launch.array_parallelism,
