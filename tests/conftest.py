@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +35,18 @@ def write_grid_spec(folder: Path, name: str = "spec.yaml", **fields: Any) -> Pat
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """``write_spec(**fields)``: a grid spec file in ``tmp_path`` (see ``write_grid_spec``)."""
     return lambda **fields: write_grid_spec(tmp_path, **fields)
+
+
+def require_slurm() -> None:
+    """Skip without a SLURM cluster, or fail when ``BENCH_SLURM`` says one must be there (CI)."""
+    from bench.run.liveness import slurm_reachable
+
+    ok, why = slurm_reachable()
+    if ok:
+        return
+    if os.environ.get("BENCH_SLURM"):
+        pytest.fail(f"BENCH_SLURM is set but SLURM is not reachable: {why}")
+    pytest.skip(f"no SLURM cluster ({why}); start one with `bash .ci/slurm-up.sh` (root)")
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from bench.cli import main
 from bench.config import to_dict
 from bench.grid.manifest import read as read_jsonl
 from bench.grid.spec import expand_spec
-from bench.run.liveness import query_slurm_jobs, slurm_reachable
+from bench.run.liveness import query_slurm_jobs
+from conftest import require_slurm
 from tiny import TINY
 
 pytestmark = pytest.mark.slurm
@@ -29,15 +30,6 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parent.parent
 TINY = {**TINY, "train.batch_size": 2, "train.log_every": 1, "train.checkpoint_every": 1000}
 BUDGET_S = 170
-
-
-def require_slurm() -> None:
-    ok, why = slurm_reachable()
-    if ok:
-        return
-    if os.environ.get("BENCH_SLURM"):
-        pytest.fail(f"BENCH_SLURM is set but SLURM is not reachable: {why}")
-    pytest.skip(f"no SLURM cluster ({why}); start one with `bash .ci/slurm-up.sh` (root)")
 
 
 def wait_for(what: str, predicate, deadline: float, poll: float = 0.2):

@@ -29,7 +29,7 @@ import yaml
 
 from bench.cli import main
 from bench.run.checkpoint import load_checkpoint
-from bench.run.liveness import slurm_reachable
+from conftest import require_slurm
 from tiny import TINY
 
 pytestmark = pytest.mark.slurm
@@ -38,15 +38,6 @@ REPO = Path(__file__).resolve().parent.parent
 BUDGET_S = 240
 SETTINGS = {**TINY, "train.batch_size": 4, "train.iters": 4, "train.log_every": 1, "train.checkpoint_every": 1000,
             "data.synthetic.train_clips": 16, "eval.temporal_consistency": False}
-
-
-def require_slurm() -> None:
-    ok, why = slurm_reachable()
-    if ok:
-        return
-    if os.environ.get("BENCH_SLURM"):
-        pytest.fail(f"BENCH_SLURM is set but SLURM is not reachable: {why}")
-    pytest.skip(f"no SLURM cluster ({why}); start one with `bash .ci/slurm-up.sh` (root)")
 
 
 def nested(settings: dict) -> dict:
