@@ -77,7 +77,7 @@ def test_a_short_run_learns_and_writes_its_record(tmp_path):
     metrics = record["metrics"]
     assert {"miou", "pixel_acc", "per_class_iou", "tc", "num_images"} <= set(metrics)
     assert metrics["num_images"] == 4 and 0 <= metrics["tc"] <= 1
-    assert list(metrics["per_class_iou"]) == ["background", "disc_stripes", "rectangle_checker", "triangle_rings"]
+    assert list(metrics["per_class_iou"]) == ["background", "red", "green", "blue"]
     assert json.loads((run_dir / "record.json").read_text()) == json.loads(json.dumps(record))
     assert (run_dir / "config.yaml").is_file() and record["checkpoint"] == str(run_dir / "checkpoint.pt")
     assert load_checkpoint(run_dir / "checkpoint.pt")["iteration"] == 30
