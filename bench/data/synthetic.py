@@ -7,16 +7,16 @@ docs/synthetic.md explains why each choice below makes memory necessary.
 The scene (per clip)
     * a dark, low-saturation textured background (three plane waves) moving with a camera translating at
       constant velocity (at most ``camera_motion`` px/frame);
-    * 2..3 depth-ordered objects of DISTINCT classes 1..C-1 (class 0 is the background). Shape, size,
-      texture and brightness are drawn per instance, independently of the class; the only class cue is a hue
-      (class k has hue (k-1)/(C-1) at saturation 0.9). Objects translate fast (``object_speed``, a fraction of
-      the shorter side per frame, about their own diameter) and bounce off the image borders, so they stay in
-      view but a per-position copy of the past lands on the wrong pixels.
+    * 2..3 depth-ordered objects of ``classes_per_clip`` distinct classes among 1..C-1 (class 0 is the
+      background). Shape, size, texture and brightness are drawn per instance, independently of the class; the
+      only class cue is a hue (class k has hue (k-1)/(C-1) at saturation 0.9). Objects translate fast
+      (``object_speed``, a fraction of the shorter side per frame: half their width or more) and bounce off
+      the image borders, so they stay in view but a per-position copy of the past lands on the wrong pixels.
     * the class cue: in the current frame (``current_cue="hidden"``) every object is rendered grey (saturation
-      0, same brightness pattern), so its silhouette and instance pattern are visible but its class is not; in
-      each memory frame each object shows its class hue with probability ``cue_prob`` (drawn per object and
-      absolute frame, else grey), so more memory frames hold the cue more often: 1 - (1 - cue_prob)^T.
-      ``current_cue="visible"`` (the negative control) shows the hue in the current frame as well.
+      0, same brightness pattern), so its silhouette and instance pattern are visible but its class is not;
+      each memory frame shows the class hues with probability ``cue_prob`` (drawn per absolute frame of the
+      clip, else grey), so T memory frames hold the cue with probability 1 - (1 - cue_prob)^T.
+      ``current_cue="visible"`` (the negative control) shows the hues in the current frame as well.
     * Labels are exact per pixel (topmost object, else background). The flow of the current frame t into
       memory frame i is exact: ``frame_i(p + flow[i](p)) = frame_t(p)`` (up to the hue) for every surface
       point visible in both (background points move with the camera, object points with their object).
