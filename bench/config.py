@@ -52,11 +52,15 @@ class SyntheticConfig:
     train_clips: int = bounded(256, 1)
     val_clips: int = bounded(64, 1)
     clip_length: int = bounded(10, 2, 64, "frames generated per clip; >= memory_length + 2")
-    noise: float = bounded(0.15, 0.0, 2.0, "std of Gaussian noise on the current frame ([0, 1] scale)")
-    occluder_prob: float = bounded(0.6, 0.0, 1.0, "chance of an occluding block on the current frame")
-    dropout_prob: float = bounded(0.05, 0.0, 1.0, "fraction of current-frame pixels dropped")
+    noise: float = bounded(0.0, 0.0, 2.0, "std of Gaussian noise on the current frame ([0, 1] scale)")
+    occluder_prob: float = bounded(0.0, 0.0, 1.0, "chance of an occluding block on the current frame")
+    dropout_prob: float = bounded(0.0, 0.0, 1.0, "fraction of current-frame pixels dropped")
     camera_motion: float = bounded(2.0, 0.0, 16.0, "max camera translation, pixels per frame")
     blur: float = bounded(0.0, 0.0, 16.0, "Gaussian blur sigma (pixels) of the current frame")
+    current_cue: str = choice("hidden", ("hidden", "visible"), "class hue in the current frame; visible = negative control")
+    cue_prob: float = bounded(0.5, 0.0, 1.0, "chance that an object shows its class hue in a memory frame")
+    object_speed: float = bounded(0.12, 0.0, 1.0, "object speed, fraction of the shorter side per frame")
+    classes_per_clip: int = bounded(1, 1, 3, "distinct classes among a clip's 2..3 objects; > 1 needs instance matching")
     seed: int = 0
 
 

@@ -19,8 +19,7 @@ TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_class
 def test_catalog_describes_each_dataset_without_opening_it():
     cfg = load_config(None, TINY)
     info = dataset_info(cfg.data)
-    assert info == DatasetInfo(5, ("background", "disc_stripes", "rectangle_checker", "triangle_rings",
-                                   "diamond_dots"), 255)
+    assert info == DatasetInfo(5, ("background", "red", "chartreuse", "cyan", "violet"), 255)
     dataset = build_dataset(cfg.data, "val", 1, train=False)  # the dataset class agrees with its description
     assert (dataset.num_classes, tuple(dataset.class_names), dataset.ignore_index) == tuple(vars(info).values())
     cityscapes = dataset_info(load_config(None, ["data.dataset=cityscapes", "data.root=/nonexistent"]).data)

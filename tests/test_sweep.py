@@ -37,8 +37,9 @@ def test_union_of_blocks_and_seeds(tmp_path):
     runs = expand_spec(path)
     assert len(runs) == 8
     assert [r.seed for r in runs[:2]] == [0, 3]
+    base_t = load_config(SYNTHETIC_BASE).model.memory_length  # rows that do not set it keep the base's
     assert [(r.config.model.name, r.config.model.memory_length, r.config.model.flow.source) for r in runs[::2]] == [
-        ("tmanet", 1, "raft"), ("tmanet", 4, "raft"), ("per_frame", 2, "raft"), ("flow_warp", 2, "ground_truth")]
+        ("tmanet", 1, "raft"), ("tmanet", 4, "raft"), ("per_frame", base_t, "raft"), ("flow_warp", base_t, "ground_truth")]
     assert all(r.config.train.seed == r.seed for r in runs)
     assert all(Path(r.run_dir) == tmp_path / "runs" / r.run_id for r in runs)
     assert len({r.run_id for r in runs}) == 8

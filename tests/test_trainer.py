@@ -92,7 +92,7 @@ def test_a_short_run_learns_and_returns_its_record(tmp_path):
     metrics = record["metrics"]
     assert {"miou", "pixel_acc", "per_class_iou", "tc", "num_images", "per_image"} <= set(metrics)
     assert metrics["num_images"] == 4 and 0 <= metrics["tc"] <= 1
-    assert list(metrics["per_class_iou"]) == ["background", "disc_stripes", "rectangle_checker", "triangle_rings"]
+    assert list(metrics["per_class_iou"]) == ["background", "red", "green", "blue"]
     assert record["checkpoint"] == str(run_dir / "checkpoint.pt")
     state = load_checkpoint(run_dir / "checkpoint.pt")
     assert state["iteration"] == 30 and state["classes"] == list(metrics["per_class_iou"])

@@ -1,34 +1,39 @@
-"""Procedural synthetic video: textured moving shapes with exact labels and exact backward flow.
+"""Procedural synthetic video in which the class of an object can only be read from the past.
 
 No download, no disk cache: clip ``index`` of a split is rendered on the fly from ``(seed, split, index)``,
 so the same seed gives identical bytes in any worker or process (numpy ``SeedSequence`` streams).
+docs/synthetic.md explains why each choice below makes memory necessary.
 
 The scene (per clip)
-    * a textured background (sum of three plane waves blending two random colours) that moves with a
-      camera translating at constant velocity (at most ``camera_motion`` px/frame);
-    * 3..6 depth-ordered objects, each of a class 1..C-1 (class 0 is the background). A class fixes the
-      shape (disc, rectangle, triangle, diamond, ring), the texture (stripes, checker, rings, dots, ramp)
-      and a mean colour; every instance jitters the colour (std 0.12) and the background takes random
-      colours, so colour alone does not give the class. Objects translate with their own velocity (at most
-      4% of the shorter image side per frame) and their texture moves with them.
+    * a dark, low-saturation textured background (three plane waves) moving with a camera translating at
+      constant velocity (at most ``camera_motion`` px/frame);
+    * 2..3 depth-ordered objects of ``classes_per_clip`` distinct classes among 1..C-1 (class 0 is the
+      background). Shape, size, texture and brightness are drawn per instance, independently of the class; the
+      only class cue is a hue (class k has hue (k-1)/(C-1) at saturation 0.9). Objects translate fast
+      (``object_speed``, a fraction of the shorter side per frame: half their width or more) and bounce off
+      the image borders, so they stay in view but a per-position copy of the past lands on the wrong pixels.
+    * the class cue: in the current frame (``current_cue="hidden"``) every object is rendered grey (saturation
+      0, same brightness pattern), so its silhouette and instance pattern are visible but its class is not;
+      each memory frame shows the class hues with probability ``cue_prob`` (drawn per absolute frame of the
+      clip, else grey), so T memory frames hold the cue with probability 1 - (1 - cue_prob)^T.
+      ``current_cue="visible"`` (the negative control) shows the hues in the current frame as well.
     * Labels are exact per pixel (topmost object, else background). The flow of the current frame t into
-      memory frame i is exact too: ``frame_i(p + flow[i](p)) = frame_t(p)`` for every surface point visible
-      in both (background points move with the camera, object points with their object).
+      memory frame i is exact: ``frame_i(p + flow[i](p)) = frame_t(p)`` (up to the hue) for every surface
+      point visible in both (background points move with the camera, object points with their object).
 
-Only the current frame is degraded, so memory is useful: a Gaussian blur (``blur``, sigma in pixels: like
-defocus or motion blur it wipes out the textures that tell classes apart but keeps the layout, so the
-current frame can still be matched to the sharp past), Gaussian noise (``noise``, [0, 1] scale), with
-probability ``occluder_prob`` one or two textured blocks that are NOT in the label (the label keeps the
-scene behind them), and a fraction ``dropout_prob`` of salt-and-pepper pixels. Memory frames are clean.
+Optional extra degradations of the current frame (all off in the demo configs): Gaussian ``blur`` (sigma in
+px), Gaussian ``noise`` ([0, 1] scale), with probability ``occluder_prob`` one or two striped blocks that are
+NOT in the label, and a fraction ``dropout_prob`` of salt-and-pepper pixels.
 
 A clip is a video of ``clip_length`` frames; a sample with memory length T uses its last T+1 frames
 (the current frame is always the last), so the current frame does not depend on T.
 
 Usage::
 
-    video = SyntheticVideo(size=(64, 64), num_classes=6, clip_length=10)
-    clip = video.render("val", index=3, num_frames=3, degrade=False)   # RenderedClip
-    clip.frames  # uint8 (3, 3, 64, 64); clip.labels int64 (3, 64, 64); clip.flow float32 (2, 2, 64, 64)
+    video = SyntheticVideo(size=(48, 48), num_classes=6, clip_length=6)
+    clip = video.render("val", index=3, num_frames=3)               # RenderedClip
+    clip.frames  # uint8 (3, 3, 48, 48); clip.labels int64 (3, 48, 48); clip.flow float32 (2, 2, 48, 48)
+    clean = video.render("val", 3, 3, degrade=False)                # every frame shows every class hue
 """
 
 from __future__ import annotations
@@ -47,22 +52,39 @@ from bench.data.transforms import ClipTransform, clip_sample
 SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
 TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+CUE_MODES = ("hidden", "visible")
+HUE_NAMES = ("red", "orange", "yellow", "chartreuse", "green", "spring", "cyan", "azure", "blue", "violet",
+             "magenta", "rose")
+CUE_SATURATION = 0.9
+OBJECTS_PER_CLIP = (2, 3)
+
+
+def class_hue(k: int, num_classes: int) -> float:
+    """Hue in [0, 1) of object class ``k >= 1``: evenly spaced, so classes are as far apart as possible
+    (5 classes are 72 degrees apart, more than the +-18 degree hue jitter of the photometric augmentation)."""
+    return (k - 1) / max(1, num_classes - 1)
 
 
 def synthetic_class_names(num_classes: int) -> list[str]:
-    """``["background", "disc_stripes", "rectangle_checker", ...]``; shape and texture per class."""
+    """``["background", "red", "yellow", ...]``: each object class is named after its cue hue."""
     names = ["background"]
-    for k in range(num_classes - 1):
-        name = f"{SHAPES[k % 5]}_{TEXTURES[(k + k // 5) % 5]}"
+    for k in range(1, num_classes):
+        name = HUE_NAMES[int(round(class_hue(k, num_classes) * 12)) % 12]
         names.append(name if name not in names else f"{name}{k}")
     return names
 
 
-def _class_style(k: int) -> tuple[int, int, np.ndarray]:
-    """Shape id, texture id and mean RGB colour of object class ``k >= 1``."""
-    j = k - 1
-    hue = (j * 0.618034) % 1.0  # golden-ratio hue steps keep neighbouring classes apart
-    return j % 5, (j + j // 5) % 5, np.array(colorsys.hsv_to_rgb(hue, 0.6, 0.75))
+def _hue_rgb(hue: float) -> np.ndarray:
+    """Fully saturated, full-value RGB of ``hue``; ``v * (1 - s + s * rgb)`` is then HSV (hue, s, v)."""
+    return np.array(colorsys.hsv_to_rgb(hue, 1.0, 1.0))
+
+
+def _bounce(start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Positions (F, 2) at ``times`` of a point moving at ``velocity`` and reflected at ``low``/``high``."""
+    span = high - low
+    free = (start - low)[None] + times[:, None] * velocity[None]  # unbounded travel from ``low``
+    folded = np.mod(free, 2 * span)
+    return low + np.where(folded > span, 2 * span - folded, folded)
 
 
 @dataclass
@@ -82,99 +104,100 @@ class SyntheticVideo:
     size: tuple[int, int] = (64, 64)
     num_classes: int = 6
     clip_length: int = 10
-    noise: float = 0.25
-    occluder_prob: float = 0.6
-    dropout_prob: float = 0.15
+    noise: float = 0.0
+    occluder_prob: float = 0.0
+    dropout_prob: float = 0.0
     camera_motion: float = 2.0
     blur: float = 0.0
+    current_cue: str = "hidden"
+    cue_prob: float = 0.5
+    object_speed: float = 0.12
+    classes_per_clip: int = 1
     seed: int = 0
 
-    def _streams(self, split: str, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    def __post_init__(self) -> None:
+        if self.current_cue not in CUE_MODES:
+            raise ValueError(f"unknown current_cue {self.current_cue!r}; choose one of {', '.join(CUE_MODES)}")
+
+    def _streams(self, split: str, index: int) -> tuple[np.random.Generator, ...]:
         if split not in SPLIT_CODES:
             raise DatasetError(f"unknown synthetic split {split!r}; choose one of {sorted(SPLIT_CODES)}")
-        scene, degrade = np.random.SeedSequence([self.seed, SPLIT_CODES[split], index]).spawn(2)
-        return np.random.default_rng(scene), np.random.default_rng(degrade)
+        streams = np.random.SeedSequence([self.seed, SPLIT_CODES[split], index]).spawn(3)
+        return tuple(np.random.default_rng(s) for s in streams)
 
-    def _scene(self, rng: np.random.Generator) -> dict:
+    def _background(self, rng: np.random.Generator) -> dict:
+        side = min(self.size)
+        angle = rng.uniform(0, 2 * np.pi)
+        waves = [(rng.uniform(0, 2 * np.pi), rng.uniform(6, 20) * side / 64, rng.uniform(0, 2 * np.pi))
+                 for _ in range(3)]
+        # dark and nearly grey: darker than any object (value >= 0.42) and without a hue that could pass for a class
+        colours = [np.clip(rng.uniform(0.1, 0.4) + rng.normal(0, 0.03, 3), 0, 1) for _ in range(2)]
+        velocity = rng.uniform(0.3, 1.0) * self.camera_motion * np.array([np.cos(angle), np.sin(angle)])
+        return {"velocity": velocity, "colours": colours, "waves": waves}
+
+    def _objects(self, rng: np.random.Generator) -> list[dict]:
         height, width = self.size
         side = min(height, width)
-        unit = side / 64.0
-        angle = rng.uniform(0, 2 * np.pi)
-        camera_velocity = rng.uniform(0.3, 1.0) * self.camera_motion * np.array([np.cos(angle), np.sin(angle)])
-        waves = [
-            (rng.uniform(0, 2 * np.pi), rng.uniform(10, 32) * unit, rng.uniform(0, 2 * np.pi)) for _ in range(3)
-        ]
-        background = (rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3), waves)
+        count = int(rng.integers(OBJECTS_PER_CLIP[0], OBJECTS_PER_CLIP[1] + 1))
+        distinct = min(self.classes_per_clip, count, self.num_classes - 1)
+        chosen = rng.choice(np.arange(1, self.num_classes), size=distinct, replace=False)
+        classes = np.concatenate([chosen, rng.choice(chosen, size=count - distinct)])
         objects = []
-        for _ in range(int(rng.integers(3, 7))):
-            cls = int(rng.integers(1, self.num_classes))
-            shape, texture, colour = _class_style(cls)
-            colour = np.clip(colour + rng.normal(0, 0.12, 3), 0.05, 0.95)
-            motion_angle = rng.uniform(0, 2 * np.pi)
-            velocity = rng.uniform(0, 0.04 * side) * np.array([np.cos(motion_angle), np.sin(motion_angle)])
-            objects.append(
-                {
-                    "cls": cls,
-                    "shape": shape,
-                    "texture": texture,
-                    "colour": colour,
-                    "dark": colour * 0.45,
-                    "radius": rng.uniform(0.14, 0.28) * side,
-                    "aspect": rng.uniform(0.55, 1.0),
-                    "orientation": rng.uniform(0, 2 * np.pi),
-                    "position": np.array([rng.uniform(0, width), rng.uniform(0, height)]),
-                    # image-plane velocity = object velocity relative to the camera
-                    "velocity": velocity - camera_velocity,
-                    "wavelength": rng.uniform(5, 9) * unit,
-                    "phase": rng.uniform(0, 2 * np.pi),
-                }
-            )
-        return {"camera_velocity": camera_velocity, "background": background, "objects": objects}
+        for cls in classes:
+            radius = rng.uniform(0.15, 0.22) * side
+            angle = rng.uniform(0, 2 * np.pi)
+            speed = rng.uniform(0.7, 1.2) * self.object_speed * side
+            low = np.array([radius, radius])
+            high = np.array([width - radius, height - radius])
+            objects.append({
+                "cls": int(cls), "shape": int(rng.integers(0, len(SHAPES))),
+                "texture": int(rng.integers(0, len(TEXTURES))), "radius": radius,
+                "aspect": rng.uniform(0.6, 1.0), "orientation": rng.uniform(0, 2 * np.pi),
+                "start": low + rng.uniform(0, 1, 2) * (high - low), "velocity": speed * np.array([np.cos(angle), np.sin(angle)]),
+                "low": low, "high": high, "value": rng.uniform(0.6, 1.0),
+                "wavelength": rng.uniform(0.35, 0.6) * radius, "phase": rng.uniform(0, 2 * np.pi),
+            })
+        return objects
 
     def render(self, split: str, index: int, num_frames: int, degrade: bool = True) -> RenderedClip:
-        """Render the last ``num_frames`` frames of clip ``index`` of ``split``."""
+        """Render the last ``num_frames`` frames of clip ``index`` of ``split``.
+
+        ``degrade=False`` renders the clean video: every object shows its class hue in every frame and the
+        current frame gets no extra degradation (labels and flow are the same either way)."""
         if not 1 <= num_frames <= self.clip_length:
             raise ValueError(
                 f"a clip needs {num_frames} frames but synthetic.clip_length is {self.clip_length}; "
                 "raise data.synthetic.clip_length (>= memory_length + 2 for temporal consistency)"
             )
-        scene_rng, degrade_rng = self._streams(split, index)
-        scene = self._scene(scene_rng)
+        scene_rng, cue_rng, degrade_rng = self._streams(split, index)
+        background, objects = self._background(scene_rng), self._objects(scene_rng)
         height, width = self.size
-        offsets = np.arange(-(num_frames - 1), 1, dtype=np.float64)  # frame time relative to the current frame
+        times = np.arange(-(num_frames - 1), 1, dtype=np.float64)  # frame time relative to the current frame
         ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
-
-        camera = offsets[:, None] * scene["camera_velocity"]  # (F, 2) camera position (x, y)
-        world_x = xs[None] + camera[:, 0, None, None]
-        world_y = ys[None] + camera[:, 1, None, None]
-        colour_a, colour_b, waves = scene["background"]
-        blend = sum(
-            np.sin(2 * np.pi * (world_x * np.cos(a) + world_y * np.sin(a)) / wavelength + phase)
-            for a, wavelength, phase in waves
-        )
-        blend = 0.5 + blend / 6.0
-        image = colour_a * (1 - blend[..., None]) + colour_b * blend[..., None]  # (F, H, W, 3)
+        image = self._render_background(background, times, xs, ys)
         labels = np.zeros((num_frames, height, width), dtype=np.int64)
         top = np.full((num_frames, height, width), -1, dtype=np.int64)
-
-        for k, obj in enumerate(scene["objects"]):
-            centre = obj["position"] + offsets[:, None] * obj["velocity"]  # (F, 2)
-            ux = xs[None] - centre[:, 0, None, None]
-            uy = ys[None] - centre[:, 1, None, None]
+        # drawn for every frame of the whole clip, then cut, so a frame's cue does not depend on num_frames
+        cue = (cue_rng.random(self.clip_length) < self.cue_prob)[-num_frames:]
+        cue[-1] = self.current_cue == "visible"
+        if not degrade:
+            cue[:] = True
+        positions = []
+        for k, obj in enumerate(objects):
+            centre = _bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
+            positions.append(centre)
+            ux, uy = xs[None] - centre[:, 0, None, None], ys[None] - centre[:, 1, None, None]
             cos_o, sin_o = np.cos(obj["orientation"]), np.sin(obj["orientation"])
             a, b = ux * cos_o + uy * sin_o, -ux * sin_o + uy * cos_o
             mask = _shape_mask(obj["shape"], a, b, obj["radius"], obj["aspect"])
-            shade = _texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])[..., None]
-            colour = obj["colour"] * (1 - shade) + obj["dark"] * shade
-            image = np.where(mask[..., None], colour, image)
+            shade = _texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])
+            value = obj["value"] * (1 - 0.3 * shade)[..., None]  # (F, H, W, 1): the instance pattern
+            saturation = CUE_SATURATION * cue[:, None, None, None]
+            hue = _hue_rgb(class_hue(obj["cls"], self.num_classes))
+            image = np.where(mask[..., None], value * (1 - saturation + saturation * hue), image)
             labels[mask] = obj["cls"]
             top[mask] = k
-
-        # exact backward flow of the current frame into every earlier frame: displacement of the visible surface
-        displacement = np.stack([-scene["camera_velocity"]] + [o["velocity"] for o in scene["objects"]])  # (K+1, 2)
-        per_pixel = displacement[top[-1] + 1]  # (H, W, 2), velocity of the surface seen at each pixel
-        flow = offsets[:-1, None, None, None] * per_pixel.transpose(2, 0, 1)[None]  # (F-1, 2, H, W)
-
+        flow = self._flow(background, positions, times, top[-1])
         if degrade:
             image[-1] = self._degrade(image[-1], degrade_rng)
         frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
@@ -184,8 +207,30 @@ class SyntheticVideo:
             flow=torch.from_numpy(flow.astype(np.float32)),
         )
 
+    def _render_background(self, background: dict, times: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Camera-translated plane-wave texture: (F, H, W, 3) floats."""
+        camera = times[:, None] * background["velocity"]  # (F, 2) camera position (x, y)
+        world_x = xs[None] + camera[:, 0, None, None]
+        world_y = ys[None] + camera[:, 1, None, None]
+        blend = sum(
+            np.sin(2 * np.pi * (world_x * np.cos(a) + world_y * np.sin(a)) / wavelength + phase)
+            for a, wavelength, phase in background["waves"]
+        )
+        blend = (0.5 + blend / 6.0)[..., None]
+        colour_a, colour_b = background["colours"]
+        return colour_a * (1 - blend) + colour_b * blend
+
+    @staticmethod
+    def _flow(background: dict, positions: list[np.ndarray], times: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Exact backward flow (F-1, 2, H, W) of the current frame into every earlier frame: the displacement
+        of the surface seen at each current pixel (the camera's for background, its object's otherwise)."""
+        camera = -times[:-1, None] * background["velocity"]  # background points move against the camera
+        moves = [camera] + [centre[:-1] - centre[-1] for centre in positions]  # each (F-1, 2)
+        displacement = np.stack(moves, axis=1)  # (F-1, K+1, 2)
+        return displacement[:, top + 1].transpose(0, 3, 1, 2)  # (F-1, H, W, 2) -> (F-1, 2, H, W)
+
     def _degrade(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Occluding blocks, Gaussian noise and salt-and-pepper dropout on one ``(H, W, 3)`` frame."""
+        """Optional blur, occluding blocks, Gaussian noise and salt-and-pepper dropout on one ``(H, W, 3)`` frame."""
         height, width = self.size
         image = gaussian_blur(image, self.blur) if self.blur > 0 else image.copy()
         if rng.random() < self.occluder_prob:
@@ -196,8 +241,7 @@ class SyntheticVideo:
                 ys, xs = np.mgrid[0:bh, 0:bw]
                 angle = rng.uniform(0, 2 * np.pi)
                 stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) / rng.uniform(4, 10))
-                colour = rng.uniform(0, 1, 3)
-                image[top : top + bh, left : left + bw] = colour * (0.6 + 0.4 * stripes[..., None])
+                image[top : top + bh, left : left + bw] = rng.uniform(0, 1, 3) * (0.6 + 0.4 * stripes[..., None])
         if self.noise > 0:
             image = image + rng.normal(0, self.noise, image.shape)
         if self.dropout_prob > 0:
@@ -208,8 +252,7 @@ class SyntheticVideo:
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an ``(H, W, C)`` float image (edges replicated): a defocused or motion-blurred
-    frame keeps the layout but loses the textures, so matching it to the (sharp) past still works."""
+    """Separable Gaussian blur of an ``(H, W, C)`` float image (edges replicated)."""
     radius = max(1, int(np.ceil(3 * sigma)))
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     taps /= taps.sum()
@@ -295,6 +338,10 @@ def build_synthetic(data_cfg, split: str, memory_length: int, train: bool) -> Sy
         num_classes=int(cfg.num_classes),
         clip_length=int(cfg.clip_length),
         noise=float(cfg.noise),
+        current_cue=str(cfg.current_cue),
+        cue_prob=float(cfg.cue_prob),
+        object_speed=float(cfg.object_speed),
+        classes_per_clip=int(cfg.classes_per_clip),
         occluder_prob=float(cfg.occluder_prob),
         dropout_prob=float(cfg.dropout_prob),
         camera_motion=float(cfg.camera_motion),
