@@ -7,7 +7,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
 STAMP := $(VENV)/.installed-stamp
-DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
+DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
 
 .PHONY: setup test test-fast demo report clean
 
