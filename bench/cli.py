@@ -302,15 +302,10 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     -q; and matplotlib's Agg backend, since the CLI draws only to files (library imports leave it alone)."""
     import matplotlib
 
+    from bench.progress import configure_logging
+
     matplotlib.use("Agg")
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logger = logging.getLogger("bench")
-    logger.setLevel(level)
-    if not any(getattr(h, "_bench_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-        handler._bench_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

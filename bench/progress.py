@@ -40,6 +40,32 @@ def format_seconds(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send ``bench.*`` log records at ``level`` and above to stderr with a time stamp (once per process).
+
+    Called by the CLI and by the processes that execute runs (local launcher, SLURM tasks), whose stderr is
+    the run's log; a library user configures logging as they like instead.
+    """
+    logger = logging.getLogger("bench")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced, e.g. by pytest or a notebook)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def quiet() -> bool:
     """True when the ``bench`` logger was set above INFO (``bench -q``): no bars, no status lines."""
     return logging.getLogger("bench").level > logging.INFO

@@ -58,3 +58,13 @@ def test_helpers(monkeypatch):
     assert status_every() == 5.0
     monkeypatch.setenv("BENCH_STATUS_EVERY", "soon")
     assert status_every() == 30.0
+
+
+def test_configured_logging_follows_the_current_stderr(capsys, bench_level):
+    from bench.progress import configure_logging
+
+    configure_logging(logging.INFO)
+    configure_logging(logging.INFO)  # idempotent: one handler
+    logging.getLogger("bench.grid.local").info("run 1 of 2: started")
+    err = capsys.readouterr().err
+    assert err.count("run 1 of 2: started") == 1 and "INFO bench.grid.local" in err

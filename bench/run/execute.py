@@ -159,6 +159,9 @@ def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | No
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``."""
+    from bench.progress import configure_logging
+
+    configure_logging()  # status lines into the run's log (this process's stderr)
     args = sys.argv[1:] if argv is None else list(argv)
     take_over = "--take-over" in args
     args = [a for a in args if a != "--take-over"]
