@@ -59,7 +59,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.run.execute import train_command
 
     record = train_command(_load(args))
-    print(json.dumps({k: record[k] for k in ("run_id", "status", "metrics") if k in record}, indent=2))
+    shown = {k: record[k] for k in ("run_id", "status", "metrics") if k in record}
+    shown["metrics"] = _brief(shown.get("metrics") or {})
+    print(json.dumps(shown, indent=2))
     return 0
 
 
@@ -77,9 +79,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         config_file = target
     metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds)
-    shown = {k: v for k, v in metrics.items() if k not in ("per_image", "confusion_matrix")}  # eval.json has them
-    print(json.dumps(shown, indent=2))
+    print(json.dumps(_brief(metrics), indent=2))
     return 0
+
+
+def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics without the per-image counts and the confusion matrix (record.json / eval.json keep them)."""
+    return {k: v for k, v in metrics.items() if k not in ("per_image", "confusion_matrix")}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
