@@ -2,21 +2,26 @@
 
     bench config configs/synthetic_tmanet.yaml model.memory_length=4     # print the resolved config
     bench train configs/synthetic_tmanet.yaml train.iters=200             # train + evaluate, write record.json
-    bench eval configs/synthetic_tmanet.yaml checkpoint=results/runs/<id>/checkpoint.pt
+    bench eval results/runs/<id> --save-preds preds/                      # evaluate a run; prediction PNGs
     bench sweep ablations/synthetic_memory_length.yaml --launcher local   # run a grid
     bench status ablations/synthetic_memory_length.yaml                   # the state of every run
     bench latency configs/synthetic_tmanet.yaml                           # per-frame latency, FLOPs, memory
     bench report ablations/synthetic_memory_length.yaml                   # tables and figures under reports/
+    bench curves results/runs/<id> results/runs/<id2> --out curves.png    # training curves from log.jsonl
     bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
     bench models                                                          # registered model names
 
-Subcommands import their modules lazily, so ``bench --help`` is fast.
+Root options: ``bench --version``; ``bench -v COMMAND`` (debug logging) / ``bench -q COMMAND`` (warnings only:
+no progress bars or status lines). Progress goes to stderr through ``logging``; results go to stdout.
+Subcommands import their modules lazily, so ``bench --help`` is fast. Only the CLI selects matplotlib's Agg
+backend; importing ``bench`` modules never does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any, Callable, Sequence
 
@@ -54,26 +59,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.run.execute import train_command
 
     record = train_command(_load(args))
-    print(json.dumps({k: record[k] for k in ("run_id", "status", "metrics") if k in record}, indent=2))
+    shown = {k: record[k] for k in ("run_id", "status", "metrics") if k in record}
+    shown["metrics"] = _brief(shown.get("metrics") or {})
+    print(json.dumps(shown, indent=2))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from bench.run.execute import evaluate_command
 
-    path, overrides = args.config, list(args.overrides)
-    if path is not None and "=" in path:  # no config file: the run's own config is used
-        path, overrides = None, [path] + overrides
-    metrics = evaluate_command(overrides, config_file=path)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "per_image"}, indent=2))  # eval.json has them
+    target, overrides = args.target, list(args.overrides)
+    run_dir = config_file = None
+    if target is not None and "=" in target:  # no run folder or config file: checkpoint=PATH names the run
+        overrides = [target] + overrides
+    elif target is not None and Path(target).is_dir():
+        run_dir = target
+    else:
+        config_file = target
+    metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds)
+    print(json.dumps(_brief(metrics), indent=2))
     return 0
+
+
+def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics without the per-image counts and the confusion matrix (record.json / eval.json keep them)."""
+    return {k: v for k, v in metrics.items() if k not in ("per_image", "confusion_matrix")}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.grid.sweep import sweep_command
 
-    return sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
+    code = sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
                          max_parallel=args.max_parallel, overrides=args.overrides, take_over=args.take_over)
+    if args.dry_run:
+        print("dry run: nothing was submitted or started")
+    return code
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -87,8 +109,20 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
     result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
                              modes=args.modes, write_record=not args.no_record)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2) if args.json else latency_table(result))
     return 0
+
+
+def latency_table(result: dict[str, Any]) -> str:
+    """A ``bench latency`` result as a table: mode, median ms, p90 ms, FPS, GMACs, peak memory (MiB)."""
+    from tabulate import tabulate
+
+    rows = [[mode, m.get("median_ms"), m.get("p90_ms"), m.get("fps"), m.get("gmacs"), m.get("peak_memory_mb")]
+            for mode, m in result.get("modes", {}).items()]
+    table = tabulate(rows, headers=["mode", "median ms", "p90 ms", "FPS", "GMACs", "peak MiB"], floatfmt=".2f")
+    notes = [f"{key}: {result[key]}" for key in ("device", "threads", "frames", "weights", "modes_note")
+             if result.get(key) not in (None, "")]
+    return "\n".join([table, *notes])
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -162,7 +196,14 @@ def _user_error_types() -> tuple[type, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench import __version__
+
     parser = argparse.ArgumentParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -174,7 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--keys", action="store_true", help="list every key with its default and choices")
     _config_args(add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt"))
-    _config_args(add("eval", cmd_eval, "evaluate a checkpoint (checkpoint=PATH) on the validation split"))
+    p = add("eval", cmd_eval, "evaluate a run's checkpoint on the validation split (config from the run); "
+                              "writes eval.json")
+    p.add_argument("target", nargs="?", default=None, metavar="RUN_DIR",
+                   help="run folder (results/runs/<id>); or a config file with checkpoint=PATH")
+    p.add_argument("overrides", nargs="*", default=[], help="eval.*, data.val_split, data.root overrides, "
+                                                            "e.g. eval.mode=slide (or checkpoint=PATH)")
+    p.add_argument("--save-preds", metavar="DIR", default=None,
+                   help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)")
 
     p = add("sweep", cmd_sweep, "run an ablation grid locally or on SLURM; finished runs are skipped")
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
@@ -186,16 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also launch runs whose claim's owner cannot be checked (SLURM not answering, another host)")
 
     p = add("status", cmd_status, "show done / running / queued / failed / corrupt / pending / unknown per run")
-    p.add_argument("spec")
+    p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="the same dotted overrides given to bench sweep")
 
     p = add("latency", cmd_latency, "per-frame latency (streaming and recompute), FLOPs, params, peak memory")
     _config_args(p)
     p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=5, help="untimed frames before timing (at least memory_length)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
-    p.add_argument("--modes", nargs="+", default=["streaming", "recompute"], choices=("streaming", "recompute"))
+    p.add_argument("--modes", nargs="+", default=["streaming", "recompute"], choices=("streaming", "recompute"),
+                   help="streaming: cached memory features; recompute: the whole window every frame")
     p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
 
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
@@ -211,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)
-    p.add_argument("--out", default="clips.png")
-    p.add_argument("--clips", type=int, default=4)
+    p.add_argument("--out", default="clips.png", help="PNG file to write")
+    p.add_argument("--clips", type=int, default=4, help="number of clips (rows)")
 
     p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
@@ -253,8 +303,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log records of ``bench.*`` to stderr: INFO by default (progress status lines), DEBUG with -v, WARNING with
+    -q; and matplotlib's Agg backend, since the CLI draws only to files (library imports leave it alone)."""
+    import matplotlib
+
+    from bench.progress import configure_logging
+
+    matplotlib.use("Agg")
+    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
     try:
         return args.fn(args)
     except BrokenPipeError:  # `bench config ... | head` closed the pipe early

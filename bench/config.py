@@ -164,6 +164,8 @@ class TrainConfig:
     eval_every: int = bounded(0, 0, help="iterations between validations; 0 = only at the end")
     seed: int = 0
     deterministic: bool = True
+    tensorboard: bool = field(default=False, metadata={"help": 'mirror log.jsonl to run_dir/tensorboard/ '
+                                                               '(pip install -e ".[tensorboard]")'})
 
 
 @dataclass

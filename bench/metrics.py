@@ -4,7 +4,7 @@ temporal consistency (TC) of consecutive predictions.
     cm = ConfusionMatrix(num_classes=19)
     cm.update(pred, label)                     # pred, label (B, H, W) int; label 255 = ignore
     cm.all_reduce(env)                         # sum over DDP ranks
-    summary = segmentation_summary(cm.matrix, class_names)   # {"miou", "pixel_acc", "per_class_iou"}
+    summary = segmentation_summary(cm.matrix, class_names)   # miou, pixel_acc, macc, per_class_iou, confusion_matrix
 
     tc = TemporalConsistency()
     tc.update(pred_t, pred_prev, flow)         # flow (B, 2, H, W): frame t -> frame t-1, pixels
@@ -64,18 +64,31 @@ def pixel_accuracy(matrix: Tensor) -> float:
     return float(matrix.diag().sum().double() / total) if total > 0 else math.nan
 
 
+def mean_class_accuracy(matrix: Tensor) -> float:
+    """mAcc: mean over classes present in the ground truth of TP / ground-truth pixels (NaN if none is present)."""
+    matrix = matrix.double()
+    return float(torch.nanmean(matrix.diag() / matrix.sum(1)))  # absent class: 0/0 -> NaN, skipped
+
+
 def segmentation_summary(matrix: Tensor, class_names: Sequence[str]) -> dict[str, Any]:
-    """``{"miou", "pixel_acc", "per_class_iou": {name: iou or None}}``; None marks a class absent from both."""
+    """``{"miou", "pixel_acc", "macc", "per_class_iou": {name: iou or None}, "confusion_matrix": [C][C] ints}``.
+
+    None marks a class absent from both ground truth and predictions (IoU) or a split with no evaluated pixel;
+    ``confusion_matrix`` rows are ground truth, columns predictions, in ``class_names`` order.
+    """
     ious = iou_per_class(matrix.cpu())
     if len(class_names) != len(ious):
         raise ValueError(f"{len(class_names)} class names for a {len(ious)}-class confusion matrix")
     per_class = {name: (None if math.isnan(v) else float(v)) for name, v in zip(class_names, ious.tolist())}
     miou = mean_iou(matrix.cpu())
     acc = pixel_accuracy(matrix.cpu())
+    macc = mean_class_accuracy(matrix.cpu())
     return {
         "miou": None if math.isnan(miou) else miou,
         "pixel_acc": None if math.isnan(acc) else acc,
+        "macc": None if math.isnan(macc) else macc,
         "per_class_iou": per_class,
+        "confusion_matrix": matrix.cpu().long().tolist(),
     }
 
 

@@ -21,7 +21,8 @@ def test_catalog_describes_each_dataset_without_opening_it():
     info = dataset_info(cfg.data)
     assert info == DatasetInfo(5, ("background", "red", "chartreuse", "cyan", "violet"), 255)
     dataset = build_dataset(cfg.data, "val", 1, train=False)  # the dataset class agrees with its description
-    assert (dataset.num_classes, tuple(dataset.class_names), dataset.ignore_index) == tuple(vars(info).values())
+    assert (dataset.num_classes, tuple(dataset.class_names), dataset.ignore_index) == \
+        (info.num_classes, info.class_names, info.ignore_index)
     cityscapes = dataset_info(load_config(None, ["data.dataset=cityscapes", "data.root=/nonexistent"]).data)
     assert cityscapes.num_classes == 19 and cityscapes.class_names[0] == "road" and cityscapes.class_names[-1] == "bicycle"
     camvid = dataset_info(load_config(None, ["data.dataset=camvid", "data.root=/nonexistent"]).data)

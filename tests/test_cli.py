@@ -1,12 +1,16 @@
 """The `bench` command: help, resolved configs, and errors as messages (not tracebacks)."""
 
+import argparse
 import io
+import logging
 import subprocess
 import sys
 
-from bench.cli import main
+import bench
+from bench.cli import build_parser, latency_table, main
 
-SUBCOMMANDS = ("config", "train", "eval", "sweep", "status", "latency", "report", "preview", "prepare-camvid", "models")
+SUBCOMMANDS = ("config", "train", "eval", "sweep", "status", "latency", "report", "curves", "preview", "prepare-camvid",
+               "prepare-camvid-segnet", "prepare-camvid-full", "models")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -18,6 +22,38 @@ def test_help_lists_every_subcommand():
     assert out.returncode == 0
     for name in SUBCOMMANDS:
         assert name in out.stdout
+
+
+def test_every_option_of_every_subcommand_has_help():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == set(SUBCOMMANDS)
+    missing = [f"{name or 'bench'} {'/'.join(action.option_strings) or action.dest}"
+               for name, p in [("", parser), *subparsers.choices.items()] for action in p._actions
+               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+               and not (action.help and action.help.strip())]
+    assert not missing, f"options without help: {missing}"
+
+
+def test_version_and_log_level_options(capsys):
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"bench {bench.__version__}"
+    assert main(["-q", "models"]) == 0
+    assert logging.getLogger("bench").level == logging.WARNING
+    assert main(["-v", "models"]) == 0
+    assert logging.getLogger("bench").level == logging.DEBUG
+    assert main(["models"]) == 0
+    assert logging.getLogger("bench").level == logging.INFO
+
+
+def test_latency_prints_a_table_unless_json_is_asked():
+    mode = {"median_ms": 12.345, "p90_ms": 14.0, "fps": 80.1, "gmacs": 1.5, "peak_memory_mb": 300.0}
+    text = latency_table({"modes": {"streaming": mode, "recompute": {**mode, "median_ms": 30.0}}, "device": "cpu"})
+    lines = text.splitlines()
+    assert lines[0].split() == ["mode", "median", "ms", "p90", "ms", "FPS", "GMACs", "peak", "MiB"]
+    assert lines[2].split()[:3] == ["streaming", "12.35", "14.00"] and lines[3].split()[:2] == ["recompute", "30.00"]
+    assert "device: cpu" in text
+    assert build_parser().parse_args(["latency", "--json"]).json
 
 
 def test_config_prints_the_resolved_yaml_with_overrides(capsys):

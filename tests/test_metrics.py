@@ -61,7 +61,7 @@ def test_accumulation_equals_one_big_matrix_and_summary_uses_class_names():
         acc.update(p, l)
     assert torch.equal(acc.matrix, confusion_matrix(preds, labels, 5))
     summary = segmentation_summary(acc.matrix, ["a", "b", "c", "d", "e"])
-    assert set(summary) == {"miou", "pixel_acc", "per_class_iou"}
+    assert set(summary) == {"miou", "pixel_acc", "macc", "per_class_iou", "confusion_matrix"}
     assert summary["per_class_iou"]["e"] is None  # absent from both -> None in JSON, skipped in the mean
     valid = [v for v in summary["per_class_iou"].values() if v is not None]
     assert summary["miou"] == pytest.approx(sum(valid) / len(valid))

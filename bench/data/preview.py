@@ -15,20 +15,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # the Figure API: importing this module never switches the backend
+from torchvision.utils import flow_to_image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import flow_to_image  # noqa: E402
-
-from bench.data.transforms import denormalize  # noqa: E402
+from bench.data.transforms import denormalize
 
 
 def colour_label(label: torch.Tensor, num_classes: int, palette: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
     """int64 ``(H, W)`` -> uint8 ``(H, W, 3)``; the ignore value 255 (and anything out of range) is black."""
     if palette is None or len(palette) < num_classes:
-        cmap = plt.get_cmap("tab20")
+        cmap = colormaps["tab20"]
         palette = [tuple(int(255 * c) for c in cmap(i % 20)[:3]) for i in range(num_classes)]
     table = torch.zeros(256, 3, dtype=torch.uint8)
     table[:num_classes] = torch.tensor(palette[:num_classes], dtype=torch.uint8)
@@ -45,7 +43,8 @@ def save_clip_grid(dataset, indices: list[int], path: str | Path) -> Path:
     titles = [f"t-{num_frames - 1 - i}" for i in range(num_frames - 1)] + ["current t", "label"]
     titles += ["flow t->t-1"] if has_flow else []
     rows, cols = len(samples), len(titles)
-    figure, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    figure = Figure(figsize=(2.2 * cols, 2.2 * rows))
+    axes = figure.subplots(rows, cols, squeeze=False)
     palette = getattr(dataset, "palette", None)
     for row, sample in enumerate(samples):
         images = [denormalize(frame).permute(1, 2, 0).byte() for frame in sample["frames"]]
@@ -64,7 +63,6 @@ def save_clip_grid(dataset, indices: list[int], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
 
 

@@ -5,10 +5,14 @@
 Before a run starts, ``rundir.check_reuse`` checks its folder and ``rundir.write_config`` stores its config
 (``RUN_DIR/config.yaml``, the only copy); the subprocess executes that file (``bench.run.execute``). Logs go to
 ``sweep_dir/logs/<run_id>.log``; the manifest gets a ``submit`` and an ``end`` line per run.
+
+Progress: an overall bar (runs finished of N, with an ETA) on a terminal, else a status line every 30 s
+(``bench.progress``); "run k of N: started" and each run's end go to the ``bench.grid.local`` logger.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -24,6 +28,7 @@ from bench.run import rundir
 from bench.run.execute import EXIT_BUSY
 
 EXIT_REFUSED = 2  # the run dir holds another run (RunMismatchError): not started
+log = logging.getLogger("bench.grid.local")
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,11 @@ def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
     return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last)
 
 
-def _echo_end(result: LocalResult) -> None:
+def _end_line(result: LocalResult) -> str:
     word = {0: "done", EXIT_BUSY: "skipped (owned by another process)"}.get(result.returncode,
                                                                           f"FAILED ({result.returncode})")
     tail = f": {result.last_line}" if result.last_line else ""
-    print(f"  {result.run_id}: {word} in {result.wall_time_s:.1f}s{tail}", flush=True)
+    return f"{result.run_id}: {word} in {result.wall_time_s:.1f}s{tail}"
 
 
 def _stop_all(active: dict[str, _Active]) -> None:
@@ -118,6 +123,8 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
     Ctrl-C terminates the children and re-raises. Unless ``OMP_NUM_THREADS`` is set, parallel runs split the
     CPU cores between them. ``take_over`` passes ``--take-over`` (claims whose owner cannot be checked).
     """
+    from bench.progress import Progress
+
     sweep_dir = Path(sweep_dir)
     manifest = manifest or sweep_dir / "manifest.jsonl"
     (sweep_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -125,29 +132,33 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
     env = _child_env(max_parallel)
     active: dict[str, _Active] = {}
     results: list[LocalResult] = []
+    bar = Progress(total, "sweep", enabled=echo, unit="run")
+    say = bar.write if echo else log.debug
+
+    def ended(result: LocalResult) -> None:
+        results.append(result)
+        say(_end_line(result))
+        bar.update(1)
+
     try:
         while queue or active:
             while queue and len(active) < max(1, max_parallel):
                 started = _start(queue.pop(0), sweep_dir, manifest, env, take_over)
                 if isinstance(started, LocalResult):
-                    results.append(started)
-                    if echo:
-                        _echo_end(started)
+                    ended(started)
                     continue
                 active[started.run.run_id] = started
-                if echo:
-                    print(f"[{total - len(queue)}/{total}] started {started.run.run_id} (pid {started.proc.pid}, "
-                          f"log {started.log.name})", flush=True)
+                say(f"run {total - len(queue)} of {total}: started {started.run.run_id} (pid {started.proc.pid}, "
+                    f"log {started.log.name})")
             for rid, item in list(active.items()):
                 code = item.proc.poll()
-                if code is None:
-                    continue
-                del active[rid]
-                results.append(_finish(item, code, manifest))
-                if echo:
-                    _echo_end(results[-1])
+                if code is not None:
+                    del active[rid]
+                    ended(_finish(item, code, manifest))
             time.sleep(0.1)
     except BaseException:
         _stop_all(active)
         raise
+    finally:
+        bar.close()
     return results

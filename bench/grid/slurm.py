@@ -45,7 +45,10 @@ class Job:
         os.chdir(self.cwd)  # relative paths in the config (output_root, data.root) mean the submit dir
         try:
             _limit_threads_to_allocation()
+            from bench.progress import configure_logging
             from bench.run.execute import execute
+
+            configure_logging()  # status lines into the job's log
 
             self._preempted = False
             result = execute(rundir.read_config(self.run_dir), self.run_dir, take_over=self.take_over,

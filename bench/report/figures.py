@@ -15,6 +15,8 @@ Figures (one file pair each, under ``<out>/figures``); error bars are always the
 * ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method (recompute latency as
   hollow markers), the Pareto front (no other point is both faster and more accurate) highlighted;
 * ``per_class_iou_<dataset>``: heatmap, table rows (mean over their n seeds) x classes;
+* ``confusion_<dataset>``: one heatmap per table row: its runs' confusion matrices (``metrics.confusion_matrix``)
+  summed and normalised per ground-truth class (each row sums to 100%), so the diagonal is the class accuracy;
 * ``qualitative_<table>``: one synthetic validation clip (memory frames, current frame, ground truth) and the
   predictions of each model whose run has a checkpoint (a model without one is skipped, with a note), with a
   class legend.
@@ -256,6 +258,66 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
     return results
 
 
+def _confusion_of(table: Any, ids: list[str]) -> np.ndarray | None:
+    """The summed (C, C) confusion counts of the runs ``ids`` from their record.json, or None if one lacks it."""
+    from bench.run import rundir
+
+    total = None
+    for run_id in ids:
+        run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
+        record = rundir.read_record(run_dir).record if run_dir else None
+        matrix = ((record or {}).get("metrics") or {}).get("confusion_matrix")
+        if matrix is None:
+            return None
+        total = np.asarray(matrix, dtype=float) if total is None else total + np.asarray(matrix, dtype=float)
+    return total
+
+
+def confusion_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
+    """Per dataset: one row-normalised confusion heatmap (%) per table row whose runs all record the matrix."""
+    by_dataset: dict[str, dict[str, pd.DataFrame]] = {}
+    seen: set[frozenset[str]] = set()
+    for table in tables:
+        for _, row in table.frame.iterrows():
+            ids = str(row["run_ids"]).split()
+            counts = None if frozenset(ids) in seen else _confusion_of(table, ids)
+            if counts is None:
+                continue
+            names = list(table.per_class.columns)  # the class names, where the records have per-class IoU
+            classes = names if len(names) == len(counts) else [str(c) for c in range(len(counts))]
+            seen.add(frozenset(ids))
+            dataset = str(table.runs.loc[table.runs["run_id"] == ids[0], "dataset"].iloc[0])
+            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + f" (n={len(ids)})"
+            share = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
+            by_dataset.setdefault(dataset, {})[label] = pd.DataFrame(share, index=classes, columns=classes)
+    return [_confusion_grid(dataset, grids, out_dir) for dataset, grids in by_dataset.items()]
+
+
+def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path) -> FigureResult:
+    name, c = f"confusion_{dataset}", len(next(iter(grids.values())))
+    cols = min(3, len(grids))
+    rows = math.ceil(len(grids) / cols)
+    side = max(3.5, 0.35 * c + 2)
+    fig = Figure(figsize=(side * cols, side * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax, (label, grid) in zip(axes, grids.items()):
+        sns.heatmap(grid, annot=c <= 12, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax, square=True,
+                    cbar_kws={"label": "% of the ground-truth class"})
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("ground truth")
+    for ax in axes[len(grids):]:
+        ax.axis("off")
+    worst = []
+    for label, grid in grids.items():
+        off = grid.to_numpy().copy()
+        np.fill_diagonal(off, -1)
+        i, j = np.unravel_index(off.argmax(), off.shape)
+        worst.append(f"{label}: {grid.index[i]} -> {grid.columns[j]} ({off[i, j]:.0f}%)")
+    text = "largest confusion per row: " + "; ".join(worst)
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text)
+
+
 # --------------------------------------------------------------------------------------------------
 # qualitative strip
 
@@ -380,6 +442,7 @@ def _draw_all(tables: list[Any], out: Path, *tolerated: type[Exception]) -> list
     if tables:
         results.append(pareto_figure(tables, out))
     results += per_class_figures(tables, out)
+    results += confusion_figures(tables, out)
     synthetic = [t for t in tables if (t.runs["dataset"] == "synthetic").all()]
     for table in [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]:
         try:

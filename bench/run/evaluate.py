@@ -3,6 +3,7 @@
 From the command line (``bench eval``)::
 
     bench eval checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide     # the config comes from the run
+    bench eval results/runs/<id> --save-preds preds/                          # + prediction PNGs
 
 From Python::
 
@@ -27,7 +28,6 @@ past frames and the model runs on ``frames[:, 1:]`` (current frame t) and ``fram
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -207,11 +207,13 @@ class SplitCounts:
 
 
 def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
+    """``iterable`` with a bar on a terminal, else status lines (``bench.progress``)."""
+    from bench.progress import Progress
 
-        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
-    return iterable
+    with Progress(total, desc, enabled=enabled, unit="batch", leave=False) as bar:
+        for item in iterable:
+            yield item
+            bar.update(1)
 
 
 def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], with_tc: bool,
@@ -231,14 +233,16 @@ def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: 
 
 @torch.no_grad()
 def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any = None, *,
-                   with_tc: bool = False, tc_skipped: str | None = None, num_workers: int = 0) -> dict[str, Any]:
+                   with_tc: bool = False, tc_skipped: str | None = None, num_workers: int = 0,
+                   on_batch: Callable[[list[str], Tensor], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
     all-reduced (per-image counts gathered), so every rank returns the same metrics.
 
     Returns ``{"miou", "pixel_acc", "per_class_iou", "tc", "tc_flow", "tc_skipped", "num_images", "mode",
     "per_image"}``; ``per_image`` = ``{"names": [N], "intersection" / "union" / "label_pixels": [N][C] ints}`` in
     dataset order, ignored pixels excluded (their sums over images give the split's confusion-matrix counts).
-    With ``with_tc`` the dataset must hold ``memory_length + 1`` past frames.
+    With ``with_tc`` the dataset must hold ``memory_length + 1`` past frames. ``on_batch(names, pred (B, H, W))``
+    sees every batch's predicted classes (e.g. ``bench.run.predictions.PredictionWriter.write``).
     """
     from bench.data.build import collate_clips
     from bench.distributed import DistEnv
@@ -261,6 +265,8 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any =
             pred = _predict_batch(model, batch, env.device, window, with_tc, raft, consistency)
             size = pred.shape[0]
             counts.add(shard[done:done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
+            if on_batch is not None:
+                on_batch(list(batch["name"]), pred)
             done += size
     finally:
         model.train(was_training)
@@ -303,9 +309,11 @@ def eval_config(run_cfg: Any, overrides: Sequence[str], config_file: str | Path 
     return cfg
 
 
-def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path | None = None,
+                        save_preds: str | Path | None = None) -> dict[str, Any]:
     """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
-    on ``data.val_split``; write ``eval.json`` next to it; return the metrics.
+    on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
+    prediction PNGs (``bench.run.predictions``).
 
     The model and its config come from the run (``bench.models.build.load_run_model``); see ``eval_config``.
     """
@@ -330,8 +338,11 @@ def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path |
         dataset, with_tc, reason = build_eval_dataset(cfg, model)
         if reason:
             log.warning("temporal consistency skipped: %s", reason)
+        writer = _prediction_writer(cfg, save_preds)
         metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=with_tc, tc_skipped=reason,
-                                 num_workers=cfg.data.num_workers)
+                                 num_workers=cfg.data.num_workers, on_batch=None if writer is None else writer.write)
+        if writer is not None:
+            log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
         if env.is_main:
             write_json_atomic(path.parent / rundir.EVAL, {
                 "checkpoint": str(path), "iteration": meta.get("iteration"), "split": cfg.data.val_split,
@@ -340,3 +351,13 @@ def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path |
         return metrics
     finally:
         shutdown_distributed(env)
+
+
+def _prediction_writer(cfg: Any, save_preds: str | Path | None) -> Any:
+    """A ``PredictionWriter`` into ``save_preds`` with the dataset's palette, or None."""
+    if save_preds is None:
+        return None
+    from bench.data.catalog import dataset_info
+    from bench.run.predictions import PredictionWriter
+
+    return PredictionWriter(save_preds, dataset_info(cfg.data))

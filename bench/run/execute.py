@@ -123,32 +123,45 @@ def train_command(cfg: Any) -> dict[str, Any]:
     return result.record
 
 
-def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | None = None) -> dict[str, Any]:
-    """``bench eval``: evaluate the checkpoint named by ``checkpoint=`` under its run's claim (never a run another
-    process trains); see ``bench.run.evaluate.evaluate_checkpoint``.
+def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | None = None, *,
+                     run_dir: str | Path | None = None, save_preds: str | Path | None = None) -> dict[str, Any]:
+    """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
+    claim (never a run another process trains); see ``bench.run.evaluate.evaluate_checkpoint``. ``save_preds``:
+    a folder for prediction PNGs.
 
     The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).
     """
-    from bench.config import load_config
+    from bench.config import ConfigError, load_config
     from bench.models.build import checkpoint_path
     from bench.run.evaluate import evaluate_checkpoint
 
+    overrides = list(overrides)
+    if run_dir is not None:
+        if not Path(run_dir).is_dir():
+            raise rundir.RunDirError(f"{run_dir} is not a run folder; give bench eval a folder under results/runs "
+                                     f"(one holding checkpoint.pt) or a config file with checkpoint=PATH")
+        if any(o.startswith("checkpoint=") for o in overrides):
+            raise ConfigError(f"give either the run folder {run_dir} or checkpoint=PATH, not both")
+        overrides.insert(0, f"checkpoint={run_dir}")
     requested = load_config(config_file, overrides)
     folder = checkpoint_path(requested.checkpoint).parent if requested.checkpoint else None
     if folder is None or not (folder / rundir.CONFIG).is_file():
-        return evaluate_checkpoint(overrides, config_file)
+        return evaluate_checkpoint(overrides, config_file, save_preds)
     job_id = current_job_id()
     got = rundir.acquire_claim(folder, job_id)
     if not got.ok:
         raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
     try:
-        return evaluate_checkpoint(overrides, config_file)
+        return evaluate_checkpoint(overrides, config_file, save_preds)
     finally:
         rundir.release_claim(folder, job_id)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``."""
+    from bench.progress import configure_logging
+
+    configure_logging()  # status lines into the run's log (this process's stderr)
     args = sys.argv[1:] if argv is None else list(argv)
     take_over = "--take-over" in args
     args = [a for a in args if a != "--take-over"]

@@ -32,7 +32,8 @@ from typing import Any
 
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
-PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_every", "train.checkpoint_every"})
+PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_every", "train.checkpoint_every",
+                                            "train.tensorboard"})
 _ABSENT = object()
 
 

@@ -177,6 +177,9 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     times, gpu_times, kept = [], [], {}
     cold_ms = math.nan
     last = len(frames) - 1  # the last frame is kept for the FLOP count
+    from bench.progress import Progress
+
+    bar = Progress(last, f"latency {mode}", unit="frame", leave=False)  # updated outside the timed region
     for i, (frame, flow) in enumerate(frames[:last]):
         frame = frame.to(device, non_blocking=True)
         flow = flow.to(device, non_blocking=True) if flow is not None else None
@@ -198,6 +201,8 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
                 gpu_times.append(start.elapsed_time(end))
         if i in keep:
             kept[i] = logits.detach().float().cpu()
+        bar.update(1)
+    bar.close()
     peak = memory.peak_mb()
     frame, flow = frames[last]
     flops = count_step_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)

@@ -18,9 +18,10 @@ Files: the trainer writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl
 Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP processes (the official 8 =
 2 per GPU x 4 GPUs); both numbers are logged and recorded.
 
-Hooks: objects with ``on_step_end(state: StepState)`` and ``on_evaluate(iteration, metrics)`` (subclass
-``TrainHook``). ``state.request_stop(reason)`` makes the loop save a checkpoint and raise ``TrainingInterrupted``.
-The ``log.jsonl`` writer is such a hook.
+Hooks: objects with ``on_step_end(state: StepState)``, ``on_evaluate(iteration, metrics)`` and
+``on_log(entry)`` (subclass ``TrainHook``). ``state.request_stop(reason)`` makes the loop save a checkpoint and
+raise ``TrainingInterrupted``. The ``log.jsonl`` writer is such a hook and passes each line to the others'
+``on_log``; the optional loggers (``logger_hooks``: TensorBoard with ``train.tensorboard``) are hooks too.
 
 Preemption: SIGUSR2 / SIGTERM -> checkpoint at the iteration boundary -> the previous handler (submitit's
 requeue), or the signal is re-raised after clean-up (bench.run.signals).
@@ -36,7 +37,6 @@ import json
 import math
 import os
 import signal
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -104,12 +104,16 @@ class StepState:
 
 
 class TrainHook:
-    """Base class of training hooks; both methods do nothing by default."""
+    """Base class of training hooks; every method does nothing by default. ``on_log`` sees each ``log.jsonl``
+    line as written (rank 0; training lines and ``{"iter", "val": metrics}`` lines), e.g. to mirror it."""
 
     def on_step_end(self, state: StepState) -> None:
         pass
 
     def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
+        pass
+
+    def on_log(self, entry: dict[str, Any]) -> None:
         pass
 
     def close(self) -> None:
@@ -319,9 +323,11 @@ def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Sequence[TrainHook] = 
 
 
 def _train(cfg: Any, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
+    loggers = logger_hooks(cfg, run_dir, env)
     run = setup(cfg, run_dir, env)
     resume(run)
-    hooks = (TrainLog(run), *hooks)
+    hooks = (*loggers, *hooks)
+    hooks = (TrainLog(run, listeners=hooks), *hooks)
     tcfg = cfg.train
     try:
         with PreemptionSignals() as signals:
@@ -344,23 +350,29 @@ def _train(cfg: Any, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) ->
 # logging
 
 
+def logger_hooks(cfg: Any, run_dir: Path, env: DistEnv) -> list[TrainHook]:
+    """The optional loggers the config switches on (``train.tensorboard``); checked before setup."""
+    from bench.run.tensorboard import tensorboard_hooks
+
+    return tensorboard_hooks(cfg, run_dir, env.is_main)
+
+
 class TrainLog(TrainHook):
     """``log.jsonl`` (rank 0): mean losses, lr, throughput, memory every ``train.log_every`` iterations and at the
-    end; validation metrics (without per-image counts). A tqdm bar on a TTY, else the lines are printed."""
+    end; validation metrics (without per-image counts); each line is passed to ``listeners``' ``on_log``.
+    Progress: a tqdm bar on a terminal, else a status line every 30 s (``bench.progress``); validation
+    results are logged either way."""
 
-    def __init__(self, run: Training) -> None:
+    def __init__(self, run: Training, listeners: Sequence[TrainHook] = ()) -> None:
+        from bench.progress import Progress
+
         self.run, self.path, self.enabled = run, run.run_dir / rundir.LOG, run.env.is_main
+        self.listeners = tuple(listeners) if self.enabled else ()
         self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": time.perf_counter()}
-        self.bar = None
-        if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=run.cfg.train.iters, initial=run.iteration, desc="train", dynamic_ncols=True)
+        self.progress = Progress(run.cfg.train.iters, "train", initial=run.iteration, enabled=self.enabled)
 
     def on_step_end(self, state: StepState) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{state.loss:.4f}", refresh=False)
+        self.progress.update(1, loss=f"{state.loss:.4f}", lr=f"{state.lr:.2e}")
         w, tcfg = self.window, self.run.cfg.train
         w["loss"], w["aux"], w["n"] = w["loss"] + state.loss, w["aux"] + state.aux_loss, w["n"] + 1
         if state.iteration % tcfg.log_every and state.iteration != state.iters:
@@ -374,7 +386,11 @@ class TrainLog(TrainHook):
         self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": now}
 
     def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
-        self.write({"iter": iteration, "val": {k: v for k, v in metrics.items() if k != "per_image"}})
+        val = {k: v for k, v in metrics.items() if k != "per_image"}
+        self.write({"iter": iteration, "val": val})
+        shown = ", ".join(f"{k} {val[k]:.4f}" for k in ("miou", "macc", "pixel_acc", "tc")
+                          if isinstance(val.get(k), float))
+        self.progress.write(f"validation at iteration {iteration}: {shown}")
         self.window["t"] = time.perf_counter()  # evaluation time is not training throughput
 
     def write(self, entry: dict[str, Any]) -> None:
@@ -382,12 +398,11 @@ class TrainLog(TrainHook):
             return
         with open(self.path, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
-        if self.bar is None:
-            print(json.dumps(entry), flush=True)
+        for listener in self.listeners:
+            listener.on_log(entry)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.progress.close()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""TensorBoard logging of a training run (optional: ``pip install -e ".[tensorboard]"``), on with
+``train.tensorboard=true``; then ``tensorboard --logdir results/runs`` shows every run.
+
+    bench train configs/synthetic_tmanet.yaml train.tensorboard=true    # writes run_dir/tensorboard/
+
+``TensorBoardHook`` is a ``bench.run.trainer.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
+training lines as ``train/<key>`` scalars (loss, aux_loss, lr, throughput, max_memory_mb, ...), validation
+lines as ``val/<key>`` (miou, pixel_acc, macc, tc, ...) and ``val/iou/<class>``, at the line's iteration.
+Only rank 0 writes. Any object with ``add_scalar(tag, value, step)``, ``flush()`` and ``close()`` can stand in
+for the ``SummaryWriter`` (the tests use a fake one).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.run.trainer import TrainHook
+
+FOLDER = "tensorboard"  # under the run dir
+INSTALL_HINT = 'pip install -e ".[tensorboard]"'
+
+
+class TensorBoardHook(TrainHook):
+    """Writes each log line's numbers as scalars through ``writer`` (a ``SummaryWriter`` or alike)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        step = int(entry.get("iter", 0))
+        if isinstance(entry.get("val"), dict):
+            self._scalars("val", entry["val"], step)
+        else:
+            self._scalars("train", {k: v for k, v in entry.items() if k != "iter"}, step)
+        self.writer.flush()
+
+    def _scalars(self, prefix: str, values: dict[str, Any], step: int) -> None:
+        for key, value in values.items():
+            if key == "per_class_iou" and isinstance(value, dict):
+                self._scalars(f"{prefix}/iou", value, step)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def summary_writer_class() -> Any:
+    """``torch.utils.tensorboard.SummaryWriter``; a missing package is a one-line ``ConfigError``."""
+    from bench.config import ConfigError
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ConfigError(f"train.tensorboard=true needs the tensorboard package ({err}); install it with "
+                          f"{INSTALL_HINT} or set train.tensorboard=false") from None
+    return SummaryWriter
+
+
+def tensorboard_hooks(cfg: Any, run_dir: Path, is_main: bool) -> list[TrainHook]:
+    """``[TensorBoardHook]`` writing to ``run_dir/tensorboard`` when ``cfg.train.tensorboard`` (rank 0), else []."""
+    if not cfg.train.tensorboard:
+        return []
+    writer_class = summary_writer_class()  # every rank checks, so a missing package stops them all
+    return [TensorBoardHook(writer_class(log_dir=str(Path(run_dir) / FOLDER)))] if is_main else []

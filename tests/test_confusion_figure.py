@@ -1,0 +1,39 @@
+"""The report's confusion-matrix figure: one row-normalised heatmap per table row, from the records' counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bench.grid.spec import expand_grid, load_spec
+from bench.report.collate import build_report
+from tests.test_collate import fabricate, write_spec
+from tests.test_figures import TINY
+
+
+def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "syn_methods", "methods", "model.name",
+                      [{"product": {"model.name": ["tmanet", "per_frame"]}}], TINY, seeds=[0, 1])
+    fabricate(spec, lambda r: 0.6 + 0.01 * r.seed)
+    for run in expand_grid(load_spec(spec)):  # 4 classes; per_frame confuses class 1 with class 2 more
+        path = run.config.resolved_run_dir() / "record.json"
+        record = json.loads(path.read_text())
+        matrix = np.diag([50, 40, 30, 20]) + 1
+        matrix[1, 2] += 30 if run.config.model.name == "per_frame" else 0
+        record["metrics"]["confusion_matrix"] = matrix.tolist()
+        path.write_text(json.dumps(record))
+    result = build_report([str(spec)], tmp_path / "reports")
+    figure = {f.name: f for f in result["figures"]}["confusion_synthetic"]
+    assert all(p.stat().st_size > 0 for p in figure.paths)
+    heatmaps = [ax for ax in figure.figure.axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in heatmaps) == ["syn_methods: method=per_frame (n=2)",
+                                                          "syn_methods: method=tmanet (n=2)"]
+    for ax in heatmaps:
+        shares = np.asarray(ax.collections[0].get_array()).reshape(4, 4)
+        assert np.allclose(shares.sum(1), 100)  # every ground-truth class sums to 100%
+    per_frame = next(ax for ax in heatmaps if "per_frame" in ax.get_title())
+    shares = np.asarray(per_frame.collections[0].get_array()).reshape(4, 4)
+    assert np.isclose(shares[1, 2], 100 * 31 * 2 / (2 * (41 + 31 + 2)))  # the seeds' counts are summed first
+    assert "per_frame" in figure.reading and "-> " in figure.reading
