@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any, Callable, Sequence
 
@@ -253,10 +254,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return args.fn(args)
+    except KeyboardInterrupt as err:  # Ctrl-C outside the training loop, or a stopped local sweep
+        command = shlex.join(["bench", *(sys.argv[1:] if argv is None else argv)])
+        done = f"{err}; " if str(err) else ""
+        print(f"bench: interrupted (Ctrl-C); {done}resume with: {command}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `bench config ... | head` closed the pipe early
         sys.stderr.close()
         return 0
