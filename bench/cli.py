@@ -87,7 +87,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
     from bench.run.latency import latency_command
 
     result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
-                             modes=args.modes, write_record=not args.no_record)
+                             modes=args.modes, write_record=not args.no_record, repeats=args.repeats,
+                             overwrite=args.overwrite)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -197,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
     p.add_argument("--modes", nargs="+", default=["streaming", "recompute"], choices=("streaming", "recompute"))
     p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed passes per mode, reported as the median of pass medians with their IQR "
+                        "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%")
+    p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
 
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
     p.add_argument("sources", nargs="+", metavar="SOURCE",

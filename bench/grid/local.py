@@ -126,7 +126,8 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
     """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others.
 
     Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
-    ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes ``--take-over`` (claims whose owner cannot be checked).
+    ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
+    ``--take-over`` (claims whose owner cannot be checked).
     """
     sweep_dir = Path(sweep_dir)
     manifest = manifest or sweep_dir / "manifest.jsonl"
