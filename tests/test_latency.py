@@ -239,3 +239,22 @@ def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_pat
     merged = json.loads((run_dir / "record.json").read_text())
     assert merged["metrics"] == old["metrics"] and merged["latency"] == json.loads(out)
     assert merged["latency"]["repeats"] == 1
+
+
+def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
+    from bench.report.collate import report_command
+
+    def record(run_id: str, model: str, latency: dict) -> str:
+        return json.dumps({"status": "done", "run_id": run_id, "model": model, "dataset": "synthetic", "seed": 0,
+                           "metrics": {"miou": 0.5}, "config": {"model": {"name": model}},
+                           "latency": {"schema": 2, "modes": {"streaming": latency}}})
+
+    for run_id, model, stats in (("a", "tmanet", {"median_ms": 12.3, "unstable": True, "spread": 0.4}),
+                                 ("b", "per_frame", {"median_ms": 8.0})):  # b: a schema-1 block, no flag
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "record.json").write_text(record(run_id, model, stats))
+    assert report_command([str(tmp_path / "runs")], out_dir=str(tmp_path / "out")) == 0
+    table = (tmp_path / "out/tables/runs.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert "~12.30" in rows["tmanet"] and " 8.00 " in rows["per_frame"] and "~8.00" not in table
+    assert "- ~ marks a latency measured as unstable" in table
