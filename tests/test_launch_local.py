@@ -77,13 +77,20 @@ def _start_and_interrupt(command: list[str], cwd: Path, started: Callable[[], bo
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     out = cwd / "stdout.txt"
     with open(out, "w") as handle:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 240
-        while not started() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=240)
+        # a shell starts background jobs with SIGINT ignored (and Ctrl-C then does nothing): undo that
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=True)
+        try:
+            deadline = time.time() + 240
+            while not started() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:  # never leave a 100000-iteration run (or a sweep's child) behind
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     return subprocess.CompletedProcess(command, proc.returncode, out.read_text(), err)
 
 
