@@ -80,10 +80,11 @@ class PreemptionSignals:
 
 def current_command() -> str:
     """This process's command line as a user would type it again: ``bench train ...`` for the ``bench`` entry
-    point (or ``python -m bench.cli``), ``python -m bench.run.execute RUN_DIR`` for a launcher's subprocess."""
+    point (or ``python -m bench.cli``), ``python -m bench.run.execute RUN_DIR`` for a launcher's subprocess, else
+    "the same command" (e.g. a SLURM job, which its launcher requeues)."""
     program, args = os.path.basename(sys.argv[0]) if sys.argv else "", sys.argv[1:]
     if program in ("bench", "cli.py"):
         return shlex.join(["bench", *args])
     if program == "execute.py":
         return shlex.join(["python", "-m", "bench.run.execute", *args])
-    return shlex.join([os.path.basename(sys.executable), *sys.argv]) if sys.argv and sys.argv[0] else "the same command"
+    return "the same command"
