@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from typing import Any, Callable, Sequence
 
@@ -108,7 +109,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
     from bench.run.latency import latency_command
 
     result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
-                             modes=args.modes, write_record=not args.no_record)
+                             modes=args.modes, write_record=not args.no_record, repeats=args.repeats,
+                             overwrite=args.overwrite)
     print(json.dumps(result, indent=2) if args.json else latency_table(result))
     return 0
 
@@ -246,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="streaming: cached memory features; recompute: the whole window every frame")
     p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
     p.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed passes per mode, reported as the median of pass medians with their IQR "
+                        "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%")
+    p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
 
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
@@ -314,11 +320,19 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     try:
         return args.fn(args)
+    except KeyboardInterrupt as err:  # Ctrl-C outside the training loop, or a stopped local sweep
+        command = shlex.join(["bench", *(sys.argv[1:] if argv is None else argv)])
+        done = f"{err}; " if str(err) else ""
+        print(f"bench: interrupted (Ctrl-C); {done}resume with: {command}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `bench config ... | head` closed the pipe early
         sys.stderr.close()
         return 0

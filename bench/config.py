@@ -203,6 +203,7 @@ class LaunchConfig:
     folder: str = "results/slurm"
     latency: bool = field(default=False, metadata={"help": "after training, measure per-frame latency into the record"})
     latency_frames: int = bounded(30, 1, help="timed frames per mode for that measurement")
+    latency_repeats: int = bounded(5, 1, help="timed passes per mode (median of pass medians; latency --repeats)")
 
 
 @dataclass

@@ -8,13 +8,17 @@ line (or, in ACCEPTED, of stdout).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bench.cli import main
+from tiny import TINY, as_overrides
 
 SPEC = "name: g\nbase: {base}\ngrid:\n  - product: {{model.memory_length: [1]}}\n"
 
@@ -26,6 +30,27 @@ class Case:
     expect: str
     files: dict[str, str | bytes] = field(default_factory=dict)
     skip: str = ""  # a reason to skip the row on this machine
+
+
+def _torch_file(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _cityscapes_with_label(value: int) -> dict[str, str | bytes]:
+    """One annotated Cityscapes frame (aachen_000001_000019) whose labelIds file holds ``value`` at one pixel."""
+    label = np.zeros((16, 32), dtype=np.uint8)
+    label[0, 0] = value
+    frames = {f"cs/leftImg8bit_sequence/val/aachen/aachen_000001_{n:06d}_leftImg8bit.png":
+              _png(np.zeros((16, 32, 3), dtype=np.uint8)) for n in (18, 19)}
+    return {"cs/gtFine/val/aachen/aachen_000001_000019_gtFine_labelIds.png": _png(label), **frames}
 
 
 REPORT_STRICT = ("report", "{tmp}/runs", "--strict", "--out", "{tmp}/r")
@@ -107,6 +132,21 @@ ERRORS = [
          "unknown key train.iterz", {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
     Case("sweep: overrides after --launcher", ("sweep", "{tmp}/g.yaml", "--launcher", "local", "--dry-run", "train.iterz=5"),
          "unknown key train.iterz", {"g.yaml": SPEC.format(base="p.yaml"), "p.yaml": "name: p\n"}),
+    # foreign checkpoints, a truncated record, label values
+    Case("eval: checkpoint is a bare tensor", ("eval", "checkpoint={tmp}/foreign.pt"),
+         "foreign.pt holds a Tensor, not a checkpoint; pass the checkpoint.pt that bench train wrote",
+         {"foreign.pt": _torch_file(torch.zeros(3))}),
+    Case("eval: checkpoint without model", ("eval", "checkpoint={tmp}/foreign.pt"),
+         "foreign.pt holds no model weights (its keys: epoch, weights; 'model' is missing",
+         {"foreign.pt": _torch_file({"weights": [1.0], "epoch": 3})}),
+    Case("eval: weights of another model", ("eval", "checkpoint={tmp}/run/checkpoint.pt"),
+         "run/checkpoint.pt do not fit the model TMANet: ",
+         {"run/checkpoint.pt": _torch_file({"model": {"w": torch.zeros(1)}}), "run/config.yaml": "name: other\n"}),
+    Case("train: truncated record.json", ("train", "run_dir={tmp}/run", *as_overrides(TINY)),
+         "run/record.json is unreadable", {"run/record.json": '{"status": "do'}),
+    Case("cityscapes labelId out of range", ("preview", "data.dataset=cityscapes", "data.root={tmp}/cs",
+                                             "model.memory_length=1", "--out", "{tmp}/p.png", "--clips", "1"),
+         "holds invalid values [40]; a *_gtFine_labelIds.png holds Cityscapes labelIds 0..33", _cityscapes_with_label(40)),
 ]
 
 ACCEPTED = [
@@ -150,3 +190,32 @@ def test_valid_input_is_accepted(case, tmp_path, capsys):
     code, out, err = _run(case, tmp_path, capsys)
     assert (code, err) == (0, "")
     assert case.expect in out
+
+
+# what torch.save's zip writer raises on a full disk (it never sees ENOSPC itself), and the plain OS error
+FULL_DISK = [RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 4425984 vs 4425872"),
+             OSError(28, "No space left on device")]
+
+
+@pytest.mark.parametrize("error", FULL_DISK, ids=["zip writer", "ENOSPC"])
+def test_full_disk_while_saving_a_checkpoint(error, tmp_path, monkeypatch, capsys):
+    """The first checkpoint is saved, the second hits a full disk: one line naming the folder, the first intact."""
+    real_save, calls = torch.save, []
+
+    def save(obj, handle, *args, **kwargs):
+        calls.append(obj.get("iteration"))
+        if len(calls) > 1:
+            handle.write(b"partial")
+            raise error
+        return real_save(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    run = tmp_path / "run"
+    code = main(["train", f"run_dir={run}", *as_overrides({**TINY, "train.iters": 2, "train.checkpoint_every": 1})])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"bench: CheckpointError: no disk space left to save checkpoint.pt in {run}; the previous checkpoint " \
+           f"there is intact: free space (df -h {run})" in err
+    monkeypatch.undo()
+    assert calls == [1, 2] and torch.load(run / "checkpoint.pt", weights_only=True)["iteration"] == 1
+    assert not list(run.glob(".checkpoint.pt.*"))  # the partial temporary file is removed

@@ -1,4 +1,5 @@
-"""Latency on CPU for every registered model (tiny sizes): both modes agree, FLOPs, record merging."""
+"""Latency on CPU for every registered model (tiny sizes): both modes agree, FLOPs, repeated passes and their
+stability flag, record merging (never replacing a record's latency without --overwrite)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch
 
 from bench.config import load_config
 from bench.data.build import build_dataset
-from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_times
+from bench.cli import main
+from bench.run import latency
+from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.models.registry import build_model, list_models
 from tiny import TINY, as_overrides
 
@@ -26,7 +29,7 @@ def tiny_config(tmp_path: Path, *overrides: str):
 @pytest.mark.parametrize("name", [m for m in list_models() if not m.startswith("test_")])  # not test doubles
 def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path, name: str) -> None:
     cfg = tiny_config(tmp_path, f"model.name={name}", "model.memory_length=1")
-    result = latency_command(cfg, frames=2, warmup=1, threads=1)
+    result = latency_command(cfg, frames=2, warmup=1, threads=1, repeats=2)
     modes = result["modes"]
     if result["memory_length"] == 0:
         assert list(modes) == ["streaming"] and "modes_note" in result
@@ -37,7 +40,8 @@ def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path,
         assert modes["recompute"]["gflops"] > modes["streaming"]["gflops"]
     for stats in modes.values():
         assert stats["timed_frames"] == 2 and stats["median_ms"] > 0 and stats["cold_start_ms"] > 0
-        assert stats["p90_ms"] >= stats["median_ms"] and stats["fps"] > 0
+        assert stats["passes"] == len(stats["pass_medians_ms"]) >= 2 and stats["iqr_ms"] >= 0
+        assert stats["p90_ms"] >= stats["frames_median_ms"] and stats["fps"] > 0
         assert stats["gflops"] > 0 and stats["gmacs"] == pytest.approx(stats["gflops"] / 2)
         assert stats["peak_memory_mb"] > 0 and stats["peak_memory_kind"].startswith("cpu_peak_rss")
     assert result["params"] == sum(p.numel() for p in build_model(cfg.model, 6).parameters())
@@ -72,11 +76,11 @@ def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp
     save_checkpoint(cfg.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
     record = {"schema": 1, "run_id": "x", "status": "done", "metrics": {"miou": 0.5}}
     (cfg.resolved_run_dir() / "record.json").write_text(json.dumps(record))
-    result = latency_command(cfg, frames=3, warmup=2, threads=1, modes=["streaming", "recompute"])
+    result = latency_command(cfg, frames=3, warmup=2, threads=1, modes=["streaming", "recompute"], repeats=1)
     assert result["weights"].endswith("checkpoint.pt") and result["modes_agree"]
     merged = json.loads((cfg.resolved_run_dir() / "record.json").read_text())
     assert merged["metrics"] == {"miou": 0.5} and merged["latency"]["modes"]["recompute"]["timed_frames"] == 3
-    latency_command(cfg, frames=1, warmup=0, threads=1, modes=["streaming"], write_record=False)
+    latency_command(cfg, frames=1, warmup=0, threads=1, modes=["streaming"], write_record=False, repeats=1)
     assert json.loads((cfg.resolved_run_dir() / "record.json").read_text()) == merged  # --no-record: untouched
     assert json.loads((cfg.resolved_run_dir() / "latency.json").read_text())["modes"]["streaming"]["timed_frames"] == 1
 
@@ -135,11 +139,12 @@ def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path
     from bench.run.trainer import train_and_evaluate
 
     cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",
-                      "launch.latency=true", "launch.latency_frames=2")
+                      "launch.latency=true", "launch.latency_frames=2", "launch.latency_repeats=2")
     record = train_and_evaluate(cfg, tmp_path / "run")
     latency = record["latency"]
     assert list(latency["modes"]) == ["streaming", "recompute"] and latency["modes_agree"]
-    assert latency["modes"]["streaming"]["timed_frames"] == 2
+    assert latency["modes"]["streaming"]["timed_frames"] == 2 and latency["repeats"] == 2
+    assert latency["modes"]["streaming"]["passes"] >= 2
     assert latency["weights"] == "the trained model in memory (iteration 2)"
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "log.jsonl"]
 
@@ -154,3 +159,102 @@ def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path)
     assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
     assert "latency" in json.loads((cfg.resolved_run_dir() / "record.json").read_text())
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once
+
+
+def test_pass_statistics_and_the_stability_flag_on_fabricated_timings() -> None:
+    steady = [[10.0, 10.4, 9.8], [10.2, 10.1, 10.0], [9.9, 10.3, 10.1], [10.0, 10.0, 10.6], [10.1, 9.9, 10.2]]
+    stats = summarise_passes(steady)
+    medians = [float(np.median(p)) for p in steady]
+    assert stats["pass_medians_ms"] == medians and stats["passes"] == 5
+    assert stats["median_ms"] == pytest.approx(np.median(medians))
+    assert stats["iqr_ms"] == pytest.approx(np.percentile(medians, 75) - np.percentile(medians, 25))
+    assert stats["spread"] == pytest.approx(stats["iqr_ms"] / stats["median_ms"]) and not stats["unstable"]
+    every = [t for p in steady for t in p]
+    assert stats["p99_ms"] == pytest.approx(np.percentile(every, 99))
+    assert stats["frames_median_ms"] == pytest.approx(np.median(every))
+    # a machine busy half the time: pass medians 10 and 20 ms; IQR 10 of median 15 -> spread 0.67
+    busy = summarise_passes([[10.0], [20.0], [10.0], [20.0], [15.0]])
+    assert busy["median_ms"] == 15.0 and busy["spread"] == pytest.approx(10 / 15) and busy["unstable"]
+    # one slow pass among five does not move the median of medians, nor make it unstable
+    spike = summarise_passes([[10.0], [10.0], [50.0], [10.0], [10.0]])
+    assert spike["median_ms"] == 10.0 and not spike["unstable"] and spike["max_ms"] == 50.0
+    assert not summarise_passes([[10.0], [11.0]], max_spread=0.5)["unstable"]
+
+
+def _per_frame_model_and_frames(count: int):
+    cfg = load_config(None, TINY + ["model.name=per_frame"])
+    dataset = build_dataset(cfg.data, "val", 0, train=False)
+    torch.manual_seed(0)
+    return build_model(cfg.model, dataset.num_classes), list(stream_frames(dataset, count))
+
+
+def test_repeated_passes_give_one_median_per_pass() -> None:
+    model, frames = _per_frame_model_and_frames(5)  # cold start, 3 timed, 1 for FLOPs
+    result = measure_latency(model, frames, warmup=0, threads=1, repeats=3, max_extra_passes=0)
+    stats = result["modes"]["streaming"]
+    assert result["repeats"] == 3 and stats["passes"] == 3 and len(stats["pass_medians_ms"]) == 3
+    assert stats["timed_frames"] == 3 and all(m > 0 for m in stats["pass_medians_ms"])
+    assert stats["median_ms"] == pytest.approx(np.median(stats["pass_medians_ms"]))
+    assert result["schema"] == latency.LATENCY_SCHEMA == 2 and result["stability"]["max_spread"] == 0.10
+
+
+@pytest.mark.parametrize("extra, passes, unstable", [(5, 5, False), (1, 4, True)])
+def test_unstable_measurements_are_repeated_then_flagged(monkeypatch, extra, passes, unstable) -> None:
+    """Pass medians 10, 30, 20, 20, ...: three passes spread 50%, a fourth 25%, a fifth 0% (stable)."""
+    model, frames = _per_frame_model_and_frames(4)  # cold start, 2 timed frames per pass, 1 for FLOPs
+    real, calls = latency.timed_step, []
+    script = [0.0, 10.0, 10.0, 30.0, 30.0] + [20.0] * 20  # per step: the cold start, then pass after pass
+
+    def scripted(*args):
+        _, gpu_ms, logits = real(*args)
+        calls.append(1)
+        return script[len(calls) - 1], gpu_ms, logits
+
+    monkeypatch.setattr(latency, "timed_step", scripted)
+    stats = measure_latency(model, frames, warmup=0, threads=1, repeats=3, max_extra_passes=extra)["modes"]["streaming"]
+    assert stats["pass_medians_ms"] == [10.0, 30.0] + [20.0] * (passes - 2)
+    assert stats["unstable"] is unstable and stats["median_ms"] == 20.0
+    assert stats["spread"] == pytest.approx(0.0 if not unstable else 0.25)
+
+
+def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_path: Path, capsys) -> None:
+    args = ["latency", *TINY, "model.name=per_frame", f"output_root={tmp_path / 'runs'}", "--frames", "1",
+            "--warmup", "0", "--threads", "1", "--repeats", "1"]
+    run_dir = load_config(None, TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]).resolved_run_dir()
+    run_dir.mkdir(parents=True)
+    old = {"status": "done", "metrics": {"miou": 0.5}, "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}}}
+    (run_dir / "record.json").write_text(json.dumps(old))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"bench: RunDirError: {run_dir / 'record.json'} already has a "
+                                                    "latency section; not replaced")
+    assert err.rstrip().endswith("pass --overwrite to replace it")
+    assert json.loads((run_dir / "record.json").read_text()) == old  # untouched
+    fresh = json.loads((run_dir / "latency.json").read_text())  # the new measurement is kept next to it
+    assert fresh["schema"] == 2 and fresh["modes"]["streaming"]["passes"] == 1
+
+    assert main(args + ["--overwrite"]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"bench: replaced the latency section of {run_dir / 'record.json'} (--overwrite)\n"
+    merged = json.loads((run_dir / "record.json").read_text())
+    assert merged["metrics"] == old["metrics"] and merged["latency"] == json.loads(out)
+    assert merged["latency"]["repeats"] == 1
+
+
+def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
+    from bench.report.collate import report_command
+
+    def record(run_id: str, model: str, latency: dict) -> str:
+        return json.dumps({"status": "done", "run_id": run_id, "model": model, "dataset": "synthetic", "seed": 0,
+                           "metrics": {"miou": 0.5}, "config": {"model": {"name": model}},
+                           "latency": {"schema": 2, "modes": {"streaming": latency}}})
+
+    for run_id, model, stats in (("a", "tmanet", {"median_ms": 12.3, "unstable": True, "spread": 0.4}),
+                                 ("b", "per_frame", {"median_ms": 8.0})):  # b: a schema-1 block, no flag
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "record.json").write_text(record(run_id, model, stats))
+    assert report_command([str(tmp_path / "runs")], out_dir=str(tmp_path / "out")) == 0
+    table = (tmp_path / "out/tables/runs.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert "~12.30" in rows["tmanet"] and " 8.00 " in rows["per_frame"] and "~8.00" not in table
+    assert "- ~ marks a latency measured as unstable" in table

@@ -2,18 +2,27 @@
 
 One run is broken on purpose (a CamVid root that does not exist): the sweep goes on, reports it as failed
 with the error's last line, and a second sweep skips the finished runs and retries only the failed one.
+Ctrl-C (SIGINT) on a sweep and on ``bench train`` saves checkpoints and prints one line saying how to resume.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Callable
 
+import torch
 import yaml
 
 from bench.cli import main
 from bench.grid.spec import expand_spec
-from tiny import TINY
+from tiny import TINY, as_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every": 1}
@@ -61,3 +70,61 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     assert "running 1 runs locally" in again and "0 ok, 1 not ok" in again
     assert sum(1 for m in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()
                if json.loads(m)["event"] == "submit") == 5
+
+
+def _start_and_interrupt(command: list[str], cwd: Path, started: Callable[[], bool]) -> subprocess.CompletedProcess:
+    """Run ``command`` (stdout to a file), send it SIGINT once ``started()`` is true, return how it ended."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = cwd / "stdout.txt"
+    with open(out, "w") as handle:
+        # a shell starts background jobs with SIGINT ignored (and Ctrl-C then does nothing): undo that
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=True)
+        try:
+            deadline = time.time() + 240
+            while not started() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:  # never leave a 100000-iteration run (or a sweep's child) behind
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return subprocess.CompletedProcess(command, proc.returncode, out.read_text(), err)
+
+
+def _logged_an_iteration(path: Path) -> Callable[[], bool]:
+    return lambda: path.is_file() and '"iter"' in path.read_text()
+
+
+LONG = as_overrides({**TINY, "train.iters": 100000, "train.checkpoint_every": 100000})
+
+
+def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "tiny_stop", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
+            "overrides": {**TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
+            "grid": [{"product": {"model.memory_length": [1, 2]}}], "launch": {"launcher": "local", "max_parallel": 1}}
+    (tmp_path / "stop.yaml").write_text(yaml.safe_dump(spec))
+    first = expand_spec(tmp_path / "stop.yaml")[0]
+    log = tmp_path / "out/sweeps/tiny_stop/logs" / f"{first.run_id}.log"
+    command = [sys.executable, "-m", "bench.cli", "sweep", "stop.yaml", "--launcher", "local"]
+    result = _start_and_interrupt(command, tmp_path, _logged_an_iteration(log))
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        "bench: interrupted (Ctrl-C); stopped 1 running run (a run in training saved its checkpoint), 1 not started; "
+        "resume with: bench sweep stop.yaml --launcher local"]
+    assert "SIGTERM received; checkpoint" in log.read_text()
+    assert torch.load(tmp_path / first.run_dir / "checkpoint.pt", weights_only=True)["iteration"] >= 1
+
+
+def test_ctrl_c_on_bench_train_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    command = [sys.executable, "-m", "bench.cli", "train", "run_dir=run", *LONG]
+    result = _start_and_interrupt(command, tmp_path, _logged_an_iteration(tmp_path / "run" / "log.jsonl"))
+    assert result.returncode == -signal.SIGINT, result.stderr[-2000:]  # a shell shows 130
+    iteration = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["iteration"]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"bench: SIGINT received; checkpoint run/checkpoint.pt saved at iteration {iteration}; to resume "
+                     f"rerun {shlex.join(['bench', *command[3:]])} (or let the launcher requeue)"], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run/error.json").exists()

@@ -21,11 +21,14 @@ Usage::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 from bench.constants import IGNORE_INDEX
 from bench.data.clips import FileClips, missing_memory_frame
-from bench.data.io import layout_error
+from bench.data.io import DatasetError, layout_error
 from bench.data.transforms import ClipTransform
 
 CITYSCAPES_CLASSES = [
@@ -112,6 +115,38 @@ class CityscapesClips(FileClips):
             lut = train_id_lut() if label.name.endswith("_labelTrainIds.png") else label_id_lut()
             items.append({"name": stem, "label": label, "lut": lut, "frames": memory + [current]})
         return items
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return super().__getitem__(index)
+        except DatasetError as err:
+            item = self.items[index]
+            raise invalid_label_error(item["label"], item["lut"]) or err
+
+
+def allowed_label_values(label: Path) -> str:
+    """What a Cityscapes label file may hold, for error messages."""
+    if label.name.endswith("_labelTrainIds.png"):
+        return f"a *_gtFine_labelTrainIds.png holds trainIds 0..18 and {IGNORE_INDEX} (ignore)"
+    pairs = ", ".join(f"{label_id}->{train_id}" for train_id, label_id in enumerate(_TRAIN_ID_TO_LABEL_ID))
+    return (f"a *_gtFine_labelIds.png holds Cityscapes labelIds 0..33 (license plate, id -1, is not written into "
+            f"label images); labelId->trainId: {pairs}, every other labelId in 0..33 -> {IGNORE_INDEX} (ignore); "
+            f"convert other label formats with cityscapesscripts (json2labelImg / createTrainIdLabelImgs)")
+
+
+def invalid_label_error(label: Path, lut: np.ndarray) -> DatasetError | None:
+    """The one-line error for values of ``label`` that ``lut`` marks invalid; None when there are none."""
+    try:
+        with Image.open(label) as image:
+            raw = np.asarray(image).astype(np.int64)
+    except OSError:
+        return None
+    if raw.ndim != 2:
+        return None
+    bad = np.unique(raw[(raw < 0) | (raw > 255) | (lut[np.clip(raw, 0, 255)] < 0)])
+    if not bad.size:
+        return None
+    return DatasetError(f"label map {label} holds invalid values {bad[:20].tolist()}; {allowed_label_values(label)}")
 
 
 

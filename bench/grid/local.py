@@ -31,6 +31,16 @@ EXIT_REFUSED = 2  # the run dir holds another run (RunMismatchError): not starte
 log = logging.getLogger("bench.grid.local")
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a local sweep: the running children were sent SIGTERM and have ended (a child in its
+    training loop saves a checkpoint first, bench.run.signals)."""
+
+    def __init__(self, stopped: int, not_started: int) -> None:
+        super().__init__(f"stopped {stopped} running run{'s' * (stopped != 1)} (a run in training saved its "
+                         f"checkpoint), {not_started} not started")
+        self.stopped, self.not_started = stopped, not_started
+
+
 @dataclass(frozen=True)
 class LocalResult:
     """How one local run ended: returncode 0 = done, EXIT_BUSY = owned by another process."""
@@ -120,8 +130,9 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
               echo: bool = True, take_over: bool = False) -> list[LocalResult]:
     """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others.
 
-    Ctrl-C terminates the children and re-raises. Unless ``OMP_NUM_THREADS`` is set, parallel runs split the
-    CPU cores between them. ``take_over`` passes ``--take-over`` (claims whose owner cannot be checked).
+    Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
+    ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
+    ``--take-over`` (claims whose owner cannot be checked).
     """
     from bench.progress import Progress
 
@@ -156,6 +167,9 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
                     del active[rid]
                     ended(_finish(item, code, manifest))
             time.sleep(0.1)
+    except KeyboardInterrupt:
+        _stop_all(active)
+        raise SweepInterrupted(len(active), len(queue)) from None
     except BaseException:
         _stop_all(active)
         raise

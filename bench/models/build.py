@@ -65,10 +65,11 @@ def load_run_model(run: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
     """
     from bench.config import Config, from_dict
     from bench.data.catalog import dataset_info
-    from bench.run.checkpoint import CheckpointError, load_checkpoint, model_state_from
+    from bench.run.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
 
     path = checkpoint_path(run)
     state = load_checkpoint(path)
+    weights = model_state_from(state, path)  # a foreign file (a bare tensor, no "model") fails here, in one line
     cfg = from_dict(Config, stored_config(state, path.parent))
     classes = list(dataset_info(cfg.data).class_names)
     stored_classes = state.get("classes")
@@ -76,7 +77,7 @@ def load_run_model(run: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
         raise CheckpointError(f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
                               f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on")
     model = build_model(cfg)
-    model.load_state_dict(model_state_from(state))
+    load_state_into(model, weights, path)
     meta = {key: value for key, value in state.items() if key not in TRAINING_STATE_KEYS}
     meta["checkpoint"] = path
     return model, cfg, meta

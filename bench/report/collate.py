@@ -16,7 +16,8 @@ every other row. Figures go to ``<out>/figures`` (see ``bench.report.figures``) 
 everything with a one-line reading.
 
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
-deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds).
+deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds;
+``~`` marks a latency the measurement flagged unstable).
 Only records with ``status: done`` count.
 
 Which runs a table used is listed in its notes (and on the console): for a spec, the run ids its expansion
@@ -44,6 +45,7 @@ from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, Ru
 
 PAPER_REFERENCE_PATH = Path(__file__).resolve().parents[2] / "results" / "paper_reference.yaml"
 MISSING = "—"
+UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
 IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
@@ -272,6 +274,12 @@ def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
     return float(value) if value is not None else math.nan
 
 
+def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
+    """True when ``bench latency`` flagged ``mode``'s median as unstable (pass medians spread > 10%)."""
+    modes = (record.get("latency") or {}).get("modes") or {}
+    return (modes.get(mode) or {}).get("unstable") is True
+
+
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
     rows = []
@@ -284,7 +292,7 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "miou": _percent(metrics.get("miou")), "tc": _percent(metrics.get("tc")),
             "pixel_acc": _percent(metrics.get("pixel_acc")),
             "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
-            "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
+            "latency_unstable": latency_unstable(record), "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
         }
         row.update({f"cfg:{k}": v for k, v in flatten_config(config).items()})
         rows.append(row)
@@ -430,6 +438,7 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "n": int(len(group)),
             "tc_mean": float(group["tc"].mean()) if group["tc"].notna().any() else math.nan,
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
+            "latency_unstable": bool(group["latency_unstable"].any()),
             "paper_miou": paper if paper is not None else math.nan,
             "delta_paper": mean - paper if paper is not None else math.nan,
             "paper_note": note,
@@ -569,6 +578,10 @@ def _table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -
              "(seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over seeds; "
              "Δ paper = reproduced − paper."]
     notes += _statistics_notes(table)
+    if "latency_unstable" in frame and frame["latency_unstable"].any():
+        notes.append(f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
+                     "their median; see latency.modes.*.spread in the record): re-measure on an idle machine with "
+                     "bench latency --repeats N --overwrite.")
     notes += runs_notes(source)
     factor = frame.columns[0]
     for note, rows in frame.groupby("paper_note", sort=False)[factor]:
@@ -631,7 +644,9 @@ def display_frame(table: Table) -> pd.DataFrame:
                                                                                frame["delta_ref_high"])]
     shown["p"] = frame["p_ref"].map(_fmt_p)
     shown["TC (%)"] = frame["tc_mean"].map(_fmt)
-    shown["latency ms"] = frame["latency_ms"].map(_fmt)
+    unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
+    shown["latency ms"] = [UNSTABLE_MARK + _fmt(v) if flag and not math.isnan(v) else _fmt(v)
+                           for v, flag in zip(frame["latency_ms"], unstable)]
     shown["paper mIoU"] = frame["paper_miou"].map(lambda v: _fmt(v, 1))
     shown["Δ paper"] = frame["delta_paper"].map(lambda v: _fmt(v, 2, signed=True))
     return shown

@@ -15,6 +15,7 @@ Its weights are always finite (the trainer checks before saving). To rebuild the
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,29 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically; a crash mid-write leaves the previous file intact."""
-    return write_atomic(path, lambda handle: torch.save(state, handle))
+    """Write ``state`` to ``path`` atomically; a crash mid-write leaves the previous file intact.
+
+    A full disk is a ``CheckpointError`` naming the folder (the previous checkpoint is still there).
+    """
+    try:
+        return write_atomic(path, lambda handle: torch.save(state, handle))
+    except (OSError, RuntimeError) as err:
+        if not disk_full(err):
+            raise
+        folder = Path(path).parent
+        raise CheckpointError(f"no disk space left to save {Path(path).name} in {folder}; the previous checkpoint "
+                              f"there is intact: free space (df -h {folder}) and rerun the same command to resume "
+                              f"from it") from err
+
+
+def disk_full(err: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, and for torch.save's zip writer failing on a full disk (it reports a
+    ``RuntimeError: [enforce fail at inline_container.cc:...] ... unexpected pos`` instead of ENOSPC)."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(err)
+    return "inline_container.cc" in text and ("unexpected pos" in text or "No space left" in text
+                                              or "file write failed" in text)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -46,15 +68,37 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     """Load the weights of the checkpoint at ``path`` into ``model``; returns the whole checkpoint."""
     checkpoint = load_checkpoint(path)
-    model.load_state_dict(model_state_from(checkpoint))
+    load_state_into(model, model_state_from(checkpoint, path), path)
     return checkpoint
 
 
-def model_state_from(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The model weights of a training checkpoint, or of a bare state dict; a DDP ``module.`` prefix is removed."""
+def model_state_from(checkpoint: Any, path: str | Path = "the checkpoint") -> dict[str, torch.Tensor]:
+    """The model weights of a training checkpoint (its ``"model"``), or of a bare state dict (name -> tensor);
+    a DDP ``module.`` prefix is removed. Anything else (a bare tensor, a dict of other things) is a
+    ``CheckpointError`` naming ``path``."""
+    hint = "pass the checkpoint.pt that bench train wrote (a dict with the weights under 'model') or a state dict"
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a checkpoint; {hint}")
     state = checkpoint.get("model", checkpoint)
-    if not isinstance(state, dict):
-        raise CheckpointError("checkpoint holds no model state_dict")
-    if state and all(k.startswith("module.") for k in state):
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        keys = ", ".join(sorted(map(str, checkpoint))[:6]) or "none"
+        raise CheckpointError(f"{path} holds no model weights (its keys: {keys}; 'model' is missing or not a "
+                              f"dict of tensors); {hint}")
+    if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """``model.load_state_dict(state)``; weights of another architecture are a one-line ``CheckpointError``."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    resized = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or resized:
+        parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("of another shape", resized)) if keys]
+        raise CheckpointError(f"the weights in {path} do not fit the model {type(model).__name__}: "
+                              f"{', '.join(parts)} (the model has {len(expected)}); evaluate it with the config it was "
+                              f"trained with")
+    model.load_state_dict(state)

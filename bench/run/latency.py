@@ -2,6 +2,7 @@
 
     bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
+    bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
 
     from bench.run.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
@@ -18,9 +19,15 @@ Protocol (research/tooling.md §2.6):
   model (``memory_length`` 0) has one computation, measured once and reported as ``streaming``.
 * per mode: the cold start (first frame after ``reset()``, with the memory filled by repeating it; the first
   mode measured also pays the process's first-call costs, reported as ``first_call_ms``), then at least
-  ``max(warmup, T)`` untimed frames so the memory is full, then ``frames`` timed frames: median, p90, p99,
-  mean and FPS (1000 / mean). Timing is wall clock around each step with ``torch.cuda.synchronize()`` on GPU
-  (plus CUDA-event GPU time) and a fixed ``torch.set_num_threads`` on CPU.
+  ``max(warmup, T)`` untimed frames so the memory is full, then ``frames`` timed frames (one pass). Further
+  passes stream the same timed frames again with the memory carried on: ``repeats`` passes (``--repeats``,
+  ``launch.latency_repeats``), then up to ``max_extra_passes`` more while the measurement is unstable.
+  ``median_ms`` is the median of the pass medians, ``iqr_ms`` their interquartile range and ``spread`` =
+  IQR / median; ``unstable`` is true when the spread stays above ``max_spread`` (10%): one busy moment cannot
+  move a median of medians, a machine busy throughout shows as unstable. p90, p99, mean, min, max and FPS
+  (1000 / mean) are over all timed frames of all passes (``frames_median_ms`` is their median). Timing is wall
+  clock around each step with ``torch.cuda.synchronize()`` on GPU (plus CUDA-event GPU time) and a fixed
+  ``torch.set_num_threads`` on CPU.
 * the flow baseline's RAFT runs inside the model, so its time is counted.
 * FLOPs of one steady-state frame with ``torch.utils.flop_counter.FlopCounterMode``, which counts 2 FLOPs per
   multiply-add: ``gflops`` is that count, ``gmacs = gflops / 2`` is the mmseg/fvcore "GFLOPs" convention.
@@ -30,7 +37,8 @@ Protocol (research/tooling.md §2.6):
 
 ``bench latency`` takes the weights from ``<run dir>/checkpoint.pt`` if present, else random init (latency does
 not depend on them); its result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json``
-under ``"latency"`` when the run has a record. The trainer measures its in-memory model with
+under ``"latency"`` when the run has a record; a latency already in the record is replaced only with
+``--overwrite`` (else a one-line refusal). The trainer measures its in-memory model with
 ``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record it returns.
 """
 
@@ -51,7 +59,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.distributed import resolve_device
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 
-LATENCY_SCHEMA = 1
+# 2: median_ms is the median of pass medians; adds iqr_ms, spread, pass_medians_ms, passes, unstable,
+# frames_median_ms per mode and repeats, stability at the top (readers of schema 1 fields keep working)
+LATENCY_SCHEMA = 2
+DEFAULT_REPEATS = 5
+MAX_EXTRA_PASSES = 5
+# a pass-median IQR above 10% of the median: under load one measurement put flow-warp's streaming time (25 ms)
+# above its recompute time (23 ms), an inversion a spread check flags
+UNSTABLE_SPREAD = 0.10
 FLOP_CONVENTION = ("gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
                    "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs')")
 # Streaming and recompute run the same ops on the same inputs, in a different grouping; the tolerance only
@@ -109,6 +124,21 @@ def summarise_times(times_ms: Sequence[float]) -> dict[str, float]:
             "max_ms": values[-1] if values else math.nan, "fps": 1000.0 / mean if mean > 0 else math.nan}
 
 
+def summarise_passes(pass_times_ms: Sequence[Sequence[float]], max_spread: float = UNSTABLE_SPREAD) -> dict[str, Any]:
+    """Statistics of repeated passes (each a list of per-frame ms): the median of the pass medians
+    (``median_ms``), their IQR (``iqr_ms``), ``spread`` = IQR / median, ``unstable`` (spread > ``max_spread``),
+    and p90 / p99 / mean / min / max / FPS of all frames (``frames_median_ms`` is the all-frame median)."""
+    medians = [summarise_times(times)["median_ms"] for times in pass_times_ms]
+    ordered = sorted(medians)
+    median = _percentile(ordered, 50)
+    iqr = _percentile(ordered, 75) - _percentile(ordered, 25)
+    spread = iqr / median if median > 0 else math.nan
+    frames = summarise_times([t for times in pass_times_ms for t in times])
+    return {**frames, "frames_median_ms": frames["median_ms"], "median_ms": median, "iqr_ms": iqr,
+            "spread": spread, "pass_medians_ms": medians, "passes": len(medians),
+            "unstable": not spread <= max_spread}  # NaN (no time measured) counts as unstable
+
+
 class PeakMemory:
     """Peak memory over a region: CUDA max allocated, or the CPU peak RSS (see the module docstring)."""
 
@@ -162,51 +192,68 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 # one mode
 
 
-def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], mode: str, warmup: int,
-                 device: torch.device, keep: set[int]) -> tuple[dict[str, Any], dict[int, Tensor]]:
-    """Stream ``frames`` through ``model`` in ``mode``: frame 0 is the cold start, the next ``warmup`` frames
-    are untimed, the rest are timed; one extra frame is used for the FLOP count.
+def timed_step(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None,
+               device: torch.device) -> tuple[float, float | None, Tensor]:
+    """One ``stream.step``: (wall ms, CUDA-event ms or None on the CPU, logits)."""
+    frame = frame.to(device, non_blocking=True)
+    flow = flow.to(device, non_blocking=True) if flow is not None else None
+    cuda_sync(device)
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if device.type == "cuda" else []
+    if events:
+        events[0].record()
+    t0 = time.perf_counter()
+    logits = stream.step(frame, flow)
+    if events:
+        events[1].record()
+    cuda_sync(device)
+    elapsed = (time.perf_counter() - t0) * 1000.0
+    return elapsed, events[0].elapsed_time(events[1]) if events else None, logits
 
-    Returns the statistics and the logits (on CPU) of the frame indices in ``keep``.
+
+def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], mode: str, warmup: int,
+                 device: torch.device, keep: set[int], repeats: int = 1, max_extra_passes: int = 0,
+                 max_spread: float = UNSTABLE_SPREAD) -> tuple[dict[str, Any], dict[int, Tensor]]:
+    """Stream ``frames`` through ``model`` in ``mode``: frame 0 is the cold start, the next ``warmup`` frames
+    are untimed, the rest are timed (the first pass); each further pass times those frames again (the memory
+    carried on) until ``repeats`` passes, then while unstable up to ``max_extra_passes`` more
+    (``summarise_passes``); one extra frame is used for the FLOP count.
+
+    Returns the statistics and the logits (on CPU, first pass) of the frame indices in ``keep``.
     """
     stream = StreamingSegmenter(model, mode=mode)
     stream.reset()
     memory = PeakMemory(device)
     memory.reset()
-    use_events = device.type == "cuda"
-    times, gpu_times, kept = [], [], {}
+    gpu_times: list[float] = []
+    kept: dict[int, Tensor] = {}
+    first: list[float] = []
     cold_ms = math.nan
     last = len(frames) - 1  # the last frame is kept for the FLOP count
     from bench.progress import Progress
 
     bar = Progress(last, f"latency {mode}", unit="frame", leave=False)  # updated outside the timed region
     for i, (frame, flow) in enumerate(frames[:last]):
-        frame = frame.to(device, non_blocking=True)
-        flow = flow.to(device, non_blocking=True) if flow is not None else None
-        cuda_sync(device)
-        if use_events:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-        t0 = time.perf_counter()
-        logits = stream.step(frame, flow)
-        cuda_sync(device)
-        elapsed = (time.perf_counter() - t0) * 1000.0
+        elapsed, gpu_ms, logits = timed_step(stream, frame, flow, device)
         if i == 0:
             cold_ms = elapsed
         elif i > warmup:
-            times.append(elapsed)
-            if use_events:
-                end.record()
-                end.synchronize()
-                gpu_times.append(start.elapsed_time(end))
+            first.append(elapsed)
+            gpu_times += [gpu_ms] if gpu_ms is not None else []
         if i in keep:
             kept[i] = logits.detach().float().cpu()
         bar.update(1)
     bar.close()
+    passes = [first]
+    while len(passes) < repeats or (len(passes) < repeats + max_extra_passes
+                                    and summarise_passes(passes, max_spread)["unstable"]):
+        steps = [timed_step(stream, frame, flow, device) for frame, flow in frames[warmup + 1:last]]
+        passes.append([elapsed for elapsed, _, _ in steps])
+        gpu_times += [gpu_ms for _, gpu_ms, _ in steps if gpu_ms is not None]
     peak = memory.peak_mb()
     frame, flow = frames[last]
     flops = count_step_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
-    stats: dict[str, Any] = {**summarise_times(times), "cold_start_ms": cold_ms, "timed_frames": len(times),
+    stats: dict[str, Any] = {**summarise_passes(passes, max_spread), "cold_start_ms": cold_ms,
+                             "timed_frames": len(first),
                              "gflops": flops / 1e9, "gmacs": flops / 2e9, "peak_memory_mb": peak,
                              "peak_memory_kind": memory.kind}
     if gpu_times:
@@ -220,11 +267,13 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
 
 def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], warmup: int = 5,
                     modes: Sequence[str] = STREAM_MODES, device: torch.device | str = "cpu",
-                    threads: int | None = 2) -> dict[str, Any]:
+                    threads: int | None = 2, repeats: int = DEFAULT_REPEATS, max_extra_passes: int = MAX_EXTRA_PASSES,
+                    max_spread: float = UNSTABLE_SPREAD) -> dict[str, Any]:
     """Latency, FLOPs and peak memory of ``model`` in each mode over the same frame sequence.
 
     ``frames``: (frame (1, 3, H, W), flow (1, T, 2, H, W) or None) in stream order. The number of timed frames
-    is ``len(frames) - 2 - max(warmup, T)`` (one cold-start frame and one FLOP-count frame are not timed).
+    per pass is ``len(frames) - 2 - max(warmup, T)`` (one cold-start frame and one FLOP-count frame are not
+    timed); ``repeats`` passes, up to ``max_extra_passes`` more while a mode's spread exceeds ``max_spread``.
     """
     device = torch.device(device) if isinstance(device, str) else device
     unknown = [m for m in modes if m not in STREAM_MODES]
@@ -232,6 +281,8 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
         raise ValueError(f"modes must be a non-empty subset of {STREAM_MODES}, got {list(modes)}")
     t = int(model.memory_length)
     warmup = max(int(warmup), t)  # the memory is full before timing starts
+    if repeats < 1 or max_extra_passes < 0:
+        raise ValueError(f"repeats must be >= 1 and max_extra_passes >= 0, got {repeats} and {max_extra_passes}")
     if len(frames) < warmup + 3:
         raise ValueError(f"need at least {warmup + 3} frames (cold start, {warmup} warm-up, 1 timed, 1 for FLOPs); "
                          f"got {len(frames)}")
@@ -247,7 +298,8 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
     try:
         with torch.inference_mode():
             for i, mode in enumerate(modes):
-                stats, outputs[mode] = measure_mode(model, frames, mode, warmup, device, keep)
+                stats, outputs[mode] = measure_mode(model, frames, mode, warmup, device, keep, repeats,
+                                                    max_extra_passes, max_spread)
                 if i == 0:
                     first_call = stats["cold_start_ms"]
                 results[mode] = stats
@@ -259,7 +311,9 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
         "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
         "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
         "memory_length": t, "image_size": list(frames[0][0].shape[-2:]), "batch_size": int(frames[0][0].shape[0]),
-        "warmup": warmup, "frames": len(frames), "first_call_ms": first_call,
+        "warmup": warmup, "frames": len(frames), "first_call_ms": first_call, "repeats": int(repeats),
+        "stability": {"max_spread": max_spread, "max_extra_passes": int(max_extra_passes),
+                      "unstable_modes": [mode for mode, stats in results.items() if stats["unstable"]]},
         "flop_convention": FLOP_CONVENTION, **count_parameters(model), "modes": results,
         "torch": torch.__version__, "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
     }
@@ -299,8 +353,9 @@ def _cpu_name() -> str:
 
 def measure_model_latency(model: nn.Module, cfg: Any, frames: int = 30, warmup: int = 5, threads: int | None = 2,
                           modes: Sequence[str] = STREAM_MODES, device: torch.device | str | None = None,
-                          weights: str = "") -> dict[str, Any]:
-    """Latency of an in-memory ``model`` on the validation clips of ``cfg`` (``frames`` timed frames per mode).
+                          weights: str = "", repeats: int | None = None) -> dict[str, Any]:
+    """Latency of an in-memory ``model`` on the validation clips of ``cfg`` (``frames`` timed frames per mode
+    and pass, ``repeats`` passes: default ``cfg.launch.latency_repeats``).
 
     ``device`` defaults to ``cfg.device``; ``weights`` says where the weights came from (stored in the result).
     Leaves the model in eval mode on ``device``.
@@ -313,19 +368,29 @@ def measure_model_latency(model: nn.Module, cfg: Any, frames: int = 30, warmup: 
     dataset = build_dataset(cfg.data, cfg.data.val_split, t, train=False)
     count = 1 + max(warmup, t) + frames + 1
     clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
-    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads)
+    repeats = config_repeats(cfg) if repeats is None else repeats
+    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads,
+                             repeats=repeats)
     result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
                    "weights": weights, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    "hostname": os.uname().nodename})
     return result
 
 
+def config_repeats(cfg: Any) -> int:
+    """``launch.latency_repeats`` of ``cfg`` (DEFAULT_REPEATS for a config without it)."""
+    return int(getattr(getattr(cfg, "launch", None), "latency_repeats", DEFAULT_REPEATS))
+
+
 def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 2,
-                    modes: Sequence[str] = STREAM_MODES, write_record: bool = True) -> dict[str, Any]:
+                    modes: Sequence[str] = STREAM_MODES, write_record: bool = True, repeats: int | None = None,
+                    overwrite: bool = False) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips.
 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
-    result into it under ``"latency"`` (atomic writes). Returns the result dict.
+    result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
+    ``overwrite`` (then a line on stderr says so); otherwise ``RunDirError`` after latency.json is written.
+    Returns the result dict.
     """
     from bench.models.build import build_model
     from bench.run import rundir
@@ -340,10 +405,19 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
         load_model_weights(model, checkpoint)
         weights = str(checkpoint)
     result = measure_model_latency(model, cfg, frames=frames, warmup=warmup, threads=threads, modes=modes,
-                                   weights=weights)
+                                   weights=weights, repeats=repeats)
     write_json_atomic(run_dir / rundir.LATENCY, result)
-    if write_record and rundir.read_record(run_dir).record is not None:
-        rundir.merge_into_record(run_dir, "latency", result, overwrite=True)  # `bench latency` re-measures
+    record = rundir.read_record(run_dir).record
+    if write_record and record is not None:
+        replacing = "latency" in record
+        if replacing and not overwrite:
+            raise rundir.RunDirError(f"{run_dir / rundir.RECORD} already has a latency section; not replaced (the "
+                                     f"new measurement is in {run_dir / rundir.LATENCY}); pass --overwrite to "
+                                     f"replace it")
+        rundir.merge_into_record(run_dir, "latency", result, overwrite=overwrite)
+        if replacing:
+            print(f"bench: replaced the latency section of {run_dir / rundir.RECORD} (--overwrite)",
+                  file=sys.stderr, flush=True)
     return result
 
 

@@ -1,4 +1,5 @@
-"""Preemption: SIGUSR2 / SIGTERM during training become "save a checkpoint, then hand the signal over".
+"""Preemption and Ctrl-C: SIGUSR2 / SIGTERM / SIGINT during training become "save a checkpoint, then hand the
+signal over".
 
     with PreemptionSignals() as signals:
         ...                                         # one training iteration
@@ -9,13 +10,15 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGUSR2, signal.SIGTERM)
+PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -28,12 +31,13 @@ class TrainingInterrupted(RuntimeError):
 
 
 class PreemptionSignals:
-    """Catches SIGUSR2 / SIGTERM during training: the handler only records the signal; the loop saves a
-    checkpoint at the next iteration boundary and then hands the signal to the previous handler.
+    """Catches SIGUSR2 / SIGTERM / SIGINT (Ctrl-C) during training: the handler only records the signal; the
+    loop saves a checkpoint at the next iteration boundary and then hands the signal to the previous handler.
 
     A previous Python handler (e.g. submitit's, which requeues the job) is called; if it returns, training
-    goes on. With the default disposition the trainer raises ``TrainingInterrupted`` and the signal is
-    re-raised after clean-up, so the process ends as the signal intended. Ignored signals stay ignored.
+    goes on. With the default disposition (for SIGINT: Python's KeyboardInterrupt handler) the trainer raises
+    ``TrainingInterrupted`` and the signal is re-raised after clean-up, so the process ends as the signal
+    intended (a shell shows 130 for Ctrl-C). Ignored signals stay ignored.
     """
 
     def __init__(self) -> None:
@@ -53,7 +57,7 @@ class PreemptionSignals:
     def _record(self, signum: int, frame: Any) -> None:
         # SLURM preemption (and submitit's job._interrupt) sends SIGTERM and then USR2 within milliseconds;
         # USR2 is the one submitit requeues on, so it must not be dropped behind a pending SIGTERM
-        if self.pending is None or (self.pending == signal.SIGTERM and signum == signal.SIGUSR2):
+        if self.pending is None or (self.pending != signal.SIGUSR2 and signum == signal.SIGUSR2):
             self.pending = signum
 
     def __exit__(self, *exc: Any) -> None:
@@ -65,10 +69,22 @@ class PreemptionSignals:
         """Pass ``signum`` on after the checkpoint is saved (see the class docstring)."""
         self.pending = None
         name = signal.Signals(signum).name
-        print(f"bench: {name} received; checkpoint {checkpoint} saved at iteration {iteration}; rerun the same "
-              f"command (or let the launcher requeue) to resume", file=sys.stderr, flush=True)
+        print(f"bench: {name} received; checkpoint {checkpoint} saved at iteration {iteration}; to resume rerun "
+              f"{current_command()} (or let the launcher requeue)", file=sys.stderr, flush=True)
         previous = self.previous.get(signum)
-        if callable(previous):
+        if callable(previous) and previous is not signal.default_int_handler:
             previous(signum, None)
             return
         raise TrainingInterrupted(f"stopped by {name} at iteration {iteration}; {checkpoint} saved", iteration, signum)
+
+
+def current_command() -> str:
+    """This process's command line as a user would type it again: ``bench train ...`` for the ``bench`` entry
+    point (or ``python -m bench.cli``), ``python -m bench.run.execute RUN_DIR`` for a launcher's subprocess, else
+    "the same command" (e.g. a SLURM job, which its launcher requeues)."""
+    program, args = os.path.basename(sys.argv[0]) if sys.argv else "", sys.argv[1:]
+    if program in ("bench", "cli.py"):
+        return shlex.join(["bench", *args])
+    if program == "execute.py":
+        return shlex.join(["python", "-m", "bench.run.execute", *args])
+    return "the same command"
