@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from bench.config import ConfigError, load_config, to_dict
-from bench.metrics import confusion_matrix
+from bench.metrics import confusion_matrix, pair_miou
 from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.run.evaluate import (
     SplitCounts,
+    TcPlan,
     build_eval_dataset,
     evaluate_checkpoint,
     evaluate_model,
@@ -93,35 +94,76 @@ def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
     assert torch.equal(slide, whole)
 
 
-def test_evaluate_model_reports_miou_pixel_acc_and_tc():
-    cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2")
+def test_evaluate_model_reports_miou_pixel_acc_and_both_temporal_measures():
+    cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2", "eval.tc_pairs=3")
     model = build_model(cfg.model, 4)
-    dataset, with_tc, reason = build_eval_dataset(cfg, model)
-    assert with_tc and reason is None and dataset[0]["frames"].shape[0] == 2  # one extra frame for TC
+    dataset, plan, reason = build_eval_dataset(cfg, model)
+    assert plan == TcPlan(pixel_agreement=True, etc=True, pairs=3) and reason is None
+    assert dataset[0]["frames"].shape[0] == 4 and dataset[0]["step_flow"].shape[0] == 3  # 3 extra frames for TC
     model.train()
-    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=plan)
     assert model.training  # restored
     assert metrics["num_images"] == 3 and metrics["tc_flow"] == "ground_truth" and metrics["tc_skipped"] is None
-    assert 0.0 <= metrics["tc"] <= 1.0 and 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
+    assert 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0 and metrics["etc_pairs"] == 3
+    assert 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
     assert list(metrics["per_class_iou"]) == dataset.class_names
     no_tc = evaluate_model(model, build_eval_dataset(tiny_config("model.name=per_frame", "eval.max_images=3",
                                                                  "eval.temporal_consistency=false"), model)[0],
                            cfg.eval, with_tc=False, tc_skipped="off")
-    assert no_tc["tc"] is None and no_tc["tc_skipped"] == "off"
+    assert no_tc["pixel_agreement"] is None and no_tc["etc_tc"] is None and no_tc["tc_skipped"] == "off"
     # TC and the current-frame prediction come from the same clip end: metrics agree with and without TC
     assert no_tc["miou"] == pytest.approx(metrics["miou"]) and no_tc["pixel_acc"] == pytest.approx(metrics["pixel_acc"])
 
 
+def test_etc_tc_pairs_the_right_frames_and_flows():
+    # ETC's TC recomputed from the samples by hand: prediction at t-j from frames (t-j-1, t-j), flow t-j -> t-j-1
+    cfg = tiny_config("eval.max_images=2", "eval.tc_metric=etc", "eval.tc_pairs=4")
+    model = PixelwiseModel(4)
+    dataset, plan, _ = build_eval_dataset(cfg, model)
+    assert plan == TcPlan(etc=True, pairs=4)
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=plan)
+    expected = []
+    with torch.no_grad():
+        for sample in (dataset[0], dataset[1]):
+            frames, step = sample["frames"], sample["step_flow"]            # (6, 3, H, W), (5, 2, H, W)
+            preds = [model(frames[i - 1:i + 1][None])["out"].argmax(1) for i in range(1, 6)]   # frames 1..5
+            expected += [pair_miou(preds[i], preds[i - 1], step[i][None], 4)[0] for i in range(1, 5)]
+    assert metrics["etc_tc"] == pytest.approx(sum(expected) / len(expected), abs=1e-12)
+    assert metrics["pixel_agreement"] is None and metrics["etc_pairs"] == 4
+
+
+def test_synthetic_step_flow_is_exact_and_ends_with_the_current_frames_flow():
+    from bench.data.synthetic import SyntheticVideo
+    from bench.models.warp import warp_labels
+
+    clip = SyntheticVideo(size=(48, 48), num_classes=5, clip_length=6, seed=1).render("val", 0, 6, degrade=False)
+    assert torch.equal(clip.step_flow[-1], clip.flow[-1])
+    for i in range(5):
+        warped = warp_labels(clip.labels[i][None], clip.step_flow[i][None], ignore_index=-1)[0]
+        valid = warped >= 0
+        assert (warped[valid] == clip.labels[i + 1][valid]).float().mean() > 0.97  # all but disoccluded pixels
+
+
 def test_tc_plan_explains_why_tc_is_skipped():
     model = PixelwiseModel()
-    assert tc_plan(tiny_config(), model) == (True, None)
-    ok, reason = tc_plan(tiny_config("eval.tc_flow=raft"), model)
-    assert not ok and "tc_raft_weights" in reason
-    ok, reason = tc_plan(tiny_config("data.dataset=cityscapes"), model)
-    assert not ok and "synthetic" in reason
+    assert tc_plan(tiny_config(), model) == TcPlan(pixel_agreement=True, etc=True, pairs=4)
+    assert tc_plan(tiny_config("data.synthetic.clip_length=4"), model).pairs == 2  # capped by the clip's frames
+    assert tc_plan(tiny_config("eval.tc_metric=pixel_agreement"), model) == TcPlan(pixel_agreement=True, pairs=1)
+    strided = tc_plan(tiny_config("data.memory_stride=2"), model)
+    assert strided.pixel_agreement and not strided.etc and "not consecutive" in strided.skipped
+    assert not tc_plan(tiny_config("data.memory_stride=2", "eval.tc_metric=etc"), model)
+    plan = tc_plan(tiny_config("eval.tc_flow=raft"), model)
+    assert not plan and "tc_raft_weights" in plan.skipped
+    plan = tc_plan(tiny_config("data.dataset=cityscapes"), model)
+    assert not plan and "synthetic" in plan.skipped
+    plan = tc_plan(tiny_config("data.dataset=camvid", "data.memory_source=labelled", "eval.tc_flow=raft",
+                               "eval.tc_raft_weights=raft.pth"), model)
+    assert not plan and "labelled" in plan.skipped
+    plan = tc_plan(tiny_config("data.memory_sampling=random", "data.sequence_range=3"), model)
+    assert not plan and "random" in plan.skipped
     gt_flow_model = build_model(tiny_config("model.name=flow_warp", "model.flow.source=ground_truth").model, 4)
-    ok, reason = tc_plan(tiny_config(), gt_flow_model)
-    assert not ok and "ground-truth flow" in reason
+    plan = tc_plan(tiny_config(), gt_flow_model)
+    assert not plan and "ground-truth flow" in plan.skipped
 
 
 def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
@@ -134,7 +176,7 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
     model = build_model(cfg.model, 4)
     dataset, with_tc, _ = build_eval_dataset(cfg, model)
     metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
-    assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["tc"] <= 1.0
+    assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0
     missing = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={tmp_path}/no.pth")
     with pytest.raises(FileNotFoundError, match="tc_raft_weights"):
         evaluate_model(model, dataset, missing.eval, with_tc=True)

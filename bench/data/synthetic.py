@@ -68,11 +68,13 @@ def _class_style(k: int) -> tuple[int, int, np.ndarray]:
 @dataclass
 class RenderedClip:
     """frames uint8 ``(F, 3, H, W)``, labels int64 ``(F, H, W)``, flow float32 ``(F-1, 2, H, W)``
-    (current frame -> each earlier frame, oldest first; dx, dy in pixels)."""
+    (current frame -> each earlier frame, oldest first; dx, dy in pixels); step_flow float32 ``(F-1, 2, H, W)``:
+    ``step_flow[i]`` = frame i+1 -> frame i (consecutive frames, for temporal consistency)."""
 
     frames: torch.Tensor
     labels: torch.Tensor
     flow: torch.Tensor
+    step_flow: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ class SyntheticVideo:
         displacement = np.stack([-scene["camera_velocity"]] + [o["velocity"] for o in scene["objects"]])  # (K+1, 2)
         per_pixel = displacement[top[-1] + 1]  # (H, W, 2), velocity of the surface seen at each pixel
         flow = offsets[:-1, None, None, None] * per_pixel.transpose(2, 0, 1)[None]  # (F-1, 2, H, W)
+        step_flow = -displacement[top[1:] + 1].transpose(0, 3, 1, 2)  # (F-1, 2, H, W): frame i+1 -> frame i
 
         if degrade:
             image[-1] = self._degrade(image[-1], degrade_rng)
@@ -182,6 +185,7 @@ class SyntheticVideo:
             frames=torch.from_numpy(np.ascontiguousarray(frames)),
             labels=torch.from_numpy(labels),
             flow=torch.from_numpy(flow.astype(np.float32)),
+            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
         )
 
     def _degrade(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -254,9 +258,14 @@ def _texture(texture: int, a: np.ndarray, b: np.ndarray, wavelength: float, phas
 
 
 class SyntheticClips(Dataset):
-    """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips."""
+    """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips.
+
+    With ``step_flow = True`` (set by evaluation's temporal consistency) a sample also holds ``step_flow``
+    ``(T, 2, H, W)``, the flow of each frame into the one before it (``RenderedClip.step_flow``).
+    """
 
     ignore_index = IGNORE_INDEX
+    step_flow = False
 
     def __init__(
         self, video: SyntheticVideo, split: str, num_clips: int, memory_length: int, transform: ClipTransform
@@ -284,7 +293,11 @@ class SyntheticClips(Dataset):
             raise IndexError(index)
         clip = self.video.render(self.split, index, self.memory_length + 1)
         name = f"synthetic-{self.split}-{index:06d}"
-        return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)
+        if not self.step_flow:
+            return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)
+        sample = clip_sample(self.transform, clip.frames, clip.labels[-1], torch.cat([clip.flow, clip.step_flow]), name)
+        sample["flow"], sample["step_flow"] = sample["flow"].chunk(2)  # one transform for both: same geometry
+        return sample
 
 
 def build_synthetic(data_cfg, split: str, memory_length: int, train: bool) -> SyntheticClips:
