@@ -328,14 +328,21 @@ def _collate_with_step_flow(samples: list[dict]) -> dict:
     return batch
 
 
+def current_clip(batch: dict, model: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """The evaluated frame's own clip of a batch that may hold extra past frames for TC: frames
+    (B, T+1, 3, H, W) and flow (B, T, 2, H, W) or None (T = the model's ``memory_length``)."""
+    memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
+    frames, flow = batch["frames"], batch.get("flow")
+    return frames[:, frames.shape[1] - memory - 1:], None if flow is None else flow[:, flow.shape[1] - memory:]
+
+
 def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], memory: int,
                    temporal: _Temporal | None) -> Tensor:
     """Predicted classes (B, H, W) of the batch's current frames; with ``temporal`` the earlier ones, counted."""
     frames = batch["frames"].to(device, non_blocking=True)
-    flow = batch.get("flow")
+    current, flow = current_clip(batch, model)
     flow = None if flow is None else flow.to(device, non_blocking=True)
-    current_flow = None if flow is None else flow[:, flow.shape[1] - memory:]  # t into its own memory frames
-    pred = predict_logits(model, frames[:, frames.shape[1] - memory - 1:], current_flow, **window).argmax(1)
+    pred = predict_logits(model, current.to(device, non_blocking=True), flow, **window).argmax(1)
     if temporal is not None:
         temporal.count(model, batch, frames, pred, window, memory)
     return pred
