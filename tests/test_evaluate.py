@@ -291,3 +291,20 @@ def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
     expected = json.loads(single.stdout.strip().splitlines()[-1])
     assert outputs[0] == outputs[1] == expected
     assert expected["per_image"]["names"] == [f"synthetic-val-{i:06d}" for i in range(5)]
+
+
+def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
+    from bench.run.batches import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
+
+    cpu, cuda = DistEnv(device=torch.device("cpu")), DistEnv(device=torch.device("cuda", 0))
+    assert resolve_num_workers(-1, cpu) == 0 and resolve_num_workers(3, cpu) == 3
+    assert loader_options(-1, cpu) == {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert resolve_num_workers(-1, cuda) == 2  # 16 CPUs shared by 8 torchrun processes
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert resolve_num_workers(-1, cuda) == AUTO_WORKERS_CAP
+    assert loader_options(-1, cuda) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True}
+    assert loader_options(-1, cuda, persistent=False)["persistent_workers"] is False
+    assert loader_options(0, cuda)["persistent_workers"] is False  # persistent needs workers

@@ -154,3 +154,13 @@ def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path)
     assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
     assert "latency" in json.loads((cfg.resolved_run_dir() / "record.json").read_text())
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once
+
+
+def test_data_loader_bench_times_loading_next_to_the_model_step(tmp_path: Path) -> None:
+    from bench.perf.data_loader_bench import measure, report
+
+    cfg = tiny_config(tmp_path, "train.batch_size=2", "model.memory_length=1")
+    result = measure(cfg, steps=2, warmup=1)
+    assert len(result["data_ms"]) == len(result["model_ms"]) == 2 and result["num_workers"] == 0
+    assert all(t > 0 for t in result["data_ms"] + result["model_ms"]) and result["batch_shape"][:2] == [2, 2]
+    assert "data / model" in report(result)
