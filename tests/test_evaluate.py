@@ -308,3 +308,24 @@ def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
     assert loader_options(-1, cuda) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True}
     assert loader_options(-1, cuda, persistent=False)["persistent_workers"] is False
     assert loader_options(0, cuda)["persistent_workers"] is False  # persistent needs workers
+
+
+def test_persistent_workers_keep_the_stream_identical_across_epochs_and_resumes():
+    # the CUDA setting (one loader, persistent workers re-iterated each epoch) forced on the CPU
+    from bench.data.build import build_dataset
+    from bench.run.batches import InfiniteBatches
+
+    cfg = tiny_config()
+    dataset = build_dataset(cfg.data, "train", 1, train=True)
+    env = DistEnv()
+    stream = InfiniteBatches(dataset, 4, seed=0, env=env)
+    reference = [next(stream) for _ in range(6)]  # 8 clips: 2 batches per epoch, 3 epochs
+    persistent = InfiniteBatches(dataset, 4, seed=0, env=env, num_workers=2)
+    persistent.loader_options = {"num_workers": 2, "pin_memory": False, "persistent_workers": True}
+    persistent.load_state_dict({"epoch": 0, "position": 1})
+    got = [next(persistent) for _ in range(5)]
+    persistent.load_state_dict({"epoch": 1, "position": 1})  # re-iterate the same loader mid-epoch
+    got += [next(persistent) for _ in range(3)]
+    assert persistent._loader is not None and persistent._loader.persistent_workers
+    for batch, expected in zip(got, reference[1:] + reference[3:]):
+        assert batch["name"] == expected["name"] and torch.equal(batch["frames"], expected["frames"])
