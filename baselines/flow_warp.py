@@ -73,7 +73,7 @@ class ConcatFusion(nn.Module):
 class FlowWarpSegmenter(SegmenterBase):
     """Per-frame segmenter plus flow-warped value features of ``memory_length`` past frames."""
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained: bool = False,
+    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
                  pretrained_path: str = "", memory_length: int = 1, flow_source: str = "raft",
                  flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
                  flow_fusion: str = "netwarp", encoding: str = "1x1+3x3", value_channels: int = 256,
@@ -125,7 +125,7 @@ class FlowWarpSegmenter(SegmenterBase):
 
 
 @register_model("flow_warp")
-def flow_warp(num_classes: int, backbone: str = "resnet50", pretrained: bool = False, pretrained_path: str = "",
+def flow_warp(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
               memory_length: int = 1, flow_source: str = "raft", flow_raft: str = "small", flow_weights: str = "",
               flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
               encoding: str = "1x1+3x3", dropout: float = 0.1, channels: int = 512, value_channels: int = 256,

@@ -22,7 +22,7 @@ from bench.models.registry import register_model
 class PerFrameSegmenter(SegmenterBase):
     """Single-frame segmenter; ``memory_length = 0``."""
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained: bool = False,
+    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
                  pretrained_path: str = "", encoding: str = "1x1+3x3", value_channels: int = 256,
                  channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
                  align_corners: bool = False) -> None:
@@ -36,7 +36,7 @@ class PerFrameSegmenter(SegmenterBase):
 
 
 @register_model("per_frame")
-def per_frame(num_classes: int, backbone: str = "resnet50", pretrained: bool = False, pretrained_path: str = "",
+def per_frame(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
               encoding: str = "1x1+3x3", value_channels: int = 256, channels: int = 512, aux_channels: int = 256,
               dropout: float = 0.1, align_corners: bool = False) -> PerFrameSegmenter:
     """Per-frame baseline (no ``memory_length`` argument: it is always 0)."""

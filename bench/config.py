@@ -78,7 +78,8 @@ class DataConfig:
     cat_max_ratio: float = bounded(0.75, 0.0, 1.0)
     flip: bool = True
     photometric: bool = True
-    num_workers: int = bounded(0, 0, 64)
+    # -1 = auto (bench.run.batches.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
+    num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
     # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
     memory_offsets: list[int] = listed([], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; "
                                        "[] = -T*k .. -k with k = memory_stride")
@@ -178,6 +179,9 @@ class EvalConfig:
     batch_size: int = bounded(1, 1)
     temporal_consistency: bool = True
     tc_flow: str = choice("ground_truth", ("ground_truth", "raft"), "flow used to warp t-1 predictions for TC")
+    tc_metric: str = choice("both", ("both", "etc", "pixel_agreement"),
+                            "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement")
+    tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
     tc_raft_weights: str = ""
     max_images: int = bounded(0, 0, help="0 = the whole split")
 

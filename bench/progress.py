@@ -7,7 +7,7 @@
 
 On a terminal (stderr is a TTY) the bar is ``tqdm.auto``; otherwise (SLURM logs, pipes, notebooks' captured
 output) there is no bar and the logger ``bench.progress`` writes ``desc k/N (p%) elapsed, ETA, postfix`` at most
-every ``BENCH_STATUS_EVERY`` seconds (default 30) and once at the end (visible where logging is configured, as
+every ``BENCH_STATUS_EVERY`` seconds (default 30) and, after such a line, once at the end (visible where logging is configured, as
 ``bench`` does). ``bench -q`` (the ``bench`` logger at WARNING) silences both.
 """
 
@@ -86,6 +86,7 @@ class Progress:
         self.every = status_every() if every is None else every
         self.started = self.last = time.monotonic()
         self.postfix: dict[str, Any] = {}
+        self.reported = False  # a status line was written: close() writes the final one
         self.bar = None
         if self.enabled and (interactive() if tty is None else tty):
             from tqdm.auto import tqdm
@@ -101,6 +102,7 @@ class Progress:
                 self.bar.set_postfix(postfix, refresh=False)
         elif self.enabled and time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
+            self.reported = True
             log.info(self.status())
 
     def status(self) -> str:
@@ -125,7 +127,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.enabled and self.n > self.initial:
+        elif self.enabled and self.reported and self.n > self.initial:  # a loop shorter than one interval stays quiet
             log.info(self.status())
         self.enabled = False
 

@@ -39,7 +39,7 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
         assert row["n"] == len(got)
         assert math.isnan(row["paper_miou"]) and math.isnan(row["delta_paper"])
     assert list(csv["n"]) == [3, 3, 2]
-    assert csv["tc_mean"].iloc[0] == pytest.approx(100 * np.mean([0.90, 0.91, 0.92]))
+    assert csv["pixel_agreement_mean"].iloc[0] == pytest.approx(100 * np.mean([0.90, 0.91, 0.92]))  # legacy "tc"
     md = paths["md"].read_text()
     assert "| memory_length" in md and MISSING in md and "synthetic data: no paper number" in md
     assert "1 of 9 runs of the spec have no finished record" in md

@@ -8,11 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from bench.data.catalog import dataset_info
 from bench.config import ConfigError, load_config, to_dict
-from bench.metrics import confusion_matrix
+from bench.metrics import confusion_matrix, pair_miou
 from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.run.evaluate import (
     SplitCounts,
+    TcPlan,
     build_eval_dataset,
     evaluate_checkpoint,
     evaluate_model,
@@ -93,35 +95,88 @@ def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
     assert torch.equal(slide, whole)
 
 
-def test_evaluate_model_reports_miou_pixel_acc_and_tc():
-    cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2")
+def test_evaluate_model_reports_miou_pixel_acc_and_both_temporal_measures():
+    cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2", "eval.tc_pairs=3")
     model = build_model(cfg.model, 4)
-    dataset, with_tc, reason = build_eval_dataset(cfg, model)
-    assert with_tc and reason is None and dataset[0]["frames"].shape[0] == 2  # one extra frame for TC
+    dataset, plan, reason = build_eval_dataset(cfg, model)
+    assert plan == TcPlan(pixel_agreement=True, etc=True, pairs=3) and reason is None
+    assert dataset[0]["frames"].shape[0] == 4 and dataset[0]["step_flow"].shape[0] == 3  # 3 extra frames for TC
     model.train()
-    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=plan)
     assert model.training  # restored
     assert metrics["num_images"] == 3 and metrics["tc_flow"] == "ground_truth" and metrics["tc_skipped"] is None
-    assert 0.0 <= metrics["tc"] <= 1.0 and 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
+    assert 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0 and metrics["etc_pairs"] == 3
+    assert 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
     assert list(metrics["per_class_iou"]) == dataset.class_names
     no_tc = evaluate_model(model, build_eval_dataset(tiny_config("model.name=per_frame", "eval.max_images=3",
                                                                  "eval.temporal_consistency=false"), model)[0],
                            cfg.eval, with_tc=False, tc_skipped="off")
-    assert no_tc["tc"] is None and no_tc["tc_skipped"] == "off"
+    assert no_tc["pixel_agreement"] is None and no_tc["etc_tc"] is None and no_tc["tc_skipped"] == "off"
     # TC and the current-frame prediction come from the same clip end: metrics agree with and without TC
     assert no_tc["miou"] == pytest.approx(metrics["miou"]) and no_tc["pixel_acc"] == pytest.approx(metrics["pixel_acc"])
 
 
+def test_etc_tc_pairs_the_right_frames_and_flows():
+    # ETC's TC recomputed from the samples by hand: prediction at t-j from frames (t-j-1, t-j), flow t-j -> t-j-1
+    cfg = tiny_config("eval.max_images=2", "eval.tc_metric=etc", "eval.tc_pairs=4")
+    model = PixelwiseModel(4)
+    dataset, plan, _ = build_eval_dataset(cfg, model)
+    assert plan == TcPlan(etc=True, pairs=4)
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=plan)
+    expected = []
+    with torch.no_grad():
+        for sample in (dataset[0], dataset[1]):
+            frames, step = sample["frames"], sample["step_flow"]            # (6, 3, H, W), (5, 2, H, W)
+            preds = [model(frames[i - 1:i + 1][None])["out"].argmax(1) for i in range(1, 6)]   # frames 1..5
+            expected += [pair_miou(preds[i], preds[i - 1], step[i][None], 4)[0] for i in range(1, 5)]
+    assert metrics["etc_tc"] == pytest.approx(sum(expected) / len(expected), abs=1e-12)
+    assert metrics["pixel_agreement"] is None and metrics["etc_pairs"] == 4
+
+
+def test_synthetic_step_flow_is_exact_and_ends_with_the_current_frames_flow():
+    """Warping frame i's labels with ``step_flow[i]`` gives frame i+1's labels on object pixels away from label
+    edges (the rest: objects passing in front of each other), where copying the same position does not."""
+    import torch.nn.functional as F
+
+    from bench.data.synthetic import SyntheticVideo
+    from bench.models.warp import warp_labels
+
+    video = SyntheticVideo(size=(48, 48), num_classes=5, clip_length=6, seed=1, classes_per_clip=3)
+    warped_agree, copied_agree = [], []
+    for index in range(6):
+        clip = video.render("val", index, 6, degrade=False)
+        assert torch.equal(clip.step_flow[-1], clip.flow[-1])
+        for i in range(5):
+            label = clip.labels[i + 1].float()[None, None]
+            edge = (F.max_pool2d(label, 3, 1, 1) != -F.max_pool2d(-label, 3, 1, 1))[0, 0]
+            warped = warp_labels(clip.labels[i][None], clip.step_flow[i][None], ignore_index=-1)[0]
+            objects = (warped >= 0) & (clip.labels[i + 1] > 0) & ~edge
+            warped_agree.append((warped[objects] == clip.labels[i + 1][objects]).float().mean().item())
+            copied_agree.append((clip.labels[i][objects] == clip.labels[i + 1][objects]).float().mean().item())
+    assert sum(warped_agree) / len(warped_agree) > 0.93
+    assert sum(copied_agree) / len(copied_agree) < 0.6
+
+
 def test_tc_plan_explains_why_tc_is_skipped():
     model = PixelwiseModel()
-    assert tc_plan(tiny_config(), model) == (True, None)
-    ok, reason = tc_plan(tiny_config("eval.tc_flow=raft"), model)
-    assert not ok and "tc_raft_weights" in reason
-    ok, reason = tc_plan(tiny_config("data.dataset=cityscapes"), model)
-    assert not ok and "synthetic" in reason
+    assert tc_plan(tiny_config(), model) == TcPlan(pixel_agreement=True, etc=True, pairs=4)
+    assert tc_plan(tiny_config("data.synthetic.clip_length=4"), model).pairs == 2  # capped by the clip's frames
+    assert tc_plan(tiny_config("eval.tc_metric=pixel_agreement"), model) == TcPlan(pixel_agreement=True, pairs=1)
+    strided = tc_plan(tiny_config("data.memory_stride=2"), model)
+    assert strided.pixel_agreement and not strided.etc and "not consecutive" in strided.skipped
+    assert not tc_plan(tiny_config("data.memory_stride=2", "eval.tc_metric=etc"), model)
+    plan = tc_plan(tiny_config("eval.tc_flow=raft"), model)
+    assert not plan and "tc_raft_weights" in plan.skipped
+    plan = tc_plan(tiny_config("data.dataset=cityscapes"), model)
+    assert not plan and "synthetic" in plan.skipped
+    plan = tc_plan(tiny_config("data.dataset=camvid", "data.memory_source=labelled", "eval.tc_flow=raft",
+                               "eval.tc_raft_weights=raft.pth"), model)
+    assert not plan and "labelled" in plan.skipped
+    plan = tc_plan(tiny_config("data.memory_sampling=random", "data.sequence_range=3"), model)
+    assert not plan and "random" in plan.skipped
     gt_flow_model = build_model(tiny_config("model.name=flow_warp", "model.flow.source=ground_truth").model, 4)
-    ok, reason = tc_plan(tiny_config(), gt_flow_model)
-    assert not ok and "ground-truth flow" in reason
+    plan = tc_plan(tiny_config(), gt_flow_model)
+    assert not plan and "ground-truth flow" in plan.skipped
 
 
 def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
@@ -134,7 +189,7 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
     model = build_model(cfg.model, 4)
     dataset, with_tc, _ = build_eval_dataset(cfg, model)
     metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
-    assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["tc"] <= 1.0
+    assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0
     missing = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={tmp_path}/no.pth")
     with pytest.raises(FileNotFoundError, match="tc_raft_weights"):
         evaluate_model(model, dataset, missing.eval, with_tc=True)
@@ -177,8 +232,7 @@ def save_run(tmp_path, cfg):
     model = build_model(cfg.model, 4)
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"iteration": 5, "model": model.state_dict(),
                                                          "config": to_dict(cfg),
-                                                         "classes": ["background", "disc_stripes",
-                                                                     "rectangle_checker", "triangle_rings"]})
+                                                         "classes": list(dataset_info(cfg.data).class_names)})
     return model
 
 
@@ -249,3 +303,41 @@ def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
     expected = json.loads(single.stdout.strip().splitlines()[-1])
     assert outputs[0] == outputs[1] == expected
     assert expected["per_image"]["names"] == [f"synthetic-val-{i:06d}" for i in range(5)]
+
+
+def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
+    from bench.run.batches import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
+
+    cpu, cuda = DistEnv(device=torch.device("cpu")), DistEnv(device=torch.device("cuda", 0))
+    assert resolve_num_workers(-1, cpu) == 0 and resolve_num_workers(3, cpu) == 3
+    assert loader_options(-1, cpu) == {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert resolve_num_workers(-1, cuda) == 2  # 16 CPUs shared by 8 torchrun processes
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert resolve_num_workers(-1, cuda) == AUTO_WORKERS_CAP
+    assert loader_options(-1, cuda) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True}
+    assert loader_options(-1, cuda, persistent=False)["persistent_workers"] is False
+    assert loader_options(0, cuda)["persistent_workers"] is False  # persistent needs workers
+
+
+def test_persistent_workers_keep_the_stream_identical_across_epochs_and_resumes():
+    # the CUDA setting (one loader, persistent workers re-iterated each epoch) forced on the CPU
+    from bench.data.build import build_dataset
+    from bench.run.batches import InfiniteBatches
+
+    cfg = tiny_config()
+    dataset = build_dataset(cfg.data, "train", 1, train=True)
+    env = DistEnv()
+    stream = InfiniteBatches(dataset, 4, seed=0, env=env)
+    reference = [next(stream) for _ in range(6)]  # 8 clips: 2 batches per epoch, 3 epochs
+    persistent = InfiniteBatches(dataset, 4, seed=0, env=env, num_workers=2)
+    persistent.loader_options = {"num_workers": 2, "pin_memory": False, "persistent_workers": True}
+    persistent.load_state_dict({"epoch": 0, "position": 1})
+    got = [next(persistent) for _ in range(5)]
+    persistent.load_state_dict({"epoch": 1, "position": 1})  # re-iterate the same loader mid-epoch
+    got += [next(persistent) for _ in range(3)]
+    assert persistent._loader is not None and persistent._loader.persistent_workers
+    for batch, expected in zip(got, reference[1:] + reference[3:]):
+        assert batch["name"] == expected["name"] and torch.equal(batch["frames"], expected["frames"])

@@ -233,7 +233,7 @@ def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_pat
     fresh = json.loads((run_dir / "latency.json").read_text())  # the new measurement is kept next to it
     assert fresh["schema"] == 2 and fresh["modes"]["streaming"]["passes"] == 1
 
-    assert main(args + ["--overwrite"]) == 0
+    assert main(args + ["--overwrite", "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == f"bench: replaced the latency section of {run_dir / 'record.json'} (--overwrite)\n"
     merged = json.loads((run_dir / "record.json").read_text())
@@ -258,3 +258,13 @@ def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert "~12.30" in rows["tmanet"] and " 8.00 " in rows["per_frame"] and "~8.00" not in table
     assert "- ~ marks a latency measured as unstable" in table
+
+
+def test_data_loader_bench_times_loading_next_to_the_model_step(tmp_path: Path) -> None:
+    from bench.perf.data_loader_bench import measure, report
+
+    cfg = tiny_config(tmp_path, "train.batch_size=2", "model.memory_length=1")
+    result = measure(cfg, steps=2, warmup=1)
+    assert len(result["data_ms"]) == len(result["model_ms"]) == 2 and result["num_workers"] == 0
+    assert all(t > 0 for t in result["data_ms"] + result["model_ms"]) and result["batch_shape"][:2] == [2, 2]
+    assert "data / model" in report(result)

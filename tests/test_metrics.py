@@ -1,5 +1,5 @@
 """Metric correctness: hand-computed confusion matrices, NaN-skipping of absent classes, the ignore index,
-temporal consistency, and agreement with cityscapesscripts' official evaluator."""
+the two temporal measures (pixel agreement, ETC's TC against a numpy reference), and agreement with cityscapesscripts' official evaluator."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from PIL import Image
 
 from bench.metrics import (
     ConfusionMatrix,
-    TemporalConsistency,
+    EtcConsistency,
+    PixelAgreement,
     confusion_matrix,
     iou_per_class,
     mean_iou,
+    pair_miou,
     pixel_accuracy,
     segmentation_summary,
     temporal_agreement,
@@ -88,11 +90,55 @@ def test_temporal_agreement_with_a_shift():
     # without motion compensation the edge column disagrees
     agree0, valid0 = temporal_agreement(cur, prev, torch.zeros_like(flow))
     assert (agree0, valid0) == (6 * 7, 6 * 8)
-    tc = TemporalConsistency()
-    tc.update(cur, prev, flow)
-    tc.update(cur, prev, torch.zeros_like(flow))
-    assert tc.value() == pytest.approx((42 + 42) / (42 + 48))
-    assert TemporalConsistency().value() is None
+    agreement = PixelAgreement()
+    agreement.update(cur, prev, flow)
+    agreement.update(cur, prev, torch.zeros_like(flow))
+    assert agreement.value() == pytest.approx((42 + 42) / (42 + 48))
+    assert PixelAgreement().value() is None
+
+
+def _numpy_pair_miou(cur: np.ndarray, prev: np.ndarray, flow: np.ndarray) -> float:
+    """ETC's per-pair TC by hand: nearest-neighbour backward warp, drop pixels sampled outside, mIoU over the
+    classes present in either map."""
+    h, w = cur.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    sx, sy = np.rint(xs + flow[0]).astype(int), np.rint(ys + flow[1]).astype(int)
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    warped = prev[sy.clip(0, h - 1), sx.clip(0, w - 1)]
+    a, b = cur[inside], warped[inside]
+    ious = [np.sum((a == c) & (b == c)) / np.sum((a == c) | (b == c)) for c in np.union1d(a, b)]
+    return float(np.mean(ious))
+
+
+def test_etc_tc_equals_a_numpy_reference_on_random_predictions_and_integer_flows():
+    g = torch.Generator().manual_seed(3)
+    pairs = [(torch.randint(0, 4, (2, 7, 9), generator=g), torch.randint(0, 4, (2, 7, 9), generator=g),
+              torch.randint(-3, 4, (2, 2, 7, 9), generator=g).float()) for _ in range(3)]  # 3 clips' pairs, B = 2
+    etc = EtcConsistency(num_classes=4)
+    expected = []
+    for cur, prev, flow in pairs:
+        etc.update(cur, prev, flow)
+        expected += [_numpy_pair_miou(c.numpy(), p.numpy(), f.numpy()) for c, p, f in zip(cur, prev, flow)]
+    assert etc.value() == pytest.approx(np.mean(expected), abs=1e-12)
+    assert pair_miou(*pairs[0], num_classes=4) == pytest.approx(expected[:2], abs=1e-12)
+    assert EtcConsistency(4).value() is None
+
+
+def test_etc_tc_is_one_for_identical_or_exactly_warped_predictions():
+    pred = torch.randint(0, 5, (3, 8, 10), generator=torch.Generator().manual_seed(0))
+    zero = torch.zeros(3, 2, 8, 10)
+    assert pair_miou(pred, pred, zero, 5) == pytest.approx([1.0, 1.0, 1.0])
+    # the scene moves 2 px right and 1 px down: cur(p) = prev(p - (2, 1)), so the flow t -> t-1 is (-2, -1)
+    cur = torch.zeros_like(pred)
+    cur[:, 1:, 2:] = pred[:, :-1, :-2]
+    shift = zero.clone()
+    shift[:, 0], shift[:, 1] = -2.0, -1.0
+    etc = EtcConsistency(5)
+    etc.update(cur, pred, shift)
+    assert etc.value() == pytest.approx(1.0)
+    unwarped = EtcConsistency(5)
+    unwarped.update(cur, pred, zero)
+    assert unwarped.value() < 0.5
 
 
 # --------------------------------------------------------------------------------------------------

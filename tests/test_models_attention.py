@@ -64,3 +64,23 @@ def test_bad_shapes_and_impl_raise():
         tma_read_reference(q, k, v[:, :2])
     with pytest.raises(ValueError, match="sdpa"):
         get_tma_read("flash")
+
+
+def test_flops_are_counted_on_true_shapes_and_equal_the_reference_count():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.models.attention import tma_read_flops
+
+    b, t, ck, cv, h, w = 2, 3, 8, 16, 5, 7
+    q, k, v = _inputs(b=b, t=t, ck=ck, cv=cv, h=h, w=w)
+    n = h * w
+    analytic = 2 * b * n * (t * n) * ck + 2 * b * n * (t * n) * cv  # QK^T + SV
+    assert tma_read_flops(b, n, t * n, ck, cv) == analytic
+    counts = {}
+    for impl in ("sdpa", "reference"):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:  # no grad: the padded CPU kernel
+            tma_read(q, k, v, impl=impl)
+        counts[impl] = counter.get_total_flops()
+    assert counts["sdpa"] == counts["reference"] == analytic
+    # what padding Ck up to Cv would have counted instead
+    assert analytic < 2 * b * n * (t * n) * 2 * max(ck, cv)

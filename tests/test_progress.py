@@ -36,6 +36,18 @@ def test_status_lines_every_n_seconds_with_an_eta(caplog, bench_level, monkeypat
     assert lines[1].startswith("train 2/10 (20%), elapsed 0:40") and len(lines) == 2
 
 
+def test_a_loop_shorter_than_one_interval_writes_no_line(caplog, bench_level, monkeypatch):
+    bench_level.setLevel(logging.INFO)
+    now = [0.0]
+    monkeypatch.setattr("bench.progress.time.monotonic", lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="bench.progress"):
+        bar = Progress(2, "eval", tty=False, every=30)
+        now[0] = 5.0
+        bar.update(2)
+        bar.close()
+    assert not [r for r in caplog.records if r.name == "bench.progress"]
+
+
 def test_quiet_shows_nothing_and_a_terminal_gets_a_bar(caplog, bench_level, monkeypatch):
     bench_level.setLevel(logging.WARNING)
     with caplog.at_level(logging.INFO, logger="bench.progress"):

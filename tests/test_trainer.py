@@ -90,8 +90,8 @@ def test_a_short_run_learns_and_returns_its_record(tmp_path):
     assert (record["batch_size_global"], record["batch_size_per_rank"], record["world_size"]) == (4, 4, 1)
     assert "latency" not in record  # launch.latency is false
     metrics = record["metrics"]
-    assert {"miou", "pixel_acc", "per_class_iou", "tc", "num_images", "per_image"} <= set(metrics)
-    assert metrics["num_images"] == 4 and 0 <= metrics["tc"] <= 1
+    assert {"miou", "pixel_acc", "per_class_iou", "pixel_agreement", "etc_tc", "num_images", "per_image"} <= set(metrics)
+    assert metrics["num_images"] == 4 and 0 <= metrics["pixel_agreement"] <= 1 and 0 <= metrics["etc_tc"] <= 1
     assert list(metrics["per_class_iou"]) == ["background", "red", "green", "blue"]
     assert record["checkpoint"] == str(run_dir / "checkpoint.pt")
     state = load_checkpoint(run_dir / "checkpoint.pt")

@@ -90,11 +90,13 @@ def _bounce(start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.
 @dataclass
 class RenderedClip:
     """frames uint8 ``(F, 3, H, W)``, labels int64 ``(F, H, W)``, flow float32 ``(F-1, 2, H, W)``
-    (current frame -> each earlier frame, oldest first; dx, dy in pixels)."""
+    (current frame -> each earlier frame, oldest first; dx, dy in pixels); step_flow float32 ``(F-1, 2, H, W)``:
+    ``step_flow[i]`` = frame i+1 -> frame i (consecutive frames, for temporal consistency)."""
 
     frames: torch.Tensor
     labels: torch.Tensor
     flow: torch.Tensor
+    step_flow: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ class SyntheticVideo:
             labels[mask] = obj["cls"]
             top[mask] = k
         flow = self._flow(background, positions, times, top[-1])
+        step_flow = self._step_flow(background, positions, top)
         if degrade:
             image[-1] = self._degrade(image[-1], degrade_rng)
         frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
@@ -205,6 +208,7 @@ class SyntheticVideo:
             frames=torch.from_numpy(np.ascontiguousarray(frames)),
             labels=torch.from_numpy(labels),
             flow=torch.from_numpy(flow.astype(np.float32)),
+            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
         )
 
     def _render_background(self, background: dict, times: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -228,6 +232,16 @@ class SyntheticVideo:
         moves = [camera] + [centre[:-1] - centre[-1] for centre in positions]  # each (F-1, 2)
         displacement = np.stack(moves, axis=1)  # (F-1, K+1, 2)
         return displacement[:, top + 1].transpose(0, 3, 1, 2)  # (F-1, H, W, 2) -> (F-1, 2, H, W)
+
+    @staticmethod
+    def _step_flow(background: dict, positions: list[np.ndarray], top: np.ndarray) -> np.ndarray:
+        """Exact flow (F-1, 2, H, W) of each frame i+1 into frame i (consecutive pairs, temporal consistency): the
+        one-frame displacement of the surface seen at each pixel of frame i+1."""
+        camera = np.broadcast_to(background["velocity"], (len(top) - 1, 2))  # one frame back, as ``_flow``
+        moves = [camera] + [centre[:-1] - centre[1:] for centre in positions]  # each (F-1, 2)
+        displacement = np.stack(moves, axis=1)  # (F-1, K+1, 2)
+        frames = np.arange(len(top) - 1)[:, None, None]
+        return displacement[frames, top[1:] + 1].transpose(0, 3, 1, 2)  # (F-1, H, W, 2) -> (F-1, 2, H, W)
 
     def _degrade(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Optional blur, occluding blocks, Gaussian noise and salt-and-pepper dropout on one ``(H, W, 3)`` frame."""
@@ -297,9 +311,14 @@ def _texture(texture: int, a: np.ndarray, b: np.ndarray, wavelength: float, phas
 
 
 class SyntheticClips(Dataset):
-    """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips."""
+    """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips.
+
+    With ``step_flow = True`` (set by evaluation's temporal consistency) a sample also holds ``step_flow``
+    ``(T, 2, H, W)``, the flow of each frame into the one before it (``RenderedClip.step_flow``).
+    """
 
     ignore_index = IGNORE_INDEX
+    step_flow = False
 
     def __init__(
         self, video: SyntheticVideo, split: str, num_clips: int, memory_length: int, transform: ClipTransform
@@ -327,7 +346,11 @@ class SyntheticClips(Dataset):
             raise IndexError(index)
         clip = self.video.render(self.split, index, self.memory_length + 1)
         name = f"synthetic-{self.split}-{index:06d}"
-        return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)
+        if not self.step_flow:
+            return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)
+        sample = clip_sample(self.transform, clip.frames, clip.labels[-1], torch.cat([clip.flow, clip.step_flow]), name)
+        sample["flow"], sample["step_flow"] = sample["flow"].chunk(2)  # one transform for both: same geometry
+        return sample
 
 
 def build_synthetic(data_cfg, split: str, memory_length: int, train: bool) -> SyntheticClips:

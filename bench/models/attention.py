@@ -16,6 +16,11 @@ Two implementations with the same maths:
 * ``tma_read_reference``: explicit ``bmm`` -> ``softmax`` -> ``bmm``, a transcription of the official code,
   which stores the full score matrix (1.32 GiB per sample in fp32 at 97x97, T=4).
 
+FLOPs (``torch.utils.flop_counter.FlopCounterMode``) are counted on the true shapes: one read costs
+``tma_read_flops`` = 2*B*N*(T*N)*Ck + 2*B*N*(T*N)*Cv (QK^T and SV; N = H*W; softmax not counted), the same as
+the reference's two ``bmm``. The CPU inference path zero-pads the head sizes to reach the fused kernel; it runs
+as the custom op ``vss_bench::tma_sdpa_padded``, whose registered FLOP formula counts the unpadded shapes.
+
 Usage::
 
     from bench.models.attention import tma_read
@@ -30,6 +35,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.flop_counter import register_flop_formula
 
 ATTENTION_IMPLS: tuple[str, ...] = ("sdpa", "reference")
 
@@ -52,6 +58,33 @@ def _flatten_memory(memory: Tensor) -> Tensor:
     return memory.permute(0, 1, 3, 4, 2).reshape(b, t * h * w, c)
 
 
+def tma_read_flops(batch: int, positions: int, memory_positions: int, key_channels: int, value_channels: int) -> int:
+    """FLOPs (2 per multiply-add) of one TMA read: ``2*B*N*M*Ck`` for QK^T plus ``2*B*N*M*Cv`` for SV (M = T*N)."""
+    return 2 * batch * positions * memory_positions * (key_channels + value_channels)
+
+
+@torch.library.custom_op("vss_bench::tma_sdpa_padded", mutates_args=())
+def _sdpa_padded(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """SDPA (scale 1) of q (B, 1, N, Ck), k (B, 1, M, Ck), v (B, 1, M, Cv) with head sizes zero-padded to
+    max(Ck, Cv), so PyTorch's fused CPU (flash) kernel applies; -> (B, 1, N, Cv). Inference only (no autograd)."""
+    ck, cv = q.shape[-1], v.shape[-1]
+    width = max(ck, cv)
+    q, k, v = F.pad(q, (0, width - ck)), F.pad(k, (0, width - ck)), F.pad(v, (0, width - cv))
+    return F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., :cv].contiguous()
+
+
+@_sdpa_padded.register_fake
+def _(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    return q.new_empty(*q.shape[:-1], v.shape[-1])
+
+
+@register_flop_formula(torch.ops.vss_bench.tma_sdpa_padded)
+def _sdpa_padded_flops(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], *args, **kwargs) -> int:
+    """The unpadded count: the zero channels are an implementation detail, not work of the model."""
+    b, heads, n, ck = q_shape
+    return tma_read_flops(b * heads, n, k_shape[-2], ck, v_shape[-1])
+
+
 def tma_read_sdpa(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> Tensor:
     """Fused TMA read: (B, Ck, H, W), (B, T, Ck, H, W), (B, T, Cv, H, W) -> (B, Cv, H, W)."""
     _check_shapes(query_key, memory_keys, memory_values)
@@ -66,11 +99,10 @@ def tma_read_sdpa(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor)
         # O(N^2)-memory math path; zero channels add nothing to <q, k> and extra value channels are cut off.
         # Only without autograd: that kernel's backward measured several times slower than the math path
         # (bench.perf.attention_bench), so CPU training keeps the math path.
-        width = max(ck, cv)
-        q, k = F.pad(q, (0, width - ck)), F.pad(k, (0, width - ck))
-        v = F.pad(v, (0, width - cv))
-    out = F.scaled_dot_product_attention(q, k, v, scale=1.0)     # matmul_norm=False: no 1/sqrt(Ck)
-    return out[..., :cv].squeeze(1).transpose(1, 2).reshape(b, cv, h, w)
+        out = torch.ops.vss_bench.tma_sdpa_padded(q, k, v)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # matmul_norm=False: no 1/sqrt(Ck)
+    return out.squeeze(1).transpose(1, 2).reshape(b, cv, h, w)
 
 
 def tma_read_reference(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ Usage::
     from bench.models.backbone import Backbone
     bb = Backbone("resnet18")                        # random init
     layer3, layer4 = bb(images)                      # (B, 256, H/8, W/8), (B, 512, H/8, W/8) for resnet18
-    bb.aux_channels, bb.out_channels                 # 256, 512 (1024, 2048 for resnet50)
+    bb.aux_channels, bb.out_channels                 # 256, 512 (1024, 2048 for resnet50c, the default)
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Backbone(nn.Module):
     local file, else ``None``).
     """
 
-    def __init__(self, name: str = "resnet50", pretrained: bool = False, pretrained_path: str = "") -> None:
+    def __init__(self, name: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "") -> None:
         super().__init__()
         self.name = name
         self.load_report: dict[str, list[str]] | None = None

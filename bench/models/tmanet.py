@@ -45,7 +45,7 @@ class SegmenterBase(nn.Module):
     input; ``value`` is the current frame's query value (B, value_channels, h, w).
     """
 
-    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, backbone: str = "resnet50c",
                  pretrained: bool = False, pretrained_path: str = "", encoding: str = "1x1+3x3",
                  value_channels: int = 256, channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
                  align_corners: bool = False) -> None:
@@ -108,7 +108,7 @@ class TMANet(SegmenterBase):
     query key (B, Ck, h, w), memory keys (B, T, Ck, h, w), memory values (B, T, Cv, h, w), read (B, Cv, h, w).
     """
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained: bool = False,
+    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
                  pretrained_path: str = "", memory_length: int = 2, aggregation: str = "concat",
                  encoding: str = "1x1+3x3", key_channels: int = 64, value_channels: int = 256, channels: int = 512,
                  aux_channels: int = 256, dropout: float = 0.1, attention: str = "sdpa",
@@ -147,7 +147,7 @@ class TMANet(SegmenterBase):
 
 
 @register_model("tmanet")
-def tmanet(num_classes: int, backbone: str = "resnet50", pretrained: bool = False, pretrained_path: str = "",
+def tmanet(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
            memory_length: int = 2, aggregation: str = "concat", encoding: str = "1x1+3x3", key_channels: int = 64,
            value_channels: int = 256, channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
            attention: str = "sdpa", align_corners: bool = False) -> TMANet:

@@ -96,7 +96,7 @@ def validate_record(record: Any) -> str | None:
     metrics = record.get("metrics")
     if not isinstance(metrics, dict):
         return f"metrics must be an object holding miou, got {metrics!r}"
-    for key in ("miou", "tc", "pixel_acc"):
+    for key in ("miou", "pixel_agreement", "etc_tc", "tc", "pixel_acc"):
         value = metrics.get(key)
         if value is None and key != "miou":
             continue
@@ -289,7 +289,10 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "run_id": record.get("run_id"), "model": record.get("model") or _get_or(config, "model.name"),
             "dataset": record.get("dataset") or _get_or(config, "data.dataset"), "seed": record.get("seed"),
-            "miou": _percent(metrics.get("miou")), "tc": _percent(metrics.get("tc")),
+            "miou": _percent(metrics.get("miou")),
+            # records before the rename stored pixel agreement as "tc" (read as such; _table_notes says so)
+            "pixel_agreement": _percent(metrics.get("pixel_agreement", metrics.get("tc"))),
+            "etc_tc": _percent(metrics.get("etc_tc")),
             "pixel_acc": _percent(metrics.get("pixel_acc")),
             "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
             "latency_unstable": latency_unstable(record), "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
@@ -318,6 +321,10 @@ def _get_or(config: dict[str, Any], key: str) -> Any:
 
 def _percent(value: Any) -> float:
     return 100.0 * float(value) if value is not None else math.nan
+
+
+def _mean_or_nan(column: pd.Series) -> float:
+    return float(column.mean()) if column.notna().any() else math.nan
 
 
 def _is_row_key(column: str) -> bool:
@@ -436,7 +443,8 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "miou_mean": mean,
             "miou_std": float(group["miou"].std(ddof=1)) if len(group) > 1 else math.nan,
             "n": int(len(group)),
-            "tc_mean": float(group["tc"].mean()) if group["tc"].notna().any() else math.nan,
+            "pixel_agreement_mean": _mean_or_nan(group["pixel_agreement"]),
+            "etc_tc_mean": _mean_or_nan(group["etc_tc"]),
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
             "latency_unstable": bool(group["latency_unstable"].any()),
             "paper_miou": paper if paper is not None else math.nan,
@@ -574,9 +582,17 @@ def _statistics_notes(table: Table) -> list[str]:
 
 def _table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -> list[str]:
     frame = table.frame
-    notes = ["mIoU and TC in percent; std = sample standard deviation over seeds (ddof=1); n = finished runs "
-             "(seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over seeds; "
-             "Δ paper = reproduced − paper."]
+    notes = ["mIoU, pixel agreement and ETC TC in percent; std = sample standard deviation over seeds (ddof=1); "
+             "n = finished runs (seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over "
+             "seeds; Δ paper = reproduced − paper.",
+             "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
+             "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
+             "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py)."]
+    legacy = [str(r.get("run_id")) for r in source.records
+              if "pixel_agreement" not in (r.get("metrics") or {}) and (r.get("metrics") or {}).get("tc") is not None]
+    if legacy:
+        notes.append(f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
+                     f"measure, formerly called TC): {' '.join(legacy)}.")
     notes += _statistics_notes(table)
     if "latency_unstable" in frame and frame["latency_unstable"].any():
         notes.append(f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
@@ -643,7 +659,8 @@ def display_frame(table: Table) -> pd.DataFrame:
     shown["Δ ref 95% CI"] = [_fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"],
                                                                                frame["delta_ref_high"])]
     shown["p"] = frame["p_ref"].map(_fmt_p)
-    shown["TC (%)"] = frame["tc_mean"].map(_fmt)
+    shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(_fmt)
+    shown["ETC TC (%)"] = frame["etc_tc_mean"].map(_fmt)
     unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
     shown["latency ms"] = [UNSTABLE_MARK + _fmt(v) if flag and not math.isnan(v) else _fmt(v)
                            for v, flag in zip(frame["latency_ms"], unstable)]

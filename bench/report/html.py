@@ -33,7 +33,8 @@ PAGE_DIR = "html"
 # Display column (``collate.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
 SORT_COLUMNS: dict[str, str] = {
     "mIoU (%)": "miou_mean", "std": "miou_std", "n": "n", "95% CI": "ci_low", "Δ ref": "delta_ref",
-    "Δ ref 95% CI": "delta_ref_low", "p": "p_ref", "TC (%)": "tc_mean", "latency ms": "latency_ms",
+    "Δ ref 95% CI": "delta_ref_low", "p": "p_ref", "pixel agreement (%)": "pixel_agreement_mean",
+    "ETC TC (%)": "etc_tc_mean", "latency ms": "latency_ms",
     "paper mIoU": "paper_miou", "Δ paper": "delta_paper",
 }
 # Per-table figure names drawn by ``bench.report.figures`` ("{t}" is the table name).

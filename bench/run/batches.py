@@ -8,12 +8,18 @@
 
 Every augmented sample is drawn from its own seed ``(seed, epoch, index)`` and the sampler is seeded per epoch,
 so the stream does not depend on the worker count or on where a run was interrupted.
+
+Loader settings (``loader_options``, also used by evaluation): ``data.num_workers`` -1 = auto, i.e.
+``min(4, CPUs per process)`` on CUDA and 0 (load in the training process) on CPU, where workers would compete
+with the model for the same cores; on CUDA pinned memory and persistent workers (kept alive across epochs and
+evaluations instead of being re-forked).
 """
 
 from __future__ import annotations
 
+import os
 import random
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +37,29 @@ def per_rank_batch(global_batch: int, world_size: int) -> int:
         raise ConfigError(f"train.batch_size={global_batch} is the global batch and must divide evenly across the "
                           f"{world_size} processes; use a multiple of {world_size}")
     return global_batch // world_size
+
+
+AUTO_WORKERS_CAP = 4  # per process; data_loader_bench measured loading well under the step time with 4
+
+
+def resolve_num_workers(num_workers: int, env: DistEnv) -> int:
+    """``data.num_workers``, with -1 (auto) resolved: min(4, CPUs per process) on CUDA, 0 on CPU."""
+    if num_workers >= 0:
+        return num_workers
+    if env.device.type != "cuda":
+        return 0
+    # the affinity mask is already per task under srun --cpus-per-task; torchrun processes share the node's
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local_processes = 1 if "SLURM_CPUS_PER_TASK" in os.environ else int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return min(AUTO_WORKERS_CAP, max(1, cpus // max(1, local_processes)))
+
+
+def loader_options(num_workers: int, env: DistEnv, persistent: bool = True) -> dict[str, Any]:
+    """``DataLoader`` keyword arguments: workers (auto resolved), pinned memory and (``persistent``, for a loader
+    iterated more than once) persistent workers on CUDA."""
+    workers = resolve_num_workers(num_workers, env)
+    cuda = env.device.type == "cuda"
+    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": persistent and cuda and workers > 0}
 
 
 class SeededClips(Dataset):
@@ -86,15 +115,15 @@ class InfiniteBatches:
     """Endless batches of ``batch_size`` (per rank) over epochs; ``state_dict()`` = (epoch, batches consumed in
     it) resumes exactly."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: int = 0) -> None:
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: int = -1) -> None:
         from bench.data.build import collate_clips
 
         self.dataset = SeededClips(dataset, seed)
         self.batch_size = batch_size
         self.seed = seed
-        self.num_workers = num_workers
+        self.loader_options = loader_options(num_workers, env)
+        self.num_workers = self.loader_options["num_workers"]
         self.collate = collate_clips
-        self.pin_memory = env.device.type == "cuda"
         self.sampler = ResumableSampler(dataset, env.world_size, env.rank, seed)
         self.batches_per_epoch = self.sampler.num_samples // batch_size
         if self.batches_per_epoch == 0:
@@ -102,6 +131,7 @@ class InfiniteBatches:
                              f"process for each of {env.world_size} processes; lower train.batch_size (global)")
         self.epoch = 0
         self.position = 0
+        self._loader: DataLoader | None = None  # built once: persistent workers survive epochs
         self._iterator: Iterator[dict] | None = None
 
     def state_dict(self) -> dict[str, int]:
@@ -113,11 +143,14 @@ class InfiniteBatches:
 
     def _start(self) -> None:
         self.sampler.set_position(self.epoch, self.position * self.batch_size)
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-                            num_workers=self.num_workers, collate_fn=self.collate, pin_memory=self.pin_memory,
-                            # its own generator: creating an iterator must not draw from the global RNG
-                            generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        self._iterator = iter(loader)
+        if self._loader is None:
+            self._loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
+                                      collate_fn=self.collate, **self.loader_options,
+                                      # its own generator: creating an iterator must not draw from the global RNG
+                                      generator=torch.Generator())
+        assert self._loader.generator is not None
+        self._loader.generator.manual_seed(self.seed + self.epoch)
+        self._iterator = iter(self._loader)
 
     def __iter__(self) -> "InfiniteBatches":
         return self

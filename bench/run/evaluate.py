@@ -8,8 +8,8 @@ From the command line (``bench eval``)::
 From Python::
 
     metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
-    dataset, with_tc, reason = build_eval_dataset(cfg, model)   # the validation split the model needs
-    metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc)   # pure inference + metrics
+    dataset, plan, reason = build_eval_dataset(cfg, model)   # the validation split the model needs (TcPlan)
+    metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=plan)   # pure inference + metrics
 
 Evaluation never builds a model: ``evaluate_model`` takes one (the trainer's in-memory model, or
 ``bench.models.build.load_run_model`` for a stored run). ``bench eval`` takes the config from the run; overrides
@@ -21,13 +21,23 @@ Sliding-window inference follows mmseg's ``slide_inference``: windows of ``eval.
 the image is padded at the bottom/right (image 0 = the mean colour after normalisation) and the padded logits
 are dropped.
 
-Temporal consistency (TC) needs the prediction at t-1 too, so the dataset is built with ``memory_length + 1``
-past frames and the model runs on ``frames[:, 1:]`` (current frame t) and ``frames[:, :-1]`` (current frame t-1).
+Temporal consistency (``eval.tc_metric``; ``bench.metrics`` defines both measures) needs predictions at earlier
+frames too: with N pairs (``TcPlan.pairs``) the dataset is built with ``memory_length + N`` past frames and the
+model runs on ``frames[:, N-j : N-j+T+1]`` for the prediction at t-j, j = 0..N (j = 0 is the evaluated frame).
+
+* ``pixel_agreement`` (metrics key ``pixel_agreement``): the pair (t-1 -> t) of each clip, pooled pixels;
+* ``etc`` (metrics key ``etc_tc``, ETC's TC): the N pairs (t-j-1 -> t-j), mean of per-pair mIoU; N =
+  ``eval.tc_pairs``, capped by the frames a clip has (synthetic: ``clip_length - memory_length - 1``; explicit
+  ``data.memory_offsets``: 1). It needs consecutive frames (``memory_stride`` 1, video memory).
+
+Flow for pair j: ground truth (synthetic ``step_flow``: frame t-j into t-j-1) or RAFT on (frame t-j, frame t-j-1).
+On synthetic clips only the evaluated frame t is degraded, so the pairs j >= 1 compare predictions on clean frames.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -37,7 +47,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from bench.constants import IGNORE_INDEX
-from bench.metrics import TemporalConsistency, confusion_matrix, segmentation_summary
+from bench.metrics import EtcConsistency, PixelAgreement, confusion_matrix, segmentation_summary
 
 log = logging.getLogger("bench.run.evaluate")
 
@@ -109,38 +119,87 @@ def needs_flow_input(model: nn.Module) -> bool:
     return getattr(model, "flow_source", None) == "ground_truth"
 
 
-def tc_plan(cfg: Any, model: nn.Module) -> tuple[bool, str | None]:
-    """(compute TC?, reason when not). Decided before the eval dataset is built (TC needs one more frame)."""
+@dataclass(frozen=True)
+class TcPlan:
+    """Which temporal measures evaluation computes and on how many consecutive pairs; falsy when none."""
+
+    pixel_agreement: bool = False
+    etc: bool = False
+    pairs: int = 0                # extra past frames in the eval dataset = prediction pairs per clip
+    skipped: str | None = None    # why a requested measure is not computed
+
+    def __bool__(self) -> bool:
+        return self.pixel_agreement or self.etc
+
+
+def _tc_problem(cfg: Any, model: nn.Module) -> str | None:
+    """Why no temporal measure can be computed for this config and model, or None."""
+    from bench.data.memory import temporal_consistency_problem
+
     ev = cfg.eval
     if not ev.temporal_consistency:
-        return False, "eval.temporal_consistency is false"
+        return "eval.temporal_consistency is false"
     if ev.tc_flow == "ground_truth" and cfg.data.dataset != "synthetic":
-        return False, (f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
-                       f"use eval.tc_flow=raft with eval.tc_raft_weights for {cfg.data.dataset}")
+        return (f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
+                f"use eval.tc_flow=raft with eval.tc_raft_weights for {cfg.data.dataset}")
     if ev.tc_flow == "raft" and not ev.tc_raft_weights:
-        return False, ("TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
-                       "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it")
+        return ("TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
+                "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it")
     if needs_flow_input(model):
-        return False, ("the model reads ground-truth flow defined on the current frame, which does not exist "
-                       "for its prediction at t-1")
+        return "the model reads ground-truth flow defined on the current frame, which does not exist for earlier frames"
+    if cfg.data.memory_source == "labelled":
+        return ("data.memory_source=labelled: the frame before a labelled one is the previous labelled frame, "
+                "not the previous video frame, so there are no consecutive predictions to compare")
+    return temporal_consistency_problem(cfg.data)
+
+
+def _etc_pairs(cfg: Any, memory: int) -> tuple[int, str | None]:
+    """(consecutive pairs per clip for ETC's TC, why none when 0)."""
+    from bench.data.memory import is_consecutive
+
+    if not is_consecutive(cfg.data):
+        return 0, "etc: the memory frames are not consecutive (data.memory_stride / memory_offsets), so t-1 is not the previous frame"
+    pairs = int(cfg.eval.tc_pairs)
+    if cfg.data.memory_offsets:
+        pairs = 1  # fixed_offsets extends explicit offsets by one step only
+    if cfg.data.dataset == "synthetic":
+        pairs = min(pairs, int(cfg.data.synthetic.clip_length) - memory - 1)
+    if pairs < 1:
+        return 0, (f"etc: needs memory_length + 2 = {memory + 2} frames per clip but data.synthetic.clip_length is "
+                   f"{cfg.data.synthetic.clip_length}")
+    return pairs, None
+
+
+def tc_plan(cfg: Any, model: nn.Module) -> TcPlan:
+    """What temporal consistency ``eval.tc_metric`` asks for and the data allows (decided before the eval dataset is
+    built: it needs the extra past frames). ``skipped`` says why a requested measure is left out."""
+    problem = _tc_problem(cfg, model)
+    if problem:
+        return TcPlan(skipped=problem)
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
-    if cfg.data.dataset == "synthetic" and memory + 2 > cfg.data.synthetic.clip_length:
-        return False, (f"TC needs memory_length + 2 = {memory + 2} frames per clip but "
-                       f"data.synthetic.clip_length is {cfg.data.synthetic.clip_length}")
-    return True, None
+    wants_pa, wants_etc = cfg.eval.tc_metric in ("both", "pixel_agreement"), cfg.eval.tc_metric in ("both", "etc")
+    pairs, etc_problem = _etc_pairs(cfg, memory) if wants_etc else (0, None)
+    if wants_pa and cfg.data.dataset == "synthetic" and memory + 2 > cfg.data.synthetic.clip_length:
+        return TcPlan(skipped=(f"TC needs memory_length + 2 = {memory + 2} frames per clip but "
+                               f"data.synthetic.clip_length is {cfg.data.synthetic.clip_length}"))
+    if not pairs and not wants_pa:
+        return TcPlan(skipped=etc_problem)
+    return TcPlan(pixel_agreement=wants_pa, etc=pairs > 0, pairs=max(pairs, 1), skipped=etc_problem)
 
 
-def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, bool, str | None]:
-    """The validation dataset (``cfg.data.val_split``) with one extra past frame when TC is computed.
+def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, TcPlan, str | None]:
+    """The validation dataset (``cfg.data.val_split``) with ``plan.pairs`` extra past frames for TC.
 
-    Returns (dataset, tc enabled, reason TC is skipped or None).
+    Returns (dataset, TC plan (falsy when no TC), reason a requested TC measure is skipped or None).
     """
     from bench.data.build import build_dataset
 
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
-    with_tc, reason = tc_plan(cfg, model)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, memory + 1 if with_tc else memory, train=False)
-    return dataset, with_tc, reason
+    plan = tc_plan(cfg, model)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, memory + plan.pairs, train=False)
+    if plan.etc and plan.pairs > 1 and hasattr(dataset, "step_flow"):
+        dataset.step_flow = True  # ground-truth flow between consecutive earlier frames (synthetic)
+    return dataset, plan, plan.skipped
 
 
 def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
@@ -216,53 +275,129 @@ def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
             bar.update(1)
 
 
-def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], with_tc: bool,
-                   raft: Callable[[Tensor, Tensor], Tensor] | None, consistency: TemporalConsistency) -> Tensor:
-    """Predicted classes (B, H, W) of the batch's current frames; with TC also the t-1 prediction, counted."""
+class _Temporal:
+    """The temporal measures of one evaluation: predictions at t-j for j = 0..pairs, counted pair by pair."""
+
+    def __init__(self, plan: TcPlan, num_classes: int, raft: Callable[[Tensor, Tensor], Tensor] | None) -> None:
+        self.plan, self.raft = plan, raft
+        self.agreement, self.etc = PixelAgreement(), EtcConsistency(num_classes)
+
+    def pair_flow(self, batch: dict, frames: Tensor, j: int) -> Tensor:
+        """Flow (B, 2, H, W) of frame t-j into t-j-1; ``frames`` (B, F, 3, H, W), frame t is the last."""
+        last = frames.shape[1] - 1
+        if self.raft is not None:
+            return self.raft(frames[:, last - j], frames[:, last - j - 1])
+        if j == 0:
+            return batch["flow"][:, -1].to(frames.device)
+        return batch["step_flow"][:, -1 - j].to(frames.device)
+
+    def count(self, model: nn.Module, batch: dict, frames: Tensor, pred: Tensor, window: dict[str, Any],
+              memory: int) -> None:
+        """Predict the earlier frames of ``batch`` and count every pair; ``pred`` (B, H, W) = prediction at t."""
+        pairs = frames.shape[1] - memory - 1
+        if pairs < 1:
+            raise ValueError(f"temporal consistency needs memory_length + 2 frames per sample, got {frames.shape[1]}")
+        later = pred
+        for j in range(pairs if self.plan.etc else 1):
+            start = pairs - j - 1
+            earlier = predict_logits(model, frames[:, start:start + memory + 1], None, **window).argmax(1)
+            flow = self.pair_flow(batch, frames, j)
+            if j == 0 and self.plan.pixel_agreement:
+                self.agreement.update(later, earlier, flow)
+            if self.plan.etc:
+                self.etc.update(later, earlier, flow)
+            later = earlier
+
+    def all_reduce(self, env: Any) -> None:
+        self.agreement.all_reduce(env)
+        self.etc.all_reduce(env)
+
+    def metrics(self, pairs: int, eval_cfg: Any) -> dict[str, Any]:
+        on = bool(self.plan)
+        return {"pixel_agreement": self.agreement.value() if self.plan.pixel_agreement else None,
+                "etc_tc": self.etc.value() if self.plan.etc else None,
+                "etc_pairs": pairs if self.plan.etc else None,
+                "tc_flow": eval_cfg.tc_flow if on else None}
+
+
+def _collate_with_step_flow(samples: list[dict]) -> dict:
+    """``collate_clips`` plus ``step_flow`` (B, T, 2, H, W) when every sample has it."""
+    from bench.data.build import collate_clips
+
+    batch = collate_clips(samples)
+    if all("step_flow" in s for s in samples):
+        batch["step_flow"] = torch.stack([s["step_flow"] for s in samples])
+    return batch
+
+
+def current_clip(batch: dict, model: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """The evaluated frame's own clip of a batch that may hold extra past frames for TC: frames
+    (B, T+1, 3, H, W) and flow (B, T, 2, H, W) or None (T = the model's ``memory_length``)."""
+    memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
+    frames, flow = batch["frames"], batch.get("flow")
+    return frames[:, frames.shape[1] - memory - 1:], None if flow is None else flow[:, flow.shape[1] - memory:]
+
+
+def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], memory: int,
+                   temporal: _Temporal | None) -> Tensor:
+    """Predicted classes (B, H, W) of the batch's current frames; with ``temporal`` the earlier ones, counted."""
     frames = batch["frames"].to(device, non_blocking=True)
-    flow = batch.get("flow")
+    current, flow = current_clip(batch, model)
     flow = None if flow is None else flow.to(device, non_blocking=True)
-    if not with_tc:
-        return predict_logits(model, frames, flow, **window).argmax(1)
-    pred = predict_logits(model, frames[:, 1:], None if flow is None else flow[:, 1:], **window).argmax(1)
-    pred_prev = predict_logits(model, frames[:, :-1], None, **window).argmax(1)
-    tc_flow = flow[:, -1] if raft is None else raft(frames[:, -1], frames[:, -2])
-    consistency.update(pred, pred_prev, tc_flow)
+    pred = predict_logits(model, current.to(device, non_blocking=True), flow, **window).argmax(1)
+    if temporal is not None:
+        temporal.count(model, batch, frames, pred, window, memory)
     return pred
+
+
+def _resolve_plan(with_tc: bool | TcPlan, eval_cfg: Any, dataset: Dataset, memory: int) -> TcPlan:
+    """``with_tc`` as a plan: True = the measures of ``eval.tc_metric`` on the dataset's extra frames."""
+    if isinstance(with_tc, TcPlan):
+        return with_tc
+    if not with_tc:
+        return TcPlan()
+    metric, frames = eval_cfg.tc_metric, dataset[0]["frames"].shape[0]
+    return TcPlan(pixel_agreement=metric in ("both", "pixel_agreement"), etc=metric in ("both", "etc"),
+                  pairs=frames - memory - 1)
 
 
 @torch.no_grad()
 def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any = None, *,
-                   with_tc: bool = False, tc_skipped: str | None = None, num_workers: int = 0,
+                   with_tc: bool | TcPlan = False, tc_skipped: str | None = None, num_workers: int = 0,
                    on_batch: Callable[[list[str], Tensor], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
     all-reduced (per-image counts gathered), so every rank returns the same metrics.
 
-    Returns ``{"miou", "pixel_acc", "per_class_iou", "tc", "tc_flow", "tc_skipped", "num_images", "mode",
-    "per_image"}``; ``per_image`` = ``{"names": [N], "intersection" / "union" / "label_pixels": [N][C] ints}`` in
-    dataset order, ignored pixels excluded (their sums over images give the split's confusion-matrix counts).
-    With ``with_tc`` the dataset must hold ``memory_length + 1`` past frames. ``on_batch(names, pred (B, H, W))``
-    sees every batch's predicted classes (e.g. ``bench.run.predictions.PredictionWriter.write``).
+    Returns ``{"miou", "pixel_acc", "per_class_iou", "pixel_agreement", "etc_tc", "etc_pairs", "tc_flow",
+    "tc_skipped", "num_images", "mode", "per_image"}``; ``per_image`` = ``{"names": [N], "intersection" / "union" /
+    "label_pixels": [N][C] ints}`` in dataset order, ignored pixels excluded (their sums over images give the
+    split's confusion-matrix counts). ``with_tc``: a ``TcPlan`` (``build_eval_dataset``), or True for the measures
+    of ``eval.tc_metric`` on all the dataset's extra past frames (it must hold ``memory_length + N`` of them,
+    consecutive). ``num_workers`` -1 = auto (``bench.run.batches.resolve_num_workers``). ``on_batch(names,
+    pred (B, H, W))`` sees every batch's predicted classes (e.g. ``bench.run.predictions.PredictionWriter.write``).
     """
-    from bench.data.build import collate_clips
     from bench.distributed import DistEnv
+    from bench.run.batches import loader_options
 
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
+    memory = int(getattr(model, "memory_length", 0))
     was_training = model.training
     model.eval()
     indices = list(range(len(dataset)))[: eval_cfg.max_images or None]
     shard = indices[env.rank :: env.world_size]
     loader = DataLoader(Subset(dataset, shard), batch_size=eval_cfg.batch_size, shuffle=False,
-                        num_workers=num_workers, collate_fn=collate_clips)
+                        collate_fn=_collate_with_step_flow,
+                        **loader_options(num_workers, env, persistent=False))  # one pass: nothing to persist
     counts = SplitCounts(dataset.num_classes, getattr(dataset, "ignore_index", IGNORE_INDEX))
-    consistency = TemporalConsistency()
-    raft = _raft_flow_fn(eval_cfg.tc_raft_weights, env.device) if with_tc and eval_cfg.tc_flow == "raft" else None
+    plan = _resolve_plan(with_tc, eval_cfg, dataset, memory)
+    raft = _raft_flow_fn(eval_cfg.tc_raft_weights, env.device) if plan and eval_cfg.tc_flow == "raft" else None
+    temporal = _Temporal(plan, dataset.num_classes, raft) if plan else None
     window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
     done = 0
     try:
         for batch in _progress(loader, len(loader), "eval", env.is_main):
-            pred = _predict_batch(model, batch, env.device, window, with_tc, raft, consistency)
+            pred = _predict_batch(model, batch, env.device, window, memory, temporal)
             size = pred.shape[0]
             counts.add(shard[done:done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
             if on_batch is not None:
@@ -271,12 +406,12 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any =
     finally:
         model.train(was_training)
     counts.gather(env)
-    consistency.all_reduce(env)
     metrics = segmentation_summary(counts.total, dataset.class_names)
+    if temporal is not None:
+        temporal.all_reduce(env)
+    metrics.update((temporal or _Temporal(plan, 1, None)).metrics(plan.pairs, eval_cfg))
     metrics.update({
-        "tc": consistency.value() if with_tc else None,
-        "tc_flow": eval_cfg.tc_flow if with_tc else None,
-        "tc_skipped": None if with_tc else tc_skipped,
+        "tc_skipped": plan.skipped or (None if plan else tc_skipped),
         "num_images": len(counts.rows),
         "mode": eval_cfg.mode,
         "per_image": counts.per_image(),
@@ -335,11 +470,11 @@ def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path |
     cfg = eval_config(run_cfg, overrides, config_file)
     env = init_distributed(cfg.device)
     try:
-        dataset, with_tc, reason = build_eval_dataset(cfg, model)
+        dataset, plan, reason = build_eval_dataset(cfg, model)
         if reason:
             log.warning("temporal consistency skipped: %s", reason)
         writer = _prediction_writer(cfg, save_preds)
-        metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=with_tc, tc_skipped=reason,
+        metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=plan, tc_skipped=reason,
                                  num_workers=cfg.data.num_workers, on_batch=None if writer is None else writer.write)
         if writer is not None:
             log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)

@@ -31,6 +31,8 @@ Protocol (research/tooling.md §2.6):
 * the flow baseline's RAFT runs inside the model, so its time is counted.
 * FLOPs of one steady-state frame with ``torch.utils.flop_counter.FlopCounterMode``, which counts 2 FLOPs per
   multiply-add: ``gflops`` is that count, ``gmacs = gflops / 2`` is the mmseg/fvcore "GFLOPs" convention.
+  Attention is counted on its true shapes (``bench.models.attention.tma_read_flops``: QK^T + SV, softmax not
+  counted), also where the CPU kernel zero-pads head sizes.
 * peak memory: CUDA ``max_memory_allocated`` per mode; on CPU the peak resident set size (Linux ``VmHWM``,
   reset per mode through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``, the process-lifetime peak).
 * both modes' logits on the same frames must agree (max abs difference reported; a mismatch is an error).
@@ -68,7 +70,9 @@ MAX_EXTRA_PASSES = 5
 # above its recompute time (23 ms), an inversion a spread check flags
 UNSTABLE_SPREAD = 0.10
 FLOP_CONVENTION = ("gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
-                   "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs')")
+                   "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs'); "
+                   "attention on its true shapes: 2*B*N*(T*N)*(Ck+Cv) per memory read (QK^T and SV, softmax "
+                   "not counted; zero-padding for fused kernels excluded)")
 # Streaming and recompute run the same ops on the same inputs, in a different grouping; the tolerance only
 # absorbs reordered floating-point sums (and TF32 on GPU).
 AGREEMENT_RTOL = 1e-3

@@ -436,15 +436,14 @@ def _first_non_finite(model: nn.Module) -> str | None:
 def _non_finite_logits(run: Training) -> str | None:
     """``"logits of <sample>"`` when the model's eval-mode logits on the first validation clip hold NaN/inf."""
     from bench.data.build import collate_clips
-    from bench.run.evaluate import predict_logits
+    from bench.run.evaluate import current_clip, predict_logits
 
-    dataset, with_tc, _ = run.val_set()
+    dataset = run.val_set()[0]
     if len(dataset) == 0:  # type: ignore[arg-type]
         return None
     batch = collate_clips([dataset[0]])
-    frames = batch["frames"][:, 1:] if with_tc else batch["frames"]  # with TC the clip has one extra past frame
-    flow = batch.get("flow")
-    flow = None if flow is None else (flow[:, 1:] if with_tc else flow).to(run.env.device)
+    frames, flow = current_clip(batch, run.model)  # with TC the clip has extra past frames
+    flow = None if flow is None else flow.to(run.env.device)
     ev, was_training = run.cfg.eval, run.model.training
     run.model.eval()
     try:

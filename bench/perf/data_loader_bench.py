@@ -1,0 +1,100 @@
+"""Is the data loader the bottleneck? Data-loader wait per step next to the model's step time, in one run.
+
+Run::
+
+    python -m bench.perf.data_loader_bench configs/synthetic_tmanet.yaml
+    python -m bench.perf.data_loader_bench configs/camvid_segnet11.yaml data.root=/tmp/camvid_root \
+        train.batch_size=2 --steps 4 --warmup 1
+    python -m bench.perf.data_loader_bench configs/cityscapes_tmanet.yaml data.num_workers=8 device=cuda
+
+For the recipe (config + overrides; ``model.pretrained`` is forced off: random init) it builds the training
+split, ``bench.run.batches.InfiniteBatches`` with the recipe's ``data.num_workers`` (-1 = auto, resolved as in
+training) and the model, then for ``--steps`` steps after ``--warmup`` untimed ones measures, alternately:
+
+* data ms: wall time of ``next(batches)`` (with workers, the time the step waits for a batch; with 0 workers,
+  loading, augmenting and collating the batch in the process);
+* model ms: host-to-device copy, forward, loss and backward on ``device`` (synchronised on CUDA), plain fp32
+  (``train.amp`` is not applied), no optimiser step.
+
+It prints medians and ``data / model``: above 1 the GPU (or CPU) waits for data; with 0 workers the ratio is the
+number of workers that would keep up (if the machine has the cores). The whole batch ``train.batch_size`` runs in
+this one process (no DDP split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any, Sequence
+
+import torch
+
+
+def measure(cfg: Any, steps: int, warmup: int) -> dict[str, Any]:
+    """``{"data_ms", "model_ms"}`` lists over ``steps`` timed steps, plus the resolved workers and device."""
+    from bench.data.build import build_dataset
+    from bench.distributed import DistEnv, resolve_device
+    from bench.models.build import build_model
+    from bench.run.batches import InfiniteBatches
+    from bench.run.latency import cuda_sync
+    from bench.run.recipe import total_loss
+
+    device = resolve_device(cfg.device)
+    env = DistEnv(device=device)
+    model = build_model(cfg).to(device).train()
+    dataset = build_dataset(cfg.data, cfg.data.train_split, int(cfg.model.memory_length), train=True)
+    batches = InfiniteBatches(dataset, int(cfg.train.batch_size), int(cfg.train.seed), env, cfg.data.num_workers)
+    data_ms, model_ms = [], []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        batch = next(batches)
+        loaded = time.perf_counter()
+        frames = batch["frames"].to(device, non_blocking=True)
+        label = batch["label"].to(device, non_blocking=True)
+        flow = batch["flow"].to(device, non_blocking=True) if "flow" in batch else None
+        total = total_loss(model(frames, flow), label, cfg.train)[0]
+        total.backward()
+        model.zero_grad(set_to_none=True)
+        cuda_sync(device)
+        done = time.perf_counter()
+        if i >= warmup:
+            data_ms.append(1000 * (loaded - start))
+            model_ms.append(1000 * (done - loaded))
+    return {"data_ms": data_ms, "model_ms": model_ms, "num_workers": batches.num_workers, "device": str(device),
+            "batch_shape": list(batch["frames"].shape)}
+
+
+def report(result: dict[str, Any]) -> str:
+    """The medians, the ratio and the setting, as printable lines."""
+    data, model = statistics.median(result["data_ms"]), statistics.median(result["model_ms"])
+    return "\n".join([
+        f"device {result['device']}, data workers {result['num_workers']}, batch frames {result['batch_shape']}, "
+        f"{len(result['data_ms'])} timed steps",
+        f"data-loader ms/step (median): {data:9.1f}   (min {min(result['data_ms']):.1f}, "
+        f"max {max(result['data_ms']):.1f})",
+        f"model ms/step (median):       {model:9.1f}   (forward + backward, random init)",
+        f"data / model:                 {data / model:9.3f}",
+    ])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from bench.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", help="recipe YAML, e.g. configs/camvid_segnet11.yaml")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.root=/tmp/camvid_root")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (worker start-up; default 2)")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0 = torch's default)")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be >= 1 and --warmup >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, [*args.overrides, "model.pretrained=false"])
+    print(report(measure(cfg, args.steps, args.warmup)))
+
+
+if __name__ == "__main__":
+    main()
