@@ -225,6 +225,9 @@ def test_validate_record_names_what_is_wrong() -> None:
     assert "metrics.tc" in validate_record({**good, "metrics": {"miou": 0.5, "tc": "x"}})
     assert "status is 'running'" in validate_record({**good, "status": "running"})
     assert "config must be an object with model.name" in validate_record({**good, "config": {}})
+    absent = {"miou": 0.5, "per_class_iou": {"road": 0.4, "bus": None}}  # None: a class absent from labels and preds
+    assert validate_record({**good, "metrics": absent}) is None
+    assert "per_class_iou must map" in validate_record({**good, "metrics": {"miou": 0.5, "per_class_iou": {"a": "x"}}})
     assert "metrics.per_image is malformed" in validate_record(
         {**good, "metrics": {"miou": 0.5, "per_image": {"names": ["a"], "intersection": [["x"]]}}})
 

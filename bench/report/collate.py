@@ -103,8 +103,10 @@ def validate_record(record: Any) -> str | None:
         if not _is_fraction(value):
             return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
     per_class = metrics.get("per_class_iou")
-    if per_class is not None and not (isinstance(per_class, dict) and all(map(_is_fraction, per_class.values()))):
-        return "metrics.per_class_iou must map class names to numbers in [0, 1]"
+    # None marks a class absent from both the labels and the predictions (bench.metrics.segmentation_summary)
+    if per_class is not None and not (isinstance(per_class, dict)
+                                      and all(v is None or _is_fraction(v) for v in per_class.values())):
+        return "metrics.per_class_iou must map class names to numbers in [0, 1] (or null for an absent class)"
     config = record.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
             or not isinstance(config["model"].get("name"), str):
