@@ -197,22 +197,12 @@ def _user_error_types() -> tuple[type, ...]:
     return tuple(cls for cls in found if isinstance(cls, type))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bench import __version__
+# add(name, handler, help) -> the subcommand's parser
+Adder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
-    parser = argparse.ArgumentParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
-                        help="print the version and exit")
-    level = parser.add_mutually_exclusive_group()
-    level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.set_defaults(fn=fn)
-        return p
-
+def _run_commands(add: Adder) -> None:
+    """config, train, eval."""
     p = add("config", cmd_config, "print the resolved config (defaults < YAML < overrides)")
     _config_args(p)
     p.add_argument("--keys", action="store_true", help="list every key with its default and choices")
@@ -226,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-preds", metavar="DIR", default=None,
                    help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)")
 
+
+def _grid_commands(add: Adder) -> None:
+    """sweep, status."""
     p = add("sweep", cmd_sweep, "run an ablation grid locally or on SLURM; finished runs are skipped")
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="dotted overrides applied to every run")
@@ -239,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="the same dotted overrides given to bench sweep")
 
+
+def _latency_command(add: Adder) -> None:
+    """latency."""
     p = add("latency", cmd_latency, "per-frame latency (streaming and recompute), FLOPs, params, peak memory")
     _config_args(p)
     p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
@@ -253,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%")
     p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
 
+
+def _report_commands(add: Adder) -> None:
+    """report, curves, preview."""
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="grid specs (ablations/*.yaml) or folders of run records, and the dotted overrides given to "
@@ -270,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="clips.png", help="PNG file to write")
     p.add_argument("--clips", type=int, default=4, help="number of clips (rows)")
 
+
+def _data_commands(add: Adder) -> None:
+    """prepare-camvid*, models."""
     p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
     p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
@@ -288,6 +290,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("models", cmd_models, "list registered models")
     p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench import __version__
+
+    parser = argparse.ArgumentParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    for group in (_run_commands, _grid_commands, _latency_command, _report_commands, _data_commands):
+        group(add)
     return parser
 
 

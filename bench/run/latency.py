@@ -324,19 +324,24 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
     if t == 0:
         result["modes_note"] = "memory_length 0: streaming and recompute are the same computation, measured once"
     if len(outputs) == 2:
-        diff, scale = 0.0, 0.0
-        for index, logits in outputs["streaming"].items():
-            other = outputs["recompute"][index]
-            diff = max(diff, float((logits - other).abs().max()))
-            scale = max(scale, float(logits.abs().max()))
-        result["max_abs_diff"] = diff
-        result["agreement_tolerance"] = AGREEMENT_RTOL * (1.0 + scale)
-        result["modes_agree"] = diff <= result["agreement_tolerance"]
-        if not result["modes_agree"]:
-            raise ModeMismatchError(f"streaming and recompute logits differ by {diff:.3g} "
-                                    f"(> {result['agreement_tolerance']:.3g}) on the same frames")
-        result["recompute_over_streaming"] = results["recompute"]["median_ms"] / results["streaming"]["median_ms"]
+        result.update(compare_modes(outputs, results))
     return result
+
+
+def compare_modes(outputs: dict[str, dict[int, Tensor]], results: dict[str, Any]) -> dict[str, Any]:
+    """Streaming vs recompute on the same frames: max abs logit difference (an error past the tolerance) and
+    the latency ratio."""
+    diff, scale = 0.0, 0.0
+    for index, logits in outputs["streaming"].items():
+        other = outputs["recompute"][index]
+        diff = max(diff, float((logits - other).abs().max()))
+        scale = max(scale, float(logits.abs().max()))
+    tolerance = AGREEMENT_RTOL * (1.0 + scale)
+    if diff > tolerance:
+        raise ModeMismatchError(f"streaming and recompute logits differ by {diff:.3g} (> {tolerance:.3g}) on the "
+                                f"same frames")
+    return {"max_abs_diff": diff, "agreement_tolerance": tolerance, "modes_agree": True,
+            "recompute_over_streaming": results["recompute"]["median_ms"] / results["streaming"]["median_ms"]}
 
 
 def _cpu_name() -> str:
