@@ -141,3 +141,23 @@ def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> 
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def test_the_per_frame_line_only_uses_runs_of_the_same_task() -> None:
+    """The negative control's per-frame runs (another data setting) never become another table's reference."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bench.report.figures import per_frame_level
+
+    def runs(model: str, cue: str, miou: float, seeds=(0, 1)) -> pd.DataFrame:
+        return pd.DataFrame([{"run_id": f"{model}-{cue}-{s}", "model": model, "dataset": "synthetic", "miou": miou,
+                              "cfg:data.synthetic.current_cue": cue, "cfg:train.iters": 400, "cfg:train.seed": s,
+                              "cfg:eval.mode": "whole"} for s in seeds])
+
+    task, control = runs("per_frame", "hidden", 16.0), runs("per_frame", "visible", 62.0)
+    tables = [SimpleNamespace(runs=pd.concat([task, runs("tmanet", "hidden", 43.0)])), SimpleNamespace(runs=control)]
+    assert per_frame_level(tables, runs("tmanet", "hidden", 50.0, seeds=(2,))) == (16.0, 2)
+    assert per_frame_level(tables, runs("tmanet", "visible", 63.0)) == (62.0, 2)
+    assert per_frame_level(tables[:1], runs("tmanet", "visible", 63.0)) is None

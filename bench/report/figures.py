@@ -92,17 +92,23 @@ def _annotate_n(ax: Any, xs: Any, ys: Any, ns: Any) -> None:
         ax.annotate(f"n={int(n)}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=6, color="0.3")
 
 
-def per_frame_level(tables: list[Any], dataset: str) -> tuple[float, int] | None:
-    """Mean mIoU (%) and run count of the per_frame runs of ``dataset`` in any table (None if there are none)."""
+def per_frame_level(tables: list[Any], reference: pd.DataFrame) -> tuple[float, int] | None:
+    """Mean mIoU (%) and run count of the per_frame runs, in any table, trained and scored exactly like the
+    ``reference`` runs: the same data, train (seed aside) and eval settings (None if there are none). Another
+    generator setting (e.g. the negative control) is another task, not a reference."""
     runs = pd.concat([t.runs for t in tables], ignore_index=True).drop_duplicates("run_id")
-    chosen = runs[(runs["model"] == "per_frame") & (runs["dataset"] == dataset)]
+    keys = [c for c in reference.columns if c.startswith(("cfg:data.", "cfg:train.", "cfg:eval."))
+            and c != "cfg:train.seed" and c in runs.columns]
+    wanted = {tuple(map(str, row)) for row in reference[keys].itertuples(index=False)}
+    same = runs[keys].astype(str).apply(tuple, axis=1).isin(wanted) if keys else False
+    chosen = runs[(runs["model"] == "per_frame") & same]
     return (float(chosen["miou"].mean()), len(chosen)) if len(chosen) else None
 
 
 def _reference_lines(ax: Any, table: Any, tables: list[Any]) -> None:
     """Per-frame (dashed) and chance (dotted) horizontal lines for the table's dataset, where known."""
     dataset = str(table.runs["dataset"].iloc[0])
-    per_frame = per_frame_level(tables, dataset)
+    per_frame = per_frame_level(tables, table.runs)
     if per_frame is not None and table.ablation != "methods":
         ax.axhline(per_frame[0], ls="--", color="0.2", lw=1, label=f"per-frame baseline (n={per_frame[1]})")
     if dataset in table.chance:
