@@ -9,14 +9,14 @@ import numpy as np
 
 from bench.grid.spec import expand_grid, load_spec
 from bench.report.collate import build_report
-from tests.test_collate import fabricate, write_spec
-from tests.test_figures import TINY
+from conftest import fabricate_records, write_report_spec
+from test_figures import TINY
 
 
 def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "syn_methods", "methods", "model.name",
+    spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
                       [{"product": {"model.name": ["tmanet", "per_frame"]}}], TINY, seeds=[0, 1])
-    fabricate(spec, lambda r: 0.6 + 0.01 * r.seed)
+    fabricate_records(spec, lambda r: 0.6 + 0.01 * r.seed)
     for run in expand_grid(load_spec(spec)):  # 4 classes; per_frame confuses class 1 with class 2 more
         path = run.config.resolved_run_dir() / "record.json"
         record = json.loads(path.read_text())
