@@ -19,10 +19,16 @@ def bench_level():
     logger.setLevel(before)
 
 
-def test_status_lines_every_n_seconds_with_an_eta(caplog, bench_level, monkeypatch):
+@pytest.fixture
+def now(bench_level, monkeypatch) -> list[float]:
+    """A settable clock for ``bench.progress`` (``now[0] = seconds``), with ``bench`` logging at INFO."""
     bench_level.setLevel(logging.INFO)
-    now = [0.0]
-    monkeypatch.setattr("bench.progress.time.monotonic", lambda: now[0])
+    clock = [0.0]
+    monkeypatch.setattr("bench.progress.time.monotonic", lambda: clock[0])
+    return clock
+
+
+def test_status_lines_every_n_seconds_with_an_eta(caplog, now):
     with caplog.at_level(logging.INFO, logger="bench.progress"):
         bar = Progress(10, "train", tty=False, every=30)
         now[0] = 5.0
@@ -36,10 +42,7 @@ def test_status_lines_every_n_seconds_with_an_eta(caplog, bench_level, monkeypat
     assert lines[1].startswith("train 2/10 (20%), elapsed 0:40") and len(lines) == 2
 
 
-def test_a_loop_shorter_than_one_interval_writes_no_line(caplog, bench_level, monkeypatch):
-    bench_level.setLevel(logging.INFO)
-    now = [0.0]
-    monkeypatch.setattr("bench.progress.time.monotonic", lambda: now[0])
+def test_a_loop_shorter_than_one_interval_writes_no_line(caplog, now):
     with caplog.at_level(logging.INFO, logger="bench.progress"):
         bar = Progress(2, "eval", tty=False, every=30)
         now[0] = 5.0
