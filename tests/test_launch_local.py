@@ -110,7 +110,7 @@ def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path,
     first = expand_spec(tmp_path / "stop.yaml")[0]
     log = tmp_path / "out/sweeps/tiny_stop/logs" / f"{first.run_id}.log"
     command = [sys.executable, "-m", "bench.cli", "sweep", "stop.yaml", "--launcher", "local"]
-    result = _start_and_interrupt(command, tmp_path, _logged_an_iteration(log))
+    result = _start_and_interrupt(command, tmp_path, _logged_an_iteration(tmp_path / first.run_dir / "log.jsonl"))
     assert result.returncode == 130, result.stderr[-2000:]
     said = [line for line in result.stderr.splitlines() if " INFO bench.progress: " not in line]  # progress log
     assert said == [
