@@ -81,12 +81,12 @@ def default_file_mode() -> int:
 
 
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; a malformed file is a ``ValueError`` naming it."""
+    """Parse a JSON file; a malformed file is a ``ValueError`` naming it (callers say what to do about it)."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it to recompute") from err
+        raise ValueError(f"{path} is not valid JSON ({err})") from err
 
 
 def git_commit(repo: str | Path = REPO_ROOT) -> str | None:

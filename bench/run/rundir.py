@@ -97,7 +97,9 @@ def read_record(run_dir: str | Path) -> RecordRead:
     try:
         record = read_json(path)
     except (OSError, ValueError) as err:
-        return RecordRead(RecordState.CORRUPT, reason=f"{path} is unreadable ({' '.join(str(err).split())[:200]})")
+        detail = err.__cause__ if err.__cause__ is not None else err  # read_json's ValueError names the path already
+        reason = f"{path} is unreadable ({type(detail).__name__}: {' '.join(str(detail).split())[:200]})"
+        return RecordRead(RecordState.CORRUPT, reason=reason)
     if not isinstance(record, dict):
         return RecordRead(RecordState.CORRUPT, reason=f"{path} holds a {type(record).__name__}, not a record")
     if is_done(record):
