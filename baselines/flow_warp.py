@@ -33,14 +33,17 @@ Usage::
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
+from bench.flow.raft import RaftFlow
+from bench.flow.warp import flow_warp as warp, resize_flow
+from bench.models.head import HeadParams
 from bench.models.layers import ConvBNReLU
-from bench.models.raft import RaftFlow
 from bench.models.registry import register_model
-from bench.models.tmanet import MAX_MEMORY_LENGTH, Features, SegmenterBase
-from bench.models.warp import flow_warp as warp, resize_flow
+from bench.models.segmenter import Features, SegmenterBase, check_memory_length
 
 FLOW_SOURCES: tuple[str, ...] = ("raft", "ground_truth")
 FUSIONS: tuple[str, ...] = ("netwarp", "concat")
@@ -73,26 +76,19 @@ class ConcatFusion(nn.Module):
 class FlowWarpSegmenter(SegmenterBase):
     """Per-frame segmenter plus flow-warped value features of ``memory_length`` past frames."""
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
-                 pretrained_path: str = "", memory_length: int = 1, flow_source: str = "raft",
+    def __init__(self, num_classes: int, head: HeadParams, memory_length: int = 2, flow_source: str = "raft",
                  flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
-                 flow_fusion: str = "netwarp", encoding: str = "1x1+3x3", value_channels: int = 256,
-                 channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
-                 align_corners: bool = False) -> None:
-        if not 1 <= memory_length <= MAX_MEMORY_LENGTH:
-            raise ValueError(f"flow_warp needs memory_length in 1..{MAX_MEMORY_LENGTH}, got {memory_length} "
-                             f"(use 'per_frame' for no memory)")
+                 flow_fusion: str = "netwarp") -> None:
+        check_memory_length("flow_warp", memory_length)
         if flow_source not in FLOW_SOURCES:
             raise ValueError(f"unknown flow source {flow_source!r}; choose one of {', '.join(FLOW_SOURCES)}")
         if flow_fusion not in FUSIONS:
             raise ValueError(f"unknown flow fusion {flow_fusion!r}; choose one of {', '.join(FUSIONS)}")
-        super().__init__(num_classes, memory_length, value_channels, backbone=backbone, pretrained=pretrained,
-                         pretrained_path=pretrained_path, encoding=encoding, value_channels=value_channels,
-                         channels=channels, aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+        super().__init__(num_classes, memory_length, head.value_channels, head)
         self.flow_source = flow_source
         self.flow_net = RaftFlow(flow_raft, flow_weights, flow_iters, flow_freeze) if flow_source == "raft" else None
         fusion = NetWarpFusion if flow_fusion == "netwarp" else ConcatFusion
-        self.fusion = fusion(value_channels, memory_length)
+        self.fusion = fusion(head.value_channels, memory_length)
 
     def extract(self, image: Tensor) -> Features:
         """Backbone features plus the image itself (RAFT needs it): {"layer3", "layer4", "image" (B,3,H,W)}."""
@@ -125,15 +121,10 @@ class FlowWarpSegmenter(SegmenterBase):
 
 
 @register_model("flow_warp")
-def flow_warp(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
-              memory_length: int = 1, flow_source: str = "raft", flow_raft: str = "small", flow_weights: str = "",
-              flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
-              encoding: str = "1x1+3x3", dropout: float = 0.1, channels: int = 512, value_channels: int = 256,
-              aux_channels: int = 256, align_corners: bool = False) -> FlowWarpSegmenter:
-    """RAFT (or ground-truth) flow-warping baseline; see the module docstring."""
-    return FlowWarpSegmenter(num_classes, backbone=backbone, pretrained=pretrained, pretrained_path=pretrained_path,
-                             memory_length=memory_length, flow_source=flow_source, flow_raft=flow_raft,
-                             flow_weights=flow_weights, flow_iters=flow_iters, flow_freeze=flow_freeze,
-                             flow_fusion=flow_fusion, encoding=encoding, value_channels=value_channels,
-                             channels=channels, aux_channels=aux_channels, dropout=dropout,
-                             align_corners=align_corners)
+def flow_warp(num_classes: int, memory_length: int = 2, flow_source: str = "raft", flow_raft: str = "small",
+              flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
+              **head: Any) -> FlowWarpSegmenter:
+    """RAFT (or ground-truth) flow-warping baseline (NetWarp-style); ``head``: ``HeadParams`` fields."""
+    return FlowWarpSegmenter(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
+                             flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights,
+                             flow_iters=flow_iters, flow_freeze=flow_freeze, flow_fusion=flow_fusion)

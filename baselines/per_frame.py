@@ -13,22 +13,20 @@ Usage::
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
-from bench.models.tmanet import Features, SegmenterBase
+from bench.models.head import HeadParams
 from bench.models.registry import register_model
+from bench.models.segmenter import Features, SegmenterBase
 
 
 class PerFrameSegmenter(SegmenterBase):
     """Single-frame segmenter; ``memory_length = 0``."""
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
-                 pretrained_path: str = "", encoding: str = "1x1+3x3", value_channels: int = 256,
-                 channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
-                 align_corners: bool = False) -> None:
-        super().__init__(num_classes, 0, value_channels, backbone=backbone, pretrained=pretrained,
-                         pretrained_path=pretrained_path, encoding=encoding, value_channels=value_channels,
-                         channels=channels, aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+    def __init__(self, num_classes: int, head: HeadParams) -> None:
+        super().__init__(num_classes, 0, head.value_channels, head)
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         """No past: the bottleneck input is the query value (B, Cv, h, w)."""
@@ -36,10 +34,6 @@ class PerFrameSegmenter(SegmenterBase):
 
 
 @register_model("per_frame")
-def per_frame(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
-              encoding: str = "1x1+3x3", value_channels: int = 256, channels: int = 512, aux_channels: int = 256,
-              dropout: float = 0.1, align_corners: bool = False) -> PerFrameSegmenter:
-    """Per-frame baseline (no ``memory_length`` argument: it is always 0)."""
-    return PerFrameSegmenter(num_classes, backbone=backbone, pretrained=pretrained, pretrained_path=pretrained_path,
-                             encoding=encoding, value_channels=value_channels, channels=channels,
-                             aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+def per_frame(num_classes: int, **head: Any) -> PerFrameSegmenter:
+    """Per-frame baseline: TMANet's decoder without memory (``memory_length`` is always 0)."""
+    return PerFrameSegmenter(num_classes, HeadParams.from_kwargs(**head))

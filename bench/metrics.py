@@ -135,7 +135,7 @@ def warp_prediction(pred_prev: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
     ``flow`` (B, 2, H, W) is defined on frame t and points into frame t-1 (pixels); nearest-neighbour
     sampling; pixels whose source lies outside frame t-1 are not valid.
     """
-    from bench.models.warp import warp_labels
+    from bench.flow.warp import warp_labels
 
     outside = -1  # never a class id, so it marks pixels that left the frame
     warped = warp_labels(pred_prev.long(), flow.float(), ignore_index=outside)

@@ -14,20 +14,23 @@ concatenated with the current frame's, the same shape TMANet's ``concat`` aggreg
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
+from bench.models.head import HeadParams
 from bench.models.layers import make_encoder
-from bench.models.tmanet import Features, SegmenterBase
 from bench.models.registry import register_model
+from bench.models.segmenter import Features, SegmenterBase, check_memory_length
 
 
 class TemporalMean(SegmenterBase):
     """Memory read = mean over the T memory frames of a shared value encoder: (B, Cv, h, w)."""
 
-    def __init__(self, num_classes: int, memory_length: int = 2, value_channels: int = 256, **kwargs) -> None:
-        super().__init__(num_classes, memory_length, 2 * value_channels, value_channels=value_channels, **kwargs)
-        self.memory_value = make_encoder(self.backbone.out_channels, value_channels, "1x1+3x3")
+    def __init__(self, num_classes: int, memory_length: int, head: HeadParams) -> None:
+        super().__init__(num_classes, memory_length, 2 * head.value_channels, head)
+        self.memory_value = make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         read = torch.stack([self.memory_value(m["layer4"]) for m in memory], dim=1).mean(dim=1)
@@ -35,13 +38,7 @@ class TemporalMean(SegmenterBase):
 
 
 @register_model("temporal_mean")
-def temporal_mean(num_classes: int, backbone: str = "resnet50", pretrained: bool = False,
-                  pretrained_path: str = "", memory_length: int = 2, value_channels: int = 256,
-                  channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
-                  align_corners: bool = False) -> nn.Module:
-    """Factory: keyword arguments only; ``bench`` passes the config fields named here."""
-    if memory_length < 1:
-        raise ValueError("temporal_mean needs memory_length >= 1")
-    return TemporalMean(num_classes, memory_length=memory_length, value_channels=value_channels,
-                        backbone=backbone, pretrained=pretrained, pretrained_path=pretrained_path,
-                        channels=channels, aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+def temporal_mean(num_classes: int, memory_length: int = 2, **head: Any) -> nn.Module:
+    """Factory: keyword arguments only; ``bench`` passes ``model.memory_length`` and the head's fields (``**head``)."""
+    check_memory_length("temporal_mean", memory_length)
+    return TemporalMean(num_classes, memory_length, HeadParams.from_kwargs(**head))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from bench.models.warp import flow_warp
+from bench.flow.warp import flow_warp
 from bench.data import DatasetError, build_dataset, collate_clips
 from bench.data.preview import save_clip_grid
 from bench.data.synthetic import SyntheticVideo, class_hue, synthetic_class_names

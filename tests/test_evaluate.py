@@ -139,7 +139,7 @@ def test_synthetic_step_flow_is_exact_and_ends_with_the_current_frames_flow():
     import torch.nn.functional as F
 
     from bench.data.synthetic import SyntheticVideo
-    from bench.models.warp import warp_labels
+    from bench.flow.warp import warp_labels
 
     video = SyntheticVideo(size=(48, 48), num_classes=5, clip_length=6, seed=1, classes_per_clip=3)
     warped_agree, copied_agree = [], []

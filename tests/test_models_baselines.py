@@ -4,10 +4,11 @@ import pytest
 import torch
 from torchvision.models import optical_flow
 
-from baselines.flow_warp import FlowWarpSegmenter, flow_warp
-from bench.models.raft import RaftFlow, load_raft
+from baselines.flow_warp import flow_warp
+from bench.flow.raft import RaftFlow, load_raft
 from baselines.per_frame import per_frame
-from bench.models.tmanet import SegmenterBase, tmanet
+from bench.models.segmenter import SegmenterBase
+from bench.models.tmanet import tmanet
 
 SMALL = dict(backbone="resnet18", value_channels=16, channels=16, aux_channels=16)
 
@@ -124,7 +125,7 @@ def test_raft_weights_from_local_file_and_offline_default(tmp_path, monkeypatch)
 
 
 def test_unfrozen_raft_is_trainable():
-    model = FlowWarpSegmenter(3, memory_length=1, flow_freeze=False, flow_iters=1, **SMALL)
+    model = flow_warp(3, memory_length=1, flow_freeze=False, flow_iters=1, **SMALL)
     model.train()
     assert model.flow_net.raft.training
     assert all(p.requires_grad for p in model.flow_net.parameters())

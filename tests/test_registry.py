@@ -23,7 +23,7 @@ class Constant(nn.Module):
         return {"out": self.conv(frames[:, -1])}
 
 @register_model("test_constant_plugin")
-def constant(num_classes: int, memory_length: int = 1, depth: int = 1) -> nn.Module:
+def constant(num_classes: int, memory_length: int = 2, depth: int = 1) -> nn.Module:
     return Constant(num_classes, memory_length, depth)
 '''
 
@@ -68,3 +68,50 @@ def test_nested_flow_config_is_flattened_for_the_flow_baseline():
     cfg = load_config(None, ["model.name=flow_warp", "model.flow.source=ground_truth", "model.flow.fusion=concat"])
     kwargs = factory_kwargs(get_factory("flow_warp"), cfg.model)
     assert kwargs["flow_source"] == "ground_truth" and kwargs["flow_fusion"] == "concat"
+
+
+SHADOWING_PLUGIN = '''
+from torch import nn
+from bench.models.registry import register_model
+
+@register_model("test_shadowing_plugin")
+def shadowing(num_classes: int, value_channels: int = 128) -> nn.Module:
+    return nn.Conv2d(3, num_classes, 1)
+'''
+
+
+def test_head_parameters_are_defined_once_and_exposed_by_the_model_config():
+    import dataclasses
+
+    from bench.config import ModelConfig
+    from bench.models.head import HeadParams
+
+    config_defaults = {f.name: getattr(ModelConfig(), f.name) for f in dataclasses.fields(ModelConfig)}
+    assert {name: config_defaults.get(name, "absent") for name in HeadParams.names()} == HeadParams().as_kwargs()
+    kwargs = factory_kwargs(get_factory("per_frame"), load_config(None, ["model.name=per_frame"]).model)
+    assert sorted(kwargs) == sorted(HeadParams.names())  # `**head` receives the head, nothing else
+
+
+def test_a_factory_default_that_the_config_would_silently_override_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "shadowing_plugin.py").write_text(textwrap.dedent(SHADOWING_PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugins(["shadowing_plugin"])
+    cfg = load_config(None, ["model.name=test_shadowing_plugin"])
+    with pytest.raises(RegistryError, match=r"value_channels=128 .* shadows config field model.value_channels "
+                                            r"\(default 256\)"):
+        factory_kwargs(get_factory("test_shadowing_plugin"), cfg.model)
+    sys.modules.pop("shadowing_plugin", None)
+
+
+def test_an_option_that_is_a_config_field_is_an_error(plugin_module):
+    load_plugins([plugin_module])
+    cfg = load_config(None, ["model.name=test_constant_plugin", "model.options={memory_length: 3}"])
+    with pytest.raises(RegistryError, match=r"set model.memory_length instead"):
+        factory_kwargs(get_factory("test_constant_plugin"), cfg.model)
+
+
+def test_an_unknown_head_parameter_names_the_valid_ones():
+    from baselines.per_frame import per_frame
+
+    with pytest.raises(ValueError, match=r"unknown head parameter\(s\) value_chanels; valid: backbone"):
+        per_frame(3, value_chanels=8)

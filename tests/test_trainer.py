@@ -152,12 +152,10 @@ class NanAfter(nn.Module):
 
 
 @register_model("test_nan_after")
-def nan_after(num_classes: int, backbone: str = "resnet18", value_channels: int = 16, channels: int = 16,
-              aux_channels: int = 16, nan_at: int = 5) -> nn.Module:
+def nan_after(num_classes: int, nan_at: int = 5, **head) -> nn.Module:
     from baselines.per_frame import per_frame
 
-    inner = per_frame(num_classes, backbone=backbone, value_channels=value_channels, channels=channels,
-                      aux_channels=aux_channels)
+    inner = per_frame(num_classes, **head)
     return NanAfter(inner, nan_at)
 
 

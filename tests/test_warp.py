@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.models.warp import flow_warp, resize_flow, warp_labels, warp_valid_mask
+from bench.flow.warp import flow_warp, resize_flow, warp_labels, warp_valid_mask
 
 
 def _translate(src, dx, dy):

@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ENCODINGS: tuple[str, ...] = ("1x1+3x3", "1x1", "3x3")
+from bench.models.head import ENCODINGS
+
 
 
 class ConvBNReLU(nn.Sequential):

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from bench.models.head import HeadParams
+
 ModelFactory = Callable[..., nn.Module]
 
 _MODELS: dict[str, ModelFactory] = {}
@@ -99,14 +101,49 @@ def flatten_model_config(model_cfg: Any) -> dict[str, Any]:
     return kwargs
 
 
+def named_parameters(factory: ModelFactory) -> dict[str, inspect.Parameter]:
+    """The factory's keyword parameters by name, ``num_classes`` left out."""
+    params = inspect.signature(factory).parameters
+    return {n: p for n, p in params.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "num_classes"}
+
+
+def takes_head(factory: ModelFactory) -> bool:
+    """Whether the factory has a ``**head`` (any ``**kwargs``): it then receives every ``HeadParams`` field."""
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+
+
+def accepted_arguments(factory: ModelFactory) -> list[str]:
+    """Every keyword the factory takes from a config: its named parameters, plus the head's for ``**head``."""
+    names = list(named_parameters(factory))
+    return names + [n for n in HeadParams.names() if n not in names] if takes_head(factory) else names
+
+
+def check_shadowing(factory: ModelFactory, model_name: str, config_defaults: dict[str, Any]) -> None:
+    """A factory parameter named like a config field gets the config's value, so its own default would never be
+    used: a different default is an error naming both (drop the default, or rename the parameter)."""
+    for name, param in named_parameters(factory).items():
+        if name in config_defaults and param.default is not param.empty and param.default != config_defaults[name]:
+            raise RegistryError(
+                f"model {model_name!r}: argument {name}={param.default!r} of {factory.__module__}."
+                f"{factory.__qualname__} shadows config field model.{name.replace('flow_', 'flow.', 1)} "
+                f"(default {config_defaults[name]!r}), whose value it always receives; give it the same default "
+                f"or no default, or rename the argument")
+
+
 def factory_kwargs(factory: ModelFactory, model_cfg: Any) -> dict[str, Any]:
     """The keyword arguments ``build_model`` would pass to ``factory`` for ``model_cfg``."""
-    params = inspect.signature(factory).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"num_classes"}
-    kwargs = {k: v for k, v in flatten_model_config(model_cfg).items() if accepts_any or k in accepted}
+    fields = flatten_model_config(model_cfg)
+    defaults = flatten_model_config(type(model_cfg)())
+    check_shadowing(factory, model_cfg.name, defaults)
+    accepted = accepted_arguments(factory)
+    kwargs = {k: v for k, v in fields.items() if k in accepted}
     options = dict(getattr(model_cfg, "options", {}) or {})
-    unknown = sorted(k for k in options if not accepts_any and k not in accepted)
+    clashing = sorted(k for k in options if k in fields)
+    if clashing:
+        raise RegistryError(f"model.options {clashing} are config fields; set model.{clashing[0]} instead of "
+                            f"model.options.{clashing[0]}")
+    unknown = sorted(k for k in options if k not in accepted)
     if unknown:
         raise RegistryError(f"model.options {unknown} are not arguments of model {model_cfg.name!r}; "
                             f"it accepts: {', '.join(sorted(accepted))}")

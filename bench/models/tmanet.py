@@ -12,8 +12,8 @@ Pipeline for a clip ``frames (B, T+1, 3, H, W)`` (memory frames oldest first, cu
 5. Dropout2d -> 1x1 classifier, bilinear upsampling to the input size; in training mode an FCN aux head on the
    current frame's layer3 adds ``"aux"`` (its loss weight, 0.4 officially, is the trainer's business).
 
-``SegmenterBase`` holds everything except step 2-4's memory part; the per-frame and flow-warp baselines
-(``baselines/``) subclass it so that only the use of the past differs between the compared models.
+``SegmenterBase`` (``bench.models.segmenter``) holds everything except step 2-4's memory part; the baselines
+(``baselines/``) subclass it too, so that only the use of the past differs between the compared models.
 
 Usage::
 
@@ -24,82 +24,18 @@ Usage::
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from typing import Any
+
 import torch
+from torch import Tensor, nn
 
 from bench.models.attention import get_tma_read
-from bench.models.backbone import Backbone
-from bench.models.layers import Classifier, ConvBNReLU, FCNAuxHead, make_encoder, resize_to
+from bench.models.head import HeadParams
+from bench.models.layers import make_encoder
 from bench.models.registry import register_model
+from bench.models.segmenter import Features, SegmenterBase, check_memory_length
 
 AGGREGATIONS: tuple[str, ...] = ("concat", "sum")
-MAX_MEMORY_LENGTH = 8
-
-Features = dict[str, Tensor]
-
-
-class SegmenterBase(nn.Module):
-    """Backbone + query value encoder + bottleneck + classifier + aux head, with the contract interface.
-
-    Subclasses implement ``fuse(current, memory, flow, value) -> (B, fused_channels, h, w)``, the bottleneck
-    input; ``value`` is the current frame's query value (B, value_channels, h, w).
-    """
-
-    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, backbone: str = "resnet50c",
-                 pretrained: bool = False, pretrained_path: str = "", encoding: str = "1x1+3x3",
-                 value_channels: int = 256, channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
-                 align_corners: bool = False) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.memory_length = memory_length
-        self.align_corners = align_corners
-        self.backbone = Backbone(backbone, pretrained=pretrained, pretrained_path=pretrained_path)
-        self.query_value = make_encoder(self.backbone.out_channels, value_channels, encoding)
-        self.bottleneck = ConvBNReLU(fused_channels, channels, 3)
-        self.classifier = Classifier(channels, num_classes, dropout)
-        self.aux_head = FCNAuxHead(self.backbone.aux_channels, aux_channels, num_classes, dropout)
-
-    def extract(self, image: Tensor) -> Features:
-        """Per-frame features: image (B, 3, H, W) -> {"layer3": (B, C3, h, w), "layer4": (B, C4, h, w)}."""
-        layer3, layer4 = self.backbone(image)
-        return {"layer3": layer3, "layer4": layer4}
-
-    def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def decode(self, current: Features, memory: list[Features], flow: Tensor | None,
-               image_size: tuple[int, int]) -> dict[str, Tensor]:
-        """Features of the current frame and of the memory frames (oldest first) -> logits at ``image_size``.
-
-        Returns ``{"out": (B, num_classes, H, W)}`` plus ``"aux"`` (same shape) in training mode.
-        ``flow`` (B, T, 2, H, W) is used only by models that warp (see ``baselines.flow_warp``).
-        """
-        if len(memory) != self.memory_length:
-            raise ValueError(f"{type(self).__name__} has memory_length={self.memory_length} but got "
-                             f"{len(memory)} memory frames")
-        value = self.query_value(current["layer4"])
-        logits = self.classifier(self.bottleneck(self.fuse(current, memory, flow, value)))
-        size = (int(image_size[0]), int(image_size[1]))
-        result = {"out": resize_to(logits, size, self.align_corners)}
-        if self.training:
-            result["aux"] = resize_to(self.aux_head(current["layer3"]), size, self.align_corners)
-        return result
-
-    def forward(self, frames: Tensor, flow: Tensor | None = None) -> dict[str, Tensor]:
-        """Clip (B, T+1, 3, H, W), memory oldest first and current last -> ``decode`` output.
-
-        The backbone runs once per frame slot, current frame first (official order). A model with
-        ``memory_length=0`` accepts any clip and uses its last frame.
-        """
-        if frames.dim() != 5:
-            raise ValueError(f"frames must be (B, T+1, 3, H, W), got {tuple(frames.shape)}")
-        t = self.memory_length
-        if t > 0 and frames.shape[1] != t + 1:
-            raise ValueError(f"{type(self).__name__} has memory_length={t} and needs clips of {t + 1} frames, "
-                             f"got {frames.shape[1]}")
-        current = self.extract(frames[:, -1])
-        memory = [self.extract(frames[:, i]) for i in range(t)]
-        return self.decode(current, memory, flow, (frames.shape[-2], frames.shape[-1]))
 
 
 class TMANet(SegmenterBase):
@@ -108,26 +44,17 @@ class TMANet(SegmenterBase):
     query key (B, Ck, h, w), memory keys (B, T, Ck, h, w), memory values (B, T, Cv, h, w), read (B, Cv, h, w).
     """
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50c", pretrained: bool = False,
-                 pretrained_path: str = "", memory_length: int = 2, aggregation: str = "concat",
-                 encoding: str = "1x1+3x3", key_channels: int = 64, value_channels: int = 256, channels: int = 512,
-                 aux_channels: int = 256, dropout: float = 0.1, attention: str = "sdpa",
-                 align_corners: bool = False) -> None:
-        if memory_length == 0:
-            raise ValueError("TMANet needs memory_length >= 1 (with 0 there is nothing to attend to); "
-                             "use the 'per_frame' model for a memory-free baseline")
-        if not 1 <= memory_length <= MAX_MEMORY_LENGTH:
-            raise ValueError(f"memory_length must be in 1..{MAX_MEMORY_LENGTH}, got {memory_length}")
+    def __init__(self, num_classes: int, head: HeadParams, memory_length: int = 2, aggregation: str = "concat",
+                 key_channels: int = 64, attention: str = "sdpa") -> None:
+        check_memory_length("tmanet", memory_length)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-        fused = 2 * value_channels if aggregation == "concat" else value_channels
-        super().__init__(num_classes, memory_length, fused, backbone=backbone, pretrained=pretrained,
-                         pretrained_path=pretrained_path, encoding=encoding, value_channels=value_channels,
-                         channels=channels, aux_channels=aux_channels, dropout=dropout, align_corners=align_corners)
+        fused = 2 * head.value_channels if aggregation == "concat" else head.value_channels
+        super().__init__(num_classes, memory_length, fused, head)
         self.aggregation = aggregation
         self.attention = attention
         self.read = get_tma_read(attention)
-        in_channels = self.backbone.out_channels
+        in_channels, value_channels, encoding = self.backbone.out_channels, head.value_channels, head.encoding
         self.query_key = make_encoder(in_channels, key_channels, encoding)
         # SequenceConv: one independent encoder per memory slot (slot 0 = oldest frame)
         self.memory_keys = nn.ModuleList(make_encoder(in_channels, key_channels, encoding)
@@ -147,12 +74,8 @@ class TMANet(SegmenterBase):
 
 
 @register_model("tmanet")
-def tmanet(num_classes: int, backbone: str = "resnet50c", pretrained: bool = False, pretrained_path: str = "",
-           memory_length: int = 2, aggregation: str = "concat", encoding: str = "1x1+3x3", key_channels: int = 64,
-           value_channels: int = 256, channels: int = 512, aux_channels: int = 256, dropout: float = 0.1,
-           attention: str = "sdpa", align_corners: bool = False) -> TMANet:
-    """TMANet; defaults are the released configs' head (key 64, value 256, bottleneck 512, aux 256)."""
-    return TMANet(num_classes, backbone=backbone, pretrained=pretrained, pretrained_path=pretrained_path,
-                  memory_length=memory_length, aggregation=aggregation, encoding=encoding,
-                  key_channels=key_channels, value_channels=value_channels, channels=channels,
-                  aux_channels=aux_channels, dropout=dropout, attention=attention, align_corners=align_corners)
+def tmanet(num_classes: int, memory_length: int = 2, aggregation: str = "concat", key_channels: int = 64,
+           attention: str = "sdpa", **head: Any) -> TMANet:
+    """TMANet; ``head``: ``HeadParams`` fields. Defaults are the released configs' (key 64, value 256, bottleneck 512)."""
+    return TMANet(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
+                  aggregation=aggregation, key_channels=key_channels, attention=attention)

@@ -204,7 +204,7 @@ def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, TcPlan, str
 
 def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
     """RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
-    from bench.models.raft import RaftFlow
+    from bench.flow.raft import RaftFlow
 
     if not Path(weights).expanduser().is_file():
         raise FileNotFoundError(f"eval.tc_raft_weights={weights!r} does not exist; download "

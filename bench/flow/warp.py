@@ -8,7 +8,7 @@ normalisation torchvision's own RAFT helpers use).
 
 Usage::
 
-    from bench.models.warp import flow_warp, resize_flow, warp_valid_mask
+    from bench.flow.warp import flow_warp, resize_flow, warp_valid_mask
     f = resize_flow(flow, (h, w))                 # (B, 2, H, W) -> (B, 2, h, w), displacements rescaled
     warped = flow_warp(past_features, f)          # (B, C, h, w), aligned with the current frame
     labels_t = flow_warp(labels_past[:, None].float(), flow, mode="nearest")

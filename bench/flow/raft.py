@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torchvision.models import optical_flow
 
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
-from bench.models.warp import resize_flow
+from bench.flow.warp import resize_flow
 
 RAFT_MIN_SIZE = 128
 _RAFT = {"small": (optical_flow.raft_small, optical_flow.Raft_Small_Weights),
