@@ -21,10 +21,10 @@ __version__ = "0.1.0"
 # public name -> the module that owns it
 _API: dict[str, str] = {
     "load_config": "bench.config",
-    "build_model": "bench.models.build",
-    "load_run_model": "bench.models.build",
+    "build_model": "bench.run.model",
+    "load_run_model": "bench.run.model",
     "execute": "bench.run.execute",
-    "build_report": "bench.report.collate",
+    "build_report": "bench.report.build",
     "register_model": "bench.models.registry",
     "evaluate_model": "bench.run.evaluate",
 }

@@ -44,6 +44,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 def cmd_config(args: argparse.Namespace) -> int:
     from bench.config import help_table, to_yaml
+    from bench.run import rundir
     from bench.run.identity import run_id
 
     if args.keys:
@@ -51,7 +52,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(f"{key:32s} {default:24s} {text}")
         return 0
     cfg = _load(args)
-    print(f"# run id: {run_id(cfg)}  run dir: {cfg.resolved_run_dir()}")
+    print(f"# run id: {run_id(cfg)}  run dir: {rundir.path_for(cfg)}")
     print(to_yaml(cfg), end="")
     return 0
 
@@ -69,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench.run.execute import evaluate_command
+    from bench.run.eval_run import evaluate_command
 
     target, overrides = args.target, list(args.overrides)
     run_dir = config_file = None
@@ -128,7 +129,8 @@ def latency_table(result: dict[str, Any]) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.collate import report_command, split_sources
+    from bench.report.build import report_command
+    from bench.report.sources import split_sources
 
     sources, overrides = split_sources(args.sources)
     return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict)
@@ -185,7 +187,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
     ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
     ("bench.run.checkpoint", "CheckpointError"),
-    ("bench.report.collate", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
+    ("bench.report.sources", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
 )

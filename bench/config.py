@@ -226,12 +226,6 @@ class Config:
     run_dir: str = ""
     checkpoint: str = field(default="", metadata={"help": "checkpoint to evaluate (bench eval)"})
 
-    def resolved_run_dir(self) -> Path:
-        """``run_dir`` if set, else ``output_root/run_id`` (``bench.run.identity.run_id``)."""
-        from bench.run.identity import run_id
-
-        return Path(self.run_dir) if self.run_dir else Path(self.output_root) / run_id(self)
-
 
 # --------------------------------------------------------------------------------------------------
 # dict <-> dataclass with checking

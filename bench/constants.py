@@ -7,3 +7,6 @@ ImageNet statistics on the 0..255 RGB scale, as in the official TMANet configs
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
 IGNORE_INDEX: int = 255
+
+# exit code of `python -m bench.run.execute` and `bench train` when another live process owns the run
+EXIT_BUSY = 75

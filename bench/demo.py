@@ -15,24 +15,25 @@ import argparse
 import time
 from typing import Sequence
 
-from bench.report.collate import report_command
+from bench.grid.spec import build_grid
+from bench.grid.sweep import sweep_grid
+from bench.report.build import report_command
 from bench.run.latency import measure_missing_latency
-from bench.grid.spec import prepare
-from bench.grid.sweep import sweep_command
 
 
 def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:
     """Sweep, measure and report; returns a non-zero exit status when a run failed or nothing was reported."""
     start = time.time()
     failed = 0
-    for spec in specs:
+    grids = [build_grid(spec, launch={"launcher": "local"}) for spec in specs]  # each spec expanded once
+    for spec, grid in zip(specs, grids):
         print(f"\n=== sweep {spec}", flush=True)
-        failed += sweep_command(spec, launcher="local") != 0
+        failed += sweep_grid(grid, spec) != 0
     print("\n=== latency (streaming vs recompute) for every finished run", flush=True)
     seen: set[str] = set()
     measured = 0
-    for spec in specs:
-        for run in prepare(spec).runs:
+    for grid in grids:
+        for run in grid.runs:
             if run.run_id in seen:
                 continue
             seen.add(run.run_id)
@@ -45,7 +46,7 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
     if not measured:
         print("nothing to measure: every finished run has its latency (taken right after training)", flush=True)
     print(f"\n=== report -> {out_dir}/", flush=True)
-    status = report_command(list(specs), out_dir=out_dir)
+    status = report_command(grids, out_dir=out_dir)
     print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {out_dir}/index.md", flush=True)
     return 1 if failed or status else 0
 

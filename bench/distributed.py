@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -93,6 +94,24 @@ def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
     if env.distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def all_gather_list(items: list, env: DistEnv) -> list:
+    """Every rank's ``items`` (picklable) concatenated in rank order, on every rank (``items`` for one process)."""
+    if not env.distributed:
+        return list(items)
+    parts: list = [None] * env.world_size
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
+def broadcast_object(value: Any, env: DistEnv, src: int = 0) -> Any:
+    """Rank ``src``'s ``value`` (picklable) on every rank (``value`` itself for one process)."""
+    if not env.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
 
 
 def barrier(env: DistEnv) -> None:

@@ -3,7 +3,7 @@ measures of the temporal consistency of consecutive predictions.
 
     cm = ConfusionMatrix(num_classes=19)
     cm.update(pred, label)                     # pred, label (B, H, W) int; label 255 = ignore
-    cm.all_reduce(env)                         # sum over DDP ranks
+    cm.matrix = all_reduce_sum(cm.matrix, env) # DDP: the caller sums the state tensors (bench.distributed)
     summary = segmentation_summary(cm.matrix, class_names)   # miou, pixel_acc, macc, per_class_iou, confusion_matrix
 
     agreement = PixelAgreement()               # metrics key "pixel_agreement"
@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from bench.constants import IGNORE_INDEX
+from bench.flow.warp import warp_labels
 
 
 def confusion_matrix(pred: Tensor, label: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -119,12 +120,6 @@ class ConfusionMatrix:
         counts = confusion_matrix(pred, label, self.num_classes, self.ignore_index)
         self.matrix = self.matrix.to(counts.device) + counts
 
-    def all_reduce(self, env: Any) -> None:
-        """Sum the matrix over DDP ranks (``env`` is a ``bench.distributed.DistEnv``)."""
-        from bench.distributed import all_reduce_sum
-
-        self.matrix = all_reduce_sum(self.matrix.to(env.device), env)
-
     def summary(self, class_names: Sequence[str]) -> dict[str, Any]:
         return segmentation_summary(self.matrix, class_names)
 
@@ -135,8 +130,6 @@ def warp_prediction(pred_prev: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
     ``flow`` (B, 2, H, W) is defined on frame t and points into frame t-1 (pixels); nearest-neighbour
     sampling; pixels whose source lies outside frame t-1 are not valid.
     """
-    from bench.flow.warp import warp_labels
-
     outside = -1  # never a class id, so it marks pixels that left the frame
     warped = warp_labels(pred_prev.long(), flow.float(), ignore_index=outside)
     return warped, warped != outside
@@ -164,11 +157,6 @@ class PixelAgreement:
     def update(self, pred_t: Tensor, pred_prev: Tensor, flow: Tensor) -> None:
         agree, valid = temporal_agreement(pred_t, pred_prev, flow)
         self.counts += torch.tensor([agree, valid])
-
-    def all_reduce(self, env: Any) -> None:
-        from bench.distributed import all_reduce_sum
-
-        self.counts = all_reduce_sum(self.counts.to(env.device), env).cpu()
 
     def value(self) -> float | None:
         """Fraction in [0, 1], or None when no pixel was comparable."""
@@ -204,15 +192,6 @@ class EtcConsistency:
     def update(self, pred_t: Tensor, pred_prev: Tensor, flow: Tensor) -> None:
         """Add the B pairs (prediction at t-1 -> prediction at t) of a batch."""
         self.values += pair_miou(pred_t, pred_prev, flow, self.num_classes)
-
-    def all_reduce(self, env: Any) -> None:
-        """Collect every rank's pair values on every rank."""
-        if env.distributed:
-            import torch.distributed as dist
-
-            parts: list[Any] = [None] * env.world_size
-            dist.all_gather_object(parts, self.values)
-            self.values = [v for part in parts for v in part]
 
     def value(self) -> float | None:
         """Mean pair mIoU in [0, 1], or None when no pair had a valid pixel."""

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import yaml
+from bench.run import rundir
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
@@ -137,11 +138,12 @@ def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_
     ``overrides``: the command-line overrides of the (pretended) sweep.
     """
     from bench.config import to_dict
-    from bench.grid.spec import expand_grid, load_spec
+    from bench.grid.spec import build_grid
 
-    spec = load_spec(spec_path)
+    grid = build_grid(spec_path, overrides)
+    spec = grid.spec
     values: dict = {}
-    for run in expand_grid(spec, overrides):
+    for run in grid.runs:
         if skip(run):
             continue
         per_image = per_image_of(run) if per_image_of else None
@@ -157,7 +159,7 @@ def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_
         if latency_of is not None:
             record["latency"] = {"modes": {"streaming": {"median_ms": latency_of(run)},
                                            "recompute": {"median_ms": 2 * latency_of(run)}}}
-        run_dir = run.config.resolved_run_dir()
+        run_dir = rundir.path_for(run.config)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "record.json").write_text(json.dumps(record))
     return values

@@ -7,11 +7,13 @@ import torch
 
 from bench.config import load_config, to_dict
 from bench.data.build import build_dataset
+from bench.data.camvid_protocols import CAMVID_PROTOCOLS
 from bench.data.catalog import CATALOG, DatasetInfo, dataset_info
-from bench.data.io import DatasetError
-from bench.models.build import build_model, load_run_model
+from bench.data.errors import DatasetError
+from bench.run.model import build_model, load_run_model
 from bench.run.checkpoint import CheckpointError, save_checkpoint
 from tiny import TINY, as_overrides
+from bench.run import rundir
 
 TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 5})
 
@@ -19,7 +21,10 @@ TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_class
 def test_catalog_describes_each_dataset_without_opening_it():
     cfg = load_config(None, TINY)
     info = dataset_info(cfg.data)
-    assert info == DatasetInfo(5, ("background", "red", "chartreuse", "cyan", "violet"), 255)
+    assert (info.num_classes, info.class_names, info.ignore_index) == \
+        (5, ("background", "red", "chartreuse", "cyan", "violet"), 255)
+    red, violet = info.palette[1], info.palette[4]  # each object class is drawn in the hue it is named after
+    assert red[0] > 200 > 60 > max(red[1:]) and violet[2] > 200 and violet[0] > violet[1]
     dataset = build_dataset(cfg.data, "val", 1, train=False)  # the dataset class agrees with its description
     assert (dataset.num_classes, tuple(dataset.class_names), dataset.ignore_index) == \
         (info.num_classes, info.class_names, info.ignore_index)
@@ -27,6 +32,10 @@ def test_catalog_describes_each_dataset_without_opening_it():
     assert cityscapes.num_classes == 19 and cityscapes.class_names[0] == "road" and cityscapes.class_names[-1] == "bicycle"
     camvid = dataset_info(load_config(None, ["data.dataset=camvid", "data.root=/nonexistent"]).data)
     assert camvid.num_classes == 11 and camvid.class_names[0] == "sky" and "bicyclist" in camvid.class_names
+    for protocol in CAMVID_PROTOCOLS.values():  # the model gets the class count of the protocol it is trained on
+        described = dataset_info(load_config(None, ["data.dataset=camvid", f"data.camvid_protocol={protocol.name}"]).data)
+        assert (described.num_classes, described.class_names) == (protocol.num_classes, tuple(protocol.class_names))
+    assert dataset_info(load_config(None, ["data.dataset=camvid", "data.camvid_protocol=tmanet12"]).data).num_classes == 12
     assert set(CATALOG) == {"synthetic", "cityscapes", "camvid"}
     with pytest.raises(ValueError, match="3 class names for 2 classes"):
         DatasetInfo(2, ("a", "b", "c"))
@@ -74,5 +83,5 @@ def test_load_run_model_restores_weights_config_and_metadata(tmp_path):
         load_run_model(tmp_path)
     (tmp_path / "empty").mkdir()
     save_checkpoint(tmp_path / "empty" / "checkpoint.pt", {"model": trained.state_dict()})
-    with pytest.raises(CheckpointError, match="no config"):
+    with pytest.raises(rundir.RunDirError, match="no config"):
         load_run_model(tmp_path / "empty")

@@ -113,13 +113,13 @@ ERRORS = [
     Case("clips too short for the memory", ("train", "data.synthetic.clip_length=3", "model.memory_length=4", "device=cpu"),
          "data.synthetic.clip_length=3 is too short for model.memory_length=4: a sample needs memory_length + 1 = 5"),
     # bench report: foreign records with --strict (without it they are skipped with a warning), --out, overrides
-    Case("report: record is a list", REPORT_STRICT, "runs/a/record.json: expected a JSON object (a run record), got list",
+    Case("report: record is a list", REPORT_STRICT, "runs/a/record.json holds a JSON array, not a record",
          {"runs/a/record.json": "[1, 2]"}),
-    Case("report: record is null", REPORT_STRICT, "runs/a/record.json: expected a JSON object (a run record), got null",
+    Case("report: record is null", REPORT_STRICT, "runs/a/record.json holds null, not a record",
          {"runs/a/record.json": "null"}),
     Case("report: miou is a word", REPORT_STRICT, "runs/a/record.json: metrics.miou must be a finite number in [0, 1], "
          "got 'high'", {"runs/a/record.json": '{"status": "done", "metrics": {"miou": "high"}}'}),
-    Case("report: half-written record", REPORT_STRICT, "runs/a/record.json: not valid JSON (",
+    Case("report: half-written record", REPORT_STRICT, "runs/a/record.json is unreadable (not valid JSON: ",
          {"runs/a/record.json": '{"status": "do'}),
     Case("report: status only", REPORT_STRICT, "runs/a/record.json: metrics must be an object holding miou, got None",
          {"runs/a/record.json": '{"status": "done"}'}),

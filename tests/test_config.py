@@ -8,6 +8,7 @@ import yaml
 from bench.config import (Config, ConfigError, StrictLoader, from_dict, help_table, load_config, parse_override,
                           read_yaml, to_dict, to_yaml, validate)
 from bench.run.identity import config_hash, run_id
+from bench.run import rundir
 
 
 def write(path: Path, data: dict) -> Path:
@@ -87,7 +88,7 @@ def test_run_id_is_stable_and_ignores_where_and_how_it_runs():
     assert run_id(a) == run_id(b) and run_id(a) != run_id(c)
     assert run_id(a).startswith("tmanet-") and len(run_id(a)) == len("tmanet-") + 10
     assert config_hash(a) == config_hash(load_config(None, ["model.memory_length=4"]))
-    assert a.resolved_run_dir().name == run_id(a)
+    assert rundir.path_for(a).name == run_id(a)
 
 
 def test_override_values_are_parsed_as_yaml():

@@ -7,18 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.grid.spec import expand_grid, load_spec
-from bench.report.collate import build_report
+from bench.grid.spec import build_grid
+from bench.report.build import build_report
 from conftest import fabricate_records, write_report_spec
 from test_figures import TINY
+from bench.run import rundir
 
 
 def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
     spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
                       [{"product": {"model.name": ["tmanet", "per_frame"]}}], TINY, seeds=[0, 1])
     fabricate_records(spec, lambda r: 0.6 + 0.01 * r.seed)
-    for run in expand_grid(load_spec(spec)):  # 4 classes; per_frame confuses class 1 with class 2 more
-        path = run.config.resolved_run_dir() / "record.json"
+    for run in build_grid(spec).runs:  # 4 classes; per_frame confuses class 1 with class 2 more
+        path = rundir.path_for(run.config) / "record.json"
         record = json.loads(path.read_text())
         matrix = np.diag([50, 40, 30, 20]) + 1
         matrix[1, 2] += 30 if run.config.model.name == "per_frame" else 0

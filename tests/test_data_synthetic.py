@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 from bench.flow.warp import flow_warp
 from bench.data import DatasetError, build_dataset, collate_clips
 from bench.data.preview import save_clip_grid
-from bench.data.synthetic import SyntheticVideo, class_hue, synthetic_class_names
+from bench.data.classes import class_hue, synthetic_class_names
+from bench.data.synthetic import SyntheticVideo
 from bench.data.transforms import denormalize
 
 

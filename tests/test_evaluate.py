@@ -16,14 +16,14 @@ from bench.run.evaluate import (
     SplitCounts,
     TcPlan,
     build_eval_dataset,
-    evaluate_checkpoint,
     evaluate_model,
     predict_logits,
     slide_windows,
     tc_plan,
 )
 from bench.distributed import DistEnv
-from bench.models.registry import build_model
+from bench.run.eval_run import evaluate_checkpoint
+from bench.run.model import build_model
 from tiny import TINY, as_overrides
 
 TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 4})
@@ -87,7 +87,7 @@ def test_overlapping_windows_are_averaged():
 
 def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
     cfg = tiny_config()
-    model = build_model(cfg.model, 4).eval()
+    model = build_model(cfg).eval()
     frames = torch.randn(1, 2, 3, 32, 32)
     with torch.no_grad():
         whole = predict_logits(model, frames, None, "whole")
@@ -97,8 +97,8 @@ def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
 
 def test_evaluate_model_reports_miou_pixel_acc_and_both_temporal_measures():
     cfg = tiny_config("model.name=per_frame", "eval.max_images=3", "eval.batch_size=2", "eval.tc_pairs=3")
-    model = build_model(cfg.model, 4)
-    dataset, plan, reason = build_eval_dataset(cfg, model)
+    model = build_model(cfg)
+    dataset, plan, reason = build_eval_dataset(cfg.data, cfg.eval, model)
     assert plan == TcPlan(pixel_agreement=True, etc=True, pairs=3) and reason is None
     assert dataset[0]["frames"].shape[0] == 4 and dataset[0]["step_flow"].shape[0] == 3  # 3 extra frames for TC
     model.train()
@@ -108,8 +108,8 @@ def test_evaluate_model_reports_miou_pixel_acc_and_both_temporal_measures():
     assert 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0 and metrics["etc_pairs"] == 3
     assert 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
     assert list(metrics["per_class_iou"]) == dataset.class_names
-    no_tc = evaluate_model(model, build_eval_dataset(tiny_config("model.name=per_frame", "eval.max_images=3",
-                                                                 "eval.temporal_consistency=false"), model)[0],
+    no_tc = evaluate_model(model, build_eval_dataset(*sections(tiny_config("model.name=per_frame", "eval.max_images=3",
+                                                                 "eval.temporal_consistency=false")), model)[0],
                            cfg.eval, with_tc=False, tc_skipped="off")
     assert no_tc["pixel_agreement"] is None and no_tc["etc_tc"] is None and no_tc["tc_skipped"] == "off"
     # TC and the current-frame prediction come from the same clip end: metrics agree with and without TC
@@ -120,7 +120,7 @@ def test_etc_tc_pairs_the_right_frames_and_flows():
     # ETC's TC recomputed from the samples by hand: prediction at t-j from frames (t-j-1, t-j), flow t-j -> t-j-1
     cfg = tiny_config("eval.max_images=2", "eval.tc_metric=etc", "eval.tc_pairs=4")
     model = PixelwiseModel(4)
-    dataset, plan, _ = build_eval_dataset(cfg, model)
+    dataset, plan, _ = build_eval_dataset(cfg.data, cfg.eval, model)
     assert plan == TcPlan(etc=True, pairs=4)
     metrics = evaluate_model(model, dataset, cfg.eval, with_tc=plan)
     expected = []
@@ -159,23 +159,23 @@ def test_synthetic_step_flow_is_exact_and_ends_with_the_current_frames_flow():
 
 def test_tc_plan_explains_why_tc_is_skipped():
     model = PixelwiseModel()
-    assert tc_plan(tiny_config(), model) == TcPlan(pixel_agreement=True, etc=True, pairs=4)
-    assert tc_plan(tiny_config("data.synthetic.clip_length=4"), model).pairs == 2  # capped by the clip's frames
-    assert tc_plan(tiny_config("eval.tc_metric=pixel_agreement"), model) == TcPlan(pixel_agreement=True, pairs=1)
-    strided = tc_plan(tiny_config("data.memory_stride=2"), model)
+    assert tc_plan(*sections(tiny_config()), model) == TcPlan(pixel_agreement=True, etc=True, pairs=4)
+    assert tc_plan(*sections(tiny_config("data.synthetic.clip_length=4")), model).pairs == 2  # capped by the clip's frames
+    assert tc_plan(*sections(tiny_config("eval.tc_metric=pixel_agreement")), model) == TcPlan(pixel_agreement=True, pairs=1)
+    strided = tc_plan(*sections(tiny_config("data.memory_stride=2")), model)
     assert strided.pixel_agreement and not strided.etc and "not consecutive" in strided.skipped
-    assert not tc_plan(tiny_config("data.memory_stride=2", "eval.tc_metric=etc"), model)
-    plan = tc_plan(tiny_config("eval.tc_flow=raft"), model)
+    assert not tc_plan(*sections(tiny_config("data.memory_stride=2", "eval.tc_metric=etc")), model)
+    plan = tc_plan(*sections(tiny_config("eval.tc_flow=raft")), model)
     assert not plan and "tc_raft_weights" in plan.skipped
-    plan = tc_plan(tiny_config("data.dataset=cityscapes"), model)
+    plan = tc_plan(*sections(tiny_config("data.dataset=cityscapes")), model)
     assert not plan and "synthetic" in plan.skipped
-    plan = tc_plan(tiny_config("data.dataset=camvid", "data.memory_source=labelled", "eval.tc_flow=raft",
-                               "eval.tc_raft_weights=raft.pth"), model)
+    plan = tc_plan(*sections(tiny_config("data.dataset=camvid", "data.memory_source=labelled", "eval.tc_flow=raft",
+                               "eval.tc_raft_weights=raft.pth")), model)
     assert not plan and "labelled" in plan.skipped
-    plan = tc_plan(tiny_config("data.memory_sampling=random", "data.sequence_range=3"), model)
+    plan = tc_plan(*sections(tiny_config("data.memory_sampling=random", "data.sequence_range=3")), model)
     assert not plan and "random" in plan.skipped
-    gt_flow_model = build_model(tiny_config("model.name=flow_warp", "model.flow.source=ground_truth").model, 4)
-    plan = tc_plan(tiny_config(), gt_flow_model)
+    gt_flow_model = build_model(tiny_config("model.name=flow_warp", "model.flow.source=ground_truth"))
+    plan = tc_plan(*sections(tiny_config()), gt_flow_model)
     assert not plan and "ground-truth flow" in plan.skipped
 
 
@@ -186,8 +186,8 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
     torch.save(raft_small(weights=None).state_dict(), weights)  # random weights: only the code path is tested
     cfg = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={weights}",
                       "eval.max_images=1")
-    model = build_model(cfg.model, 4)
-    dataset, with_tc, _ = build_eval_dataset(cfg, model)
+    model = build_model(cfg)
+    dataset, with_tc, _ = build_eval_dataset(cfg.data, cfg.eval, model)
     metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
     assert metrics["tc_flow"] == "raft" and 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0
     missing = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={tmp_path}/no.pth")
@@ -197,8 +197,8 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
 
 def test_per_image_counts_sum_to_the_split_confusion_matrix():
     cfg = tiny_config("model.name=per_frame", "eval.batch_size=3", "eval.temporal_consistency=false")
-    model = build_model(cfg.model, 4)
-    dataset, _, _ = build_eval_dataset(cfg, model)
+    model = build_model(cfg)
+    dataset, _, _ = build_eval_dataset(cfg.data, cfg.eval, model)
     metrics = evaluate_model(model, dataset, cfg.eval)
     per_image = metrics["per_image"]
     assert per_image["names"] == [dataset[i]["name"] for i in range(len(dataset))]  # dataset order
@@ -229,7 +229,7 @@ def test_per_image_counts_exclude_ignored_pixels_and_follow_dataset_indices():
 
 def save_run(tmp_path, cfg):
     """A run folder with a checkpoint written the way the trainer writes it (weights, config, classes)."""
-    model = build_model(cfg.model, 4)
+    model = build_model(cfg)
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"iteration": 5, "model": model.state_dict(),
                                                          "config": to_dict(cfg),
                                                          "classes": list(dataset_info(cfg.data).class_names)})
@@ -247,7 +247,7 @@ def test_evaluate_checkpoint_takes_the_config_from_the_run(tmp_path):
     # no config file: the run's config; an eval.* override is allowed
     metrics = evaluate_checkpoint([f"checkpoint={tmp_path}/run", "eval.max_images=3", "device=cpu"])
     cfg3 = tiny_config("eval.max_images=3", "model.memory_length=2", "data.synthetic.clip_length=6")
-    expected = evaluate_model(model, build_eval_dataset(cfg3, model)[0], cfg3.eval, with_tc=True)
+    expected = evaluate_model(model, build_eval_dataset(cfg3.data, cfg3.eval, model)[0], cfg3.eval, with_tc=True)
     assert metrics == expected and metrics["num_images"] == 3
     written = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert written["iteration"] == 5 and written["metrics"]["miou"] == pytest.approx(metrics["miou"])
@@ -264,16 +264,16 @@ import json, sys
 sys.path.insert(0, "tests")
 from bench.config import load_config
 from bench.distributed import init_distributed, shutdown_distributed
-from bench.models.registry import build_model
+from bench.run.model import build_model
 from bench.run.evaluate import build_eval_dataset, evaluate_model
 from tiny import TINY, as_overrides
 import torch
 cfg = load_config(None, as_overrides({**TINY, "data.synthetic.val_clips": 5, "data.synthetic.num_classes": 4})
                   + ["model.name=per_frame", "eval.batch_size=2"])
 torch.manual_seed(0)
-model = build_model(cfg.model, 4)
+model = build_model(cfg)
 env = init_distributed("cpu")
-dataset, with_tc, _ = build_eval_dataset(cfg, model)
+dataset, with_tc, _ = build_eval_dataset(cfg.data, cfg.eval, model)
 metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=with_tc)
 shutdown_distributed(env)
 print(json.dumps(metrics))
@@ -341,3 +341,8 @@ def test_persistent_workers_keep_the_stream_identical_across_epochs_and_resumes(
     assert persistent._loader is not None and persistent._loader.persistent_workers
     for batch, expected in zip(got, reference[1:] + reference[3:]):
         assert batch["name"] == expected["name"] and torch.equal(batch["frames"], expected["frames"])
+
+
+def sections(cfg):
+    """(data, eval) sections of a config: what the evaluation plan and dataset are built from."""
+    return cfg.data, cfg.eval

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 
-from bench.data.synthetic import synthetic_class_names
+from bench.data.classes import synthetic_class_names
 from bench.run.checkpoint import save_checkpoint
-from bench.report.collate import build_report
+from bench.report.build import build_report
 from bench.report.figures import pareto_front
-from bench.models.registry import build_model
-from bench.grid.spec import expand_grid, load_spec
+from bench.run.model import build_model
+from bench.grid.spec import build_grid
 from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from bench.run import rundir
 
 TINY = {"name": "tiny",
         "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
@@ -80,10 +81,10 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
                                    "model.flow.source": ["ground_truth"]}}], TINY, seeds=[0, 1])
     fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
               latency_of=lambda r: LATENCY[r.config.model.name])
-    for run in expand_grid(load_spec(methods)):  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
+    for run in build_grid(methods).runs:  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
         if run.seed == 0 and run.config.model.name != "flow_warp":
-            model = build_model(run.config.model, num_classes=4)
-            save_checkpoint(run.config.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
+            model = build_model(run.config)
+            save_checkpoint(rundir.path_for(run.config) / "checkpoint.pt", {"model": model.state_dict()})
     memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
                         [{"product": {"model.memory_length": [1, 2, 4]}}], TINY, seeds=[2, 3])
     fabricate_records(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))

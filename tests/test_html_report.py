@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from bench.report.collate import best_text, build_report, display_frame
+from bench.report.build import build_report
+from bench.report.tables import best_text, display_frame
 from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 WEIRD = '<b>runs & "co"'  # a folder source whose name must be escaped in text and percent-encoded in links

@@ -15,8 +15,10 @@ from bench.data.build import build_dataset
 from bench.cli import main
 from bench.run import latency
 from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
-from bench.models.registry import build_model, list_models
+from bench.models.registry import list_models
+from bench.run.model import build_model
 from tiny import TINY, as_overrides
+from bench.run import rundir
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
 TINY = as_overrides({**TINY, "data.synthetic.val_clips": 3, "model.flow.iters": 1})
@@ -44,10 +46,10 @@ def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path,
         assert stats["p90_ms"] >= stats["frames_median_ms"] and stats["fps"] > 0
         assert stats["gflops"] > 0 and stats["gmacs"] == pytest.approx(stats["gflops"] / 2)
         assert stats["peak_memory_mb"] > 0 and stats["peak_memory_kind"].startswith("cpu_peak_rss")
-    assert result["params"] == sum(p.numel() for p in build_model(cfg.model, 6).parameters())
+    assert result["params"] == sum(p.numel() for p in build_model(cfg).parameters())
     assert "2 FLOPs per multiply-add" in result["flop_convention"]
     assert result["weights"].startswith("random init")
-    saved = json.loads((cfg.resolved_run_dir() / "latency.json").read_text())
+    saved = json.loads((rundir.path_for(cfg) / "latency.json").read_text())
     assert saved["modes"]["streaming"]["median_ms"] == pytest.approx(modes["streaming"]["median_ms"])
 
 
@@ -57,7 +59,7 @@ def test_recompute_flops_grow_with_memory_length_streaming_flops_do_not(tmp_path
         cfg = tiny_config(tmp_path, "model.name=tmanet", f"model.memory_length={t}")
         dataset = build_dataset(cfg.data, "val", t, train=False)
         torch.manual_seed(0)
-        model = build_model(cfg.model, dataset.num_classes)
+        model = build_model(cfg)
         frames = list(stream_frames(dataset, t + 3))
         result = measure_latency(model, frames, warmup=0, threads=1)
         flops[t] = {m: s["gflops"] for m, s in result["modes"].items()}
@@ -72,17 +74,17 @@ def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=2")
     torch.manual_seed(1)
-    model = build_model(cfg.model, 6)
-    save_checkpoint(cfg.resolved_run_dir() / "checkpoint.pt", {"model": model.state_dict()})
+    model = build_model(cfg)
+    save_checkpoint(rundir.path_for(cfg) / "checkpoint.pt", {"model": model.state_dict()})
     record = {"schema": 1, "run_id": "x", "status": "done", "metrics": {"miou": 0.5}}
-    (cfg.resolved_run_dir() / "record.json").write_text(json.dumps(record))
+    (rundir.path_for(cfg) / "record.json").write_text(json.dumps(record))
     result = latency_command(cfg, frames=3, warmup=2, threads=1, modes=["streaming", "recompute"], repeats=1)
     assert result["weights"].endswith("checkpoint.pt") and result["modes_agree"]
-    merged = json.loads((cfg.resolved_run_dir() / "record.json").read_text())
+    merged = json.loads((rundir.path_for(cfg) / "record.json").read_text())
     assert merged["metrics"] == {"miou": 0.5} and merged["latency"]["modes"]["recompute"]["timed_frames"] == 3
     latency_command(cfg, frames=1, warmup=0, threads=1, modes=["streaming"], write_record=False, repeats=1)
-    assert json.loads((cfg.resolved_run_dir() / "record.json").read_text()) == merged  # --no-record: untouched
-    assert json.loads((cfg.resolved_run_dir() / "latency.json").read_text())["modes"]["streaming"]["timed_frames"] == 1
+    assert json.loads((rundir.path_for(cfg) / "record.json").read_text()) == merged  # --no-record: untouched
+    assert json.loads((rundir.path_for(cfg) / "latency.json").read_text())["modes"]["streaming"]["timed_frames"] == 1
 
 
 def test_summarise_times_matches_numpy() -> None:
@@ -130,7 +132,7 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=1")
     dataset = build_dataset(cfg.data, "val", 1, train=False)
-    model = DriftingModel(build_model(cfg.model, dataset.num_classes))
+    model = DriftingModel(build_model(cfg))
     with pytest.raises(ModeMismatchError, match="differ"):
         measure_latency(model, list(stream_frames(dataset, 4)), warmup=0, threads=1)
 
@@ -154,10 +156,10 @@ def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path)
 
     cfg = tiny_config(tmp_path, "model.name=per_frame")
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # no record yet: nothing to add to
-    cfg.resolved_run_dir().mkdir(parents=True)
-    (cfg.resolved_run_dir() / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    rundir.path_for(cfg).mkdir(parents=True)
+    (rundir.path_for(cfg) / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
     assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
-    assert "latency" in json.loads((cfg.resolved_run_dir() / "record.json").read_text())
+    assert "latency" in json.loads((rundir.path_for(cfg) / "record.json").read_text())
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once
 
 
@@ -185,7 +187,7 @@ def _per_frame_model_and_frames(count: int):
     cfg = load_config(None, TINY + ["model.name=per_frame"])
     dataset = build_dataset(cfg.data, "val", 0, train=False)
     torch.manual_seed(0)
-    return build_model(cfg.model, dataset.num_classes), list(stream_frames(dataset, count))
+    return build_model(cfg), list(stream_frames(dataset, count))
 
 
 def test_repeated_passes_give_one_median_per_pass() -> None:
@@ -220,7 +222,7 @@ def test_unstable_measurements_are_repeated_then_flagged(monkeypatch, extra, pas
 def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_path: Path, capsys) -> None:
     args = ["latency", *TINY, "model.name=per_frame", f"output_root={tmp_path / 'runs'}", "--frames", "1",
             "--warmup", "0", "--threads", "1", "--repeats", "1"]
-    run_dir = load_config(None, TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]).resolved_run_dir()
+    run_dir = rundir.path_for(load_config(None, TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]))
     run_dir.mkdir(parents=True)
     old = {"status": "done", "metrics": {"miou": 0.5}, "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}}}
     (run_dir / "record.json").write_text(json.dumps(old))
@@ -242,7 +244,7 @@ def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_pat
 
 
 def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
-    from bench.report.collate import report_command
+    from bench.report.build import report_command
 
     def record(run_id: str, model: str, latency: dict) -> str:
         return json.dumps({"status": "done", "run_id": run_id, "model": model, "dataset": "synthetic", "seed": 0,

@@ -17,7 +17,7 @@ import bench.run.rundir as rundir
 import bench.run.trainer as trainer
 from bench.config import LaunchConfig
 from bench.grid.slurm import Job, slurm_parameters
-from bench.grid.spec import expand_spec
+from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
 from bench.run.liveness import JobStatus, Liveness
 from bench.run.rundir import acquire_claim, release_claim
@@ -119,7 +119,7 @@ def test_a_short_slurm_time_limit_warns(tmp_path, monkeypatch, capsys, write_spe
 
 def _stored_run(tmp_path: Path, write_spec) -> tuple[Path, Path]:
     """(run dir, submit dir) of a one-run grid whose config.yaml is stored as at submission."""
-    run = expand_spec(write_spec(grid=[{"product": {"model.memory_length": [1]}}]))[0]
+    run = build_grid(write_spec(grid=[{"product": {"model.memory_length": [1]}}])).runs[0]
     rundir.write_config(run.run_dir, run.config)
     return run.run_dir, tmp_path
 

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.grid.spec import expand_spec
+from bench.grid.spec import build_grid
 from tiny import TINY, as_overrides
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
             "seeds": [0], "launch": {"launcher": "local", "max_parallel": 2}}
     path = tmp_path / "tiny_local.yaml"
     path.write_text(yaml.safe_dump(spec))
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     assert len(runs) == 4
 
     assert main(["sweep", str(path), "--launcher", "local"]) == 1  # one run fails, the others finish
@@ -107,7 +107,7 @@ def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path,
             "overrides": {**TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
             "grid": [{"product": {"model.memory_length": [1, 2]}}], "launch": {"launcher": "local", "max_parallel": 1}}
     (tmp_path / "stop.yaml").write_text(yaml.safe_dump(spec))
-    first = expand_spec(tmp_path / "stop.yaml")[0]
+    first = build_grid(tmp_path / "stop.yaml").runs[0]
     log = tmp_path / "out/sweeps/tiny_stop/logs" / f"{first.run_id}.log"
     command = [sys.executable, "-m", "bench.cli", "sweep", "stop.yaml", "--launcher", "local"]
     result = _start_and_interrupt(command, tmp_path, _logged_an_iteration(tmp_path / first.run_dir / "log.jsonl"))

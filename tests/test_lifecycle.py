@@ -21,16 +21,17 @@ import bench.run.liveness as liveness
 import bench.run.trainer as trainer
 from bench.cli import main
 from bench.config import load_config, to_dict
-from bench.grid.spec import SweepError, expand_spec
+from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
-from bench.run.execute import Outcome, RunBusyError, evaluate_command, execute
+from bench.run.eval_run import evaluate_command
+from bench.run.execute import Outcome, RunBusyError, execute
 from bench.run.liveness import Liveness
 from tiny import TINY, as_overrides
 
 
 def fake_record(cfg, **fields) -> dict:
-    return {"run_id": cfg.resolved_run_dir().name, "status": "done", "metrics": {"miou": 0.25},
+    return {"run_id": rundir.path_for(cfg).name, "status": "done", "metrics": {"miou": 0.25},
             "config": to_dict(cfg), **fields}
 
 
@@ -89,7 +90,7 @@ def test_a_stored_config_or_checkpoint_of_another_run_is_refused(tmp_path, tiny_
 def test_a_grid_whose_base_sets_run_dir_is_an_error(write_spec, tmp_path):
     path = write_spec(overrides={"output_root": str(tmp_path / "runs"), "run_dir": str(tmp_path / "one")})
     with pytest.raises(SweepError, match="both resolve to run_dir"):
-        expand_spec(path)
+        build_grid(path)
 
 
 def test_a_run_stored_under_an_older_id_is_not_trained_again(tmp_path, monkeypatch):
@@ -97,9 +98,9 @@ def test_a_run_stored_under_an_older_id_is_not_trained_again(tmp_path, monkeypat
     old = tmp_path / f"{cfg.model.name}-0123456789"  # the same run, named by an older id scheme
     rundir.write_config(old, cfg)
     monkeypatch.setattr(trainer, "train_and_evaluate", no_training)
-    with pytest.raises(rundir.RunMismatchError, match=f"mv {old} {cfg.resolved_run_dir()}"):
+    with pytest.raises(rundir.RunMismatchError, match=f"mv {old} {rundir.path_for(cfg)}"):
         execute(cfg)
-    assert not cfg.resolved_run_dir().exists()
+    assert not rundir.path_for(cfg).exists()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def fake_failing_slurm(folder: Path, monkeypatch, body: str = "echo 'Unable to c
 def test_a_live_slurm_claim_is_left_alone_when_slurm_does_not_answer(tmp_path, monkeypatch, write_spec, capsys):
     fake_failing_slurm(tmp_path / "bin", monkeypatch)
     path = write_spec(grid=[{"product": {"model.memory_length": [1]}}])
-    (run,) = expand_spec(path)
+    (run,) = build_grid(path).runs
     run.run_dir.mkdir(parents=True)
     (run.run_dir / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "77", "time": 0}))
     got = rundir.acquire_claim(run.run_dir)
@@ -203,7 +204,7 @@ def test_read_record_states(tmp_path):
 
 def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
     path = write_spec(grid=[{"product": {"model.memory_length": [1, 2, 4]}}])
-    corrupt, unfinished, foreign = runs = expand_spec(path)
+    corrupt, unfinished, foreign = runs = build_grid(path).runs
     for run in runs:
         run.run_dir.mkdir(parents=True)
     (corrupt.run_dir / "record.json").write_text("")

@@ -3,7 +3,8 @@
 import torch
 
 from bench.config import load_config
-from bench.models.registry import build_model, list_models
+from bench.models.registry import list_models
+from bench.run.model import build_model
 
 
 def test_model_names_are_registered():
@@ -11,15 +12,15 @@ def test_model_names_are_registered():
 
 
 def test_build_models_from_config_overrides():
-    small = ["model.backbone=resnet18", "model.value_channels=16", "model.channels=16", "model.aux_channels=16"]
+    small = ["data.synthetic.num_classes=4", "model.backbone=resnet18", "model.value_channels=16", "model.channels=16", "model.aux_channels=16"]
     tma = build_model(load_config(None, ["model.name=tmanet", "model.memory_length=3", "model.key_channels=8",
-                                         "model.aggregation=sum", *small]).model, num_classes=4)
+                                         "model.aggregation=sum", *small]))
     assert (type(tma).__name__, tma.memory_length, tma.aggregation, len(tma.memory_keys)) == ("TMANet", 3, "sum", 3)
-    pf = build_model(load_config(None, ["model.name=per_frame", *small]).model, num_classes=4)
+    pf = build_model(load_config(None, ["model.name=per_frame", *small]))
     assert pf.memory_length == 0
     fw = build_model(load_config(None, ["model.name=flow_warp", "model.memory_length=1",
                                         "model.flow.source=ground_truth", "model.flow.fusion=concat",
-                                        *small]).model, num_classes=4)
+                                        *small]))
     assert (fw.memory_length, fw.flow_source, type(fw.fusion).__name__) == (1, "ground_truth", "ConcatFusion")
     fw.eval()
     with torch.no_grad():

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from bench.cli import main
-from bench.grid.spec import expand_spec
+from bench.grid.spec import build_grid
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def test_plugin_method_is_swept_trained_and_reported(tmp_path, monkeypatch, caps
     path.write_text(yaml.safe_dump(spec))
 
     assert main(["sweep", str(path), "--launcher", "local"]) == 0
-    runs = {run.config.model.name: run for run in expand_spec(path)}
+    runs = {run.config.model.name: run for run in build_grid(path).runs}
     record = json.loads((runs["temporal_mean"].run_dir / "record.json").read_text())
     assert record["model"] == "temporal_mean" and record["config"]["plugins"] == ["temporal_mean"]
     assert 0.0 <= record["metrics"]["miou"] <= 1.0

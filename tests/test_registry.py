@@ -6,7 +6,9 @@ import textwrap
 import pytest
 
 from bench.config import load_config
-from bench.models.registry import RegistryError, build_model, factory_kwargs, get_factory, list_models, load_plugins
+from bench.models.registry import RegistryError, get_factory, list_models, load_plugins
+from bench.run.arguments import factory_arguments as factory_kwargs
+from bench.run.model import build_model
 
 PLUGIN = '''
 from torch import nn
@@ -42,9 +44,9 @@ def test_builtin_models_are_registered():
 
 def test_plugin_module_registers_a_model_built_from_config(plugin_module):
     cfg = load_config(None, ["model.name=test_constant_plugin", f"plugins=[{plugin_module}]",
-                             "model.memory_length=3", "model.options={depth: 5}"])
+                             "model.memory_length=3", "model.options={depth: 5}", "data.synthetic.num_classes=4"])
     load_plugins(cfg.plugins)
-    model = build_model(cfg.model, num_classes=4)
+    model = build_model(cfg)
     assert (model.memory_length, model.depth, model.conv.out_channels) == (3, 5, 4)
     # only the arguments the factory declares are passed on
     assert set(factory_kwargs(get_factory("test_constant_plugin"), cfg.model)) == {"memory_length", "depth"}
@@ -54,7 +56,7 @@ def test_unknown_option_lists_the_accepted_arguments(plugin_module):
     load_plugins([plugin_module])
     cfg = load_config(None, ["model.name=test_constant_plugin", "model.options={depht: 2}"])
     with pytest.raises(RegistryError, match=r"\['depht'\] are not arguments .* accepts: depth, memory_length"):
-        build_model(cfg.model, num_classes=2)
+        build_model(cfg)
 
 
 def test_unknown_model_and_missing_plugin_are_clear_errors():

@@ -20,7 +20,7 @@ import yaml
 from bench.cli import main
 from bench.config import to_dict
 from bench.grid.manifest import read as read_jsonl
-from bench.grid.spec import expand_spec
+from bench.grid.spec import build_grid
 from bench.run.liveness import query_slurm_jobs
 from conftest import require_slurm
 from tiny import TINY
@@ -60,7 +60,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
                        "array_parallelism": 3, "folder": str(tmp_path / "slurm")}}
     path = tmp_path / "tiny_slurm.yaml"
     path.write_text(yaml.safe_dump(spec))
-    quick, preempted, cancelled = expand_spec(path)
+    quick, preempted, cancelled = build_grid(path).runs
 
     assert main(["sweep", str(path), "--launcher", "slurm"]) == 0
     assert "submitted 3 runs as SLURM array" in capsys.readouterr().out

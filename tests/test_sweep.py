@@ -11,7 +11,7 @@ import pytest
 from conftest import write_grid_spec
 from bench.config import load_config, to_dict
 from bench.run.identity import run_id
-from bench.grid.spec import SweepError, build_grid, expand_block, expand_grid, expand_spec, load_spec
+from bench.grid.spec import SweepError, build_grid, expand_block, load_spec
 from bench.grid.status import RunState, run_statuses
 from bench.grid.sweep import status_command, sweep_command
 from bench.run.liveness import JobStatus, Liveness
@@ -34,7 +34,7 @@ def test_union_of_blocks_and_seeds(tmp_path):
                                       {"zip": {"model.name": ["per_frame", "flow_warp"],
                                                "model.flow.source": ["raft", "ground_truth"]}}],
                       seeds=[0, 3])
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     assert len(runs) == 8
     assert [r.seed for r in runs[:2]] == [0, 3]
     base_t = load_config(SYNTHETIC_BASE).model.memory_length  # rows that do not set it keep the base's
@@ -47,12 +47,12 @@ def test_union_of_blocks_and_seeds(tmp_path):
 
 def test_ids_are_stable_and_match_run_id_of_the_resolved_config(tmp_path):
     path = write_grid_spec(tmp_path, seeds=[1])
-    first = [r.run_id for r in expand_spec(path)]
-    assert first == [r.run_id for r in expand_spec(path)]
+    first = [r.run_id for r in build_grid(path).runs]
+    assert first == [r.run_id for r in build_grid(path).runs]
     direct = load_config(SYNTHETIC_BASE, ["model.memory_length=2", "train.seed=1", f"output_root={tmp_path}/runs"])
     assert first[1] == run_id(direct)
     # launch settings and the output folder do not change a run's id
-    again = expand_grid(load_spec(path), [f"output_root={tmp_path}/elsewhere"], {"launcher": "slurm", "max_parallel": 3})
+    again = build_grid(path, [f"output_root={tmp_path}/elsewhere"], {"launcher": "slurm", "max_parallel": 3}).runs
     assert [r.run_id for r in again] == first
     assert again[0].config.launch.launcher == "slurm" and again[0].config.launch.max_parallel == 3
 
@@ -61,7 +61,7 @@ def test_identical_runs_are_deduplicated(tmp_path):
     # memory_length 2 is the base value, so the product's 2 and the empty-looking zip row are the same run
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [2, 2, 4]}},
                                       {"zip": {"model.memory_length": [2], "model.name": ["tmanet"]}}])
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     assert [r.config.model.memory_length for r in runs] == [2, 4]
     assert len(runs[0].also) == 2
 
@@ -69,7 +69,7 @@ def test_identical_runs_are_deduplicated(tmp_path):
 def test_the_grid_has_its_own_launch_settings(tmp_path):
     # a grid entry cannot set launch.*; the grid's launch is base < spec launch < command line
     path = write_grid_spec(tmp_path, launch={"launcher": "local", "max_parallel": 3, "time_min": 30})
-    grid = build_grid(load_spec(path), ["launch.mem_gb=4"], {"launcher": "slurm"})
+    grid = build_grid(path, ["launch.mem_gb=4"], {"launcher": "slurm"})
     assert (grid.launch.launcher, grid.launch.max_parallel, grid.launch.time_min, grid.launch.mem_gb) == (
         "slurm", 3, 30, 4)
     assert grid.sweep_dir == tmp_path / "sweeps" / "t" and len(grid.runs) == 2
@@ -79,27 +79,27 @@ def test_the_grid_has_its_own_launch_settings(tmp_path):
 
 def test_shipped_synthetic_grids_share_the_default_tmanet_run():
     specs = ["synthetic_memory_length", "synthetic_aggregation", "synthetic_encoding", "synthetic_methods"]
-    ids = {name: {r.run_id for r in expand_spec(REPO / "ablations" / f"{name}.yaml")} for name in specs}
+    ids = {name: {r.run_id for r in build_grid(REPO / "ablations" / f"{name}.yaml").runs} for name in specs}
     shared = set.intersection(*ids.values())
     assert shared and all(i.startswith("tmanet-") for i in shared)
-    methods = expand_spec(REPO / "ablations" / "synthetic_methods.yaml")
+    methods = build_grid(REPO / "ablations" / "synthetic_methods.yaml").runs
     assert {r.config.model.name for r in methods} == {"tmanet", "per_frame", "flow_warp"}
     assert {r.config.model.flow.source for r in methods if r.config.model.name == "flow_warp"} == {"ground_truth"}
-    mem = expand_spec(REPO / "ablations" / "synthetic_memory_length.yaml")
+    mem = build_grid(REPO / "ablations" / "synthetic_memory_length.yaml").runs
     assert sorted({r.config.model.memory_length for r in mem}) == [1, 2, 4]
 
 
 @pytest.mark.parametrize("dataset", ["cityscapes", "camvid"])
 def test_shipped_full_scale_grids_expand(dataset):
-    mem = expand_spec(REPO / "ablations" / f"{dataset}_memory_length.yaml")
+    mem = build_grid(REPO / "ablations" / f"{dataset}_memory_length.yaml").runs
     assert [r.config.model.memory_length for r in mem] == [1, 2, 4, 6, 8]
     assert all(r.config.launch.launcher == "slurm" and r.config.launch.gpus_per_node == 4 for r in mem)
     assert all(r.config.train.iters == 80000 and r.config.data.dataset == dataset for r in mem)
-    agg = expand_spec(REPO / "ablations" / f"{dataset}_aggregation.yaml")
+    agg = build_grid(REPO / "ablations" / f"{dataset}_aggregation.yaml").runs
     assert [r.config.model.aggregation for r in agg] == ["concat", "sum"]
-    enc = expand_spec(REPO / "ablations" / f"{dataset}_encoding.yaml")
+    enc = build_grid(REPO / "ablations" / f"{dataset}_encoding.yaml").runs
     assert [r.config.model.encoding for r in enc] == ["1x1", "3x3", "1x1+3x3"]
-    methods = expand_spec(REPO / "ablations" / f"{dataset}_methods.yaml")
+    methods = build_grid(REPO / "ablations" / f"{dataset}_methods.yaml").runs
     assert [r.config.model.name for r in methods] == ["tmanet", "per_frame", "flow_warp"]
     # the default TMANet run is shared by all four grids of a dataset
     shared = set.intersection(*({r.run_id for r in g} for g in (mem, agg, enc, methods)))
@@ -122,7 +122,7 @@ def test_shipped_full_scale_grids_expand(dataset):
 def test_bad_specs_give_clear_errors(tmp_path, fields, message):
     path = write_grid_spec(tmp_path, **fields)
     with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
-        expand_spec(path)
+        build_grid(path)
 
 
 def test_unknown_model_name_is_caught_before_launch(tmp_path, capsys):
@@ -141,7 +141,7 @@ def test_dry_run_prints_the_table_and_touches_nothing(tmp_path, capsys):
     path = write_grid_spec(tmp_path, seeds=[0, 1])
     assert sweep_command(str(path), dry_run=True) == 0
     out = capsys.readouterr().out
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     for run in runs:
         assert run.run_id in out
     assert "model.memory_length=1" in out and "pending" in out and "4 runs" in out
@@ -150,7 +150,7 @@ def test_dry_run_prints_the_table_and_touches_nothing(tmp_path, capsys):
 
 def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3, 4]}}])
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     done, failed, running, crashed = (r.run_dir for r in runs)
     for d in (done, failed, running, crashed):
         d.mkdir(parents=True)
@@ -177,7 +177,7 @@ def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
 
 def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     runs[0].run_dir.mkdir(parents=True)
     (runs[0].run_dir / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.1},
                                                              "config": to_dict(runs[0].config)}))
@@ -196,7 +196,7 @@ def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
 
 def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch):
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2]}}])
-    runs = expand_spec(path)
+    runs = build_grid(path).runs
     manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
     manifest.parent.mkdir(parents=True)
     manifest.write_text("".join(json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm",

@@ -16,37 +16,33 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from bench.data.io import DatasetError
+from bench.data.errors import DatasetError
+from bench.config import ConfigError, DataConfig
+from bench.data.camvid import build_camvid
+from bench.data.cityscapes import build_cityscapes
 from bench.data.memory import is_consecutive
+from bench.data.synthetic import build_synthetic
 
 DATASETS = ("synthetic", "cityscapes", "camvid")
 
 
-def build_dataset(data_cfg, split: str, memory_length: int, train: bool) -> Dataset:
+def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> Dataset:
     """The dataset named by ``data_cfg.dataset`` for ``split``; ``train`` turns the augmentation on."""
     if memory_length < 0:
         raise ValueError(f"memory_length must be >= 0, got {memory_length}")
     name = data_cfg.dataset
     check_memory_support(data_cfg)
     if name == "synthetic":
-        from bench.data.synthetic import build_synthetic
-
         return build_synthetic(data_cfg, split, memory_length, train)
     if name == "cityscapes":
-        from bench.data.cityscapes import build_cityscapes
-
         return build_cityscapes(data_cfg, split, memory_length, train)
     if name == "camvid":
-        from bench.data.camvid import build_camvid
-
         return build_camvid(data_cfg, split, memory_length, train)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-def check_memory_support(data_cfg) -> None:
+def check_memory_support(data_cfg: DataConfig) -> None:
     """Memory options a dataset cannot honour are errors rather than silently ignored."""
-    from bench.config import ConfigError
-
     if data_cfg.memory_source == "labelled" and data_cfg.dataset != "camvid":
         raise ConfigError(f"data.memory_source=labelled is for label-only video sets (camvid); "
                           f"{data_cfg.dataset} has video frames: use data.memory_source=video")

@@ -42,9 +42,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.config import DataConfig
+
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS, SEGNET_CLASSES, SEGNET_PALETTE
 from bench.data.clips import FileClips, missing_memory_frame
-from bench.data.io import DatasetError, layout_error
+from bench.data.errors import DatasetError
+from bench.data.io import layout_error
 from bench.data.transforms import ClipTransform
 
 log = logging.getLogger("bench.data.camvid")
@@ -101,9 +104,7 @@ class CamVidClips(FileClips):
     """CamVid labelled frames with their memory frames; samples follow docs/architecture.md."""
 
     def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform,
-                 data_cfg=None) -> None:
-        from bench.config import DataConfig
-
+                 data_cfg: DataConfig | None = None) -> None:
         data_cfg = data_cfg if data_cfg is not None else DataConfig(dataset="camvid")
         self.protocol = CAMVID_PROTOCOLS[data_cfg.camvid_protocol]
         self.num_classes = self.protocol.num_classes

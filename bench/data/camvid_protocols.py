@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.constants import IGNORE_INDEX
-from bench.data.io import DatasetError
+from bench.data.errors import DatasetError
 
 SEGNET_CLASSES = [
     "sky", "building", "pole", "road", "sidewalk", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist",

@@ -5,17 +5,23 @@
     info.palette                         # one RGB colour per class (Cityscapes: its official colours)
     info.label_ids                       # Cityscapes: the labelId of each trainId (for the test server), else None
 
-Models are built from this description (``bench.models.build``), so building a model never reads a dataset.
+Models are built from this description (``bench.run.model``), so building a model never reads a dataset.
 To add a dataset (or a protocol of one), add an entry to ``CATALOG``: a function of the ``DataConfig``.
-The dataset classes expose the same three attributes; ``tests/test_build.py`` checks that they agree.
+The dataset classes expose the same attributes; this module imports no torch; ``tests/test_build.py`` checks that they agree.
 """
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
+from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
+from bench.data.camvid_protocols import CAMVID_PROTOCOLS
+from bench.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID, class_hue, \
+    synthetic_class_names
+from bench.data.errors import DatasetError
 
 
 @dataclass(frozen=True)
@@ -38,44 +44,41 @@ class DatasetInfo:
 
 
 def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
-    """A fixed colour per class id: matplotlib's tab20 colours (cycled beyond 20 classes), as 0..255 RGB."""
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20"]
-    return tuple(tuple(int(round(255 * c)) for c in cmap(i % 20)[:3]) for i in range(num_classes))  # type: ignore
+    """A fixed, distinct colour per class id (evenly spaced hues, two brightness levels), as 0..255 RGB."""
+    return tuple(_rgb(colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95 if i % 2 else 0.7))
+                 for i in range(num_classes))
 
 
-def _synthetic(data_cfg: Any) -> DatasetInfo:
-    from bench.data.synthetic import synthetic_class_names
+def _rgb(colour: tuple[float, float, float]) -> tuple[int, int, int]:
+    return tuple(int(round(255 * c)) for c in colour)  # type: ignore[return-value]
 
+
+def _synthetic(data_cfg: DataConfig) -> DatasetInfo:
+    """Object classes are drawn in their cue hue (``class_hue``), background grey: the palette shows the cue."""
     n = int(data_cfg.synthetic.num_classes)
-    return DatasetInfo(n, tuple(synthetic_class_names(n)))
+    palette = ((128, 128, 128),) + tuple(_rgb(colorsys.hsv_to_rgb(class_hue(k, n), 0.9, 0.95)) for k in range(1, n))
+    return DatasetInfo(n, tuple(synthetic_class_names(n)), palette=palette)
 
 
-def _cityscapes(data_cfg: Any) -> DatasetInfo:
-    from bench.data.cityscapes import _TRAIN_ID_TO_LABEL_ID, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE  # 19 trainIds
-
+def _cityscapes(data_cfg: DataConfig) -> DatasetInfo:
     return DatasetInfo(len(CITYSCAPES_CLASSES), tuple(CITYSCAPES_CLASSES), palette=tuple(CITYSCAPES_PALETTE),
-                       label_ids=tuple(_TRAIN_ID_TO_LABEL_ID))
+                       label_ids=tuple(TRAIN_ID_TO_LABEL_ID))  # the 19 evaluated trainIds
 
 
-def _camvid(data_cfg: Any) -> DatasetInfo:
-    from bench.data.camvid import CAMVID_CLASSES, CAMVID_PALETTE  # the 11-class protocol, void ignored
+def _camvid(data_cfg: DataConfig) -> DatasetInfo:
+    protocol = CAMVID_PROTOCOLS[data_cfg.camvid_protocol]  # 11 classes (void ignored) or tmanet12 (void scored)
+    return DatasetInfo(protocol.num_classes, tuple(protocol.class_names), palette=tuple(map(tuple, protocol.palette)))
 
-    return DatasetInfo(len(CAMVID_CLASSES), tuple(CAMVID_CLASSES), palette=tuple(map(tuple, CAMVID_PALETTE)))
 
-
-CATALOG: dict[str, Callable[[Any], DatasetInfo]] = {
+CATALOG: dict[str, Callable[[DataConfig], DatasetInfo]] = {
     "synthetic": _synthetic,
     "cityscapes": _cityscapes,
     "camvid": _camvid,
 }
 
 
-def dataset_info(data_cfg: Any) -> DatasetInfo:
-    """The ``DatasetInfo`` of ``data_cfg.dataset`` (a ``DataConfig``); an unknown name lists the known ones."""
-    from bench.data.io import DatasetError
-
+def dataset_info(data_cfg: DataConfig) -> DatasetInfo:
+    """The ``DatasetInfo`` of ``data_cfg.dataset``; an unknown name lists the known ones."""
     describe = CATALOG.get(data_cfg.dataset)
     if describe is None:
         raise DatasetError(f"unknown dataset {data_cfg.dataset!r}; the catalog knows {', '.join(CATALOG)} "

@@ -27,21 +27,11 @@ import numpy as np
 from PIL import Image
 
 from bench.constants import IGNORE_INDEX
+from bench.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID
 from bench.data.clips import FileClips, missing_memory_frame
-from bench.data.io import DatasetError, layout_error
+from bench.data.errors import DatasetError
+from bench.data.io import layout_error
 from bench.data.transforms import ClipTransform
-
-CITYSCAPES_CLASSES = [
-    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
-    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-]  # fmt: skip
-# labelId of each trainId 0..18 (cityscapesscripts labels.py; baselines.md §3.1)
-_TRAIN_ID_TO_LABEL_ID = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
-CITYSCAPES_PALETTE = [
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
-    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
-    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
-]  # fmt: skip
 
 LAYOUT = """\
   {root}/gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png      (or ..._gtFine_labelTrainIds.png)
@@ -56,7 +46,7 @@ def label_id_lut() -> np.ndarray:
     """256-entry table labelId -> trainId: 0..18, 255 for ids 0..33 not evaluated, -1 (invalid) above 33."""
     lut = np.full(256, -1, dtype=np.int64)
     lut[:34] = IGNORE_INDEX
-    for train_id, label_id in enumerate(_TRAIN_ID_TO_LABEL_ID):
+    for train_id, label_id in enumerate(TRAIN_ID_TO_LABEL_ID):
         lut[label_id] = train_id
     return lut
 
@@ -128,7 +118,7 @@ def allowed_label_values(label: Path) -> str:
     """What a Cityscapes label file may hold, for error messages."""
     if label.name.endswith("_labelTrainIds.png"):
         return f"a *_gtFine_labelTrainIds.png holds trainIds 0..18 and {IGNORE_INDEX} (ignore)"
-    pairs = ", ".join(f"{label_id}->{train_id}" for train_id, label_id in enumerate(_TRAIN_ID_TO_LABEL_ID))
+    pairs = ", ".join(f"{label_id}->{train_id}" for train_id, label_id in enumerate(TRAIN_ID_TO_LABEL_ID))
     return (f"a *_gtFine_labelIds.png holds Cityscapes labelIds 0..33 (license plate, id -1, is not written into "
             f"label images); labelId->trainId: {pairs}, every other labelId in 0..33 -> {IGNORE_INDEX} (ignore); "
             f"convert other label formats with cityscapesscripts (json2labelImg / createTrainIdLabelImgs)")

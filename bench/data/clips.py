@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
-from bench.data.io import DatasetError, read_label, read_rgb, resize_to
+from bench.data.errors import DatasetError
+from bench.data.io import read_label, read_rgb, resize_to
 from bench.data.memory import memory_offsets
 from bench.data.transforms import ClipTransform, clip_sample
 
@@ -29,9 +31,7 @@ class FileClips(Dataset):
     ignore_index = IGNORE_INDEX
 
     def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform,
-                 data_cfg=None) -> None:
-        from bench.config import DataConfig
-
+                 data_cfg: DataConfig | None = None) -> None:
         self.root = Path(root)
         self.split = split
         self.memory_length = memory_length

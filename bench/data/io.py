@@ -19,10 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from bench.constants import IGNORE_INDEX
-
-
-class DatasetError(ValueError):
-    """A dataset folder is missing, incomplete or holds malformed files."""
+from bench.data.errors import DatasetError
 
 
 def layout_error(problem: str, path: Path | str, layout: str) -> DatasetError:

@@ -32,7 +32,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data.io import DatasetError
+import numpy as np
+from PIL import Image
+
+from bench.data.camvid_protocols import colour_to_index
+from bench.data.errors import DatasetError
 
 
 @dataclass(frozen=True)
@@ -151,11 +155,6 @@ def prepare_camvid_full(stills_dir: str | Path, labels_dir: str | Path, out_root
     """The original 960x720 release -> ``{out_root}/images_full/`` (``701_StillsRaw_full/NAME.png`` copied) and
     ``labels_full/`` (``LabeledApproved_full/NAME_L.png`` colours mapped to the 11 SegNet classes, void 11): the
     layout of the full11 and tmanet12 protocols. Returns ``{"labels_full": n}``."""
-    import numpy as np
-    from PIL import Image
-
-    from bench.data.camvid_protocols import colour_to_index
-
     stills_dir, labels_dir, out_root = Path(stills_dir), Path(labels_dir), Path(out_root)
     colour_files = sorted(labels_dir.glob("*_L.png"))
     if not colour_files:

@@ -20,6 +20,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # the Figure API: importing this module never switches the backend
 from torchvision.utils import flow_to_image
 
+from bench.config import DataConfig, load_config
+from bench.data.build import build_dataset
 from bench.data.transforms import denormalize
 
 
@@ -67,12 +69,11 @@ def save_clip_grid(dataset, indices: list[int], path: str | Path) -> Path:
 
 
 def preview_main(
-    data_cfg, memory_length: int, out_path: str | Path, num_clips: int = 4, split: str = "", train: bool = False
+    data_cfg: DataConfig, memory_length: int, out_path: str | Path, num_clips: int = 4, split: str = "",
+    train: bool = False
 ) -> Path:
     """Build the dataset of ``data_cfg`` (``split`` defaults to its ``val_split``) and save ``num_clips`` clips."""
-    from bench.data.build import build_dataset
-
-    split = split or getattr(data_cfg, "val_split", "val")
+    split = split or data_cfg.val_split
     dataset = build_dataset(data_cfg, split, memory_length, train)
     return save_clip_grid(dataset, list(range(min(num_clips, len(dataset)))), out_path)
 
@@ -87,8 +88,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="")
     parser.add_argument("--train", action="store_true", help="show training augmentation")
     args = parser.parse_args(argv)
-    from bench.config import load_config
-
     config, overrides = args.config, list(args.overrides)
     if "=" in config:  # only overrides were given
         config, overrides = "", [config] + overrides

@@ -46,32 +46,16 @@ import torch
 from torch.utils.data import Dataset
 
 from bench.constants import IGNORE_INDEX
-from bench.data.io import DatasetError
+from bench.data.classes import class_hue, synthetic_class_names
+from bench.data.errors import DatasetError
 from bench.data.transforms import ClipTransform, clip_sample
 
 SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
 TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 CUE_MODES = ("hidden", "visible")
-HUE_NAMES = ("red", "orange", "yellow", "chartreuse", "green", "spring", "cyan", "azure", "blue", "violet",
-             "magenta", "rose")
 CUE_SATURATION = 0.9
 OBJECTS_PER_CLIP = (2, 3)
-
-
-def class_hue(k: int, num_classes: int) -> float:
-    """Hue in [0, 1) of object class ``k >= 1``: evenly spaced, so classes are as far apart as possible
-    (5 classes are 72 degrees apart, more than the +-18 degree hue jitter of the photometric augmentation)."""
-    return (k - 1) / max(1, num_classes - 1)
-
-
-def synthetic_class_names(num_classes: int) -> list[str]:
-    """``["background", "red", "yellow", ...]``: each object class is named after its cue hue."""
-    names = ["background"]
-    for k in range(1, num_classes):
-        name = HUE_NAMES[int(round(class_hue(k, num_classes) * 12)) % 12]
-        names.append(name if name not in names else f"{name}{k}")
-    return names
 
 
 def _hue_rgb(hue: float) -> np.ndarray:

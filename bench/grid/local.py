@@ -24,10 +24,11 @@ from typing import Any, Sequence
 
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run
+from bench.progress import Progress
 from bench.run import rundir
-from bench.run.execute import EXIT_BUSY
+from bench.constants import EXIT_BUSY
 
-EXIT_REFUSED = 2  # the run dir holds another run (RunMismatchError): not started
+EXIT_REFUSED = 2  # the run dir cannot take the run (its config.yaml could not be written): not started
 log = logging.getLogger("bench.grid.local")
 
 
@@ -80,12 +81,13 @@ def _child_env(max_parallel: int) -> dict[str, str]:
 
 
 def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_over: bool) -> _Active | LocalResult:
-    """Store the run's config and start its subprocess; a run dir holding another run is not started."""
+    """Store the run's config (the only copy: the executor reads it) and start its subprocess. The reuse decision
+    was made by ``bench.grid.status`` (only launchable runs come here); a folder that cannot be written is not
+    started."""
     log_path = sweep_dir / "logs" / f"{run.run_id}.log"
     try:
-        rundir.check_reuse(run.run_dir, run.config)
         rundir.write_config(run.run_dir, run.config)
-    except rundir.RunDirError as err:
+    except (rundir.RunDirError, OSError) as err:
         log_path.write_text(f"{type(err).__name__}: {err}\n")
         return LocalResult(run.run_id, EXIT_REFUSED, 0.0, log_path, f"{type(err).__name__}: {err}")
     log = open(log_path, "w")
@@ -134,8 +136,6 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
     ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
     ``--take-over`` (claims whose owner cannot be checked).
     """
-    from bench.progress import Progress
-
     sweep_dir = Path(sweep_dir)
     manifest = manifest or sweep_dir / "manifest.jsonl"
     (sweep_dir / "logs").mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run
+from bench.progress import configure_logging
 from bench.run import rundir
 from bench.run.liveness import slurm_reachable
 
@@ -45,14 +46,14 @@ class Job:
         os.chdir(self.cwd)  # relative paths in the config (output_root, data.root) mean the submit dir
         try:
             _limit_threads_to_allocation()
-            from bench.progress import configure_logging
+            # the job's process trains (torch); the submitting process must not import it (start-up time)
             from bench.run.execute import execute
 
             configure_logging()  # status lines into the job's log
 
             self._preempted = False
             result = execute(rundir.read_config(self.run_dir), self.run_dir, take_over=self.take_over,
-                             preempted=lambda: self._preempted)
+                             preempted=lambda: self._preempted, launched=True)
             return result.summary()
         finally:
             os.chdir(previous)
@@ -124,7 +125,8 @@ def submit_slurm(runs: Sequence[Run], launch: Any, sweep_dir: Path, name: str, m
                  take_over: bool = False) -> list[Any]:
     """Submit ``runs`` as one SLURM job array (submitit ``executor.batch()``); returns the submitit jobs.
 
-    Each run's folder is checked (``rundir.check_reuse``) and its config stored before anything is submitted.
+    The runs come from ``bench.grid.status`` (launchable: the reuse decision is made); each run's config is stored
+    (``config.yaml``, the only copy the job reads) before anything is submitted.
     Does not wait: job ids go to the sweep manifest, and ``bench status`` reads run dirs, claims,
     ``error.json`` and ``sacct``. Logs land in ``launch.folder/<name>/<job>/<job>_0_log.{out,err}``.
     """
@@ -133,8 +135,6 @@ def submit_slurm(runs: Sequence[Run], launch: Any, sweep_dir: Path, name: str, m
         raise LaunchError(f"cannot submit to SLURM: {why}")
     import submitit
 
-    for run in runs:
-        rundir.check_reuse(run.run_dir, run.config)
     for run in runs:
         rundir.write_config(run.run_dir, run.config)
     manifest = manifest or Path(sweep_dir) / "manifest.jsonl"

@@ -1,7 +1,7 @@
 """Ablation grids: spec files and their pure expansion into typed runs (``Grid``, ``Run``).
 
-    from bench.grid.spec import load_spec, build_grid
-    grid = build_grid(load_spec("ablations/synthetic_memory_length.yaml"), ["train.iters=40"], {"launcher": "local"})
+    from bench.grid.spec import build_grid
+    grid = build_grid("ablations/synthetic_memory_length.yaml", ["train.iters=40"], {"launcher": "local"})
     grid.runs[0].run_id, grid.runs[0].run_dir, grid.launch.max_parallel, grid.sweep_dir
 
 A grid spec (``ablations/*.yaml``; see ablations/README.md)::
@@ -40,6 +40,7 @@ from typing import Any
 from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, deep_merge, from_dict,
                           parse_override, read_yaml, read_yaml_with_base)
 from bench.models.registry import RegistryError
+from bench.run import rundir
 from bench.run.identity import run_id
 
 SPEC_KEYS = ("name", "ablation", "factor", "description", "base", "overrides", "grid", "seeds", "launch")
@@ -86,6 +87,7 @@ class Grid:
     runs: tuple[Run, ...]
     launch: LaunchConfig
     sweep_dir: Path
+    overrides: tuple[str, ...] = ()   # the command-line overrides it was expanded with
 
     @property
     def name(self) -> str:
@@ -207,7 +209,7 @@ def _launch_values(launch: dict[str, Any] | None, spec: GridSpec) -> dict[str, A
     return deep_merge(spec.launch, {k: v for k, v in (launch or {}).items() if v is not None})
 
 
-def expand_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
+def _expand(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
                 launch: dict[str, Any] | None = None) -> list[Run]:
     """All distinct runs of ``spec``, in grid order; every config is built and validated here.
 
@@ -222,14 +224,14 @@ def expand_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
     for i, block in enumerate(spec.grid):
         for entry in expand_block(block):
             for seed in spec.seeds or [None]:
-                where = f"grid[{i}] entry {_format_varied(entry) or '(base)'}"
+                where = f"grid[{i}] entry {format_varied(entry) or '(base)'}"
                 where += f" seed {seed}" if seed is not None else ""
                 cfg = _entry_config(spec, base_values, entry, seed, launch_values, cli, where)
                 rid = run_id(cfg)
                 if rid in runs:
                     runs[rid] = replace(runs[rid], also=runs[rid].also + (dict(entry),))
                 else:
-                    runs[rid] = Run(rid, cfg, cfg.resolved_run_dir(), dict(entry), cfg.train.seed)
+                    runs[rid] = Run(rid, cfg, rundir.path_for(cfg), dict(entry), cfg.train.seed)
     _check_distinct_run_dirs(spec, list(runs.values()))
     return list(runs.values())
 
@@ -240,14 +242,14 @@ def _check_distinct_run_dirs(spec: GridSpec, runs: list[Run]) -> None:
         key = Path(run.run_dir).absolute()
         if key in seen:
             other = seen[key]
-            raise _fail(spec.path, f"runs {other.run_id} ({_format_varied(other.varied) or '(base)'}) and "
-                                   f"{run.run_id} ({_format_varied(run.varied) or '(base)'}) both resolve to "
+            raise _fail(spec.path, f"runs {other.run_id} ({format_varied(other.varied) or '(base)'}) and "
+                                   f"{run.run_id} ({format_varied(run.varied) or '(base)'}) both resolve to "
                                    f"run_dir {run.run_dir}; remove run_dir from the base config and overrides "
                                    f"(each run then gets output_root/<run id>)")
         seen[key] = run
 
 
-def grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
+def _grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
                 launch: dict[str, Any] | None = None) -> tuple[LaunchConfig, Path]:
     """The grid's own launch settings (base < spec ``launch`` < command line) and its output root."""
     values = apply_overrides(read_yaml_with_base(spec.base), list(spec.overrides.items()))
@@ -260,56 +262,23 @@ def grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
     return launch_cfg, Path(values.get("output_root") or Config().output_root)
 
 
-def build_grid(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
+def build_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                launch: dict[str, Any] | None = None) -> Grid:
-    """``expand_grid`` plus the grid's launch settings and bookkeeping folder (``<output_root>/../sweeps/<name>``)."""
-    runs = expand_grid(spec, overrides, launch)
-    launch_cfg, output_root = grid_launch(spec, overrides, launch)
-    return Grid(spec, tuple(runs), launch_cfg, output_root.parent / "sweeps" / spec.name)
-
-
-def expand_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> list[Run]:
-    """``expand_grid(load_spec(path), overrides)``: the distinct, validated runs of a spec file."""
-    return expand_grid(load_spec(path), overrides)
-
-
-def check_models(spec: GridSpec, runs: tuple[Run, ...] | list[Run]) -> None:
-    """Every run's model name is registered and its ``model.options`` are accepted (imports torch)."""
-    from bench.models.registry import RegistryError, factory_kwargs, get_factory, load_plugins
-
-    seen: set[tuple[str, str, tuple[str, ...]]] = set()
-    for run in runs:
-        model = run.config.model
-        key = (model.name, json.dumps(model.options, sort_keys=True), tuple(run.config.plugins))
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            load_plugins(run.config.plugins)
-            factory_kwargs(get_factory(model.name), model)
-        except RegistryError as err:
-            raise _fail(spec.path, f"run {run.run_id} ({_format_varied(run.varied)}): {err}") from err
+    """The one way from a spec file to its runs: load, expand and validate every run (model names and options
+    included: computing a run id builds the model's arguments), plus the grid's launch settings and bookkeeping
+    folder (``<output_root>/../sweeps/<name>``). ``overrides``: command-line ``key=value`` strings (applied last);
+    ``launch``: command-line launch settings (e.g. ``{"launcher": "slurm"}``) over the spec's."""
+    spec = load_spec(path)
+    runs = _expand(spec, overrides, launch)
+    launch_cfg, output_root = _grid_launch(spec, overrides, launch)
+    return Grid(spec, tuple(runs), launch_cfg, output_root.parent / "sweeps" / spec.name,
+                tuple(str(o) for o in overrides))
 
 
 def _format_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _format_varied(entry: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_format_value(v)}" for k, v in entry.items())
-
-
-
-
 def format_varied(entry: dict[str, Any]) -> str:
     """``{"model.memory_length": 2}`` -> ``"model.memory_length=2"`` (the run table's "varied" column)."""
-    return _format_varied(entry)
-
-
-def prepare(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-            launch: dict[str, Any] | None = None, check_model_names: bool = True) -> Grid:
-    """Load and expand a spec file, validating every run (and, optionally, the model names)."""
-    grid = build_grid(load_spec(spec_path), overrides, launch)
-    if check_model_names:
-        check_models(grid.spec, grid.runs)
-    return grid
+    return " ".join(f"{k}={_format_value(v)}" for k, v in entry.items())

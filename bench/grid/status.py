@@ -63,18 +63,13 @@ def run_statuses(runs: Sequence[Run], manifest: Path) -> list[RunStatus]:
 
 
 def _record_status(run: Run, job_id: str) -> RunStatus | None:
-    from bench.run.identity import differences
-
-    read = rundir.read_record(run.run_dir)
-    if read.state is rundir.RecordState.CORRUPT:
-        return RunStatus(run, RunState.CORRUPT, f"{read.reason}; delete it to recompute", job_id)
-    if read.done and read.record is not None:
-        stored = read.record.get("config")
-        diffs = differences(stored, run.config) if isinstance(stored, dict) else []
-        if diffs:
-            return RunStatus(run, RunState.CORRUPT, f"record.json belongs to another config ({diffs[0]}"
-                             f"{'; ...' if len(diffs) > 1 else ''}); use another output_root or delete it", job_id)
-        return RunStatus(run, RunState.DONE, _metric_text(read.record), job_id)
+    """DONE for a finished record of this config; CORRUPT when the folder cannot hold the run (``rundir``'s
+    reuse decision: another run's files, or a corrupt record); None otherwise."""
+    reuse = rundir.inspect_reuse(run.run_dir, run.config)
+    if reuse.problem:
+        return RunStatus(run, RunState.CORRUPT, reuse.problem, job_id)
+    if reuse.done and reuse.read.record is not None:
+        return RunStatus(run, RunState.DONE, _metric_text(reuse.read.record), job_id)
     return None
 
 

@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 from bench.grid import local, slurm
-from bench.grid.spec import Grid, SweepError, prepare
+from bench.grid.spec import Grid, SweepError, build_grid
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
-from bench.run.execute import EXIT_BUSY
+from bench.constants import EXIT_BUSY
 from bench.run.liveness import slurm_reachable
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
@@ -75,7 +75,12 @@ def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False,
     Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise, 2 when the
     launcher cannot be used.
     """
-    grid = prepare(spec, overrides, _launch_overrides(launcher, max_parallel))
+    grid = build_grid(spec, overrides, _launch_overrides(launcher, max_parallel))
+    return sweep_grid(grid, spec, dry_run, take_over)
+
+
+def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = False) -> int:
+    """``bench sweep`` on an expanded grid (``spec``: its file, for the follow-up command); see ``sweep_command``."""
     statuses = run_statuses(grid.runs, grid.manifest)
     print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); launcher {grid.launch.launcher}; "
           f"bookkeeping in {grid.sweep_dir}")
@@ -100,7 +105,7 @@ def status_command(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> in
 
     Pass the same dotted overrides as to ``bench sweep`` (they change the run ids).
     """
-    grid = prepare(spec, overrides, check_model_names=False)
+    grid = build_grid(spec, overrides)
     statuses = run_statuses(grid.runs, grid.manifest)
     print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)})")
     print(format_table(statuses))

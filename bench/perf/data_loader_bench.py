@@ -30,16 +30,17 @@ from typing import Any, Sequence
 
 import torch
 
+from bench.config import Config, load_config
+from bench.data.build import build_dataset
+from bench.distributed import DistEnv, resolve_device
+from bench.run.batches import InfiniteBatches
+from bench.run.latency import cuda_sync
+from bench.run.model import build_model
+from bench.run.recipe import total_loss
 
-def measure(cfg: Any, steps: int, warmup: int) -> dict[str, Any]:
+
+def measure(cfg: Config, steps: int, warmup: int) -> dict[str, Any]:
     """``{"data_ms", "model_ms"}`` lists over ``steps`` timed steps, plus the resolved workers and device."""
-    from bench.data.build import build_dataset
-    from bench.distributed import DistEnv, resolve_device
-    from bench.models.build import build_model
-    from bench.run.batches import InfiniteBatches
-    from bench.run.latency import cuda_sync
-    from bench.run.recipe import total_loss
-
     device = resolve_device(cfg.device)
     env = DistEnv(device=device)
     model = build_model(cfg).to(device).train()
@@ -79,8 +80,6 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from bench.config import load_config
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="recipe YAML, e.g. configs/camvid_segnet11.yaml")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.root=/tmp/camvid_root")

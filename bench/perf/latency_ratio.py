@@ -21,7 +21,7 @@ from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
 from bench.run.latency import measure_latency, stream_frames
-from bench.models.build import build_model
+from bench.run.model import build_model
 
 SMALL_MODEL = ["model.backbone=resnet18", "model.key_channels=16", "model.value_channels=32", "model.channels=64",
                "model.aux_channels=32"]

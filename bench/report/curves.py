@@ -11,15 +11,13 @@ Drawn with the matplotlib Figure API: importing this module changes no backend o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from bench.report.collate import ReportError
-
-LOG_NAME = "log.jsonl"
+from bench.report.sources import ReportError
+from bench.run import rundir
 
 
 class CurvesError(ReportError):
@@ -39,41 +37,26 @@ class RunLog:
     notes: list[str] = field(default_factory=list)
 
 
-def _run_id(run_dir: Path) -> str:
+def _entries(run: str | Path) -> tuple[Path, list[dict], list[str]]:
+    """(log path, its entries with an "iter", notes); a torn last line is dropped with a note, a bad line
+    elsewhere is an error."""
     try:
-        return str(json.loads((run_dir / "record.json").read_text())["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return run_dir.resolve().name
-
-
-def _entries(path: Path) -> tuple[list[dict], list[str]]:
-    """The JSON objects of ``path``; a torn last line is dropped with a note, a bad line elsewhere is an error."""
-    lines = path.read_text(errors="replace").splitlines()
-    entries, notes = [], []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                notes.append(f"torn last line {number} of {path} skipped")
-                continue
-            raise CurvesError(f"{path}:{number}: not JSON ({err.msg}); remove or repair that line") from err
-        if isinstance(entry, dict) and "iter" in entry:
-            entries.append(entry)
-    return entries, notes
+        log = rundir.read_log(run)
+    except (FileNotFoundError, IsADirectoryError):
+        raise CurvesError(f"{run}: no {rundir.LOG}; give run folders written by `bench train`") from None
+    notes = []
+    for number, reason in log.bad:
+        if number != log.lines:
+            raise CurvesError(f"{log.path}:{number}: not JSON ({reason}); remove or repair that line")
+        notes.append(f"torn last line {number} of {log.path} skipped")
+    return log.path, [e for e in log.entries if "iter" in e], notes
 
 
 def read_log(run: str | Path) -> RunLog:
     """The series of a run folder (or of its ``log.jsonl`` given directly); a repeated iteration keeps its last
     value (a run resumed from an older checkpoint logs those iterations again)."""
-    path = Path(run)
-    run_dir = path.parent if path.is_file() else path
-    path = run_dir / LOG_NAME
-    if not path.is_file():
-        raise CurvesError(f"{run}: no {LOG_NAME}; give run folders written by `bench train`")
-    entries, notes = _entries(path)
+    path, entries, notes = _entries(run)
+    run_dir = path.parent
     series: dict[str, dict[int, float]] = {"loss": {}, "aux_loss": {}, "lr": {}, "miou": {}}
     for entry in entries:
         it = int(entry["iter"])
@@ -83,7 +66,7 @@ def read_log(run: str | Path) -> RunLog:
         miou = (entry.get("val") or {}).get("miou") if isinstance(entry.get("val"), dict) else None
         if isinstance(miou, (int, float)):
             series["miou"][it] = 100.0 * float(miou)
-    log = RunLog(_run_id(run_dir), path, notes=notes,
+    log = RunLog(rundir.run_name(run_dir), path, notes=notes,
                  **{key: sorted(values.items()) for key, values in series.items()})
     if not log.miou:
         log.notes.append(f"{log.run_id}: no validation lines in {path}, so no mIoU points")

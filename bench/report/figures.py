@@ -1,4 +1,4 @@
-"""Report figures (PNG and PDF, matplotlib Figure API + seaborn styles) drawn from ``bench.report.collate`` tables.
+"""Report figures (PNG and PDF, matplotlib Figure API + seaborn styles) drawn from ``bench.report.tables`` tables.
 
     bench report ablations/*.yaml            # calls draw_all(tables, "reports/figures")
 
@@ -27,7 +27,6 @@ Every figure comes with a one-line reading for ``reports/index.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,33 +34,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
-FORMATS: tuple[str, ...] = ("png", "pdf")
-IGNORE_COLOUR = (0.0, 0.0, 0.0)
+from bench.report.plotting import FigureResult, save
+from bench.run import rundir
+from bench.report.tables import best_text
+
 CI_METHODS = {"images+seeds": "bootstrap over images and seeds", "images": "bootstrap over images",
               "seeds": "bootstrap over seeds", "none": "none (n = 1, no per-image counts)"}
-
-
-@dataclass
-class FigureResult:
-    """A drawn figure (or one that could not be drawn: no paths, the reason as ``reading``)."""
-
-    name: str
-    paths: list[Path] = field(default_factory=list)
-    reading: str = ""
-    figure: Figure | None = field(default=None, repr=False)  # the drawn figure, for inspection
-
-
-def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """``<out_dir>/<name>.png`` (150 dpi) and ``.pdf``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in FORMATS:
-        path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
 
 
 def _settings(table: Any) -> pd.Series:
@@ -118,8 +97,6 @@ def _reference_lines(ax: Any, table: Any, tables: list[Any]) -> None:
 
 def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
     """mIoU vs memory length: 95% CI error bars, n per point, per-frame and chance lines, y from 0."""
-    from bench.report.collate import best_text
-
     frame, settings = table.frame, _settings(table)
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
@@ -145,8 +122,6 @@ def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = N
 
 def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
     """Bars (mean, 95% CI) with one dot per seed and n per bar, for an aggregation / encoding / other ablation."""
-    from bench.report.collate import best_text
-
     frame, settings = table.frame, _settings(table)
     order = list(dict.fromkeys(frame[table.factor_label].astype(str)))
     kinds = list(dict.fromkeys(settings))
@@ -266,8 +241,6 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
 
 def _confusion_of(table: Any, ids: list[str]) -> np.ndarray | None:
     """The summed (C, C) confusion counts of the runs ``ids`` from their record.json, or None if one lacks it."""
-    from bench.run import rundir
-
     total = None
     for run_id in ids:
         run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
@@ -325,120 +298,16 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
 
 
 # --------------------------------------------------------------------------------------------------
-# qualitative strip
-
-
-def colourise(label: np.ndarray, num_classes: int) -> np.ndarray:
-    """(H, W) class ids -> (H, W, 3) colours; 255 (ignore) is black."""
-    palette = np.array(sns.color_palette("tab20", max(num_classes, 2)))
-    out = np.zeros(label.shape + (3,))
-    valid = label < num_classes
-    out[valid] = palette[label[valid]]
-    out[~valid] = IGNORE_COLOUR
-    return out
-
-
-def class_legend(class_names: list[str]) -> list[Patch]:
-    """Legend handles: one colour patch per class (as ``colourise`` paints it), plus black = ignored."""
-    palette = sns.color_palette("tab20", max(len(class_names), 2))
-    return [Patch(color=palette[c], label=name) for c, name in enumerate(class_names)] + \
-        [Patch(color=IGNORE_COLOUR, label="ignored")]
-
-
-def to_image(frame: Any) -> np.ndarray:
-    """ImageNet-normalised (3, H, W) tensor -> (H, W, 3) in [0, 1]."""
-    from bench.constants import IMAGENET_MEAN, IMAGENET_STD
-
-    mean = np.array(IMAGENET_MEAN).reshape(3, 1, 1)
-    std = np.array(IMAGENET_STD).reshape(3, 1, 1)
-    return np.clip((frame.numpy() * std + mean) / 255.0, 0, 1).transpose(1, 2, 0)
-
-
-def _strip_models(table: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """(row label, record of the lowest-seed run with a checkpoint) per table row; notes for rows without one."""
-    from bench.run import rundir
-
-    chosen, notes = [], []
-    for _, row in table.frame.iterrows():
-        label = ", ".join(str(row[k]) for k in table.key_columns)
-        found = None
-        for run_id in str(row["run_ids"]).split():
-            run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
-            if run_dir and (Path(run_dir) / rundir.CHECKPOINT).is_file():
-                found = rundir.read_record(run_dir).record
-                found["_run_dir"] = run_dir
-                break
-        if found is None:
-            notes.append(f"{label}: skipped, no checkpoint.pt in its run dirs")
-        else:
-            chosen.append((label, found))
-    return chosen, notes
-
-
-def qualitative_figure(table: Any, out_dir: Path, clip_index: int = 0) -> FigureResult:
-    """Memory frames, current frame, ground truth and each model's prediction for one synthetic val clip."""
-    import torch
-
-    from bench.data.build import build_dataset
-    from bench.models.build import load_run_model
-
-    name = f"qualitative_{table.name}"
-    chosen, notes = _strip_models(table)
-    if not chosen:
-        return FigureResult(name, [], "no run of this table has a checkpoint; " + "; ".join(notes))
-    configs, models = [], []
-    for label, record in chosen:
-        model, cfg, _ = load_run_model(Path(record["_run_dir"]))
-        configs.append(cfg)
-        models.append((label, model.eval()))
-    longest = max(int(m.memory_length) for _, m in models)
-    # the current frame of a synthetic clip does not depend on T, so one clip with the longest memory serves all
-    dataset = build_dataset(configs[0].data, configs[0].data.val_split, longest, train=False)
-    sample = dataset[clip_index]
-    frames, label = sample["frames"], sample["label"].numpy()
-    panels: list[tuple[str, np.ndarray]] = []
-    for i in range(longest):
-        panels.append((f"t-{longest - i}", to_image(frames[i])))
-    panels += [("current t", to_image(frames[-1])), ("ground truth", colourise(label, dataset.num_classes))]
-    correct = {}
-    with torch.inference_mode():
-        for label_text, model in models:
-            t = int(model.memory_length)
-            clip = frames[longest - t:].unsqueeze(0)
-            flow = sample["flow"][longest - t:].unsqueeze(0) if t and "flow" in sample else None
-            pred = model(clip, flow)["out"].argmax(1)[0].numpy()
-            valid = label != dataset.ignore_index
-            correct[label_text] = float((pred[valid] == label[valid]).mean() * 100) if valid.any() else math.nan
-            panels.append((f"{label_text}\n{correct[label_text]:.0f}% px", colourise(pred, dataset.num_classes)))
-    fig = Figure(figsize=(1.8 * len(panels), 2.6))
-    for ax, (title, image) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
-        ax.imshow(image, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    fig.suptitle(f"{table.name}: {sample['name']}", fontsize=9)
-    fig.legend(handles=class_legend(dataset.class_names), loc="lower center", ncol=min(8, len(dataset.class_names) + 1),
-               fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
-    best = max(correct, key=lambda k: correct[k])
-    text = f"clip {sample['name']}: best pixel accuracy {best} ({correct[best]:.0f}%)"
-    if notes:
-        text += "; " + "; ".join(notes)
-    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text)
-
-
-# --------------------------------------------------------------------------------------------------
 
 
 def draw_all(tables: list[Any], out_dir: str | Path) -> list[FigureResult]:
     """Every figure the tables support; a figure that cannot be drawn is reported, not raised."""
-    from bench.run.checkpoint import CheckpointError
-    from bench.data.io import DatasetError
-
     out = Path(out_dir)
     with sns.axes_style("whitegrid"), sns.plotting_context("paper"):  # scoped: the caller's style is kept
-        return _draw_all(tables, out, CheckpointError, DatasetError)
+        return _draw_all(tables, out)
 
 
-def _draw_all(tables: list[Any], out: Path, *tolerated: type[Exception]) -> list[FigureResult]:
+def _draw_all(tables: list[Any], out: Path) -> list[FigureResult]:
     results: list[FigureResult] = []
     for table in tables:
         if table.ablation == "memory_length":
@@ -450,9 +319,10 @@ def _draw_all(tables: list[Any], out: Path, *tolerated: type[Exception]) -> list
     results += per_class_figures(tables, out)
     results += confusion_figures(tables, out)
     synthetic = [t for t in tables if (t.runs["dataset"] == "synthetic").all()]
-    for table in [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]:
-        try:
-            results.append(qualitative_figure(table, out))
-        except (*tolerated, RuntimeError) as err:  # e.g. a checkpoint of another architecture
-            results.append(FigureResult(f"qualitative_{table.name}", [], f"{type(err).__name__}: {err}"))
+    strips = [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]
+    if strips:
+        # the strip runs the trained models: torch is imported only when a table needs it (start-up time)
+        from bench.report.qualitative import qualitative_figure
+
+        results += [qualitative_figure(table, out) for table in strips]
     return results

@@ -2,7 +2,7 @@
 
     bench report ablations/*.yaml --out reports      # build_report calls write_html; open reports/index.html
 
-Pages are built from the same ``Table`` (``bench.report.collate``) and ``FigureResult`` (``bench.report.figures``)
+Pages are built from the same ``Table`` (``bench.report.tables``) and ``FigureResult`` (``bench.report.figures``)
 objects as the Markdown, so the numbers are the ones in ``tables/*.md``. Each table page shows the table (mean,
 std, n, 95% CI, Δ ref with its CI, p and significance marks), the "best" / "no significant difference" sentence,
 the notes, the table's figures (PNG) and every run with relative links to its folder and files. Columns sort on
@@ -21,16 +21,15 @@ import numbers
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-from bench.report.collate import MISSING, Table, best_text, display_frame, reading
-
-if TYPE_CHECKING:
-    from bench.report.figures import FigureResult
+from bench.report.plotting import FigureResult
+from bench.report.tables import MISSING, Table, best_text, display_frame, reading
+from bench.run import rundir
 
 PAGE_DIR = "html"
-# Display column (``collate.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
+# Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
 SORT_COLUMNS: dict[str, str] = {
     "mIoU (%)": "miou_mean", "std": "miou_std", "n": "n", "95% CI": "ci_low", "Δ ref": "delta_ref",
     "Δ ref 95% CI": "delta_ref_low", "p": "p_ref", "pixel agreement (%)": "pixel_agreement_mean",
@@ -39,7 +38,6 @@ SORT_COLUMNS: dict[str, str] = {
 }
 # Per-table figure names drawn by ``bench.report.figures`` ("{t}" is the table name).
 TABLE_FIGURES: tuple[str, ...] = ("{t}_miou_vs_memory_length", "{t}_bars", "qualitative_{t}")
-RUN_FILES: tuple[str, ...] = ("record.json", "config.yaml", "log.jsonl")
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -163,8 +161,8 @@ def runs_html(table: Table, page_dir: Path) -> str:
         links = []
         if run_dir and Path(run_dir).is_dir():
             links.append(f'<a href="{_href(run_dir, page_dir)}/">folder</a>')
-            links += [f'<a href="{_href(Path(run_dir) / name, page_dir)}">{_e(name)}</a>'
-                      for name in RUN_FILES if (Path(run_dir) / name).is_file()]
+            links += [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>'
+                      for path in rundir.reported_files(run_dir)]
         miou = MISSING if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
         rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
                     f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from bench.config import ConfigError
+from bench.data.build import collate_clips
 from bench.distributed import DistEnv
 from bench.seeding import sample_seed
 
 
 def per_rank_batch(global_batch: int, world_size: int) -> int:
     """``train.batch_size`` is the global batch (mmseg's ``samples_per_gpu x GPUs``): each rank takes an equal share."""
-    from bench.config import ConfigError
-
     if world_size < 1 or global_batch % world_size:
         raise ConfigError(f"train.batch_size={global_batch} is the global batch and must divide evenly across the "
                           f"{world_size} processes; use a multiple of {world_size}")
@@ -116,8 +116,6 @@ class InfiniteBatches:
     it) resumes exactly."""
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: int = -1) -> None:
-        from bench.data.build import collate_clips
-
         self.dataset = SeededClips(dataset, seed)
         self.batch_size = batch_size
         self.seed = seed

@@ -10,7 +10,7 @@ A training state (built by ``bench.run.trainer``) holds::
      "elapsed_s": float, "config": resolved config dict, "config_hash": str, "classes": [class names]}
 
 Its weights are always finite (the trainer checks before saving). To rebuild the trained model from a run use
-``bench.models.build.load_run_model(run_dir)``.
+``bench.run.model.load_run_model(run_dir)``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """Evaluation: whole-image or sliding-window inference over a split, mIoU / pixel accuracy / temporal consistency.
 
-From the command line (``bench eval``)::
-
-    bench eval checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide     # the config comes from the run
-    bench eval results/runs/<id> --save-preds preds/                          # + prediction PNGs
-
-From Python::
-
-    metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
     dataset, plan, reason = build_eval_dataset(cfg, model)   # the validation split the model needs (TcPlan)
     metrics = evaluate_model(model, dataset, cfg.eval, env, with_tc=plan)   # pure inference + metrics
 
 Evaluation never builds a model: ``evaluate_model`` takes one (the trainer's in-memory model, or
-``bench.models.build.load_run_model`` for a stored run). ``bench eval`` takes the config from the run; overrides
-may change only ``eval.*``, ``data.val_split`` and ``data.root``.
+``bench.run.model.load_run_model`` for a stored run: ``bench eval``, ``bench.run.eval_run``).
 
 Sliding-window inference follows mmseg's ``slide_inference``: windows of ``eval.crop_size`` every
 ``eval.stride`` pixels, the last window of a row/column shifted back to end at the border, every memory frame
@@ -46,8 +37,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from bench.config import DataConfig, EvalConfig
 from bench.constants import IGNORE_INDEX
+from bench.data.build import build_dataset, collate_clips
+from bench.data.memory import is_consecutive, temporal_consistency_problem
+from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
+from bench.flow.raft import RaftFlow
 from bench.metrics import EtcConsistency, PixelAgreement, confusion_matrix, segmentation_summary
+from bench.progress import Progress
+from bench.run.batches import loader_options
 
 log = logging.getLogger("bench.run.evaluate")
 
@@ -132,71 +130,64 @@ class TcPlan:
         return self.pixel_agreement or self.etc
 
 
-def _tc_problem(cfg: Any, model: nn.Module) -> str | None:
-    """Why no temporal measure can be computed for this config and model, or None."""
-    from bench.data.memory import temporal_consistency_problem
-
-    ev = cfg.eval
+def _tc_problem(data: DataConfig, ev: EvalConfig, model: nn.Module) -> str | None:
+    """Why no temporal measure can be computed for these settings and model, or None."""
     if not ev.temporal_consistency:
         return "eval.temporal_consistency is false"
-    if ev.tc_flow == "ground_truth" and cfg.data.dataset != "synthetic":
+    if ev.tc_flow == "ground_truth" and data.dataset != "synthetic":
         return (f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
-                f"use eval.tc_flow=raft with eval.tc_raft_weights for {cfg.data.dataset}")
+                f"use eval.tc_flow=raft with eval.tc_raft_weights for {data.dataset}")
     if ev.tc_flow == "raft" and not ev.tc_raft_weights:
         return ("TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
                 "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it")
     if needs_flow_input(model):
         return "the model reads ground-truth flow defined on the current frame, which does not exist for earlier frames"
-    if cfg.data.memory_source == "labelled":
+    if data.memory_source == "labelled":
         return ("data.memory_source=labelled: the frame before a labelled one is the previous labelled frame, "
                 "not the previous video frame, so there are no consecutive predictions to compare")
-    return temporal_consistency_problem(cfg.data)
+    return temporal_consistency_problem(data)
 
 
-def _etc_pairs(cfg: Any, memory: int) -> tuple[int, str | None]:
+def _etc_pairs(data: DataConfig, ev: EvalConfig, memory: int) -> tuple[int, str | None]:
     """(consecutive pairs per clip for ETC's TC, why none when 0)."""
-    from bench.data.memory import is_consecutive
-
-    if not is_consecutive(cfg.data):
+    if not is_consecutive(data):
         return 0, "etc: the memory frames are not consecutive (data.memory_stride / memory_offsets), so t-1 is not the previous frame"
-    pairs = int(cfg.eval.tc_pairs)
-    if cfg.data.memory_offsets:
+    pairs = int(ev.tc_pairs)
+    if data.memory_offsets:
         pairs = 1  # fixed_offsets extends explicit offsets by one step only
-    if cfg.data.dataset == "synthetic":
-        pairs = min(pairs, int(cfg.data.synthetic.clip_length) - memory - 1)
+    if data.dataset == "synthetic":
+        pairs = min(pairs, int(data.synthetic.clip_length) - memory - 1)
     if pairs < 1:
         return 0, (f"etc: needs memory_length + 2 = {memory + 2} frames per clip but data.synthetic.clip_length is "
-                   f"{cfg.data.synthetic.clip_length}")
+                   f"{data.synthetic.clip_length}")
     return pairs, None
 
 
-def tc_plan(cfg: Any, model: nn.Module) -> TcPlan:
+def tc_plan(data: DataConfig, ev: EvalConfig, model: nn.Module) -> TcPlan:
     """What temporal consistency ``eval.tc_metric`` asks for and the data allows (decided before the eval dataset is
     built: it needs the extra past frames). ``skipped`` says why a requested measure is left out."""
-    problem = _tc_problem(cfg, model)
+    problem = _tc_problem(data, ev, model)
     if problem:
         return TcPlan(skipped=problem)
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
-    wants_pa, wants_etc = cfg.eval.tc_metric in ("both", "pixel_agreement"), cfg.eval.tc_metric in ("both", "etc")
-    pairs, etc_problem = _etc_pairs(cfg, memory) if wants_etc else (0, None)
-    if wants_pa and cfg.data.dataset == "synthetic" and memory + 2 > cfg.data.synthetic.clip_length:
+    wants_pa, wants_etc = ev.tc_metric in ("both", "pixel_agreement"), ev.tc_metric in ("both", "etc")
+    pairs, etc_problem = _etc_pairs(data, ev, memory) if wants_etc else (0, None)
+    if wants_pa and data.dataset == "synthetic" and memory + 2 > data.synthetic.clip_length:
         return TcPlan(skipped=(f"TC needs memory_length + 2 = {memory + 2} frames per clip but "
-                               f"data.synthetic.clip_length is {cfg.data.synthetic.clip_length}"))
+                               f"data.synthetic.clip_length is {data.synthetic.clip_length}"))
     if not pairs and not wants_pa:
         return TcPlan(skipped=etc_problem)
     return TcPlan(pixel_agreement=wants_pa, etc=pairs > 0, pairs=max(pairs, 1), skipped=etc_problem)
 
 
-def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, TcPlan, str | None]:
-    """The validation dataset (``cfg.data.val_split``) with ``plan.pairs`` extra past frames for TC.
+def build_eval_dataset(data: DataConfig, ev: EvalConfig, model: nn.Module) -> tuple[Dataset, TcPlan, str | None]:
+    """The validation dataset (``data.val_split``) with ``plan.pairs`` extra past frames for TC.
 
     Returns (dataset, TC plan (falsy when no TC), reason a requested TC measure is skipped or None).
     """
-    from bench.data.build import build_dataset
-
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
-    plan = tc_plan(cfg, model)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, memory + plan.pairs, train=False)
+    plan = tc_plan(data, ev, model)
+    dataset = build_dataset(data, data.val_split, memory + plan.pairs, train=False)
     if plan.etc and plan.pairs > 1 and hasattr(dataset, "step_flow"):
         dataset.step_flow = True  # ground-truth flow between consecutive earlier frames (synthetic)
     return dataset, plan, plan.skipped
@@ -204,8 +195,6 @@ def build_eval_dataset(cfg: Any, model: nn.Module) -> tuple[Dataset, TcPlan, str
 
 def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
     """RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
-    from bench.flow.raft import RaftFlow
-
     if not Path(weights).expanduser().is_file():
         raise FileNotFoundError(f"eval.tc_raft_weights={weights!r} does not exist; download "
                                 f"raft_small_C_T_V2-01064c6d.pth (torchvision Raft_Small_Weights.C_T_V2) and point "
@@ -242,18 +231,10 @@ class SplitCounts:
         for i, index in enumerate(indices):
             self.rows.append((index, names[i], tp[i].tolist(), union[i].tolist(), labelled[i].tolist()))
 
-    def gather(self, env: Any) -> None:
+    def gather(self, env: DistEnv) -> None:
         """Sum the totals over DDP ranks and collect every rank's rows, in dataset order, on every rank."""
-        from bench.distributed import all_reduce_sum
-
         self.total = all_reduce_sum(self.total.to(env.device), env).cpu()
-        parts = [self.rows]
-        if env.distributed:
-            import torch.distributed as dist
-
-            parts = [None] * env.world_size  # type: ignore[list-item]
-            dist.all_gather_object(parts, self.rows)
-        self.rows = sorted((row for part in parts for row in part), key=lambda row: row[0])
+        self.rows = sorted(all_gather_list(self.rows, env), key=lambda row: row[0])
 
     def per_image(self) -> dict[str, list]:
         """``{"names", "intersection", "union", "label_pixels"}``: lists over images in dataset order."""
@@ -267,8 +248,6 @@ class SplitCounts:
 
 def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
     """``iterable`` with a bar on a terminal, else status lines (``bench.progress``)."""
-    from bench.progress import Progress
-
     with Progress(total, desc, enabled=enabled, unit="batch", leave=False) as bar:
         for item in iterable:
             yield item
@@ -308,11 +287,12 @@ class _Temporal:
                 self.etc.update(later, earlier, flow)
             later = earlier
 
-    def all_reduce(self, env: Any) -> None:
-        self.agreement.all_reduce(env)
-        self.etc.all_reduce(env)
+    def all_reduce(self, env: DistEnv) -> None:
+        """Sum the pixel counts and collect the pair values of every rank (pair values keep the ETC mean exact)."""
+        self.agreement.counts = all_reduce_sum(self.agreement.counts.to(env.device), env).cpu()
+        self.etc.values = all_gather_list(self.etc.values, env)
 
-    def metrics(self, pairs: int, eval_cfg: Any) -> dict[str, Any]:
+    def metrics(self, pairs: int, eval_cfg: EvalConfig) -> dict[str, Any]:
         on = bool(self.plan)
         return {"pixel_agreement": self.agreement.value() if self.plan.pixel_agreement else None,
                 "etc_tc": self.etc.value() if self.plan.etc else None,
@@ -322,8 +302,6 @@ class _Temporal:
 
 def _collate_with_step_flow(samples: list[dict]) -> dict:
     """``collate_clips`` plus ``step_flow`` (B, T, 2, H, W) when every sample has it."""
-    from bench.data.build import collate_clips
-
     batch = collate_clips(samples)
     if all("step_flow" in s for s in samples):
         batch["step_flow"] = torch.stack([s["step_flow"] for s in samples])
@@ -350,7 +328,7 @@ def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: 
     return pred
 
 
-def _resolve_plan(with_tc: bool | TcPlan, eval_cfg: Any, dataset: Dataset, memory: int) -> TcPlan:
+def _resolve_plan(with_tc: bool | TcPlan, eval_cfg: EvalConfig, dataset: Dataset, memory: int) -> TcPlan:
     """``with_tc`` as a plan: True = the measures of ``eval.tc_metric`` on the dataset's extra frames."""
     if isinstance(with_tc, TcPlan):
         return with_tc
@@ -362,7 +340,7 @@ def _resolve_plan(with_tc: bool | TcPlan, eval_cfg: Any, dataset: Dataset, memor
 
 
 @torch.no_grad()
-def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any = None, *,
+def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: EvalConfig, env: DistEnv | None = None, *,
                    with_tc: bool | TcPlan = False, tc_skipped: str | None = None, num_workers: int = 0,
                    on_batch: Callable[[list[str], Tensor], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
@@ -376,9 +354,6 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any =
     consecutive). ``num_workers`` -1 = auto (``bench.run.batches.resolve_num_workers``). ``on_batch(names,
     pred (B, H, W))`` sees every batch's predicted classes (e.g. ``bench.run.predictions.PredictionWriter.write``).
     """
-    from bench.distributed import DistEnv
-    from bench.run.batches import loader_options
-
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
     memory = int(getattr(model, "memory_length", 0))
@@ -417,82 +392,3 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: Any, env: Any =
         "per_image": counts.per_image(),
     })
     return metrics
-
-
-# --------------------------------------------------------------------------------------------------
-# bench eval
-
-# what `bench eval` may change in a run's config: where and how it is evaluated, never what was trained
-EVAL_OVERRIDABLE: tuple[str, ...] = ("eval.", "data.val_split:", "data.root:")
-
-
-def eval_config(run_cfg: Any, overrides: Sequence[str], config_file: str | Path | None = None) -> Any:
-    """The config ``bench eval`` evaluates with: the run's config (or ``config_file``) plus ``overrides``.
-
-    Only ``eval.*``, ``data.val_split`` and ``data.root`` may differ from the run's config (and settings that do
-    not change results: device, workers, paths); anything else is a ``ConfigError`` listing the differences.
-    """
-    from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base, to_dict
-    from bench.run.identity import differences
-
-    base = read_yaml_with_base(config_file) if config_file else to_dict(run_cfg)
-    cfg = from_dict(Config, apply_overrides(base, overrides))
-    changed = [line for line in differences(to_dict(run_cfg), cfg) if not line.startswith(EVAL_OVERRIDABLE)]
-    if changed:
-        raise ConfigError(f"bench eval takes the config from the run and may change only eval.*, data.val_split and "
-                          f"data.root; drop these overrides: {'; '.join(changed)}")
-    return cfg
-
-
-def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path | None = None,
-                        save_preds: str | Path | None = None) -> dict[str, Any]:
-    """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
-    on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
-    prediction PNGs (``bench.run.predictions``).
-
-    The model and its config come from the run (``bench.models.build.load_run_model``); see ``eval_config``.
-    """
-    from bench.config import ConfigError, load_config, to_dict
-    from bench.distributed import init_distributed, shutdown_distributed
-    from bench.models.build import checkpoint_path, load_run_model
-    from bench.run import rundir
-    from bench.run.checkpoint import CheckpointError
-    from bench.run.records import write_json_atomic
-
-    requested = load_config(config_file, overrides)  # checks the override keys and names the checkpoint
-    if not requested.checkpoint:
-        raise ConfigError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
-                          "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)")
-    path = checkpoint_path(requested.checkpoint)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
-    model, run_cfg, meta = load_run_model(path)
-    cfg = eval_config(run_cfg, overrides, config_file)
-    env = init_distributed(cfg.device)
-    try:
-        dataset, plan, reason = build_eval_dataset(cfg, model)
-        if reason:
-            log.warning("temporal consistency skipped: %s", reason)
-        writer = _prediction_writer(cfg, save_preds)
-        metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=plan, tc_skipped=reason,
-                                 num_workers=cfg.data.num_workers, on_batch=None if writer is None else writer.write)
-        if writer is not None:
-            log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
-        if env.is_main:
-            write_json_atomic(path.parent / rundir.EVAL, {
-                "checkpoint": str(path), "iteration": meta.get("iteration"), "split": cfg.data.val_split,
-                "dataset": cfg.data.dataset, "eval": to_dict(cfg.eval), "metrics": metrics,
-            })
-        return metrics
-    finally:
-        shutdown_distributed(env)
-
-
-def _prediction_writer(cfg: Any, save_preds: str | Path | None) -> Any:
-    """A ``PredictionWriter`` into ``save_preds`` with the dataset's palette, or None."""
-    if save_preds is None:
-        return None
-    from bench.data.catalog import dataset_info
-    from bench.run.predictions import PredictionWriter
-
-    return PredictionWriter(save_preds, dataset_info(cfg.data))

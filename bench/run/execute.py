@@ -8,8 +8,9 @@
 Steps: ``rundir.check_reuse`` (a finished, matching run returns its record; a mismatch raises
 ``RunMismatchError``) -> claim the run (owned by another live process: outcome BUSY) -> remove temporary files
 of killed writes -> write ``config.yaml`` -> ``trainer.train_and_evaluate(cfg, run_dir)`` -> ``record.json``
-(rank 0) -> release the claim. Any exception (training, evaluation, latency) writes ``error.json``, releases the
-claim and is re-raised; a SLURM preemption (``preempted()`` true) keeps the claim for the requeued job.
+(rank 0) -> release the claim. A launcher (``bench.grid``) makes the reuse decision and writes ``config.yaml``
+itself before it starts ``python -m bench.run.execute RUN_DIR``, which then skips those two steps. Any
+exception (training, evaluation, latency) writes ``error.json``, releases the claim and is re-raised; a SLURM preemption (``preempted()`` true) keeps the claim for the requeued job.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.run import rundir
+from bench.config import Config
+from bench.constants import EXIT_BUSY
+from bench.progress import configure_logging
+from bench.run import rundir, trainer
+from bench.run.hooks import TrainHook
 from bench.run.liveness import current_job_id
 
-# exit code of `python -m bench.run.execute` and `bench train` when another live process owns the run
-EXIT_BUSY = 75
 
 
 class Outcome(enum.Enum):
@@ -65,24 +68,30 @@ def _claims(job_id: str | None) -> bool:
     return global_rank() == 0 or job_id is not None
 
 
-def execute(cfg: Any, run_dir: str | Path | None = None, *, take_over: bool = False,
-            preempted: Callable[[], bool] = lambda: False) -> Result:
-    """Execute ``cfg`` in ``run_dir`` (default ``cfg.resolved_run_dir()``); see the module docstring."""
-    run_dir = Path(run_dir) if run_dir is not None else cfg.resolved_run_dir()
-    read = rundir.check_reuse(run_dir, cfg)
-    if read.done:
-        return Result(Outcome.DONE, run_dir, read.record)
+def execute(cfg: Config, run_dir: str | Path | None = None, *, take_over: bool = False,
+            preempted: Callable[[], bool] = lambda: False, hooks: Sequence[TrainHook] = (),
+            launched: bool = False) -> Result:
+    """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
+
+    ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
+    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``), e.g. a logger.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else rundir.path_for(cfg)
+    if not launched:
+        read = rundir.check_reuse(run_dir, cfg)
+        if read.done:
+            return Result(Outcome.DONE, run_dir, read.record)
     job_id = current_job_id()
     if _claims(job_id):
         got = rundir.acquire_claim(run_dir, job_id, take_over=take_over)
         if not got.ok:
             return Result(Outcome.BUSY, run_dir, reason=got.busy_message(run_dir))
-        read = rundir.read_record(run_dir)  # finished by its previous owner meanwhile?
-        if read.done and rundir.check_reuse(run_dir, cfg).done:
+        read = rundir.read_record(run_dir)  # finished by its previous owner meanwhile (under this config)?
+        if read.done:
             rundir.release_claim(run_dir, job_id)
             return Result(Outcome.DONE, run_dir, read.record)
     try:
-        record = _train(cfg, run_dir, job_id)
+        record = _train(cfg, run_dir, job_id, hooks, write_config=not launched)
     except SystemExit:
         if not preempted():  # a requeued SLURM job keeps its claim (its job id stays the same)
             _fail(run_dir, RuntimeError("the run exited (SystemExit) before finishing"), job_id)
@@ -95,14 +104,14 @@ def execute(cfg: Any, run_dir: str | Path | None = None, *, take_over: bool = Fa
     return Result(Outcome.DONE, run_dir, record)
 
 
-def _train(cfg: Any, run_dir: Path, job_id: str | None) -> dict[str, Any]:
-    from bench.run import trainer
-
+def _train(cfg: Config, run_dir: Path, job_id: str | None, hooks: Sequence[TrainHook],
+           write_config: bool) -> dict[str, Any]:
     if global_rank() == 0:
         rundir.remove_temp_files(run_dir, job_id)
         rundir.clear_error(run_dir)
-        rundir.write_config(run_dir, cfg)
-    record = trainer.train_and_evaluate(cfg, run_dir)
+        if write_config:
+            rundir.write_config(run_dir, cfg)
+    record = trainer.train_and_evaluate(cfg, run_dir, hooks=hooks)
     if global_rank() == 0:
         rundir.write_record(run_dir, record)
     return record
@@ -114,7 +123,7 @@ def _fail(run_dir: Path, err: BaseException, job_id: str | None) -> None:
         rundir.release_claim(run_dir, job_id)
 
 
-def train_command(cfg: Any) -> dict[str, Any]:
+def train_command(cfg: Config) -> dict[str, Any]:
     """``bench train``: execute and return the record; a run owned by another process is ``RunBusyError``."""
     result = execute(cfg)
     if result.outcome is Outcome.BUSY:
@@ -123,44 +132,9 @@ def train_command(cfg: Any) -> dict[str, Any]:
     return result.record
 
 
-def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | None = None, *,
-                     run_dir: str | Path | None = None, save_preds: str | Path | None = None) -> dict[str, Any]:
-    """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
-    claim (never a run another process trains); see ``bench.run.evaluate.evaluate_checkpoint``. ``save_preds``:
-    a folder for prediction PNGs.
-
-    The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).
-    """
-    from bench.config import ConfigError, load_config
-    from bench.models.build import checkpoint_path
-    from bench.run.evaluate import evaluate_checkpoint
-
-    overrides = list(overrides)
-    if run_dir is not None:
-        if not Path(run_dir).is_dir():
-            raise rundir.RunDirError(f"{run_dir} is not a run folder; give bench eval a folder under results/runs "
-                                     f"(one holding checkpoint.pt) or a config file with checkpoint=PATH")
-        if any(o.startswith("checkpoint=") for o in overrides):
-            raise ConfigError(f"give either the run folder {run_dir} or checkpoint=PATH, not both")
-        overrides.insert(0, f"checkpoint={run_dir}")
-    requested = load_config(config_file, overrides)
-    folder = checkpoint_path(requested.checkpoint).parent if requested.checkpoint else None
-    if folder is None or not (folder / rundir.CONFIG).is_file():
-        return evaluate_checkpoint(overrides, config_file, save_preds)
-    job_id = current_job_id()
-    got = rundir.acquire_claim(folder, job_id)
-    if not got.ok:
-        raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
-    try:
-        return evaluate_checkpoint(overrides, config_file, save_preds)
-    finally:
-        rundir.release_claim(folder, job_id)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``."""
-    from bench.progress import configure_logging
-
+    """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``
+    (written by the launcher after its reuse check)."""
     configure_logging()  # status lines into the run's log (this process's stderr)
     args = sys.argv[1:] if argv is None else list(argv)
     take_over = "--take-over" in args
@@ -169,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bench.run.execute RUN_DIR [--take-over]", file=sys.stderr)
         return 2
     try:
-        result = execute(rundir.read_config(args[0]), args[0], take_over=take_over)
+        result = execute(rundir.read_config(args[0]), args[0], take_over=take_over, launched=True)
     except rundir.RunDirError as err:
         print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
         return 2

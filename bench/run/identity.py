@@ -8,7 +8,7 @@
 **What is hashed.** Only what changes the numbers a run produces:
 
 * ``model``: its registered ``name``, the ``plugins`` that are imported, and the keyword arguments its factory
-  actually receives (``bench.models.registry.factory_kwargs``: the ``ModelConfig`` fields the factory's
+  actually receives (``bench.run.arguments.model_arguments``: the ``ModelConfig`` fields the factory's
   signature names, plus ``model.options``). A field the model does not take is not part of the run: the
   per-frame baseline has one id whatever ``model.memory_length`` or ``model.key_channels`` say.
 * the ``data``, ``train`` and ``eval`` sections, less the knobs that cannot change a result
@@ -30,6 +30,9 @@ import hashlib
 import json
 from typing import Any
 
+from bench.config import Config, ConfigError, from_dict, to_dict
+from bench.run.arguments import model_arguments
+
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
 PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_every", "train.checkpoint_every",
@@ -37,10 +40,8 @@ PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_eve
 _ABSENT = object()
 
 
-def _defaults(cfg: Any) -> dict[str, Any]:
+def _defaults(cfg: Config) -> dict[str, Any]:
     """The defaults of each section of ``cfg``, from the section's own dataclass."""
-    from bench.config import to_dict
-
     return {section: to_dict(type(getattr(cfg, section))()) for section in ("model",) + SECTIONS}
 
 
@@ -61,18 +62,8 @@ def _sparse(values: dict[str, Any], defaults: dict[str, Any], prefix: str) -> di
     return out
 
 
-def model_arguments(cfg: Any) -> dict[str, Any]:
-    """The keyword arguments the model factory receives for ``cfg`` (its plugins imported first)."""
-    from bench.models.registry import factory_kwargs, get_factory, load_plugins
-
-    load_plugins(cfg.plugins)
-    return factory_kwargs(get_factory(cfg.model.name), cfg.model)
-
-
-def full_identity(cfg: Any) -> dict[str, Any]:
+def full_identity(cfg: Config) -> dict[str, Any]:
     """Everything the run computes from, defaults included (what ``differences`` compares)."""
-    from bench.config import to_dict
-
     values = to_dict(cfg)
     ident = {"model": {"name": cfg.model.name, "plugins": list(cfg.plugins), "args": model_arguments(cfg)}}
     for section in SECTIONS:
@@ -80,10 +71,8 @@ def full_identity(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(ident))  # tuples -> lists, as stored in JSON/YAML
 
 
-def identity(cfg: Any) -> dict[str, Any]:
+def identity(cfg: Config) -> dict[str, Any]:
     """The canonical, sparse dict the run id hashes: non-default values only (module docstring)."""
-    from bench.config import to_dict
-
     defaults = _defaults(cfg)
     full = full_identity(cfg)
     model_defaults = _flat_model_defaults(defaults["model"])
@@ -114,14 +103,19 @@ def _flat_model_defaults(model: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def config_hash(cfg: Any) -> str:
+def config_hash(cfg: Config) -> str:
     """SHA-1 of the canonical JSON of ``identity(cfg)``."""
     return hashlib.sha1(json.dumps(identity(cfg), sort_keys=True).encode()).hexdigest()
 
 
-def run_id(cfg: Any) -> str:
+def run_id(cfg: Config) -> str:
     """``{model name}-{config_hash[:10]}``: the name of the run's folder under ``output_root``."""
-    return f"{cfg.model.name}-{config_hash(cfg)[:10]}"
+    return run_id_of(cfg.model.name, config_hash(cfg))
+
+
+def run_id_of(model_name: str, digest: str) -> str:
+    """The run id of a model name and a ``config_hash`` (for callers that have the hash already)."""
+    return f"{model_name}-{digest[:10]}"
 
 
 def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
@@ -133,15 +127,13 @@ def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): values}
 
 
-def differences(stored_config: dict[str, Any], cfg: Any) -> list[str]:
+def differences(stored_config: dict[str, Any], cfg: Config) -> list[str]:
     """Keys whose values differ between a stored resolved config (``record.json``/``checkpoint.pt``/
     ``config.yaml``) and ``cfg``, as ``"key: stored X, now Y"`` lines; [] when both compute the same run.
 
     Fields missing from the stored config (added to the schema since) count as their defaults. A stored config
     that no longer parses is one difference that says so.
     """
-    from bench.config import Config, ConfigError, from_dict
-
     try:
         stored = from_dict(Config, stored_config)
     except (ConfigError, TypeError) as err:

@@ -6,7 +6,7 @@
 
     from bench.run.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
-    result = measure_model_latency(model, cfg, frames=30)                  # the config's validation clips
+    result = measure_model_latency(model, "tmanet", cfg.data, cfg.launch, frames=30)  # validation clips
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
 
 Protocol (research/tooling.md §2.6):
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import resource
 import sys
 import time
@@ -58,8 +59,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.config import Config, DataConfig, LaunchConfig
+from bench.data.build import build_dataset
 from bench.distributed import resolve_device
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
+from bench.progress import Progress
+from bench.run import rundir
+from bench.run.evaluate import needs_flow_input
+from bench.run.model import build_model, load_run_model
 
 # 2: median_ms is the median of pass medians; adds iqr_ms, spread, pass_medians_ms, passes, unstable,
 # frames_median_ms per mode and repeats, stability at the top (readers of schema 1 fields keep working)
@@ -233,8 +240,6 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     first: list[float] = []
     cold_ms = math.nan
     last = len(frames) - 1  # the last frame is kept for the FLOP count
-    from bench.progress import Progress
-
     bar = Progress(last, f"latency {mode}", unit="frame", leave=False)  # updated outside the timed region
     for i, (frame, flow) in enumerate(frames[:last]):
         elapsed, gpu_ms, logits = timed_step(stream, frame, flow, device)
@@ -351,8 +356,6 @@ def _cpu_name() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine()
 
 
@@ -360,38 +363,30 @@ def _cpu_name() -> str:
 # the command
 
 
-def measure_model_latency(model: nn.Module, cfg: Any, frames: int = 30, warmup: int = 5, threads: int | None = 2,
-                          modes: Sequence[str] = STREAM_MODES, device: torch.device | str | None = None,
-                          weights: str = "", repeats: int | None = None) -> dict[str, Any]:
-    """Latency of an in-memory ``model`` on the validation clips of ``cfg`` (``frames`` timed frames per mode
-    and pass, ``repeats`` passes: default ``cfg.launch.latency_repeats``).
+def measure_model_latency(model: nn.Module, name: str, data: DataConfig, launch: LaunchConfig, frames: int = 30,
+                          warmup: int = 5, threads: int | None = 2, modes: Sequence[str] = STREAM_MODES,
+                          device: torch.device | str = "cpu", weights: str = "",
+                          repeats: int | None = None) -> dict[str, Any]:
+    """Latency of an in-memory ``model`` (registered as ``name``) on the validation clips of ``data`` (``frames``
+    timed frames per mode and pass, ``repeats`` passes: default ``launch.latency_repeats``).
 
-    ``device`` defaults to ``cfg.device``; ``weights`` says where the weights came from (stored in the result).
-    Leaves the model in eval mode on ``device``.
+    ``weights`` says where the weights came from (stored in the result). Leaves the model in eval mode on
+    ``device``.
     """
-    from bench.data.build import build_dataset
-    from bench.run.evaluate import needs_flow_input
-
-    device = resolve_device(cfg.device) if device is None else device
     t = int(model.memory_length)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, t, train=False)
+    dataset = build_dataset(data, data.val_split, t, train=False)
     count = 1 + max(warmup, t) + frames + 1
     clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
-    repeats = config_repeats(cfg) if repeats is None else repeats
+    repeats = launch.latency_repeats if repeats is None else repeats
     result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads,
                              repeats=repeats)
-    result.update({"model": cfg.model.name, "dataset": cfg.data.dataset, "split": cfg.data.val_split,
-                   "weights": weights, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    result.update({"model": name, "dataset": data.dataset,
+                   "split": data.val_split, "weights": weights, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    "hostname": os.uname().nodename})
     return result
 
 
-def config_repeats(cfg: Any) -> int:
-    """``launch.latency_repeats`` of ``cfg`` (DEFAULT_REPEATS for a config without it)."""
-    return int(getattr(getattr(cfg, "launch", None), "latency_repeats", DEFAULT_REPEATS))
-
-
-def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 2,
+def latency_command(cfg: Config, frames: int = 30, warmup: int = 5, threads: int = 2,
                     modes: Sequence[str] = STREAM_MODES, write_record: bool = True, repeats: int | None = None,
                     overwrite: bool = False) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips.
@@ -399,45 +394,38 @@ def latency_command(cfg: Any, frames: int = 30, warmup: int = 5, threads: int = 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
     result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
     ``overwrite`` (then a line on stderr says so); otherwise ``RunDirError`` after latency.json is written.
-    Returns the result dict.
+    Returns the result dict. The weights are the run's trained ones (``bench.run.model.load_run_model``) when it
+    has a checkpoint, else a random init of ``cfg``'s model (latency does not depend on the weights).
     """
-    from bench.models.build import build_model
-    from bench.run import rundir
-    from bench.run.checkpoint import load_model_weights
-    from bench.run.records import write_json_atomic
-
-    model = build_model(cfg)
-    run_dir = Path(cfg.resolved_run_dir())
-    checkpoint = run_dir / rundir.CHECKPOINT
-    weights = "random init (no checkpoint.pt)"
-    if checkpoint.is_file():
-        load_model_weights(model, checkpoint)
-        weights = str(checkpoint)
-    result = measure_model_latency(model, cfg, frames=frames, warmup=warmup, threads=threads, modes=modes,
-                                   weights=weights, repeats=repeats)
-    write_json_atomic(run_dir / rundir.LATENCY, result)
+    run_dir = rundir.path_for(cfg)
+    if rundir.has_checkpoint(run_dir):
+        model, _, meta = load_run_model(run_dir, cfg)
+        weights = str(meta["checkpoint"])
+    else:
+        model, weights = build_model(cfg), "random init (no checkpoint)"
+    result = measure_model_latency(model, cfg.model.name, cfg.data, cfg.launch, frames=frames, warmup=warmup,
+                                   threads=threads, modes=modes, device=resolve_device(cfg.device), weights=weights,
+                                   repeats=repeats)
+    saved = rundir.write_latency(run_dir, result)
     record = rundir.read_record(run_dir).record
     if write_record and record is not None:
         replacing = "latency" in record
         if replacing and not overwrite:
-            raise rundir.RunDirError(f"{run_dir / rundir.RECORD} already has a latency section; not replaced (the "
-                                     f"new measurement is in {run_dir / rundir.LATENCY}); pass --overwrite to "
-                                     f"replace it")
+            raise rundir.RunDirError(f"{rundir.record_file(run_dir)} already has a latency section; not replaced "
+                                     f"(the new measurement is in {saved}); pass --overwrite to replace it")
         rundir.merge_into_record(run_dir, "latency", result, overwrite=overwrite)
         if replacing:
-            print(f"bench: replaced the latency section of {run_dir / rundir.RECORD} (--overwrite)",
+            print(f"bench: replaced the latency section of {rundir.record_file(run_dir)} (--overwrite)",
                   file=sys.stderr, flush=True)
     return result
 
 
-def measure_missing_latency(cfg: Any, frames: int = 30, threads: int | None = None) -> dict[str, Any] | None:
+def measure_missing_latency(cfg: Config, frames: int = 30, threads: int | None = None) -> dict[str, Any] | None:
     """Measure a finished run that has no latency yet (a sweep step after training, and ``make demo``).
 
     Returns the new result, or None when the run has no record yet or already has its latency.
     """
-    from bench.run import rundir
-
-    read = rundir.read_record(cfg.resolved_run_dir())
+    read = rundir.read_record(rundir.path_for(cfg))
     if not read.done or "latency" in (read.record or {}):
         return None
     return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads())

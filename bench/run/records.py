@@ -2,7 +2,8 @@
 
     from bench.run.records import make_record, write_json_atomic
     write_json_atomic(path, obj)       # temporary file + fsync + os.replace: readers never see half a file
-    record = make_record(cfg, metrics=..., device="cpu", wall_time_s=..., iters=..., checkpoint=...)
+    stamp = RunStamp.of(cfg)           # run id, config, hash and classes, computed once per run
+    record = make_record(stamp, metrics=..., device="cpu", wall_time_s=..., iters=..., checkpoint=..., batch_size=8)
 
 Reading a run's record, and what "done" means, belong to ``bench.run.rundir`` (``read_record``). The record
 fields are listed in docs/architecture.md ("record.json").
@@ -18,9 +19,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
+
+from bench import __version__
+from bench.config import Config, to_dict
+from bench.data.catalog import dataset_info
+from bench.run.identity import config_hash, run_id_of
 
 RECORD_SCHEMA = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -108,9 +115,7 @@ def _version(package: str) -> str | None:
 
 def package_versions() -> dict[str, str | None]:
     """Versions of python, torch, torchvision, timm, numpy and bench (None for a missing package)."""
-    import torch
-
-    import bench
+    import torch  # records are read where torch is absent (reports); only a run that writes one imports it
 
     return {
         "python": platform.python_version(),
@@ -118,14 +123,14 @@ def package_versions() -> dict[str, str | None]:
         "torchvision": _version("torchvision"),
         "timm": _version("timm"),
         "numpy": _version("numpy"),
-        "bench": getattr(bench, "__version__", None) or _version("vss-bench"),
+        "bench": __version__,
         "cuda": torch.version.cuda,
     }
 
 
 def environment_info() -> dict[str, Any]:
     """Where and with what a run executes: git commit, package versions, host, CPU count, GPU name."""
-    import torch
+    import torch  # see package_versions
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
@@ -140,28 +145,46 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
-                checkpoint: str | Path | None, status: str = "done", batch_size_per_rank: int | None = None,
-                world_size: int = 1) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunStamp:
+    """What identifies a run in its checkpoints and record, computed once per run (``RunStamp.of(cfg)``)."""
+
+    run_id: str
+    name: str
+    model: str
+    dataset: str
+    seed: int
+    config: dict[str, Any]
+    config_hash: str
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, cfg: Config) -> "RunStamp":
+        digest = config_hash(cfg)
+        rid = run_id_of(cfg.model.name, digest)
+        return cls(rid, cfg.name or rid, cfg.model.name, cfg.data.dataset, cfg.train.seed, to_dict(cfg), digest,
+                   tuple(dataset_info(cfg.data).class_names))
+
+
+def make_record(stamp: RunStamp, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
+                checkpoint: str | Path | None, batch_size: int, status: str = "done",
+                batch_size_per_rank: int | None = None, world_size: int = 1) -> dict[str, Any]:
     """The ``record.json`` dict of a finished run (schema in docs/architecture.md).
 
-    ``train.batch_size`` is the global batch; ``batch_size_per_rank`` (default: global / ``world_size``) is each
-    DDP process's share.
+    ``batch_size`` is the global batch (``train.batch_size``); ``batch_size_per_rank`` (default: global /
+    ``world_size``) is each DDP process's share.
     """
-    from bench.config import to_dict
-    from bench.run.identity import config_hash, run_id
-
     env = environment_info()
     return {
         "schema": RECORD_SCHEMA,
-        "run_id": run_id(cfg),
-        "name": cfg.name or run_id(cfg),
+        "run_id": stamp.run_id,
+        "name": stamp.name,
         "status": status,
-        "model": cfg.model.name,
-        "dataset": cfg.data.dataset,
-        "seed": cfg.train.seed,
-        "config": to_dict(cfg),
-        "config_hash": config_hash(cfg),
+        "model": stamp.model,
+        "dataset": stamp.dataset,
+        "seed": stamp.seed,
+        "config": stamp.config,
+        "config_hash": stamp.config_hash,
         "git_commit": env.pop("git_commit"),
         "versions": env.pop("versions"),
         "device": device,
@@ -169,8 +192,8 @@ def make_record(cfg: Any, *, metrics: dict[str, Any], device: str, wall_time_s: 
         "wall_time_s": round(float(wall_time_s), 3),
         "iters": int(iters),
         "world_size": int(world_size),
-        "batch_size_global": int(cfg.train.batch_size),
-        "batch_size_per_rank": int(batch_size_per_rank or cfg.train.batch_size // max(world_size, 1)),
+        "batch_size_global": int(batch_size),
+        "batch_size_per_rank": int(batch_size_per_rank or batch_size // max(world_size, 1)),
         "metrics": metrics,
         "checkpoint": None if checkpoint is None else str(checkpoint),
     }

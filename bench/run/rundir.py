@@ -8,10 +8,14 @@
     rundir.remove_temp_files(run_dir)           # .*.tmp of killed atomic writes (only while holding the claim)
     rundir.write_record(run_dir, record); rundir.release_claim(run_dir)
     rundir.merge_into_record(run_dir, "latency", result)   # refuses to replace an existing section
+    rundir.path_for(cfg)                        # cfg.run_dir, else output_root/run_id(cfg)
+    rundir.checkpoint_file(run) / rundir.stored_config(run_dir, state) / rundir.read_log(run_dir) / ...
 
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoint.pt``, ``log.jsonl``, ``record.json``
 (written once when the run is done), ``claim.json`` (while a process owns the run), ``error.json`` (how the
-last attempt failed), ``latency.json`` and ``eval.json``. Every write is atomic (``bench.run.records``).
+last attempt failed), ``latency.json``, ``eval.json`` and ``tensorboard/``. This module is the only code that
+names them: everything else reads and writes them through the functions here. Every write is atomic
+(``bench.run.records``) except the appended ``log.jsonl`` lines.
 
 ``claim.json`` is created complete: its content goes to a temporary file that is then ``os.link``-ed to the
 name (fails if the name exists), so of several processes exactly one wins and an empty or unreadable claim can
@@ -23,6 +27,7 @@ alone unless ``take_over=True`` is passed on purpose.
 from __future__ import annotations
 
 import enum
+import json
 import os
 import socket
 import tempfile
@@ -33,7 +38,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import ConfigError
+import yaml
+
+from bench.config import Config, ConfigError, load_config, to_yaml
+from bench.run.identity import differences, run_id
 from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, \
     query_slurm_jobs
 from bench.run.records import read_json, write_json_atomic, write_text_atomic
@@ -46,6 +54,9 @@ CLAIM = "claim.json"
 ERROR = "error.json"
 LATENCY = "latency.json"
 EVAL = "eval.json"
+TENSORBOARD = "tensorboard"
+# the files a report links for a run (HTML), in that order
+REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
 PROTECTED_SECTIONS = frozenset({"schema", "run_id", "status", "config", "config_hash", "metrics"})
 SHOWN_DIFFERENCES = 3
@@ -57,6 +68,114 @@ class RunDirError(ConfigError):
 
 class RunMismatchError(RunDirError):
     """The run directory holds another run (a stored config differs from the current one)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# where a run lives, and its files
+
+
+def path_for(cfg: Config) -> Path:
+    """The run directory of ``cfg``: ``cfg.run_dir`` if set, else ``output_root/run_id(cfg)``."""
+    return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_root) / run_id(cfg)
+
+
+def checkpoint_file(run: str | Path) -> Path:
+    """``run`` itself when it is a file (or names one: ``*.pt``), else the run directory's checkpoint."""
+    run = Path(run)
+    return run if run.is_file() or run.suffix == ".pt" else run / CHECKPOINT
+
+
+def run_name(run_dir: str | Path) -> str:
+    """The run id its record states, else the folder's name."""
+    record = read_record(run_dir).record
+    rid = record.get("run_id") if record else None
+    return str(rid) if isinstance(rid, str) and rid else Path(run_dir).resolve().name
+
+
+def record_file(run_dir: str | Path) -> Path:
+    """Where the run's record lives (for messages; read it with ``read_record``)."""
+    return Path(run_dir) / RECORD
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT).is_file()
+
+
+def has_config(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is a run directory a launcher or ``bench train`` set up (it holds ``config.yaml``)."""
+    return (Path(run_dir) / CONFIG).is_file()
+
+
+def tensorboard_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / TENSORBOARD
+
+
+def reported_files(run_dir: str | Path) -> list[Path]:
+    """The run's files a report links to (record, config, log), those that exist."""
+    return [Path(run_dir) / name for name in REPORTED_FILES if (Path(run_dir) / name).is_file()]
+
+
+def write_eval(run_dir: str | Path, payload: dict[str, Any]) -> Path:
+    """``eval.json``: the result of ``bench eval`` on this run's checkpoint (atomic)."""
+    return write_json_atomic(Path(run_dir) / EVAL, payload)
+
+
+def write_latency(run_dir: str | Path, result: dict[str, Any]) -> Path:
+    """``latency.json``: the last ``bench latency`` measurement of this run (atomic)."""
+    return write_json_atomic(Path(run_dir) / LATENCY, result)
+
+
+# --------------------------------------------------------------------------------------------------
+# the training log
+
+
+def log_file(run: str | Path) -> Path:
+    """``run/log.jsonl``, or ``run`` itself when it is a file (a log given directly)."""
+    run = Path(run)
+    return run if run.is_file() or run.suffix == ".jsonl" else run / LOG
+
+
+def append_log(run_dir: str | Path, entry: dict[str, Any]) -> None:
+    """Append one JSON line to the run's ``log.jsonl``."""
+    with open(Path(run_dir) / LOG, "a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """The JSON objects of a ``log.jsonl``, the (line number, reason) of lines that are not JSON, the line count."""
+
+    path: Path
+    entries: list[dict[str, Any]]
+    bad: list[tuple[int, str]]
+    lines: int
+
+
+def read_log(run: str | Path) -> LogRead:
+    """A run's ``log.jsonl`` (or the log file given). Raises ``FileNotFoundError`` when there is none."""
+    path = log_file(run)
+    rows = path.read_text(errors="replace").splitlines()
+    entries, bad = [], []
+    for number, line in enumerate(rows, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:  # e.g. a line cut short when the process was killed
+            bad.append((number, err.msg))
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return LogRead(path, entries, bad, len(rows))
+
+
+def truncate_log(run_dir: str | Path, iteration: int) -> None:
+    """Drop log lines written after ``iteration`` (work lost when the run was interrupted) and cut-short lines."""
+    path = Path(run_dir) / LOG
+    if not path.is_file():
+        return
+    kept = [json.dumps(entry) for entry in read_log(path).entries if entry.get("iter", 0) <= iteration]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,14 +217,21 @@ def read_record(run_dir: str | Path) -> RecordRead:
         record = read_json(path)
     except (OSError, ValueError) as err:
         detail = err.__cause__ if err.__cause__ is not None else err  # read_json's ValueError names the path already
-        reason = f"{path} is unreadable ({type(detail).__name__}: {' '.join(str(detail).split())[:200]})"
+        what = "not valid JSON" if isinstance(detail, ValueError) else type(detail).__name__
+        reason = f"{path} is unreadable ({what}: {' '.join(str(detail).split())[:200]})"
         return RecordRead(RecordState.CORRUPT, reason=reason)
     if not isinstance(record, dict):
-        return RecordRead(RecordState.CORRUPT, reason=f"{path} holds a {type(record).__name__}, not a record")
+        what = "null" if record is None else f"a JSON {'array' if isinstance(record, list) else type(record).__name__}"
+        return RecordRead(RecordState.CORRUPT, reason=f"{path} holds {what}, not a record (a JSON object)")
     if is_done(record):
         return RecordRead(RecordState.DONE, record)
     why = f"status {record.get('status')!r}" if record.get("status") != "done" else "no metrics"
     return RecordRead(RecordState.NOT_DONE, record, f"{path} is not a finished record ({why})")
+
+
+def run_dirs_below(folder: str | Path) -> list[Path]:
+    """Every folder below ``folder`` (itself included) that holds a ``record.json``, sorted."""
+    return sorted(path.parent for path in Path(folder).rglob(RECORD))
 
 
 def write_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -136,17 +262,13 @@ def merge_into_record(run_dir: str | Path, section: str, value: Any, overwrite: 
 # the stored config and reuse
 
 
-def write_config(run_dir: str | Path, cfg: Any) -> Path:
+def write_config(run_dir: str | Path, cfg: Config) -> Path:
     """Write the resolved config to ``run_dir/config.yaml`` (atomic)."""
-    from bench.config import to_yaml
-
     return write_text_atomic(Path(run_dir) / CONFIG, to_yaml(cfg))
 
 
-def read_config(run_dir: str | Path) -> Any:
+def read_config(run_dir: str | Path) -> Config:
     """The ``Config`` stored in ``run_dir/config.yaml``; a missing file is a one-line ``RunDirError``."""
-    from bench.config import load_config
-
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise RunDirError(f"{path} does not exist; a launcher writes it before starting the run "
@@ -155,8 +277,6 @@ def read_config(run_dir: str | Path) -> Any:
 
 
 def _stored_config_yaml(path: Path) -> dict[str, Any] | None:
-    import yaml
-
     if not path.is_file():
         return None
     try:
@@ -167,15 +287,16 @@ def _stored_config_yaml(path: Path) -> dict[str, Any] | None:
 
 
 def _stored_configs(run_dir: Path, read: RecordRead) -> list[tuple[str, dict[str, Any]]]:
-    """(file name, stored config) of record.json, config.yaml and (for an unfinished run) checkpoint.pt."""
+    """(file name, stored config) of record.json, config.yaml and, for an unfinished run without config.yaml,
+    checkpoint.pt (with config.yaml present the checkpoint was written under it: the claim holder wrote both)."""
     stored = []
     if read.record is not None and isinstance(read.record.get("config"), dict):
         stored.append((RECORD, read.record["config"]))
     config_yaml = _stored_config_yaml(run_dir / CONFIG)
     if config_yaml is not None:
         stored.append((CONFIG, config_yaml))
-    if not read.done and (run_dir / CHECKPOINT).is_file():
-        from bench.run.checkpoint import load_checkpoint
+    elif not read.done and (run_dir / CHECKPOINT).is_file():
+        from bench.run.checkpoint import load_checkpoint  # torch only when a checkpoint is read (start-up time)
 
         state = load_checkpoint(run_dir / CHECKPOINT)
         if isinstance(state.get("config"), dict):
@@ -183,40 +304,68 @@ def _stored_configs(run_dir: Path, read: RecordRead) -> list[tuple[str, dict[str
     return stored
 
 
-def check_reuse(run_dir: str | Path, cfg: Any) -> RecordRead:
-    """Check that what ``run_dir`` holds belongs to ``cfg``; returns its record read.
+@dataclass(frozen=True)
+class Reuse:
+    """What a run directory holds for a config: the one reuse decision (``inspect_reuse``).
 
-    record.json, config.yaml and checkpoint.pt are reused only if ``identity.differences(stored, cfg)`` is
-    empty; otherwise ``RunMismatchError`` names the differing keys and the way out. A corrupt record is a
-    ``RunDirError``. A new derived run dir whose run already exists under an older id is refused (``mv``).
+    ``problem`` says why the folder cannot be used for the config, with the way out: another run's record,
+    config or checkpoint (``mismatch``), or a corrupt file. ``done``: a finished record of this very config.
     """
-    from bench.run.identity import differences
 
+    read: RecordRead
+    problem: str = ""
+    mismatch: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.read.done and not self.problem
+
+    def raise_problem(self) -> None:
+        if self.problem:
+            raise (RunMismatchError if self.mismatch else RunDirError)(self.problem)
+
+
+def _mismatch(run_dir: Path, name: str, diffs: list[str]) -> str:
+    shown = "; ".join(diffs[:SHOWN_DIFFERENCES])
+    more = f" (+{len(diffs) - SHOWN_DIFFERENCES} more)" if len(diffs) > SHOWN_DIFFERENCES else ""
+    return (f"{run_dir} holds another run ({name}: {shown}{more}); use another run_dir (or output_root), or delete "
+            f"{run_dir} to start over")
+
+
+def inspect_reuse(run_dir: str | Path, cfg: Config) -> Reuse:
+    """Whether ``run_dir`` can hold ``cfg``: record.json, config.yaml and checkpoint.pt are reused only if
+    ``identity.differences(stored, cfg)`` is empty. Never raises for what it finds (see ``Reuse``); a new
+    derived run dir whose run already exists under an older id is a mismatch that names the ``mv``."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
-        if not getattr(cfg, "run_dir", ""):
-            _refuse_moved_run(run_dir, cfg)
-        return RecordRead(RecordState.MISSING)
+        moved = "" if cfg.run_dir else _moved_run(run_dir, cfg)
+        return Reuse(RecordRead(RecordState.MISSING), moved, mismatch=bool(moved))
     read = read_record(run_dir)
     if read.state is RecordState.CORRUPT:
-        raise RunDirError(f"{read.reason}; delete it to recompute the record (the checkpoint is resumed)")
-    for name, stored in _stored_configs(run_dir, read):
-        diffs = differences(stored, cfg)
+        return Reuse(read, f"{read.reason}; delete it to recompute the record (the checkpoint is resumed)")
+    try:
+        stored = _stored_configs(run_dir, read)
+    except RunDirError as err:
+        return Reuse(read, str(err))
+    for name, values in stored:
+        diffs = differences(values, cfg)
         if diffs:
-            shown = "; ".join(diffs[:SHOWN_DIFFERENCES])
-            more = f" (+{len(diffs) - SHOWN_DIFFERENCES} more)" if len(diffs) > SHOWN_DIFFERENCES else ""
-            raise RunMismatchError(f"{run_dir} holds another run ({name}: {shown}{more}); use another run_dir "
-                                   f"(or output_root), or delete {run_dir} to start over")
-    return read
+            return Reuse(read, _mismatch(run_dir, name, diffs), mismatch=True)
+    return Reuse(read)
 
 
-def _refuse_moved_run(run_dir: Path, cfg: Any) -> None:
-    """Stop when a sibling folder holds this very run under an id of an older id scheme."""
-    from bench.run.identity import differences
+def check_reuse(run_dir: str | Path, cfg: Config) -> RecordRead:
+    """``inspect_reuse``, raising its problem: ``RunMismatchError`` (another run) or ``RunDirError``."""
+    reuse = inspect_reuse(run_dir, cfg)
+    reuse.raise_problem()
+    return reuse.read
 
+
+def _moved_run(run_dir: Path, cfg: Config) -> str:
+    """Why not to train: a sibling folder holds this very run under an id of an older id scheme ("" if none)."""
     parent = run_dir.parent
     if not parent.is_dir():
-        return
+        return ""
     for sibling in sorted(parent.glob(f"{cfg.model.name}-*")):
         if sibling == run_dir or not sibling.is_dir():
             continue
@@ -227,8 +376,25 @@ def _refuse_moved_run(run_dir: Path, cfg: Any) -> None:
         record = read_record(sibling).record
         stored = stored or (record or {}).get("config")
         if isinstance(stored, dict) and not differences(stored, cfg):
-            raise RunMismatchError(f"this run already exists as {sibling} (an older run id); rename it so it is "
-                                   f"reused instead of trained again: mv {sibling} {run_dir}")
+            return (f"this run already exists as {sibling} (an older run id); rename it so it is reused instead of "
+                    f"trained again: mv {sibling} {run_dir}")
+    return ""
+
+
+def stored_config(run_dir: str | Path, checkpoint_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's resolved config dict: the checkpoint's (``checkpoint_state``), else ``config.yaml``, else
+    ``record.json``'s; none of them is a ``RunDirError`` that says how to evaluate such a checkpoint."""
+    run_dir = Path(run_dir)
+    if checkpoint_state is not None and isinstance(checkpoint_state.get("config"), dict):
+        return checkpoint_state["config"]
+    stored = _stored_config_yaml(run_dir / CONFIG)
+    if stored is not None:
+        return stored
+    record = read_record(run_dir).record
+    if record is not None and isinstance(record.get("config"), dict):
+        return record["config"]
+    raise RunDirError(f"no config for the checkpoint in {run_dir}: it holds none and there is no {CONFIG} or "
+                      f"{RECORD} next to it; evaluate it with the config it was trained with")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,8 +437,6 @@ class ClaimRead:
 
 def read_claim(run_dir: str | Path) -> ClaimRead:
     """Read ``run_dir/claim.json``: missing, corrupt (empty / unreadable, with the reason) or present."""
-    import json
-
     path = Path(run_dir) / CLAIM
     try:
         raw = path.read_bytes()
@@ -336,8 +500,6 @@ class Acquired:
 def _link_new_claim(path: Path, claim: Claim) -> bool | None:
     """Create ``path`` with ``claim`` as its complete content; False if it exists already, None if the
     temporary file vanished before the link (removed by the holder's ``remove_temp_files``: try again)."""
-    import json
-
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:

@@ -3,7 +3,7 @@
 
     bench train configs/synthetic_tmanet.yaml train.tensorboard=true    # writes run_dir/tensorboard/
 
-``TensorBoardHook`` is a ``bench.run.trainer.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
+``TensorBoardHook`` is a ``bench.run.hooks.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
 training lines as ``train/<key>`` scalars (loss, aux_loss, lr, throughput, max_memory_mb, ...), validation
 lines as ``val/<key>`` (miou, pixel_acc, macc, tc, ...) and ``val/iou/<class>``, at the line's iteration.
 Only rank 0 writes. Any object with ``add_scalar(tag, value, step)``, ``flush()`` and ``close()`` can stand in
@@ -16,7 +16,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.run.trainer import TrainHook
+from bench.config import ConfigError, TrainConfig
+from bench.run.hooks import TrainHook
 
 FOLDER = "tensorboard"  # under the run dir
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
@@ -49,8 +50,6 @@ class TensorBoardHook(TrainHook):
 
 def summary_writer_class() -> Any:
     """``torch.utils.tensorboard.SummaryWriter``; a missing package is a one-line ``ConfigError``."""
-    from bench.config import ConfigError
-
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:
@@ -59,9 +58,9 @@ def summary_writer_class() -> Any:
     return SummaryWriter
 
 
-def tensorboard_hooks(cfg: Any, run_dir: Path, is_main: bool) -> list[TrainHook]:
-    """``[TensorBoardHook]`` writing to ``run_dir/tensorboard`` when ``cfg.train.tensorboard`` (rank 0), else []."""
-    if not cfg.train.tensorboard:
+def tensorboard_hooks(train_cfg: TrainConfig, run_dir: Path, is_main: bool) -> list[TrainHook]:
+    """``[TensorBoardHook]`` writing to ``run_dir/tensorboard`` when ``train.tensorboard`` (rank 0), else []."""
+    if not train_cfg.tensorboard:
         return []
     writer_class = summary_writer_class()  # every rank checks, so a missing package stops them all
     return [TensorBoardHook(writer_class(log_dir=str(Path(run_dir) / FOLDER)))] if is_main else []

@@ -12,8 +12,9 @@ iteration **step** (one SGD step, bench.run.recipe) and **log** (hooks, ``log.js
 checkpoint, a check that the weights and one batch of logits are finite, evaluation, latency (with
 ``launch.latency``) and the record, returned on every rank.
 
-Files: the trainer writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``; ``record.json``,
-``config.yaml``, claims and the check that ``run_dir`` belongs to ``cfg`` belong to the caller (the run executor).
+Files (through ``bench.run.rundir``): the trainer writes only the run's checkpoint and ``log.jsonl`` (and the
+loggers it is asked for, e.g. ``tensorboard/``); ``record.json``, ``config.yaml``, claims and the check that the
+run directory belongs to the config belong to the caller (the run executor).
 
 Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP processes (the official 8 =
 2 per GPU x 4 GPUs); both numbers are logged and recorded.
@@ -33,25 +34,39 @@ Determinism: every augmented sample is drawn from its own seed and the sampler i
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import time
 import warnings
 from dataclasses import dataclass, field
+
+try:
+    import resource
+except ImportError:  # not on POSIX: peak_memory_mb falls back to psutil's current RSS
+    resource = None  # type: ignore[assignment]
 from pathlib import Path
 from typing import Any, Sequence
 
+import psutil
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from bench.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown_distributed
-from bench.run.batches import InfiniteBatches, per_rank_batch
+from bench.config import Config, DataConfig, EvalConfig, LaunchConfig, TrainConfig
+from bench.data.build import build_dataset, collate_clips
+from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, \
+    shutdown_distributed
+from bench.progress import Progress
 from bench.run import rundir
+from bench.run.batches import InfiniteBatches, per_rank_batch
 from bench.run.checkpoint import load_checkpoint, save_checkpoint
-from bench.run.records import make_record, write_text_atomic
+from bench.run.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
+from bench.run.hooks import StepState, TrainHook
+from bench.run.latency import measure_model_latency
+from bench.run.loggers import logger_hooks
+from bench.run.model import build_model
+from bench.run.records import RunStamp, make_record
 from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 from bench.run.signals import PreemptionSignals, TrainingInterrupted
 from bench.seeding import rng_state, seed_everything, set_rng_state
@@ -83,52 +98,19 @@ class NonFiniteStateError(FloatingPointError):
 
 
 # --------------------------------------------------------------------------------------------------
-# hooks
-
-
-@dataclass
-class StepState:
-    """What a hook sees after each step. ``iteration`` counts completed steps; losses are means over ranks."""
-
-    iteration: int
-    iters: int
-    lr: float
-    loss: float
-    aux_loss: float
-    model: nn.Module
-    stop_reason: str | None = None
-
-    def request_stop(self, reason: str) -> None:
-        """Save a checkpoint after this step and raise ``TrainingInterrupted`` (unless it was the last step)."""
-        self.stop_reason = reason
-
-
-class TrainHook:
-    """Base class of training hooks; every method does nothing by default. ``on_log`` sees each ``log.jsonl``
-    line as written (rank 0; training lines and ``{"iter", "val": metrics}`` lines), e.g. to mirror it."""
-
-    def on_step_end(self, state: StepState) -> None:
-        pass
-
-    def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
-        pass
-
-    def on_log(self, entry: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-# --------------------------------------------------------------------------------------------------
 # the state of one training run
 
 
 @dataclass
 class Training:
-    """Everything the stages share: the model (unwrapped), its DDP wrapper, optimiser, AMP, data, position."""
+    """Everything the stages share: the config sections they use, what identifies the run (``stamp``), the model
+    (unwrapped), its DDP wrapper, optimiser, AMP, data and position. Only ``setup`` sees the whole config."""
 
-    cfg: Any
+    train: TrainConfig
+    data: DataConfig
+    eval: EvalConfig
+    launch: LaunchConfig
+    stamp: RunStamp
     run_dir: Path
     env: DistEnv
     model: nn.Module
@@ -142,21 +124,19 @@ class Training:
     elapsed_before: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     saved_at: int | None = None
-    val: tuple[Dataset, bool, str | None] | None = None
+    val: tuple[Dataset, TcPlan, str | None] | None = None
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / rundir.CHECKPOINT
+        return rundir.checkpoint_file(self.run_dir)
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.started
 
-    def val_set(self) -> tuple[Dataset, bool, str | None]:
-        """(validation dataset, TC on, reason TC is skipped), built once."""
-        from bench.run.evaluate import build_eval_dataset
-
+    def val_set(self) -> tuple[Dataset, TcPlan, str | None]:
+        """(validation dataset, TC plan, reason TC is skipped), built once."""
         if self.val is None:
-            self.val = build_eval_dataset(self.cfg, self.model)
+            self.val = build_eval_dataset(self.data, self.eval, self.model)
         return self.val
 
 
@@ -164,11 +144,9 @@ class Training:
 # stages
 
 
-def setup(cfg: Any, run_dir: Path, env: DistEnv) -> Training:
-    """Seed, build the model (bench.models.build) and the training data, SyncBN, optimiser, AMP, DDP."""
-    from bench.data.build import build_dataset
-    from bench.models.build import build_model
-
+def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
+    """Seed, build the model (bench.run.model) and the training data, SyncBN, optimiser, AMP, DDP; the run's
+    stamp (id, config, classes) for its checkpoints and record. The only stage that sees the whole config."""
     tcfg = cfg.train
     batch_per_rank = per_rank_batch(tcfg.batch_size, env.world_size)
     seed_everything(tcfg.seed, tcfg.deterministic)
@@ -187,15 +165,15 @@ def setup(cfg: Any, run_dir: Path, env: DistEnv) -> Training:
         network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    return Training(cfg, run_dir, env, model, network, build_optimizer(trainable, tcfg), trainable,
-                    MixedPrecision.create(tcfg.amp, env.device),
+    return Training(tcfg, cfg.data, cfg.eval, cfg.launch, RunStamp.of(cfg), run_dir, env, model, network,
+                    build_optimizer(trainable, tcfg), trainable, MixedPrecision.create(tcfg.amp, env.device),
                     InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers), batch_per_rank)
 
 
 def resume(run: Training) -> None:
     """Continue from the run's checkpoint, if any; drop log lines written after it.
 
-    The caller (the run executor) has checked that ``run_dir`` belongs to ``cfg``; the trainer does not.
+    The caller (the run executor) has checked that the run directory belongs to the config; the trainer does not.
     """
     path = run.checkpoint_path
     if path.is_file():
@@ -209,12 +187,12 @@ def resume(run: Training) -> None:
         run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
         run.saved_at = run.iteration
     if run.env.is_main:
-        _truncate_log(run.run_dir / rundir.LOG, run.iteration)
+        rundir.truncate_log(run.run_dir, run.iteration)
 
 
 def step(run: Training) -> StepState:
     """One SGD step on the next batch; a NaN/inf loss (mean over ranks) raises ``NonFiniteLossError``."""
-    tcfg, device = run.cfg.train, run.env.device
+    tcfg, device = run.train, run.env.device
     batch = next(run.batches)
     lr = poly_lr(run.iteration, tcfg.iters, tcfg.lr, tcfg.min_lr, tcfg.poly_power)
     set_lr(run.optimizer, lr)
@@ -235,29 +213,24 @@ def step(run: Training) -> StepState:
 
 def evaluate(run: Training) -> dict[str, Any]:
     """Metrics of the current model on the validation split; the global RNG is left as it was."""
-    from bench.run.evaluate import evaluate_model
-
     dataset, with_tc, reason = run.val_set()
     saved = rng_state()
-    metrics = evaluate_model(run.model, dataset, run.cfg.eval, run.env, with_tc=with_tc, tc_skipped=reason,
-                             num_workers=run.cfg.data.num_workers)
+    metrics = evaluate_model(run.model, dataset, run.eval, run.env, with_tc=with_tc, tc_skipped=reason,
+                             num_workers=run.data.num_workers)
     set_rng_state(saved)
     return metrics
 
 
 def save(run: Training) -> None:
-    """Write ``checkpoint.pt`` (rank 0) after checking that every weight and buffer is finite."""
-    from bench.data.catalog import dataset_info
-    from bench.config import to_dict
-    from bench.run.identity import config_hash
-
+    """Write the checkpoint (rank 0) after checking that every weight and buffer is finite."""
     _raise_if_any_rank(_first_non_finite(run.model), run)
     if run.env.is_main:
+        stamp = run.stamp
         save_checkpoint(run.checkpoint_path, {
             "iteration": run.iteration, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
             "scaler": run.amp.scaler.state_dict(), "rng": rng_state(), "data": run.batches.state_dict(),
-            "elapsed_s": run.elapsed(), "config": to_dict(run.cfg), "config_hash": config_hash(run.cfg),
-            "classes": list(dataset_info(run.cfg.data).class_names),
+            "elapsed_s": run.elapsed(), "config": stamp.config, "config_hash": stamp.config_hash,
+            "classes": list(stamp.classes),
         })
     barrier(run.env)
     run.saved_at = run.iteration
@@ -266,7 +239,7 @@ def save(run: Training) -> None:
 def checkpoint_or_stop(run: Training, state: StepState, signals: PreemptionSignals) -> None:
     """Save on schedule, at the end, on a preemption signal or a hook's stop request (agreed across ranks);
     then hand a signal over or raise ``TrainingInterrupted`` for a stop request."""
-    tcfg = run.cfg.train
+    tcfg = run.train
     flags = torch.tensor([float(signals.pending is not None), float(state.stop_reason is not None)])
     signalled, stopping = (bool(v > 0) for v in all_reduce_sum(flags.to(run.env.device), run.env))
     stopping = stopping and run.iteration < tcfg.iters
@@ -290,10 +263,10 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
     metrics = evaluate(run)
     for hook in hooks:
         hook.on_evaluate(run.iteration, metrics)
-    record = make_record(run.cfg, metrics=metrics, device=str(run.env.device), iters=run.iteration,
-                         wall_time_s=run.elapsed(), checkpoint=run.checkpoint_path,
+    record = make_record(run.stamp, metrics=metrics, device=str(run.env.device), iters=run.iteration,
+                         wall_time_s=run.elapsed(), checkpoint=run.checkpoint_path, batch_size=run.train.batch_size,
                          batch_size_per_rank=run.batch_per_rank, world_size=run.env.world_size)
-    if run.cfg.launch.latency:
+    if run.launch.latency:
         record["latency"] = _measure_latency(run)
     return record
 
@@ -302,7 +275,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
 # the run
 
 
-def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Sequence[TrainHook] = ()) -> dict[str, Any]:
+def train_and_evaluate(cfg: Config, run_dir: Path, *, hooks: Sequence[TrainHook] = ()) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (resuming its checkpoint), evaluate, return the record dict on every rank.
 
     Writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``. Raises ``NonFiniteLossError`` /
@@ -322,13 +295,13 @@ def train_and_evaluate(cfg: Any, run_dir: Path, *, hooks: Sequence[TrainHook] = 
         shutdown_distributed(env)
 
 
-def _train(cfg: Any, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
-    loggers = logger_hooks(cfg, run_dir, env)
+def _train(cfg: Config, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
+    loggers = logger_hooks(cfg.train, run_dir, env.is_main)  # checked before setup
     run = setup(cfg, run_dir, env)
     resume(run)
     hooks = (*loggers, *hooks)
     hooks = (TrainLog(run, listeners=hooks), *hooks)
-    tcfg = cfg.train
+    tcfg = run.train
     try:
         with PreemptionSignals() as signals:
             while run.iteration < tcfg.iters:
@@ -350,13 +323,6 @@ def _train(cfg: Any, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) ->
 # logging
 
 
-def logger_hooks(cfg: Any, run_dir: Path, env: DistEnv) -> list[TrainHook]:
-    """The optional loggers the config switches on (``train.tensorboard``); checked before setup."""
-    from bench.run.tensorboard import tensorboard_hooks
-
-    return tensorboard_hooks(cfg, run_dir, env.is_main)
-
-
 class TrainLog(TrainHook):
     """``log.jsonl`` (rank 0): mean losses, lr, throughput, memory every ``train.log_every`` iterations and at the
     end; validation metrics (without per-image counts); each line is passed to ``listeners``' ``on_log``.
@@ -364,16 +330,14 @@ class TrainLog(TrainHook):
     results are logged either way."""
 
     def __init__(self, run: Training, listeners: Sequence[TrainHook] = ()) -> None:
-        from bench.progress import Progress
-
-        self.run, self.path, self.enabled = run, run.run_dir / rundir.LOG, run.env.is_main
+        self.run, self.enabled = run, run.env.is_main
         self.listeners = tuple(listeners) if self.enabled else ()
         self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": time.perf_counter()}
-        self.progress = Progress(run.cfg.train.iters, "train", initial=run.iteration, enabled=self.enabled)
+        self.progress = Progress(run.train.iters, "train", initial=run.iteration, enabled=self.enabled)
 
     def on_step_end(self, state: StepState) -> None:
         self.progress.update(1, loss=f"{state.loss:.4f}", lr=f"{state.lr:.2e}")
-        w, tcfg = self.window, self.run.cfg.train
+        w, tcfg = self.window, self.run.train
         w["loss"], w["aux"], w["n"] = w["loss"] + state.loss, w["aux"] + state.aux_loss, w["n"] + 1
         if state.iteration % tcfg.log_every and state.iteration != state.iters:
             return
@@ -396,8 +360,7 @@ class TrainLog(TrainHook):
     def write(self, entry: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        rundir.append_log(self.run.run_dir, entry)
         for listener in self.listeners:
             listener.on_log(entry)
 
@@ -413,14 +376,8 @@ def peak_memory_mb(device: torch.device) -> float:
     """CUDA max allocated memory, or the process's peak resident set size on CPU, in MiB."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    except ImportError:  # not on POSIX
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process().memory_info().rss / 2**20 if resource is None else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _first_non_finite(model: nn.Module) -> str | None:
@@ -435,16 +392,13 @@ def _first_non_finite(model: nn.Module) -> str | None:
 @torch.no_grad()
 def _non_finite_logits(run: Training) -> str | None:
     """``"logits of <sample>"`` when the model's eval-mode logits on the first validation clip hold NaN/inf."""
-    from bench.data.build import collate_clips
-    from bench.run.evaluate import current_clip, predict_logits
-
     dataset = run.val_set()[0]
     if len(dataset) == 0:  # type: ignore[arg-type]
         return None
     batch = collate_clips([dataset[0]])
     frames, flow = current_clip(batch, run.model)  # with TC the clip has extra past frames
     flow = None if flow is None else flow.to(run.env.device)
-    ev, was_training = run.cfg.eval, run.model.training
+    ev, was_training = run.eval, run.model.training
     run.model.eval()
     try:
         logits = predict_logits(run.model, frames.to(run.env.device), flow, ev.mode, tuple(ev.crop_size),
@@ -463,30 +417,10 @@ def _raise_if_any_rank(problem: str | None, run: Training) -> None:
 
 def _measure_latency(run: Training) -> dict[str, Any]:
     """``bench.run.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every rank."""
-    from bench.run.latency import measure_model_latency
-
-    result: list[Any] = [None]
+    result = None
     if run.env.is_main:
-        result[0] = measure_model_latency(run.model, run.cfg, frames=run.cfg.launch.latency_frames,
-                                          threads=torch.get_num_threads(), device=run.env.device,
-                                          weights=f"the trained model in memory (iteration {run.iteration})")
-    if run.env.distributed:
-        import torch.distributed as dist
-
-        dist.broadcast_object_list(result, src=0)
-    return result[0]
-
-
-def _truncate_log(path: Path, iteration: int) -> None:
-    """Drop log lines written after ``iteration`` (they belong to work lost when the run was interrupted)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short when the process was killed
-            continue
-        if entry.get("iter", 0) <= iteration:
-            kept.append(line)
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
+        result = measure_model_latency(run.model, run.stamp.model, run.data, run.launch,
+                                       frames=run.launch.latency_frames,
+                                       threads=torch.get_num_threads(), device=run.env.device,
+                                       weights=f"the trained model in memory (iteration {run.iteration})")
+    return broadcast_object(result, run.env)

@@ -1,4 +1,4 @@
-"""Run records -> pandas -> report tables (Markdown, LaTeX, CSV) with statistics, next to the paper's numbers.
+"""Report tables (Markdown, LaTeX, CSV) with statistics, next to the paper's numbers.
 
     bench report ablations/synthetic_memory_length.yaml ablations/synthetic_methods.yaml   # grid specs
     bench report results/runs --out reports                                                   # or folders
@@ -28,360 +28,26 @@ it and why (``--strict``: the first one is an error).
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
-import yaml
 
-from bench.run import rundir
-
+from bench.config import Config, to_dict
+from bench.report.frames import get_or, latency_ms, latency_unstable, mean_or_nan, per_class_frame, runs_frame, \
+    varying_keys
+from bench.report.paper import paper_number
+from bench.report.sources import ReportError, TableSource
 from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, RunCounts, StatsError, best_row,
                                 chance_miou, compare, counts_from_record, row_stats)
 
-PAPER_REFERENCE_PATH = Path(__file__).resolve().parents[2] / "results" / "paper_reference.yaml"
 MISSING = "—"
 UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
-# Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
-POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
-IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
 # CSV column order after the row keys
 STAT_COLUMNS: tuple[str, ...] = ("miou_mean", "miou_std", "n", "ci_low", "ci_high", "ci_method", "delta_ref",
                                  "delta_ref_low", "delta_ref_high", "p_ref", "sig_ref", "delta_ref_method")
-# Ablation kinds that have a paper table (all of them unrecovered except the method comparison).
-ABLATIONS: tuple[str, ...] = ("memory_length", "aggregation", "encoding", "methods")
-
-
-
-class ReportError(ValueError):
-    """A source that is neither a grid spec nor a folder, or a malformed record / reference file."""
-
-
-# --------------------------------------------------------------------------------------------------
-# sources -> records
-
-
-@dataclass
-class TableSource:
-    """The records behind one table and what the table is about."""
-
-    name: str                          # output file stem
-    ablation: str                      # memory_length | aggregation | encoding | methods | runs
-    factor: str | None                 # dotted config key the rows vary, e.g. "model.memory_length"
-    records: list[dict[str, Any]]      # valid records with status done, each with "_run_dir"
-    origin: str                        # the spec file or folder
-    expected_runs: int | None = None   # runs the spec expands to (None for folders)
-    not_done: list[str] = field(default_factory=list)  # run ids of the spec without a finished record
-    factor_order: list[Any] = field(default_factory=list)
-    base_value: Any = None             # the factor's value in the spec's base config (the reference row)
-    overrides: list[str] = field(default_factory=list)  # command-line overrides the spec was expanded with
-    invalid: list[str] = field(default_factory=list)    # "<record.json path>: <reason>" of skipped records
-    hint: str = ""                     # why the runs of another sweep of this grid are not shown, if they exist
-
-
-def validate_record(record: Any) -> str | None:
-    """Why ``record`` (a parsed ``record.json``) cannot be reported, or None when it can.
-
-    A reportable record is a JSON object with ``status: done``, a ``run_id``, ``metrics.miou`` a finite
-    fraction in [0, 1], numeric optional metrics, and a ``config`` object naming ``model.name``.
-    """
-    if not isinstance(record, dict):
-        return f"expected a JSON object (a run record), got {type(record).__name__ if record is not None else 'null'}"
-    if record.get("status") != "done":
-        return f"status is {record.get('status')!r}, not 'done' (only finished runs are reported)"
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict):
-        return f"metrics must be an object holding miou, got {metrics!r}"
-    for key in ("miou", "pixel_agreement", "etc_tc", "tc", "pixel_acc"):
-        value = metrics.get(key)
-        if value is None and key != "miou":
-            continue
-        if not _is_fraction(value):
-            return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
-    per_class = metrics.get("per_class_iou")
-    # None marks a class absent from both the labels and the predictions (bench.metrics.segmentation_summary)
-    if per_class is not None and not (isinstance(per_class, dict)
-                                      and all(v is None or _is_fraction(v) for v in per_class.values())):
-        return "metrics.per_class_iou must map class names to numbers in [0, 1] (or null for an absent class)"
-    config = record.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
-            or not isinstance(config["model"].get("name"), str):
-        return "config must be an object with model.name (the resolved config of the run)"
-    if not isinstance(record.get("run_id"), str) or not record["run_id"]:
-        return f"run_id must be a non-empty string, got {record.get('run_id')!r}"
-    if not isinstance(record.get("latency") or {}, dict):
-        return f"latency must be an object, got {record.get('latency')!r}"
-    try:
-        counts_from_record(record)
-    except (StatsError, ValueError, TypeError, AttributeError) as err:
-        return f"metrics.per_image is malformed ({err})"
-    return None
-
-
-def _is_fraction(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and 0.0 <= value <= 1.0)
-
-
-def read_record_file(path: Path, strict: bool = False) -> tuple[dict[str, Any] | None, str | None]:
-    """One ``record.json``: ``(record with "_run_dir", None)`` or ``(None, "<path>: <reason>")`` if unusable.
-
-    ``strict``: an unusable record raises ReportError instead.
-    """
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        reason = validate_record(record)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        reason = f"not valid JSON ({err}); half-written or not a run record"
-    except OSError as err:
-        reason = f"cannot be read ({err.strerror})"
-    if reason is not None:
-        if strict:
-            raise ReportError(f"{path}: {reason}; fix or remove the file, or drop --strict to skip it with a warning")
-        return None, f"{path}: {reason}"
-    record["_run_dir"] = str(path.parent)
-    return record, None
-
-
-def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
-    """Every valid finished ``record.json`` below ``folder``; invalid ones are listed in ``invalid``."""
-    records, invalid = [], []
-    for path in sorted(folder.rglob(rundir.RECORD)):
-        record, problem = read_record_file(path, strict)
-        records += [record] if record is not None else []
-        invalid += [problem] if problem is not None else []
-    return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=records,
-                       origin=str(folder), invalid=invalid)
-
-
-def _spec_factor(spec: Any) -> str | None:
-    """The dotted key a spec varies: its ``factor``, else the first key of its first grid block."""
-    if spec.factor:
-        return spec.factor
-    for block in spec.grid:
-        for axes in block.values():
-            return str(next(iter(axes)))
-    return None
-
-
-def _get_dotted(obj: Any, key: str) -> Any:
-    for part in key.split("."):
-        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
-    return obj
-
-
-def expand_spec_runs(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, list[Any], list[str]]:
-    """``(spec, runs, run ids of its sweep manifest)`` exactly as ``bench sweep SPEC OVERRIDES`` sees them.
-
-    The only call into ``bench.grid``; the manifest ids are in submission order (oldest first).
-    """
-    from bench.grid import manifest
-    from bench.grid.spec import build_grid, load_spec
-
-    grid = build_grid(load_spec(path), list(overrides))
-    return grid.spec, list(grid.runs), [str(row["run_id"]) for row in manifest.read(grid.manifest) if row.get("run_id")]
-
-
-def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -> str:
-    """A note when the last sweep of this grid ran runs this expansion does not contain (other overrides)."""
-    others = list(dict.fromkeys(i for i in manifest_ids if i not in set(expected)))
-    if not manifest_ids or manifest_ids[-1] in expected:
-        return ""
-    what = "no finished records" if not found else f"{found} finished records (of an earlier sweep)"
-    return (f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
-            f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
-
-
-def records_from_spec(path: Path, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> TableSource:
-    """The finished records of the runs a grid spec expands to (with ``overrides``), in the spec's order."""
-    spec, runs, manifest_ids = expand_spec_runs(path, overrides)
-    factor = _spec_factor(spec)
-    base_value = _base_value(spec, factor) if factor else None
-    records, not_done, order, invalid = [], [], [], []
-    for run in runs:
-        value = _get_dotted(run.config, factor) if factor else None
-        if value not in order:
-            order.append(value)
-        record_path = Path(run.run_dir) / rundir.RECORD
-        record, problem = read_record_file(record_path, strict) if record_path.is_file() else (None, None)
-        invalid += [problem] if problem is not None else []
-        if record is None:
-            not_done.append(run.run_id)
-        else:
-            records.append(record)
-    expected = [run.run_id for run in runs]
-    return TableSource(name=spec.name, ablation=spec.ablation, factor=factor, records=records, origin=str(path),
-                       expected_runs=len(runs), not_done=not_done, factor_order=order, base_value=base_value,
-                       overrides=list(overrides), invalid=invalid,
-                       hint=other_sweep_hint(expected, manifest_ids, len(records)))
-
-
-def _base_value(spec: Any, factor: str) -> Any:
-    """The factor's value in the spec's base config with the spec's ``overrides`` (defaults filled in)."""
-    from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base
-
-    values = apply_overrides(read_yaml_with_base(spec.base), list(spec.overrides.items()))
-    try:
-        return _get_dotted(from_dict(Config, values), factor)
-    except (ConfigError, KeyError, AttributeError):
-        return None
-
-
-def load_source(source: str | Path, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> TableSource:
-    """A ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records."""
-    path = Path(source)
-    if path.is_dir():
-        return records_from_folder(path, strict)
-    if path.is_file() and path.suffix in (".yaml", ".yml"):
-        return records_from_spec(path, overrides, strict)
-    if not path.exists():
-        raise ReportError(f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder "
-                          "holding run records")
-    raise ReportError(f"{source}: expected a grid spec (ablations/*.yaml) or a folder holding run records")
-
-
-def split_sources(arguments: list[str]) -> tuple[list[str], list[str]]:
-    """``bench report`` positionals -> ``(sources, overrides)``: an argument with '=' that is not an existing
-    path is a dotted override (``train.iters=10``), applied to every grid spec, as in ``bench sweep``."""
-    overrides = [a for a in arguments if "=" in a and not Path(a).exists()]
-    return [a for a in arguments if a not in overrides], overrides
-
-
-# --------------------------------------------------------------------------------------------------
-# records -> data frames
-
-
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> ``{"model.memory_length": 2, ...}``; lists become JSON strings (hashable)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten_config(value, dotted + "."))
-        elif isinstance(value, (list, dict)):
-            flat[dotted] = json.dumps(value)
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
-    """Median per-frame latency of ``mode`` from the record's ``latency`` block, NaN if absent."""
-    modes = (record.get("latency") or {}).get("modes") or {}
-    value = (modes.get(mode) or {}).get("median_ms")
-    return float(value) if value is not None else math.nan
-
-
-def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
-    """True when ``bench latency`` flagged ``mode``'s median as unstable (pass medians spread > 10%)."""
-    modes = (record.get("latency") or {}).get("modes") or {}
-    return (modes.get(mode) or {}).get("unstable") is True
-
-
-def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
-    rows = []
-    for record in records:
-        metrics = record.get("metrics") or {}
-        config = record.get("config") or {}
-        row: dict[str, Any] = {
-            "run_id": record.get("run_id"), "model": record.get("model") or _get_or(config, "model.name"),
-            "dataset": record.get("dataset") or _get_or(config, "data.dataset"), "seed": record.get("seed"),
-            "miou": _percent(metrics.get("miou")),
-            # records before the rename stored pixel agreement as "tc" (read as such; _table_notes says so)
-            "pixel_agreement": _percent(metrics.get("pixel_agreement", metrics.get("tc"))),
-            "etc_tc": _percent(metrics.get("etc_tc")),
-            "pixel_acc": _percent(metrics.get("pixel_acc")),
-            "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
-            "latency_unstable": latency_unstable(record), "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
-        }
-        row.update({f"cfg:{k}": v for k, v in flatten_config(config).items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def per_class_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Runs x classes of per-class IoU in percent (index: run id)."""
-    rows = {}
-    for record in records:
-        per_class = (record.get("metrics") or {}).get("per_class_iou") or {}
-        if per_class:
-            rows[record.get("run_id")] = {name: _percent(v) for name, v in per_class.items()}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def _get_or(config: dict[str, Any], key: str) -> Any:
-    try:
-        return _get_dotted(config, key)
-    except (KeyError, AttributeError, TypeError):
-        return None
-
-
-def _percent(value: Any) -> float:
-    return 100.0 * float(value) if value is not None else math.nan
-
-
-def _mean_or_nan(column: pd.Series) -> float:
-    return float(column.mean()) if column.notna().any() else math.nan
-
-
-def _is_row_key(column: str) -> bool:
-    key = column[len("cfg:"):]
-    return not key.endswith(POOLED_KEY_SUFFIXES) and not key.startswith(IGNORED_KEY_PREFIXES)
-
-
-def varying_keys(runs: pd.DataFrame) -> list[str]:
-    """``cfg:`` columns whose value differs between runs, seeds and run-location keys excluded."""
-    cols = [c for c in runs.columns if c.startswith("cfg:") and _is_row_key(c)]
-    return [c for c in cols if runs[c].astype(str).nunique(dropna=False) > 1]
-
-
-# --------------------------------------------------------------------------------------------------
-# paper numbers
-
-
-def load_paper_reference(path: str | Path = PAPER_REFERENCE_PATH) -> dict[str, Any]:
-    """``results/paper_reference.yaml``: ``{"source", "entries", "missing"}``."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data.get("entries"), list):
-        raise ReportError(f"{path}: expected a list under 'entries'")
-    return data
-
-
-def _matches(config: dict[str, Any], match: dict[str, Any]) -> bool:
-    for key, wanted in match.items():
-        options = wanted if isinstance(wanted, list) else [wanted]
-        if config.get(key) not in options:
-            return False
-    return True
-
-
-def paper_number(reference: dict[str, Any], dataset: str | None, config: dict[str, Any],
-                 ablation: str) -> tuple[float | None, str]:
-    """The paper's mIoU for a row's dataset and flattened config, and a note on its origin or absence."""
-    if dataset == "synthetic":
-        return None, "synthetic data: no paper number"
-    missing = {m.get("ablation"): m.get("note", "") for m in reference.get("missing") or []}
-    for entry in reference["entries"]:
-        if entry.get("dataset") != dataset or not entry.get("match") or not _matches(config, entry["match"]):
-            continue
-        note = f"{entry['method']}: {entry.get('setting', '')}"
-        if entry.get("caveat"):
-            note += f" ({entry['caveat']})"
-        if ablation in missing:
-            note = f"paper main result at this setting, {note}; {missing[ablation]}"
-        return float(entry["miou"]), note
-    if ablation in missing:
-        return None, f"missing: {missing[ablation]}"
-    return None, "no paper number for this setting"
-
-
-# --------------------------------------------------------------------------------------------------
-# tables
 
 
 @dataclass
@@ -445,8 +111,8 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "miou_mean": mean,
             "miou_std": float(group["miou"].std(ddof=1)) if len(group) > 1 else math.nan,
             "n": int(len(group)),
-            "pixel_agreement_mean": _mean_or_nan(group["pixel_agreement"]),
-            "etc_tc_mean": _mean_or_nan(group["etc_tc"]),
+            "pixel_agreement_mean": mean_or_nan(group["pixel_agreement"]),
+            "etc_tc_mean": mean_or_nan(group["etc_tc"]),
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
             "latency_unstable": bool(group["latency_unstable"].any()),
             "paper_miou": paper if paper is not None else math.nan,
@@ -483,9 +149,7 @@ def reference_value(source: TableSource, factor_key: str) -> Any:
         return "per_frame"
     if source.base_value is not None:
         return source.base_value
-    from bench.config import Config, to_dict
-
-    return _get_or(to_dict(Config()), factor_key)
+    return get_or(to_dict(Config()), factor_key)
 
 
 def _row_counts(table: Table, by_run: dict[str, RunCounts]) -> list[list[RunCounts]]:
@@ -671,6 +335,17 @@ def display_frame(table: Table) -> pd.DataFrame:
     return shown
 
 
+def make_folder(path: Path, what: str) -> Path:
+    """``path`` as a folder (created if needed); a file in the way is a ReportError naming ``what``."""
+    if path.exists() and not path.is_dir():
+        raise ReportError(f"{what} {path} is a file, not a folder; pass a new or existing folder instead")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(f"{what} {path}: cannot create the folder ({err.strerror}); pass another folder") from err
+    return path
+
+
 def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
     """``<out_dir>/tables/<name>.{md,tex,csv}``; returns the paths by suffix."""
     folder = make_folder(Path(out_dir) / "tables", "--out")
@@ -739,99 +414,3 @@ def reading(table: Table) -> str:
         parts = [f"{r[table.factor_label]} {r['delta_paper']:+.1f}" for _, r in with_paper.iterrows()]
         text += f"; vs paper: {', '.join(parts)}"
     return text
-
-
-def write_index(out_dir: Path, tables: list[tuple[Table, dict[str, Path]]], figures: list[Any]) -> Path:
-    """``<out_dir>/index.md`` linking every table and figure with a one-line reading."""
-    lines = ["# Reports", "", "Generated by `bench report`; regenerate rather than edit (see reports/README.md).", "",
-             "## Tables", ""]
-    for table, paths in tables:
-        links = " · ".join(f"[{ext}]({p.relative_to(out_dir).as_posix()})" for ext, p in paths.items())
-        lines.append(f"- **{table.name}** ({table.ablation}; {links}): {reading(table)}.")
-    lines += ["", "## Figures", ""]
-    for fig in figures:
-        if fig.paths:
-            links = " · ".join(f"[{p.suffix[1:]}]({p.relative_to(out_dir).as_posix()})" for p in fig.paths)
-            lines.append(f"- **{fig.name}** ({links}): {fig.reading}")
-        else:
-            lines.append(f"- **{fig.name}**: not drawn: {fig.reading}")
-    path = out_dir / "index.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def make_folder(path: Path, what: str) -> Path:
-    """``path`` as a folder (created if needed); a file in the way is a ReportError naming ``what``."""
-    if path.exists() and not path.is_dir():
-        raise ReportError(f"{what} {path} is a file, not a folder; pass a new or existing folder instead")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ReportError(f"{what} {path}: cannot create the folder ({err.strerror}); pass another folder") from err
-    return path
-
-
-def build_report(sources: list[str | Path], out_dir: str | Path,
-                 reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True,
-                 overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> dict[str, Any]:
-    """Tables (and figures) for every source under ``out_dir``; returns what was written.
-
-    ``overrides`` (``key=value``) expand every grid spec as ``bench sweep SPEC OVERRIDES`` did. Invalid records
-    are skipped and listed under ``"invalid"``, or, with ``strict``, the first one raises ReportError.
-    """
-    from bench.report.figures import draw_all
-    from bench.report.html import write_html
-
-    out = Path(out_dir)
-    make_folder(out, "--out")
-    if figures:
-        make_folder(out / "figures", "--out")
-    loaded_sources = [load_source(source, overrides, strict) for source in sources]
-    if overrides and all(s.expected_runs is None for s in loaded_sources):
-        raise ReportError(f"overrides {' '.join(overrides)} apply to grid specs only, and no grid spec was given; "
-                          "pass the spec (ablations/*.yaml) the sweep ran, or drop the overrides")
-    reference = load_paper_reference(reference_path)
-    written: list[tuple[Table, dict[str, Path]]] = []
-    skipped: list[str] = []
-    runs: dict[str, list[str]] = {}
-    names: set[str] = set()
-    for source, loaded in zip(sources, loaded_sources):
-        if not loaded.records:
-            skipped.append(f"{source}: no finished run records; " + " ".join(runs_notes(loaded)))
-            continue
-        while loaded.name in names:  # two folders with the same name
-            loaded.name += "_"
-        names.add(loaded.name)
-        table = summarise(loaded, reference)
-        written.append((table, write_table(table, out)))
-        runs[table.name] = runs_notes(loaded)
-    drawn = draw_all([t for t, _ in written], out / "figures") if figures else []
-    index = write_index(out, written, drawn)
-    html = write_html(out, written, drawn)
-    return {"tables": written, "figures": drawn, "index": index, "html": html["index"], "skipped": skipped,
-            "invalid": [problem for s in loaded_sources for problem in s.invalid],
-            "runs": runs}
-
-
-def report_command(sources: list[str], out_dir: str, overrides: list[str] | tuple[str, ...] = (),
-                   strict: bool = False) -> int:
-    """``bench report``: print what was written and which runs each table used; 1 when no source had a
-    finished run. Skipped invalid records are listed on stderr."""
-    result = build_report(sources, out_dir, overrides=overrides, strict=strict)
-    if result["invalid"]:
-        print(f"warning: skipped {len(result['invalid'])} invalid run records (pass --strict to stop at the "
-              "first instead):", file=sys.stderr)
-        for problem in result["invalid"]:
-            print(f"  {problem}", file=sys.stderr)
-    for note in result["skipped"]:
-        print(f"skipped {note}")
-    for table, paths in result["tables"]:
-        print(f"table {table.name}: {', '.join(str(p) for p in paths.values())}")
-        print(f"  {reading(table)}")
-        for note in result["runs"][table.name]:
-            print(f"  {note}")
-    for fig in result["figures"]:
-        print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
-    print(f"index: {result['index']}")
-    print(f"html: {result['html']}")
-    return 0 if result["tables"] else 1

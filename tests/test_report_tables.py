@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.report.collate import (MISSING, ReportError, build_report, load_paper_reference, load_source, paper_number,
-                                  reading, report_command, summarise, validate_record)
-from bench.grid.spec import build_grid, expand_grid, load_spec
+from bench.report.build import build_report, report_command
+from bench.report.paper import load_paper_reference, paper_number
+from bench.report.sources import ReportError, load_source, validate_record
+from bench.report.tables import MISSING, reading, summarise
+from bench.grid.spec import build_grid, load_spec
 from bench.report.stats import compare, counts_from_record
 from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
@@ -123,8 +125,6 @@ def test_paper_reference_has_the_recovered_numbers_only() -> None:
 
 
 def test_report_without_finished_runs_returns_1(tmp_path: Path) -> None:
-    from bench.report.collate import report_command
-
     spec = write_report_spec(tmp_path, "empty", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1]}}], REPORT_BASE, seeds=[0])
     assert report_command([str(spec)], str(tmp_path / "reports")) == 1
@@ -237,13 +237,12 @@ def test_invalid_records_are_skipped_with_a_warning_listing_them(tmp_path: Path,
     assert report_command([str(runs)], str(tmp_path / "reports")) == 0
     out, err = capsys.readouterr()
     assert err.startswith("warning: skipped 5 invalid run records (pass --strict to stop at the first instead):")
-    reasons = {"list": "expected a JSON object (a run record), got list",
-               "null": "expected a JSON object (a run record), got null",
-               "half": "not valid JSON", "status_only": "metrics must be an object holding miou, got None",
-               "high": "metrics.miou must be a finite number in [0, 1], got 'high'"}
+    reasons = {"list": " holds a JSON array, not a record", "null": " holds null, not a record",
+               "half": " is unreadable (not valid JSON", "status_only": ": metrics must be an object holding miou, got None",
+               "high": ": metrics.miou must be a finite number in [0, 1], got 'high'"}
     lines = err.splitlines()[1:]
     for name, reason in reasons.items():
-        assert any(f"foreign/{name}/record.json: {reason}" in line for line in lines), (name, err)
+        assert any(f"foreign/{name}/record.json{reason}" in line for line in lines), (name, err)
     md = (tmp_path / "reports" / "tables" / "runs.md").read_text()
     assert "skipped 5 invalid records: " in md and "foreign/high/record.json" in md
     assert "runs used (4 records under" in out
@@ -251,7 +250,7 @@ def test_invalid_records_are_skipped_with_a_warning_listing_them(tmp_path: Path,
 
 def test_strict_mode_aborts_at_the_first_invalid_record(tmp_path: Path) -> None:
     runs = _folder_with_foreign_records(tmp_path)
-    with pytest.raises(ReportError, match=r"foreign/half/record.json: not valid JSON .*drop --strict"):
+    with pytest.raises(ReportError, match=r"foreign/half/record.json is unreadable \(not valid JSON.*drop --strict"):
         build_report([str(runs)], tmp_path / "reports", figures=False, strict=True)
 
 
@@ -267,7 +266,7 @@ def test_factor_column_keeps_its_dtype_despite_foreign_records(tmp_path: Path) -
 
 def _pretend_sweep(spec: Path, overrides: tuple[str, ...]) -> list[str]:
     """Records and manifest lines as ``bench sweep SPEC OVERRIDES`` leaves them; returns the run ids."""
-    grid = build_grid(load_spec(spec), overrides)
+    grid = build_grid(spec, overrides)
     runs = grid.runs
     fabricate_records(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length, overrides=overrides)
     manifest = grid.manifest
@@ -312,7 +311,7 @@ def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> No
     spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0, 1])
     fabricate_records(spec, lambda r: 0.5)
-    broken = next(r for r in expand_grid(load_spec(spec)) if r.config.model.memory_length == 2)
+    broken = next(r for r in build_grid(spec).runs if r.config.model.memory_length == 2)
     (broken.run_dir / "record.json").write_text('{"status": "done", "metrics": {"miou": 2.0}}')
     source = load_source(spec)
     assert source.not_done == [broken.run_id] and len(source.records) == 3

@@ -1,0 +1,104 @@
+"""Run records -> pandas frames: one row per run, metrics in percent, every config key as ``cfg:<key>``.
+
+    runs = runs_frame(source.records)        # run_id, model, dataset, seed, miou, ..., latency_ms, cfg:model.name, ...
+    varying_keys(runs)                       # the cfg: columns that differ between runs (seeds excluded)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import pandas as pd
+
+from bench.report.sources import get_dotted
+
+# Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
+POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
+IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> ``{"model.memory_length": 2, ...}``; lists become JSON strings (hashable)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_config(value, dotted + "."))
+        elif isinstance(value, (list, dict)):
+            flat[dotted] = json.dumps(value)
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
+    """Median per-frame latency of ``mode`` from the record's ``latency`` block, NaN if absent."""
+    modes = (record.get("latency") or {}).get("modes") or {}
+    value = (modes.get(mode) or {}).get("median_ms")
+    return float(value) if value is not None else math.nan
+
+
+def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
+    """True when ``bench latency`` flagged ``mode``'s median as unstable (pass medians spread > 10%)."""
+    modes = (record.get("latency") or {}).get("modes") or {}
+    return (modes.get(mode) or {}).get("unstable") is True
+
+
+def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
+    rows = []
+    for record in records:
+        metrics = record.get("metrics") or {}
+        config = record.get("config") or {}
+        row: dict[str, Any] = {
+            "run_id": record.get("run_id"), "model": record.get("model") or get_or(config, "model.name"),
+            "dataset": record.get("dataset") or get_or(config, "data.dataset"), "seed": record.get("seed"),
+            "miou": percent(metrics.get("miou")),
+            # records before the rename stored pixel agreement as "tc" (read as such; _table_notes says so)
+            "pixel_agreement": percent(metrics.get("pixel_agreement", metrics.get("tc"))),
+            "etc_tc": percent(metrics.get("etc_tc")),
+            "pixel_acc": percent(metrics.get("pixel_acc")),
+            "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
+            "latency_unstable": latency_unstable(record), "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
+        }
+        row.update({f"cfg:{k}": v for k, v in flatten_config(config).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_class_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Runs x classes of per-class IoU in percent (index: run id)."""
+    rows = {}
+    for record in records:
+        per_class = (record.get("metrics") or {}).get("per_class_iou") or {}
+        if per_class:
+            rows[record.get("run_id")] = {name: percent(v) for name, v in per_class.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def get_or(config: dict[str, Any], key: str) -> Any:
+    try:
+        return get_dotted(config, key)
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def percent(value: Any) -> float:
+    return 100.0 * float(value) if value is not None else math.nan
+
+
+def mean_or_nan(column: pd.Series) -> float:
+    return float(column.mean()) if column.notna().any() else math.nan
+
+
+def _is_row_key(column: str) -> bool:
+    key = column[len("cfg:"):]
+    return not key.endswith(POOLED_KEY_SUFFIXES) and not key.startswith(IGNORED_KEY_PREFIXES)
+
+
+def varying_keys(runs: pd.DataFrame) -> list[str]:
+    """``cfg:`` columns whose value differs between runs, seeds and run-location keys excluded."""
+    cols = [c for c in runs.columns if c.startswith("cfg:") and _is_row_key(c)]
+    return [c for c in cols if runs[c].astype(str).nunique(dropna=False) > 1]

@@ -1,0 +1,201 @@
+"""Where a report's records come from: a grid spec (expanded as ``bench sweep`` expands it) or a folder.
+
+    source = load_source("ablations/synthetic_methods.yaml", overrides=["train.iters=10"])
+    source.records, source.not_done, source.invalid          # finished records, missing run ids, skipped files
+    load_source("results/runs")                              # every record.json below a folder
+
+A ``record.json`` that fails ``validate_record`` is skipped with the reason (``strict``: ``ReportError``).
+Only records with ``status: done`` count. A spec names the runs it expects, so the table can say which are
+missing and whether the last sweep of the grid ran with other overrides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base
+from bench.grid import manifest
+from bench.grid.spec import Grid, build_grid
+from bench.report.stats import StatsError, counts_from_record
+from bench.run import rundir
+
+
+class ReportError(ValueError):
+    """A source that is neither a grid spec nor a folder, or a malformed record / reference file."""
+
+
+@dataclass
+class TableSource:
+    """The records behind one table and what the table is about."""
+
+    name: str                          # output file stem
+    ablation: str                      # memory_length | aggregation | encoding | methods | runs
+    factor: str | None                 # dotted config key the rows vary, e.g. "model.memory_length"
+    records: list[dict[str, Any]]      # valid records with status done, each with "_run_dir"
+    origin: str                        # the spec file or folder
+    expected_runs: int | None = None   # runs the spec expands to (None for folders)
+    not_done: list[str] = field(default_factory=list)  # run ids of the spec without a finished record
+    factor_order: list[Any] = field(default_factory=list)
+    base_value: Any = None             # the factor's value in the spec's base config (the reference row)
+    overrides: list[str] = field(default_factory=list)  # command-line overrides the spec was expanded with
+    invalid: list[str] = field(default_factory=list)    # "<record.json path>: <reason>" of skipped records
+    hint: str = ""                     # why the runs of another sweep of this grid are not shown, if they exist
+
+
+def validate_record(record: Any) -> str | None:
+    """Why ``record`` (a parsed ``record.json``) cannot be reported, or None when it can.
+
+    A reportable record is a JSON object with ``status: done``, a ``run_id``, ``metrics.miou`` a finite
+    fraction in [0, 1], numeric optional metrics, and a ``config`` object naming ``model.name``.
+    """
+    if not isinstance(record, dict):
+        return f"expected a JSON object (a run record), got {type(record).__name__ if record is not None else 'null'}"
+    if record.get("status") != "done":
+        return f"status is {record.get('status')!r}, not 'done' (only finished runs are reported)"
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return f"metrics must be an object holding miou, got {metrics!r}"
+    for key in ("miou", "pixel_agreement", "etc_tc", "tc", "pixel_acc"):
+        value = metrics.get(key)
+        if value is None and key != "miou":
+            continue
+        if not _is_fraction(value):
+            return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
+    per_class = metrics.get("per_class_iou")
+    # None marks a class absent from both the labels and the predictions (bench.metrics.segmentation_summary)
+    if per_class is not None and not (isinstance(per_class, dict)
+                                      and all(v is None or _is_fraction(v) for v in per_class.values())):
+        return "metrics.per_class_iou must map class names to numbers in [0, 1] (or null for an absent class)"
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
+            or not isinstance(config["model"].get("name"), str):
+        return "config must be an object with model.name (the resolved config of the run)"
+    if not isinstance(record.get("run_id"), str) or not record["run_id"]:
+        return f"run_id must be a non-empty string, got {record.get('run_id')!r}"
+    if not isinstance(record.get("latency") or {}, dict):
+        return f"latency must be an object, got {record.get('latency')!r}"
+    try:
+        counts_from_record(record)
+    except (StatsError, ValueError, TypeError, AttributeError) as err:
+        return f"metrics.per_image is malformed ({err})"
+    return None
+
+
+def _is_fraction(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 1.0)
+
+
+def read_run_record(run_dir: Path, strict: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """The record of one run folder (``bench.run.rundir.read_record``): ``(record with "_run_dir", None)``,
+    ``(None, "<path>: <reason>")`` when it cannot be reported, or ``(None, None)`` when there is none.
+
+    ``strict``: an unusable record raises ReportError instead.
+    """
+    read = rundir.read_record(run_dir)
+    if read.state is rundir.RecordState.MISSING:
+        return None, None
+    path = rundir.record_file(run_dir)
+    reason = read.reason if read.state is rundir.RecordState.CORRUPT else validate_record(read.record)
+    if reason is not None:
+        reason = reason if reason.startswith(str(path)) else f"{path}: {reason}"
+        if strict:
+            raise ReportError(f"{reason}; fix or remove the file, or drop --strict to skip it with a warning")
+        return None, reason
+    return {**read.record, "_run_dir": str(run_dir)}, None
+
+
+def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
+    """Every valid finished record below ``folder``; invalid ones are listed in ``invalid``."""
+    records, invalid = [], []
+    for run_dir in rundir.run_dirs_below(folder):
+        record, problem = read_run_record(run_dir, strict)
+        records += [record] if record is not None else []
+        invalid += [problem] if problem is not None else []
+    return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=records,
+                       origin=str(folder), invalid=invalid)
+
+
+def _spec_factor(spec: Any) -> str | None:
+    """The dotted key a spec varies: its ``factor``, else the first key of its first grid block."""
+    if spec.factor:
+        return spec.factor
+    for block in spec.grid:
+        for axes in block.values():
+            return str(next(iter(axes)))
+    return None
+
+
+def get_dotted(obj: Any, key: str) -> Any:
+    for part in key.split("."):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -> str:
+    """A note when the last sweep of this grid ran runs this expansion does not contain (other overrides)."""
+    others = list(dict.fromkeys(i for i in manifest_ids if i not in set(expected)))
+    if not manifest_ids or manifest_ids[-1] in expected:
+        return ""
+    what = "no finished records" if not found else f"{found} finished records (of an earlier sweep)"
+    return (f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
+            f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
+
+
+def records_from_grid(grid: Grid, strict: bool = False) -> TableSource:
+    """The finished records of an expanded grid's runs, in the grid's order."""
+    spec, runs = grid.spec, grid.runs
+    manifest_ids = [str(row["run_id"]) for row in manifest.read(grid.manifest) if row.get("run_id")]
+    factor = _spec_factor(spec)
+    base_value = _base_value(spec, factor) if factor else None
+    records, not_done, order, invalid = [], [], [], []
+    for run in runs:
+        value = get_dotted(run.config, factor) if factor else None
+        if value not in order:
+            order.append(value)
+        record, problem = read_run_record(Path(run.run_dir), strict)
+        invalid += [problem] if problem is not None else []
+        if record is None:
+            not_done.append(run.run_id)
+        else:
+            records.append(record)
+    expected = [run.run_id for run in runs]
+    return TableSource(name=spec.name, ablation=spec.ablation, factor=factor, records=records,
+                       origin=str(spec.path), expected_runs=len(runs), not_done=not_done, factor_order=order,
+                       base_value=base_value, overrides=list(grid.overrides), invalid=invalid,
+                       hint=other_sweep_hint(expected, manifest_ids, len(records)))
+
+
+def _base_value(spec: Any, factor: str) -> Any:
+    """The factor's value in the spec's base config with the spec's ``overrides`` (defaults filled in)."""
+    values = apply_overrides(read_yaml_with_base(spec.base), list(spec.overrides.items()))
+    try:
+        return get_dotted(from_dict(Config, values), factor)
+    except (ConfigError, KeyError, AttributeError):
+        return None
+
+
+def load_source(source: str | Path | Grid, overrides: list[str] | tuple[str, ...] = (),
+                strict: bool = False) -> TableSource:
+    """An expanded ``Grid``, a ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records."""
+    if isinstance(source, Grid):
+        return records_from_grid(source, strict)
+    path = Path(source)
+    if path.is_dir():
+        return records_from_folder(path, strict)
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        return records_from_grid(build_grid(path, list(overrides)), strict)
+    if not path.exists():
+        raise ReportError(f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder "
+                          "holding run records")
+    raise ReportError(f"{source}: expected a grid spec (ablations/*.yaml) or a folder holding run records")
+
+
+def split_sources(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """``bench report`` positionals -> ``(sources, overrides)``: an argument with '=' that is not an existing
+    path is a dotted override (``train.iters=10``), applied to every grid spec, as in ``bench sweep``."""
+    overrides = [a for a in arguments if "=" in a and not Path(a).exists()]
+    return [a for a in arguments if a not in overrides], overrides

@@ -1,0 +1,70 @@
+"""The keyword arguments a model factory receives for a config (torch-free: run ids are computed from them).
+
+    from bench.run.arguments import model_arguments
+    model_arguments(cfg)      # {"memory_length": 2, "key_channels": 64, "backbone": "resnet50c", ...}
+
+A factory receives the ``ModelConfig`` fields its signature names (nested ``model.flow.source`` as
+``flow_source``), the shared head parameters (``bench.models.head.HeadParams``) when it takes ``**head``, and
+``model.options``. A factory argument named like a config field always receives the config's value, so a
+different default there is an error (it would never be used); so is an option that is a config field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bench.config import Config, ModelConfig
+from bench.models import registry
+from bench.models.registry import RegistryError
+
+
+def flatten_model_config(model_cfg: ModelConfig) -> dict[str, Any]:
+    """``ModelConfig`` -> keyword arguments: nested dataclass fields become ``parent_field``; ``name`` and
+    ``options`` are left out."""
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(model_cfg):
+        value = getattr(model_cfg, field.name)
+        if field.name in ("name", "options"):
+            continue
+        if dataclasses.is_dataclass(value):
+            kwargs.update({f"{field.name}_{sub.name}": getattr(value, sub.name) for sub in dataclasses.fields(value)})
+        else:
+            kwargs[field.name] = value
+    return kwargs
+
+
+def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_defaults: dict[str, Any]) -> None:
+    """A factory parameter named like a config field gets the config's value, so its own default would never be
+    used: a different default is an error naming both (drop the default, or rename the parameter)."""
+    for name, param in registry.named_parameters(factory).items():
+        if name in config_defaults and param.default is not param.empty and param.default != config_defaults[name]:
+            raise RegistryError(
+                f"model {model_name!r}: argument {name}={param.default!r} of {factory.__module__}."
+                f"{factory.__qualname__} shadows config field model.{name.replace('flow_', 'flow.', 1)} "
+                f"(default {config_defaults[name]!r}), whose value it always receives; give it the same default "
+                f"or no default, or rename the argument")
+
+
+def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments ``factory`` receives for ``model_cfg`` (module docstring)."""
+    fields = flatten_model_config(model_cfg)
+    _check_shadowing(factory, model_cfg.name, flatten_model_config(ModelConfig()))
+    accepted = registry.accepted_arguments(factory)
+    kwargs = {k: v for k, v in fields.items() if k in accepted}
+    options = dict(model_cfg.options or {})
+    clashing = sorted(k for k in options if k in fields)
+    if clashing:
+        raise RegistryError(f"model.options {clashing} are config fields; set model.{clashing[0]} instead of "
+                            f"model.options.{clashing[0]}")
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise RegistryError(f"model.options {unknown} are not arguments of model {model_cfg.name!r}; "
+                            f"it accepts: {', '.join(sorted(accepted))}")
+    return {**kwargs, **options}
+
+
+def model_arguments(cfg: Config) -> dict[str, Any]:
+    """The keyword arguments the model factory of ``cfg`` receives (its plugins imported first)."""
+    registry.load_plugins(cfg.plugins)
+    return factory_arguments(registry.get_factory(cfg.model.name), cfg.model)

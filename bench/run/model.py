@@ -1,0 +1,59 @@
+"""The one way from a config to a model, and from a run folder to its trained model.
+
+    from bench.run.model import build_model, load_run_model, model_arguments
+    model = build_model(cfg)                                  # plugins imported, classes from the data catalog
+    model_arguments(cfg)                                      # the keyword arguments the factory receives
+    model, cfg, meta = load_run_model("results/runs/<id>")    # the run's config, its checkpoint's weights
+    meta["iteration"], meta["classes"], meta["checkpoint"]
+
+``build_model`` never opens a dataset: the class count comes from ``bench.data.catalog.dataset_info``.
+The factory's keyword arguments come from ``bench.run.arguments.model_arguments``.
+``load_run_model`` reads the run's config from its checkpoint, else ``config.yaml``, else ``record.json``
+(``bench.run.rundir.stored_config``) and checks that the class names stored in the checkpoint match the catalog's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from bench.config import Config, from_dict
+from bench.data.catalog import dataset_info
+from bench.models import registry
+from bench.run import rundir
+from bench.run.arguments import model_arguments
+from bench.run.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
+
+# checkpoint entries that are training state, not a description of the weights
+TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data"})
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The model of ``cfg``: its plugins imported, ``num_classes`` from the dataset catalog."""
+    return registry.create(cfg.model.name, dataset_info(cfg.data).num_classes, model_arguments(cfg))
+
+
+def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Module, Config, dict[str, Any]]:
+    """(model with the trained weights, the run's ``Config``, checkpoint metadata).
+
+    ``run`` is a run folder (its checkpoint) or a checkpoint file. ``cfg``: the config to build the model with
+    (``bench latency`` passes the one it measures), default the run's stored config. The metadata is the checkpoint
+    less its training state (``iteration``, ``elapsed_s``, ``config``, ``config_hash``, ``classes``, ...) plus
+    ``"checkpoint"``: the path read.
+    """
+    path = rundir.checkpoint_file(run)
+    state = load_checkpoint(path)
+    weights = model_state_from(state, path)  # a foreign file (a bare tensor, no "model") fails here, in one line
+    cfg = cfg if cfg is not None else from_dict(Config, rundir.stored_config(path.parent, state))
+    classes = list(dataset_info(cfg.data).class_names)
+    stored_classes = state.get("classes")
+    if stored_classes is not None and list(stored_classes) != classes:
+        raise CheckpointError(f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
+                              f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on")
+    model = build_model(cfg)
+    load_state_into(model, weights, path)
+    meta = {key: value for key, value in state.items() if key not in TRAINING_STATE_KEYS}
+    meta["checkpoint"] = path
+    return model, cfg, meta
