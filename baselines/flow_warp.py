@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from bench.flow.raft import RaftFlow
-from bench.flow.warp import flow_warp as warp, resize_flow
+from bench.flow.warp import backward_warp, resize_flow
 from bench.models.head import HeadParams
 from bench.models.layers import ConvBNReLU
 from bench.models.registry import register_model
@@ -115,7 +115,7 @@ class FlowWarpSegmenter(SegmenterBase):
         """Current value (B, Cv, h, w) fused with the warped memory values -> (B, Cv, h, w)."""
         flows = self.memory_flow(current, memory, flow)
         size = value.shape[-2:]
-        warped = [warp(self.query_value(m["layer4"]), resize_flow(flows[:, i], size))
+        warped = [backward_warp(self.query_value(m["layer4"]), resize_flow(flows[:, i], size))
                   for i, m in enumerate(memory)]
         return self.fusion(torch.stack([value, *warped], dim=1))
 

@@ -50,17 +50,53 @@ def require_slurm() -> None:
     pytest.skip(f"no SLURM cluster ({why}); start one with `bash .ci/slurm-up.sh` (root)")
 
 
-@pytest.fixture
-def tiny_cfg() -> Callable[..., Any]:
-    """``tiny_cfg(run_dir, "train.iters=2", ...)``: the tiny CPU config of ``tests/tiny.py`` in ``run_dir``."""
+def tiny_config(*overrides: str, settings: dict[str, Any] | None = None) -> Any:
+    """The one tiny CPU config builder: ``tests/tiny.py``'s ``TINY``, then ``settings`` (dotted keys), then the
+    ``key=value`` ``overrides``."""
     from bench.config import load_config
     from tiny import TINY, as_overrides
 
-    def make(run_dir: Path, *overrides: str) -> Any:
-        settings = {**TINY, "train.iters": 2, "train.batch_size": 2, "model.memory_length": 1}
-        return load_config(None, as_overrides(settings) + [f"run_dir={run_dir}"] + list(overrides))
+    return load_config(None, as_overrides({**TINY, **(settings or {})}) + list(overrides))
 
-    return make
+
+def tiny_builder(settings: dict[str, Any], place: str | None = None) -> Callable[..., Any]:
+    """A test module's own tiny config: ``build(*overrides)``, or with ``place`` ("run_dir" / "output_root")
+    ``build(path, *overrides)`` putting the run there (``output_root``: ``path/runs``)."""
+    def build(*args: Any) -> Any:
+        if place is None:
+            return tiny_config(*args, settings=settings)
+        path, overrides = Path(args[0]), list(args[1:])
+        where = path if place == "run_dir" else path / "runs"
+        return tiny_config(f"{place}={where}", *overrides, settings=settings)
+
+    return build
+
+
+@pytest.fixture
+def tiny_cfg() -> Callable[..., Any]:
+    """``tiny_cfg(run_dir, "train.iters=2", ...)``: the tiny CPU config in ``run_dir`` (2 iterations of batch 2)."""
+    return tiny_builder({"train.iters": 2, "train.batch_size": 2, "model.memory_length": 1}, "run_dir")
+
+
+def write_frame(path: Path, size: tuple[int, int], rgb: tuple[int, int, int]) -> Path:
+    """A PNG of ``size`` (H, W) filled with ``rgb`` (test datasets encode frame numbers in the colour)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.zeros((*size, 3), dtype=np.uint8)
+    pixels[...] = rgb
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1") -> None:
+    """Put ``squeue``/``sacct`` shell scripts with the given bodies first on PATH (answers of a fake cluster)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in (("squeue", squeue), ("sacct", sacct)):
+        script = folder / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
 
 
 
@@ -104,7 +140,8 @@ def noisy_iou(rng: np.random.Generator, base_iou: np.ndarray, noise: float = 0.0
 
 def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = None, miou: float | None = None,
                      **extra: Any) -> dict[str, Any]:
-    """A minimal finished record; ``metrics.miou`` comes from the counts unless given."""
+    """The one record fabricator: a minimal finished record; ``metrics.miou`` comes from the counts unless
+    given; ``extra`` adds or replaces top-level fields (``config``, ``latency``, ``model``...)."""
     metrics: dict[str, Any] = {"miou": counts_miou(per_image) if miou is None else miou}
     if per_image is not None:
         metrics["per_image"] = per_image

@@ -15,11 +15,11 @@ from bench.run.checkpoint import CheckpointError, save_checkpoint
 from tiny import TINY, as_overrides
 from bench.run import rundir
 
-TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 5})
+BUILD_TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 5})
 
 
 def test_catalog_describes_each_dataset_without_opening_it():
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, BUILD_TINY)
     info = dataset_info(cfg.data)
     assert (info.num_classes, info.class_names, info.ignore_index) == \
         (5, ("background", "red", "chartreuse", "cyan", "violet"), 255)
@@ -42,14 +42,14 @@ def test_catalog_describes_each_dataset_without_opening_it():
 
 
 def test_unknown_dataset_lists_the_catalog():
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, BUILD_TINY)
     data = type(cfg.data)(**{**vars(cfg.data), "dataset": "kitti"})
     with pytest.raises(DatasetError, match="synthetic, cityscapes, camvid"):
         dataset_info(data)
 
 
 def test_build_model_takes_the_class_count_from_the_catalog():
-    cfg = load_config(None, TINY + ["data.dataset=cityscapes", "data.root=/nonexistent"])  # no data needed
+    cfg = load_config(None, BUILD_TINY + ["data.dataset=cityscapes", "data.root=/nonexistent"])  # no data needed
     model = build_model(cfg).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 2, 3, 32, 32))["out"]
@@ -57,7 +57,7 @@ def test_build_model_takes_the_class_count_from_the_catalog():
 
 
 def test_load_run_model_restores_weights_config_and_metadata(tmp_path):
-    cfg = load_config(None, TINY + ["model.name=per_frame"])
+    cfg = load_config(None, BUILD_TINY + ["model.name=per_frame"])
     torch.manual_seed(3)
     trained = build_model(cfg)
     names = list(dataset_info(cfg.data).class_names)

@@ -10,13 +10,13 @@ import numpy as np
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from conftest import fabricate_records, write_report_spec
-from test_figures import TINY
+from test_figures import FIGURE_BASE
 from bench.run import rundir
 
 
 def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
     spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
-                      [{"product": {"model.name": ["tmanet", "per_frame"]}}], TINY, seeds=[0, 1])
+                      [{"product": {"model.name": ["tmanet", "per_frame"]}}], FIGURE_BASE, seeds=[0, 1])
     fabricate_records(spec, lambda r: 0.6 + 0.01 * r.seed)
     for run in build_grid(spec).runs:  # 4 classes; per_frame confuses class 1 with class 2 more
         path = rundir.path_for(run.config) / "record.json"

@@ -15,6 +15,7 @@ from bench.data import DatasetError, build_dataset
 from bench.data.camvid import CAMVID_CLASSES, format_frame_name, memory_frame_numbers, parse_frame_name
 from bench.data.prepare_camvid import CAMVID_VIDEOS, extract_video, find_ffmpeg, frame_file_name, prepare_camvid
 from bench.data.transforms import denormalize
+from conftest import write_frame as shared_write_frame
 
 H, W = 16, 32
 VIDEO_CODES = {"0001TP": 1, "Seq05VD": 2, "0016E5": 3, "0006R0": 4}
@@ -28,10 +29,7 @@ def data_config(root: Path):
 
 def write_frame(path: Path, number: int, video: str, size: tuple[int, int] = (H, W)) -> None:
     """Red channel = frame number modulo 200, green = video code."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.zeros((*size, 3), dtype=np.uint8)
-    pixels[..., 0], pixels[..., 1] = number % 200, VIDEO_CODES[video]
-    Image.fromarray(pixels).save(path)
+    shared_write_frame(path, size, (number % 200, VIDEO_CODES[video], 0))
 
 
 LABEL = np.zeros((H, W), dtype=np.uint8)

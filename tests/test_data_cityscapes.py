@@ -13,6 +13,7 @@ from bench.data import DatasetError, build_dataset
 from bench.data.cityscapes import CITYSCAPES_CLASSES, label_id_lut, memory_frame_names
 from bench.data.preview import save_clip_grid
 from bench.data.transforms import denormalize
+from conftest import write_frame as shared_write_frame
 
 H, W = 16, 32
 
@@ -28,10 +29,7 @@ def data_config(root: Path, **overrides):
 
 def write_frame(path: Path, number: int, seq: int) -> None:
     """A frame whose red channel is its frame number and green channel its sequence number."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.zeros((H, W, 3), dtype=np.uint8)
-    pixels[..., 0], pixels[..., 1], pixels[..., 2] = number, seq, 7
-    Image.fromarray(pixels).save(path)
+    shared_write_frame(path, (H, W), (number, seq, 7))
 
 
 def write_label(path: Path, values: np.ndarray) -> None:

@@ -12,15 +12,14 @@ from bench.config import ConfigError, DataConfig, load_config
 from bench.data import DatasetError, build_dataset
 from bench.data.memory import fixed_offsets, memory_offsets, random_offsets, temporal_consistency_problem
 from bench.data.transforms import denormalize
+from conftest import write_frame as shared_write_frame
 
 H, W = 8, 16
 
 
 def write_frame(path: Path, number: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.zeros((H, W, 3), dtype=np.uint8)
-    pixels[..., 0] = number
-    Image.fromarray(pixels).save(path)
+    """A frame whose red channel is its frame number."""
+    shared_write_frame(path, (H, W), (number, 0, 0))
 
 
 @pytest.fixture

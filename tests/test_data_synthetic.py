@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from bench.flow.warp import flow_warp
+from bench.flow.warp import backward_warp
 from bench.data import DatasetError, build_dataset, collate_clips
 from bench.data.preview import save_clip_grid
 from bench.data.classes import class_hue, synthetic_class_names
@@ -27,7 +27,7 @@ def data_config(**synthetic):
 
 def warp(source: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Backward warp (N, C, H, W) with flow (N, 2, H, W) defined on the target: out(p) = source(p + flow(p))."""
-    return flow_warp(source, flow, mode=mode, padding_mode="zeros")
+    return backward_warp(source, flow, mode=mode, padding_mode="zeros")
 
 
 def test_same_seed_same_bytes_and_different_seed_differs():

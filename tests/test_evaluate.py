@@ -25,12 +25,13 @@ from bench.distributed import DistEnv
 from bench.run.eval_run import evaluate_checkpoint
 from bench.run.model import build_model
 from tiny import TINY, as_overrides
+from conftest import tiny_builder
 
-TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 4})
+SETTINGS = {"model.memory_length": 1, "data.synthetic.num_classes": 4}
+EVAL_TINY = as_overrides({**TINY, **SETTINGS})
+tiny_config = tiny_builder(SETTINGS)
 
 
-def tiny_config(*overrides: str):
-    return load_config(None, TINY + list(overrides))
 
 
 class PixelwiseModel(nn.Module):
@@ -238,7 +239,7 @@ def save_run(tmp_path, cfg):
 
 def test_evaluate_checkpoint_takes_the_config_from_the_run(tmp_path):
     with pytest.raises(ConfigError, match="checkpoint=PATH"):
-        evaluate_checkpoint(TINY)
+        evaluate_checkpoint(EVAL_TINY)
     with pytest.raises(CheckpointError, match="does not exist"):
         evaluate_checkpoint([f"checkpoint={tmp_path}/missing.pt"])
 

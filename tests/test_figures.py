@@ -21,7 +21,7 @@ from bench.grid.spec import build_grid
 from conftest import fabricate_records, per_image_fabricator, write_report_spec
 from bench.run import rundir
 
-TINY = {"name": "tiny",
+FIGURE_BASE = {"name": "tiny",
         "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
                   "value_channels": 16, "channels": 16, "aux_channels": 16},
         "data": {"dataset": "synthetic", "synthetic": {"size": [32, 32], "val_clips": 2, "num_classes": 4}}}
@@ -78,7 +78,7 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
     methods = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
                          [{"product": {"model.name": ["tmanet", "per_frame"]}},
                           {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
-                                   "model.flow.source": ["ground_truth"]}}], TINY, seeds=[0, 1])
+                                   "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
     fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
               latency_of=lambda r: LATENCY[r.config.model.name])
     for run in build_grid(methods).runs:  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
@@ -86,10 +86,10 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
             model = build_model(run.config)
             save_checkpoint(rundir.path_for(run.config) / "checkpoint.pt", {"model": model.state_dict()})
     memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                        [{"product": {"model.memory_length": [1, 2, 4]}}], TINY, seeds=[2, 3])
+                        [{"product": {"model.memory_length": [1, 2, 4]}}], FIGURE_BASE, seeds=[2, 3])
     fabricate_records(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))
     aggregation = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
-                             [{"product": {"model.aggregation": ["concat", "sum"]}}], TINY, seeds=[4, 5])
+                             [{"product": {"model.aggregation": ["concat", "sum"]}}], FIGURE_BASE, seeds=[4, 5])
     fabricate_records(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
 
     # distinct seeds per spec: identical configs would share one run dir (and record) between grids
@@ -126,7 +126,7 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
 
 def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> None:
     memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                        [{"product": {"model.memory_length": [1, 2]}}], TINY, seeds=[0])
+                        [{"product": {"model.memory_length": [1, 2]}}], FIGURE_BASE, seeds=[0])
     fabricate_records(memory, lambda r: 0.5)
     result = build_report([str(memory)], tmp_path / "reports")
     pareto = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")

@@ -19,13 +19,14 @@ from bench.models.registry import list_models
 from bench.run.model import build_model
 from tiny import TINY, as_overrides
 from bench.run import rundir
+from conftest import tiny_builder
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
-TINY = as_overrides({**TINY, "data.synthetic.val_clips": 3, "model.flow.iters": 1})
+SETTINGS = {"data.synthetic.val_clips": 3, "model.flow.iters": 1}
+LATENCY_TINY = as_overrides({**TINY, **SETTINGS})
+tiny_config = tiny_builder(SETTINGS, "output_root")
 
 
-def tiny_config(tmp_path: Path, *overrides: str):
-    return load_config(None, TINY + [f"output_root={tmp_path / 'runs'}", *overrides])
 
 
 @pytest.mark.parametrize("name", [m for m in list_models() if not m.startswith("test_")])  # not test doubles
@@ -97,7 +98,7 @@ def test_summarise_times_matches_numpy() -> None:
 
 
 def test_stream_frames_walks_clips_in_time_order() -> None:
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, LATENCY_TINY)
     dataset = build_dataset(cfg.data, "val", 2, train=False)
     frames = list(stream_frames(dataset, 7, needs_flow=True))
     assert len(frames) == 7
@@ -184,7 +185,7 @@ def test_pass_statistics_and_the_stability_flag_on_fabricated_timings() -> None:
 
 
 def _per_frame_model_and_frames(count: int):
-    cfg = load_config(None, TINY + ["model.name=per_frame"])
+    cfg = load_config(None, LATENCY_TINY + ["model.name=per_frame"])
     dataset = build_dataset(cfg.data, "val", 0, train=False)
     torch.manual_seed(0)
     return build_model(cfg), list(stream_frames(dataset, count))
@@ -220,9 +221,9 @@ def test_unstable_measurements_are_repeated_then_flagged(monkeypatch, extra, pas
 
 
 def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_path: Path, capsys) -> None:
-    args = ["latency", *TINY, "model.name=per_frame", f"output_root={tmp_path / 'runs'}", "--frames", "1",
+    args = ["latency", *LATENCY_TINY, "model.name=per_frame", f"output_root={tmp_path / 'runs'}", "--frames", "1",
             "--warmup", "0", "--threads", "1", "--repeats", "1"]
-    run_dir = rundir.path_for(load_config(None, TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]))
+    run_dir = rundir.path_for(load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]))
     run_dir.mkdir(parents=True)
     old = {"status": "done", "metrics": {"miou": 0.5}, "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}}}
     (run_dir / "record.json").write_text(json.dumps(old))

@@ -21,6 +21,7 @@ from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
 from bench.run.liveness import JobStatus, Liveness
 from bench.run.rundir import acquire_claim, release_claim
+from conftest import fake_slurm
 
 
 def _claim_worker(run_dir: str, start, done, results) -> None:
@@ -84,24 +85,14 @@ def test_expand_array_job_ids():
     assert liveness.expand_job_ids("12_4") == ["12_4"]
 
 
-def _fake_slurm(folder: Path, squeue: str, sacct: str = "exit 1") -> None:
-    """Put ``squeue``/``sacct`` shell scripts with the given bodies first on PATH."""
-    folder.mkdir(exist_ok=True)
-    for name, body in (("squeue", squeue), ("sacct", sacct)):
-        script = folder / name
-        script.write_text(f"#!/bin/sh\n{body}\n")
-        script.chmod(0o755)
-
-
 def test_slurm_answers_are_typed(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
-    _fake_slurm(tmp_path / "bin", "echo '7_[0-1]|PENDING'; echo '8|RUNNING'", "echo '9|CANCELLED by 0'")
+    fake_slurm(tmp_path / "bin", monkeypatch, "echo '7_[0-1]|PENDING'; echo '8|RUNNING'", "echo '9|CANCELLED by 0'")
     jobs = liveness.query_slurm_jobs(["7_1", "8", "9", "10"])
     assert {k: (j.liveness, j.state) for k, j in jobs.items()} == {
         "7_1": (Liveness.ALIVE, "PENDING"), "8": (Liveness.ALIVE, "RUNNING"), "9": (Liveness.DEAD, "CANCELLED"),
         "10": (Liveness.DEAD, "")}
     # squeue's answer for a job that left the queue is an answer, not a failure
-    _fake_slurm(tmp_path / "bin", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
+    fake_slurm(tmp_path / "bin", monkeypatch, "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
     assert liveness.query_slurm_jobs(["11"])["11"].liveness is Liveness.DEAD
 
 

@@ -25,7 +25,7 @@ from bench.grid.spec import build_grid
 from tiny import TINY, as_overrides
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every": 1}
+LOCAL_TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every": 1}
 
 
 def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
@@ -33,7 +33,7 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     spec = {"name": "tiny_local", "ablation": "memory_length", "factor": "model.memory_length",
             "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**TINY, "output_root": "out/runs"},
+            "overrides": {**LOCAL_TINY, "output_root": "out/runs"},
             "grid": [{"product": {"model.memory_length": [1, 2]}},
                      {"zip": {"model.name": ["per_frame"]}},
                      {"zip": {"data.dataset": ["camvid"], "data.root": [str(tmp_path / "no-camvid")]}}],
@@ -98,13 +98,13 @@ def _logged_an_iteration(path: Path) -> Callable[[], bool]:
     return lambda: path.is_file() and '"iter"' in path.read_text()
 
 
-LONG = as_overrides({**TINY, "train.iters": 100000, "train.checkpoint_every": 100000})
+LONG = as_overrides({**LOCAL_TINY, "train.iters": 100000, "train.checkpoint_every": 100000})
 
 
 def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = {"name": "tiny_stop", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
+            "overrides": {**LOCAL_TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
             "grid": [{"product": {"model.memory_length": [1, 2]}}], "launch": {"launcher": "local", "max_parallel": 1}}
     (tmp_path / "stop.yaml").write_text(yaml.safe_dump(spec))
     first = build_grid(tmp_path / "stop.yaml").runs[0]

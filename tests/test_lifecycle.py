@@ -28,11 +28,11 @@ from bench.run.eval_run import evaluate_command
 from bench.run.execute import Outcome, RunBusyError, execute
 from bench.run.liveness import Liveness
 from tiny import TINY, as_overrides
+from conftest import fake_eval_record, fake_slurm
 
 
 def fake_record(cfg, **fields) -> dict:
-    return {"run_id": rundir.path_for(cfg).name, "status": "done", "metrics": {"miou": 0.25},
-            "config": to_dict(cfg), **fields}
+    return fake_eval_record(rundir.path_for(cfg).name, cfg.train.seed, miou=0.25, config=to_dict(cfg), **fields)
 
 
 def no_training(*args, **kwargs):
@@ -108,11 +108,7 @@ def test_a_run_stored_under_an_older_id_is_not_trained_again(tmp_path, monkeypat
 
 
 def fake_failing_slurm(folder: Path, monkeypatch, body: str = "echo 'Unable to contact slurm controller' >&2; exit 1"):
-    folder.mkdir(exist_ok=True)
-    for name in ("squeue", "sacct"):
-        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
-        (folder / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    fake_slurm(folder, monkeypatch, squeue=body, sacct=body)
 
 
 def test_a_live_slurm_claim_is_left_alone_when_slurm_does_not_answer(tmp_path, monkeypatch, write_spec, capsys):

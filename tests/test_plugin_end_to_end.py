@@ -15,7 +15,7 @@ from bench.grid.spec import build_grid
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {**TINY, "train.iters": 2, "train.batch_size": 2, "output_root": "out/runs"}
+PLUGIN_TINY = {**TINY, "train.iters": 2, "train.batch_size": 2, "output_root": "out/runs"}
 
 
 def test_plugin_method_is_swept_trained_and_reported(tmp_path, monkeypatch, capsys):
@@ -26,7 +26,7 @@ def test_plugin_method_is_swept_trained_and_reported(tmp_path, monkeypatch, caps
     monkeypatch.chdir(tmp_path)
     spec = yaml.safe_load((REPO / "examples" / "temporal_mean_methods.yaml").read_text())
     spec["base"] = str(REPO / "configs" / "synthetic_tmanet.yaml")
-    spec["overrides"].update(TINY)
+    spec["overrides"].update(PLUGIN_TINY)
     spec["grid"] = [{"product": {"model.name": ["per_frame", "temporal_mean"]}}]
     path = tmp_path / "plugin.yaml"
     path.write_text(yaml.safe_dump(spec))

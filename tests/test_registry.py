@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from bench.config import load_config
 from bench.models.registry import RegistryError, get_factory, list_models, load_plugins
@@ -117,3 +118,19 @@ def test_an_unknown_head_parameter_names_the_valid_ones():
 
     with pytest.raises(ValueError, match=r"unknown head parameter\(s\) value_chanels; valid: backbone"):
         per_frame(3, value_chanels=8)
+
+
+def test_build_models_from_config_overrides():
+    small = ["data.synthetic.num_classes=4", "model.backbone=resnet18", "model.value_channels=16", "model.channels=16", "model.aux_channels=16"]
+    tma = build_model(load_config(None, ["model.name=tmanet", "model.memory_length=3", "model.key_channels=8",
+                                         "model.aggregation=sum", *small]))
+    assert (type(tma).__name__, tma.memory_length, tma.aggregation, len(tma.memory_keys)) == ("TMANet", 3, "sum", 3)
+    pf = build_model(load_config(None, ["model.name=per_frame", *small]))
+    assert pf.memory_length == 0
+    fw = build_model(load_config(None, ["model.name=flow_warp", "model.memory_length=1",
+                                        "model.flow.source=ground_truth", "model.flow.fusion=concat",
+                                        *small]))
+    assert (fw.memory_length, fw.flow_source, type(fw.fusion).__name__) == (1, "ground_truth", "ConcatFusion")
+    fw.eval()
+    with torch.no_grad():
+        assert fw(torch.randn(1, 2, 3, 64, 64), torch.zeros(1, 1, 2, 64, 64))["out"].shape == (1, 4, 64, 64)

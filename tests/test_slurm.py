@@ -28,7 +28,7 @@ from tiny import TINY
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {**TINY, "train.batch_size": 2, "train.log_every": 1, "train.checkpoint_every": 1000}
+SLURM_TINY = {**TINY, "train.batch_size": 2, "train.log_every": 1, "train.checkpoint_every": 1000}
 BUDGET_S = 170
 
 
@@ -52,7 +52,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     deadline = start + BUDGET_S
     monkeypatch.chdir(tmp_path)
     spec = {"name": "tiny_slurm", "ablation": "other", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**TINY, "output_root": "out/runs"},
+            "overrides": {**SLURM_TINY, "output_root": "out/runs"},
             # quick / preempted and resumed / cancelled while training
             "grid": [{"zip": {"train.iters": [2, 120, 2000]}}],
             "seeds": [0],

@@ -25,13 +25,14 @@ from bench.run.trainer import (
     train_and_evaluate,
 )
 from tiny import TINY, as_overrides
+from conftest import tiny_builder
 
-TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.train_clips": 16,
-                     "data.synthetic.num_classes": 4, "train.batch_size": 4, "train.log_every": 5})
+SETTINGS = {"model.memory_length": 1, "data.synthetic.train_clips": 16,
+            "data.synthetic.num_classes": 4, "train.batch_size": 4, "train.log_every": 5}
+TRAINER_TINY = as_overrides({**TINY, **SETTINGS})
+tiny_config = tiny_builder(SETTINGS, "run_dir")
 
 
-def tiny_config(run_dir, *overrides: str):
-    return load_config(None, TINY + [f"run_dir={run_dir}"] + list(overrides))
 
 
 def test_poly_lr_matches_mmcv_with_min_lr():
@@ -207,7 +208,7 @@ def test_an_infinite_learning_rate_never_returns_a_record(tmp_path, iters):
 
 
 def test_data_stream_resumes_mid_epoch_and_ignores_worker_count():
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, TRAINER_TINY)
     dataset = build_dataset(cfg.data, "train", 1, train=True)  # random crops, flips, photometric distortion
     env = DistEnv()
     stream = InfiniteBatches(dataset, 4, seed=0, env=env)

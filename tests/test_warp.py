@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.flow.warp import flow_warp, resize_flow, warp_labels, warp_valid_mask
+from bench.flow.warp import backward_warp, resize_flow, warp_labels, warp_valid_mask
 
 
 def _translate(src, dx, dy):
@@ -22,7 +22,7 @@ def test_warping_back_a_translated_pattern_reproduces_it():
         target = _translate(src, dx, dy)
         flow = torch.zeros(2, 2, 24, 32)
         flow[:, 0], flow[:, 1] = dx, dy
-        warped = flow_warp(src, flow)
+        warped = backward_warp(src, flow)
         valid = warp_valid_mask(flow)
         assert valid.dtype == torch.bool and valid.shape == (2, 1, 24, 32)
         torch.testing.assert_close(warped * valid, target * valid, atol=1e-5, rtol=0)
@@ -35,7 +35,7 @@ def test_sub_pixel_flow_interpolates_linearly():
     ramp = torch.arange(10, dtype=torch.float32).view(1, 1, 1, 10).expand(1, 1, 4, 10).contiguous()
     flow = torch.zeros(1, 2, 4, 10)
     flow[:, 0] = 0.25
-    torch.testing.assert_close(flow_warp(ramp, flow)[..., :-1], ramp[..., :-1] + 0.25)
+    torch.testing.assert_close(backward_warp(ramp, flow)[..., :-1], ramp[..., :-1] + 0.25)
 
 
 def test_resize_flow_rescales_displacements():
@@ -54,8 +54,8 @@ def test_warp_at_low_resolution_matches_downsampled_warp():
     src = torch.sin(6 * xs + 3 * ys)[None, None]
     flow = torch.zeros(1, 2, 65, 65)
     flow[:, 0] = 8.0
-    full = flow_warp(src, flow)[..., ::8, ::8]
-    low = flow_warp(src[..., ::8, ::8], resize_flow(flow, (9, 9)))
+    full = backward_warp(src, flow)[..., ::8, ::8]
+    low = backward_warp(src[..., ::8, ::8], resize_flow(flow, (9, 9)))
     torch.testing.assert_close(low[..., :-1], full[..., :-1], atol=1e-5, rtol=0)
 
 
@@ -84,7 +84,7 @@ def test_ground_truth_flow_of_the_synthetic_video_warps_memory_labels_onto_the_c
             # where the warped memory image matches the current image (the surface is visible in both),
             # the warped memory label is exactly the current label
             warped = warp_labels(clip.labels[i][None], flow)[0]
-            error = (flow_warp(clip.frames[i][None].float(), flow)[0] - clip.frames[-1].float()).abs().amax(0)
+            error = (backward_warp(clip.frames[i][None].float(), flow)[0] - clip.frames[-1].float()).abs().amax(0)
             visible = (warped != 255) & (error < 3)  # grey levels
             assert visible.float().mean() > 0.4
             assert (warped[visible] == clip.labels[-1][visible]).float().mean() > 0.99

@@ -194,7 +194,7 @@ def label_size(path: Path) -> tuple[int, int]:
         return image.height, image.width
 
 
-def check_resolution(data_cfg, dataset: CamVidClips) -> None:
+def check_resolution(data_cfg: DataConfig, dataset: CamVidClips) -> None:
     """No silent resampling: ``base_size`` may not exceed the label resolution or change its aspect ratio; labels
     of another size than the protocol's are logged."""
     h, w = dataset.label_size
@@ -207,7 +207,7 @@ def check_resolution(data_cfg, dataset: CamVidClips) -> None:
                            f"{dataset.protocol.name}; set data.base_size=[{h}, {w}] (or [] for native)")
 
 
-def build_camvid(data_cfg, split: str, memory_length: int, train: bool) -> CamVidClips:
+def build_camvid(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> CamVidClips:
     """CamVid clips of ``split`` (a file ``splits/{split}.txt``) under ``data_cfg.root``."""
     dataset = CamVidClips(data_cfg.root, split, memory_length, ClipTransform.from_config(data_cfg, train), data_cfg)
     check_resolution(data_cfg, dataset)

@@ -32,6 +32,7 @@ from bench.data.clips import FileClips, missing_memory_frame
 from bench.data.errors import DatasetError
 from bench.data.io import layout_error
 from bench.data.transforms import ClipTransform
+from bench.config import DataConfig
 
 LAYOUT = """\
   {root}/gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png      (or ..._gtFine_labelTrainIds.png)
@@ -140,6 +141,6 @@ def invalid_label_error(label: Path, lut: np.ndarray) -> DatasetError | None:
 
 
 
-def build_cityscapes(data_cfg, split: str, memory_length: int, train: bool) -> CityscapesClips:
+def build_cityscapes(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> CityscapesClips:
     """Cityscapes clips of ``split`` under ``data_cfg.root``."""
     return CityscapesClips(data_cfg.root, split, memory_length, ClipTransform.from_config(data_cfg, train), data_cfg)

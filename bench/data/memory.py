@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 
-from bench.config import ConfigError
+from bench.config import ConfigError, DataConfig
 
 
 def stride_of(offsets: list[int]) -> int | None:
@@ -36,7 +36,7 @@ def stride_of(offsets: list[int]) -> int | None:
     return k if list(offsets) == [-k * i for i in range(len(offsets), 0, -1)] else None
 
 
-def fixed_offsets(data_cfg, count: int) -> tuple[int, ...]:
+def fixed_offsets(data_cfg: DataConfig, count: int) -> tuple[int, ...]:
     """The fixed offsets for ``count`` memory frames (oldest first); ConfigError when the config cannot give them."""
     if count == 0:
         return ()
@@ -69,7 +69,7 @@ def random_offsets(sequence_range: int, count: int, seed: int, split: str, num_i
             for _ in range(num_items)]
 
 
-def memory_offsets(data_cfg, split: str, count: int, num_items: int) -> list[tuple[int, ...]]:
+def memory_offsets(data_cfg: DataConfig, split: str, count: int, num_items: int) -> list[tuple[int, ...]]:
     """Offsets (oldest first) of the ``count`` memory frames of each of ``num_items`` labelled images."""
     if data_cfg.memory_sampling == "random" and count > 0:
         sequence_range = int(data_cfg.sequence_range) or count
@@ -77,7 +77,7 @@ def memory_offsets(data_cfg, split: str, count: int, num_items: int) -> list[tup
     return [fixed_offsets(data_cfg, count)] * num_items
 
 
-def temporal_consistency_problem(data_cfg) -> str | None:
+def temporal_consistency_problem(data_cfg: DataConfig) -> str | None:
     """Why the T+1-frame clips of the temporal-consistency metric are undefined for this config, or None."""
     if data_cfg.memory_sampling == "random" and int(data_cfg.sequence_range) > 0:
         return "data.memory_sampling=random draws offsets per image; t-1 has no memory of its own"
@@ -86,7 +86,7 @@ def temporal_consistency_problem(data_cfg) -> str | None:
     return None
 
 
-def is_consecutive(data_cfg) -> bool:
+def is_consecutive(data_cfg: DataConfig) -> bool:
     """True when the memory is the default consecutive frames {t-T .. t-1} (the only choice synthetic clips have)."""
     return (data_cfg.memory_sampling == "fixed" or int(data_cfg.sequence_range) == 0) and \
         int(data_cfg.memory_stride) == 1 and stride_of([int(o) for o in data_cfg.memory_offsets]) in (None, 1)

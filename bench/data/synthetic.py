@@ -49,6 +49,7 @@ from bench.constants import IGNORE_INDEX
 from bench.data.classes import class_hue, synthetic_class_names
 from bench.data.errors import DatasetError
 from bench.data.transforms import ClipTransform, clip_sample
+from bench.config import DataConfig
 
 SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
 TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
@@ -337,7 +338,7 @@ class SyntheticClips(Dataset):
         return sample
 
 
-def build_synthetic(data_cfg, split: str, memory_length: int, train: bool) -> SyntheticClips:
+def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:
     """The synthetic dataset of ``data_cfg.synthetic`` (train clips for ``train``, val clips otherwise)."""
     cfg = data_cfg.synthetic
     video = SyntheticVideo(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from bench.config import DataConfig
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -192,7 +193,7 @@ class ClipTransform:
     photometric: bool = True
 
     @classmethod
-    def from_config(cls, data_cfg, train: bool) -> "ClipTransform":
+    def from_config(cls, data_cfg: DataConfig, train: bool) -> "ClipTransform":
         """Read ``crop_size``, ``base_size``, ``scale_range``, ``cat_max_ratio``, ``flip``, ``photometric``."""
         return cls(
             train=train,

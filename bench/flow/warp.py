@@ -8,10 +8,10 @@ normalisation torchvision's own RAFT helpers use).
 
 Usage::
 
-    from bench.flow.warp import flow_warp, resize_flow, warp_valid_mask
+    from bench.flow.warp import backward_warp, resize_flow, warp_valid_mask
     f = resize_flow(flow, (h, w))                 # (B, 2, H, W) -> (B, 2, h, w), displacements rescaled
-    warped = flow_warp(past_features, f)          # (B, C, h, w), aligned with the current frame
-    labels_t = flow_warp(labels_past[:, None].float(), flow, mode="nearest")
+    warped = backward_warp(past_features, f)          # (B, C, h, w), aligned with the current frame
+    labels_t = backward_warp(labels_past[:, None].float(), flow, mode="nearest")
     valid = warp_valid_mask(flow)                 # (B, 1, H, W) bool: sampled fully inside the source
 """
 
@@ -32,7 +32,7 @@ def _sampling_grid(flow: Tensor) -> Tensor:
     return torch.stack((gx, gy), dim=-1)
 
 
-def flow_warp(src: Tensor, flow: Tensor, mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
+def backward_warp(src: Tensor, flow: Tensor, mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
     """Warp ``src`` (B, C, H, W) of the source frame into the target frame with ``flow`` (B, 2, H, W).
 
     ``out(p) = src(p + flow(p))``; ``mode`` "bilinear" for features/images, "nearest" for label maps;
@@ -69,11 +69,11 @@ def warp_valid_mask(flow: Tensor) -> Tensor:
     occlusions are not detected.
     """
     ones = torch.ones(flow.shape[0], 1, *flow.shape[-2:], device=flow.device, dtype=flow.dtype)
-    return flow_warp(ones, flow, mode="bilinear", padding_mode="zeros") > 1.0 - 1e-4
+    return backward_warp(ones, flow, mode="bilinear", padding_mode="zeros") > 1.0 - 1e-4
 
 
 def warp_labels(labels: Tensor, flow: Tensor, ignore_index: int = 255) -> Tensor:
     """Warp an id map (B, H, W) int with ``flow`` (B, 2, H, W) by nearest sampling; outside -> ``ignore_index``."""
-    warped = flow_warp(labels[:, None].to(flow.dtype), flow, mode="nearest", padding_mode="zeros")
+    warped = backward_warp(labels[:, None].to(flow.dtype), flow, mode="nearest", padding_mode="zeros")
     warped = warped.round().long()[:, 0]
     return torch.where(warp_valid_mask(flow)[:, 0], warped, torch.full_like(warped, ignore_index))

@@ -22,6 +22,7 @@ from bench.grid.spec import Run
 from bench.progress import configure_logging
 from bench.run import rundir
 from bench.run.liveness import slurm_reachable
+from bench.config import LaunchConfig
 
 
 class LaunchError(RuntimeError):
@@ -78,7 +79,7 @@ def _limit_threads_to_allocation() -> None:
         torch.set_num_threads(int(cpus))
 
 
-def slurm_parameters(launch: Any, name: str) -> dict[str, Any]:
+def slurm_parameters(launch: LaunchConfig, name: str) -> dict[str, Any]:
     """submitit ``update_parameters`` keywords for a ``LaunchConfig`` (empty strings are left out).
 
     One task per GPU (``tasks_per_node = gpus_per_node``) unless ``launch.tasks_per_node`` says otherwise (e.g.
@@ -121,7 +122,7 @@ def _submit_array(executor: Any, jobs: list[Job]) -> list[Any]:
             os.environ["PYTHONPATH"] = saved_path
 
 
-def submit_slurm(runs: Sequence[Run], launch: Any, sweep_dir: Path, name: str, manifest: Path | None = None,
+def submit_slurm(runs: Sequence[Run], launch: LaunchConfig, sweep_dir: Path, name: str, manifest: Path | None = None,
                  take_over: bool = False) -> list[Any]:
     """Submit ``runs`` as one SLURM job array (submitit ``executor.batch()``); returns the submitit jobs.
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.constants import IGNORE_INDEX
+from bench.config import TrainConfig
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -52,14 +53,14 @@ def segmentation_loss(logits: Tensor, label: Tensor, average: str = "all_pixels"
     raise ValueError(f"unknown loss average {average!r}; choose 'all_pixels' or 'valid_pixels'")
 
 
-def total_loss(out: dict[str, Tensor], label: Tensor, train_cfg: Any) -> tuple[Tensor, Tensor, Tensor]:
+def total_loss(out: dict[str, Tensor], label: Tensor, train_cfg: TrainConfig) -> tuple[Tensor, Tensor, Tensor]:
     """(loss + aux_weight * aux_loss, loss, aux_loss) of a model output ``{"out", "aux"?}``; aux 0 without a head."""
     loss = segmentation_loss(out["out"], label, train_cfg.loss_average)
     aux = segmentation_loss(out["aux"], label, train_cfg.loss_average) if "aux" in out else loss.new_zeros(())
     return loss + train_cfg.aux_weight * aux, loss, aux
 
 
-def build_optimizer(params: Iterable[nn.Parameter], train_cfg: Any) -> torch.optim.SGD:
+def build_optimizer(params: Iterable[nn.Parameter], train_cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with momentum and weight decay on every given parameter (no per-parameter groups, tmanet.md §3)."""
     return torch.optim.SGD(list(params), lr=train_cfg.lr, momentum=train_cfg.momentum,
                            weight_decay=train_cfg.weight_decay)

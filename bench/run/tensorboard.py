@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, TrainConfig
+from bench.run import rundir
 from bench.run.hooks import TrainHook
 
-FOLDER = "tensorboard"  # under the run dir
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 
 
@@ -63,4 +63,4 @@ def tensorboard_hooks(train_cfg: TrainConfig, run_dir: Path, is_main: bool) -> l
     if not train_cfg.tensorboard:
         return []
     writer_class = summary_writer_class()  # every rank checks, so a missing package stops them all
-    return [TensorBoardHook(writer_class(log_dir=str(Path(run_dir) / FOLDER)))] if is_main else []
+    return [TensorBoardHook(writer_class(log_dir=str(rundir.tensorboard_dir(run_dir))))] if is_main else []
