@@ -60,7 +60,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from bench.run.execute import train_command
 
-    record = train_command(_load(args))
+    record = train_command(_load(args), stale=_stale_policy(args))
     shown = {k: record[k] for k in ("run_id", "status", "metrics") if k in record}
     shown["metrics"] = _brief(shown.get("metrics") or {})
     print(json.dumps(shown, indent=2))
@@ -94,10 +94,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.grid.sweep import sweep_command
 
     code = sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
-                         max_parallel=args.max_parallel, overrides=args.overrides, take_over=args.take_over)
+                         max_parallel=args.max_parallel, overrides=args.overrides, take_over=args.take_over,
+                         stale=_stale_policy(args))
     if args.dry_run:
         print("dry run: nothing was submitted or started")
     return code
+
+
+def _stale_policy(args: argparse.Namespace) -> str:
+    return "rerun" if args.rerun_stale else "accept" if args.accept_stale else "stop"
+
+
+def _stale_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--rerun-stale", action="store_true",
+                       help="train again the runs whose record other code made (old folder kept as <run>.stale-<n>)")
+    group.add_argument("--accept-stale", action="store_true",
+                       help="use the records other code made as they are (default: stop and say which)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -208,7 +221,9 @@ def _run_commands(add: Adder) -> None:
     p = add("config", cmd_config, "print the resolved config (defaults < YAML < overrides)")
     _config_args(p)
     p.add_argument("--keys", action="store_true", help="list every key with its default and choices")
-    _config_args(add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt"))
+    p = add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt")
+    _config_args(p)
+    _stale_args(p)
     p = add("eval", cmd_eval, "evaluate a run's checkpoint on the validation split (config from the run); "
                               "writes eval.json")
     p.add_argument("target", nargs="?", default=None, metavar="RUN_DIR",
@@ -229,6 +244,7 @@ def _grid_commands(add: Adder) -> None:
     p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
     p.add_argument("--take-over", action="store_true",
                    help="also launch runs whose claim's owner cannot be checked (SLURM not answering, another host)")
+    _stale_args(p)
 
     p = add("status", cmd_status, "show done / running / queued / failed / corrupt / pending / unknown per run")
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")

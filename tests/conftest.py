@@ -140,12 +140,16 @@ def noisy_iou(rng: np.random.Generator, base_iou: np.ndarray, noise: float = 0.0
 
 def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = None, miou: float | None = None,
                      **extra: Any) -> dict[str, Any]:
-    """The one record fabricator: a minimal finished record; ``metrics.miou`` comes from the counts unless
-    given; ``extra`` adds or replaces top-level fields (``config``, ``latency``, ``model``...)."""
+    """The one record fabricator: a minimal finished record made by this code (``code``: the current
+    fingerprint); ``metrics.miou`` comes from the counts unless given; ``extra`` adds or replaces top-level
+    fields (``config``, ``latency``, ``model``, ``code``...)."""
+    from bench.run.fingerprint import code_fingerprint
+
     metrics: dict[str, Any] = {"miou": counts_miou(per_image) if miou is None else miou}
     if per_image is not None:
         metrics["per_image"] = per_image
-    return {"schema": 1, "run_id": run_id, "status": "done", "seed": seed, "metrics": metrics, **extra}
+    return {"schema": 1, "run_id": run_id, "status": "done", "seed": seed, "metrics": metrics,
+            "code": code_fingerprint(), **extra}
 
 # -------------------------------------------------------------------------------- end per-image counts
 
@@ -176,6 +180,7 @@ def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_
     """
     from bench.config import to_dict
     from bench.grid.spec import build_grid
+    from bench.run.fingerprint import code_fingerprint
 
     grid = build_grid(spec_path, overrides)
     spec = grid.spec
@@ -190,7 +195,8 @@ def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_
         record = {"schema": 1, "run_id": run.run_id, "name": run.run_id, "status": "done",
                   "model": run.config.model.name, "dataset": run.config.data.dataset, "seed": run.seed,
                   "config": to_dict(run.config), "metrics": {"miou": miou, "tc": 0.9 + 0.01 * run.seed,
-                  "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}}}
+                  "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}},
+                  "code": code_fingerprint(run.config.plugins)}
         if per_image:
             record["metrics"]["per_image"] = per_image
         if latency_of is not None:

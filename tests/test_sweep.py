@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_grid_spec
+from conftest import fake_eval_record, write_grid_spec
 from bench.config import load_config, to_dict
+from bench.run import rundir
+from bench.run.fingerprint import code_fingerprint
 from bench.run.identity import run_id
 from bench.grid.spec import SweepError, build_grid, expand_block, load_spec
 from bench.grid.status import RunState, run_statuses
@@ -154,8 +156,7 @@ def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
     done, failed, running, crashed = (r.run_dir for r in runs)
     for d in (done, failed, running, crashed):
         d.mkdir(parents=True)
-    (done / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5},
-                                                  "config": to_dict(runs[0].config)}))
+    (done / "record.json").write_text(json.dumps(fake_eval_record("x", 0, miou=0.5, config=to_dict(runs[0].config))))
     (failed / "error.json").write_text(json.dumps({"last_line": "ValueError: boom", "job_id": None}))
     (running / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(),
                                                     "job_id": None, "time": 0}))
@@ -179,8 +180,8 @@ def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
     runs = build_grid(path).runs
     runs[0].run_dir.mkdir(parents=True)
-    (runs[0].run_dir / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.1},
-                                                             "config": to_dict(runs[0].config)}))
+    (runs[0].run_dir / "record.json").write_text(json.dumps(fake_eval_record("x", 0, miou=0.1,
+                                                                             config=to_dict(runs[0].config))))
     runs[1].run_dir.mkdir(parents=True)
     (runs[1].run_dir / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
     launched = []
@@ -211,3 +212,54 @@ def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch
     monkeypatch.setattr("bench.grid.slurm.submit_slurm", lambda todo, *a, **k: submitted.extend(todo) or [])
     assert sweep_command(str(path), launcher="slurm") == 0
     assert [r.run_id for r in submitted] == [runs[1].run_id]
+
+
+PLUGIN = """from baselines.per_frame import per_frame
+from bench.models.registry import register_model
+
+
+@register_model("stale_probe")
+def stale_probe(num_classes, **head):
+    return per_frame(num_classes, **head)
+"""
+
+
+def test_a_plugin_edit_makes_its_records_stale(tmp_path, capsys, monkeypatch):
+    """Issue 18: a record made before the plugin's code changed is never reused silently."""
+    module = tmp_path / "stale_probe_plugin.py"
+    module.write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = write_grid_spec(tmp_path, grid=[{"product": {"model.name": ["stale_probe"]}}], seeds=[0],
+                           overrides={"output_root": str(tmp_path / "runs"), "plugins": ["stale_probe_plugin"]})
+    run = build_grid(path).runs[0]
+    run.run_dir.mkdir(parents=True)
+    made_by = code_fingerprint(["stale_probe_plugin"])
+    rundir.write_record(run.run_dir, fake_eval_record(run.run_id, 0, miou=0.42, config=to_dict(run.config), code=made_by))
+    assert [s.state for s in run_statuses([run], tmp_path / "m.jsonl")] == [RunState.DONE]
+
+    module.write_text(PLUGIN.replace("return per_frame", "head = dict(head)  # a new layer\n    return per_frame"))
+    status = run_statuses([run], tmp_path / "m.jsonl")[0]
+    assert (status.state, status.reason) == (RunState.STALE, "code changed (plugin stale_probe_plugin)")
+    launched = []
+    monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.extend(todo) or [])
+    capsys.readouterr()
+    assert sweep_command(str(path), launcher="local") == 2 and not launched       # stops, names the way out
+    err = capsys.readouterr().err
+    assert "--rerun-stale" in err and "--accept-stale" in err and "plugin stale_probe_plugin" in err
+    assert sweep_command(str(path), launcher="local", stale="accept") == 0 and not launched
+    assert sweep_command(str(path), launcher="local", stale="rerun") == 0
+    assert [r.run_id for r in launched] == [run.run_id]
+    kept = run.run_dir.with_name(run.run_dir.name + ".stale-1")
+    assert json.loads((kept / "record.json").read_text())["metrics"]["miou"] == 0.42 and not run.run_dir.exists()
+    assert rundir.run_dirs_below(tmp_path / "runs") == []          # a folder moved aside is no run of a report
+
+
+def test_a_record_without_a_fingerprint_is_stale(tmp_path):
+    path = write_grid_spec(tmp_path, seeds=[0])
+    run = build_grid(path).runs[0]
+    run.run_dir.mkdir(parents=True)
+    old = fake_eval_record(run.run_id, 0, miou=0.3, config=to_dict(run.config))
+    del old["code"]
+    rundir.write_record(run.run_dir, old)
+    status = run_statuses([run], tmp_path / "m.jsonl")[0]
+    assert status.state is RunState.STALE and "no code fingerprint" in status.reason

@@ -1,10 +1,11 @@
 """The state of every run of a grid, from the run directories (``bench.run.rundir``) and the sweep manifest.
 
     statuses = run_statuses(grid.runs, grid.manifest)
-    statuses[0].state            # RunState.DONE / RUNNING / QUEUED / FAILED / CORRUPT / PENDING / UNKNOWN
+    statuses[0].state            # RunState.DONE / STALE / RUNNING / QUEUED / FAILED / CORRUPT / PENDING / UNKNOWN
     print(format_table(statuses))
 
-Order of evidence: ``record.json`` (done; corrupt when unreadable or written by another config); a live
+Order of evidence: ``record.json`` (done; stale when made by other code, ``bench.run.fingerprint``; corrupt
+when unreadable or written by another config); a live
 ``claim.json`` (running, or queued for a requeued SLURM job); a claim whose owner cannot be checked (unknown:
 left alone, the reason says how to take it over); an active SLURM job in the manifest (running / queued);
 ``error.json`` (failed, its last traceback line); a manifest job that ended without a record (failed);
@@ -32,6 +33,7 @@ class RunState(enum.Enum):
     CORRUPT = "corrupt"
     PENDING = "pending"
     UNKNOWN = "unknown"
+    STALE = "stale"
 
 
 LAUNCHABLE = frozenset({RunState.PENDING, RunState.FAILED})
@@ -63,9 +65,11 @@ def run_statuses(runs: Sequence[Run], manifest: Path) -> list[RunStatus]:
 
 
 def _record_status(run: Run, job_id: str) -> RunStatus | None:
-    """DONE for a finished record of this config; CORRUPT when the folder cannot hold the run (``rundir``'s
+    """DONE for a finished record of this config and code; STALE for one made by other code; CORRUPT when the folder cannot hold the run (``rundir``'s
     reuse decision: another run's files, or a corrupt record); None otherwise."""
     reuse = rundir.inspect_reuse(run.run_dir, run.config)
+    if reuse.stale:
+        return RunStatus(run, RunState.STALE, f"code changed ({'; '.join(reuse.stale)})", job_id)
     if reuse.problem:
         return RunStatus(run, RunState.CORRUPT, reuse.problem, job_id)
     if reuse.done and reuse.read.record is not None:

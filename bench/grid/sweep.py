@@ -8,7 +8,11 @@
 
 Spec files and their expansion: ``bench.grid.spec``; states: ``bench.grid.status``; launchers:
 ``bench.grid.local`` and ``bench.grid.slurm``. Only pending and failed runs are launched (and unknown ones
-with ``--take-over``); done, running, queued and corrupt runs are left alone.
+with ``--take-over``); done, running, queued and corrupt runs are left alone. A stale run (its record made by
+other code) stops the sweep before anything starts, with the way out: ``--rerun-stale`` moves its folder
+aside (``<run>.stale-<n>``) and trains it again, ``--accept-stale`` keeps its record as it is.
+
+    bench sweep SPEC --rerun-stale     # after editing a model: train the runs it made again
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bench.grid import local, slurm
 from bench.grid.spec import Grid, SweepError, build_grid
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
 from bench.constants import EXIT_BUSY
+from bench.run import rundir
 from bench.run.liveness import slurm_reachable
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
@@ -37,9 +42,28 @@ def _launch_overrides(launcher: str | None, max_parallel: int | None) -> dict[st
     return launch
 
 
-def _todo(statuses: list[RunStatus], take_over: bool) -> list[Any]:
+STALE_POLICIES: tuple[str, ...] = ("stop", "accept", "rerun")
+
+
+def _todo(statuses: list[RunStatus], take_over: bool, stale: str) -> list[Any]:
     launchable = LAUNCHABLE | ({RunState.UNKNOWN} if take_over else set())
-    return [s.run for s in statuses if s.state in launchable]
+    todo = [s.run for s in statuses if s.state in launchable]
+    if stale == "rerun":
+        for s in statuses:
+            if s.state is RunState.STALE:
+                print(f"{s.run.run_id}: {s.reason}; kept as {rundir.move_aside(s.run.run_dir)}, training it again")
+                todo.append(s.run)
+    return todo
+
+
+def _stale_stop(statuses: list[RunStatus], spec: str) -> str:
+    """The message that stops a sweep with stale runs ("" when there are none)."""
+    stale = [s for s in statuses if s.state is RunState.STALE]
+    if not stale:
+        return ""
+    return (f"{len(stale)} run(s) were made by code that has changed since ({stale[0].reason}, ...); nothing was "
+            f"started. Train them again with `bench sweep {spec} --rerun-stale` (their folders are kept as "
+            f"<run>.stale-<n>), or use their records as they are with --accept-stale")
 
 
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
@@ -69,25 +93,34 @@ def _run_locally(grid: Grid, todo: list[Any], take_over: bool) -> int:
 
 
 def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False, max_parallel: int | None = None,
-                  overrides: list[str] | tuple[str, ...] = (), take_over: bool = False) -> int:
+                  overrides: list[str] | tuple[str, ...] = (), take_over: bool = False, stale: str = "stop") -> int:
     """``bench sweep``: validate everything, then print the table (dry run) or launch the runs to do.
 
     Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise, 2 when the
     launcher cannot be used.
     """
     grid = build_grid(spec, overrides, _launch_overrides(launcher, max_parallel))
-    return sweep_grid(grid, spec, dry_run, take_over)
+    return sweep_grid(grid, spec, dry_run, take_over, stale)
 
 
-def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = False) -> int:
-    """``bench sweep`` on an expanded grid (``spec``: its file, for the follow-up command); see ``sweep_command``."""
+def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = False, stale: str = "stop") -> int:
+    """``bench sweep`` on an expanded grid (``spec``: its file, for the follow-up command); see ``sweep_command``.
+
+    ``stale``: what to do with runs whose record other code made: "stop" (exit 2 with the way out), "accept"
+    (leave them), "rerun" (move their folders aside and train them again)."""
+    if stale not in STALE_POLICIES:
+        raise SweepError(f"unknown stale policy {stale!r}; choose one of {', '.join(STALE_POLICIES)}")
     statuses = run_statuses(grid.runs, grid.manifest)
     print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); launcher {grid.launch.launcher}; "
           f"bookkeeping in {grid.sweep_dir}")
     print(format_table(statuses))
     if dry_run:
         return 0
-    todo = _todo(statuses, take_over)
+    stop = _stale_stop(statuses, spec) if stale == "stop" else ""
+    if stop:
+        print(f"bench: {stop}", file=sys.stderr)
+        return 2
+    todo = _todo(statuses, take_over, stale)
     if not todo:
         print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
         return 0

@@ -5,7 +5,7 @@
 
     python -m bench.run.execute RUN_DIR [--take-over]   # runs RUN_DIR/config.yaml (what the local launcher starts)
 
-Steps: ``rundir.check_reuse`` (a finished, matching run returns its record; a mismatch raises
+Steps: ``rundir.inspect_reuse`` (a finished, matching run returns its record; a mismatch raises
 ``RunMismatchError``) -> claim the run (owned by another live process: outcome BUSY) -> remove temporary files
 of killed writes -> write ``config.yaml`` -> ``trainer.train_and_evaluate(cfg, run_dir)`` -> ``record.json``
 (rank 0) -> release the claim. A launcher (``bench.grid``) makes the reuse decision and writes ``config.yaml``
@@ -70,17 +70,25 @@ def _claims(job_id: str | None) -> bool:
 
 def execute(cfg: Config, run_dir: str | Path | None = None, *, take_over: bool = False,
             preempted: Callable[[], bool] = lambda: False, hooks: Sequence[TrainHook] = (),
-            launched: bool = False) -> Result:
+            launched: bool = False, stale: str = "stop") -> Result:
     """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
 
     ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
-    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``), e.g. a logger.
+    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``), e.g. a logger. ``stale``: a
+    record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept") or moved aside
+    and trained again ("rerun").
     """
     run_dir = Path(run_dir) if run_dir is not None else rundir.path_for(cfg)
     if not launched:
-        read = rundir.check_reuse(run_dir, cfg)
-        if read.done:
-            return Result(Outcome.DONE, run_dir, read.record)
+        reuse = rundir.inspect_reuse(run_dir, cfg)
+        if reuse.stale and stale == "accept":
+            return Result(Outcome.DONE, run_dir, reuse.read.record)
+        if reuse.stale and stale == "rerun":
+            rundir.move_aside(run_dir)
+        else:
+            reuse.raise_problem()
+            if reuse.read.done:
+                return Result(Outcome.DONE, run_dir, reuse.read.record)
     job_id = current_job_id()
     if _claims(job_id):
         got = rundir.acquire_claim(run_dir, job_id, take_over=take_over)
@@ -123,9 +131,9 @@ def _fail(run_dir: Path, err: BaseException, job_id: str | None) -> None:
         rundir.release_claim(run_dir, job_id)
 
 
-def train_command(cfg: Config) -> dict[str, Any]:
+def train_command(cfg: Config, stale: str = "stop") -> dict[str, Any]:
     """``bench train``: execute and return the record; a run owned by another process is ``RunBusyError``."""
-    result = execute(cfg)
+    result = execute(cfg, stale=stale)
     if result.outcome is Outcome.BUSY:
         raise RunBusyError(f"{result.reason}; wait for it to finish (bench status) instead of training twice")
     assert result.record is not None

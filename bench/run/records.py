@@ -28,6 +28,7 @@ from bench import __version__
 from bench.config import Config, to_dict
 from bench.data.catalog import dataset_info
 from bench.run.identity import config_hash, run_id_of
+from bench.run.fingerprint import code_fingerprint
 
 RECORD_SCHEMA = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -157,13 +158,14 @@ class RunStamp:
     config: dict[str, Any]
     config_hash: str
     classes: tuple[str, ...]
+    code: dict[str, Any]
 
     @classmethod
     def of(cls, cfg: Config) -> "RunStamp":
         digest = config_hash(cfg)
         rid = run_id_of(cfg.model.name, digest)
         return cls(rid, cfg.name or rid, cfg.model.name, cfg.data.dataset, cfg.train.seed, to_dict(cfg), digest,
-                   tuple(dataset_info(cfg.data).class_names))
+                   tuple(dataset_info(cfg.data).class_names), code_fingerprint(cfg.plugins))
 
 
 def make_record(stamp: RunStamp, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
@@ -185,6 +187,7 @@ def make_record(stamp: RunStamp, *, metrics: dict[str, Any], device: str, wall_t
         "seed": stamp.seed,
         "config": stamp.config,
         "config_hash": stamp.config_hash,
+        "code": stamp.code,
         "git_commit": env.pop("git_commit"),
         "versions": env.pop("versions"),
         "device": device,

@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from bench.config import Config, ConfigError, load_config, to_yaml
+from bench.run.fingerprint import code_changes, code_fingerprint
 from bench.run.identity import differences, run_id
 from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, \
     query_slurm_jobs
@@ -58,12 +59,17 @@ TENSORBOARD = "tensorboard"
 # the files a report links for a run (HTML), in that order
 REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
-PROTECTED_SECTIONS = frozenset({"schema", "run_id", "status", "config", "config_hash", "metrics"})
+PROTECTED_SECTIONS = frozenset({"schema", "run_id", "status", "config", "config_hash", "code", "metrics"})
 SHOWN_DIFFERENCES = 3
+STALE_MARK = ".stale-"  # move_aside: <run>.stale-<n>
 
 
 class RunDirError(ConfigError):
     """A run directory cannot be used as asked (corrupt record, refused merge...); the message says what to do."""
+
+
+class RunStaleError(RunDirError):
+    """The run's record was made by other code (``bench.run.fingerprint``)."""
 
 
 class RunMismatchError(RunDirError):
@@ -230,8 +236,20 @@ def read_record(run_dir: str | Path) -> RecordRead:
 
 
 def run_dirs_below(folder: str | Path) -> list[Path]:
-    """Every folder below ``folder`` (itself included) that holds a ``record.json``, sorted."""
-    return sorted(path.parent for path in Path(folder).rglob(RECORD))
+    """Every folder below ``folder`` (itself included) that holds a ``record.json``, sorted; run folders moved
+    aside as stale (``move_aside``) are left out."""
+    return sorted(path.parent for path in Path(folder).rglob(RECORD) if STALE_MARK not in path.parent.name)
+
+
+def move_aside(run_dir: str | Path) -> Path:
+    """Rename a run folder made by other code to ``<name>.stale-<n>`` (the first free n; nothing is deleted)."""
+    run_dir = Path(run_dir)
+    n = 1
+    while run_dir.with_name(f"{run_dir.name}{STALE_MARK}{n}").exists():
+        n += 1
+    target = run_dir.with_name(f"{run_dir.name}{STALE_MARK}{n}")
+    run_dir.rename(target)
+    return target
 
 
 def write_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -315,6 +333,7 @@ class Reuse:
     read: RecordRead
     problem: str = ""
     mismatch: bool = False
+    stale: tuple[str, ...] = ()   # what code changed since the record was made (``fingerprint.code_changes``)
 
     @property
     def done(self) -> bool:
@@ -322,7 +341,8 @@ class Reuse:
 
     def raise_problem(self) -> None:
         if self.problem:
-            raise (RunMismatchError if self.mismatch else RunDirError)(self.problem)
+            kind = RunMismatchError if self.mismatch else RunStaleError if self.stale else RunDirError
+            raise kind(self.problem)
 
 
 def _mismatch(run_dir: Path, name: str, diffs: list[str]) -> str:
@@ -351,7 +371,17 @@ def inspect_reuse(run_dir: str | Path, cfg: Config) -> Reuse:
         diffs = differences(values, cfg)
         if diffs:
             return Reuse(read, _mismatch(run_dir, name, diffs), mismatch=True)
+    if read.done and read.record is not None:
+        changes = code_changes(read.record.get("code"), code_fingerprint(cfg.plugins))
+        if changes:
+            return Reuse(read, _stale(run_dir, changes), stale=tuple(changes))
     return Reuse(read)
+
+
+def _stale(run_dir: Path, changes: list[str]) -> str:
+    return (f"stale: code changed ({'; '.join(changes)}) since {run_dir / RECORD} was made; --rerun-stale trains "
+            f"it again (the old folder is kept as {run_dir.name}{STALE_MARK}1), --accept-stale uses the old record "
+            f"as it is")
 
 
 def check_reuse(run_dir: str | Path, cfg: Config) -> RecordRead:

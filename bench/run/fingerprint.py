@@ -1,0 +1,107 @@
+"""The fingerprint of the code that computes a run's numbers, stored in its record and checked on every reuse.
+
+    from bench.run.fingerprint import code_fingerprint, code_changes
+    code = code_fingerprint(["examples.temporal_mean"])  # {"suite": "3f9c...", "plugins": {...}, "commit": ..., "dirty": ...}
+    code_changes(record["code"], code)                    # [] or ["plugin examples.temporal_mean", "suite sources"]
+
+What is hashed (SHA-1 of the file contents, not of their timestamps):
+
+* ``suite``: the suite's modules that compute a record (``COMPUTING``: models, baselines, data, flow, metrics,
+  seeding, distributed and the trainer / evaluation modules of ``bench.run``). Editing the reports, the grids
+  or the CLI leaves it unchanged: they never change a number a run produces.
+* ``plugins``: each plugin module a config lists (``plugins:``), by the file it was imported from; a plugin
+  that is a package is hashed with every ``.py`` file below it. Code a plugin imports from elsewhere is not
+  hashed (list that module in ``plugins:`` too).
+
+``commit`` and ``dirty`` (``git status --porcelain`` of the sources is not empty) are provenance only: two
+checkouts at the same commit with the same edits give the same ``suite`` hash, and the hash, not the commit,
+decides reuse.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPUTING: tuple[str, ...] = (
+    "bench/models", "bench/data", "bench/flow", "baselines", "bench/metrics.py", "bench/seeding.py",
+    "bench/distributed.py", "bench/constants.py", "bench/run/trainer.py", "bench/run/batches.py",
+    "bench/run/recipe.py", "bench/run/evaluate.py", "bench/run/model.py", "bench/run/arguments.py",
+    "bench/run/checkpoint.py",
+)
+
+
+def _python_files(path: Path) -> list[Path]:
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.is_file() else []
+
+
+def hash_files(files: list[Path], root: Path) -> str:
+    """SHA-1 over (path relative to ``root``, contents) of ``files``, in the given order."""
+    digest = hashlib.sha1()
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def suite_hash() -> str:
+    """The hash of the suite's computing modules (``COMPUTING``), once per process."""
+    files = [f for entry in COMPUTING for f in _python_files(REPO_ROOT / entry)]
+    return hash_files(files, REPO_ROOT)
+
+
+def plugin_hash(module_name: str) -> str:
+    """The hash of a plugin module's source (imported if it is not yet); a package: every .py file below it."""
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    source = getattr(module, "__file__", None)
+    if not source:
+        return "no-source"
+    path = Path(source).resolve()
+    if path.name == "__init__.py":
+        return hash_files(_python_files(path.parent), path.parent.parent)
+    return hash_files([path], path.parent)
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the suite's checkout; (None, None) outside git or without git."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *COMPUTING)
+    return commit.strip(), None if status is None else bool(status.strip())
+
+
+def code_fingerprint(plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a record stores under ``"code"`` (module docstring)."""
+    commit, dirty = git_state()
+    return {"suite": suite_hash(), "plugins": {name: plugin_hash(name) for name in plugins},
+            "commit": commit, "dirty": dirty}
+
+
+def code_changes(stored: Any, current: dict[str, Any]) -> list[str]:
+    """What differs between a stored fingerprint and the current one: [] when the same code made the record.
+
+    A record without a fingerprint (made before fingerprints existed) is one change that says so.
+    """
+    if not isinstance(stored, dict) or "suite" not in stored:
+        return ["the record has no code fingerprint (made by an older version of the suite)"]
+    changes = [f"plugin {name}" for name in sorted(set(stored.get("plugins") or {}) | set(current["plugins"]))
+               if (stored.get("plugins") or {}).get(name) != current["plugins"].get(name)]
+    if stored["suite"] != current["suite"]:
+        was = f" (made at commit {str(stored['commit'])[:10]}{', dirty' if stored.get('dirty') else ''})"
+        changes.append("suite sources" + (was if stored.get("commit") else ""))
+    return changes
