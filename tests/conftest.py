@@ -113,10 +113,13 @@ def write_frame(path: Path, size: tuple[int, int], rgb: tuple[int, int, int]) ->
     return path
 
 
-def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1") -> None:
-    """Put ``squeue``/``sacct`` shell scripts with the given bodies first on PATH (answers of a fake cluster)."""
+def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1",
+               grace_s: float = 0.0, **more: str) -> None:
+    """Put ``squeue``/``sacct`` (and ``more``: name -> body) shell scripts with the given bodies first on PATH
+    (answers of a fake cluster); the grace period before an unlisted job counts as gone is ``grace_s``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, body in (("squeue", squeue), ("sacct", sacct)):
+    monkeypatch.setenv("BENCH_SLURM_GRACE_S", str(grace_s))
+    for name, body in (("squeue", squeue), ("sacct", sacct), *more.items()):
         script = folder / name
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(0o755)

