@@ -15,6 +15,7 @@ from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
 from bench.run.liveness import Liveness
 from conftest import fake_slurm
+from tiny import TINY, as_overrides
 
 
 def _claimed_run(write_spec, claim: dict):
@@ -59,3 +60,27 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
     # an unreadable answer (no id|state line) is no answer
     fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo 'federation view: nothing here'", sacct="exit 0")
     assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.UNKNOWN
+
+
+# --------------------------------------------------------------------------------------------------
+# G2: a claim whose owner cannot be verified is "unknown", with the way out, and --take-over takes it
+
+
+def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path, monkeypatch, capsys):
+    import bench.run.trainer as trainer
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    claim = {"host": socket.gethostname(), "pid": 1, "pid_start": None, "job_id": None, "time": 0}
+    (run_dir / "claim.json").write_text(json.dumps(claim))
+    check = rundir.claim_liveness(rundir.read_claim(run_dir).claim)
+    assert check.liveness is Liveness.UNKNOWN and "no start time" in check.reason
+    trained = []
+    monkeypatch.setattr(trainer, "train_and_evaluate", lambda cfg, run_dir, **k: trained.append(run_dir) or
+                        {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}})
+    overrides = as_overrides({**TINY, "train.iters": 2}) + [f"run_dir={run_dir}"]
+    assert main(["train", *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no start time" in err and "--take-over" in err and trained == []
+    assert main(["train", *overrides, "--take-over"]) == 0
+    assert trained == [run_dir] and not (run_dir / "claim.json").exists()

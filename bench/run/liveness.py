@@ -217,8 +217,10 @@ def pid_liveness(host: str | None, pid: int | None, started: float | None) -> tu
         # a reused pid belongs to a process created after the claim's owner
         if started is not None and abs(proc.create_time() - started) >= 1.0:
             return Liveness.DEAD, f"{where} is gone (pid reused)"
-        return Liveness.ALIVE, where
     except psutil.NoSuchProcess:
         return Liveness.DEAD, f"{where} is gone"
     except psutil.AccessDenied:
-        return Liveness.ALIVE, where
+        pass
+    if started is None:  # a live pid, but nothing tells the claim's owner from a later process on that pid
+        return Liveness.UNKNOWN, f"{where} is alive but the claim has no start time (cannot tell it is the owner)"
+    return Liveness.ALIVE, where

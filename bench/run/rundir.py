@@ -476,8 +476,8 @@ def claim_liveness(claim: Claim, jobs: dict[str, JobStatus] | None = None) -> Cl
 
 
 def take_over_hint(run_dir: str | Path) -> str:
-    return (f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over`, "
-            f"or delete {Path(run_dir) / CLAIM}")
+    return (f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over` "
+            f"(`bench train ... --take-over` for one run), or delete {Path(run_dir) / CLAIM}")
 
 
 @dataclass(frozen=True)
