@@ -7,10 +7,11 @@ import json
 import socket
 
 import pytest
+import yaml
 
 import bench.run.liveness as liveness
 from bench.cli import main
-from bench.grid.spec import build_grid
+from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
 from bench.run.liveness import Liveness
@@ -84,3 +85,30 @@ def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path,
     assert len(err.splitlines()) == 1 and "no start time" in err and "--take-over" in err and trained == []
     assert main(["train", *overrides, "--take-over"]) == 0
     assert trained == [run_dir] and not (run_dir / "claim.json").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# G13: names that become paths are safe names, and the paths stay under their root
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/abs-name", "a/b", ".hidden"])
+def test_a_grid_name_that_leaves_its_folder_is_refused(tmp_path, write_spec, capsys, name):
+    path = write_spec()
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "name": name}))
+    with pytest.raises(SweepError, match="not a safe name"):
+        build_grid(path)
+    before = set(tmp_path.parent.iterdir())
+    assert main(["sweep", str(path), "--launcher", "local", "--dry-run"]) == 2
+    assert main(["report", str(path), "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "not a safe name" in err and len(err.strip().splitlines()) == 2
+    assert set(tmp_path.parent.iterdir()) == before and not (tmp_path / "sweeps").exists()
+
+
+def test_a_model_name_that_leaves_output_root_is_refused():
+    from bench.config import ConfigError, check_inside, load_config
+
+    with pytest.raises(ConfigError, match="model.name '../x' is not a safe name"):
+        load_config(None, ["model.name=../x"])
+    with pytest.raises(ConfigError, match="outside"):
+        check_inside("/a/b/../../c", "/a", "run dir")

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from bench.config import Config, ConfigError, load_config, to_yaml
+from bench.config import Config, ConfigError, check_inside, check_safe_name, load_config, to_yaml
 from bench.run.identity import differences, run_id
 from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, \
     query_slurm_jobs
@@ -75,8 +75,12 @@ class RunMismatchError(RunDirError):
 
 
 def path_for(cfg: Config) -> Path:
-    """The run directory of ``cfg``: ``cfg.run_dir`` if set, else ``output_root/run_id(cfg)``."""
-    return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_root) / run_id(cfg)
+    """The run directory of ``cfg``: ``cfg.run_dir`` if set, else ``output_root/run_id(cfg)`` (a safe name, kept
+    inside ``output_root``)."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    rid = check_safe_name(run_id(cfg), "run id")
+    return check_inside(Path(cfg.output_root) / rid, cfg.output_root, "run dir")
 
 
 def checkpoint_file(run: str | Path) -> Path:
