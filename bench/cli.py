@@ -60,7 +60,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from bench.run.execute import train_command
 
-    record = train_command(_load(args), stale=_stale_policy(args))
+    record = train_command(_load(args), take_over=args.take_over, stale=_stale_policy(args))
     shown = {k: record[k] for k in ("run_id", "status", "metrics") if k in record}
     shown["metrics"] = _brief(shown.get("metrics") or {})
     print(json.dumps(shown, indent=2))
@@ -224,6 +224,9 @@ def _run_commands(add: Adder) -> None:
     p = add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt")
     _config_args(p)
     _stale_args(p)
+    p.add_argument("--take-over", action="store_true",
+                   help="take the run over when its claim's owner cannot be checked (SLURM not answering, "
+                        "another host, a claim without a start time)")
     p = add("eval", cmd_eval, "evaluate a run's checkpoint on the validation split (config from the run); "
                               "writes eval.json")
     p.add_argument("target", nargs="?", default=None, metavar="RUN_DIR",

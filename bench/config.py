@@ -315,6 +315,25 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
 
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+# names that become file or folder names (grid names, model names in run ids): one path component, no "..", "/"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def check_safe_name(value: Any, what: str) -> str:
+    """``value`` if it is a safe file name (``SAFE_NAME``), else a ``ConfigError`` naming ``what``."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+        raise ConfigError(f"{what} {value!r} is not a safe name: use letters, digits, '.', '_', '+', '-' (at most "
+                          "128, starting with a letter or digit; no '/', no '..'); rename it")
+    return value
+
+
+def check_inside(path: str | Path, root: str | Path, what: str) -> Path:
+    """``path`` if it resolves inside ``root`` (links followed), else a ``ConfigError`` naming ``what``."""
+    resolved, base = Path(path).resolve(), Path(root).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ConfigError(f"{what} {path} resolves to {resolved}, outside {base}; use a plain name (no '..', no "
+                          "absolute path, no link out of the folder)")
+    return Path(path)
 
 
 def validate(cfg: Config) -> None:
@@ -325,6 +344,7 @@ def validate(cfg: Config) -> None:
     """
     if not _DEVICE.fullmatch(cfg.device):
         raise ConfigError(f"device: invalid value {cfg.device!r}; valid: auto, cpu, cuda, cuda:N (N = GPU index)")
+    check_safe_name(cfg.model.name, "model.name")  # the run id (a folder name) starts with it
     sizes = {"data.crop_size": cfg.data.crop_size, "data.base_size": cfg.data.base_size,
              "data.synthetic.size": cfg.data.synthetic.size, "eval.crop_size": cfg.eval.crop_size,
              "eval.stride": cfg.eval.stride}

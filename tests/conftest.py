@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,29 @@ def write_grid_spec(folder: Path, name: str = "spec.yaml", **fields: Any) -> Pat
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """``write_spec(**fields)``: a grid spec file in ``tmp_path`` (see ``write_grid_spec``)."""
     return lambda **fields: write_grid_spec(tmp_path, **fields)
+
+
+# the SLURM commands a ``@pytest.mark.slurm`` test needs unless it names its own (``slurm(tools=("srun",))``)
+SLURM_TOOLS = ("srun", "sbatch", "squeue")
+
+
+def slurm_gate(tools: tuple[str, ...] = SLURM_TOOLS) -> None:
+    """Skip (with the reason) when a SLURM command is missing; fail instead when ``BENCH_SLURM`` says the
+    cluster must be there (``.ci/run`` sets it)."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    why = f"{', '.join(missing)} not on PATH"
+    if os.environ.get("BENCH_SLURM"):
+        pytest.fail(f"BENCH_SLURM is set but SLURM is missing: {why}", pytrace=False)
+    pytest.skip(f"needs SLURM ({why}); start a cluster with `bash .ci/slurm-up.sh` (root)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.slurm`` tests run only where SLURM's commands are (``slurm_gate``)."""
+    marker = item.get_closest_marker("slurm")
+    if marker is not None:
+        slurm_gate(tuple(marker.kwargs.get("tools", SLURM_TOOLS)))
 
 
 def require_slurm() -> None:
@@ -89,10 +113,13 @@ def write_frame(path: Path, size: tuple[int, int], rgb: tuple[int, int, int]) ->
     return path
 
 
-def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1") -> None:
-    """Put ``squeue``/``sacct`` shell scripts with the given bodies first on PATH (answers of a fake cluster)."""
+def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1",
+               grace_s: float = 0.0, **more: str) -> None:
+    """Put ``squeue``/``sacct`` (and ``more``: name -> body) shell scripts with the given bodies first on PATH
+    (answers of a fake cluster); the grace period before an unlisted job counts as gone is ``grace_s``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, body in (("squeue", squeue), ("sacct", sacct)):
+    monkeypatch.setenv("BENCH_SLURM_GRACE_S", str(grace_s))
+    for name, body in (("squeue", squeue), ("sacct", sacct), *more.items()):
         script = folder / name
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(0o755)

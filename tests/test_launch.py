@@ -21,7 +21,7 @@ from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
 from bench.run.liveness import JobStatus, Liveness
 from bench.run.rundir import acquire_claim, release_claim
-from conftest import fake_slurm
+from conftest import fake_slurm, slurm_gate
 
 
 def _claim_worker(run_dir: str, start, done, results) -> None:
@@ -166,6 +166,7 @@ def test_preempted_job_keeps_its_claim_and_requeues_a_fresh_job(tmp_path, monkey
 # SLURM parameters and an unreachable SLURM
 
 
+@pytest.mark.slurm(tools=("srun",))  # submitit.AutoExecutor(cluster="slurm") looks for srun
 def test_slurm_parameters_from_launch_config():
     cfg = LaunchConfig(launcher="slurm", partition="gpu", account="lab", qos="high", time_min=120, nodes=2,
                        gpus_per_node=4, cpus_per_task=8, mem_gb=64, constraint="a100",
@@ -179,6 +180,18 @@ def test_slurm_parameters_from_launch_config():
 
     executor = submitit.AutoExecutor(folder="/tmp/unused-%j", cluster="slurm")
     executor.update_parameters(**params)  # submitit accepts every key
+
+
+def test_slurm_tests_skip_without_srun_but_fail_in_ci(tmp_path, monkeypatch):
+    marks = {m.name: m for m in test_slurm_parameters_from_launch_config.pytestmark}
+    assert marks["slurm"].kwargs["tools"] == ("srun",)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.delenv("BENCH_SLURM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="srun not on PATH"):
+        slurm_gate(("srun",))
+    monkeypatch.setenv("BENCH_SLURM", "1")
+    with pytest.raises(pytest.fail.Exception, match="BENCH_SLURM is set"):
+        slurm_gate(("srun",))
 
 
 def test_unreachable_slurm_fails_before_submitting(tmp_path, monkeypatch, capsys, write_spec):

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, deep_merge, from_dict,
-                          parse_override, read_yaml, read_yaml_with_base)
+from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, check_inside, check_safe_name,
+                          deep_merge, from_dict, parse_override, read_yaml, read_yaml_with_base)
 from bench.models.registry import RegistryError
 from bench.run import rundir
 from bench.run.identity import run_id
@@ -144,7 +144,11 @@ def load_spec(path: str | Path) -> GridSpec:
         if not seeds or not integers:
             raise _fail(path, f"'seeds' must be a non-empty list of integers, got {seeds!r}")
     grid = _check_grid(path, data.get("grid"))
-    return GridSpec(path=path, name=str(data.get("name") or path.stem), base=base, grid=grid, ablation=ablation,
+    try:  # the name becomes results/sweeps/<name>/ and reports/tables/<name>.*
+        name = check_safe_name(data.get("name") or path.stem, "name")
+    except ConfigError as err:
+        raise _fail(path, str(err)) from None
+    return GridSpec(path=path, name=name, base=base, grid=grid, ablation=ablation,
                     factor=str(data.get("factor", "")), description=str(data.get("description", "")),
                     overrides=dict(overrides), seeds=seeds, launch=dict(launch))
 
@@ -271,8 +275,12 @@ def build_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     spec = load_spec(path)
     runs = _expand(spec, overrides, launch)
     launch_cfg, output_root = _grid_launch(spec, overrides, launch)
-    return Grid(spec, tuple(runs), launch_cfg, output_root.parent / "sweeps" / spec.name,
-                tuple(str(o) for o in overrides))
+    sweeps = output_root.parent / "sweeps"
+    try:
+        sweep_dir = check_inside(sweeps / spec.name, sweeps, "the grid's bookkeeping folder")
+    except ConfigError as err:
+        raise _fail(spec.path, str(err)) from None
+    return Grid(spec, tuple(runs), launch_cfg, sweep_dir, tuple(str(o) for o in overrides))
 
 
 def _format_value(value: Any) -> str:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.config import ConfigError, check_inside
 from bench.grid.spec import Grid
 from bench.report.figures import draw_all
 from bench.report.html import write_html
@@ -38,6 +39,18 @@ def write_index(out_dir: Path, tables: list[tuple[Table, dict[str, Path]]], figu
     path = out_dir / "index.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _check_output_name(name: str, out: Path) -> None:
+    """A table name becomes ``<out>/tables/<name>.*`` and ``<out>/html/<name>.html``: one path component that
+    stays inside ``out`` (grid names are safe names already; a folder source is named after its folder)."""
+    bad = not name or name in (".", "..") or any(c in name for c in "/\\\0")
+    try:
+        if bad:
+            raise ConfigError(f"report name {name!r} is not one file name")
+        check_inside(out / "tables" / f"{name}.md", out, f"report {name!r}:")
+    except ConfigError as err:
+        raise ReportError(f"{err}; rename the grid (its 'name:') or the folder") from None
 
 
 def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
@@ -68,6 +81,7 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
         while loaded.name in names:  # two folders with the same name
             loaded.name += "_"
         names.add(loaded.name)
+        _check_output_name(loaded.name, out)
         table = summarise(loaded, reference)
         written.append((table, write_table(table, out)))
         runs[table.name] = runs_notes(loaded)

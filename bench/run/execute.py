@@ -131,9 +131,11 @@ def _fail(run_dir: Path, err: BaseException, job_id: str | None) -> None:
         rundir.release_claim(run_dir, job_id)
 
 
-def train_command(cfg: Config, stale: str = "stop") -> dict[str, Any]:
-    """``bench train``: execute and return the record; a run owned by another process is ``RunBusyError``."""
-    result = execute(cfg, stale=stale)
+def train_command(cfg: Config, take_over: bool = False, stale: str = "stop") -> dict[str, Any]:
+    """``bench train``: execute and return the record; a run owned by another process is ``RunBusyError``.
+    ``take_over``: also take a claim whose owner cannot be checked (``bench train ... --take-over``);
+    ``stale``: see ``execute``."""
+    result = execute(cfg, take_over=take_over, stale=stale)
     if result.outcome is Outcome.BUSY:
         raise RunBusyError(f"{result.reason}; wait for it to finish (bench status) instead of training twice")
     assert result.record is not None

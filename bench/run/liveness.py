@@ -4,9 +4,12 @@
     jobs = query_slurm_jobs(["41", "12_3"])      # one squeue (+ sacct) call for many ids
     jobs["12_3"].liveness                        # Liveness.ALIVE / DEAD / UNKNOWN, with .state and .reason
 
-A failed or timed-out ``squeue``/``sacct`` call (or a missing command) gives ``UNKNOWN``, never ``DEAD``: a
-claim whose owner cannot be checked is left alone, and the user is told how to take it over on purpose.
-``squeue`` answering "Invalid job id" means the job left the queue (finished): that is an answer, not a failure.
+A failed, timed-out, empty or unreadable ``squeue``/``sacct`` answer (or a missing command) gives ``UNKNOWN``,
+never ``DEAD``: a claim whose owner cannot be checked is left alone, and the user is told how to take it over on
+purpose. A job is ``DEAD`` only on positive evidence: a final state (``squeue`` or ``sacct``), or a controller
+that answers (lists other jobs, or says "Invalid job id") and still does not list the job when asked again
+``grace_s()`` seconds later (``BENCH_SLURM_GRACE_S``, default 20: a restarted controller or a federation view
+can miss a live job for a moment).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
 QUERY_TIMEOUT_S = 30
+GRACE_S = 20.0  # default of BENCH_SLURM_GRACE_S
 # SLURM states in which a job still holds (or will hold) its run
 ACTIVE_SLURM_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
                                  "SUSPENDED", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "STOPPED"})
@@ -78,9 +83,18 @@ def expand_job_ids(text: str) -> list[str]:
     return ids
 
 
+def grace_s() -> float:
+    """Seconds between the two ``squeue`` answers that must both omit a job before it counts as gone."""
+    try:
+        return max(0.0, float(os.environ.get("BENCH_SLURM_GRACE_S", GRACE_S)))
+    except ValueError:
+        return GRACE_S
+
+
 def run_query(command: list[str]) -> tuple[dict[str, str] | None, str]:
     """``({job id: state}, "")`` from a ``squeue``/``sacct`` call printing ``id|state`` lines, or
-    ``(None, why it failed)``. squeue's "Invalid job id" (the job left the queue) is an empty answer."""
+    ``(None, why it is no answer)``: a failure, a timeout, or (``squeue``) an empty or unreadable output.
+    squeue's "Invalid job id" (the controller does not know the job) is an empty answer ``{}``."""
     if shutil.which(command[0]) is None:
         return None, f"{command[0]} is not on PATH"
     try:
@@ -96,37 +110,70 @@ def run_query(command: list[str]) -> tuple[dict[str, str] | None, str]:
         return None, f"{command[0]} exited with {result.returncode}: {answer}"
     states: dict[str, str] = {}
     for line in result.stdout.splitlines():
-        job, _, state = line.strip().partition("|")
+        job, bar, state = line.strip().partition("|")
+        if not bar or not job:
+            continue  # a banner or a warning, not an ``id|state`` line
         for jid in expand_job_ids(job):
             states.setdefault(jid, state.split()[0] if state.split() else "UNKNOWN")
+    if not states and command[0] == "squeue":
+        return None, "squeue answered nothing (exit 0, no job line: a restarting controller or a partial view)"
     return states, ""
+
+
+def _squeue(job_ids: Iterable[str]) -> tuple[dict[str, str] | None, str]:
+    bases = ",".join(sorted({j.split("_")[0] for j in job_ids}))
+    return run_query(["squeue", "-h", "-r", "-o", "%i|%T", "-j", bases])
+
+
+def _typed(jid: str, state: str) -> JobStatus:
+    alive = state in ACTIVE_SLURM_STATES
+    return JobStatus(jid, Liveness.ALIVE if alive else Liveness.DEAD, state, f"SLURM job {jid} {state}")
+
+
+def _unlisted(jids: list[str], queued: dict[str, str] | None, why: str) -> dict[str, JobStatus]:
+    """Jobs neither queue nor accounting lists: DEAD only when the controller answered and, asked again
+    ``grace_s()`` later, still does not list them; UNKNOWN otherwise."""
+    if queued is None:
+        return {j: JobStatus(j, Liveness.UNKNOWN, "", f"SLURM job {j}: cannot query SLURM ({why})") for j in jids}
+    time.sleep(grace_s())
+    again, again_error = _squeue(jids)
+    out: dict[str, JobStatus] = {}
+    for jid in jids:
+        if again is not None and jid in again:
+            out[jid] = _typed(jid, again[jid])
+        elif again is not None:
+            out[jid] = JobStatus(jid, Liveness.DEAD, "", f"SLURM job {jid} is no longer queued (squeue has not "
+                                 f"listed it for {grace_s():g}s; {why or 'unknown to sacct'})")
+        else:
+            out[jid] = JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({again_error})")
+    return out
 
 
 def query_slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobStatus]:
     """A typed answer for every id: ``squeue`` (queued and running jobs) and then ``sacct`` (finished ones).
 
-    A job ``squeue`` does not list is not queued or running: DEAD, with its final state from ``sacct`` when
-    accounting answers. If ``squeue`` fails, ``sacct`` alone decides; if both fail the answer is UNKNOWN.
+    A final state from either is DEAD; a job neither lists is DEAD only if the controller answered and still
+    omits it after the grace period (``_unlisted``); any other case is UNKNOWN.
     """
     wanted = sorted({str(j) for j in job_ids if j})
     if not wanted:
         return {}
     bases = ",".join(sorted({j.split("_")[0] for j in wanted}))
-    queued, queue_error = run_query(["squeue", "-h", "-r", "-o", "%i|%T", "-j", bases])
+    queued, queue_error = _squeue(wanted)
     missing = [j for j in wanted if queued is None or j not in queued]
     finished, acct_error = run_query(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", bases]) if missing \
         else ({}, "")
     out: dict[str, JobStatus] = {}
+    unlisted: list[str] = []
     for jid in wanted:
         state = (queued or {}).get(jid) or (finished or {}).get(jid, "")
         if state:
-            alive = state in ACTIVE_SLURM_STATES
-            out[jid] = JobStatus(jid, Liveness.ALIVE if alive else Liveness.DEAD, state, f"SLURM job {jid} {state}")
-        elif queued is not None:
-            out[jid] = JobStatus(jid, Liveness.DEAD, "", f"SLURM job {jid} is no longer queued (unknown to sacct)")
+            out[jid] = _typed(jid, state)
         else:
-            why = queue_error + (f"; {acct_error}" if acct_error else "")
-            out[jid] = JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({why})")
+            unlisted.append(jid)
+    if unlisted:
+        why = "; ".join(e for e in (queue_error, acct_error) if e)
+        out.update(_unlisted(unlisted, queued, why))
     return out
 
 
@@ -170,8 +217,10 @@ def pid_liveness(host: str | None, pid: int | None, started: float | None) -> tu
         # a reused pid belongs to a process created after the claim's owner
         if started is not None and abs(proc.create_time() - started) >= 1.0:
             return Liveness.DEAD, f"{where} is gone (pid reused)"
-        return Liveness.ALIVE, where
     except psutil.NoSuchProcess:
         return Liveness.DEAD, f"{where} is gone"
     except psutil.AccessDenied:
-        return Liveness.ALIVE, where
+        pass
+    if started is None:  # a live pid, but nothing tells the claim's owner from a later process on that pid
+        return Liveness.UNKNOWN, f"{where} is alive but the claim has no start time (cannot tell it is the owner)"
+    return Liveness.ALIVE, where

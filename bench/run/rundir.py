@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from bench.config import Config, ConfigError, load_config, to_yaml
+from bench.config import Config, ConfigError, check_inside, check_safe_name, load_config, to_yaml
 from bench.run.fingerprint import code_changes, code_fingerprint
 from bench.run.identity import differences, run_id
 from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, \
@@ -81,8 +81,12 @@ class RunMismatchError(RunDirError):
 
 
 def path_for(cfg: Config) -> Path:
-    """The run directory of ``cfg``: ``cfg.run_dir`` if set, else ``output_root/run_id(cfg)``."""
-    return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_root) / run_id(cfg)
+    """The run directory of ``cfg``: ``cfg.run_dir`` if set, else ``output_root/run_id(cfg)`` (a safe name, kept
+    inside ``output_root``)."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    rid = check_safe_name(run_id(cfg), "run id")
+    return check_inside(Path(cfg.output_root) / rid, cfg.output_root, "run dir")
 
 
 def checkpoint_file(run: str | Path) -> Path:
@@ -506,8 +510,8 @@ def claim_liveness(claim: Claim, jobs: dict[str, JobStatus] | None = None) -> Cl
 
 
 def take_over_hint(run_dir: str | Path) -> str:
-    return (f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over`, "
-            f"or delete {Path(run_dir) / CLAIM}")
+    return (f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over` "
+            f"(`bench train ... --take-over` for one run), or delete {Path(run_dir) / CLAIM}")
 
 
 @dataclass(frozen=True)

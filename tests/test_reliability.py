@@ -1,0 +1,114 @@
+"""Reliability cases of issue 19, each failing on the code before it: SLURM answers that are no evidence (F2),
+claims whose owner cannot be verified (G2), degenerate input and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import yaml
+
+import bench.run.liveness as liveness
+from bench.cli import main
+from bench.grid.spec import SweepError, build_grid
+from bench.grid.status import RunState, run_statuses
+from bench.run import rundir
+from bench.run.liveness import Liveness
+from conftest import fake_slurm
+from tiny import TINY, as_overrides
+
+
+def _claimed_run(write_spec, claim: dict):
+    (run,) = build_grid(write_spec(grid=[{"product": {"model.memory_length": [1]}}])).runs
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "claim.json").write_text(json.dumps(claim))
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# F2: an empty or partial squeue answer is no evidence that a job is gone
+
+
+def test_an_empty_squeue_answer_leaves_a_slurm_run_alone(tmp_path, monkeypatch, write_spec, capsys):
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo 'sacct: error' >&2; exit 1")
+    run = _claimed_run(write_spec, {"host": "node7", "pid": 1, "job_id": "77", "time": 0})
+    (status,) = run_statuses([run], tmp_path / "manifest.jsonl")
+    assert status.state is RunState.UNKNOWN and "squeue answered nothing" in status.reason
+    assert "--take-over" in status.reason
+    got = rundir.acquire_claim(run.run_dir)
+    assert not got.ok and got.check.liveness is Liveness.UNKNOWN
+    launched = []
+    monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.append(todo) or [])
+    assert main(["sweep", str(run.run_dir.parent.parent / "spec.yaml"), "--launcher", "local"]) == 0
+    assert launched == []
+
+
+def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_period(tmp_path, monkeypatch):
+    # first answer lists another job only; the second (after the grace period) lists ours again
+    count = tmp_path / "count"
+    squeue = (f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; "
+              "if [ $n -eq 0 ]; then echo '78|RUNNING'; else echo '77|RUNNING'; fi")
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue=squeue, sacct="exit 1", grace_s=0.2)
+    job = liveness.query_slurm_jobs(["77"])["77"]
+    assert job.liveness is Liveness.ALIVE and job.state == "RUNNING" and count.read_text().strip() == "2"
+    # still not listed by a controller that answers: gone
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 1")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # a final state from sacct is evidence at once
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo '77|TIMEOUT'")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # an unreadable answer (no id|state line) is no answer
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo 'federation view: nothing here'", sacct="exit 0")
+    assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.UNKNOWN
+
+
+# --------------------------------------------------------------------------------------------------
+# G2: a claim whose owner cannot be verified is "unknown", with the way out, and --take-over takes it
+
+
+def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path, monkeypatch, capsys):
+    import bench.run.trainer as trainer
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    claim = {"host": socket.gethostname(), "pid": 1, "pid_start": None, "job_id": None, "time": 0}
+    (run_dir / "claim.json").write_text(json.dumps(claim))
+    check = rundir.claim_liveness(rundir.read_claim(run_dir).claim)
+    assert check.liveness is Liveness.UNKNOWN and "no start time" in check.reason
+    trained = []
+    monkeypatch.setattr(trainer, "train_and_evaluate", lambda cfg, run_dir, **k: trained.append(run_dir) or
+                        {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}})
+    overrides = as_overrides({**TINY, "train.iters": 2}) + [f"run_dir={run_dir}"]
+    assert main(["train", *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no start time" in err and "--take-over" in err and trained == []
+    assert main(["train", *overrides, "--take-over"]) == 0
+    assert trained == [run_dir] and not (run_dir / "claim.json").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# G13: names that become paths are safe names, and the paths stay under their root
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/abs-name", "a/b", ".hidden"])
+def test_a_grid_name_that_leaves_its_folder_is_refused(tmp_path, write_spec, capsys, name):
+    path = write_spec()
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "name": name}))
+    with pytest.raises(SweepError, match="not a safe name"):
+        build_grid(path)
+    before = set(tmp_path.parent.iterdir())
+    assert main(["sweep", str(path), "--launcher", "local", "--dry-run"]) == 2
+    assert main(["report", str(path), "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "not a safe name" in err and len(err.strip().splitlines()) == 2
+    assert set(tmp_path.parent.iterdir()) == before and not (tmp_path / "sweeps").exists()
+
+
+def test_a_model_name_that_leaves_output_root_is_refused():
+    from bench.config import ConfigError, check_inside, load_config
+
+    with pytest.raises(ConfigError, match="model.name '../x' is not a safe name"):
+        load_config(None, ["model.name=../x"])
+    with pytest.raises(ConfigError, match="outside"):
+        check_inside("/a/b/../../c", "/a", "run dir")
