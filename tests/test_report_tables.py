@@ -47,14 +47,17 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
     assert "1 of 9 runs of the spec have no finished record" in md
     tex = paths["tex"].read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "memory\\_length" in tex
-    # seed-level statistics only (no per-image counts): 2-3 seeds can never be significant, so no "best"
-    assert "seed-level statistics only" in md and "95% CI |" in md and "Δ ref |" in md
-    assert "Δ ref of memory_length 4 uses only the seeds shared" in md
+    # no per-image counts: the seed-level values; Welch t-tests between every pair, Holm-adjusted over 3
+    assert "Welch t-test on seed-level mIoU" in md and "Holm-adjusted over the table's 3 tested" in md
+    assert "95% CI |" in md and "Δ ref |" in md
     assert list(csv["delta_ref"].isna()) == [False, True, False]  # T=2 (the config default) is the reference
     assert csv.loc[0, "delta_ref"] == pytest.approx(csv.loc[0, "miou_mean"] - csv.loc[1, "miou_mean"])
-    assert list(csv["ci_method"]) == ["seeds", "seeds", "seeds"] and (csv["p_ref"].dropna() >= 0.25).all()
-    assert reading(table).startswith("memory_length: no significant difference (highest mean: 4, ")
-    assert "vs memory_length 2: Δ +6.0 points, p = 0.500" in reading(table)
+    assert csv.loc[2, "delta_ref"] == pytest.approx(csv.loc[2, "miou_mean"] - csv.loc[1, "miou_mean"])
+    assert list(csv["ci_method"]) == ["t over seeds"] * 3 and (csv["p_ref"] >= csv["p_ref_raw"]).sum() == 2
+    text = reading(table)
+    assert text.startswith("memory_length: no row is significantly better than every other; Welch")
+    # T=4 vs T=1 is significant before Holm only: said so, next to its own delta and CI
+    assert "4 vs 1: no significant difference, +7.7 [+2.7, +12.7], Holm p = 0.054 (raw p = 0.018)" in text
     index = (tmp_path / "reports" / "index.md").read_text()
     assert "tables/syn_mem.md" in index and "no significant difference" in index and "best " not in index
 
@@ -159,7 +162,7 @@ def test_per_image_table_has_ci_delta_and_calls_best_only_when_significant(tmp_p
     assert csv.loc["sum", "delta_ref"] == pytest.approx(csv.loc["sum", "miou_mean"] - csv.loc["concat", "miou_mean"],
                                                         abs=1e-3)
     assert csv.loc["sum", "delta_ref_high"] < 0 and csv.loc["sum", "p_ref"] < 0.01
-    assert list(csv["ci_method"]) == ["images+seeds"] * 2 and list(csv["n"]) == [3, 3]
+    assert list(csv["ci_method"]) == ["t over seeds"] * 2 and list(csv["n"]) == [3, 3]
     assert (csv["ci_low"] < csv["miou_mean"]).all() and (csv["miou_mean"] < csv["ci_high"]).all()
     md = paths["md"].read_text()
     assert " ref |" in md and "**" in md and "`*` p < 0.05, `**` p < 0.01" in md and "chance level" in md
@@ -173,7 +176,7 @@ def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path)
     fabricate_records(spec, None, per_image_of=per_image_fabricator(lambda r: 0.0))
     table = summarise(load_source(spec), load_paper_reference())
     assert table.reference == 2 and not table.best.found
-    assert reading(table).startswith("encoding: no significant difference (highest mean: ")
+    assert reading(table).startswith("encoding: no row is significantly better than every other")
     assert not table.frame["sig_ref"].str.contains(r"\*").any()
 
 
@@ -191,7 +194,7 @@ def test_rows_scored_on_different_images_are_reported_not_compared(tmp_path: Pat
     result = build_report([str(spec)], tmp_path / "reports", figures=False)
     (table, paths), = result["tables"]
     assert table.frame["delta_ref"].isna().all() and not table.best.found
-    assert "not compared: runs" in paths["md"].read_text() and "different images" in paths["md"].read_text()
+    assert "not compared: concat vs sum: evaluated on different images" in paths["md"].read_text()
 
 
 # --------------------------------------------------------------------------------------------------

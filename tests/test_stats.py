@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from bench.report.stats import (RunCounts, StatsError, best_row, chance_miou, compare, counts_from_record,
-                                miou_from_sums, row_stats, sign_flip_p_value, significance_mark)
+from bench.report.stats import (NO_TEST, WELCH, RunCounts, StatsError, best_row, chance_miou, compare,
+                                counts_from_record, holm, miou_from_sums, oriented, pairwise, row_stats,
+                                significance_mark)
+from bench.report.tdist import t_quantile, t_two_sided_p
 from conftest import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
 
 CLASSES = [0.7, 0.5, 0.35, 0.6]
@@ -35,17 +37,55 @@ def test_miou_from_counts_matches_a_plain_loop_and_the_record() -> None:
     assert batched.shape == (3,) and np.allclose(batched, got)
 
 
-def test_row_stats_mean_std_n_and_ci_against_numpy() -> None:
+def test_row_stats_mean_std_n_and_t_ci_over_seeds() -> None:
     rng = np.random.default_rng(2)
     union, base = fake_image_rows(rng, 80, CLASSES)
     row = make_row(rng, union, base, [0, 1, 2])
     stats = row_stats(row)
     values = np.array([r.miou for r in row])
     assert stats.mean == pytest.approx(values.mean()) and stats.std == pytest.approx(values.std(ddof=1))
-    assert stats.n == 3 and stats.ci_method == "images+seeds"
-    assert stats.ci_low < stats.mean < stats.ci_high and stats.ci_high - stats.ci_low < 0.1
-    single = row_stats(row[:1])
-    assert math.isnan(single.std) and single.ci_method == "images" and single.ci_low < single.mean < single.ci_high
+    half = 4.302653 * values.std(ddof=1) / math.sqrt(3)  # t(0.975, 2) from a printed table
+    assert stats.n == 3 and stats.ci_method == "t over seeds"
+    assert stats.ci_low == pytest.approx(stats.mean - half, rel=1e-5)
+    assert stats.ci_high == pytest.approx(stats.mean + half, rel=1e-5)
+    single = row_stats(row[:1])  # one run: a within-run bootstrap over images
+    assert math.isnan(single.std) and single.ci_method == "images, n = 1"
+    assert single.ci_low < single.mean < single.ci_high
+
+
+def test_t_distribution_matches_tables_and_mpmath() -> None:
+    assert t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile(0.975, 4) == pytest.approx(2.7764, abs=1e-4)
+    assert t_quantile(0.025, 10) == pytest.approx(-2.2281, abs=1e-4)
+    mpmath = pytest.importorskip("mpmath")
+    for t, df in ((2.5, 4.0), (1.0, 2.3), (10.0, 1.0), (0.1, 50.0), (3.0, 7.5)):
+        exact = float(mpmath.betainc(df / 2, 0.5, 0, df / (df + t * t), regularized=True))
+        assert t_two_sided_p(t, df) == pytest.approx(exact, rel=1e-9)
+    assert t_two_sided_p(-2.5, 4.0) == t_two_sided_p(2.5, 4.0) and t_two_sided_p(0.0, 3.0) == pytest.approx(1.0)
+
+
+def test_welch_test_against_its_formula() -> None:
+    va, vb = [0.60, 0.62, 0.65], [0.50, 0.55, 0.51, 0.52]
+    a = [counts_from_record(fake_eval_record(f"a{s}", s, miou=v)) for s, v in enumerate(va)]
+    b = [counts_from_record(fake_eval_record(f"b{s}", s, miou=v)) for s, v in enumerate(vb)]
+    result = compare(a, b)
+    sa, sb = np.var(va, ddof=1) / 3, np.var(vb, ddof=1) / 4
+    df = (sa + sb) ** 2 / (sa ** 2 / 2 + sb ** 2 / 3)
+    t = (np.mean(va) - np.mean(vb)) / math.sqrt(sa + sb)
+    assert result.method == WELCH and result.df == pytest.approx(df) and (result.n_a, result.n_b) == (3, 4)
+    assert result.p_value == pytest.approx(t_two_sided_p(t, df))
+    assert result.ci_high - result.delta == pytest.approx(t_quantile(0.975, df) * math.sqrt(sa + sb))
+    reverse = compare(b, a)
+    assert reverse.delta == pytest.approx(-result.delta) and reverse.p_value == pytest.approx(result.p_value)
+
+
+def test_the_ci_of_a_difference_excludes_zero_exactly_when_p_is_below_alpha() -> None:
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        a = [counts_from_record(fake_eval_record("a", s, miou=v)) for s, v in enumerate(rng.normal(0.5, 0.03, 3))]
+        b = [counts_from_record(fake_eval_record("b", s, miou=v)) for s, v in enumerate(rng.normal(0.53, 0.03, 3))]
+        result = compare(a, b)
+        assert (result.p_value < 0.05) == (result.ci_low > 0 or result.ci_high < 0)
 
 
 def test_a_known_difference_is_significant() -> None:
@@ -57,50 +97,49 @@ def test_a_known_difference_is_significant() -> None:
     assert result.delta == pytest.approx(np.mean([r.miou for r in a]) - np.mean([r.miou for r in b]))
     assert result.delta == pytest.approx(0.10, abs=0.01)
     assert result.ci_low < 0.10 < result.ci_high and result.ci_low > 0
-    assert result.p_value < 0.01 and result.significant and result.mark == "**"
-    assert result.paired_seeds and result.seeds == (0, 1, 2) and "images+seeds" in result.method
-    reverse = compare(b, a)
-    assert reverse.delta == pytest.approx(-result.delta) and reverse.significant
+    assert result.p_value < 0.01 and result.significant and result.mark == "**" and 2 <= result.df <= 4
 
 
-def test_a_null_difference_is_not_flagged_and_false_positives_stay_near_alpha() -> None:
+def test_a_row_with_one_run_gets_no_test() -> None:
     rng = np.random.default_rng(4)
-    flagged = 0
-    for _ in range(40):
-        union, base = fake_image_rows(rng, 60, CLASSES)
-        result = compare(make_row(rng, union, base, [0, 1]), make_row(rng, union, base, [0, 1]), replicates=500)
-        flagged += result.significant
-    assert flagged <= 6  # 5% of 40 is 2; 6 or more has probability < 2% under a calibrated test
+    union, base = fake_image_rows(rng, 60, CLASSES)
+    result = compare(make_row(rng, union, base, [0], shift=0.2), make_row(rng, union, base, [0, 1, 2]))
+    assert result.method == NO_TEST and math.isnan(result.p_value) and math.isnan(result.ci_low)
+    assert not result.significant and result.mark == "" and result.delta > 0.15
 
 
-def test_delta_ci_covers_the_true_difference_about_95_percent() -> None:
-    rng = np.random.default_rng(5)
-    covered, trials = 0, 150
-    for _ in range(trials):  # truth: the mean over classes of class_iou shift = 0.03 (no clipping at these values)
-        union, base = fake_image_rows(rng, 50, CLASSES, image_sd=0.05)
-        result = compare(make_row(rng, union, base, [0], shift=0.03), make_row(rng, union, base, [0]),
-                         replicates=500)
-        covered += result.ci_low <= 0.03 <= result.ci_high
-    assert 0.88 <= covered / trials <= 1.0
+def test_holm_and_pairwise_families() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adjusted = holm([0.2, math.nan, 0.01])
+    assert adjusted[0] == pytest.approx(0.2) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+    rng = np.random.default_rng(10)
+    union, base = fake_image_rows(rng, 30, CLASSES)
+    rows = [make_row(rng, union, base, [0, 1, 2], shift=0.02 * k) for k in range(3)]
+    family = pairwise(rows)
+    assert set(family) == {(0, 1), (0, 2), (1, 2)}
+    assert all(c.p_adjusted >= c.p_value for c in family.values())
+    assert oriented(family, 2, 0).delta == pytest.approx(-family[(0, 2)].delta)
+    lone = compare(rows[0], rows[1])
+    assert lone.p_adjusted == lone.p_value  # one comparison: nothing to adjust
 
 
 def test_statistics_are_deterministic() -> None:
     rng = np.random.default_rng(6)
     union, base = fake_image_rows(rng, 40, CLASSES)
     a, b = make_row(rng, union, base, [0, 1], shift=0.01), make_row(rng, union, base, [0, 1])
-    assert compare(a, b) == compare(a, b) and row_stats(a) == row_stats(a)
-    assert compare(a, b, seed=1).ci_low != compare(a, b).ci_low  # the RNG seed is what fixes them
+    assert compare(a, b) == compare(a, b) and row_stats(a[:1]) == row_stats(a[:1])
+    assert row_stats(a[:1], seed=1).ci_low != row_stats(a[:1]).ci_low  # the RNG seed fixes the one-run bootstrap
 
 
 def test_best_only_when_significantly_better_than_every_other_row() -> None:
     rng = np.random.default_rng(7)
     union, base = fake_image_rows(rng, 60, CLASSES)
-    rows = [make_row(rng, union, base, [0, 1]), make_row(rng, union, base, [0, 1], shift=0.08),
-            make_row(rng, union, base, [0, 1], shift=0.01)]
+    rows = [make_row(rng, union, base, [0, 1, 2]), make_row(rng, union, base, [0, 1, 2], shift=0.08),
+            make_row(rng, union, base, [0, 1, 2], shift=0.01)]
     best = best_row(rows)
     assert best.index == 1 and set(best.comparisons) == {0, 2}
     assert all(c.significant and c.delta > 0 for c in best.comparisons.values())
-    tied = [rows[0], make_row(rng, union, base, [0, 1], shift=0.08), rows[1]]  # two rows at +8 points
+    tied = [rows[0], make_row(rng, union, base, [0, 1, 2], shift=0.08), rows[1]]  # two rows at +8 points
     assert best_row(tied).index is None and not best_row(tied).found
     assert best_row(rows[:1]).index is None
 
@@ -112,20 +151,17 @@ def test_chance_level_is_the_majority_class_share_over_classes_present() -> None
     assert math.isnan(chance_miou(np.zeros((2, 3))))
 
 
-def test_records_without_per_image_fall_back_to_seed_level_statistics() -> None:
+
+
+def test_records_without_per_image_use_their_stored_miou() -> None:
     a = [counts_from_record(fake_eval_record(f"a{s}", s, miou=0.60 + 0.01 * s)) for s in range(2)]
-    b = [counts_from_record(fake_eval_record(f"b{s}", s, miou=0.50 + 0.01 * s)) for s in range(2)]
-    assert row_stats(a).ci_method == "seeds" and row_stats(a).ci_low == pytest.approx(0.60)
+    b = [counts_from_record(fake_eval_record(f"b{s}", s, miou=0.50 + 0.02 * s)) for s in range(2)]
+    assert row_stats(a).ci_method == "t over seeds" and row_stats(a).mean == pytest.approx(0.605)
     assert row_stats(a[:1]).ci_method == "none" and math.isnan(row_stats(a[:1]).ci_low)
     two = compare(a, b)
-    assert two.delta == pytest.approx(0.10) and two.method == "seeds only: sign-flip test"
-    assert two.p_value == pytest.approx(0.5) and not two.significant  # 2 seeds can never be significant
-    six = [0.02, 0.03, 0.01, 0.025, 0.015, 0.02]
-    assert sign_flip_p_value(np.array(six)) == pytest.approx(2 / 64)
-    assert significance_mark(2 / 64) == "*" and significance_mark(0.005) == "**" and significance_mark(0.2) == ""
-    unpaired = compare(a, [counts_from_record(fake_eval_record("c", 9, miou=0.5))])
-    assert not unpaired.paired_seeds and unpaired.method == "seeds only: permutation test"
-    assert unpaired.p_value == pytest.approx(1 / 3)  # the single run is the lowest of 3: 1 of 3 labellings
+    assert two.delta == pytest.approx(0.095) and two.method == WELCH
+    assert significance_mark(0.03) == "*" and significance_mark(0.005) == "**" and significance_mark(0.2) == ""
+    assert significance_mark(math.nan) == ""
 
 
 def test_runs_on_different_images_are_an_error() -> None:

@@ -2,6 +2,11 @@
 
     runs = runs_frame(source.records)        # run_id, model, dataset, seed, miou, ..., latency_ms, cfg:model.name, ...
     varying_keys(runs)                       # the cfg: columns that differ between runs (seeds excluded)
+    oracle_input(record["config"])           # "ground-truth flow" for a run fed ground-truth flow, else ""
+
+Per run also: ``oracle`` (what oracle input the model received, "" for none), the streaming latency's IQR of
+pass medians (``latency_iqr_ms``) and GFLOPs per frame (``gflops``), and the provenance fields of
+``bench.report.provenance`` (commit, dirty, torch, timm, numpy, device, hardware).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from bench.report.provenance import run_provenance
 from bench.report.sources import get_dotted
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
@@ -40,6 +46,19 @@ def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
     return float(value) if value is not None else math.nan
 
 
+def latency_field(record: dict[str, Any], key: str, mode: str = "streaming") -> float:
+    """``latency.modes.<mode>.<key>`` (``iqr_ms``, ``gflops``...) as a float, NaN if absent."""
+    modes = (record.get("latency") or {}).get("modes") or {}
+    value = (modes.get(mode) or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def oracle_input(config: dict[str, Any]) -> str:
+    """The oracle input a run's model received, "" for none: ground-truth flow (``model.flow.source``). Only
+    inputs of the model count (the flow that ``eval`` uses to score temporal consistency is not an input)."""
+    return "ground-truth flow" if get_or(config, "model.flow.source") == "ground_truth" else ""
+
+
 def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
     """True when ``bench latency`` flagged ``mode``'s median as unstable (pass medians spread > 10%)."""
     modes = (record.get("latency") or {}).get("modes") or {}
@@ -61,7 +80,10 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "etc_tc": percent(metrics.get("etc_tc")),
             "pixel_acc": percent(metrics.get("pixel_acc")),
             "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
-            "latency_unstable": latency_unstable(record), "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
+            "latency_unstable": latency_unstable(record), "latency_iqr_ms": latency_field(record, "iqr_ms"),
+            "gflops": latency_field(record, "gflops"), "oracle": oracle_input(config),
+            "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
+            **run_provenance(record),
         }
         row.update({f"cfg:{k}": v for k, v in flatten_config(config).items()})
         rows.append(row)

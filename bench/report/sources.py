@@ -4,8 +4,11 @@
     source.records, source.not_done, source.invalid          # finished records, missing run ids, skipped files
     load_source("results/runs")                              # every record.json below a folder
 
-A ``record.json`` that fails ``validate_record`` is skipped with the reason (``strict``: ``ReportError``).
-Only records with ``status: done`` count. A spec names the runs it expects, so the table can say which are
+A ``record.json`` that fails ``validate_record`` is skipped with the reason (``strict``: ``ReportError``):
+besides malformed fields, a stored config that no longer validates (``bench status`` calls that run corrupt)
+and a headline ``metrics.miou`` that disagrees with the record's own per-image counts (reports recompute,
+never trust). One run id counts once: a second record of a run id already read (a copy in another folder) is
+left out and named in ``duplicates``. Only records with ``status: done`` count. A spec names the runs it expects, so the table can say which are
 missing and whether the last sweep of the grid ran with other overrides.
 """
 
@@ -19,8 +22,13 @@ from typing import Any
 from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base
 from bench.grid import manifest
 from bench.grid.spec import Grid, build_grid
-from bench.report.stats import StatsError, counts_from_record
+from bench.report.stats import StatsError, counts_from_record, run_miou
 from bench.run import rundir
+
+
+# |recomputed - stored| mIoU (fraction) beyond which a record's headline is called inconsistent with its counts:
+# 0.01 mIoU points, far above float32 rounding of a mean of class IoUs
+MIOU_TOLERANCE = 1e-4
 
 
 class ReportError(ValueError):
@@ -42,6 +50,7 @@ class TableSource:
     base_value: Any = None             # the factor's value in the spec's base config (the reference row)
     overrides: list[str] = field(default_factory=list)  # command-line overrides the spec was expanded with
     invalid: list[str] = field(default_factory=list)    # "<record.json path>: <reason>" of skipped records
+    duplicates: list[str] = field(default_factory=list)  # "<run id>: <path> (also <first path>)" left out
     hint: str = ""                     # why the runs of another sweep of this grid are not shown, if they exist
 
 
@@ -78,9 +87,22 @@ def validate_record(record: Any) -> str | None:
     if not isinstance(record.get("latency") or {}, dict):
         return f"latency must be an object, got {record.get('latency')!r}"
     try:
-        counts_from_record(record)
+        counts = counts_from_record(record)
     except (StatsError, ValueError, TypeError, AttributeError) as err:
         return f"metrics.per_image is malformed ({err})"
+    if counts.has_images and not abs(run_miou(counts) - metrics["miou"]) <= MIOU_TOLERANCE:
+        return (f"metrics.miou {100 * metrics['miou']:.2f} disagrees with its own per-image counts "
+                f"({100 * run_miou(counts):.2f}); re-run `bench eval` to rewrite the record")
+    return _config_problem(config)
+
+
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """Why a stored config no longer validates (the run is corrupt for ``bench status`` too), or None."""
+    try:
+        from_dict(Config, config)
+    except (ConfigError, TypeError, ValueError) as err:
+        return (f"its stored config does not validate ({err}); `bench status` reports the run as corrupt: "
+                "re-run it or delete the folder")
     return None
 
 
@@ -110,13 +132,20 @@ def read_run_record(run_dir: Path, strict: bool = False) -> tuple[dict[str, Any]
 
 def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
     """Every valid finished record below ``folder``; invalid ones are listed in ``invalid``."""
-    records, invalid = [], []
+    records, invalid, duplicates = [], [], []
+    seen: dict[str, str] = {}
     for run_dir in rundir.run_dirs_below(folder):
         record, problem = read_run_record(run_dir, strict)
-        records += [record] if record is not None else []
         invalid += [problem] if problem is not None else []
+        if record is None:
+            continue
+        if record["run_id"] in seen:
+            duplicates.append(f"{record['run_id']}: {run_dir} (also {seen[record['run_id']]}, the one used)")
+            continue
+        seen[record["run_id"]] = str(run_dir)
+        records.append(record)
     return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=records,
-                       origin=str(folder), invalid=invalid)
+                       origin=str(folder), invalid=invalid, duplicates=duplicates)
 
 
 def _spec_factor(spec: Any) -> str | None:

@@ -1,51 +1,53 @@
-"""Statistics behind report tables: per-row CIs, paired bootstrap deltas, "best" only when significant.
+"""Statistics behind report tables: seed-level CIs, Welch t-tests between rows, Holm, "best" only when significant.
 
-    from bench.report.stats import counts_from_record, row_stats, compare, best_row, chance_miou
+    from bench.report.stats import counts_from_record, row_stats, compare, pairwise, best_row, chance_miou
     runs_a = [counts_from_record(r) for r in records_of_row_a]          # one RunCounts per seed
     print(row_stats(runs_a).ci, compare(runs_a, runs_b).p_value)
+    family = pairwise([runs_a, runs_b, runs_c])     # {(i, j): Comparison of row i - row j}, Holm-adjusted
 
-Every quantity is a fraction (0..1) like ``metrics.miou``; the report prints percent.
+Every quantity is a fraction (0..1) like ``metrics.miou``; the report prints percent. The method, its reason
+and its limits are in docs/statistics.md.
 
 Data. A run record may carry ``metrics.per_image`` = ``{"names", "intersection", "union", "label_pixels"}``,
-each an (N images, C classes) integer array. The dataset-level mIoU of a run is the mean over classes of
-``sum_i I[i, c] / sum_i U[i, c]``, classes with union 0 skipped (the convention of ``bench.metrics.mean_iou``),
-so a bootstrap replicate re-weights images and recomputes mIoU from summed counts (a ratio estimator, never an
-average of per-image IoUs). Older records without ``per_image`` give seed-level statistics only.
+each an (N images, C classes) integer array. A run's dataset-level mIoU is the mean over classes of
+``sum_i I[i, c] / sum_i U[i, c]``, classes with union 0 skipped (the convention of ``bench.metrics.mean_iou``);
+``run_miou`` recomputes it from the counts when present (``metrics.miou`` otherwise).
 
-Choices (scipy is not a dependency, so no t quantiles; every interval is a bootstrap or an exact test):
+The unit that varies is the seed (the training run): two runs of one config differ by several mIoU points,
+far more than the image-sampling noise of one run, so every claim about a config is made over seeds.
 
-* ``row_stats``: mean and sample std (ddof=1) of the runs' ``metrics.miou``; 95% CI = percentile bootstrap
-  (``REPLICATES`` replicates, RNG seed ``RNG_SEED``) resampling images with replacement (the same images for
-  every seed) and seeds with replacement. Without per-image counts only seeds are resampled (n >= 2); with
-  few seeds that interval is too narrow (for n = 2 it is the range of the two runs), which the tables say.
-* ``compare(a, b)``: delta = mIoU(a) - mIoU(b) averaged over the seeds both rows have (paired by seed value;
-  rows without a common seed are resampled independently). With per-image counts in both rows: paired
-  bootstrap over images (the same indices for both rows) and seeds; CI = percentile interval, two-sided
-  p = 2 * min(P*(delta* <= 0), P*(delta* >= 0)) with a +1 correction. Seed-level only: CI = bootstrap over
-  seeds, p = exact sign-flip test on the paired seed differences (permutation test when unpaired), because a
-  bootstrap over 2-3 seeds would call any consistent difference significant.
-* ``best_row``: a row is "best" only if it is significantly better (p < alpha, delta > 0) than every other
-  row. That is an intersection-union test, so it keeps level alpha without a multiplicity correction.
+* ``row_stats``: mean and sample std (ddof=1) of the runs' mIoU; n >= 2: 95% CI = mean ± t(0.975, n-1) · s/√n
+  (``ci_method`` "t over seeds"). n = 1: a percentile bootstrap over validation images (``REPLICATES``
+  replicates, RNG seed ``RNG_SEED``), a within-run interval that knows nothing of seed-to-seed variance
+  ("images, n = 1"); without per-image counts, no CI ("none").
+* ``compare(a, b)``: delta = mean mIoU(a) - mean mIoU(b) over all their runs; Welch's t-test (unequal
+  variances, Welch–Satterthwaite df), two-sided p, 95% CI = delta ± t(0.975, df) · SE, so the CI excludes 0
+  exactly when p < 0.05. A row with n < 2 gets no test (p and CI NaN, method "n < 2: no test").
+* ``pairwise(rows)``: every pair of rows compared, p-values Holm-adjusted over the pairs that were tested
+  (``Comparison.p_adjusted``; ``significant`` uses it).
+* ``best_row``: a row is "best" only if it is significantly better (adjusted p < alpha, delta > 0) than every
+  other row.
 * ``chance_miou``: the constant majority-class predictor: IoU of that class = its pixel share, every other
   present class 0, averaged over the classes present.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
+from bench.report.tdist import t_quantile, t_two_sided_p
+
 REPLICATES = 2000
 RNG_SEED = 0
 ALPHA = 0.05
 STRONG_ALPHA = 0.01
-SIG_LEGEND = "`*` p < 0.05, `**` p < 0.01"
-# exact sign-flip / permutation tests enumerate every assignment up to this many, else sample them
-MAX_EXACT = 20000
+SIG_LEGEND = "`*` p < 0.05, `**` p < 0.01 (Holm-adjusted)"
+NO_TEST = "n < 2: no test"
+WELCH = "Welch t-test over seeds"
 
 
 class StatsError(ValueError):
@@ -78,28 +80,43 @@ class RowStats:
     n: int
     ci_low: float
     ci_high: float
-    ci_method: str   # "images+seeds" | "images" | "seeds" | "none"
+    ci_method: str   # "t over seeds" | "images, n = 1" | "none"
 
 
 @dataclass
 class Comparison:
-    """``a - b``: point delta, its 95% CI, two-sided p-value, and what was resampled."""
+    """``a - b``: point delta, its 95% CI, two-sided p (raw and Holm-adjusted), the test and the df."""
 
     delta: float
     ci_low: float
     ci_high: float
     p_value: float
-    method: str          # "paired bootstrap over images+seeds" | ... | "none"
-    seeds: tuple[Any, ...]   # the seeds compared (common seeds when paired)
-    paired_seeds: bool
+    method: str          # WELCH | NO_TEST
+    n_a: int
+    n_b: int
+    df: float = math.nan
+    p_adjusted: float = math.nan   # Holm over the table's tested pairs; equals p_value for a lone comparison
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.p_adjusted):
+            self.p_adjusted = self.p_value
+
+    @property
+    def tested(self) -> bool:
+        return not math.isnan(self.p_value)
 
     @property
     def significant(self) -> bool:
-        return not math.isnan(self.p_value) and self.p_value < ALPHA
+        return self.tested and self.p_adjusted < ALPHA
 
     @property
     def mark(self) -> str:
-        return significance_mark(self.p_value)
+        return significance_mark(self.p_adjusted)
+
+    def reversed(self) -> "Comparison":
+        """``b - a``: the same test with the sign of the delta and its CI flipped."""
+        return Comparison(-self.delta, -self.ci_high, -self.ci_low, self.p_value, self.method, self.n_b, self.n_a,
+                          self.df, self.p_adjusted)
 
 
 def significance_mark(p_value: float) -> str:
@@ -147,6 +164,13 @@ def miou_from_sums(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
     return np.where(present > 0, total / np.maximum(present, 1), np.nan)
 
 
+def run_miou(run: RunCounts) -> float:
+    """A run's dataset-level mIoU: recomputed from its per-image counts when it has them, else ``run.miou``."""
+    if not run.has_images:
+        return run.miou
+    return float(miou_from_sums(run.intersection.sum(0), run.union.sum(0)))
+
+
 def chance_miou(label_pixels: np.ndarray) -> float:
     """mIoU of predicting the majority class everywhere, from (N, C) or (C,) labelled-pixel counts."""
     totals = np.asarray(label_pixels, dtype=float)
@@ -158,11 +182,7 @@ def chance_miou(label_pixels: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# resampling
-
-
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+# one row
 
 
 def _image_weights(rng: np.random.Generator, n_images: int, replicates: int) -> np.ndarray:
@@ -170,27 +190,13 @@ def _image_weights(rng: np.random.Generator, n_images: int, replicates: int) -> 
     return rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=replicates).astype(float)
 
 
-def _seed_weights(rng: np.random.Generator, n_seeds: int, replicates: int) -> np.ndarray:
-    """(B, S) fraction of the resampled seeds that is each seed (rows sum to 1)."""
-    if n_seeds == 1:
-        return np.ones((replicates, 1))
-    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=replicates) / n_seeds
-
-
-def _replicate_mious(runs: Sequence[RunCounts], weights: np.ndarray) -> np.ndarray:
-    """(B, S) dataset-level mIoU of each run under each image re-weighting (B, N)."""
-    cols = [miou_from_sums(weights @ r.intersection, weights @ r.union) for r in runs]
-    return np.stack(cols, axis=1)
-
-
-def _check_images(runs: Sequence[RunCounts]) -> int:
-    """Number of images shared by ``runs``; raises when their image lists differ."""
-    names = runs[0].names
-    for run in runs[1:]:
-        if run.names != names:
-            raise StatsError(f"runs {runs[0].run_id} and {run.run_id} were evaluated on different images "
+def _check_images(runs: Sequence[RunCounts]) -> None:
+    """Raises when runs that all carry per-image counts were scored on different image lists."""
+    scored = [r for r in runs if r.has_images]
+    for run in scored[1:]:
+        if run.names != scored[0].names:
+            raise StatsError(f"runs {scored[0].run_id} and {run.run_id} were evaluated on different images "
                              f"(per_image.names differ); compare runs of the same validation split")
-    return len(names or ())
 
 
 def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
@@ -201,127 +207,93 @@ def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_p_value(samples: np.ndarray) -> float:
-    """Two-sided p of "delta = 0" from bootstrap deltas: 2 * the smaller tail beyond 0, +1 corrected."""
-    samples = samples[~np.isnan(samples)]
-    if samples.size == 0:
-        return math.nan
-    tail = min((samples <= 0).sum(), (samples >= 0).sum())
-    return float(min(1.0, 2 * (tail + 1) / (samples.size + 1)))
-
-
-# --------------------------------------------------------------------------------------------------
-# one row
+def image_bootstrap_ci(run: RunCounts, replicates: int = REPLICATES, seed: int = RNG_SEED) -> tuple[float, float]:
+    """95% percentile CI of one run's mIoU over its validation images (within-run: no seed variance)."""
+    weights = _image_weights(np.random.default_rng(seed), run.intersection.shape[0], replicates)
+    return _percentile_ci(miou_from_sums(weights @ run.intersection, weights @ run.union))
 
 
 def row_stats(runs: Sequence[RunCounts], replicates: int = REPLICATES, seed: int = RNG_SEED) -> RowStats:
-    """Mean ± std over the runs' stored mIoU, n, and a 95% bootstrap CI (see the module docstring)."""
-    values = np.array([r.miou for r in runs], dtype=float)
+    """Mean ± std of the runs' mIoU, n, and a 95% CI: t over seeds, or for one run an image bootstrap."""
+    values = np.array([run_miou(r) for r in runs], dtype=float)
     n = len(values)
     if n == 0:
         raise StatsError("row_stats needs at least one run")
+    _check_images(runs)
     mean = float(values.mean())
-    std = float(values.std(ddof=1)) if n > 1 else math.nan
-    rng = _rng(seed)
-    if all(r.has_images for r in runs):
-        _check_images(runs)
-        per_replicate = _replicate_mious(runs, _image_weights(rng, runs[0].intersection.shape[0], replicates))
-        mixed = (per_replicate * _seed_weights(rng, n, replicates)).sum(1)
-        low, high = _percentile_ci(mixed)
-        return RowStats(mean, std, n, low, high, "images+seeds" if n > 1 else "images")
     if n > 1:
-        low, high = _percentile_ci((_seed_weights(rng, n, replicates) * values).sum(1))
-        return RowStats(mean, std, n, low, high, "seeds")
-    return RowStats(mean, std, n, math.nan, math.nan, "none")
+        std = float(values.std(ddof=1))
+        half = t_quantile(1 - ALPHA / 2, n - 1) * std / math.sqrt(n)
+        return RowStats(mean, std, n, mean - half, mean + half, "t over seeds")
+    if runs[0].has_images:
+        low, high = image_bootstrap_ci(runs[0], replicates, seed)
+        return RowStats(mean, math.nan, 1, low, high, "images, n = 1")
+    return RowStats(mean, math.nan, 1, math.nan, math.nan, "none")
 
 
 # --------------------------------------------------------------------------------------------------
 # two rows
 
 
-def _pairing(a: Sequence[RunCounts], b: Sequence[RunCounts]) -> tuple[list[RunCounts], list[RunCounts], bool]:
-    """Runs of a and b on their common seeds, in the same seed order; all runs when no seed is shared."""
-    by_seed_b = {r.seed: r for r in b}
-    common = [r for r in a if r.seed in by_seed_b]
-    if common:
-        return common, [by_seed_b[r.seed] for r in common], True
-    return list(a), list(b), False
-
-
-def compare(a: Sequence[RunCounts], b: Sequence[RunCounts], replicates: int = REPLICATES,
-            seed: int = RNG_SEED) -> Comparison:
-    """mIoU(a) - mIoU(b) with a 95% CI and a two-sided p-value (paired over images and seeds when possible)."""
-    a, b, paired = _pairing(a, b)
-    seeds = tuple(r.seed for r in a) if paired else ()
-    if all(r.has_images for r in (*a, *b)):
-        _check_images([*a, *b])
-        return _compare_images(a, b, paired, seeds, replicates, seed)
-    return _compare_seeds(a, b, paired, seeds, replicates, seed)
-
-
-def _compare_images(a: list[RunCounts], b: list[RunCounts], paired: bool, seeds: tuple[Any, ...],
-                    replicates: int, seed: int) -> Comparison:
-    rng = _rng(seed)
-    weights = _image_weights(rng, a[0].intersection.shape[0], replicates)
-    full = np.ones((1, weights.shape[1]))
-    mious_a, mious_b = _replicate_mious(a, weights), _replicate_mious(b, weights)
-    delta = float(_replicate_mious(a, full).mean() - _replicate_mious(b, full).mean())
-    seeds_a = _seed_weights(rng, len(a), replicates)
-    seeds_b = seeds_a if paired else _seed_weights(rng, len(b), replicates)
-    samples = (mious_a * seeds_a).sum(1) - (mious_b * seeds_b).sum(1)
-    low, high = _percentile_ci(samples)
-    method = "paired bootstrap over images" + ("+seeds" if len(a) > 1 or len(b) > 1 else "")
-    if not paired:
-        method += " (seeds unpaired)"
-    return Comparison(delta, low, high, bootstrap_p_value(samples), method, seeds, paired)
-
-
-def _compare_seeds(a: list[RunCounts], b: list[RunCounts], paired: bool, seeds: tuple[Any, ...],
-                   replicates: int, seed: int) -> Comparison:
-    va, vb = np.array([r.miou for r in a]), np.array([r.miou for r in b])
+def welch(va: np.ndarray, vb: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Welch's t-test of mean(va) - mean(vb): (delta, ci_low, ci_high, p, df); NaN p / CI when n < 2 or when
+    neither row varies (a t statistic needs a seed-to-seed variance)."""
     delta = float(va.mean() - vb.mean())
-    rng = _rng(seed)
-    if paired:
-        diffs = va - vb
-        low, high = _percentile_ci((_seed_weights(rng, len(diffs), replicates) * diffs).sum(1))
-        return Comparison(delta, low, high, sign_flip_p_value(diffs, rng), "seeds only: sign-flip test",
-                          seeds, True)
-    boot = (_seed_weights(rng, len(va), replicates) * va).sum(1) - (_seed_weights(rng, len(vb), replicates) * vb).sum(1)
-    low, high = _percentile_ci(boot) if len(va) > 1 or len(vb) > 1 else (math.nan, math.nan)
-    return Comparison(delta, low, high, permutation_p_value(va, vb, rng), "seeds only: permutation test",
-                      seeds, False)
+    if len(va) < 2 or len(vb) < 2:
+        return delta, math.nan, math.nan, math.nan, math.nan
+    sa, sb = va.var(ddof=1) / len(va), vb.var(ddof=1) / len(vb)
+    se = math.sqrt(sa + sb)
+    if se == 0.0:
+        return delta, math.nan, math.nan, math.nan, math.nan
+    df = (sa + sb) ** 2 / (sa ** 2 / (len(va) - 1) + sb ** 2 / (len(vb) - 1))
+    half = t_quantile(1 - ALPHA / 2, df) * se
+    return delta, delta - half, delta + half, t_two_sided_p(delta / se, df), float(df)
 
 
-def sign_flip_p_value(diffs: np.ndarray, rng: np.random.Generator | None = None) -> float:
-    """Two-sided p of a paired randomisation test: the share of sign flips with |mean| >= the observed one.
-
-    Exact (every one of the 2**n flips) up to ``MAX_EXACT`` flips; with n = 2 the smallest p is 0.5.
-    """
-    diffs = np.asarray(diffs, dtype=float)
-    if diffs.size == 0:
-        return math.nan
-    if 2 ** diffs.size <= MAX_EXACT:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=diffs.size)))
-    else:
-        signs = (rng or _rng(RNG_SEED)).choice((1.0, -1.0), size=(MAX_EXACT, diffs.size))
-    observed = abs(diffs.mean())
-    return float((np.abs((signs * diffs).mean(1)) >= observed - 1e-12).mean())
+def compare(a: Sequence[RunCounts], b: Sequence[RunCounts]) -> Comparison:
+    """mIoU(a) - mIoU(b): Welch t-test over the seed-level mIoU of the two rows (no test when n < 2)."""
+    if not a or not b:
+        raise StatsError("compare needs at least one run per row")
+    _check_images([*a, *b])
+    va = np.array([run_miou(r) for r in a], dtype=float)
+    vb = np.array([run_miou(r) for r in b], dtype=float)
+    delta, low, high, p, df = welch(va, vb)
+    method = WELCH if not math.isnan(p) else NO_TEST if min(len(va), len(vb)) < 2 else "no seed variance: no test"
+    return Comparison(delta, low, high, p, method, len(va), len(vb), df)
 
 
-def permutation_p_value(va: np.ndarray, vb: np.ndarray, rng: np.random.Generator | None = None) -> float:
-    """Two-sided p of an unpaired permutation test on the difference of means (exact when small)."""
-    pooled = np.concatenate([va, vb]).astype(float)
-    n_a = len(va)
-    if len(va) == 0 or len(vb) == 0:
-        return math.nan
-    if math.comb(len(pooled), n_a) <= MAX_EXACT:
-        groups = [list(c) for c in itertools.combinations(range(len(pooled)), n_a)]
-    else:
-        groups = [list((rng or _rng(RNG_SEED)).permutation(len(pooled))[:n_a]) for _ in range(MAX_EXACT)]
-    observed = abs(va.mean() - vb.mean())
-    total = pooled.sum()
-    stats = [abs(pooled[g].mean() - (total - pooled[g].sum()) / (len(pooled) - n_a)) for g in groups]
-    return float((np.array(stats) >= observed - 1e-12).mean())
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (NaN entries are left out of the family and stay NaN)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def pairwise(rows: Sequence[Sequence[RunCounts]]) -> dict[tuple[int, int], Comparison]:
+    """``{(i, j): row i - row j}`` for every i < j, Holm-adjusted over the tested pairs. Rows that cannot be
+    compared (different image lists) are left out; ``skipped_pairs`` names them."""
+    family: dict[tuple[int, int], Comparison] = {}
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            try:
+                family[(i, j)] = compare(rows[i], rows[j])
+            except StatsError:
+                continue
+    keys = list(family)
+    for key, p in zip(keys, holm([family[k].p_value for k in keys])):
+        family[key].p_adjusted = p
+    return family
+
+
+def oriented(family: dict[tuple[int, int], Comparison], i: int, j: int) -> Comparison | None:
+    """Row i - row j from a ``pairwise`` family (either order stored), or None when not compared."""
+    if (i, j) in family:
+        return family[(i, j)]
+    return family[(j, i)].reversed() if (j, i) in family else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,32 +302,24 @@ def permutation_p_value(va: np.ndarray, vb: np.ndarray, rng: np.random.Generator
 
 @dataclass
 class BestResult:
-    """The row called best (None when no row beats every other significantly) and the comparisons made."""
+    """The row called best (None when no row beats every other significantly) and its comparisons."""
 
     index: int | None
-    comparisons: dict[int, Comparison]   # other row -> candidate - other, for the highest-mean candidate
+    comparisons: dict[int, Comparison]   # other row -> best - other (empty when none is best)
 
     @property
     def found(self) -> bool:
         return self.index is not None
 
 
-def best_row(rows: Sequence[Sequence[RunCounts]], replicates: int = REPLICATES, seed: int = RNG_SEED) -> BestResult:
-    """The row significantly better than every other row, if any (candidates tried by descending mean)."""
+def best_row(rows: Sequence[Sequence[RunCounts]],
+             family: dict[tuple[int, int], Comparison] | None = None) -> BestResult:
+    """The row significantly better (Holm-adjusted) than every other row, if any."""
     if len(rows) < 2:
         return BestResult(None, {})
-    means = [float(np.mean([r.miou for r in row])) for row in rows]
-    order = sorted(range(len(rows)), key=lambda i: -means[i])
-    first: dict[int, Comparison] = {}
-    for candidate in order:
-        comparisons = {}
-        for other in order:
-            if other == candidate:
-                continue
-            comparisons[other] = compare(rows[candidate], rows[other], replicates, seed)
-            if not (comparisons[other].significant and comparisons[other].delta > 0):
-                break
-        else:
+    family = pairwise(rows) if family is None else family
+    for candidate in range(len(rows)):
+        comparisons = {other: oriented(family, candidate, other) for other in range(len(rows)) if other != candidate}
+        if all(c is not None and c.significant and c.delta > 0 for c in comparisons.values()):
             return BestResult(candidate, comparisons)
-        first = first or comparisons
-    return BestResult(None, first)
+    return BestResult(None, {})

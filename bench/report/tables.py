@@ -40,14 +40,17 @@ from bench.report.frames import get_or, latency_ms, latency_unstable, mean_or_na
     varying_keys
 from bench.report.paper import paper_number
 from bench.report.sources import ReportError, TableSource
-from bench.report.stats import (REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, RunCounts, StatsError, best_row,
-                                chance_miou, compare, counts_from_record, row_stats)
+from bench.report.provenance import PROVENANCE_COLUMNS, combined, provenance_note
+from bench.report.stats import (ALPHA, NO_TEST, REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, Comparison, RunCounts,
+                                StatsError, best_row, chance_miou, counts_from_record, oriented, pairwise, row_stats)
 
 MISSING = "—"
 UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
 # CSV column order after the row keys
-STAT_COLUMNS: tuple[str, ...] = ("miou_mean", "miou_std", "n", "ci_low", "ci_high", "ci_method", "delta_ref",
-                                 "delta_ref_low", "delta_ref_high", "p_ref", "sig_ref", "delta_ref_method")
+STAT_COLUMNS: tuple[str, ...] = ("oracle", "miou_mean", "miou_std", "n", "ci_low", "ci_high", "ci_method",
+                                 "delta_ref", "delta_ref_low", "delta_ref_high", "p_ref", "p_ref_raw", "sig_ref",
+                                 "delta_ref_method")
+ORACLE_LABEL = "(oracle: {})"   # appended to the row label of a run fed an oracle input (frames.oracle_input)
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Table:
     origin: str
     reference: int | None = None       # frame row of the reference (deltas are to it); None when absent
     best: BestResult | None = None     # frame row significantly better than every other row, if any
+    pairs: dict[tuple[int, int], Comparison] = field(default_factory=dict)  # (i, j) -> row i - row j, Holm-adjusted
+    provenance: str = ""               # commit, versions, device and hardware of its runs (bench.report.provenance)
     chance: dict[str, float] = field(default_factory=dict)  # dataset -> majority-class mIoU (%)
     stat_problems: list[str] = field(default_factory=list)  # comparisons that could not be made, and why
 
@@ -115,10 +120,13 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "etc_tc_mean": mean_or_nan(group["etc_tc"]),
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
             "latency_unstable": bool(group["latency_unstable"].any()),
+            "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]), "gflops": mean_or_nan(group["gflops"]),
+            "oracle": combined(v for v in group["oracle"] if v),
             "paper_miou": paper if paper is not None else math.nan,
             "delta_paper": mean - paper if paper is not None else math.nan,
             "paper_note": note,
             "run_ids": " ".join(str(r) for r in group["run_id"]),
+            **{key: combined(group[key].astype(str)) for key in PROVENANCE_COLUMNS},
         })
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -131,7 +139,8 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
                   key_columns=[_label(k) for k in keys], key_sources=keys, frame=frame, runs=runs,
                   per_class=per_class_frame(source.records), notes=[], origin=source.origin)
     add_statistics(table, source)
-    table.notes = _table_notes(source, table, reference)
+    table.provenance = provenance_note(source.records)
+    table.notes = [table.provenance + "."] + _table_notes(source, table, reference)
     return table
 
 
@@ -168,20 +177,24 @@ def _seed_level(runs: list[RunCounts]) -> list[RunCounts]:
     return [RunCounts(r.run_id, r.seed, r.miou) for r in runs]
 
 
-def add_statistics(table: Table, source: TableSource) -> None:
-    """CI, reference deltas with CI / p / mark, "best", and the chance level, written into ``table``.
-
-    Rows whose runs were scored on different image lists fall back to seed-level statistics, and a comparison
-    between such rows is skipped; both are named in ``table.stat_problems``.
-    """
-    by_run = _counts_by_run(source)
-    groups = _row_counts(table, by_run)
+def _row_groups(table: Table, source: TableSource) -> list[list[RunCounts]]:
+    """The runs of each row; a row whose runs were scored on different image lists keeps seed-level values only
+    (named in ``table.stat_problems``)."""
+    groups = _row_counts(table, _counts_by_run(source))
     for i, group in enumerate(groups):
         try:
             row_stats(group)
         except StatsError as err:
-            table.stat_problems.append(f"row {i + 1}: {err}; seed-level statistics used")
+            table.stat_problems.append(f"row {i + 1}: {err}; its one-run CI is not computed")
             groups[i] = _seed_level(group)
+    return groups
+
+
+def add_statistics(table: Table, source: TableSource) -> None:
+    """CI per row, every pairwise comparison (Welch, Holm-adjusted), reference deltas with CI / p / mark,
+    "best", and the chance level, written into ``table``. Rows that cannot be compared (scored on different
+    images) are named in ``table.stat_problems``."""
+    groups = _row_groups(table, source)
     frame = table.frame
     row_stats_ = [row_stats(g) for g in groups]
     frame["ci_low"] = [100 * s.ci_low for s in row_stats_]
@@ -190,55 +203,63 @@ def add_statistics(table: Table, source: TableSource) -> None:
     wanted = reference_value(source, table.key_sources[0].removeprefix("cfg:"))
     matches = [i for i, v in enumerate(frame[table.factor_label]) if str(v) == str(wanted)]
     table.reference = matches[0] if matches else None
+    table.pairs = pairwise(groups)
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups)):
+            if (i, j) not in table.pairs:
+                table.stat_problems.append(f"{_row_name(table, i)} vs {_row_name(table, j)}: evaluated on "
+                                           "different images (per_image.names differ)")
     comparisons = [None if table.reference is None or i == table.reference
-                   else _attempt(table, compare, g, groups[table.reference]) for i, g in enumerate(groups)]
+                   else oriented(table.pairs, i, table.reference) for i in range(len(groups))]
     for column, attr in (("delta_ref", "delta"), ("delta_ref_low", "ci_low"), ("delta_ref_high", "ci_high")):
         frame[column] = [100 * getattr(c, attr) if c else math.nan for c in comparisons]
-    frame["p_ref"] = [c.p_value if c else math.nan for c in comparisons]
+    frame["p_ref"] = [c.p_adjusted if c else math.nan for c in comparisons]
+    frame["p_ref_raw"] = [c.p_value if c else math.nan for c in comparisons]
     frame["sig_ref"] = [c.mark if c else "" for c in comparisons]
     frame["delta_ref_method"] = [c.method if c else "" for c in comparisons]
-    table.best = _attempt(table, best_row, groups) or BestResult(None, {})
+    table.best = best_row(groups, table.pairs)
     table.frame = frame[table.key_columns + [c for c in STAT_COLUMNS if c in frame] + [c for c in frame.columns
                         if c not in STAT_COLUMNS and c not in table.key_columns]]
+    _add_chance(table, _counts_by_run(source))
+
+
+def _add_chance(table: Table, by_run: dict[str, RunCounts]) -> None:
     for dataset, runs in table.runs.groupby("dataset", dropna=False):
         labelled = [by_run[str(i)] for i in runs["run_id"] if by_run[str(i)].label_pixels is not None]
         if labelled:
             table.chance[str(dataset)] = 100 * chance_miou(labelled[0].label_pixels)
 
 
-def _attempt(table: Table, fn: Any, *args: Any) -> Any:
-    """``fn(*args)``, or None with the reason kept in ``table.stat_problems`` when the rows cannot be compared."""
-    try:
-        return fn(*args)
-    except StatsError as err:
-        table.stat_problems.append(str(err))
-        return None
+def method_note(table: Table) -> str:
+    """How the table's statistics were made (docs/statistics.md), stated under every table."""
+    tested = sum(1 for c in table.pairs.values() if c.tested)
+    holm = (f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
+            "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
+            if tested > 1 else "one comparison tested, no multiplicity correction")
+    one_run = ("; a row with n = 1: 95% CI = percentile bootstrap over validation images "
+               f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
+               "seed-to-seed spread" if "images, n = 1" in set(table.frame["ci_method"]) else "")
+    return ("statistics (docs/statistics.md): the seed (training run) is the unit; each run's mIoU is recomputed "
+            "from its per-image counts where the record has them; row 95% CI = mean ± t(n−1)·s/√n over seeds"
+            f"{one_run}; differences: Welch t-test on seed-level mIoU (two-sided, Welch–Satterthwaite df), "
+            f"95% CI = Δ ± t(df)·SE; no test and no CI when a row has n < 2 ({NO_TEST}); {holm}.")
 
 
 def _statistics_notes(table: Table) -> list[str]:
     frame = table.frame
     factor = table.factor_label
-    notes = []
-    if set(frame["ci_method"]) & {"images", "images+seeds"}:
-        notes.append(f"95% CI: percentile bootstrap ({REPLICATES} replicates, RNG seed {RNG_SEED}) over validation "
-                     "images (and seeds when n > 1), mIoU recomputed from summed per-image counts; Δ ref: paired "
-                     "bootstrap, the same resampled images for both rows and seeds paired by value.")
-    seeds_only = [str(v) for v, m in zip(frame[factor], frame["ci_method"]) if m in ("seeds", "none")]
-    if seeds_only:
-        notes.append(f"seed-level statistics only for {factor} {', '.join(seeds_only)}: their records carry no "
-                     "per-image counts (re-evaluate with `bench eval` to add them); CI = bootstrap over seeds "
-                     "(too narrow for n < 5; none for n = 1); Δ ref p = exact sign-flip test over paired seeds.")
+    notes = [method_note(table)]
     if table.reference is None:
         notes.append(f"no reference row (its {factor} is not in this table): no Δ ref.")
     else:
         notes.append(f"Δ ref = row − reference row ({factor} = {frame.loc[table.reference, factor]}, marked `ref`) "
-                     f"in mIoU points, averaged over the seeds both rows have, with its 95% CI and two-sided p; "
+                     f"in mIoU points, mean over all runs of each row, with its 95% CI and two-sided p; "
                      f"{SIG_LEGEND}.")
-        ref_runs = table.frame.loc[table.reference, "n"]
-        partial = [str(v) for v, n in zip(frame[factor], frame["n"]) if n != ref_runs]
-        if partial:
-            notes.append(f"Δ ref of {factor} {', '.join(partial)} uses only the seeds shared with the reference row, "
-                         "so it can differ from the difference of the mIoU column.")
+    oracles = [_row_name(table, i) for i in frame.index if frame.loc[i, "oracle"]]
+    if oracles:
+        notes.append(f"oracle rows ({', '.join(oracles)}): the model was given ground-truth input that a deployed "
+                     "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
+                     "and never on a Pareto front.")
     notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
     notes.append(best_text(table) + ".")
     notes.extend(f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
@@ -288,6 +309,9 @@ def runs_notes(source: TableSource) -> list[str]:
                          f"record yet: {', '.join(source.not_done)}.")
     if source.invalid:
         notes.append(f"skipped {len(source.invalid)} invalid records: {'; '.join(source.invalid)}.")
+    if source.duplicates:
+        notes.append(f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
+                     f"({'; '.join(source.duplicates)}).")
     if source.hint:
         notes.append(source.hint + ".")
     return notes
@@ -315,6 +339,8 @@ def display_frame(table: Table) -> pd.DataFrame:
     """Strings for Markdown / LaTeX: 2 decimals, signed deltas, CIs in brackets, "—" where there is no value."""
     frame = table.frame
     shown = pd.DataFrame({k: frame[k].astype(str) for k in table.key_columns})
+    factor = table.factor_label
+    shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
     shown["mIoU (%)"] = frame["miou_mean"].map(_fmt)
     shown["std"] = frame["miou_std"].map(_fmt)
     shown["n"] = frame["n"].astype(int).astype(str)
@@ -373,7 +399,8 @@ def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
 def _row_name(table: Table, i: int) -> str:
     row = table.frame.loc[i]
     extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:])
-    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "")
+    oracle = f" {ORACLE_LABEL.format(row['oracle'])}" if row.get("oracle") else ""
+    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + oracle
 
 
 def _mean_ci(table: Table, i: int) -> str:
@@ -381,25 +408,50 @@ def _mean_ci(table: Table, i: int) -> str:
     return f"{row['miou_mean']:.1f} mIoU, 95% CI {_fmt_ci(row['ci_low'], row['ci_high'])}, n={int(row['n'])}"
 
 
+def _p_text(comparison: Comparison, holm: bool) -> str:
+    """"p < 0.001" / "p = 0.43"; after a Holm correction "Holm p = ...", with the raw p when only it is < alpha."""
+    p = comparison.p_adjusted
+    text = ("p < 0.001" if p < 0.001 else f"p = {_fmt_p(p)}")
+    if not holm:
+        return text
+    raw = comparison.p_value
+    return "Holm " + text + (f" (raw p = {_fmt_p(raw)})" if raw < ALPHA <= p else "")
+
+
+def pair_text(table: Table, i: int, j: int, comparison: Comparison, holm: bool = False) -> str:
+    """One pairwise difference, higher mean first: "a > b: +26.8 [+19.8, +33.6], p < 0.001" when significant,
+    "a vs b: no significant difference, +2.5 [-5.1, +10.1], p = 0.43" when not (``holm``: the p is
+    Holm-adjusted and says so), or why no test was made. The CI is the test's own unadjusted 95% interval."""
+    if comparison.delta < 0:
+        i, j, comparison = j, i, comparison.reversed()
+    a, b = _row_name(table, i), _row_name(table, j)
+    if not comparison.tested:
+        return f"{a} vs {b}: {comparison.method} (Δ {100 * comparison.delta:+.1f})"
+    delta = (f"{100 * comparison.delta:+.1f} "
+             f"{_fmt_ci(100 * comparison.ci_low, 100 * comparison.ci_high, 1, signed=True)}")
+    if comparison.significant:
+        return f"{a} > {b}: {delta}, {_p_text(comparison, holm)}"
+    return f"{a} vs {b}: no significant difference, {delta}, {_p_text(comparison, holm)}"
+
+
 def best_text(table: Table) -> str:
-    """"best X: v (...)" only when v is significantly better than every other row, else "no significant
-    difference" naming the highest-mean row and the comparison that was not significant."""
+    """What the table says, pair by pair: every significant difference with its CI and p, then the pairs that
+    do not differ significantly and those that could not be tested; "best X" first when one row is
+    significantly better than every other row. Never a global "no significant difference"."""
     factor = table.factor_label
     if len(table.frame) < 2:
         return f"{factor}: one row only ({_row_name(table, 0)}, {_mean_ci(table, 0)}), nothing to compare"
+    pairs = sorted(table.pairs.items(), key=lambda kv: (not kv[1].significant, not kv[1].tested, kv[0]))
+    tested = sum(1 for c in table.pairs.values() if c.tested)
+    parts = [pair_text(table, i, j, c, holm=tested > 1) for (i, j), c in pairs]
+    how = (f"Welch t-test over seeds, Holm-adjusted over {tested} tests" if tested > 1
+           else "Welch t-test over seeds")
     best = table.best
-    if best is not None and best.found:
-        worst_p = max(c.p_value for c in best.comparisons.values())
-        p_text = "p < 0.001" if worst_p < 0.001 else f"p ≤ {worst_p:.3f}"
-        return (f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly "
-                f"better than every other row, {p_text})")
-    top = int(table.frame["miou_mean"].idxmax())
-    text = f"{factor}: no significant difference (highest mean: {_row_name(table, top)}, {_mean_ci(table, top)}"
-    if best is not None and best.comparisons:
-        other, comparison = list(best.comparisons.items())[-1]
-        text += (f"; vs {factor} {_row_name(table, other)}: Δ {100 * comparison.delta:+.1f} points, "
-                 f"p = {_fmt_p(comparison.p_value)}")
-    return text + ")"
+    head = (f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly better "
+            f"than every other row)" if best is not None and best.found
+            else f"{factor}: no row is significantly better than every other")
+    body = "; ".join(parts) if parts else "no pair of rows could be compared"
+    return f"{head}; {how} (α = {ALPHA}): {body}"
 
 
 def reading(table: Table) -> str:

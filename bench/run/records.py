@@ -107,6 +107,27 @@ def git_commit(repo: str | Path = REPO_ROOT) -> str | None:
     return commit if result.returncode == 0 and commit else None
 
 
+def git_dirty(repo: str | Path = REPO_ROOT) -> bool | None:
+    """True when ``git status --porcelain`` of ``repo`` lists changes (tracked or untracked), None without git."""
+    try:
+        result = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -130,15 +151,18 @@ def package_versions() -> dict[str, str | None]:
 
 
 def environment_info() -> dict[str, Any]:
-    """Where and with what a run executes: git commit, package versions, host, CPU count, GPU name."""
+    """Where and with what a run executes: git commit and dirty flag, package versions, host, CPU model and
+    count, GPU name (reports print them as the provenance of a table, bench.report.provenance)."""
     import torch  # see package_versions
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "versions": package_versions(),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
