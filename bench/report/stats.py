@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bench.report.tdist import t_quantile, t_two_sided_p
+from scipy.stats import t as student_t
 
 REPLICATES = 2000
 RNG_SEED = 0
@@ -223,7 +223,7 @@ def row_stats(runs: Sequence[RunCounts], replicates: int = REPLICATES, seed: int
     mean = float(values.mean())
     if n > 1:
         std = float(values.std(ddof=1))
-        half = t_quantile(1 - ALPHA / 2, n - 1) * std / math.sqrt(n)
+        half = float(student_t.ppf(1 - ALPHA / 2, n - 1)) * std / math.sqrt(n)
         return RowStats(mean, std, n, mean - half, mean + half, "t over seeds")
     if runs[0].has_images:
         low, high = image_bootstrap_ci(runs[0], replicates, seed)
@@ -246,8 +246,8 @@ def welch(va: np.ndarray, vb: np.ndarray) -> tuple[float, float, float, float, f
     if se == 0.0:
         return delta, math.nan, math.nan, math.nan, math.nan
     df = (sa + sb) ** 2 / (sa ** 2 / (len(va) - 1) + sb ** 2 / (len(vb) - 1))
-    half = t_quantile(1 - ALPHA / 2, df) * se
-    return delta, delta - half, delta + half, t_two_sided_p(delta / se, df), float(df)
+    half = float(student_t.ppf(1 - ALPHA / 2, df)) * se
+    return delta, delta - half, delta + half, float(2 * student_t.sf(abs(delta / se), df)), float(df)
 
 
 def compare(a: Sequence[RunCounts], b: Sequence[RunCounts]) -> Comparison:
