@@ -146,7 +146,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.sources import split_sources
 
     sources, overrides = split_sources(args.sources)
-    return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict)
+    return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict,
+                          accept_stale=args.accept_stale)
 
 
 def cmd_curves(args: argparse.Namespace) -> int:
@@ -279,6 +280,8 @@ def _report_commands(add: Adder) -> None:
                         "bench sweep (key=value, applied to every spec)")
     p.add_argument("--out", default="reports", help="output folder")
     p.add_argument("--strict", action="store_true", help="stop at the first invalid record.json instead of skipping it")
+    p.add_argument("--accept-stale", action="store_true",
+                   help="report records made by other code than this checkout's (default: skip them, listed)")
     p.set_defaults(overrides=[])
 
     p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")

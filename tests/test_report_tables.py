@@ -322,3 +322,21 @@ def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> No
                               "got 2.0"]
     with pytest.raises(ReportError, match=broken.run_id):
         load_source(spec, strict=True)
+
+
+def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
+    """Issue 18: a report never shows a number that other code made without saying so."""
+    from conftest import fake_eval_record
+    from bench.run import rundir
+
+    made_now = fake_eval_record("tmanet-now", 0, miou=0.5, config={"model": {"name": "tmanet"}})
+    old = {**fake_eval_record("tmanet-old", 1, miou=0.9, config={"model": {"name": "tmanet"}}),
+           "code": {**made_now["code"], "suite": "0" * 40, "commit": "abcdef1234567"}}
+    for record in (made_now, old):
+        (tmp_path / record["run_id"]).mkdir()
+        rundir.write_record(tmp_path / record["run_id"], record)
+    source = load_source(tmp_path)
+    assert [r["run_id"] for r in source.records] == ["tmanet-now"]
+    assert len(source.invalid) == 1 and "stale: code changed (suite sources (made at commit abcdef1234" in source.invalid[0]
+    assert "--accept-stale" in source.invalid[0]
+    assert sorted(r["run_id"] for r in load_source(tmp_path, accept_stale=True).records) == ["tmanet-now", "tmanet-old"]

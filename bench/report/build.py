@@ -55,7 +55,8 @@ def _check_output_name(name: str, out: Path) -> None:
 
 def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
                  reference_path: str | Path = PAPER_REFERENCE_PATH, figures: bool = True,
-                 overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> dict[str, Any]:
+                 overrides: list[str] | tuple[str, ...] = (), strict: bool = False,
+                 accept_stale: bool = False) -> dict[str, Any]:
     """Tables (and figures) for every source under ``out_dir``; returns what was written.
 
     ``overrides`` (``key=value``) expand every grid spec as ``bench sweep SPEC OVERRIDES`` did. Invalid records
@@ -65,7 +66,7 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
     make_folder(out, "--out")
     if figures:
         make_folder(out / "figures", "--out")
-    loaded_sources = [load_source(source, overrides, strict) for source in sources]
+    loaded_sources = [load_source(source, overrides, strict, accept_stale) for source in sources]
     if overrides and all(s.expected_runs is None for s in loaded_sources):
         raise ReportError(f"overrides {' '.join(overrides)} apply to grid specs only, and no grid spec was given; "
                           "pass the spec (ablations/*.yaml) the sweep ran, or drop the overrides")
@@ -94,10 +95,10 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
 
 
 def report_command(sources: list[str | Path | Grid], out_dir: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                   strict: bool = False) -> int:
+                   strict: bool = False, accept_stale: bool = False) -> int:
     """``bench report``: print what was written and which runs each table used; 1 when no source had a
     finished run. Skipped invalid records are listed on stderr."""
-    result = build_report(sources, out_dir, overrides=overrides, strict=strict)
+    result = build_report(sources, out_dir, overrides=overrides, strict=strict, accept_stale=accept_stale)
     if result["invalid"]:
         print(f"warning: skipped {len(result['invalid'])} invalid run records (pass --strict to stop at the "
               "first instead):", file=sys.stderr)

@@ -24,6 +24,7 @@ from bench.grid import manifest
 from bench.grid.spec import Grid, build_grid
 from bench.report.stats import StatsError, counts_from_record, run_miou
 from bench.run import rundir
+from bench.run.fingerprint import code_changes, code_fingerprint
 
 
 # |recomputed - stored| mIoU (fraction) beyond which a record's headline is called inconsistent with its counts:
@@ -111,17 +112,35 @@ def _is_fraction(value: Any) -> bool:
             and 0.0 <= value <= 1.0)
 
 
-def read_run_record(run_dir: Path, strict: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+def stale_reason(record: dict[str, Any]) -> str | None:
+    """Why a valid record was made by other code than this checkout's (``bench.run.fingerprint``), or None."""
+    plugins = list((record.get("config") or {}).get("plugins") or [])
+    try:
+        current = code_fingerprint(plugins)
+    except Exception as err:  # a plugin that no longer imports cannot be checked: not silently current
+        return f"stale: its plugins {plugins} cannot be imported to check their code ({type(err).__name__}: {err})"
+    changes = code_changes(record.get("code"), current)
+    if not changes:
+        return None
+    return (f"stale: code changed ({'; '.join(changes)}); train it again (bench sweep SPEC --rerun-stale) or "
+            f"pass --accept-stale to report it as it is")
+
+
+def read_run_record(run_dir: Path, strict: bool = False,
+                    accept_stale: bool = False) -> tuple[dict[str, Any] | None, str | None]:
     """The record of one run folder (``bench.run.rundir.read_record``): ``(record with "_run_dir", None)``,
     ``(None, "<path>: <reason>")`` when it cannot be reported, or ``(None, None)`` when there is none.
 
-    ``strict``: an unusable record raises ReportError instead.
+    ``strict``: an unusable record raises ReportError instead. A record made by other code (``stale_reason``)
+    is unusable unless ``accept_stale``.
     """
     read = rundir.read_record(run_dir)
     if read.state is rundir.RecordState.MISSING:
         return None, None
     path = rundir.record_file(run_dir)
     reason = read.reason if read.state is rundir.RecordState.CORRUPT else validate_record(read.record)
+    if reason is None and not accept_stale:
+        reason = stale_reason(read.record)
     if reason is not None:
         reason = reason if reason.startswith(str(path)) else f"{path}: {reason}"
         if strict:
@@ -130,12 +149,12 @@ def read_run_record(run_dir: Path, strict: bool = False) -> tuple[dict[str, Any]
     return {**read.record, "_run_dir": str(run_dir)}, None
 
 
-def records_from_folder(folder: Path, strict: bool = False) -> TableSource:
+def records_from_folder(folder: Path, strict: bool = False, accept_stale: bool = False) -> TableSource:
     """Every valid finished record below ``folder``; invalid ones are listed in ``invalid``."""
     records, invalid, duplicates = [], [], []
     seen: dict[str, str] = {}
     for run_dir in rundir.run_dirs_below(folder):
-        record, problem = read_run_record(run_dir, strict)
+        record, problem = read_run_record(run_dir, strict, accept_stale)
         invalid += [problem] if problem is not None else []
         if record is None:
             continue
@@ -174,7 +193,7 @@ def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -
             f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
 
 
-def records_from_grid(grid: Grid, strict: bool = False) -> TableSource:
+def records_from_grid(grid: Grid, strict: bool = False, accept_stale: bool = False) -> TableSource:
     """The finished records of an expanded grid's runs, in the grid's order."""
     spec, runs = grid.spec, grid.runs
     manifest_ids = [str(row["run_id"]) for row in manifest.read(grid.manifest) if row.get("run_id")]
@@ -185,7 +204,7 @@ def records_from_grid(grid: Grid, strict: bool = False) -> TableSource:
         value = get_dotted(run.config, factor) if factor else None
         if value not in order:
             order.append(value)
-        record, problem = read_run_record(Path(run.run_dir), strict)
+        record, problem = read_run_record(Path(run.run_dir), strict, accept_stale)
         invalid += [problem] if problem is not None else []
         if record is None:
             not_done.append(run.run_id)
@@ -208,15 +227,16 @@ def _base_value(spec: Any, factor: str) -> Any:
 
 
 def load_source(source: str | Path | Grid, overrides: list[str] | tuple[str, ...] = (),
-                strict: bool = False) -> TableSource:
-    """An expanded ``Grid``, a ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records."""
+                strict: bool = False, accept_stale: bool = False) -> TableSource:
+    """An expanded ``Grid``, a ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records;
+    records made by other code are skipped (listed as invalid) unless ``accept_stale``."""
     if isinstance(source, Grid):
-        return records_from_grid(source, strict)
+        return records_from_grid(source, strict, accept_stale)
     path = Path(source)
     if path.is_dir():
-        return records_from_folder(path, strict)
+        return records_from_folder(path, strict, accept_stale)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
-        return records_from_grid(build_grid(path, list(overrides)), strict)
+        return records_from_grid(build_grid(path, list(overrides)), strict, accept_stale)
     if not path.exists():
         raise ReportError(f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder "
                           "holding run records")
