@@ -12,6 +12,7 @@ only fail together (``validate``). ``load_config`` also checks the device exists
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -43,8 +44,27 @@ def listed(default: list[Any], length: int | None = None, help: str = "") -> Any
     return field(default_factory=lambda: list(default), metadata={"length": length, "help": help})
 
 
+class Checked:
+    """Base of the config sections: every assignment is checked like a YAML value, at once.
+
+    ``cfg.train.iters = "ten"`` raises ``ConfigError("train.iters: expected an integer ...")``, ``cfg.train.lr = 1``
+    stores ``1.0``, ``cfg.train.itres = 5`` names the valid keys. Checks across fields stay in ``validate``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        specs = _field_specs(type(self))
+        key = _SECTION.get(type(self).__name__, "") + name
+        if name not in specs:
+            raise ConfigError(f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: "
+                              f"{', '.join(specs)}")
+        tp, meta = specs[name]
+        if not (dataclasses.is_dataclass(tp) and isinstance(value, tp)):
+            value = _coerce(value, tp, key, meta)
+        object.__setattr__(self, name, value)
+
+
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(Checked):
     """The procedural synthetic video dataset (the default; no download)."""
 
     size: list[int] = listed([64, 64], 2, "frame size [H, W]")
@@ -65,7 +85,7 @@ class SyntheticConfig:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     """Which dataset, where it lives, and how clips are augmented (tmanet.md §3)."""
 
     dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"))
@@ -110,7 +130,7 @@ class DataConfig:
 
 
 @dataclass
-class FlowConfig:
+class FlowConfig(Checked):
     """Optical flow for the flow-warp baseline (passed to it as ``flow_<field>``)."""
 
     source: str = choice("raft", ("raft", "ground_truth"))
@@ -122,7 +142,7 @@ class FlowConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """The model: a registered name plus the arguments its factory accepts (tmanet.md §1)."""
 
     name: str = "tmanet"
@@ -144,7 +164,7 @@ class ModelConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """The shared training recipe (tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
 
     iters: int = bounded(80000, 0)
@@ -170,7 +190,7 @@ class TrainConfig:
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Checked):
     """Evaluation: whole-image or sliding-window inference, and temporal consistency."""
 
     mode: str = choice("whole", ("whole", "slide"))
@@ -187,7 +207,7 @@ class EvalConfig:
 
 
 @dataclass
-class LaunchConfig:
+class LaunchConfig(Checked):
     """Where runs execute: this machine or SLURM through submitit."""
 
     launcher: str = choice("local", ("local", "slurm"))
@@ -211,7 +231,7 @@ class LaunchConfig:
 
 
 @dataclass
-class Config:
+class Config(Checked):
     """A whole experiment."""
 
     name: str = ""
@@ -225,6 +245,18 @@ class Config:
     output_root: str = "results/runs"
     run_dir: str = ""
     checkpoint: str = field(default="", metadata={"help": "checkpoint to evaluate (bench eval)"})
+
+
+# the dotted prefix of each section's keys, for messages
+_SECTION = {"SyntheticConfig": "data.synthetic.", "DataConfig": "data.", "FlowConfig": "model.flow.",
+            "ModelConfig": "model.", "TrainConfig": "train.", "EvalConfig": "eval.", "LaunchConfig": "launch."}
+
+
+@functools.cache
+def _field_specs(cls: type) -> dict[str, tuple[Any, typing.Mapping[str, Any]]]:
+    """``{field name: (type annotation, metadata)}`` of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -159,3 +159,19 @@ def test_validate_checks_fields_together():
     assert from_dict(Config, {"device": "cuda:1"}).device == "cuda:1"  # exists or not: checked by load_config
     with pytest.raises(ConfigError, match="device: invalid value 'cuda:x'"):
         from_dict(Config, {"device": "cuda:x"})
+
+
+def test_assigning_to_a_loaded_config_is_checked_at_once():
+    cfg = load_config(None)
+    with pytest.raises(ConfigError, match="train.iters: expected an integer, got 'ten'"):
+        cfg.train.iters = "ten"
+    with pytest.raises(ConfigError, match="eval.mode: invalid value 'sliding'; valid choices: whole, slide"):
+        cfg.eval.mode = "sliding"
+    with pytest.raises(ConfigError, match="data.synthetic.noise: value 5.0 is outside the valid range"):
+        cfg.data.synthetic.noise = 5.0
+    with pytest.raises(ConfigError, match="unknown key train.itres; valid keys under train: iters, batch_size"):
+        cfg.train.itres = 5
+    cfg.train.lr = 1
+    cfg.data = {"dataset": "camvid"}
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float) and cfg.data.dataset == "camvid"
+    assert cfg.train.iters == 80000  # a refused assignment leaves the value alone
