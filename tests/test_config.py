@@ -105,6 +105,23 @@ def test_help_table_lists_nested_keys_and_choices():
     assert isinstance(Config(), Config)
 
 
+def test_every_key_has_a_one_line_description():
+    rows = {key: text for key, _, text in help_table()}
+    described = {key: text.split("; one of ")[0] for key, text in rows.items()}
+    missing = sorted(key for key, text in described.items() if not text or text.startswith("one of"))
+    assert not missing, f"config fields without help text (give bounded/choice/listed/described a help): {missing}"
+    assert all("\n" not in text for text in rows.values())
+    assert "GLOBAL" in rows["train.batch_size"] and "all GPUs" in rows["train.batch_size"]
+
+
+def test_bench_config_keys_prints_the_descriptions(capsys):
+    from bench.cli import main
+
+    assert main(["config", "--keys"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("train.batch_size "))
+    assert "8" in line and "GLOBAL batch" in line
+
+
 def test_strict_loader_refuses_repeated_keys_at_any_depth():
     with pytest.raises(yaml.constructor.ConstructorError, match=r"key 'lr' appears twice \(first at line 2\)"):
         yaml.load("train:\n  lr: 1\n  lr: 2\n", Loader=StrictLoader)
