@@ -6,9 +6,10 @@ backend::
 
     import bench
     cfg = bench.load_config("configs/synthetic_tmanet.yaml", ["train.iters=20"])
-    result = bench.execute(cfg)                          # train + evaluate in cfg's run dir -> result.record
+    result = bench.execute(cfg, hooks=[my_hook])         # train + evaluate in cfg's run dir -> result.record
     model, run_cfg, meta = bench.load_run_model("results/runs/<id>")
-    metrics = bench.evaluate_model(model, dataset, run_cfg.eval)
+    dataset, plan, skipped = bench.build_eval_dataset(run_cfg.data, run_cfg.eval, model)
+    metrics = bench.evaluate_model(model, dataset, run_cfg.eval, with_tc=plan)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ _API: dict[str, str] = {
     "build_report": "bench.report.build",
     "register_model": "bench.models.registry",
     "evaluate_model": "bench.run.evaluate",
+    "build_eval_dataset": "bench.run.evaluate",
+    "TrainHook": "bench.run.hooks",
 }
 
 __all__ = ["__version__", *_API]

@@ -12,6 +12,7 @@ only fail together (``validate``). ``load_config`` also checks the device exists
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -38,19 +39,43 @@ def bounded(default: Any, lo: float | None = None, hi: float | None = None, help
     return field(default=default, metadata={"range": (lo, hi), "help": help})
 
 
+def described(default: Any, help: str) -> Any:
+    """A plain field with a one-line description (``bench config --keys``)."""
+    return field(default=default, metadata={"help": help})
+
+
 def listed(default: list[Any], length: int | None = None, help: str = "") -> Any:
     """A list field, optionally of fixed ``length``."""
     return field(default_factory=lambda: list(default), metadata={"length": length, "help": help})
 
 
+class Checked:
+    """Base of the config sections: every assignment is checked like a YAML value, at once.
+
+    ``cfg.train.iters = "ten"`` raises ``ConfigError("train.iters: expected an integer ...")``, ``cfg.train.lr = 1``
+    stores ``1.0``, ``cfg.train.itres = 5`` names the valid keys. Checks across fields stay in ``validate``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        specs = _field_specs(type(self))
+        key = _SECTION.get(type(self).__name__, "") + name
+        if name not in specs:
+            raise ConfigError(f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: "
+                              f"{', '.join(specs)}")
+        tp, meta = specs[name]
+        if not (dataclasses.is_dataclass(tp) and isinstance(value, tp)):
+            value = _coerce(value, tp, key, meta)
+        object.__setattr__(self, name, value)
+
+
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(Checked):
     """The procedural synthetic video dataset (the default; no download)."""
 
     size: list[int] = listed([64, 64], 2, "frame size [H, W]")
-    num_classes: int = bounded(6, 2, 32)
-    train_clips: int = bounded(256, 1)
-    val_clips: int = bounded(64, 1)
+    num_classes: int = bounded(6, 2, 32, "classes, the background (class 0) included")
+    train_clips: int = bounded(256, 1, help="clips in the training split")
+    val_clips: int = bounded(64, 1, help="clips in the validation split")
     clip_length: int = bounded(10, 2, 64, "frames generated per clip; >= memory_length + 2")
     noise: float = bounded(0.0, 0.0, 2.0, "std of Gaussian noise on the current frame ([0, 1] scale)")
     occluder_prob: float = bounded(0.0, 0.0, 1.0, "chance of an occluding block on the current frame")
@@ -61,23 +86,23 @@ class SyntheticConfig:
     cue_prob: float = bounded(0.5, 0.0, 1.0, "chance that an object shows its class hue in a memory frame")
     object_speed: float = bounded(0.12, 0.0, 1.0, "object speed, fraction of the shorter side per frame")
     classes_per_clip: int = bounded(1, 1, 3, "distinct classes among a clip's 2..3 objects; > 1 needs instance matching")
-    seed: int = 0
+    seed: int = described(0, "seed of the generated videos (the same seed = the same dataset)")
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     """Which dataset, where it lives, and how clips are augmented (tmanet.md §3)."""
 
-    dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"))
-    root: str = ""
-    train_split: str = "train"
-    val_split: str = "val"
+    dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"), "which dataset")
+    root: str = described("", "dataset folder (README: what to download and where); unused by synthetic")
+    train_split: str = described("train", "split used for training")
+    val_split: str = described("val", "split used for evaluation")
     crop_size: list[int] = listed([64, 64], 2, "training crop [H, W]")
     base_size: list[int] = listed([], None, "resize reference [H, W] before random scaling (mmseg img_scale); [] = native")
-    scale_range: list[float] = listed([0.5, 2.0], 2)
-    cat_max_ratio: float = bounded(0.75, 0.0, 1.0)
-    flip: bool = True
-    photometric: bool = True
+    scale_range: list[float] = listed([0.5, 2.0], 2, "random rescale ratio [min, max] of base_size before the crop")
+    cat_max_ratio: float = bounded(0.75, 0.0, 1.0, "redraw a crop (up to 10 times) while one class covers more than this")
+    flip: bool = described(True, "random horizontal flip (the same for every frame of a clip)")
+    photometric: bool = described(True, "random brightness/contrast/saturation/hue, drawn per frame")
     # -1 = auto (bench.run.batches.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
     num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
     # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
@@ -110,111 +135,112 @@ class DataConfig:
 
 
 @dataclass
-class FlowConfig:
+class FlowConfig(Checked):
     """Optical flow for the flow-warp baseline (passed to it as ``flow_<field>``)."""
 
-    source: str = choice("raft", ("raft", "ground_truth"))
-    raft: str = choice("small", ("small", "large"))
+    source: str = choice("raft", ("raft", "ground_truth"), "flow fed to the flow-warp baseline")
+    raft: str = choice("small", ("small", "large"), "torchvision RAFT variant")
     weights: str = field(default="", metadata={"help": "'' = random init, 'default' = torchvision weights, or a local .pth path"})
-    iters: int = bounded(12, 1, 64)
-    freeze: bool = True
-    fusion: str = choice("netwarp", ("netwarp", "concat"))
+    iters: int = bounded(12, 1, 64, "RAFT refinement iterations")
+    freeze: bool = described(True, "keep RAFT fixed (eval mode, no gradients)")
+    fusion: str = choice("netwarp", ("netwarp", "concat"), "how warped memory features join the current ones")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """The model: a registered name plus the arguments its factory accepts (tmanet.md §1)."""
 
-    name: str = "tmanet"
-    backbone: str = "resnet50c"  # deep stem V1c, the official backbone (tmanet.md §1.2)
-    pretrained: bool = False
-    pretrained_path: str = ""
+    name: str = described("tmanet", "registered model name (bench models lists them)")
+    # deep stem V1c, the official backbone (tmanet.md §1.2)
+    backbone: str = described("resnet50c", "timm backbone name (resnet50c = deep-stem ResNet-50, as the paper)")
+    pretrained: bool = described(False, "start from ImageNet weights (pretrained_path, else a timm download)")
+    pretrained_path: str = described("", "local backbone weights (.pth / .safetensors), loaded non-strictly")
     memory_length: int = bounded(2, 0, 8, "past frames read (Cityscapes 2, CamVid 4 in the official configs)")
-    aggregation: str = choice("concat", ("concat", "sum"))
-    encoding: str = choice("1x1+3x3", ("1x1", "3x3", "1x1+3x3"))
-    key_channels: int = bounded(64, 1)
-    value_channels: int = bounded(256, 1)
-    channels: int = bounded(512, 1)
-    aux_channels: int = bounded(256, 1)
-    dropout: float = bounded(0.1, 0.0, 1.0)
-    attention: str = choice("sdpa", ("sdpa", "reference"))
-    align_corners: bool = False
+    aggregation: str = choice("concat", ("concat", "sum"), "how the memory read joins the current frame")
+    encoding: str = choice("1x1+3x3", ("1x1", "3x3", "1x1+3x3"), "key/value encoder convolutions")
+    key_channels: int = bounded(64, 1, help="channels of attention keys and queries")
+    value_channels: int = bounded(256, 1, help="channels of attention values")
+    channels: int = bounded(512, 1, help="channels of the decode head bottleneck")
+    aux_channels: int = bounded(256, 1, help="channels of the auxiliary (layer3) head")
+    dropout: float = bounded(0.1, 0.0, 1.0, "dropout before the classifier")
+    attention: str = choice("sdpa", ("sdpa", "reference"), "sdpa = fused attention kernel; reference = the explicit matmul")
+    align_corners: bool = described(False, "bilinear resizing convention of the head")
     flow: FlowConfig = field(default_factory=FlowConfig)
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """The shared training recipe (tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
 
-    iters: int = bounded(80000, 0)
-    batch_size: int = bounded(8, 1)
-    lr: float = bounded(0.01, 0.0)
-    momentum: float = bounded(0.9, 0.0, 1.0)
-    weight_decay: float = bounded(5e-4, 0.0)
-    poly_power: float = bounded(0.9, 0.0)
-    min_lr: float = bounded(1e-4, 0.0)
-    aux_weight: float = bounded(0.4, 0.0)
+    iters: int = bounded(80000, 0, help="training iterations (optimizer steps)")
+    batch_size: int = bounded(8, 1, help="the GLOBAL batch: clips per step across all GPUs, split evenly over DDP ranks")
+    lr: float = bounded(0.01, 0.0, help="initial SGD learning rate")
+    momentum: float = bounded(0.9, 0.0, 1.0, "SGD momentum")
+    weight_decay: float = bounded(5e-4, 0.0, help="SGD weight decay")
+    poly_power: float = bounded(0.9, 0.0, help="poly schedule: lr = (lr - min_lr) * (1 - it/iters)^power + min_lr")
+    min_lr: float = bounded(1e-4, 0.0, help="learning rate at the end of the poly schedule")
+    aux_weight: float = bounded(0.4, 0.0, help="weight of the auxiliary head loss")
     # mmseg averages the loss over all pixels, ignored ones included (tmanet.md §1.8)
-    loss_average: str = choice("all_pixels", ("all_pixels", "valid_pixels"))
+    loss_average: str = choice("all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones")
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
     amp: str = choice("none", ("none", "bf16", "fp16"), "mixed precision, CUDA only")
-    sync_bn: bool = False
-    checkpoint_every: int = bounded(1000, 1)
-    log_every: int = bounded(50, 1)
+    sync_bn: bool = described(False, "synchronise BatchNorm statistics across DDP ranks")
+    checkpoint_every: int = bounded(1000, 1, help="iterations between checkpoints (resume point)")
+    log_every: int = bounded(50, 1, help="iterations between log.jsonl lines")
     eval_every: int = bounded(0, 0, help="iterations between validations; 0 = only at the end")
-    seed: int = 0
-    deterministic: bool = True
+    seed: int = described(0, "training seed (initialisation, data order, augmentation); the unit of statistics")
+    deterministic: bool = described(True, "deterministic kernels (bit-identical resume); slower on CUDA")
     tensorboard: bool = field(default=False, metadata={"help": 'mirror log.jsonl to run_dir/tensorboard/ '
                                                                '(pip install -e ".[tensorboard]")'})
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Checked):
     """Evaluation: whole-image or sliding-window inference, and temporal consistency."""
 
-    mode: str = choice("whole", ("whole", "slide"))
-    crop_size: list[int] = listed([769, 769], 2)
-    stride: list[int] = listed([513, 513], 2)
-    batch_size: int = bounded(1, 1)
-    temporal_consistency: bool = True
+    mode: str = choice("whole", ("whole", "slide"), "slide = sliding windows, for large images (Cityscapes, CamVid)")
+    crop_size: list[int] = listed([769, 769], 2, "slide window [H, W] (official: Cityscapes 769, CamVid 640)")
+    stride: list[int] = listed([513, 513], 2, "slide window step [H, W] (official: Cityscapes 513, CamVid 512)")
+    batch_size: int = bounded(1, 1, help="clips per evaluation batch")
+    temporal_consistency: bool = described(True, "also measure temporal consistency (eval.tc_metric)")
     tc_flow: str = choice("ground_truth", ("ground_truth", "raft"), "flow used to warp t-1 predictions for TC")
     tc_metric: str = choice("both", ("both", "etc", "pixel_agreement"),
                             "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement")
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
-    tc_raft_weights: str = ""
+    tc_raft_weights: str = described("", "RAFT weights for tc_flow=raft: 'default' (torchvision) or a local .pth")
     max_images: int = bounded(0, 0, help="0 = the whole split")
 
 
 @dataclass
-class LaunchConfig:
+class LaunchConfig(Checked):
     """Where runs execute: this machine or SLURM through submitit."""
 
-    launcher: str = choice("local", ("local", "slurm"))
-    max_parallel: int = bounded(1, 1)
-    partition: str = ""
-    account: str = ""
-    qos: str = ""
+    launcher: str = choice("local", ("local", "slurm"), "where a sweep runs")
+    max_parallel: int = bounded(1, 1, help="local launcher: runs at the same time")
+    partition: str = described("", "SLURM partition")
+    account: str = described("", "SLURM account")
+    qos: str = described("", "SLURM quality of service")
     time_min: int = bounded(60, 1, help="SLURM time limit; keep >= 11 so submitit treats USR2 as preemption")
-    nodes: int = bounded(1, 1)
-    gpus_per_node: int = bounded(0, 0)
+    nodes: int = bounded(1, 1, help="SLURM nodes per run (DDP across nodes)")
+    gpus_per_node: int = bounded(0, 0, help="SLURM GPUs per node")
     tasks_per_node: int = bounded(0, 0, help="processes (DDP ranks) per node; 0 = one per GPU, or 1 without GPUs")
-    cpus_per_task: int = bounded(2, 1)
-    mem_gb: int = bounded(8, 1)
-    constraint: str = ""
+    cpus_per_task: int = bounded(2, 1, help="SLURM CPUs per task (data-loader workers)")
+    mem_gb: int = bounded(8, 1, help="SLURM memory per node, GB")
+    constraint: str = described("", "SLURM --constraint, e.g. a100")
     sbatch_extra: dict = field(default_factory=dict, metadata={"help": "extra sbatch options, e.g. {'exclude': 'node3'}"})
-    array_parallelism: int = bounded(64, 1)
-    folder: str = "results/slurm"
+    array_parallelism: int = bounded(64, 1, help="SLURM array: jobs running at once")
+    folder: str = described("results/slurm", "submitit job folder (scripts, SLURM logs)")
     latency: bool = field(default=False, metadata={"help": "after training, measure per-frame latency into the record"})
     latency_frames: int = bounded(30, 1, help="timed frames per mode for that measurement")
     latency_repeats: int = bounded(5, 1, help="timed passes per mode (median of pass medians; latency --repeats)")
 
 
 @dataclass
-class Config:
+class Config(Checked):
     """A whole experiment."""
 
-    name: str = ""
+    name: str = described("", "run name shown in reports; '' = the run id")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -222,9 +248,21 @@ class Config:
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:N"})
     plugins: list[str] = listed([], None, "modules imported before the model is built")
-    output_root: str = "results/runs"
-    run_dir: str = ""
+    output_root: str = described("results/runs", "runs go to output_root/<run id>")
+    run_dir: str = described("", "this run's folder; '' = output_root/<run id>")
     checkpoint: str = field(default="", metadata={"help": "checkpoint to evaluate (bench eval)"})
+
+
+# the dotted prefix of each section's keys, for messages
+_SECTION = {"SyntheticConfig": "data.synthetic.", "DataConfig": "data.", "FlowConfig": "model.flow.",
+            "ModelConfig": "model.", "TrainConfig": "train.", "EvalConfig": "eval.", "LaunchConfig": "launch."}
+
+
+@functools.cache
+def _field_specs(cls: type) -> dict[str, tuple[Any, typing.Mapping[str, Any]]]:
+    """``{field name: (type annotation, metadata)}`` of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,15 +7,21 @@
 2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute;
    with ``launch.latency: true`` the trainer usually takes it right after training);
 3. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
+
+Progress goes to stderr (``bench.progress`` logging, configured by ``main``): each stage and grid is named
+("=== grid 2 of 4: ablations/x.yaml"), each run start and end is a line, and a summary line comes every
+``BENCH_STATUS_EVERY`` seconds (30) also when stdout/stderr is a file (``make demo > log 2>&1``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Sequence
 
 from bench.grid.spec import build_grid
+from bench.progress import configure_logging
 from bench.grid.sweep import sweep_grid
 from bench.report.build import report_command
 from bench.run.latency import measure_missing_latency
@@ -26,8 +32,8 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
     start = time.time()
     failed = 0
     grids = [build_grid(spec, launch={"launcher": "local"}) for spec in specs]  # each spec expanded once
-    for spec, grid in zip(specs, grids):
-        print(f"\n=== sweep {spec}", flush=True)
+    for k, (spec, grid) in enumerate(zip(specs, grids), 1):
+        print(f"\n=== grid {k} of {len(grids)}: sweep {spec} ({grid.name}, {len(grid.runs)} runs)", flush=True)
         failed += sweep_grid(grid, spec, stale="rerun") != 0  # the demo reproduces with this code
     print("\n=== latency (streaming vs recompute) for every finished run", flush=True)
     seen: set[str] = set()
@@ -58,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-frames", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a log file sees each line when printed
+    configure_logging()  # run starts/ends and the periodic summary, also when the output is a file
     return run_demo(args.specs, args.out, args.latency_frames, args.threads)
 
 

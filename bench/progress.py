@@ -80,8 +80,9 @@ class Progress:
     """Counts ``total`` units from ``initial``; see the module docstring. ``enabled=False`` shows nothing."""
 
     def __init__(self, total: int, desc: str, *, initial: int = 0, enabled: bool = True, unit: str = "it",
-                 leave: bool = True, tty: bool | None = None, every: float | None = None) -> None:
+                 leave: bool = True, tty: bool | None = None, every: float | None = None, done: str = "") -> None:
         self.total, self.desc, self.n, self.initial = int(total), desc, int(initial), int(initial)
+        self.done = f" {done}" if done else ""  # "sweep 3/9 done (33%)" rather than "sweep 3/9 (33%)"
         self.enabled = enabled and not quiet()
         self.every = status_every() if every is None else every
         self.started = self.last = time.monotonic()
@@ -100,16 +101,26 @@ class Progress:
             self.bar.update(n)
             if postfix:
                 self.bar.set_postfix(postfix, refresh=False)
-        elif self.enabled and time.monotonic() - self.last >= self.every:
+        else:
+            self._report_if_due()
+
+    def tick(self, **postfix: Any) -> None:
+        """No unit finished, but the postfix changed (e.g. ``running=2``): a waiting loop calls this often, and
+        off a terminal a status line still comes every ``every`` seconds (a slow loop is not a silent one)."""
+        self.update(0, **postfix)
+
+    def _report_if_due(self) -> None:
+        if self.enabled and time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
             self.reported = True
             log.info(self.status())
 
     def status(self) -> str:
-        """``"train 120/1000 (12%) elapsed 0:40, ETA 4:53, loss=0.53"``."""
+        """``"train 120/1000 (12%), elapsed 0:40, ETA 4:53, loss=0.53"``; with ``done="done"`` and postfix
+        ``running=2``: ``"sweep 3/9 done (33%), elapsed 5:02, ETA 10:04, running=2"``."""
         elapsed = time.monotonic() - self.started
         done = self.n - self.initial
-        parts = [f"{self.desc} {self.n}/{self.total}" + (f" ({100 * self.n / self.total:.0f}%)" if self.total else ""),
+        parts = [f"{self.desc} {self.n}/{self.total}{self.done}" + (f" ({100 * self.n / self.total:.0f}%)" if self.total else ""),
                  f"elapsed {format_seconds(elapsed)}"]
         if done > 0 and self.total:
             parts.append(f"ETA {format_seconds(elapsed / done * max(self.total - self.n, 0))}")

@@ -105,6 +105,23 @@ def test_help_table_lists_nested_keys_and_choices():
     assert isinstance(Config(), Config)
 
 
+def test_every_key_has_a_one_line_description():
+    rows = {key: text for key, _, text in help_table()}
+    described = {key: text.split("; one of ")[0] for key, text in rows.items()}
+    missing = sorted(key for key, text in described.items() if not text or text.startswith("one of"))
+    assert not missing, f"config fields without help text (give bounded/choice/listed/described a help): {missing}"
+    assert all("\n" not in text for text in rows.values())
+    assert "GLOBAL" in rows["train.batch_size"] and "all GPUs" in rows["train.batch_size"]
+
+
+def test_bench_config_keys_prints_the_descriptions(capsys):
+    from bench.cli import main
+
+    assert main(["config", "--keys"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("train.batch_size "))
+    assert "8" in line and "GLOBAL batch" in line
+
+
 def test_strict_loader_refuses_repeated_keys_at_any_depth():
     with pytest.raises(yaml.constructor.ConstructorError, match=r"key 'lr' appears twice \(first at line 2\)"):
         yaml.load("train:\n  lr: 1\n  lr: 2\n", Loader=StrictLoader)
@@ -159,3 +176,19 @@ def test_validate_checks_fields_together():
     assert from_dict(Config, {"device": "cuda:1"}).device == "cuda:1"  # exists or not: checked by load_config
     with pytest.raises(ConfigError, match="device: invalid value 'cuda:x'"):
         from_dict(Config, {"device": "cuda:x"})
+
+
+def test_assigning_to_a_loaded_config_is_checked_at_once():
+    cfg = load_config(None)
+    with pytest.raises(ConfigError, match="train.iters: expected an integer, got 'ten'"):
+        cfg.train.iters = "ten"
+    with pytest.raises(ConfigError, match="eval.mode: invalid value 'sliding'; valid choices: whole, slide"):
+        cfg.eval.mode = "sliding"
+    with pytest.raises(ConfigError, match="data.synthetic.noise: value 5.0 is outside the valid range"):
+        cfg.data.synthetic.noise = 5.0
+    with pytest.raises(ConfigError, match="unknown key train.itres; valid keys under train: iters, batch_size"):
+        cfg.train.itres = 5
+    cfg.train.lr = 1
+    cfg.data = {"dataset": "camvid"}
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float) and cfg.data.dataset == "camvid"
+    assert cfg.train.iters == 80000  # a refused assignment leaves the value alone

@@ -86,6 +86,16 @@ def test_overlapping_windows_are_averaged():
     assert logits[0, 0, 0].tolist() == [1, 1, 1, 1, 1.5, 1.5, 2, 2, 2, 2]
 
 
+def test_a_window_covering_the_image_is_whole_image_inference_with_a_warning(caplog):
+    model = CallCounter()
+    with caplog.at_level("WARNING", logger="bench.run.evaluate"):
+        logits = predict_logits(model, torch.zeros(1, 1, 3, 8, 8), None, "slide", (769, 769), (513, 513))
+        predict_logits(model, torch.zeros(1, 1, 3, 8, 8), None, "slide", (769, 769), (513, 513))
+    assert model.calls == 2 and logits.shape == (1, 1, 8, 8)  # one unpadded pass each, not 769x769 windows
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "eval.mode=whole" in warnings[0] and "eval.crop_size=[769, 769]" in warnings[0]
+
+
 def test_slide_equals_whole_for_tmanet_when_the_crop_is_the_image():
     cfg = tiny_config()
     model = build_model(cfg).eval()

@@ -6,8 +6,11 @@ Before a run starts, ``rundir.check_reuse`` checks its folder and ``rundir.write
 (``RUN_DIR/config.yaml``, the only copy); the subprocess executes that file (``bench.run.execute``). Logs go to
 ``sweep_dir/logs/<run_id>.log``; the manifest gets a ``submit`` and an ``end`` line per run.
 
-Progress: an overall bar (runs finished of N, with an ETA) on a terminal, else a status line every 30 s
-(``bench.progress``); "run k of N: started" and each run's end go to the ``bench.grid.local`` logger.
+Progress: an overall bar (runs finished of N, with an ETA) on a terminal. Elsewhere (a log file, ``nohup``,
+SLURM, CI) one line per run state change ("run k of N: started ...", "...: done in 12.3s") and, every
+``BENCH_STATUS_EVERY`` seconds (30), a summary even while nothing changes: ``sweep 3/9 done (33%), elapsed
+5:02, ETA 10:04, running=2, queued=4`` (``bench.progress``; the ETA extrapolates the rate at which runs
+have finished so far).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.grid import manifest as manifest_file
-from bench.grid.spec import Run
+from bench.grid.spec import Run, format_varied
 from bench.progress import Progress
 from bench.run import rundir
 from bench.constants import EXIT_BUSY
@@ -116,6 +119,11 @@ def _end_line(result: LocalResult) -> str:
     return f"{result.run_id}: {word} in {result.wall_time_s:.1f}s{tail}"
 
 
+def _describe(run: Run) -> str:
+    """``"model.memory_length=2 seed 0"``: what this run varies in its grid."""
+    return " ".join(filter(None, [format_varied(run.varied), f"seed {run.seed}"]))
+
+
 def _stop_all(active: dict[str, _Active]) -> None:
     """Ctrl-C: terminate the children (the trainer checkpoints on SIGTERM) and wait for them."""
     for item in active.values():
@@ -143,7 +151,7 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
     env = _child_env(max_parallel)
     active: dict[str, _Active] = {}
     results: list[LocalResult] = []
-    bar = Progress(total, "sweep", enabled=echo, unit="run")
+    bar = Progress(total, f"sweep {sweep_dir.name}", enabled=echo, unit="run", done="done")
     say = bar.write if echo else log.debug
 
     def ended(result: LocalResult) -> None:
@@ -159,13 +167,14 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
                     ended(started)
                     continue
                 active[started.run.run_id] = started
-                say(f"run {total - len(queue)} of {total}: started {started.run.run_id} (pid {started.proc.pid}, "
-                    f"log {started.log.name})")
+                say(f"run {total - len(queue)} of {total}: started {started.run.run_id} [{_describe(started.run)}] "
+                    f"(pid {started.proc.pid}, log {started.log.name})")
             for rid, item in list(active.items()):
                 code = item.proc.poll()
                 if code is not None:
                     del active[rid]
                     ended(_finish(item, code, manifest))
+            bar.tick(running=len(active), queued=len(queue))
             time.sleep(0.1)
     except KeyboardInterrupt:
         _stop_all(active)

@@ -10,7 +10,10 @@ Sliding-window inference follows mmseg's ``slide_inference``: windows of ``eval.
 ``eval.stride`` pixels, the last window of a row/column shifted back to end at the border, every memory frame
 (and the ground-truth flow) cropped with the same window, overlapping logits averaged. A window larger than
 the image is padded at the bottom/right (image 0 = the mean colour after normalisation) and the padded logits
-are dropped.
+are dropped. Slide is for large images: the official TMANet configs slide 769x769 windows every 513 pixels
+over Cityscapes' 1024x2048 frames and 640/512 over CamVid's 720x960. A window that covers the whole image in
+both dimensions (e.g. the default 769x769 on 64x64 synthetic frames) would be one padded window, many times
+the pixels of the image: that is run as whole-image inference instead, with a warning.
 
 Temporal consistency (``eval.tc_metric``; ``bench.metrics`` defines both measures) needs predictions at earlier
 frames too: with N pairs (``TcPlan.pairs``) the dataset is built with ``memory_length + N`` past frames and the
@@ -81,6 +84,20 @@ def _pad_bottom_right(x: Tensor, size: tuple[int, int]) -> Tensor:
     return padded.reshape(*shape[:-2], *padded.shape[-2:])
 
 
+_WARNED: set[tuple[tuple[int, int], tuple[int, int]]] = set()
+
+
+def _warn_whole_image(size: tuple[int, int], crop: tuple[int, int]) -> None:
+    """Once per (image size, window): slide inference with a window that covers the image is whole-image."""
+    if crop == size or (size, crop) in _WARNED:
+        return
+    _WARNED.add((size, crop))
+    log.warning(f"eval.mode=slide: the window eval.crop_size={list(crop)} covers the whole {size[0]}x{size[1]} "
+                f"image, so it is evaluated as eval.mode=whole (padding to the window would cost "
+                f"{crop[0] * crop[1] / (size[0] * size[1]):.0f}x the pixels); slide is for large images "
+                f"(Cityscapes, CamVid): give eval.mode=whole, or an eval.crop_size smaller than the image")
+
+
 def predict_logits(model: nn.Module, frames: Tensor, flow: Tensor | None, mode: str = "whole",
                    crop_size: tuple[int, int] = (769, 769), stride: tuple[int, int] = (513, 513)) -> Tensor:
     """Logits (B, C, H, W) for the current frame of ``frames`` (B, T+1, 3, H, W); ``flow`` (B, T, 2, H, W) or None.
@@ -93,6 +110,9 @@ def predict_logits(model: nn.Module, frames: Tensor, flow: Tensor | None, mode: 
         raise ValueError(f"unknown eval mode {mode!r}; choose 'whole' or 'slide'")
     h, w = frames.shape[-2:]
     crop = (int(crop_size[0]), int(crop_size[1]))
+    if crop[0] >= h and crop[1] >= w:  # one window holding the whole image: whole-image inference, unpadded
+        _warn_whole_image((h, w), crop)
+        return model(frames, flow)["out"].float()
     summed: Tensor | None = None
     count = torch.zeros(1, 1, h, w, device=frames.device)
     for y1, y2, x1, x2 in slide_windows((h, w), crop, (int(stride[0]), int(stride[1]))):

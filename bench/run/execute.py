@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.config import Config
+from bench.config import Config, validate
 from bench.constants import EXIT_BUSY
 from bench.progress import configure_logging
 from bench.run import rundir, trainer
@@ -74,10 +74,12 @@ def execute(cfg: Config, run_dir: str | Path | None = None, *, take_over: bool =
     """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
 
     ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
-    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``), e.g. a logger. ``stale``: a
-    record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept") or moved aside
-    and trained again ("rerun").
+    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
+    logger. ``cfg`` is validated again first (assignments are checked one by one; this checks them together).
+    ``stale``: a record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept")
+    or moved aside and trained again ("rerun").
     """
+    validate(cfg)
     run_dir = Path(run_dir) if run_dir is not None else rundir.path_for(cfg)
     if not launched:
         reuse = rundir.inspect_reuse(run_dir, cfg)
