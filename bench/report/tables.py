@@ -121,6 +121,8 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
             "latency_unstable": bool(group["latency_unstable"].any()),
             "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]), "gflops": mean_or_nan(group["gflops"]),
+            "latency_q25_ms": mean_or_nan(group["latency_q25_ms"]),
+            "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
             "oracle": combined(v for v in group["oracle"] if v),
             "paper_miou": paper if paper is not None else math.nan,
             "delta_paper": mean - paper if paper is not None else math.nan,
