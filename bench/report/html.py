@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bench.report.plotting import FigureResult
+from bench.report.provenance import committed_files
 from bench.report.tables import MISSING, Table, best_text, display_frame, reading
 from bench.run import rundir
 
@@ -153,21 +154,35 @@ def table_html(table: Table) -> str:
             + "\n".join(rows) + "\n</tbody>\n</table></div>")
 
 
+def _run_links(run_dir: Any, page_dir: Path) -> str:
+    """Links to a run's files that its git commit holds (they exist in a fresh clone); for a run whose files are
+    not committed, "run not committed" and the links to this machine's copy, marked local."""
+    if not run_dir or not Path(run_dir).is_dir():
+        return "run not committed (no local copy)"
+    files = rundir.reported_files(run_dir)
+    committed = committed_files(files)
+    links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
+                       if path in committed)
+    if committed and len(committed) == len(files):
+        return links
+    local = " · ".join([f'<a href="{_href(run_dir, page_dir)}/">folder</a>']
+                       + [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
+                          if path not in committed])
+    shown = f"{links} · " if links else ""
+    return f'{shown}<span class="muted">run not committed (local copy: {local})</span>'
+
+
 def runs_html(table: Table, page_dir: Path) -> str:
     """One row per run: id, seed, mIoU, and relative links to its folder and the files it has."""
     rows = []
     for _, run in table.runs.iterrows():
         run_id, run_dir = str(run["run_id"]), run.get("run_dir")
-        links = []
-        if run_dir and Path(run_dir).is_dir():
-            links.append(f'<a href="{_href(run_dir, page_dir)}/">folder</a>')
-            links += [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>'
-                      for path in rundir.reported_files(run_dir)]
+        links = _run_links(run_dir, page_dir)
         miou = MISSING if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
         rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
                     f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'
                     f'<td data-v="{_sort_value(run["miou"], miou)}">{_e(miou)}</td>'
-                    f'<td class="key">{" · ".join(links) or MISSING}</td></tr>')
+                    f'<td class="key">{links}</td></tr>')
     return ('<table class="sortable" id="runs">\n<thead><tr><th class="sortable key" data-key="run_id">run</th>'
             '<th class="sortable" data-key="seed">seed</th><th class="sortable" data-key="miou">mIoU (%)</th>'
             '<th class="key">files</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>")
@@ -200,7 +215,8 @@ def table_page(table: Table, paths: dict[str, Path], figures: list[FigureResult]
     return (f'<p><a href="../index.html">← all tables</a></p>\n<h1>{_e(table.name)}</h1>\n'
             f'<p class="muted">source <code>{_e(table.origin)}</code> · ablation {_e(table.ablation)} · '
             f"{files} · click a column header to sort</p>\n"
-            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n{table_html(table)}\n'
+            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n'
+            f'<p class="muted" id="provenance">{_inline(table.provenance)}</p>\n{table_html(table)}\n'
             f"<h2>Notes</h2>\n<ul>\n{notes}\n</ul>\n<h2>Figures</h2>\n{drawn}\n"
             f"<h2>Runs</h2>\n{runs_html(table, page_dir)}")
 
