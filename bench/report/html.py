@@ -4,7 +4,7 @@
 
 Pages are built from the same ``Table`` (``bench.report.tables``) and ``FigureResult`` (``bench.report.figures``)
 objects as the Markdown, so the numbers are the ones in ``tables/*.md``. Each table page shows the table (mean,
-std, n, 95% CI, Δ ref with its CI, p and significance marks), the "best" / "no significant difference" sentence,
+std, n, 95% CI, Δ ref with its CI, p and significance marks), the pairwise summary line, the provenance,
 the notes, the table's figures (PNG) and every run with relative links to its folder and files. Columns sort on
 a click on their header (again: the other way); ``?sort=<column>&order=desc`` sorts on load and
 ``?click=<column>&click=...`` clicks those headers in turn (the keys are the ``data-key`` attributes of the
