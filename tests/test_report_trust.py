@@ -48,8 +48,9 @@ def test_every_significant_difference_is_stated_and_never_called_no_difference(t
             assert f"{high} vs {low}: no significant difference" in text
     assert "tmanet > per_frame" in text and "flow_warp > per_frame" in text
     assert "tmanet vs flow_warp: no significant difference, +1.3 [-3.6, +6.2], Holm p = 0.496" in text
-    assert text.startswith("method: no row is significantly better than every other; Welch t-test over seeds, "
-                           "Holm-adjusted over 3 tests")
+    assert text.startswith("method (Welch t-test over seeds, Holm-adjusted over 3 tests, α = 0.05): tmanet > "
+                           "per_frame: +")
+    assert "no single row is significantly better than every other" in text
     md = paths["md"].read_text()
     assert "statistics (docs/statistics.md): the seed (training run) is the unit" in md
     assert "Holm-adjusted over the table's 3 tested pairwise comparisons" in md
