@@ -144,7 +144,9 @@ def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> F
             ax.text(x, 1.0, f"n={int(row['n'])}", ha="center", va="bottom", fontsize=7,
                     bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
     _reference_lines(ax, table, tables or [table])
-    ax.set_xticks(range(len(order)), order)
+    oracle = {str(v): o for v, o in zip(frame[table.factor_label], frame["oracle"]) if o}
+    ax.set_xticks(range(len(order)), [v + ("\n" + ORACLE_MARK.format(oracle[v]).strip() if v in oracle else "")
+                                      for v in order])
     ax.set_ylim(bottom=0)
     ax.set_xlabel(table.factor_label)
     ax.set_ylabel("mIoU (%)")

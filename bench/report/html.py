@@ -51,6 +51,7 @@ th.sortable { cursor: pointer; user-select: none; } th.sortable:hover { backgrou
 th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
 td.key, th.key { text-align: left; } td.runs { white-space: normal; }
 .scroll { overflow-x: auto; } tr.ref td { background: #f4f6f9; } tr.best td { background: #e5f5e8; }
+tr.oracle td { font-style: italic; }
 .reading { border-left: 4px solid #3b73b9; background: #f3f7fc; padding: .6rem 1rem; }
 .muted { color: #5f6670; font-size: .9rem; } code { background: #f0f0f0; padding: 0 .2rem; }
 figure { margin: 1.5rem 0; } figure img { max-width: 100%; border: 1px solid #d0d4da; }
@@ -148,7 +149,8 @@ def table_html(table: Table) -> str:
         runs = " ".join(f'<a href="#{_anchor("run", r)}">{_e(r)}</a>' for r in str(frame.loc[i, "run_ids"]).split())
         cells.append(f'<td class="key runs">{runs}</td>')
         best = table.best is not None and table.best.found and table.best.index == i
-        cls = ' class="best"' if best else ' class="ref"' if i == table.reference else ""
+        cls = (' class="best"' if best else ' class="ref"' if i == table.reference
+               else ' class="oracle"' if frame.loc[i, "oracle"] else "")
         rows.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table class="sortable" id="summary">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
             + "\n".join(rows) + "\n</tbody>\n</table></div>")
