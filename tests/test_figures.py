@@ -59,7 +59,7 @@ def check_bars_axes(ax, table) -> None:
     assert len(bars) == 1 and ax.get_ylim()[0] == 0
     assert sorted(hi for _, hi in errorbar_extents(ax)) == pytest.approx(sorted(frame["ci_high"]))
     assert sorted(t.get_text() for t in ax.texts) == [f"n={n}" for n in sorted(frame["n"])]
-    assert "mean of 2 seeds" in ax.get_title() and "bootstrap over seeds" in ax.get_title()
+    assert "mean of 2 seeds" in ax.get_title() and "t·s/√n over seeds" in ax.get_title()
 
 
 def test_importing_figures_keeps_the_matplotlib_backend() -> None:
@@ -108,7 +108,8 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
         assert f"figures/{name}.png" in index
     tables = {t.name: t for t, _ in result["tables"]}
     assert figures["syn_mem_miou_vs_memory_length"].reading.startswith("best memory_length: 4 (")
-    assert figures["syn_agg_bars"].reading.startswith("aggregation: no significant difference")  # 2 seeds, no counts
+    # 5 points apart with the same 1-point seed spread in both rows: significant even with 2 seeds (Welch)
+    assert figures["syn_agg_bars"].reading.startswith("best aggregation: concat (")
     check_memory_length_axes(figures["syn_mem_miou_vs_memory_length"].figure.axes[0], tables["syn_mem"])
     check_bars_axes(figures["syn_agg_bars"].figure.axes[0], tables["syn_agg"])
     pareto_ax = figures["accuracy_vs_latency"].figure.axes[0]
@@ -116,8 +117,9 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
     assert any("(n=2)" in t.get_text() for t in pareto_ax.get_legend().get_texts())
     strip_legend = [t.get_text() for t in figures["qualitative_syn_methods"].figure.legends[0].get_texts()]
     assert strip_legend == synthetic_class_names(4) + ["ignored"]
-    assert figures["accuracy_vs_latency"].reading.startswith("Pareto front: per_frame (10.0 ms, 55.5), tmanet")
-    assert "flow_warp" not in figures["accuracy_vs_latency"].reading  # dominated: slower and worse than tmanet
+    front_text = figures["accuracy_vs_latency"].reading
+    assert front_text.startswith("Pareto front (oracles excluded): per_frame (10.0 ms, 55.5), tmanet")
+    assert front_text.endswith("oracles, not on the front: flow_warp (oracle: ground-truth flow)")
     qualitative = figures["qualitative_syn_methods"].reading
     assert "flow_warp: skipped, no checkpoint.pt" in qualitative
     for table, paths in result["tables"]:
@@ -162,3 +164,37 @@ def test_the_per_frame_line_only_uses_runs_of_the_same_task() -> None:
     assert per_frame_level(tables, runs("tmanet", "hidden", 50.0, seeds=(2,))) == (16.0, 2)
     assert per_frame_level(tables, runs("tmanet", "visible", 63.0)) == (62.0, 2)
     assert per_frame_level(tables[:1], runs("tmanet", "visible", 63.0)) is None
+
+
+def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp_path: Path) -> None:
+    methods = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
+                                [{"product": {"model.name": ["tmanet", "per_frame"]}},
+                                 {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
+                                          "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+    fast = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 5.0}  # the oracle is fastest and most accurate
+    fabricate_records(methods, lambda r: {"flow_warp": 0.7}.get(r.config.model.name, MIOU[r.config.model.name])
+                      + 0.01 * r.seed)
+    for run in build_grid(methods).runs:
+        median = fast[run.config.model.name]
+        rundir.merge_into_record(rundir.path_for(run.config), "latency", {"modes": {"streaming": {
+            "median_ms": median, "pass_medians_ms": [median - 2, median - 1, median, median + 1, median + 4],
+            "iqr_ms": 2.0, "gflops": median / 10}}}, overwrite=True)
+    result = build_report([str(methods)], tmp_path / "reports")
+    figure = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
+    assert figure.reading.startswith("Pareto front (oracles excluded): per_frame (10.0 ms, 55.5), tmanet (30.0 ms")
+    assert "oracles, not on the front: flow_warp (oracle: ground-truth flow)" in figure.reading
+    assert "GFLOPs front: per_frame (1.00 GFLOPs), tmanet (3.00 GFLOPs)" in figure.reading
+    latency_ax, flops_ax = figure.figure.axes[:2]
+    assert "GFLOPs" in flops_ax.get_xlabel() and "IQR" in latency_ax.get_xlabel()
+    horizontal = []
+    for container in latency_ax.containers:
+        if isinstance(container, ErrorbarContainer) and container.has_xerr:
+            segment = container.lines[2][0].get_segments()[0]
+            horizontal.append((round(float(segment[:, 0].min()), 6), round(float(segment[:, 0].max()), 6)))
+    assert sorted(horizontal) == [(4.0, 6.0), (9.0, 11.0), (29.0, 31.0)]  # 25th-75th percentile of pass medians
+    labels = [t.get_text() for t in latency_ax.get_legend().get_texts()]
+    assert "flow_warp (oracle: ground-truth flow) (n=2)" in labels
+    table, paths = result["tables"][0]
+    md = paths["md"].read_text()
+    assert "| flow_warp (oracle: ground-truth flow) |" in md and "oracle rows (flow_warp" in md
+    assert pd.read_csv(paths["csv"]).set_index("method").loc["flow_warp", "oracle"] == "ground-truth flow"

@@ -33,7 +33,8 @@ def test_write_json_atomic_keeps_the_old_file_when_serialisation_fails(tmp_path)
 
 def test_environment_info_and_record_fields():
     env = environment_info()
-    assert {"git_commit", "versions", "hostname", "cpu_count"} <= set(env)
+    assert {"git_commit", "git_dirty", "versions", "hostname", "cpu_count", "cpu_model"} <= set(env)
+    assert env["git_dirty"] in (True, False, None) and isinstance(env["cpu_model"], str) and env["cpu_model"]
     assert env["git_commit"] is None or len(env["git_commit"]) == 40
     assert {"torch", "torchvision", "timm", "python", "bench"} <= set(env["versions"])
     assert all(env["versions"][k] for k in ("torch", "torchvision", "timm", "python", "bench"))

@@ -55,7 +55,8 @@ def test_memory_length_table_means_stds_and_missing_paper(tmp_path: Path) -> Non
     assert csv.loc[2, "delta_ref"] == pytest.approx(csv.loc[2, "miou_mean"] - csv.loc[1, "miou_mean"])
     assert list(csv["ci_method"]) == ["t over seeds"] * 3 and (csv["p_ref"] >= csv["p_ref_raw"]).sum() == 2
     text = reading(table)
-    assert text.startswith("memory_length: no row is significantly better than every other; Welch")
+    assert text.startswith("memory_length (Welch t-test over seeds, Holm-adjusted over 3 tests, α = 0.05): 2 vs 1")
+    assert "no single row is significantly better than every other" in text
     # T=4 vs T=1 is significant before Holm only: said so, next to its own delta and CI
     assert "4 vs 1: no significant difference, +7.7 [+2.7, +12.7], Holm p = 0.054 (raw p = 0.018)" in text
     index = (tmp_path / "reports" / "index.md").read_text()
@@ -176,7 +177,8 @@ def test_per_image_table_without_a_real_difference_names_no_best(tmp_path: Path)
     fabricate_records(spec, None, per_image_of=per_image_fabricator(lambda r: 0.0))
     table = summarise(load_source(spec), load_paper_reference())
     assert table.reference == 2 and not table.best.found
-    assert reading(table).startswith("encoding: no row is significantly better than every other")
+    assert reading(table).startswith("encoding (Welch t-test over seeds, Holm-adjusted over 3 tests")
+    assert "no single row is significantly better than every other" in reading(table)
     assert not table.frame["sig_ref"].str.contains(r"\*").any()
 
 

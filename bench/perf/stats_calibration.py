@@ -78,12 +78,13 @@ def load_old_stats(rev: str) -> Any:
     """``bench/report/stats.py`` as of git revision ``rev``, imported as a module of its own."""
     source = subprocess.run(["git", "show", f"{rev}:bench/report/stats.py"], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "old_stats.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("old_stats", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_stats"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "old_stats.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("old_stats", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["old_stats"] = module  # dataclasses resolve their module by name
+        spec.loader.exec_module(module)
     return module
 
 

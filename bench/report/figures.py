@@ -12,8 +12,11 @@ Figures (one file pair each, under ``<out>/figures``); error bars are always the
   reference line (per_frame runs of the same dataset in any table of the report), a dotted chance line
   (majority-class predictor) and paper numbers as crosses where they exist;
 * ``<table>_bars``: bars (mean, 95% CI) with the seeds as dots, for aggregation and encoding ablations;
-* ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method (recompute latency as
-  hollow markers), the Pareto front (no other point is both faster and more accurate) highlighted;
+* ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method, horizontal bars =
+  the latency's IQR over repeated passes (25th-75th percentile of the pass medians, mean over seeds), recompute
+  latency as hollow markers, the Pareto front (no other point is both faster and more accurate) highlighted;
+  oracle rows (ground-truth input, ``frames.oracle_input``) are drawn as hollow diamonds, labelled, and never
+  on the front; a second panel, mIoU vs GFLOPs per frame, when the latency records carry ``gflops``;
 * ``per_class_iou_<dataset>``: heatmap, table rows (mean over their n seeds) x classes;
 * ``confusion_<dataset>``: one heatmap per table row: its runs' confusion matrices (``metrics.confusion_matrix``)
   summed and normalised per ground-truth class (each row sums to 100%), so the diagonal is the class accuracy;
@@ -39,8 +42,9 @@ from bench.report.plotting import FigureResult, save
 from bench.run import rundir
 from bench.report.tables import best_text
 
-CI_METHODS = {"images+seeds": "bootstrap over images and seeds", "images": "bootstrap over images",
-              "seeds": "bootstrap over seeds", "none": "none (n = 1, no per-image counts)"}
+CI_METHODS = {"t over seeds": "mean ± t·s/√n over seeds", "images, n = 1": "one run: bootstrap over images",
+              "none": "none (n = 1, no per-image counts)"}
+ORACLE_MARK = " (oracle: {})"
 
 
 def _settings(table: Any) -> pd.Series:
@@ -140,7 +144,9 @@ def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> F
             ax.text(x, 1.0, f"n={int(row['n'])}", ha="center", va="bottom", fontsize=7,
                     bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
     _reference_lines(ax, table, tables or [table])
-    ax.set_xticks(range(len(order)), order)
+    oracle = {str(v): o for v, o in zip(frame[table.factor_label], frame["oracle"]) if o}
+    ax.set_xticks(range(len(order)), [v + ("\n" + ORACLE_MARK.format(oracle[v]).strip() if v in oracle else "")
+                                      for v in order])
     ax.set_ylim(bottom=0)
     ax.set_xlabel(table.factor_label)
     ax.set_ylabel("mIoU (%)")
@@ -162,48 +168,85 @@ def pareto_front(points: pd.DataFrame, x: str = "latency_ms", y: str = "miou_mea
 
 def _point_label(table: Any, row: pd.Series, many_tables: bool) -> str:
     label = ", ".join(str(row[k]) for k in table.key_columns)
-    return f"{table.name}: {label}" if many_tables else label
+    label = f"{table.name}: {label}" if many_tables else label
+    return label + (ORACLE_MARK.format(row["oracle"]) if row.get("oracle") else "")
 
 
-def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
-    """mIoU vs streaming latency for the method tables (or every table if there is none); front highlighted."""
-    name = "accuracy_vs_latency"
-    chosen = [t for t in tables if t.ablation == "methods"] or tables
+def _latency_points(tables: list[Any]) -> pd.DataFrame:
+    """One point per table row with a latency: label, latency and its quartiles, recompute latency, GFLOPs,
+    mIoU with its CI, n, and whether it is an oracle."""
     rows = []
-    for table in chosen:
+    for table in tables:
         for _, row in table.frame.iterrows():
             if math.isnan(row["latency_ms"]):
                 continue
             ids = set(str(row["run_ids"]).split())
             recompute = table.runs.loc[table.runs["run_id"].astype(str).isin(ids), "latency_recompute_ms"].mean()
-            rows.append({"label": _point_label(table, row, len(chosen) > 1), "latency_ms": row["latency_ms"],
-                         "recompute_ms": recompute, "miou_mean": row["miou_mean"], "ci_low": row["ci_low"],
-                         "ci_high": row["ci_high"], "n": row["n"], "ci_method": row["ci_method"]})
-    if not rows:
-        return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
-    points = pd.DataFrame(rows).reset_index(drop=True)
-    front = pareto_front(points)
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
+            rows.append({"label": _point_label(table, row, len(tables) > 1), "latency_ms": row["latency_ms"],
+                         "q25": row.get("latency_q25_ms", math.nan), "q75": row.get("latency_q75_ms", math.nan),
+                         "recompute_ms": recompute, "gflops": row.get("gflops", math.nan),
+                         "miou_mean": row["miou_mean"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+                         "n": row["n"], "ci_method": row["ci_method"], "oracle": bool(row.get("oracle"))})
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def iqr_errors(points: pd.DataFrame) -> np.ndarray:
+    """(2, points) left and right horizontal bar lengths: median - q25 and q75 - median (0 where unknown)."""
+    low = (points["latency_ms"] - points["q25"]).to_numpy(dtype=float)
+    high = (points["q75"] - points["latency_ms"]).to_numpy(dtype=float)
+    return np.nan_to_num(np.clip(np.stack([low, high]), 0, None))
+
+
+def _draw_points(ax: Any, points: pd.DataFrame, x: str, front: pd.DataFrame, xerr: np.ndarray | None) -> None:
     colours = sns.color_palette("tab10", len(points))
     errors = ci_errors(points)
     for i, p in points.iterrows():
         on_front = i in front.index
-        ax.errorbar(p["latency_ms"], p["miou_mean"], yerr=errors[:, [i]], fmt="o", color=colours[i],
-                    markersize=9 if on_front else 6, markeredgecolor="black" if on_front else colours[i],
-                    capsize=3, label=f"{p['label']} (n={int(p['n'])})")
-        if not math.isnan(p["recompute_ms"]):
+        ax.errorbar(p[x], p["miou_mean"], yerr=errors[:, [i]], xerr=None if xerr is None else xerr[:, [i]],
+                    fmt="D" if p["oracle"] else "o", color=colours[i], markersize=9 if on_front else 6,
+                    markerfacecolor="none" if p["oracle"] else colours[i],
+                    markeredgecolor="black" if on_front else colours[i], capsize=3,
+                    label=f"{p['label']} (n={int(p['n'])})")
+        if x == "latency_ms" and not math.isnan(p["recompute_ms"]):
             ax.plot([p["latency_ms"], p["recompute_ms"]], [p["miou_mean"]] * 2, ":", color=colours[i], lw=1)
             ax.scatter(p["recompute_ms"], p["miou_mean"], facecolors="none", edgecolors=colours[i], s=40)
-    ax.step(front["latency_ms"], front["miou_mean"], where="post", color="black", lw=1.5, alpha=0.6,
-            label="Pareto front")
-    ax.set_xlabel("latency per frame, ms (streaming median; hollow = recompute)")
+    if not front.empty:
+        ax.step(front[x], front["miou_mean"], where="post", color="black", lw=1.5, alpha=0.6,
+                label="Pareto front (oracles excluded)")
     ax.set_ylabel("mIoU (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
-    text = ", ".join(f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows())
-    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=f"Pareto front: {text}")
+    ax.legend(fontsize=6, loc="lower right")
+
+
+def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
+    """mIoU vs streaming latency (IQR bars) for the method tables (or every table if there is none), front
+    highlighted without the oracles; a GFLOPs panel when the records have GFLOPs."""
+    name = "accuracy_vs_latency"
+    points = _latency_points([t for t in tables if t.ablation == "methods"] or tables)
+    if points.empty:
+        return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
+    fair = points[~points["oracle"]]
+    front = pareto_front(fair)
+    flops = points[points["gflops"].notna()]
+    fig = Figure(figsize=(11, 4) if not flops.empty else (6, 4))
+    axes = fig.subplots(1, 2 if not flops.empty else 1, squeeze=False)[0]
+    _draw_points(axes[0], points, "latency_ms", front, iqr_errors(points))
+    axes[0].set_xlabel("latency per frame, ms (streaming median, bars: IQR over passes; hollow = recompute)")
+    axes[0].set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
+    text = "Pareto front (oracles excluded): " + ", ".join(
+        f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows())
+    if not flops.empty:
+        flops = flops.reset_index(drop=True)
+        flop_front = pareto_front(flops[~flops["oracle"]], x="gflops")
+        _draw_points(axes[1], flops, "gflops", flop_front, None)
+        axes[1].set_xlabel("GFLOPs per frame (streaming, FlopCounterMode: 2 FLOPs per multiply-add)")
+        axes[1].set_title("accuracy vs compute", fontsize=8)
+        text += "; GFLOPs front: " + ", ".join(f"{r['label']} ({r['gflops']:.2f} GFLOPs)"
+                                               for _, r in flop_front.iterrows())
+    oracles = points[points["oracle"]]
+    if not oracles.empty:
+        text += "; oracles, not on the front: " + ", ".join(oracles["label"])
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text)
 
 
 def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:

@@ -5,7 +5,8 @@
     oracle_input(record["config"])           # "ground-truth flow" for a run fed ground-truth flow, else ""
 
 Per run also: ``oracle`` (what oracle input the model received, "" for none), the streaming latency's IQR of
-pass medians (``latency_iqr_ms``) and GFLOPs per frame (``gflops``), and the provenance fields of
+pass medians (``latency_iqr_ms``, quartiles ``latency_q25_ms`` / ``latency_q75_ms``) and GFLOPs per frame
+(``gflops``), and the provenance fields of
 ``bench.report.provenance`` (commit, dirty, torch, timm, numpy, device, hardware).
 """
 
@@ -15,6 +16,7 @@ import json
 import math
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from bench.report.provenance import run_provenance
@@ -53,6 +55,18 @@ def latency_field(record: dict[str, Any], key: str, mode: str = "streaming") -> 
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
+def latency_quartiles(record: dict[str, Any], mode: str = "streaming") -> tuple[float, float]:
+    """(25th, 75th) percentile of the pass medians of ``mode`` (linear interpolation, as ``iqr_ms``); from
+    ``median_ms ± iqr_ms / 2`` when the record has no ``pass_medians_ms``; NaN when neither."""
+    modes = (record.get("latency") or {}).get("modes") or {}
+    medians = [float(v) for v in (modes.get(mode) or {}).get("pass_medians_ms") or [] if isinstance(v, (int, float))]
+    if medians:
+        low, high = np.percentile(medians, [25, 75])
+        return float(low), float(high)
+    median, iqr = latency_ms(record, mode), latency_field(record, "iqr_ms", mode)
+    return median - iqr / 2, median + iqr / 2
+
+
 def oracle_input(config: dict[str, Any]) -> str:
     """The oracle input a run's model received, "" for none: ground-truth flow (``model.flow.source``). Only
     inputs of the model count (the flow that ``eval`` uses to score temporal consistency is not an input)."""
@@ -81,6 +95,7 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "pixel_acc": percent(metrics.get("pixel_acc")),
             "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
             "latency_unstable": latency_unstable(record), "latency_iqr_ms": latency_field(record, "iqr_ms"),
+            "latency_q25_ms": latency_quartiles(record)[0], "latency_q75_ms": latency_quartiles(record)[1],
             "gflops": latency_field(record, "gflops"), "oracle": oracle_input(config),
             "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
             **run_provenance(record),

@@ -4,7 +4,7 @@
 
 Pages are built from the same ``Table`` (``bench.report.tables``) and ``FigureResult`` (``bench.report.figures``)
 objects as the Markdown, so the numbers are the ones in ``tables/*.md``. Each table page shows the table (mean,
-std, n, 95% CI, Δ ref with its CI, p and significance marks), the "best" / "no significant difference" sentence,
+std, n, 95% CI, Δ ref with its CI, p and significance marks), the pairwise summary line, the provenance,
 the notes, the table's figures (PNG) and every run with relative links to its folder and files. Columns sort on
 a click on their header (again: the other way); ``?sort=<column>&order=desc`` sorts on load and
 ``?click=<column>&click=...`` clicks those headers in turn (the keys are the ``data-key`` attributes of the
@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bench.report.plotting import FigureResult
+from bench.report.provenance import committed_files
 from bench.report.tables import MISSING, Table, best_text, display_frame, reading
 from bench.run import rundir
 
@@ -50,6 +51,7 @@ th.sortable { cursor: pointer; user-select: none; } th.sortable:hover { backgrou
 th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
 td.key, th.key { text-align: left; } td.runs { white-space: normal; }
 .scroll { overflow-x: auto; } tr.ref td { background: #f4f6f9; } tr.best td { background: #e5f5e8; }
+tr.oracle td { font-style: italic; }
 .reading { border-left: 4px solid #3b73b9; background: #f3f7fc; padding: .6rem 1rem; }
 .muted { color: #5f6670; font-size: .9rem; } code { background: #f0f0f0; padding: 0 .2rem; }
 figure { margin: 1.5rem 0; } figure img { max-width: 100%; border: 1px solid #d0d4da; }
@@ -147,10 +149,29 @@ def table_html(table: Table) -> str:
         runs = " ".join(f'<a href="#{_anchor("run", r)}">{_e(r)}</a>' for r in str(frame.loc[i, "run_ids"]).split())
         cells.append(f'<td class="key runs">{runs}</td>')
         best = table.best is not None and table.best.found and table.best.index == i
-        cls = ' class="best"' if best else ' class="ref"' if i == table.reference else ""
+        cls = (' class="best"' if best else ' class="ref"' if i == table.reference
+               else ' class="oracle"' if frame.loc[i, "oracle"] else "")
         rows.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table class="sortable" id="summary">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
             + "\n".join(rows) + "\n</tbody>\n</table></div>")
+
+
+def _run_links(run_dir: Any, page_dir: Path) -> str:
+    """Links to a run's files that its git commit holds (they exist in a fresh clone); for a run whose files are
+    not committed, "run not committed" and the links to this machine's copy, marked local."""
+    if not run_dir or not Path(run_dir).is_dir():
+        return "run not committed (no local copy)"
+    files = rundir.reported_files(run_dir)
+    committed = committed_files(files)
+    links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
+                       if path in committed)
+    if committed and len(committed) == len(files):
+        return links
+    local = " · ".join([f'<a href="{_href(run_dir, page_dir)}/">folder</a>']
+                       + [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
+                          if path not in committed])
+    shown = f"{links} · " if links else ""
+    return f'{shown}<span class="muted">run not committed (local copy: {local})</span>'
 
 
 def runs_html(table: Table, page_dir: Path) -> str:
@@ -158,16 +179,12 @@ def runs_html(table: Table, page_dir: Path) -> str:
     rows = []
     for _, run in table.runs.iterrows():
         run_id, run_dir = str(run["run_id"]), run.get("run_dir")
-        links = []
-        if run_dir and Path(run_dir).is_dir():
-            links.append(f'<a href="{_href(run_dir, page_dir)}/">folder</a>')
-            links += [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>'
-                      for path in rundir.reported_files(run_dir)]
+        links = _run_links(run_dir, page_dir)
         miou = MISSING if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
         rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
                     f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'
                     f'<td data-v="{_sort_value(run["miou"], miou)}">{_e(miou)}</td>'
-                    f'<td class="key">{" · ".join(links) or MISSING}</td></tr>')
+                    f'<td class="key">{links}</td></tr>')
     return ('<table class="sortable" id="runs">\n<thead><tr><th class="sortable key" data-key="run_id">run</th>'
             '<th class="sortable" data-key="seed">seed</th><th class="sortable" data-key="miou">mIoU (%)</th>'
             '<th class="key">files</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>")
@@ -200,7 +217,8 @@ def table_page(table: Table, paths: dict[str, Path], figures: list[FigureResult]
     return (f'<p><a href="../index.html">← all tables</a></p>\n<h1>{_e(table.name)}</h1>\n'
             f'<p class="muted">source <code>{_e(table.origin)}</code> · ablation {_e(table.ablation)} · '
             f"{files} · click a column header to sort</p>\n"
-            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n{table_html(table)}\n'
+            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n'
+            f'<p class="muted" id="provenance">{_inline(table.provenance)}</p>\n{table_html(table)}\n'
             f"<h2>Notes</h2>\n<ul>\n{notes}\n</ul>\n<h2>Figures</h2>\n{drawn}\n"
             f"<h2>Runs</h2>\n{runs_html(table, page_dir)}")
 

@@ -2,7 +2,8 @@
 
     from bench.report.provenance import run_provenance, provenance_note, PROVENANCE_COLUMNS
     run_provenance(record)        # {"commit": "c93e960", "dirty": "no", "torch": "2.5.1", ..., "hardware": "..."}
-    provenance_note(records)      # "provenance: commit c93e960 (clean), torch 2.5.1, ... " or "mixed environments: ..."
+    provenance_note(records)      # "provenance: commit c93e960 (clean), torch 2.5.1, ... " or "MIXED ENVIRONMENTS: ..."
+    committed_files(paths)        # the paths among ``paths`` that the checkout's HEAD commit holds (a fresh clone has)
 
 Read from what ``bench.run.records`` stores: ``git_commit``, ``versions``, ``device``, ``environment``
 (``git_dirty``, ``cpu_model``, ``gpu``) and ``code.dirty`` where a record has it; older records lack some of
@@ -11,6 +12,8 @@ them ("unknown"); the hardware falls back to the latency block's ``device_name``
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any, Iterable
 
 UNKNOWN = "unknown"
@@ -58,3 +61,18 @@ def provenance_note(records: list[dict[str, Any]]) -> str:
         return (f"MIXED ENVIRONMENTS: the runs of this table differ in {', '.join(mixed)} (per-row values in the "
                 f"CSV columns {', '.join(mixed)}); provenance: {text}")
     return f"provenance: {text}"
+
+
+def committed_files(paths: list[Path]) -> set[Path]:
+    """Those of ``paths`` (files in one folder) that the HEAD commit of their git checkout holds, so a fresh
+    clone has them; empty outside a git checkout or without git."""
+    if not paths:
+        return set()
+    folder = paths[0].parent
+    try:
+        result = subprocess.run(["git", "ls-tree", "--name-only", "HEAD", "--", *(p.name for p in paths)],
+                                cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    names = {Path(line).name for line in result.stdout.splitlines()} if result.returncode == 0 else set()
+    return {p for p in paths if p.name in names}

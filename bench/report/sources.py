@@ -8,8 +8,9 @@ A ``record.json`` that fails ``validate_record`` is skipped with the reason (``s
 besides malformed fields, a stored config that no longer validates (``bench status`` calls that run corrupt)
 and a headline ``metrics.miou`` that disagrees with the record's own per-image counts (reports recompute,
 never trust). One run id counts once: a second record of a run id already read (a copy in another folder) is
-left out and named in ``duplicates``. Only records with ``status: done`` count. A spec names the runs it expects, so the table can say which are
-missing and whether the last sweep of the grid ran with other overrides.
+left out and named in ``duplicates``. Only records with ``status: done`` count. A spec names the runs it
+expects, so the table can say which are missing and whether the last sweep of the grid ran with other
+overrides.
 """
 
 from __future__ import annotations

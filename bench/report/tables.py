@@ -11,9 +11,13 @@ every ``record.json`` under it, one row per distinct config. Per row: mean ± st
 the difference to the reference row (``per_frame`` for method tables, else the factor's value in the grid's
 base config) with its 95% CI, p-value and significance mark (``bench.report.stats``); then the paper's
 reported mIoU where one exists (``results/paper_reference.yaml``), reproduced − paper, and a note saying where
-the number comes from or why it is missing. A row is called "best" only when it is significantly better than
-every other row. Figures go to ``<out>/figures`` (see ``bench.report.figures``) and ``<out>/index.md`` links
-everything with a one-line reading.
+the number comes from or why it is missing. Every pair of rows is compared (Welch t-test over seeds,
+Holm-adjusted; docs/statistics.md) and the summary line (``best_text``) states each pair; a row is called
+"best" only when it is significantly better than every other row. A row of runs fed an oracle input is labelled
+"(oracle: ground-truth flow)"; the first note (and the CSV's per-row columns commit, dirty, torch, timm, numpy,
+device, hardware) give the provenance, flagged when the runs mix environments. Figures go to
+``<out>/figures`` (see ``bench.report.figures``) and ``<out>/index.md`` links everything with a one-line
+reading.
 
 Conventions: metrics are stored as fractions and printed as percentages; ``std`` is the sample standard
 deviation over seeds (ddof=1, empty when n = 1); latency is the streaming-mode median in ms (mean over seeds;
@@ -121,6 +125,8 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
             "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
             "latency_unstable": bool(group["latency_unstable"].any()),
             "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]), "gflops": mean_or_nan(group["gflops"]),
+            "latency_q25_ms": mean_or_nan(group["latency_q25_ms"]),
+            "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
             "oracle": combined(v for v in group["oracle"] if v),
             "paper_miou": paper if paper is not None else math.nan,
             "delta_paper": mean - paper if paper is not None else math.nan,
@@ -185,7 +191,7 @@ def _row_groups(table: Table, source: TableSource) -> list[list[RunCounts]]:
         try:
             row_stats(group)
         except StatsError as err:
-            table.stat_problems.append(f"row {i + 1}: {err}; its one-run CI is not computed")
+            table.stat_problems.append(f"row {i + 1}: {err}; its runs' stored mIoU are used as they are")
             groups[i] = _seed_level(group)
     return groups
 
@@ -446,12 +452,12 @@ def best_text(table: Table) -> str:
     parts = [pair_text(table, i, j, c, holm=tested > 1) for (i, j), c in pairs]
     how = (f"Welch t-test over seeds, Holm-adjusted over {tested} tests" if tested > 1
            else "Welch t-test over seeds")
-    best = table.best
-    head = (f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly better "
-            f"than every other row)" if best is not None and best.found
-            else f"{factor}: no row is significantly better than every other")
     body = "; ".join(parts) if parts else "no pair of rows could be compared"
-    return f"{head}; {how} (α = {ALPHA}): {body}"
+    best = table.best
+    if best is not None and best.found:
+        return (f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly "
+                f"better than every other row); {how} (α = {ALPHA}): {body}")
+    return f"{factor} ({how}, α = {ALPHA}): {body}; no single row is significantly better than every other"
 
 
 def reading(table: Table) -> str:
