@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.config import load_config, to_dict
+from bench.config import ConfigError, load_config, to_dict
 from bench.data.build import build_dataset
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS
 from bench.data.catalog import CATALOG, DatasetInfo, dataset_info
@@ -43,7 +43,10 @@ def test_catalog_describes_each_dataset_without_opening_it():
 
 def test_unknown_dataset_lists_the_catalog():
     cfg = load_config(None, BUILD_TINY)
-    data = type(cfg.data)(**{**vars(cfg.data), "dataset": "kitti"})
+    with pytest.raises(ConfigError, match="valid choices: synthetic, cityscapes, camvid"):
+        cfg.data.dataset = "kitti"                      # a loaded config refuses it at once
+    data = cfg.data
+    object.__setattr__(data, "dataset", "kitti")        # and the catalog, for a config built around the check
     with pytest.raises(DatasetError, match="synthetic, cityscapes, camvid"):
         dataset_info(data)
 
