@@ -7,7 +7,7 @@
     bench status ablations/synthetic_memory_length.yaml                   # the state of every run
     bench latency configs/synthetic_tmanet.yaml                           # per-frame latency, FLOPs, memory
     bench report ablations/synthetic_memory_length.yaml                   # tables and figures under reports/
-    bench curves results/runs/<id> results/runs/<id2> --out curves.png    # training curves from log.jsonl
+    bench curves results/runs/<id> results/runs/<id2>                     # training curves -> <id>/curves.png
     bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
     bench models                                                          # registered model names
 
@@ -264,7 +264,7 @@ def _report_commands(add: Adder) -> None:
 
     p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
-    p.add_argument("--out", default="curves.png", help="PNG file to write")
+    p.add_argument("--out", default=None, help="PNG file to write (default: curves.png in the first run's folder)")
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)

@@ -57,6 +57,7 @@ EVAL = "eval.json"
 TENSORBOARD = "tensorboard"
 MLFLOW = "mlflow"  # the local MLflow file store of train.mlflow (train.mlflow_uri unset)
 WANDB = "wandb"    # the offline W&B run of train.wandb
+CURVES = "curves.png"  # bench curves, unless --out
 # the files a report links for a run (HTML), in that order
 REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
@@ -118,6 +119,10 @@ def mlflow_dir(run_dir: str | Path) -> Path:
 
 def wandb_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / WANDB
+
+
+def curves_file(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CURVES
 
 
 def reported_files(run_dir: str | Path) -> list[Path]:
