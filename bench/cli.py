@@ -175,9 +175,16 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from bench.config import ConfigError, load_config
     from bench.models.registry import list_models, load_plugins
 
-    load_plugins(args.plugins)
+    others = [o for o in args.overrides if o.partition("=")[0].strip() != "plugins"]
+    if others:
+        raise ConfigError(f"bench models takes only plugins=[module, ...], got {' '.join(others)}")
+    plugins = list(load_config(None, args.overrides).plugins)
+    if args.plugins:
+        print("bench: --plugins is deprecated; write plugins=[a,b] as for every other command", file=sys.stderr)
+    load_plugins(plugins + list(args.plugins))
     print("\n".join(list_models()))
     return 0
 
@@ -290,8 +297,9 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--labels-dir", required=True, help="LabeledApproved_full (NAME_L.png colour annotations)")
     p.add_argument("--out", required=True, help="CamVid root (data.root)")
 
-    p = add("models", cmd_models, "list registered models")
-    p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")
+    p = add("models", cmd_models, "list registered models (plugins=[module, ...] imports plugin modules first)")
+    p.add_argument("overrides", nargs="*", default=[], help="plugins=[module, ...], as for every other command")
+    p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
 
 
 def build_parser() -> argparse.ArgumentParser:
