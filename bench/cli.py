@@ -7,7 +7,7 @@
     bench status ablations/synthetic_memory_length.yaml                   # the state of every run
     bench latency configs/synthetic_tmanet.yaml                           # per-frame latency, FLOPs, memory
     bench report ablations/synthetic_memory_length.yaml                   # tables and figures under reports/
-    bench curves results/runs/<id> results/runs/<id2> --out curves.png    # training curves from log.jsonl
+    bench curves results/runs/<id> results/runs/<id2>                     # training curves -> <id>/curves.png
     bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
     bench models                                                          # registered model names
 
@@ -189,9 +189,16 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from bench.config import ConfigError, load_config
     from bench.models.registry import list_models, load_plugins
 
-    load_plugins(args.plugins)
+    others = [o for o in args.overrides if o.partition("=")[0].strip() != "plugins"]
+    if others:
+        raise ConfigError(f"bench models takes only plugins=[module, ...], got {' '.join(others)}")
+    plugins = list(load_config(None, args.overrides).plugins)
+    if args.plugins:
+        print("bench: --plugins is deprecated; write plugins=[a,b] as for every other command", file=sys.stderr)
+    load_plugins(plugins + list(args.plugins))
     print("\n".join(list_models()))
     return 0
 
@@ -286,7 +293,7 @@ def _report_commands(add: Adder) -> None:
 
     p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
-    p.add_argument("--out", default="curves.png", help="PNG file to write")
+    p.add_argument("--out", default=None, help="PNG file to write (default: curves.png in the first run's folder)")
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)
@@ -312,8 +319,9 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--labels-dir", required=True, help="LabeledApproved_full (NAME_L.png colour annotations)")
     p.add_argument("--out", required=True, help="CamVid root (data.root)")
 
-    p = add("models", cmd_models, "list registered models")
-    p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to import first")
+    p = add("models", cmd_models, "list registered models (plugins=[module, ...] imports plugin modules first)")
+    p.add_argument("overrides", nargs="*", default=[], help="plugins=[module, ...], as for every other command")
+    p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
 
 
 def build_parser() -> argparse.ArgumentParser:

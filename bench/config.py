@@ -193,6 +193,11 @@ class TrainConfig(Checked):
     deterministic: bool = described(True, "deterministic kernels (bit-identical resume); slower on CUDA")
     tensorboard: bool = field(default=False, metadata={"help": 'mirror log.jsonl to run_dir/tensorboard/ '
                                                                '(pip install -e ".[tensorboard]")'})
+    mlflow: bool = described(False, 'mirror log.jsonl and the config to MLflow (pip install -e ".[mlflow]")')
+    mlflow_uri: str = described("", "MLflow tracking URI; '' = a local file store in run_dir/mlflow/ (offline)")
+    wandb: bool = described(False, 'mirror log.jsonl and the config to an offline W&B run in run_dir/wandb/ '
+                                   '(pip install -e ".[wandb]"; upload later with wandb sync)')
+    tracker_project: str = described("vss-bench", "MLflow experiment / W&B project name")
 
 
 @dataclass

@@ -80,6 +80,18 @@ def test_models_lists_the_builtin_models(capsys):
     assert {"tmanet", "per_frame", "flow_warp"} <= set(capsys.readouterr().out.split())
 
 
+def test_models_takes_plugins_like_every_other_command(capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    assert main(["models", "plugins=[temporal_mean]"]) == 0
+    assert "temporal_mean" in capsys.readouterr().out.split()
+    assert main(["models", "--plugins", "temporal_mean"]) == 0  # the old flag still works, with a note
+    assert "--plugins is deprecated; write plugins=[a,b]" in capsys.readouterr().err
+    assert main(["models", "model.name=x"]) == 2
+    assert "bench models takes only plugins=[module, ...]" in capsys.readouterr().err
+
+
 
 class ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:

@@ -29,8 +29,8 @@ def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_p
     figure = {f.name: f for f in result["figures"]}["confusion_synthetic"]
     assert all(p.stat().st_size > 0 for p in figure.paths)
     heatmaps = [ax for ax in figure.figure.axes if ax.get_title()]
-    assert sorted(ax.get_title() for ax in heatmaps) == ["syn_methods: method=per_frame (n=2)",
-                                                          "syn_methods: method=tmanet (n=2)"]
+    assert sorted(ax.get_title() for ax in heatmaps) == ["syn_methods\nmethod=per_frame (n=2)",
+                                                          "syn_methods\nmethod=tmanet (n=2)"]
     for ax in heatmaps:
         shares = np.asarray(ax.collections[0].get_array()).reshape(4, 4)
         assert np.allclose(shares.sum(1), 100)  # every ground-truth class sums to 100%

@@ -109,6 +109,15 @@ def test_bench_curves_writes_the_png_and_says_what_is_missing(runs: dict, tmp_pa
     assert text.strip().endswith(str(out))
 
 
+def test_without_out_the_png_goes_into_the_first_run_folder(runs: dict, tmp_path: Path, monkeypatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    folders = [Path(d) for d, _ in runs.values()]
+    assert main(["curves", *map(str, folders)]) == 0
+    assert (folders[0] / "curves.png").stat().st_size > 0 and not list(cwd.iterdir())
+
+
 def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["curves", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.png")]) == 2
     assert capsys.readouterr().err.strip() == (f"bench: CurvesError: {tmp_path / 'nowhere'}: no log.jsonl; "

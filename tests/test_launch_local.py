@@ -55,7 +55,7 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     assert not (broken.run_dir / "record.json").exists()
     error = json.loads((broken.run_dir / "error.json").read_text())
     manifest = [json.loads(line) for line in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()]
-    assert sorted(m["event"] for m in manifest) == ["end"] * 4 + ["submit"] * 4
+    assert sorted(m["event"] for m in manifest) == ["end"] * 4 + ["signatures"] + ["submit"] * 4
     assert not (tmp_path / "out/sweeps/tiny_local/configs").exists()  # the run dir's config.yaml is the only copy
     assert all((run.run_dir / "config.yaml").is_file() for run in runs)
 

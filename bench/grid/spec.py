@@ -39,6 +39,8 @@ from typing import Any
 
 from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, check_inside, check_safe_name,
                           deep_merge, from_dict, parse_override, read_yaml, read_yaml_with_base)
+from bench.grid import manifest as manifest_file
+from bench.models import registry
 from bench.models.registry import RegistryError
 from bench.run import rundir
 from bench.run.identity import run_id
@@ -95,7 +97,12 @@ class Grid:
 
     @property
     def manifest(self) -> Path:
-        return self.sweep_dir / "manifest.jsonl"
+        return manifest_path(self.sweep_dir)
+
+
+def manifest_path(sweep_dir: Path) -> Path:
+    """A grid's ``manifest.jsonl`` (``bench.grid.manifest``) in its bookkeeping folder."""
+    return sweep_dir / "manifest.jsonl"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,20 +274,30 @@ def _grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
 
 
 def build_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               launch: dict[str, Any] | None = None) -> Grid:
+               launch: dict[str, Any] | None = None, recorded: bool = False) -> Grid:
     """The one way from a spec file to its runs: load, expand and validate every run (model names and options
     included: computing a run id builds the model's arguments), plus the grid's launch settings and bookkeeping
     folder (``<output_root>/../sweeps/<name>``). ``overrides``: command-line ``key=value`` strings (applied last);
-    ``launch``: command-line launch settings (e.g. ``{"launcher": "slurm"}``) over the spec's."""
+    ``launch``: command-line launch settings (e.g. ``{"launcher": "slurm"}``) over the spec's. ``recorded``: a
+    model whose plugin cannot be imported is described by the argument names the grid's last sweep recorded
+    in its manifest (``bench status`` needs run ids, not models)."""
     spec = load_spec(path)
-    runs = _expand(spec, overrides, launch)
     launch_cfg, output_root = _grid_launch(spec, overrides, launch)
     sweeps = output_root.parent / "sweeps"
     try:
         sweep_dir = check_inside(sweeps / spec.name, sweeps, "the grid's bookkeeping folder")
     except ConfigError as err:
         raise _fail(spec.path, str(err)) from None
+    if recorded:
+        registry.record_arguments(manifest_file.recorded_signatures(manifest_path(sweep_dir)))
+    runs = _expand(spec, overrides, launch)
     return Grid(spec, tuple(runs), launch_cfg, sweep_dir, tuple(str(o) for o in overrides))
+
+
+def model_signatures(grid: Grid) -> dict[str, list[str]]:
+    """The argument names each model of ``grid`` accepts (its plugins are importable: the grid was built)."""
+    names = sorted({run.config.model.name for run in grid.runs})
+    return {name: registry.accepted_arguments(registry.get_factory(name)) for name in names}
 
 
 def _format_value(value: Any) -> str:

@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
-from bench.grid import local, slurm
-from bench.grid.spec import Grid, SweepError, build_grid
+from bench.grid import local, manifest, slurm
+from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
 from bench.constants import EXIT_BUSY
 from bench.run import rundir
@@ -124,6 +124,8 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
     if not todo:
         print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
         return 0
+    # the models' argument names, so `bench status` names these runs even where a plugin is not importable
+    manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
     try:
         if grid.launch.launcher == "slurm":
             return _submit(grid, todo, spec, take_over)
@@ -136,9 +138,10 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
 def status_command(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> int:
     """``bench status``: print every run's state and reason; returns 0.
 
-    Pass the same dotted overrides as to ``bench sweep`` (they change the run ids).
+    Pass the same dotted overrides as to ``bench sweep`` (they change the run ids). A plugin that cannot be
+    imported here is described by the argument names the last sweep recorded (``build_grid(recorded=True)``).
     """
-    grid = build_grid(spec, overrides)
+    grid = build_grid(spec, overrides, recorded=True)
     statuses = run_statuses(grid.runs, grid.manifest)
     print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)})")
     print(format_table(statuses))

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the registry itself imports no torch (run ids are computed 
 ModelFactory = Callable[..., "nn.Module"]
 
 _MODELS: dict[str, ModelFactory] = {}
+# model name -> the argument names its factory accepts, as a sweep recorded them (``recorded_arguments``)
+_RECORDED: dict[str, list[str]] = {}
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp")
@@ -99,6 +101,17 @@ def accepted_arguments(factory: ModelFactory) -> list[str]:
     """Every keyword the factory takes from a config: its named parameters, plus the head's for ``**head``."""
     names = list(named_parameters(factory))
     return names + [n for n in HeadParams.names() if n not in names] if takes_head(factory) else names
+
+
+def record_arguments(signatures: dict[str, list[str]]) -> None:
+    """Remember the accepted argument names of models (from a sweep's manifest), for ``recorded_arguments``."""
+    _RECORDED.update({name: list(names) for name, names in signatures.items()})
+
+
+def recorded_arguments(name: str) -> list[str] | None:
+    """The argument names recorded for ``name`` (``record_arguments``), else None. Used where a model's plugin
+    cannot be imported but its run ids are still needed (``bench status`` on another machine); never to build."""
+    return list(_RECORDED[name]) if name in _RECORDED else None
 
 
 def create(name: str, num_classes: int, kwargs: dict[str, Any]) -> "nn.Module":

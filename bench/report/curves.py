@@ -1,6 +1,7 @@
 """Training curves from runs' ``log.jsonl``: loss (and aux loss), learning rate and validation mIoU vs iteration.
 
-    bench curves results/runs/<id> results/runs/<other id> --out curves.png
+    bench curves results/runs/<id>                                   # -> results/runs/<id>/curves.png
+    bench curves results/runs/<id> results/runs/<other id> --out plots/curves.png
 
 One line per run, the legend names the run id (``record.json``'s ``run_id``, else the folder name). The trainer
 (``bench.run.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
@@ -107,10 +108,11 @@ def curves_figure(logs: list[RunLog]) -> Figure:
     return fig
 
 
-def curves_command(runs: list[str], out: str | Path = "curves.png") -> int:
-    """``bench curves``: read every run's log, draw, save ``out`` (PNG), print what each run contributed."""
+def curves_command(runs: list[str], out: str | Path | None = None) -> int:
+    """``bench curves``: read every run's log, draw, save ``out`` (PNG; default ``curves.png`` in the first run's
+    folder, never the working directory), print what each run contributed."""
     logs = [read_log(run) for run in runs]
-    out = Path(out)
+    out = Path(out) if out else rundir.curves_file(logs[0].path.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     curves_figure(logs).savefig(out, dpi=120)
     for log in logs:

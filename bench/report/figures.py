@@ -30,6 +30,7 @@ Every figure comes with a one-line reading for ``reports/index.md``.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -315,21 +316,30 @@ def confusion_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
     return [_confusion_grid(dataset, grids, out_dir) for dataset, grids in by_dataset.items()]
 
 
+def _panel_title(label: str, side_inches: float) -> str:
+    """``"table: key=value (n=3)"`` on two lines (table, then settings), each wrapped to the panel's width."""
+    width = max(16, int(side_inches * 13))  # characters of 8-pt text per inch, with a margin
+    return "\n".join(textwrap.fill(part, width) for part in label.split(": ", 1))
+
+
 def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path) -> FigureResult:
     name, c = f"confusion_{dataset}", len(next(iter(grids.values())))
     cols = min(3, len(grids))
     rows = math.ceil(len(grids) / cols)
-    side = max(3.5, 0.35 * c + 2)
-    fig = Figure(figsize=(side * cols, side * rows))
+    side = max(3.0, 0.3 * c + 1.6)
+    # constrained layout keeps titles, tick labels and the (single, shared) colour bar apart and on the canvas
+    fig = Figure(figsize=(side * cols + 1.2, (side + 0.5) * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax, (label, grid) in zip(axes, grids.items()):
         sns.heatmap(grid, annot=c <= 12, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax, square=True,
-                    cbar_kws={"label": "% of the ground-truth class"})
-        ax.set_title(label, fontsize=8)
+                    cbar=False, annot_kws={"fontsize": 7})
+        ax.set_title(_panel_title(label, side), fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("ground truth")
     for ax in axes[len(grids):]:
         ax.axis("off")
+    fig.colorbar(axes[0].collections[0], ax=list(axes[:len(grids)]), label="% of the ground-truth class",
+                 shrink=min(1.0, 0.9 / rows ** 0.5))
     worst = []
     for label, grid in grids.items():
         off = grid.to_numpy().copy()

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
 from bench.data.build import build_dataset
+from bench.data.catalog import dataset_info
 from bench.data.errors import DatasetError
 from bench.report.plotting import FigureResult, class_legend, colourise, save
 from bench.run import rundir
@@ -76,10 +77,11 @@ def _strip(table: Any, out_dir: Path, clip_index: int) -> FigureResult:
     dataset = build_dataset(configs[0].data, configs[0].data.val_split, longest, train=False)
     sample = dataset[clip_index]
     frames, label = sample["frames"], sample["label"].numpy()
+    palette = dataset_info(configs[0].data).palette  # synthetic: each class in its cue hue
     panels: list[tuple[str, np.ndarray]] = []
     for i in range(longest):
         panels.append((f"t-{longest - i}", to_image(frames[i])))
-    panels += [("current t", to_image(frames[-1])), ("ground truth", colourise(label, dataset.num_classes))]
+    panels += [("current t", to_image(frames[-1])), ("ground truth", colourise(label, palette))]
     correct = {}
     with torch.inference_mode():
         for label_text, model in models:
@@ -89,15 +91,15 @@ def _strip(table: Any, out_dir: Path, clip_index: int) -> FigureResult:
             pred = model(clip, flow)["out"].argmax(1)[0].numpy()
             valid = label != dataset.ignore_index
             correct[label_text] = float((pred[valid] == label[valid]).mean() * 100) if valid.any() else math.nan
-            panels.append((f"{label_text}\n{correct[label_text]:.0f}% px", colourise(pred, dataset.num_classes)))
-    fig = Figure(figsize=(1.8 * len(panels), 2.6))
+            panels.append((f"{label_text}\n{correct[label_text]:.0f}% px", colourise(pred, palette)))
+    fig = Figure(figsize=(max(1.8 * len(panels), 6.0), 2.8), layout="constrained")  # room for title and legend
     for ax, (title, image) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{table.name}: {sample['name']}", fontsize=9)
-    fig.legend(handles=class_legend(dataset.class_names), loc="lower center", ncol=min(8, len(dataset.class_names) + 1),
-               fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(handles=class_legend(dataset.class_names, palette), loc="outside lower center", fontsize=7,
+               ncol=min(8, len(dataset.class_names) + 1), frameon=False)
     best = max(correct, key=lambda k: correct[k])
     text = f"clip {sample['name']}: best pixel accuracy {best} ({correct[best]:.0f}%)"
     if notes:

@@ -7,6 +7,10 @@ A factory receives the ``ModelConfig`` fields its signature names (nested ``mode
 ``flow_source``), the shared head parameters (``bench.models.head.HeadParams``) when it takes ``**head``, and
 ``model.options``. A factory argument named like a config field always receives the config's value, so a
 different default there is an error (it would never be used); so is an option that is a config field.
+
+Where a plugin module cannot be imported but a sweep recorded the model's argument names
+(``registry.record_arguments``, read from the grid's manifest by ``bench status``), those names stand in for
+the factory's signature: the run ids come out the same, and nothing is built.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_def
 
 def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) -> dict[str, Any]:
     """The keyword arguments ``factory`` receives for ``model_cfg`` (module docstring)."""
-    fields = flatten_model_config(model_cfg)
     _check_shadowing(factory, model_cfg.name, flatten_model_config(ModelConfig()))
-    accepted = registry.accepted_arguments(factory)
+    return _arguments(registry.accepted_arguments(factory), model_cfg)
+
+
+def _arguments(accepted: list[str], model_cfg: ModelConfig) -> dict[str, Any]:
+    """The config fields named in ``accepted``, plus ``model.options`` (checked against ``accepted``)."""
+    fields = flatten_model_config(model_cfg)
     kwargs = {k: v for k, v in fields.items() if k in accepted}
     options = dict(model_cfg.options or {})
     clashing = sorted(k for k in options if k in fields)
@@ -65,6 +73,13 @@ def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) ->
 
 
 def model_arguments(cfg: Config) -> dict[str, Any]:
-    """The keyword arguments the model factory of ``cfg`` receives (its plugins imported first)."""
-    registry.load_plugins(cfg.plugins)
+    """The keyword arguments the model factory of ``cfg`` receives (its plugins imported first; a plugin that
+    cannot be imported is an error, unless the model's argument names were recorded: module docstring)."""
+    try:
+        registry.load_plugins(cfg.plugins)
+    except RegistryError:
+        recorded = registry.recorded_arguments(cfg.model.name)
+        if recorded is None:
+            raise
+        return _arguments(recorded, cfg.model)
     return factory_arguments(registry.get_factory(cfg.model.name), cfg.model)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -57,12 +58,16 @@ def suite_hash() -> str:
 
 
 def plugin_hash(module_name: str) -> str:
-    """The hash of a plugin module's source (imported if it is not yet); a package: every .py file below it."""
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    source = getattr(module, "__file__", None)
-    if not source:
-        return "no-source"
-    path = Path(source).resolve()
+    """The hash of a plugin module's source file, found without running it (``importlib.util.find_spec``); a
+    package: every .py file below it. "unavailable" when the module cannot be found."""
+    module = sys.modules.get(module_name)
+    try:
+        origin = getattr(module, "__file__", None) if module else importlib.util.find_spec(module_name).origin
+    except (ImportError, AttributeError, ValueError):  # find_spec: None (AttributeError) or a broken parent
+        origin = None
+    if not origin or not Path(origin).is_file():
+        return "unavailable"
+    path = Path(origin).resolve()
     if path.name == "__init__.py":
         return hash_files(_python_files(path.parent), path.parent.parent)
     return hash_files([path], path.parent)

@@ -8,11 +8,14 @@
     train_and_evaluate(cfg, run_dir, hooks=[StopAfter()])      # bench.run.trainer
     bench.execute(cfg, hooks=[StopAfter()])                     # the same through the run executor
 
-Loggers (``log.jsonl``, TensorBoard, ...) are hooks too: ``on_log`` sees each ``log.jsonl`` line as written.
+Loggers (``log.jsonl``, TensorBoard, MLflow, W&B) are hooks too: ``on_log`` sees each ``log.jsonl`` line as
+written; ``ScalarLogHook(writer)`` mirrors those lines to any writer with ``add_scalar(tag, value, step)``,
+``flush()`` and ``close()``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,3 +54,30 @@ class TrainHook:
 
     def close(self) -> None:
         pass
+
+
+class ScalarLogHook(TrainHook):
+    """Writes each log line's numbers as scalars through ``writer``: training lines as ``train/<key>`` (loss,
+    aux_loss, lr, throughput, max_memory_mb, ...), validation lines as ``val/<key>`` (miou, pixel_acc, macc, ...)
+    and ``val/iou/<class>``, at the line's iteration; non-numbers (the confusion matrix) are left out."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        step = int(entry.get("iter", 0))
+        if isinstance(entry.get("val"), dict):
+            self._scalars("val", entry["val"], step)
+        else:
+            self._scalars("train", {k: v for k, v in entry.items() if k != "iter"}, step)
+        self.writer.flush()
+
+    def _scalars(self, prefix: str, values: dict[str, Any], step: int) -> None:
+        for key, value in values.items():
+            if key == "per_class_iou" and isinstance(value, dict):
+                self._scalars(f"{prefix}/iou", value, step)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+
+    def close(self) -> None:
+        self.writer.close()

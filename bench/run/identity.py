@@ -36,7 +36,8 @@ from bench.run.arguments import model_arguments
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
 PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_every", "train.checkpoint_every",
-                                            "train.tensorboard"})
+                                            "train.tensorboard", "train.mlflow", "train.mlflow_uri", "train.wandb",
+                                            "train.tracker_project"})
 _ABSENT = object()
 
 

@@ -32,6 +32,7 @@ TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data"})
 
 def build_model(cfg: Config) -> nn.Module:
     """The model of ``cfg``: its plugins imported, ``num_classes`` from the dataset catalog."""
+    registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
     return registry.create(cfg.model.name, dataset_info(cfg.data).num_classes, model_arguments(cfg))
 
 

@@ -13,8 +13,8 @@
 
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoint.pt``, ``log.jsonl``, ``record.json``
 (written once when the run is done), ``claim.json`` (while a process owns the run), ``error.json`` (how the
-last attempt failed), ``latency.json``, ``eval.json`` and ``tensorboard/``. This module is the only code that
-names them: everything else reads and writes them through the functions here. Every write is atomic
+last attempt failed), ``latency.json``, ``eval.json`` and the loggers' ``tensorboard/``, ``mlflow/`` and
+``wandb/``. This module is the only code that names them: everything else reads and writes them through the functions here. Every write is atomic
 (``bench.run.records``) except the appended ``log.jsonl`` lines.
 
 ``claim.json`` is created complete: its content goes to a temporary file that is then ``os.link``-ed to the
@@ -56,6 +56,9 @@ ERROR = "error.json"
 LATENCY = "latency.json"
 EVAL = "eval.json"
 TENSORBOARD = "tensorboard"
+MLFLOW = "mlflow"  # the local MLflow file store of train.mlflow (train.mlflow_uri unset)
+WANDB = "wandb"    # the offline W&B run of train.wandb
+CURVES = "curves.png"  # bench curves, unless --out
 # the files a report links for a run (HTML), in that order
 REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
@@ -118,6 +121,18 @@ def has_config(run_dir: str | Path) -> bool:
 
 def tensorboard_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / TENSORBOARD
+
+
+def mlflow_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / MLFLOW
+
+
+def wandb_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / WANDB
+
+
+def curves_file(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CURVES
 
 
 def reported_files(run_dir: str | Path) -> list[Path]:

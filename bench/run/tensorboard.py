@@ -12,40 +12,18 @@ for the ``SummaryWriter`` (the tests use a fake one).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, TrainConfig
 from bench.run import rundir
-from bench.run.hooks import TrainHook
+from bench.run.hooks import ScalarLogHook, TrainHook
 
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 
 
-class TensorBoardHook(TrainHook):
-    """Writes each log line's numbers as scalars through ``writer`` (a ``SummaryWriter`` or alike)."""
-
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
-
-    def on_log(self, entry: dict[str, Any]) -> None:
-        step = int(entry.get("iter", 0))
-        if isinstance(entry.get("val"), dict):
-            self._scalars("val", entry["val"], step)
-        else:
-            self._scalars("train", {k: v for k, v in entry.items() if k != "iter"}, step)
-        self.writer.flush()
-
-    def _scalars(self, prefix: str, values: dict[str, Any], step: int) -> None:
-        for key, value in values.items():
-            if key == "per_class_iou" and isinstance(value, dict):
-                self._scalars(f"{prefix}/iou", value, step)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
-
-    def close(self) -> None:
-        self.writer.close()
+class TensorBoardHook(ScalarLogHook):
+    """``ScalarLogHook`` on a ``SummaryWriter`` (or alike)."""
 
 
 def summary_writer_class() -> Any:

@@ -22,7 +22,8 @@ Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP pro
 Hooks: objects with ``on_step_end(state: StepState)``, ``on_evaluate(iteration, metrics)`` and
 ``on_log(entry)`` (subclass ``TrainHook``). ``state.request_stop(reason)`` makes the loop save a checkpoint and
 raise ``TrainingInterrupted``. The ``log.jsonl`` writer is such a hook and passes each line to the others'
-``on_log``; the optional loggers (``logger_hooks``: TensorBoard with ``train.tensorboard``) are hooks too.
+``on_log``; the optional loggers (``logger_hooks``: ``train.tensorboard``, ``train.mlflow``, ``train.wandb``)
+are hooks too.
 
 Preemption: SIGUSR2 / SIGTERM -> checkpoint at the iteration boundary -> the previous handler (submitit's
 requeue), or the signal is re-raised after clean-up (bench.run.signals).
@@ -296,7 +297,7 @@ def train_and_evaluate(cfg: Config, run_dir: Path, *, hooks: Sequence[TrainHook]
 
 
 def _train(cfg: Config, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
-    loggers = logger_hooks(cfg.train, run_dir, env.is_main)  # checked before setup
+    loggers = logger_hooks(cfg, run_dir, env.is_main)  # checked before setup
     run = setup(cfg, run_dir, env)
     resume(run)
     hooks = (*loggers, *hooks)
