@@ -123,7 +123,7 @@ class FlowWarpSegmenter(SegmenterBase):
 def flow_warp(num_classes: int, memory_length: int = 2, flow_source: str = "raft", flow_raft: str = "small",
               flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
               **head: Any) -> FlowWarpSegmenter:
-    """Flow-warping baseline (NetWarp-style; RAFT, DIS, Farneback or ground-truth flow); ``head``: ``HeadParams``."""
+    """Flow-warping baseline (NetWarp-style): past value features warped by RAFT, DIS, Farneback or true flow."""
     return FlowWarpSegmenter(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
                              flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights,
                              flow_iters=flow_iters, flow_freeze=flow_freeze, flow_fusion=flow_fusion)

@@ -143,6 +143,10 @@ class ModelConfig:
     attention: str = choice("sdpa", ("sdpa", "reference"))
     align_corners: bool = False
     flow: FlowConfig = field(default_factory=FlowConfig)
+    keyframe_interval: int = bounded(5, 1, 16, "k: keyframe models (dff, accel) run the full network every k-th "
+                                               "frame (DFF/Accel on Cityscapes: 5); 1 = every frame")
+    update_backbone: str = field(default="resnet18", metadata={"help": "accel: the light per-frame backbone of "
+                                                                      "the update branch (a timm ResNet)"})
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
 
 
