@@ -2,7 +2,8 @@
 
 * reference branch: ``baselines.dff`` unchanged (keyframe N_feat features warped by flow to the current frame,
   then N_task) -> reference scores (B, C, h, w);
-* update branch: a light backbone (``update_backbone``, e.g. ``resnet18``, output stride 8 like the main one)
+* update branch: a light backbone (``update_backbone``, e.g. ``resnet18``, output stride 8 like the main one;
+  pretrained when ``model.pretrained`` is, from ``update_pretrained_path`` (``model.options``) when given)
   on the current frame, every frame -> 1x1 ConvBNReLU(C4 -> Cv) -> Dropout2d + 1x1 classifier -> update
   scores (B, C, h, w);
 * fusion: a learned 1x1 conv over the concatenated scores (2C -> C), Accel's score "correction" layer. It is
@@ -36,6 +37,15 @@ from bench.models.registry import register_model
 from bench.models.segmenter import Features
 
 
+def _update_backbone(name: str, pretrained: bool, path: str) -> Backbone:
+    """The update branch's backbone: pretrained like the main one (``model.pretrained``), from ``path`` when set."""
+    try:
+        return Backbone(name, pretrained=pretrained or bool(path), pretrained_path=path)
+    except RuntimeError as err:  # offline timm download: point at the update branch's own option
+        raise RuntimeError(f"accel update backbone: {err} For the update branch set "
+                           f"model.options.update_pretrained_path instead.") from err
+
+
 class ScoreFusion(nn.Module):
     """1x1 conv over ``cat([reference, update])`` scores: 2 x (B, C, h, w) -> (B, C, h, w), starting at their mean."""
 
@@ -57,8 +67,7 @@ class Accel(DeepFeatureFlow):
     def __init__(self, num_classes: int, head: HeadParams, keyframe_interval: int = 5,
                  update_backbone: str = "resnet18", update_pretrained_path: str = "", **flow: Any) -> None:
         super().__init__(num_classes, head, keyframe_interval=keyframe_interval, name="accel", **flow)
-        self.update_backbone = Backbone(update_backbone, pretrained=bool(update_pretrained_path) or head.pretrained,
-                                        pretrained_path=update_pretrained_path)
+        self.update_backbone = _update_backbone(update_backbone, head.pretrained, update_pretrained_path)
         self.update_head = nn.Sequential(ConvBNReLU(self.update_backbone.out_channels, head.value_channels, 1),
                                          Classifier(head.value_channels, num_classes, head.dropout))
         self.fusion = ScoreFusion(num_classes)

@@ -153,3 +153,32 @@ def test_dff_training_resumes_bit_identically(tmp_path: Path):
     assert first["iteration"] == second["iteration"] == 4
     for key, value in first["model"].items():
         assert torch.equal(value, second["model"][key]), key
+
+
+def test_paper_numbers_of_dff_and_accel_come_with_their_source():
+    from bench.report.paper import load_paper_reference, paper_number
+
+    ref = load_paper_reference()
+    accel18 = {"model.name": "accel", "model.update_backbone": "resnet18", "model.keyframe_interval": 5}
+    value, note = paper_number(ref, "cityscapes", accel18, "other")
+    assert value == 72.1 and "SamvitJ/Accel" in note
+    assert paper_number(ref, "cityscapes", {**accel18, "model.keyframe_interval": 2}, "other")[0] is None
+    assert paper_number(ref, "cityscapes", {"model.name": "dff", "model.keyframe_interval": 5}, "other")[0] == 69.2
+    sourced = [e for e in ref["entries"] if "Accel" in e["method"]]
+    assert {e["miou"] for e in sourced} == {72.1, 72.4, 74.2, 75.5, 68.7, 75.2} and all(e.get("source") for e in sourced)
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "cityscapes", "camvid"])
+def test_keyframe_and_flow_source_grids_expand(dataset):
+    from bench.grid.spec import build_grid
+
+    repo = Path(__file__).resolve().parent.parent
+    keyframe = build_grid(repo / "ablations" / f"{dataset}_keyframe.yaml").runs
+    seeds = 3 if dataset == "synthetic" else 1
+    assert len(keyframe) == 2 * 4 * seeds
+    assert {(r.config.model.name, r.config.model.keyframe_interval) for r in keyframe} == {
+        (name, k) for name in ("dff", "accel") for k in (1, 2, 5, 10)}
+    assert len({r.run_id for r in keyframe}) == len(keyframe)
+    sources = build_grid(repo / "ablations" / f"{dataset}_flow_source.yaml").runs
+    expected = {"ground_truth", "dis", "farneback"} if dataset == "synthetic" else {"raft", "dis", "farneback"}
+    assert {r.config.model.flow.source for r in sources} == expected and len(sources) == 2 * 3 * seeds
