@@ -101,15 +101,22 @@ class DeepFeatureFlow(SegmenterBase):
         keyframe distance (0: ``image`` is the keyframe, nothing is warped); ``flow`` (B, 2, H, W), current ->
         keyframe, is estimated when None and needed. -> {"out" (B, C, H, W)} (+ "aux" in training mode)."""
         size = tuple(image.shape[-2:]) if image_size is None else image_size
-        moved = torch.as_tensor(offset, device=image.device).view(-1).expand(image.shape[0]) > 0
-        if not bool(moved.any()):
-            flow, moved = None, None
+        moved = self._moved(offset)
+        if isinstance(moved, bool):  # one offset for the whole batch
+            flow, moved = (None if not moved else flow if flow is not None else self.key_flow(key, image)), None
         elif flow is None:
             flow = self.key_flow(key, image)
-        if moved is not None and bool(moved.all()):
-            moved = None
         logits = self.classifier(self.bottleneck(self.warp(key["value"], flow, moved)))
         return self.head_outputs(logits, key, image, flow, moved, size)
+
+    @staticmethod
+    def _moved(offset: int | Tensor) -> bool | Tensor:
+        """Whether the keyframe is another frame: a bool for one offset, a (B,) bool tensor for mixed offsets."""
+        if isinstance(offset, Tensor):
+            if offset.numel() == 1 or bool((offset == offset.view(-1)[0]).all()):
+                return bool(offset.view(-1)[0] > 0)
+            return offset > 0
+        return int(offset) > 0
 
     def head_outputs(self, logits: Tensor, key: Features, image: Tensor, flow: Tensor | None, moved: Tensor | None,
                      size: tuple[int, int]) -> dict[str, Tensor]:
