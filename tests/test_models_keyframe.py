@@ -182,3 +182,4 @@ def test_keyframe_and_flow_source_grids_expand(dataset):
     sources = build_grid(repo / "ablations" / f"{dataset}_flow_source.yaml").runs
     expected = {"ground_truth", "dis", "farneback"} if dataset == "synthetic" else {"raft", "dis", "farneback"}
     assert {r.config.model.flow.source for r in sources} == expected and len(sources) == 2 * 3 * seeds
+

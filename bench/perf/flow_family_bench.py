@@ -190,6 +190,8 @@ def within_budget(args: argparse.Namespace, started: float, what: str) -> bool:
 
 def latency_section(args: argparse.Namespace, started: float) -> dict[str, dict[str, Any]]:
     """The demo-scale latency rows, printed as they finish."""
+    if not within_budget(args, started, "latency rows"):
+        return {}
     torch.manual_seed(0)
     frames = demo_frames(args.warmup + args.frames, tuple(args.size))
     models = build_models(args.keyframe_intervals, DEMO_HEAD, 6, args.flow_source)
@@ -213,7 +215,8 @@ def summary_section(args: argparse.Namespace, rows: dict[str, dict[str, Any]], s
             print(f"{family} cycle ms / per_frame ms by k: "
                   + ", ".join(f"k={k}: {ms / base['median_ms']:.2f}" for k, ms in cycle.items()), flush=True)
     for label, head, size, classes, device in (("demo", DEMO_HEAD, tuple(args.size), 6, "cpu"),
-                                               ("full", FULL_HEAD, tuple(args.full_size), 19, "meta")):
+                                               ("full", {**FULL_HEAD, "backbone": args.full_backbone},
+                                                tuple(args.full_size), 19, "meta")):
         if not within_budget(args, started, f"FLOPs at {label} scale"):
             return
         pf, key = flops_ratio(head, size, classes, device)
@@ -231,6 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, nargs=2, default=[32, 32], metavar=("H", "W"))
     parser.add_argument("--full-size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
+    parser.add_argument("--full-backbone", default="resnet50c", help="backbone of the full-size FLOP count")
     parser.add_argument("--keyframe-intervals", type=int, nargs="+", default=[1, 2, 5, 10])
     parser.add_argument("--flow-source", default="dis", choices=["dis", "farneback"])
     parser.add_argument("--frames", type=int, default=40, help="timed frames per model")
