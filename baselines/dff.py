@@ -9,10 +9,11 @@ task network N_task = 3x3 bottleneck + classifier (run on every frame):
   the dataset's ``ground_truth``; defined on the current frame, pointing into the keyframe), resized to the
   feature grid, warps the keyframe's value features (``bench.flow.warp.backward_warp``), then N_task.
 
-What is warped: the value features (B, Cv, h, w), the output of the value encoder. DFF warps the output of its
-feature network, whose last layer is a channel-reducing conv (ResNet-101 conv5 -> 1024); the value encoder
-plays that role here (layer4 2048 -> Cv 256 for resnet50c), so warping is 8x cheaper than warping layer4, a
-keyframe's decoder is exactly ``per_frame``'s, and DFF with k = 1 is ``per_frame``. Not reproduced: DFF's
+What is warped: the value features (B, Cv, h, w), the output of the value encoder, not layer4. DFF warps the
+output of its feature network, a 1024-channel map (the channel count of its scale field) below ResNet-101's
+2048-channel conv5; the value encoder plays that role here (layer4 2048 -> Cv 256 for resnet50c), so warping
+is 8x cheaper than warping layer4, a keyframe's decoder is exactly ``per_frame``'s, and DFF with k = 1 is
+``per_frame``. Not reproduced: DFF's
 FlowNet and its learned scale field (a classical flow has none), and end-to-end training of the flow.
 
 Training (the paper's recipe): a clip of k frames ``frames (B, k, 3, H, W)`` ends with the labelled frame;

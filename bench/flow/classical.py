@@ -43,7 +43,8 @@ def require_cv2(method: str) -> None:
                           f"(a dependency of vss-bench), or use model.flow.source=raft|ground_truth")
 
 
-def _dis_preset(preset: str) -> int:
+def dis_preset_id(preset: str) -> int:
+    """OpenCV's constant for a DIS preset name (ultrafast | fast | medium); a one-line error otherwise."""
     if preset not in DIS_PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of {', '.join(DIS_PRESETS)}")
     return {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -53,7 +54,7 @@ def _dis_preset(preset: str) -> int:
 def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = DEFAULT_DIS_PRESET) -> np.ndarray:
     """DIS flow of grey uint8 images (H, W) x 2 -> (H, W, 2) float32 (dx, dy), target -> source."""
     require_cv2("dis")
-    return cv2.DISOpticalFlow_create(_dis_preset(preset)).calc(target, source, None)
+    return cv2.DISOpticalFlow_create(dis_preset_id(preset)).calc(target, source, None)
 
 
 def farneback_flow(target: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -84,7 +85,7 @@ class ClassicalFlow(FlowEstimator):
         self.method = method
         self.preset = preset
         # DIS instances are reused across calls; calc() with no initial flow does not carry state
-        self._dis = cv2.DISOpticalFlow_create(_dis_preset(preset)) if method == "dis" else None
+        self._dis = cv2.DISOpticalFlow_create(dis_preset_id(preset)) if method == "dis" else None
 
     def extra_repr(self) -> str:
         return f"method={self.method!r}" + (f", preset={self.preset!r}" if self.method == "dis" else "")

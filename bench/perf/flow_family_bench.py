@@ -44,7 +44,7 @@ from baselines.flow_warp import flow_warp
 from baselines.per_frame import per_frame
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
 from bench.data.synthetic import SyntheticVideo
-from bench.flow.classical import DIS_PRESETS, _dis_preset, to_grey_uint8
+from bench.flow.classical import DIS_PRESETS, dis_preset_id, to_grey_uint8
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
 
@@ -167,7 +167,7 @@ def dis_timing(size: tuple[int, int], pairs: int) -> dict[str, float]:
     try:
         result = {}
         for preset in DIS_PRESETS:
-            dis = cv2.DISOpticalFlow_create(_dis_preset(preset))
+            dis = cv2.DISOpticalFlow_create(dis_preset_id(preset))
             dis.calc(frames[1], frames[0], None)  # first call: allocations
             times = []
             for i in range(pairs):
