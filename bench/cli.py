@@ -190,7 +190,7 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from bench.config import ConfigError, load_config
-    from bench.models.registry import list_models, load_plugins
+    from bench.models.registry import describe, list_models, load_plugins
 
     others = [o for o in args.overrides if o.partition("=")[0].strip() != "plugins"]
     if others:
@@ -199,7 +199,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.plugins:
         print("bench: --plugins is deprecated; write plugins=[a,b] as for every other command", file=sys.stderr)
     load_plugins(plugins + list(args.plugins))
-    print("\n".join(list_models()))
+    names = list_models()
+    width = max(len(name) for name in names)
+    print("\n".join(f"{name:<{width}}  {describe(name)}" for name in names))
     return 0
 
 

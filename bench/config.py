@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from bench.constants import FLOW_SOURCES
+
 
 class ConfigError(ValueError):
     """A configuration key, type or value is invalid; the message names the dotted key."""
@@ -136,9 +138,10 @@ class DataConfig(Checked):
 
 @dataclass
 class FlowConfig(Checked):
-    """Optical flow for the flow-warp baseline (passed to it as ``flow_<field>``)."""
+    """Optical flow for the flow-based models (passed to them as ``flow_<field>``)."""
 
-    source: str = choice("raft", ("raft", "ground_truth"), "flow fed to the flow-warp baseline")
+    source: str = choice("raft", FLOW_SOURCES, "raft (needs weights), dis / farneback (OpenCV, no weights), "
+                                               "ground_truth (synthetic only)")
     raft: str = choice("small", ("small", "large"), "torchvision RAFT variant")
     weights: str = field(default="", metadata={"help": "'' = random init, 'default' = torchvision weights, or a local .pth path"})
     iters: int = bounded(12, 1, 64, "RAFT refinement iterations")
@@ -166,6 +169,10 @@ class ModelConfig(Checked):
     attention: str = choice("sdpa", ("sdpa", "reference"), "sdpa = fused attention kernel; reference = the explicit matmul")
     align_corners: bool = described(False, "bilinear resizing convention of the head")
     flow: FlowConfig = field(default_factory=FlowConfig)
+    keyframe_interval: int = bounded(5, 1, 16, "k: keyframe models (dff, accel) run the full network every k-th "
+                                               "frame (DFF/Accel on Cityscapes: 5); 1 = every frame")
+    update_backbone: str = field(default="resnet18", metadata={"help": "accel: the light per-frame backbone of "
+                                                                      "the update branch (a timm ResNet)"})
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
 
 
@@ -209,7 +216,8 @@ class EvalConfig(Checked):
     stride: list[int] = listed([513, 513], 2, "slide window step [H, W] (official: Cityscapes 513, CamVid 512)")
     batch_size: int = bounded(1, 1, help="clips per evaluation batch")
     temporal_consistency: bool = described(True, "also measure temporal consistency (eval.tc_metric)")
-    tc_flow: str = choice("ground_truth", ("ground_truth", "raft"), "flow used to warp t-1 predictions for TC")
+    tc_flow: str = choice("ground_truth", FLOW_SOURCES, "flow used to warp t-1 predictions for TC (dis / farneback: "
+                                                           "OpenCV, no weights; raft: eval.tc_raft_weights)")
     tc_metric: str = choice("both", ("both", "etc", "pixel_agreement"),
                             "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement")
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
