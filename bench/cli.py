@@ -213,6 +213,8 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.report.sources", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
+    ("bench.flow.estimator", "FlowWeightsMissing"), ("bench.flow.estimator", "FlowWeightsOffline"),
+    ("bench.flow.estimator", "FlowPackageMissing"),
 )
 
 

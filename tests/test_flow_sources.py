@@ -107,3 +107,13 @@ def test_classical_flow_follows_the_input_device_and_needs_no_grad():
     target = torch.randn(2, 3, 32, 32, requires_grad=True)
     flow = net(target, torch.randn(2, 3, 32, 32))
     assert flow.device == target.device and not flow.requires_grad
+
+
+def test_missing_raft_weights_are_a_one_line_cli_error(tmp_path, capsys):
+    from bench.cli import main
+
+    code = main(["train", "configs/synthetic_tmanet.yaml", "model.name=dff", "model.flow.source=raft",
+                 f"model.flow.weights={tmp_path}/raft_small.pth", f"run_dir={tmp_path}/run", "train.iters=1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert "raft_small.pth" in err and "does not exist" in err

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
-from bench.flow.estimator import FlowEstimator
+from bench.flow.estimator import FlowEstimator, FlowPackageMissing
 
 try:
     import cv2
@@ -37,10 +37,11 @@ FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 
 
 def require_cv2(method: str) -> None:
-    """A one-line ``ImportError`` when OpenCV is not installed."""
+    """A one-line ``FlowPackageMissing`` (an ``ImportError``) when OpenCV is not installed."""
     if cv2 is None:
-        raise ImportError(f"flow source {method!r} needs OpenCV: pip install 'opencv-python-headless>=4.8,<6' "
-                          f"(a dependency of vss-bench), or use model.flow.source=raft|ground_truth")
+        raise FlowPackageMissing(f"flow source {method!r} needs OpenCV: pip install "
+                                 f"'opencv-python-headless>=4.8,<6' (a dependency of vss-bench), or use "
+                                 f"model.flow.source=raft|ground_truth")
 
 
 def dis_preset_id(preset: str) -> int:

@@ -12,6 +12,19 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 
+# Bad input that the CLI prints as one line (bench.cli.USER_ERRORS): what to download, install or set.
+class FlowWeightsMissing(FileNotFoundError):
+    """A flow network's weights file does not exist (e.g. ``model.flow.weights``, ``eval.tc_raft_weights``)."""
+
+
+class FlowWeightsOffline(RuntimeError):
+    """A flow network's default weights could not be fetched (offline); the message names the file to place."""
+
+
+class FlowPackageMissing(ImportError):
+    """A flow source needs a package that is not installed (OpenCV for dis / farneback)."""
+
+
 class FlowEstimator(nn.Module):
     """Flow from ``target`` to ``source`` images: (B, 3, H, W) x 2 -> (B, 2, H, W) in pixels."""
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torchvision.models import optical_flow
 
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
-from bench.flow.estimator import FlowEstimator
+from bench.flow.estimator import FlowEstimator, FlowWeightsMissing, FlowWeightsOffline
 from bench.flow.warp import resize_flow
 
 RAFT_MIN_SIZE = 128
@@ -43,14 +43,14 @@ def load_raft(variant: str = "small", weights: str = "") -> nn.Module:
             state = enum.DEFAULT.get_state_dict(progress=False)
         except Exception as err:  # offline: URLError / OSError / HTTPError
             checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-            raise RuntimeError(
+            raise FlowWeightsOffline(
                 f"could not load torchvision RAFT-{variant} weights ({type(err).__name__}: {err}). Download {url} "
                 f"and put it into {checkpoints}/ (i.e. $TORCH_HOME/hub/checkpoints), or pass its path as "
                 f"model.flow.weights=/path/{url.rsplit('/', 1)[-1]}") from err
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"RAFT weights file {str(path)!r} does not exist (model.flow.weights); use '' "
+            raise FlowWeightsMissing(f"RAFT weights file {str(path)!r} does not exist (model.flow.weights); use '' "
                                     f"for random init, 'default' for torchvision's weights, or a local path")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -46,6 +46,7 @@ from bench.constants import IGNORE_INDEX
 from bench.data.build import build_dataset, collate_clips
 from bench.data.memory import is_consecutive, temporal_consistency_problem
 from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
+from bench.flow.estimator import FlowWeightsMissing
 from bench.flow.sources import make_flow_estimator
 from bench.metrics import EtcConsistency, PixelAgreement, confusion_matrix, segmentation_summary
 from bench.progress import Progress
@@ -220,7 +221,7 @@ def _tc_flow_fn(source: str, weights: str, device: torch.device) -> Callable[[Te
     if source == "ground_truth":
         return None
     if source == "raft" and not Path(weights).expanduser().is_file():
-        raise FileNotFoundError(f"eval.tc_raft_weights={weights!r} does not exist; download "
+        raise FlowWeightsMissing(f"eval.tc_raft_weights={weights!r} does not exist; download "
                                 f"raft_small_C_T_V2-01064c6d.pth (torchvision Raft_Small_Weights.C_T_V2) and point "
                                 f"eval.tc_raft_weights at it, or use eval.tc_flow=dis (no weights)")
     net = make_flow_estimator(source, raft="small", weights=str(Path(weights).expanduser()), iters=12, freeze=True)
