@@ -10,3 +10,8 @@ IGNORE_INDEX: int = 255
 
 # exit code of `python -m bench.run.execute` and `bench train` when another live process owns the run
 EXIT_BUSY = 75
+
+# the backbones' output stride (bench.models.backbone: timm output_stride=8, as the official dilated ResNet);
+# an input side must cover at least MIN_FEATURE_CELLS feature cells, else the run "learns" 1-cell images
+OUTPUT_STRIDE = 8
+MIN_FEATURE_CELLS = 2

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import yaml
 
 import bench.run.liveness as liveness
 from bench.cli import main
+from bench.config import ConfigError, parse_yaml
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
@@ -112,3 +114,34 @@ def test_a_model_name_that_leaves_output_root_is_refused():
         load_config(None, ["model.name=../x"])
     with pytest.raises(ConfigError, match="outside"):
         check_inside("/a/b/../../c", "/a", "run dir")
+
+
+# --------------------------------------------------------------------------------------------------
+# A12: degenerate ranges and sizes, and a YAML alias bomb, are refused before any work
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.scale_range=[-1,0]", "data.scale_range: [-1.0, 0.0] must be two positive scales with low <= high"),
+    ("data.scale_range=[2.0,0.5]", "low <= high"),
+    ("data.synthetic.size=[1,1]", "data.synthetic.size: [1, 1] is too small for the network (output stride 8"),
+    ("data.crop_size=[8,64]", "data.crop_size: [8, 64] is too small"),
+    ("eval.crop_size=[4,4]", "eval.crop_size: [4, 4] is too small"),
+])
+def test_degenerate_ranges_and_sizes_are_refused(capsys, override, message):
+    assert main(["config", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    assert main(["config", str(tmp_path / "bomb.yaml")]) == 2
+    assert time.perf_counter() - start < 5
+    assert "aliases expand this document past 100000 values" in capsys.readouterr().err
+    many = "x: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n"
+    with pytest.raises(ConfigError, match="more than 100 aliases"):
+        parse_yaml(many, "many.yaml")
+    assert parse_yaml("x: &x {iters: 3}\ntrain:\n  <<: *x\n", "ok.yaml") == {"x": {"iters": 3}, "train": {"iters": 3}}

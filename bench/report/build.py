@@ -67,6 +67,8 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
     and the index lists this report's tables with those already in ``out_dir`` (``bench.report.publish``).
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        make_folder(out, "--out")  # the error that says so
     loaded_sources = [load_source(source, overrides, strict) for source in sources]
     if overrides and all(s.expected_runs is None for s in loaded_sources):
         raise ReportError(f"overrides {' '.join(overrides)} apply to grid specs only, and no grid spec was given; "
