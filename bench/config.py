@@ -23,7 +23,10 @@ from typing import Any
 
 import yaml
 
-from bench.constants import MIN_FEATURE_CELLS, OUTPUT_STRIDE
+# the backbones' output stride (bench.models.backbone: timm output_stride=8, the official dilated ResNet); an
+# image side must cover at least MIN_FEATURE_CELLS feature cells, else a run "learns" one-cell images
+OUTPUT_STRIDE = 8
+MIN_FEATURE_CELLS = 2
 
 
 class ConfigError(ValueError):

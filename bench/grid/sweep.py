@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.grid import local, slurm
@@ -22,6 +23,7 @@ from bench.grid.spec import Grid, SweepError, build_grid
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
 from bench.constants import EXIT_BUSY
 from bench.run.liveness import slurm_reachable
+from bench.run.records import ensure_writable
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
 MIN_PREEMPTIBLE_TIME_MIN = 11
@@ -40,6 +42,13 @@ def _launch_overrides(launcher: str | None, max_parallel: int | None) -> dict[st
 def _todo(statuses: list[RunStatus], take_over: bool) -> list[Any]:
     launchable = LAUNCHABLE | ({RunState.UNKNOWN} if take_over else set())
     return [s.run for s in statuses if s.state in launchable]
+
+
+def _check_writable(grid: Grid, todo: list[Any]) -> None:
+    """The bookkeeping folder and every run's parent folder take files (a full disk or a read-only results
+    folder fails here, once, before anything is launched)."""
+    for folder in dict.fromkeys([grid.sweep_dir] + [Path(run.run_dir).parent for run in todo]):
+        ensure_writable(folder)
 
 
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
@@ -91,6 +100,7 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
     if not todo:
         print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
         return 0
+    _check_writable(grid, todo)
     try:
         if grid.launch.launcher == "slurm":
             return _submit(grid, todo, spec, take_over)
