@@ -200,7 +200,9 @@ class LaunchConfig:
     partition: str = ""
     account: str = ""
     qos: str = ""
-    time_min: int = bounded(60, 1, help="SLURM time limit; keep >= 11 so submitit treats USR2 as preemption")
+    time_min: int = bounded(60, 1, help="SLURM time limit, minutes; >= 4 (bench sweep refuses less: the time-limit "
+                                        "signal would come before the job can requeue); >= 11 so submitit tells "
+                                        "preemption from time-out")
     nodes: int = bounded(1, 1)
     gpus_per_node: int = bounded(0, 0)
     tasks_per_node: int = bounded(0, 0, help="processes (DDP ranks) per node; 0 = one per GPU, or 1 without GPUs")

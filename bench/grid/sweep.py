@@ -52,6 +52,7 @@ def _check_writable(grid: Grid, todo: list[Any]) -> None:
 
 
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
+    slurm.check_time_min(grid.launch)
     ok, why = slurm_reachable()
     if not ok:
         raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
