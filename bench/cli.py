@@ -186,7 +186,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
     ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
-    ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.run.checkpoint", "CheckpointError"), ("bench.models.backbone", "PretrainedWeightsError"),
     ("bench.report.sources", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),

@@ -270,3 +270,27 @@ def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text("model: [\n")
     assert execute_main([str(tmp_path)]) == 2
     _one_line(capsys, "not valid YAML")
+
+
+# --------------------------------------------------------------------------------------------------
+# B1-2: the dataset is checked before any pretrained weights are looked for; offline weights are one line
+
+
+def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monkeypatch, capsys):
+    import bench.models.backbone as backbone
+
+    monkeypatch.setattr(backbone, "_create_from_hub", lambda *a: pytest.fail("weights looked for before the data"))
+    args = ["train", "configs/cityscapes_tmanet.yaml", f"data.root={tmp_path / 'EMPTY'}", "device=cpu",
+            f"output_root={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    _one_line(capsys, "DatasetError", str(tmp_path / "EMPTY"))
+
+
+def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
+    import bench.models.backbone as backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
+    assert main(["train", *TRAIN, "model.pretrained=true", f"run_dir={tmp_path / 'run'}"]) == 2
+    _one_line(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")

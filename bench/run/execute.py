@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 from bench.config import Config, ConfigError
 from bench.data.errors import DatasetError
+from bench.models.backbone import PretrainedWeightsError
 from bench.models.registry import RegistryError
 from bench.constants import EXIT_BUSY
 from bench.progress import configure_logging
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = execute(rundir.read_config(args[0]), args[0], take_over=take_over, launched=True)
-    except (ConfigError, CheckpointError, RegistryError, DatasetError, OSError) as err:
+    except (ConfigError, CheckpointError, RegistryError, DatasetError, PretrainedWeightsError, OSError) as err:
         problem = write_problem(err)
         if problem is None and isinstance(err, OSError):
             raise

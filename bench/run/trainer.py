@@ -59,6 +59,7 @@ from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object
     shutdown_distributed
 from bench.progress import Progress
 from bench.run import rundir
+from bench.run.arguments import model_arguments
 from bench.run.batches import InfiniteBatches, per_rank_batch
 from bench.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bench.run.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
@@ -150,8 +151,12 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
     tcfg = cfg.train
     batch_per_rank = per_rank_batch(tcfg.batch_size, env.world_size)
     seed_everything(tcfg.seed, tcfg.deterministic)
+    # the dataset first: a missing dataset is reported before any pretrained weights are looked for
+    memory = int(model_arguments(cfg).get("memory_length", 0))
+    train_set = build_dataset(cfg.data, cfg.data.train_split, memory, train=True)
     model = build_model(cfg)
-    train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
+    if int(model.memory_length) != memory:  # a model that reads another number of past frames than its argument
+        train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
     model.to(env.device)
     if env.distributed and tcfg.sync_bn:
         if env.device.type == "cuda":
