@@ -209,7 +209,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
     ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
-    ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.run.checkpoint", "CheckpointError"), ("bench.models.backbone", "PretrainedWeightsError"),
     ("bench.report.sources", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
@@ -395,6 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as err:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
+        from bench.run.records import write_problem
+
+        problem = write_problem(err)  # a full disk or a read-only folder: what to do, not a traceback
+        if problem is not None:
+            print(f"bench: {problem}", file=sys.stderr)
+            return 2
         if not isinstance(err, _user_error_types()):
             raise
         message = " ".join(str(err).split())  # one line even if a message carries a newline

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from bench.constants import FLOW_SOURCES
+from bench.constants import FLOW_SOURCES, MIN_FEATURE_CELLS, OUTPUT_STRIDE
 
 
 class ConfigError(ValueError):
@@ -235,7 +235,9 @@ class LaunchConfig(Checked):
     partition: str = described("", "SLURM partition")
     account: str = described("", "SLURM account")
     qos: str = described("", "SLURM quality of service")
-    time_min: int = bounded(60, 1, help="SLURM time limit; keep >= 11 so submitit treats USR2 as preemption")
+    time_min: int = bounded(60, 1, help="SLURM time limit, minutes; >= 4 (bench sweep refuses less: the time-limit "
+                                        "signal would come before the job can requeue); >= 11 so submitit tells "
+                                        "preemption from time-out")
     nodes: int = bounded(1, 1, help="SLURM nodes per run (DDP across nodes)")
     gpus_per_node: int = bounded(0, 0, help="SLURM GPUs per node")
     tasks_per_node: int = bounded(0, 0, help="processes (DDP ranks) per node; 0 = one per GPU, or 1 without GPUs")
@@ -403,6 +405,11 @@ def validate(cfg: Config) -> None:
     for key, size in sizes.items():
         if any(v <= 0 for v in size):
             raise ConfigError(f"{key}: sizes must be positive, got {size}; give [H, W] with H, W >= 1")
+    _check_image_sizes({k: v for k, v in sizes.items() if k != "eval.stride"})
+    low, high = cfg.data.scale_range
+    if not 0 < low <= high:
+        raise ConfigError(f"data.scale_range: {cfg.data.scale_range} must be two positive scales with low <= high, "
+                          "e.g. [0.5, 2.0] (or [1.0, 1.0] for no rescaling)")
     if cfg.data.dataset != "synthetic":
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
@@ -415,6 +422,15 @@ def validate(cfg: Config) -> None:
                           f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
                           f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
                           "consistency)")
+
+
+def _check_image_sizes(sizes: dict[str, list[int]]) -> None:
+    """Every image side covers at least ``MIN_FEATURE_CELLS`` cells of the output-stride-8 feature map."""
+    smallest = OUTPUT_STRIDE * MIN_FEATURE_CELLS
+    for key, size in sizes.items():
+        if size and min(size) < smallest:
+            raise ConfigError(f"{key}: {size} is too small for the network (output stride {OUTPUT_STRIDE}: at least "
+                              f"{smallest} pixels a side); give [H, W] >= [{smallest}, {smallest}]")
 
 
 def check_device(device: str) -> None:
@@ -449,8 +465,51 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A key appears twice in one YAML mapping."""
 
 
+# a config uses aliases rarely; an "alias bomb" (each level repeating the previous one) expands exponentially
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+class AliasLimitError(yaml.composer.ComposerError):
+    """A YAML document uses more aliases, or expands to more values, than a config ever needs."""
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """The number of values ``node`` stands for once every alias is expanded (refused past the limit)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise AliasLimitError(None, None, "an alias refers to a value that contains it", node.start_mark)
+    active.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else \
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+    size = 1 + sum(_expanded_size(child, memo, active) for child in children)
+    active.discard(key)
+    if size > MAX_EXPANDED_NODES:
+        raise AliasLimitError(None, None, f"aliases expand this document past {MAX_EXPANDED_NODES} values",
+                              node.start_mark)
+    memo[key] = size
+    return size
+
+
 class StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the last one silently)."""
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the last one silently), and
+    more than ``MAX_ALIASES`` aliases or ``MAX_EXPANDED_NODES`` values once aliases are expanded."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count = getattr(self, "alias_count", 0) + 1
+            if self.alias_count > MAX_ALIASES:
+                raise AliasLimitError(None, None, f"more than {MAX_ALIASES} aliases (*name)",
+                                      self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        if node is not None:
+            _expanded_size(node, {}, set())
+        return node
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -474,6 +533,8 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     problem = " ".join(str(getattr(err, "problem", None) or err).split())
     if isinstance(err, DuplicateKeyError):
         return f"{problem}; keep one of them"
+    if isinstance(err, AliasLimitError):
+        return f"{problem}; write the values out instead of repeating aliases"
     if isinstance(err, yaml.constructor.ConstructorError) and "for the tag" in problem:
         return f"{problem}; only plain values are allowed (numbers, strings, lists, mappings): remove the tag"
     if isinstance(err, yaml.constructor.ConstructorError):

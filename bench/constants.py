@@ -14,3 +14,8 @@ EXIT_BUSY = 75
 # optical-flow sources (bench.flow.sources builds them; config validates model.flow.source and eval.tc_flow
 # against this tuple): torchvision RAFT, OpenCV DIS and Farneback, the synthetic dataset's exact flow
 FLOW_SOURCES: tuple[str, ...] = ("raft", "dis", "farneback", "ground_truth")
+
+# the backbones' output stride (bench.models.backbone: timm output_stride=8, as the official dilated ResNet);
+# an input side must cover at least MIN_FEATURE_CELLS feature cells, else the run "learns" 1-cell images
+OUTPUT_STRIDE = 8
+MIN_FEATURE_CELLS = 2

@@ -151,7 +151,11 @@ def test_float_fields_must_be_finite(raw):
 
 @pytest.mark.parametrize("raw, value", [("1e-3", 0.001), ("1e6", 1e6), ("-2.5E-2", -0.025), ("3", 3.0)])
 def test_scientific_notation_is_a_number(raw, value):
-    assert from_dict(Config, {"data": {"scale_range": [raw, raw]}}).data.scale_range == [value, value]
+    if value <= 0:  # read as a number, then refused as a scale
+        with pytest.raises(ConfigError, match="must be two positive scales"):
+            from_dict(Config, {"data": {"scale_range": [raw, raw]}})
+    else:
+        assert from_dict(Config, {"data": {"scale_range": [raw, raw]}}).data.scale_range == [value, value]
     if value >= 0:
         assert load_config(None, [f"train.lr={raw}"]).train.lr == value
 

@@ -104,6 +104,18 @@ def test_a_short_slurm_time_limit_warns(tmp_path, monkeypatch, capsys, write_spe
     assert "launch.time_min=5 < 11" in capsys.readouterr().err
 
 
+def test_a_slurm_time_limit_too_short_to_requeue_is_refused(tmp_path, monkeypatch, capsys, write_spec):
+    from bench.grid.slurm import MIN_REQUEUE_TIME_MIN
+
+    path = write_spec(launch={"launcher": "slurm", "time_min": MIN_REQUEUE_TIME_MIN - 1})
+    monkeypatch.setattr("bench.grid.sweep.slurm_reachable", lambda: (True, ""))
+    monkeypatch.setattr("bench.grid.slurm.submit_slurm", lambda *a, **k: pytest.fail("must not submit"))
+    assert sweep_command(str(path)) == 2
+    err = capsys.readouterr().err
+    assert f"launch.time_min={MIN_REQUEUE_TIME_MIN - 1} is below {MIN_REQUEUE_TIME_MIN} minutes" in err
+    assert "killed instead of requeued" in err and MIN_REQUEUE_TIME_MIN == 4
+
+
 # --------------------------------------------------------------------------------------------------
 # the SLURM Job with a stand-in trainer
 

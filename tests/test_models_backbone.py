@@ -67,6 +67,64 @@ def test_pretrained_without_path_offline_gives_instructions(monkeypatch):
         return original(name, pretrained=False, **kwargs)
 
     monkeypatch.setattr(timm, "create_model", offline)
+    monkeypatch.setattr("bench.models.backbone.hub_reachable", lambda *a: True)  # the hub "answers", the fetch fails
+    monkeypatch.setattr("bench.models.backbone.cached_weights", lambda name: None)
     with pytest.raises(RuntimeError, match="model.pretrained_path") as info:
         Backbone("resnet18", pretrained=True)
     assert "resnet18" in str(info.value) and "model.pretrained=false" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# pretrained weights offline: the local caches first, then one line naming the file (never a download here)
+
+
+def _caches(tmp_path, monkeypatch):
+    import bench.models.backbone as backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(backbone, "hub_reachable", lambda *a: pytest.fail("the hub must not be asked"))
+    return backbone
+
+
+def test_pretrained_weights_come_from_the_torch_hub_cache_without_network(tmp_path, monkeypatch):
+    _caches(tmp_path, monkeypatch)
+    source = timm.create_model("resnet18", pretrained=False)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(source.state_dict(), folder / "resnet18_a1_0-d63eafa0.pth")
+    bb = Backbone("resnet18", pretrained=True)
+    assert torch.equal(bb.body.conv1.weight, source.conv1.weight)
+
+
+def test_pretrained_weights_come_from_the_hugging_face_cache_without_network(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    _caches(tmp_path, monkeypatch)
+    source = timm.create_model("resnet18", pretrained=False)
+    repo = tmp_path / "hf" / "models--timm--resnet18.a1_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, repo / "snapshots" / "abc123" / "model.safetensors")
+    bb = Backbone("resnet18", pretrained=True)
+    assert torch.equal(bb.body.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
+
+
+def test_offline_without_a_cached_copy_fails_at_once_naming_the_file(tmp_path, monkeypatch):
+    import time
+
+    backbone = _caches(tmp_path, monkeypatch)
+    monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
+    monkeypatch.setattr(timm, "create_model", lambda *a, pretrained=False, **k: pytest.fail("no download offline")
+                        if pretrained else pytest.fail("nothing to build"))
+    start = time.perf_counter()
+    with pytest.raises(backbone.PretrainedWeightsError) as info:
+        Backbone("resnet18", pretrained=True)
+    assert time.perf_counter() - start < 2
+    text = str(info.value)
+    assert "cannot be reached" in text and "https://huggingface.co/timm/resnet18.a1_in1k" in text
+    assert "model.pretrained_path=" in text and str(tmp_path / "torch" / "hub" / "checkpoints") in text
+    monkeypatch.undo()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert backbone.hub_reachable() is False  # answered without touching the network

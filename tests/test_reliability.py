@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import yaml
 
 import bench.run.liveness as liveness
 from bench.cli import main
+from bench.config import ConfigError, parse_yaml
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
@@ -112,3 +114,183 @@ def test_a_model_name_that_leaves_output_root_is_refused():
         load_config(None, ["model.name=../x"])
     with pytest.raises(ConfigError, match="outside"):
         check_inside("/a/b/../../c", "/a", "run dir")
+
+
+# --------------------------------------------------------------------------------------------------
+# A12: degenerate ranges and sizes, and a YAML alias bomb, are refused before any work
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.scale_range=[-1,0]", "data.scale_range: [-1.0, 0.0] must be two positive scales with low <= high"),
+    ("data.scale_range=[2.0,0.5]", "low <= high"),
+    ("data.synthetic.size=[1,1]", "data.synthetic.size: [1, 1] is too small for the network (output stride 8"),
+    ("data.crop_size=[8,64]", "data.crop_size: [8, 64] is too small"),
+    ("eval.crop_size=[4,4]", "eval.crop_size: [4, 4] is too small"),
+])
+def test_degenerate_ranges_and_sizes_are_refused(capsys, override, message):
+    assert main(["config", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    assert main(["config", str(tmp_path / "bomb.yaml")]) == 2
+    assert time.perf_counter() - start < 5
+    assert "aliases expand this document past 100000 values" in capsys.readouterr().err
+    many = "x: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n"
+    with pytest.raises(ConfigError, match="more than 100 aliases"):
+        parse_yaml(many, "many.yaml")
+    assert parse_yaml("x: &x {iters: 3}\ntrain:\n  <<: *x\n", "ok.yaml") == {"x": {"iters": 3}, "train": {"iters": 3}}
+
+
+# --------------------------------------------------------------------------------------------------
+# one line that says what to do, exit 2, nothing lost (C3, C5, G3, G9, memory_length=0, execute, log.jsonl)
+
+TRAIN = as_overrides({**TINY, "train.iters": 2, "train.batch_size": 2, "model.memory_length": 1})
+
+
+def _one_line(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", *TRAIN, f"run_dir={run_dir}"]) == 0
+    return run_dir
+
+
+def test_a_finished_checkpoint_evaluated_again_logs_one_validation_line(trained):
+    (trained / "record.json").unlink()
+    assert main(["train", *TRAIN, f"run_dir={trained}"]) == 0
+    entries = rundir.read_log(trained).entries
+    assert [e["iter"] for e in entries if "val" in e] == [2] and rundir.read_record(trained).done
+
+
+def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    assert main(["eval", str(trained), "--save-preds", str(tmp_path / "ro" / "preds")]) == 2
+    _one_line(capsys, "Read-only file system", "choose a writable folder")
+
+
+def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
+    import torch
+
+    other_model = {"iteration": 1, "model": {"a": torch.zeros(1)}, "optimizer": {}, "data": {}, "rng": {}}
+    cases = (({"foo": 1}, "is not a training checkpoint of bench train"),
+             ({"model": {"a": torch.zeros(1)}}, "is not a training checkpoint of bench train"),
+             (other_model, "cannot be resumed (RuntimeError: Error(s) in loading state_dict"))
+    for i, (foreign, message) in enumerate(cases):
+        run_dir = tmp_path / f"run{i}"
+        run_dir.mkdir()
+        torch.save(foreign, run_dir / "checkpoint.pt")
+        assert main(["train", *TRAIN, f"run_dir={run_dir}"]) == 2
+        _one_line(capsys, message, "move it aside")
+        assert torch.load(run_dir / "checkpoint.pt", weights_only=True).keys() == foreign.keys()
+        assert not (run_dir / "claim.json").exists()
+
+
+@pytest.mark.parametrize("code, text, hint", [(28, "No space left on device", "df -h"),
+                                              (30, "Read-only file system", "choose a writable folder")])
+def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, code, text, hint):
+    def refuse(*args, **kwargs):
+        raise OSError(code, text)
+
+    monkeypatch.setattr(rundir.tempfile, "mkstemp", refuse)
+    assert main(["train", *TRAIN, f"run_dir={tmp_path / 'run'}"]) == 2
+    _one_line(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
+    assert not (tmp_path / "run" / "claim.json").exists()
+
+
+def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypatch, write_spec, capsys):
+    import bench.run.records as records
+
+    def refuse(*args, dir=None, **kwargs):
+        raise OSError(30, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(records.tempfile, "mkstemp", refuse)
+    assert main(["sweep", str(write_spec()), "--launcher", "local"]) == 2
+    _one_line(capsys, "Read-only file system", "choose a writable folder")
+
+
+def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tmp_path, monkeypatch):
+    import bench.run.checkpoint as checkpoint
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint was saved yet") as first:
+        checkpoint.save_checkpoint(tmp_path / "checkpoint.pt", {})
+    assert "intact" not in str(first.value)
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    with pytest.raises(checkpoint.CheckpointError, match="the previous checkpoint there is intact"):
+        checkpoint.save_checkpoint(tmp_path / "checkpoint.pt", {})
+
+
+@pytest.mark.parametrize("source, kind", [("raise RuntimeError('boom')\n", "RuntimeError: boom"),
+                                          ("def broken(:\n", "SyntaxError")])
+def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys, source, kind):
+    name = f"bench_test_bad_plugin_{abs(hash(source))}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["models", "--plugins", name]) == 2
+    _one_line(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
+
+
+def test_tmanet_without_memory_is_one_line(tmp_path, capsys):
+    assert main(["train", *TRAIN, "model.memory_length=0", f"run_dir={tmp_path / 'run'}"]) == 2
+    _one_line(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
+
+
+def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
+    from bench.run.execute import main as execute_main
+
+    (tmp_path / "config.yaml").write_text("model: {memory_length: 99}\n")
+    assert execute_main([str(tmp_path)]) == 2
+    _one_line(capsys, f"{tmp_path / 'config.yaml'}: model.memory_length: value 99", "delete it and launch")
+    (tmp_path / "config.yaml").write_text("model: [\n")
+    assert execute_main([str(tmp_path)]) == 2
+    _one_line(capsys, "not valid YAML")
+
+
+# --------------------------------------------------------------------------------------------------
+# B1-2: the dataset is checked before any pretrained weights are looked for; offline weights are one line
+
+
+def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monkeypatch, capsys):
+    import bench.models.backbone as backbone
+
+    monkeypatch.setattr(backbone, "_create_from_hub", lambda *a: pytest.fail("weights looked for before the data"))
+    args = ["train", "configs/cityscapes_tmanet.yaml", f"data.root={tmp_path / 'EMPTY'}", "device=cpu",
+            f"output_root={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    _one_line(capsys, "DatasetError", str(tmp_path / "EMPTY"))
+
+
+def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
+    import bench.models.backbone as backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
+    assert main(["train", *TRAIN, "model.pretrained=true", f"run_dir={tmp_path / 'run'}"]) == 2
+    _one_line(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")

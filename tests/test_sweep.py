@@ -158,8 +158,10 @@ def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
         d.mkdir(parents=True)
     (done / "record.json").write_text(json.dumps(fake_eval_record("x", 0, miou=0.5, config=to_dict(runs[0].config))))
     (failed / "error.json").write_text(json.dumps({"last_line": "ValueError: boom", "job_id": None}))
+    from bench.run.liveness import process_start_time
+
     (running / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(),
-                                                    "job_id": None, "time": 0}))
+                                                    "pid_start": process_start_time(), "job_id": None, "time": 0}))
     manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"event": "submit", "run_id": runs[3].run_id, "launcher": "local",

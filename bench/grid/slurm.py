@@ -11,6 +11,7 @@ returns a fresh ``Job`` as a ``DelayedSubmission``: the task is requeued, keeps 
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -27,6 +28,23 @@ from bench.config import LaunchConfig
 
 class LaunchError(RuntimeError):
     """The launcher cannot be used (e.g. no ``sbatch`` on PATH) or a submission failed."""
+
+
+# A job reaching its time limit is requeued only if submitit's USR2 handler is in place when the signal comes.
+SIGNAL_DELAY_S = 90        # submitit's default: sbatch --signal=USR2@90
+SIGNAL_RESOLUTION_S = 60   # sbatch --signal: "the signal may be sent up to 60 seconds earlier than specified"
+STARTUP_MARGIN_S = 90      # from the job's start to the handler (python start-up, unpickling the Job)
+MIN_REQUEUE_TIME_MIN = math.ceil((SIGNAL_DELAY_S + SIGNAL_RESOLUTION_S + STARTUP_MARGIN_S) / 60)
+
+
+def check_time_min(launch: LaunchConfig) -> None:
+    """Refuse a ``launch.time_min`` so short that the time-limit signal can come before the job can catch it
+    (the job then dies of "User defined signal 2" instead of being requeued)."""
+    if launch.time_min < MIN_REQUEUE_TIME_MIN:
+        raise LaunchError(f"launch.time_min={launch.time_min} is below {MIN_REQUEUE_TIME_MIN} minutes: SLURM sends "
+                          f"the time-limit signal {SIGNAL_DELAY_S}-{SIGNAL_DELAY_S + SIGNAL_RESOLUTION_S} s before "
+                          f"the limit, and a job needs up to {STARTUP_MARGIN_S} s to catch it, so it would be "
+                          f"killed instead of requeued; give launch.time_min={MIN_REQUEUE_TIME_MIN} or more")
 
 
 class Job:
@@ -131,6 +149,7 @@ def submit_slurm(runs: Sequence[Run], launch: LaunchConfig, sweep_dir: Path, nam
     Does not wait: job ids go to the sweep manifest, and ``bench status`` reads run dirs, claims,
     ``error.json`` and ``sacct``. Logs land in ``launch.folder/<name>/<job>/<job>_0_log.{out,err}``.
     """
+    check_time_min(launch)
     ok, why = slurm_reachable()
     if not ok:
         raise LaunchError(f"cannot submit to SLURM: {why}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.grid import local, manifest, slurm
@@ -27,6 +28,7 @@ from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_ta
 from bench.constants import EXIT_BUSY
 from bench.run import rundir
 from bench.run.liveness import slurm_reachable
+from bench.run.records import ensure_writable
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
 MIN_PREEMPTIBLE_TIME_MIN = 11
@@ -66,7 +68,15 @@ def _stale_stop(statuses: list[RunStatus], spec: str) -> str:
             f"<run>.stale-<n>), or use their records as they are with --accept-stale")
 
 
+def _check_writable(grid: Grid, todo: list[Any]) -> None:
+    """The bookkeeping folder and every run's parent folder take files (a full disk or a read-only results
+    folder fails here, once, before anything is launched)."""
+    for folder in dict.fromkeys([grid.sweep_dir] + [Path(run.run_dir).parent for run in todo]):
+        ensure_writable(folder)
+
+
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
+    slurm.check_time_min(grid.launch)
     ok, why = slurm_reachable()
     if not ok:
         raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
@@ -124,6 +134,7 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
     if not todo:
         print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
         return 0
+    _check_writable(grid, todo)
     # the models' argument names, so `bench status` names these runs even where a plugin is not importable
     manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
     try:

@@ -10,8 +10,10 @@ Pretrained weights are never downloaded silently in offline settings:
 * ``pretrained_path="/path/file.pth"`` (or ``.safetensors``) loads a local state dict non-strictly (timm keys,
   or mmcv/mmseg ResNetV1c keys such as ``resnet50_v1c-2cccc1ad.pth``, remapped) and records missing keys in
   ``Backbone.load_report`` (also emitted as a warning);
-* ``pretrained=True`` without a path asks timm (Hugging Face hub / URL); when that fails (offline) a
-  ``RuntimeError`` names the file to download and says to set ``model.pretrained_path``.
+* ``pretrained=True`` without a path first looks in the local caches (the Hugging Face hub cache,
+  ``HF_HUB_CACHE``, and torch's ``$TORCH_HOME/hub/checkpoints/``) and loads a copy found there; otherwise, when
+  huggingface.co cannot be reached (or ``HF_HUB_OFFLINE=1``), it fails at once (no download retries) with a
+  ``PretrainedWeightsError`` naming the file to download and where to put it; online, timm downloads it.
 
 Usage::
 
@@ -23,12 +25,28 @@ Usage::
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
 from pathlib import Path
+from urllib.parse import urlparse
 
 import timm
 import torch
+from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
+
+HUB_HOST = "huggingface.co"
+REACH_TIMEOUT_S = 3.0
+
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained backbone weights are neither where the user put them nor downloadable from here; the message
+    names the file to download and where to put it."""
+
+
+class MissingWeightsFile(PretrainedWeightsError, FileNotFoundError):
+    """``model.pretrained_path`` names no file."""
 
 # Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
 LAYER3_INDEX, LAYER4_INDEX = 3, 4
@@ -46,7 +64,8 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file {str(path)!r} does not exist (model.pretrained_path)")
+        raise MissingWeightsFile(f"backbone weights file {str(path)!r} does not exist (model.pretrained_path); "
+                                 "give the path of the downloaded file, or set model.pretrained=false")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         state = load_file(str(path))
@@ -117,20 +136,61 @@ class Backbone(nn.Module):
         return layer3, layer4
 
 
+def hub_reachable(timeout_s: float = REACH_TIMEOUT_S) -> bool:
+    """Whether huggingface.co answers a TCP connection (False at once with ``HF_HUB_OFFLINE=1``)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def cached_weights(name: str) -> Path | None:
+    """A local copy of timm's pretrained weights for ``name``: the Hugging Face hub cache, then torch's hub
+    checkpoints folder (where a by-hand download can go); None when there is none."""
+    cfg = get_pretrained_cfg(name)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        cache = os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(cfg.hf_hub_id, filename, cache_dir=cache)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found)
+    if cfg.url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name
+        if path.is_file():
+            return path
+    return None
+
+
 def _create_from_hub(name: str, kwargs: dict) -> nn.Module:
-    """timm's own pretrained download; on failure, an error naming the file to fetch by hand."""
+    """timm's pretrained weights: a cached copy, else timm's own download; offline or on failure, an error
+    naming the file to fetch by hand (at once: no download is attempted when the hub cannot be reached)."""
+    local = cached_weights(name)
+    if local is not None:
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(local)}, **kwargs)
+    if not hub_reachable():
+        raise PretrainedWeightsError(_fetch_hint(name, f"no copy in the local caches and {HUB_HOST} cannot be "
+                                                       "reached from here"))
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except Exception as err:  # network / hub errors come in many types (OSError, HTTPError, hub errors)
-        cfg = timm.create_model(name, pretrained=False, **kwargs).pretrained_cfg or {}
-        source = []
-        if cfg.get("hf_hub_id"):
-            source.append(f"https://huggingface.co/{cfg['hf_hub_id']} (file model.safetensors)")
-        if cfg.get("url"):
-            source.append(cfg["url"])
-        where = " or ".join(source) or f"the timm weights of {name!r}"
-        raise RuntimeError(
-            f"could not fetch pretrained weights for backbone {name!r} ({type(err).__name__}: {err}). "
-            f"Download {where} on a machine with internet access, copy it here and set "
-            f"model.pretrained_path=/path/to/that/file (or set model.pretrained=false to train from scratch)."
-        ) from err
+        raise PretrainedWeightsError(_fetch_hint(name, f"{type(err).__name__}: {err}")) from err
+
+
+def _fetch_hint(name: str, why: str) -> str:
+    cfg = get_pretrained_cfg(name)
+    source = []
+    if cfg is not None and cfg.hf_hub_id:
+        source.append(f"https://huggingface.co/{cfg.hf_hub_id} (file model.safetensors)")
+    if cfg is not None and cfg.url:
+        source.append(cfg.url)
+    where = " or ".join(source) or f"the timm weights of {name!r}"
+    return (f"could not fetch pretrained weights for backbone {name!r} ({why}). Download {where} on a machine "
+            f"with internet access, copy it here and set model.pretrained_path=/path/to/that/file (or put the .pth "
+            f"in {Path(torch.hub.get_dir()) / 'checkpoints'}/, or set model.pretrained=false to train from scratch).")

@@ -17,6 +17,7 @@ and list its module in the config: ``plugins: [mypkg.my_method]``.
 from __future__ import annotations
 
 import importlib
+import traceback
 import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -69,6 +70,18 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
                 f"plugin module {module!r} could not be imported ({err}); it must be importable "
                 f"(installed, or on PYTHONPATH) and call bench.models.registry.register_model"
             ) from err
+        except Exception as err:  # noqa: BLE001 - a plugin's own bug (SyntaxError, RuntimeError...) at import
+            raise RegistryError(f"plugin module {module!r} failed while being imported: {_where(err)}"
+                                f"{type(err).__name__}: {err}; fix the plugin (`python -c 'import {module}'` "
+                                f"shows the whole traceback)") from err
+
+
+def _where(err: Exception) -> str:
+    """``"file:line: "`` of the failing line: the SyntaxError's own, else the traceback's last frame."""
+    if isinstance(err, SyntaxError) and err.filename:
+        return f"{err.filename}:{err.lineno}: "
+    frames = traceback.extract_tb(err.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
 def list_models() -> list[str]:

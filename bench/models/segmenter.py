@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from bench.models.backbone import Backbone
 from bench.models.head import HeadParams
 from bench.models.layers import Classifier, ConvBNReLU, FCNAuxHead, make_encoder, resize_to
+from bench.models.registry import RegistryError
 
 MAX_MEMORY_LENGTH = 8
 
@@ -94,8 +95,9 @@ class SegmenterBase(nn.Module):
 
 
 def check_memory_length(model: str, memory_length: int, minimum: int = 1) -> None:
-    """``memory_length`` in ``minimum..MAX_MEMORY_LENGTH``, else a ``ValueError`` that names ``model``."""
+    """``memory_length`` in ``minimum..MAX_MEMORY_LENGTH``, else a ``RegistryError`` (a ``ValueError``: a bad
+    model argument, one line from the CLI) that names ``model``."""
     if not minimum <= memory_length <= MAX_MEMORY_LENGTH:
         hint = " (use the 'per_frame' model for a memory-free baseline)" if memory_length == 0 else ""
-        raise ValueError(f"{model} needs model.memory_length in {minimum}..{MAX_MEMORY_LENGTH}, "
+        raise RegistryError(f"{model} needs model.memory_length in {minimum}..{MAX_MEMORY_LENGTH}, "
                          f"got {memory_length}{hint}")

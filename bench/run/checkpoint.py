@@ -33,15 +33,18 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
     A full disk is a ``CheckpointError`` naming the folder (the previous checkpoint is still there).
     """
+    had_one = Path(path).is_file()
     try:
         return write_atomic(path, lambda handle: torch.save(state, handle))
     except (OSError, RuntimeError) as err:
         if not disk_full(err):
             raise
         folder = Path(path).parent
-        raise CheckpointError(f"no disk space left to save {Path(path).name} in {folder}; the previous checkpoint "
-                              f"there is intact: free space (df -h {folder}) and rerun the same command to resume "
-                              f"from it") from err
+        then = ("the previous checkpoint there is intact: free space (df -h {f}) and rerun the same command to "
+                "resume from it") if had_one else ("no checkpoint was saved yet: free space (df -h {f}) and rerun "
+                                                   "the same command (it starts from the beginning)")
+        raise CheckpointError(f"no disk space left to save {Path(path).name} in {folder}; "
+                              f"{then.format(f=folder)}") from err
 
 
 def disk_full(err: BaseException) -> bool:

@@ -23,12 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.config import Config, validate
+from bench.config import Config, ConfigError, validate
+from bench.data.errors import DatasetError
+from bench.models.backbone import PretrainedWeightsError
+from bench.models.registry import RegistryError
 from bench.constants import EXIT_BUSY
 from bench.progress import configure_logging
 from bench.run import rundir, trainer
 from bench.run.hooks import TrainHook
+from bench.run.checkpoint import CheckpointError
 from bench.run.liveness import current_job_id
+from bench.run.records import write_problem
 
 
 
@@ -156,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = execute(rundir.read_config(args[0]), args[0], take_over=take_over, launched=True)
-    except rundir.RunDirError as err:
-        print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
+    except (ConfigError, CheckpointError, RegistryError, DatasetError, PretrainedWeightsError, OSError) as err:
+        problem = write_problem(err)
+        if problem is None and isinstance(err, OSError):
+            raise
+        print(f"bench: {problem or type(err).__name__ + ': ' + ' '.join(str(err).split())}", file=sys.stderr)
         return 2
     print(json.dumps(result.summary(), default=str), flush=True)
     return EXIT_BUSY if result.outcome is Outcome.BUSY else 0

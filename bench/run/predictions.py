@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
+from bench.config import check_inside
+
 
 class PredictionWriter:
     """Writes colour (and, where the dataset has official label ids, labelId) PNGs under ``out_dir``."""
@@ -37,7 +39,7 @@ class PredictionWriter:
 
         ids = pred.detach().cpu().numpy().astype(np.uint8)
         for name, image in zip(names, ids):
-            stem = self.out_dir / str(name)
+            stem = check_inside(self.out_dir / str(name), self.out_dir, f"prediction of sample {name!r}:")
             stem.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(self.colours[image]).save(f"{stem}_color.png")
             if self.label_ids is not None:

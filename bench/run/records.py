@@ -11,6 +11,7 @@ fields are listed in docs/architecture.md ("record.json").
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -79,6 +80,39 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# OSErrors that mean "this place cannot be written" rather than a bug
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_problem(err: BaseException) -> str | None:
+    """One line saying what to do for an ``OSError`` of a full disk, a quota, a read-only folder or a refused
+    permission (writes are atomic: nothing already there was lost); None for any other error."""
+    if not isinstance(err, OSError) or err.errno not in _FULL + _READ_ONLY:
+        return None
+    where = err.filename or "the output folder"
+    folder = Path(str(where)).parent if err.filename else Path(".")
+    if err.errno in _FULL:
+        return (f"cannot write {where}: {err.strerror}; free space there (df -h {folder}) and rerun the same "
+                f"command (what was written before is intact)")
+    return (f"cannot write {where}: {err.strerror}; choose a writable folder (output_root=..., run_dir=..., "
+            f"--out, --save-preds) or fix its permissions, then rerun")
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` and write (then remove) a probe file in it, so a full disk or a read-only folder
+    fails before any work starts (an ``OSError`` naming the folder; ``write_problem`` says what to do)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(folder)) from err
+    os.close(fd)
+    Path(probe).unlink(missing_ok=True)
+    return folder
 
 
 def default_file_mode() -> int:

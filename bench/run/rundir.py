@@ -194,12 +194,15 @@ def read_log(run: str | Path) -> LogRead:
     return LogRead(path, entries, bad, len(rows))
 
 
-def truncate_log(run_dir: str | Path, iteration: int) -> None:
-    """Drop log lines written after ``iteration`` (work lost when the run was interrupted) and cut-short lines."""
+def truncate_log(run_dir: str | Path, iteration: int, final: bool = False) -> None:
+    """Drop log lines written after ``iteration`` (work lost when the run was interrupted) and cut-short lines.
+    ``final``: the checkpoint at ``iteration`` is the last one and is about to be evaluated again, so its
+    validation line goes too (one validation line per evaluation)."""
     path = Path(run_dir) / LOG
     if not path.is_file():
         return
-    kept = [json.dumps(entry) for entry in read_log(path).entries if entry.get("iter", 0) <= iteration]
+    kept = [json.dumps(entry) for entry in read_log(path).entries if entry.get("iter", 0) < iteration
+            or (entry.get("iter", 0) == iteration and not (final and "val" in entry))]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
@@ -305,12 +308,17 @@ def write_config(run_dir: str | Path, cfg: Config) -> Path:
 
 
 def read_config(run_dir: str | Path) -> Config:
-    """The ``Config`` stored in ``run_dir/config.yaml``; a missing file is a one-line ``RunDirError``."""
+    """The ``Config`` stored in ``run_dir/config.yaml``; a missing or invalid file is a one-line ``RunDirError``."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise RunDirError(f"{path} does not exist; a launcher writes it before starting the run "
                           f"(or start it with `bench train CONFIG`)")
-    return load_config(path)
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        text = str(err) if str(err).startswith(str(path)) else f"{path}: {err}"
+        raise RunDirError(f"{text}; fix that file, or delete it and launch the run again (bench sweep SPEC writes "
+                          f"it)") from None
 
 
 def _stored_config_yaml(path: Path) -> dict[str, Any] | None:
@@ -549,7 +557,10 @@ class Acquired:
 def _link_new_claim(path: Path, claim: Claim) -> bool | None:
     """Create ``path`` with ``claim`` as its complete content; False if it exists already, None if the
     temporary file vanished before the link (removed by the holder's ``remove_temp_files``: try again)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # a full disk or a read-only folder: name the file the run could not write
+        raise OSError(err.errno, err.strerror, str(path)) from err
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(asdict(claim), handle)
@@ -561,6 +572,8 @@ def _link_new_claim(path: Path, claim: Claim) -> bool | None:
         return False
     except FileNotFoundError:
         return None
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
         Path(tmp).unlink(missing_ok=True)
 

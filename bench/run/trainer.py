@@ -60,8 +60,9 @@ from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object
     shutdown_distributed
 from bench.progress import Progress
 from bench.run import rundir
+from bench.run.arguments import model_arguments
 from bench.run.batches import InfiniteBatches, per_rank_batch
-from bench.run.checkpoint import load_checkpoint, save_checkpoint
+from bench.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bench.run.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
 from bench.run.hooks import StepState, TrainHook
 from bench.run.latency import measure_model_latency
@@ -151,8 +152,12 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
     tcfg = cfg.train
     batch_per_rank = per_rank_batch(tcfg.batch_size, env.world_size)
     seed_everything(tcfg.seed, tcfg.deterministic)
+    # the dataset first: a missing dataset is reported before any pretrained weights are looked for
+    memory = int(model_arguments(cfg).get("memory_length", 0))
+    train_set = build_dataset(cfg.data, cfg.data.train_split, memory, train=True)
     model = build_model(cfg)
-    train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
+    if int(model.memory_length) != memory:  # a model that reads another number of past frames than its argument
+        train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
     model.to(env.device)
     if env.distributed and tcfg.sync_bn:
         if env.device.type == "cuda":
@@ -179,16 +184,35 @@ def resume(run: Training) -> None:
     path = run.checkpoint_path
     if path.is_file():
         state = load_checkpoint(path, map_location="cpu")
-        run.model.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
-            run.amp.scaler.load_state_dict(state["scaler"])
-        run.batches.load_state_dict(state["data"])
-        set_rng_state(state["rng"])
-        run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
+        _check_training_state(state, path)
+        try:
+            run.model.load_state_dict(state["model"])
+            run.optimizer.load_state_dict(state["optimizer"])
+            if state.get("scaler"):
+                run.amp.scaler.load_state_dict(state["scaler"])
+            run.batches.load_state_dict(state["data"])
+            set_rng_state(state["rng"])
+            run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            detail = " ".join(str(err).split())[:300]  # load_state_dict lists every key on many lines
+            raise CheckpointError(f"{path} cannot be resumed ({type(err).__name__}: {detail}); "
+                                  f"{_move_aside_hint(path)}") from err
         run.saved_at = run.iteration
-    if run.env.is_main:
-        rundir.truncate_log(run.run_dir, run.iteration)
+    if run.env.is_main:  # a finished checkpoint is evaluated again: its old validation line goes
+        rundir.truncate_log(run.run_dir, run.iteration, final=run.iteration >= run.train.iters)
+
+
+def _move_aside_hint(path: Path) -> str:
+    return f"move it aside (mv {path} {path}.foreign) to train from scratch, or pass another run_dir"
+
+
+def _check_training_state(state: Any, path: Path) -> None:
+    """A checkpoint to resume holds what ``save`` writes; anything else is a one-line ``CheckpointError``."""
+    needed = ("iteration", "model", "optimizer", "data", "rng")
+    missing = [k for k in needed if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a training checkpoint of bench train (no {', '.join(missing)}); "
+                              f"{_move_aside_hint(path)}")
 
 
 def step(run: Training) -> StepState:
