@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from tabulate import tabulate
+
+from bench.perf.gpu_parts import run_part
 
 BUDGETS_S: dict[str, float] = {"environment": 20, "cuda_tests": 100, "attention": 45, "latency": 140,
                                "train_step": 55}
@@ -39,10 +42,7 @@ TITLES = {"environment": "Environment", "cuda_tests": "1. CUDA tests (pytest -m 
 
 
 def _cuda_available() -> bool:
-    """Whether torch sees a GPU, asked in a child process so this process never imports torch."""
-    probe = "import torch, sys; sys.stdout.write(str(torch.cuda.is_available()))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    return out.stdout.strip() == "True"
+    return torch.cuda.is_available()
 
 
 def _run_in_child(name: str, path: Path, budget_s: float, smoke: bool) -> dict[str, Any]:
@@ -96,8 +96,6 @@ def run_parts(names: list[str], out: Path, smoke: bool, max_seconds: float, inli
         path = out / "parts" / f"{name}.json"
         print(f"gpu-check: {name} (budget {budget:.0f} s)", flush=True)
         if inline:
-            from bench.perf.gpu_parts import run_part  # torch is imported here only when asked to run inline
-
             part = _read_part(name, run_part(name, path, budget, smoke).path)
         else:
             part = _run_in_child(name, path, budget, smoke)
