@@ -1,8 +1,9 @@
 """The measurements of ``make gpu-check`` (``bench.perf.gpu_check`` runs each in its own process and budget).
 
-Every part is ``part(ctx) -> None``: it appends rows (dicts) and notes to ``ctx`` and calls ``ctx.flush()`` after
-each row, so a part killed at its budget keeps what it measured; it checks ``ctx.budget_left()`` between steps and
-stops with a note when the budget is spent. ``ctx.smoke`` selects tiny sizes (a CPU, resnet18-sized models).
+Every part is ``part(ctx) -> None`` (``bench.perf.gpu_context.PartContext``): it adds rows (dicts) and notes to
+``ctx``, saved after each row, so a part killed at its budget keeps what it measured; it checks
+``ctx.out_of_budget(...)`` between steps and stops with a note when the budget is spent. ``ctx.smoke`` selects
+tiny sizes (a CPU, resnet18-sized models).
 
 * ``environment``: GPU, driver, CUDA, cuDNN, torch, Python, CPU;
 * ``cuda_tests``: ``pytest -m cuda tests/test_cuda.py`` (JUnit XML parsed into one row per test);
@@ -11,21 +12,16 @@ stops with a note when the budget is spent. ``ctx.smoke`` selects tiny sizes (a 
 * ``latency``: every registered model (``bench.models.registry.list_models``) at 769x769 and 1024x2048 through
   ``bench.run.latency.measure_latency`` (TMANet at T=2 and T=4, streaming and recompute), random init, random
   frames, batch 1;
-* ``train_step``: the Cityscapes recipe (``configs/cityscapes_tmanet.yaml``, global batch, 769 crop, random init)
-  on random tensors: data / forward / backward / optimizer time, GPU memory, utilisation, 80k-iteration projection.
+* ``train_step`` (``bench.perf.gpu_train``): one training step of the Cityscapes recipe.
 """
 
 from __future__ import annotations
 
-import json
 import platform
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,54 +30,12 @@ import torch
 from bench.config import load_config
 from bench.models.registry import list_models
 from bench.perf import attention_bench
+from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext
+from bench.perf.gpu_train import train_step
 from bench.run.evaluate import needs_flow_input
-from bench.run.latency import ModeMismatchError, cuda_sync, measure_latency
+from bench.run.latency import ModeMismatchError, measure_latency
 from bench.run.model import build_model
-from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "configs" / "cityscapes_tmanet.yaml"
-# smoke mode: a resnet18 with 8/16-channel heads and one RAFT iteration, on 32x32 inputs
-SMOKE_MODEL = ["model.backbone=resnet18", "model.key_channels=8", "model.value_channels=16", "model.channels=16",
-               "model.aux_channels=16", "model.flow.iters=1"]
-
-
-@dataclass
-class PartContext:
-    """What a part writes (``rows``, ``notes``) and its limits; ``flush`` saves them to ``path`` (JSON)."""
-
-    name: str
-    path: Path
-    budget_s: float
-    smoke: bool
-    device: torch.device
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-    status: str = "running"
-
-    def budget_left(self) -> float:
-        return self.budget_s - (time.perf_counter() - self.started)
-
-    def out_of_budget(self, what: str) -> bool:
-        """True (with a note) when the budget is spent: ``what`` and everything after it is skipped."""
-        if self.budget_left() > 0:
-            return False
-        self.notes.append(f"skipped from {what} on: the part's budget of {self.budget_s:.0f} s ran out")
-        self.status = "partial"
-        return True
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.flush()
-        print(json.dumps(row), flush=True)  # rows as they finish
-
-    def flush(self) -> None:
-        payload = {"name": self.name, "status": self.status, "rows": self.rows, "notes": self.notes,
-                   "seconds": round(time.perf_counter() - self.started, 2), "smoke": self.smoke}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1, default=str))
-        tmp.replace(self.path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,136 +195,6 @@ def latency(ctx: PartContext) -> None:
     ctx.notes.append(f"{frames} timed frames x {repeats} passes after {warmup} warm-up frames per mode; median of "
                      f"pass medians and their IQR; random init and random frames, batch 1, fp32, whole image "
                      f"(no sliding window); cudnn.benchmark={torch.backends.cudnn.benchmark}")
-    ctx.status = "done"
-
-
-# --------------------------------------------------------------------------------------------------
-# one training step of the Cityscapes recipe
-
-
-class UtilisationSampler:
-    """Mean and max of ``torch.cuda.utilization()`` (needs pynvml) sampled every 50 ms in a thread."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.samples: list[int] = []
-        self.reason = ""
-        try:
-            torch.cuda.utilization(device)
-            self.device = device
-        except Exception as err:  # noqa: BLE001 - pynvml missing or no NVML: reported as n/a
-            self.device, self.reason = None, f"n/a ({type(err).__name__}: {err})"[:120]
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(int(torch.cuda.utilization(self.device)))
-            time.sleep(0.05)
-
-    def __enter__(self) -> "UtilisationSampler":
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True) if self.device is not None else None
-        if self._thread:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def summary(self) -> str:
-        if not self.samples:
-            return self.reason or "n/a (no sample)"
-        return f"mean {statistics.mean(self.samples):.0f}%, max {max(self.samples)}% ({len(self.samples)} samples)"
-
-
-def _phase_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, amp: MixedPrecision, cfg: Any,
-                batch: int, device: torch.device, iteration: int) -> dict[str, float]:
-    """One SGD step on random tensors, synchronised between phases: ms of data, forward, backward, optimizer."""
-    h, w = cfg.data.crop_size
-    clock: list[float] = [time.perf_counter()]
-
-    def lap() -> None:
-        cuda_sync(device)
-        clock.append(time.perf_counter())
-
-    frames = torch.randn(batch, int(model.memory_length) + 1, 3, h, w).to(device, non_blocking=True)
-    label = torch.randint(0, 19, (batch, h, w)).to(device, non_blocking=True)
-    lap()
-    with amp.autocast():
-        out = model(frames)
-    total = total_loss(out, label, cfg.train)[0]
-    lap()
-    amp.scaler.scale(total).backward()
-    lap()
-    set_lr(optimizer, poly_lr(iteration, cfg.train.iters, cfg.train.lr, cfg.train.min_lr, cfg.train.poly_power))
-    amp.scaler.step(optimizer)
-    amp.scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    lap()
-    return {k: 1e3 * (b - a) for k, a, b in zip(("data", "forward", "backward", "optimizer"), clock, clock[1:])}
-
-
-def _train_steps(ctx: PartContext, cfg: Any, batch: int, steps: int) -> list[dict[str, float]]:
-    torch.manual_seed(0)
-    model = build_model(cfg).to(ctx.device).train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer, amp = build_optimizer(trainable, cfg.train), MixedPrecision.create(cfg.train.amp, ctx.device)
-    times = []
-    for i in range(steps):
-        if i > 1 and ctx.out_of_budget(f"step {i + 1} of {steps}"):
-            break
-        times.append(_phase_step(model, optimizer, amp, cfg, batch, ctx.device, i))
-    return times
-
-
-def train_step(ctx: PartContext) -> None:
-    overrides = ["model.pretrained=false", f"device={ctx.device.type}"]
-    overrides += (SMOKE_MODEL + ["data.crop_size=[32,32]", "train.batch_size=2"]) if ctx.smoke else []
-    cfg = load_config(RECIPE, overrides)
-    batch, steps = int(cfg.train.batch_size), (2 if ctx.smoke else 5)
-    cuda = ctx.device.type == "cuda"
-    sampler = UtilisationSampler(ctx.device) if cuda else None
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(ctx.device)
-    try:
-        with sampler or _Null():
-            times = _train_steps(ctx, cfg, batch, steps)
-    except torch.cuda.OutOfMemoryError:
-        per_gpu = batch // max(int(cfg.launch.gpus_per_node), 1)
-        ctx.notes.append(f"global batch {batch} ran out of GPU memory on one GPU; measured the recipe's per-GPU "
-                         f"batch {per_gpu} instead ({cfg.launch.gpus_per_node} GPUs in the recipe)")
-        torch.cuda.empty_cache()
-        batch = per_gpu
-        with sampler or _Null():
-            times = _train_steps(ctx, cfg, batch, steps)
-    _train_rows(ctx, cfg, batch, times, sampler)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _train_rows(ctx: PartContext, cfg: Any, batch: int, times: list[dict[str, float]], sampler: Any) -> None:
-    timed = times[1:] if len(times) > 1 else times  # the first step pays cuDNN / allocator warm-up
-    for phase in ("data", "forward", "backward", "optimizer"):
-        ctx.add({"phase": phase, "median_ms": statistics.median(t[phase] for t in timed)})
-    step_ms = statistics.median(sum(t.values()) for t in timed)
-    iters = int(cfg.train.iters)
-    ctx.add({"phase": "step", "median_ms": step_ms})
-    cuda = ctx.device.type == "cuda"
-    memory = (f"max allocated {torch.cuda.max_memory_allocated(ctx.device) / 2**30:.1f} GiB, max reserved "
-              f"{torch.cuda.max_memory_reserved(ctx.device) / 2**30:.1f} GiB") if cuda else "n/a (CPU)"
-    ctx.notes += [f"batch {batch} clips of {int(cfg.model.memory_length) + 1} frames at "
-                  f"{cfg.data.crop_size[0]}x{cfg.data.crop_size[1]}, {cfg.model.backbone}, amp={cfg.train.amp}, "
-                  f"random init, random tensors (data = making the batch on the host + copy to the device; the "
-                  f"real loader: python -m bench.perf.data_loader_bench); median of {len(timed)} steps after 1",
-                  f"GPU memory: {memory}", f"GPU utilisation: {sampler.summary() if sampler else 'n/a (CPU)'}",
-                  f"projected {iters} iterations at this step time: {step_ms * iters / 3.6e6:.1f} h on this one "
-                  f"device (the recipe: {cfg.launch.gpus_per_node} GPUs sharing the global batch)"]
     ctx.status = "done"
 
 
