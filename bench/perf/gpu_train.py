@@ -110,10 +110,13 @@ def train_step(ctx: PartContext) -> None:
     sampler = UtilisationSampler(ctx.device) if cuda else None
     if cuda:
         torch.cuda.reset_peak_memory_stats(ctx.device)
+    times = None
     try:
         with sampler or _Null():
             times = _train_steps(ctx, cfg, batch, steps)
     except torch.cuda.OutOfMemoryError:
+        pass  # retried below, outside this block, once the traceback (holding the model) is gone
+    if times is None:
         per_gpu = batch // max(int(cfg.launch.gpus_per_node), 1)
         ctx.notes.append(f"global batch {batch} ran out of GPU memory on one GPU; measured the recipe's per-GPU "
                          f"batch {per_gpu} instead ({cfg.launch.gpus_per_node} GPUs in the recipe)")
