@@ -370,11 +370,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Log records of ``bench.*`` to stderr: INFO by default (progress status lines), DEBUG with -v, WARNING with
     -q; and matplotlib's Agg backend, since the CLI draws only to files (library imports leave it alone)."""
-    import matplotlib
+    import os
 
     from bench.progress import configure_logging
 
-    matplotlib.use("Agg")
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    else:  # read when matplotlib is imported; importing it here would cost commands that draw nothing ~0.2 s
+        os.environ["MPLBACKEND"] = "Agg"
     configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 

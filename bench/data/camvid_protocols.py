@@ -22,11 +22,13 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bench.constants import IGNORE_INDEX
 from bench.data.errors import DatasetError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SEGNET_CLASSES = [
     "sky", "building", "pole", "road", "sidewalk", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
@@ -74,6 +76,8 @@ class CamVidProtocol:
 
     def lut(self) -> np.ndarray:
         """256-entry table: stored SegNet index (0..10, 11 or 255 void) -> class id or 255; others invalid (-1)."""
+        import numpy as np  # here, not at the top: the torch-free catalog (bench config, run ids) reads this module
+
         lut = np.full(256, -1, dtype=np.int64)
         shift = 1 if self.void_is_class else 0
         lut[:VOID_INDEX] = np.arange(VOID_INDEX) + shift
@@ -103,6 +107,8 @@ def colour_to_index(rgb: np.ndarray, source: str = "") -> np.ndarray:
 
     Colours outside the 32 of the CamVid palette raise ``DatasetError`` naming ``source`` and the colours.
     """
+    import numpy as np  # see CamVidProtocol.lut
+
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise DatasetError(f"colour annotation {source} has shape {rgb.shape}; expected (H, W, 3) RGB")
     packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]

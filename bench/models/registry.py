@@ -3,6 +3,10 @@
 A factory never sees a config object: ``bench.run.model`` maps a config's fields to the keyword arguments a
 factory names (``accepted_arguments``) and calls ``create``; this module knows nothing about configs.
 
+Torch-free: the built-in factories' signatures are read from their source files (``bench.models.declared``), so
+``get_factory`` / ``list_models`` answer without importing the model modules (``bench config``, ``bench status``
+and run ids never import torch); a built-in's module is imported when its factory is first called.
+
 Register a new method (see README, "Adding a method")::
 
     from bench.models.registry import register_model
@@ -21,6 +25,7 @@ import traceback
 import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
+from bench.models.declared import DeclaredFactory, declared_factories
 from bench.models.head import HeadParams
 
 if TYPE_CHECKING:  # the registry itself imports no torch (run ids are computed without it)
@@ -84,10 +89,40 @@ def _where(err: Exception) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
+def _declared_builtins() -> dict[str, DeclaredFactory] | None:
+    """The built-in factories read from their sources (cached); None when one cannot be read that way."""
+    key = tuple(BUILTIN_MODEL_MODULES)
+    if key not in _DECLARED:
+        _DECLARED[key] = declared_factories(key)
+    return _DECLARED[key]
+
+
+_DECLARED: dict[tuple[str, ...], dict[str, DeclaredFactory] | None] = {}
+
+
+def _lazy_factory(declared: DeclaredFactory) -> ModelFactory:
+    """A stand-in with the declared signature and names; calling it imports the module and calls the real one."""
+
+    def factory(*args: Any, **kwargs: Any) -> "nn.Module":
+        real = getattr(importlib.import_module(declared.module), declared.qualname)
+        return real(*args, **kwargs)
+
+    factory.__signature__ = declared.signature  # type: ignore[attr-defined]  # read by inspect.signature
+    factory.__module__, factory.__qualname__, factory.__name__ = declared.module, declared.qualname, declared.qualname
+    return factory
+
+
+def _builtin_names() -> set[str]:
+    declared = _declared_builtins()
+    if declared is None:
+        load_builtin_models()
+        return set()
+    return set(declared)
+
+
 def list_models() -> list[str]:
-    """Names of all registered models (built-ins are loaded first)."""
-    load_builtin_models()
-    return sorted(_MODELS)
+    """Names of all registered models: the built-ins (read from their sources) and the plugins loaded."""
+    return sorted(_builtin_names() | set(_MODELS))
 
 
 def describe(name: str) -> str:
@@ -97,10 +132,17 @@ def describe(name: str) -> str:
 
 
 def get_factory(name: str) -> ModelFactory:
-    """The factory registered under ``name``, or an error listing the registered names."""
-    load_builtin_models()
+    """The factory registered under ``name``, or an error listing the registered names. A built-in whose module
+    is not imported yet comes as a stand-in with the same signature (``_lazy_factory``)."""
+    if name in _MODELS:
+        return _MODELS[name]
+    declared = _declared_builtins()
+    if declared is not None and name in declared:
+        return _lazy_factory(declared[name])
+    if declared is None:
+        load_builtin_models()
     if name not in _MODELS:
-        raise RegistryError(f"unknown model {name!r}; registered models: {', '.join(sorted(_MODELS))} "
+        raise RegistryError(f"unknown model {name!r}; registered models: {', '.join(list_models())} "
                             f"(a plugin module listed in `plugins:` can register more)")
     return _MODELS[name]
 

@@ -5,6 +5,9 @@ Run::
     python -m bench.perf.attention_bench                      # CUDA if available: 97x97 (and 65, 33), T=4
     python -m bench.perf.attention_bench --device cpu         # CPU default: 33x33 and 49x49, T=4
     python -m bench.perf.attention_bench --sizes 65 97 --memory-length 2 --batch 2
+    python -m bench.perf.attention_bench --max-seconds 60    # sizes not started after 60 s are skipped
+
+A row is printed as soon as its size is measured.
 
 The read is the TMANet head's (tmanet.md §1.5): query key (B, 64, S, S), memory keys (B, T, 64, S, S), memory
 values (B, T, 256, S, S), post-ReLU-like inputs; 97x97 is the feature grid of a 769x769 crop at output stride 8.
@@ -133,31 +136,29 @@ def cpu_peak_mib(impl: str, size: int, backward: bool, args: argparse.Namespace)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def benchmark(args: argparse.Namespace) -> list[dict[str, object]]:
+def benchmark_size(size: int, args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Both implementations at one grid ``size``: impl -> row (times, peak memory, max |sdpa - reference|)."""
     device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
-    rows = []
-    for size in args.sizes:
-        inputs = make_inputs(size, args.memory_length, args.batch, args.key_channels, args.value_channels, device,
-                             dtype, requires_grad=True)
-        with torch.no_grad():
-            diff = (get_tma_read("sdpa")(*inputs) - get_tma_read("reference")(*inputs)).abs().max().item()
-        for impl in ATTENTION_IMPLS:
-            row: dict[str, object] = {"size": size, "impl": impl, "max_abs_diff": diff,
-                                      "forward_ms": time_ms(impl, inputs, False, args.repeats, device),
-                                      "train_ms": time_ms(impl, inputs, True, args.repeats, device)}
-            if device.type == "cuda":
-                row["forward_mib"] = cuda_peak_mib(impl, inputs, False, device)
-                row["train_mib"] = cuda_peak_mib(impl, inputs, True, device)
-            else:
-                row["forward_mib"] = cpu_peak_mib(impl, size, False, args)
-                row["train_mib"] = cpu_peak_mib(impl, size, True, args)
-            rows.append(row)
-        del inputs
+    inputs = make_inputs(size, args.memory_length, args.batch, args.key_channels, args.value_channels, device,
+                         getattr(torch, args.dtype), requires_grad=True)
+    with torch.no_grad():
+        diff = (get_tma_read("sdpa")(*inputs) - get_tma_read("reference")(*inputs)).abs().max().item()
+    rows = {}
+    for impl in ATTENTION_IMPLS:
+        row: dict[str, object] = {"size": size, "impl": impl, "max_abs_diff": diff,
+                                  "forward_ms": time_ms(impl, inputs, False, args.repeats, device),
+                                  "train_ms": time_ms(impl, inputs, True, args.repeats, device)}
+        if device.type == "cuda":
+            row["forward_mib"] = cuda_peak_mib(impl, inputs, False, device)
+            row["train_mib"] = cuda_peak_mib(impl, inputs, True, device)
+        else:
+            row["forward_mib"] = cpu_peak_mib(impl, size, False, args)
+            row["train_mib"] = cpu_peak_mib(impl, size, True, args)
+        rows[impl] = row
     return rows
 
 
-def print_table(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
+def print_header(args: argparse.Namespace) -> None:
     cuda = args.device.startswith("cuda")
     memory = "CUDA max_memory_allocated" if cuda else "peak RSS growth (child process)"
     name = torch.cuda.get_device_name(args.device) if cuda else "cpu"
@@ -167,20 +168,19 @@ def print_table(rows: list[dict[str, object]], args: argparse.Namespace) -> None
               f"{'ref':>9} {'ref/sdpa':>8} | {'fwd MiB sdpa':>12} {'ref':>9} {'ref/sdpa':>8} | "
               f"{'f+b MiB sdpa':>12} {'ref':>9} {'ref/sdpa':>8} | {'max|diff|':>9}")
     print(header)
-    print("-" * len(header))
-    by_key = {(r["size"], r["impl"]): r for r in rows}
+    print("-" * len(header), flush=True)
+
+
+def print_row(size: int, rows: dict[str, dict[str, object]], args: argparse.Namespace) -> None:
+    s, r = rows["sdpa"], rows["reference"]
     ratio = lambda a, b: f"{a / b:8.2f}" if b > 0 else f"{'inf':>8}"  # noqa: E731
-    for size in args.sizes:
-        s, r = by_key[(size, "sdpa")], by_key[(size, "reference")]
-        bytes_per_score = torch.finfo(getattr(torch, args.dtype)).bits / 8
-        scores_mib = args.batch * args.memory_length * size**4 * bytes_per_score / 2**20
-        print(f"{f'{size}x{size}':>7} {scores_mib:8.0f}M | {s['forward_ms']:11.2f} {r['forward_ms']:9.2f} "
-              f"{ratio(r['forward_ms'], s['forward_ms'])} | {s['train_ms']:11.2f} {r['train_ms']:9.2f} "
-              f"{ratio(r['train_ms'], s['train_ms'])} | {s['forward_mib']:12.1f} {r['forward_mib']:9.1f} "
-              f"{ratio(r['forward_mib'], s['forward_mib'])} | {s['train_mib']:12.1f} {r['train_mib']:9.1f} "
-              f"{ratio(r['train_mib'], s['train_mib'])} | {s['max_abs_diff']:9.2e}")
-    print("scores = size of one (HW x THW) score matrix per batch, as stored by the reference; "
-          "ratios > 1 mean the fused read is faster / smaller.")
+    bytes_per_score = torch.finfo(getattr(torch, args.dtype)).bits / 8
+    scores_mib = args.batch * args.memory_length * size**4 * bytes_per_score / 2**20
+    print(f"{f'{size}x{size}':>7} {scores_mib:8.0f}M | {s['forward_ms']:11.2f} {r['forward_ms']:9.2f} "
+          f"{ratio(r['forward_ms'], s['forward_ms'])} | {s['train_ms']:11.2f} {r['train_ms']:9.2f} "
+          f"{ratio(r['train_ms'], s['train_ms'])} | {s['forward_mib']:12.1f} {r['forward_mib']:9.1f} "
+          f"{ratio(r['forward_mib'], s['forward_mib'])} | {s['train_mib']:12.1f} {r['train_mib']:9.1f} "
+          f"{ratio(r['train_mib'], s['train_mib'])} | {s['max_abs_diff']:9.2e}", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -196,6 +196,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 10 CUDA, 3 CPU)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                         help="CUDA only for half types")
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="sizes not started within this many seconds are skipped (default 600)")
     parser.add_argument("--probe", choices=ATTENTION_IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-backward", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -212,7 +214,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.probe:
         print(cpu_probe(args.probe, args.sizes[0], args.probe_backward, args))
         return
-    print_table(benchmark(args), args)
+    started = time.perf_counter()
+    print_header(args)
+    for size in args.sizes:
+        if time.perf_counter() - started > args.max_seconds:
+            print(f"{f'{size}x{size}':>7} skipped: --max-seconds {args.max_seconds:.0f} spent", flush=True)
+            continue
+        print_row(size, benchmark_size(size, args), args)
+    print("scores = size of one (HW x THW) score matrix per batch, as stored by the reference; "
+          "ratios > 1 mean the fused read is faster / smaller.")
 
 
 if __name__ == "__main__":

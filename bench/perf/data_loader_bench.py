@@ -6,6 +6,9 @@ Run::
     python -m bench.perf.data_loader_bench configs/camvid_segnet11.yaml data.root=/tmp/camvid_root \
         train.batch_size=2 --steps 4 --warmup 1
     python -m bench.perf.data_loader_bench configs/cityscapes_tmanet.yaml data.num_workers=8 device=cuda
+    python -m bench.perf.data_loader_bench configs/synthetic_tmanet.yaml --max-seconds 60   # stop timing after 60 s
+
+Each timed step is printed as it finishes; ``--max-seconds`` ends the timing early (at least one timed step).
 
 For the recipe (config + overrides; ``model.pretrained`` is forced off: random init) it builds the training
 split, ``bench.run.batches.InfiniteBatches`` with the recipe's ``data.num_workers`` (-1 = auto, resolved as in
@@ -24,9 +27,10 @@ this one process (no DDP split).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -39,8 +43,11 @@ from bench.run.model import build_model
 from bench.run.recipe import total_loss
 
 
-def measure(cfg: Config, steps: int, warmup: int) -> dict[str, Any]:
-    """``{"data_ms", "model_ms"}`` lists over ``steps`` timed steps, plus the resolved workers and device."""
+def measure(cfg: Config, steps: int, warmup: int, max_seconds: float = math.inf,
+            on_step: Callable[[float, float], None] | None = None) -> dict[str, Any]:
+    """``{"data_ms", "model_ms"}`` lists over ``steps`` timed steps (fewer when ``max_seconds`` is spent; at least
+    one), plus the resolved workers and device; ``on_step(data_ms, model_ms)`` is called after each timed step."""
+    started = time.perf_counter()
     device = resolve_device(cfg.device)
     env = DistEnv(device=device)
     model = build_model(cfg).to(device).train()
@@ -62,6 +69,10 @@ def measure(cfg: Config, steps: int, warmup: int) -> dict[str, Any]:
         if i >= warmup:
             data_ms.append(1000 * (loaded - start))
             model_ms.append(1000 * (done - loaded))
+            if on_step is not None:
+                on_step(data_ms[-1], model_ms[-1])
+            if done - started > max_seconds:
+                break
     return {"data_ms": data_ms, "model_ms": model_ms, "num_workers": batches.num_workers, "device": str(device),
             "batch_shape": list(batch["frames"].shape)}
 
@@ -85,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.root=/tmp/camvid_root")
     parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (worker start-up; default 2)")
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="stop timing after this many seconds (default 600; at least one timed step)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0 = torch's default)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
@@ -92,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, [*args.overrides, "model.pretrained=false"])
-    print(report(measure(cfg, args.steps, args.warmup)))
+    step = iter(range(1, args.steps + 1))
+    show = lambda data, model: print(f"step {next(step)}: data {data:.1f} ms, model {model:.1f} ms", flush=True)  # noqa: E731
+    print(report(measure(cfg, args.steps, args.warmup, args.max_seconds, show)))
 
 
 if __name__ == "__main__":

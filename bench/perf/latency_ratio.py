@@ -3,6 +3,12 @@
     python -m bench.perf.latency_ratio                                  # T = 1, 2, 4; small model, 64x64, CPU
     python -m bench.perf.latency_ratio --memory-lengths 1 2 4 8 --size 128 128 --frames 40 --threads 4
     python -m bench.perf.latency_ratio --config configs/cityscapes_tmanet.yaml --device cuda --size 769 769
+    python -m bench.perf.latency_ratio --max-seconds 120 --repeats 5 --max-extra-passes 2
+
+Each row is printed when its memory length is measured. The time is bounded: ``--repeats`` passes per mode and
+at most ``--max-extra-passes`` more while a mode is unstable (default 0: an unstable row is printed flagged
+``unstable`` rather than re-measured on a busy machine), and memory lengths not started within ``--max-seconds``
+are skipped.
 
 Every memory length runs in this one process on the same synthetic validation clips (streamed frame by frame,
 ``bench.run.latency.measure_latency``), so the rows are side by side: the median ms per frame of each mode, their
@@ -13,6 +19,7 @@ features), GMACs per frame of each mode, and the max abs difference between the 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Sequence
 
 import torch
@@ -36,6 +43,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per mode (median of pass medians)")
+    p.add_argument("--max-extra-passes", type=int, default=0,
+                   help="extra passes while a mode is unstable (default 0: flag it instead)")
+    p.add_argument("--max-seconds", type=float, default=300.0,
+                   help="memory lengths not started within this many seconds are skipped (default 300)")
     p.add_argument("overrides", nargs="*", default=[], help="dotted config overrides")
     return p.parse_args(argv)
 
@@ -50,20 +62,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"TMANet streaming vs recompute | device {device}, threads {args.threads}, {args.size[0]}x{args.size[1]}, "
           f"{args.frames} timed frames after {args.warmup} warm-up (at least T) | torch {torch.__version__}")
     header = (f"{'T':>2} | {'stream ms':>9} | {'recomp ms':>9} | {'ratio':>5} | {'stream GMACs':>12} | "
-              f"{'recomp GMACs':>12} | {'max|diff|':>9}")
+              f"{'recomp GMACs':>12} | {'max|diff|':>9} | unstable")
     print(header)
-    print("-" * len(header))
+    print("-" * len(header), flush=True)
+    started = time.perf_counter()
     for t in args.memory_lengths:
+        if time.perf_counter() - started > args.max_seconds:
+            print(f"{t:>2} | skipped: --max-seconds {args.max_seconds:.0f} spent", flush=True)
+            continue
         cfg = load_config(args.config, overrides + [f"model.memory_length={t}"])
         dataset = build_dataset(cfg.data, cfg.data.val_split, t, train=False)
         torch.manual_seed(0)
         model = build_model(cfg)
         count = 1 + max(args.warmup, t) + args.frames + 1
         result = measure_latency(model, list(stream_frames(dataset, count)), warmup=args.warmup, device=device,
-                                 threads=args.threads)
+                                 threads=args.threads, repeats=args.repeats, max_extra_passes=args.max_extra_passes)
         s, r = result["modes"]["streaming"], result["modes"]["recompute"]
         print(f"{t:>2} | {s['median_ms']:>9.2f} | {r['median_ms']:>9.2f} | {r['median_ms'] / s['median_ms']:>5.2f} | "
-              f"{s['gmacs']:>12.3f} | {r['gmacs']:>12.3f} | {result['max_abs_diff']:>9.1e}")
+              f"{s['gmacs']:>12.3f} | {r['gmacs']:>12.3f} | {result['max_abs_diff']:>9.1e} | "
+              f"{' '.join(result['stability']['unstable_modes']) or '-'}", flush=True)
     return 0
 
 

@@ -4,6 +4,7 @@ Run::
 
     python -m bench.perf.streaming_bench                                   # CPU: resnet18, 128x128, T=2
     python -m bench.perf.streaming_bench --backbone resnet50 --size 512 1024 --memory-length 4 --device cuda
+    python -m bench.perf.streaming_bench --max-seconds 60    # stop streaming after 60 s (at least 1 timed frame)
 
 Every model is in eval mode under ``torch.no_grad``; a stream of ``--frames`` random frames is processed by
 ``bench.models.streaming.StreamingSegmenter`` after ``--warmup`` frames, the three streams in lockstep, and the median
@@ -26,8 +27,10 @@ from bench.run.latency import cuda_sync
 from bench.models.streaming import StreamingSegmenter
 
 
-def frame_latencies_ms(streams: list[StreamingSegmenter], frames: torch.Tensor, warmup: int) -> list[list[float]]:
-    """Milliseconds per ``step`` of every stream for ``frames`` (N, B, 3, H, W), first ``warmup`` excluded.
+def frame_latencies_ms(streams: list[StreamingSegmenter], frames: torch.Tensor, warmup: int,
+                       max_seconds: float = float("inf")) -> list[list[float]]:
+    """Milliseconds per ``step`` of every stream for ``frames`` (N, B, 3, H, W), first ``warmup`` excluded;
+    the frames left once ``max_seconds`` are spent (after at least one timed frame) are not streamed.
 
     The streams advance in lockstep (frame k of every stream, then frame k+1), so load changes on a shared
     machine affect all of them alike.
@@ -36,7 +39,12 @@ def frame_latencies_ms(streams: list[StreamingSegmenter], frames: torch.Tensor, 
     times: list[list[float]] = [[] for _ in streams]
     for stream in streams:
         stream.reset()
+    started = time.perf_counter()
     for k, frame in enumerate(frames):
+        if k > warmup and time.perf_counter() - started > max_seconds:
+            print(f"--max-seconds {max_seconds:.0f} spent: {k - warmup} of {len(frames) - warmup} frames timed",
+                  flush=True)
+            break
         for stream, record in zip(streams, times):
             cuda_sync(device)
             start = time.perf_counter()
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, float]]:
     names = ["per_frame", "tmanet streaming", "tmanet recompute"]
     streams = [StreamingSegmenter(base, "streaming"), StreamingSegmenter(tma, "streaming"),
                StreamingSegmenter(tma, "recompute")]
-    times = frame_latencies_ms(streams, frames, args.warmup)
+    times = frame_latencies_ms(streams, frames, args.warmup, args.max_seconds)
     return [(name, statistics.median(record)) for name, record in zip(names, times)]
 
 
@@ -90,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels", type=int, default=512)
     parser.add_argument("--attention", default="sdpa", choices=["sdpa", "reference"])
     parser.add_argument("--frames", type=int, default=None, help="timed frames (default 8 CPU, 50 CUDA)")
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="stop streaming after this many seconds (default 600; at least one timed frame)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed frames first (default 2 CPU, 10 CUDA)")
     args = parser.parse_args(argv)
     if args.device == "auto":

@@ -373,9 +373,12 @@ def _draw_all(tables: list[Any], out: Path) -> list[FigureResult]:
     results += confusion_figures(tables, out)
     synthetic = [t for t in tables if (t.runs["dataset"] == "synthetic").all()]
     strips = [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]
-    if strips:
+    trained = [t for t in strips if any(d and rundir.has_checkpoint(d) for d in t.runs["run_dir"])]
+    results += [FigureResult(f"qualitative_{t.name}", [], "no run of this table has a checkpoint.pt")
+                for t in strips if not any(t is u for u in trained)]
+    if trained:
         # the strip runs the trained models: torch is imported only when a table needs it (start-up time)
         from bench.report.qualitative import qualitative_figure
 
-        results += [qualitative_figure(table, out) for table in strips]
+        results += [qualitative_figure(table, out) for table in trained]
     return results
