@@ -138,6 +138,7 @@ class ModelConfig:
     aux_channels: int = bounded(256, 1)
     dropout: float = bounded(0.1, 0.0, 1.0)
     attention: str = choice("sdpa", ("sdpa", "reference"))
+    pool_scales: list[int] = listed([1, 2, 3, 6], None, "pspnet: pyramid pooling bin sizes (mmseg pspnet_r50-d8.py)")
     align_corners: bool = False
     flow: FlowConfig = field(default_factory=FlowConfig)
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})

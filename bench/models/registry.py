@@ -30,7 +30,8 @@ ModelFactory = Callable[..., "nn.Module"]
 _MODELS: dict[str, ModelFactory] = {}
 
 # Modules whose import registers the built-in models.
-BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp")
+BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp",
+                                            "baselines.image_heads")
 
 
 class RegistryError(ValueError):
