@@ -138,6 +138,8 @@ class ModelConfig:
     aux_channels: int = bounded(256, 1)
     dropout: float = bounded(0.1, 0.0, 1.0)
     attention: str = choice("sdpa", ("sdpa", "reference"))
+    window_size: int = bounded(9, 1, help="local_tmanet: odd side of the memory-read window on the feature map "
+                                          "(<= 2*max(h, w) - 1; that size equals tmanet's global read)")
     pool_scales: list[int] = listed([1, 2, 3, 6], None, "pspnet: pyramid pooling bin sizes (mmseg pspnet_r50-d8.py)")
     align_corners: bool = False
     flow: FlowConfig = field(default_factory=FlowConfig)
@@ -332,6 +334,11 @@ def validate(cfg: Config) -> None:
     for key, size in sizes.items():
         if any(v <= 0 for v in size):
             raise ConfigError(f"{key}: sizes must be positive, got {size}; give [H, W] with H, W >= 1")
+    if cfg.model.window_size % 2 == 0:
+        raise ConfigError(f"model.window_size={cfg.model.window_size} must be odd (the window is centred on the "
+                          f"query position); use {cfg.model.window_size - 1} or {cfg.model.window_size + 1}")
+    if not cfg.model.pool_scales or min(cfg.model.pool_scales) < 1:
+        raise ConfigError(f"model.pool_scales={cfg.model.pool_scales} must be positive bin sizes, e.g. [1, 2, 3, 6]")
     if cfg.data.dataset != "synthetic":
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length

@@ -31,7 +31,7 @@ _MODELS: dict[str, ModelFactory] = {}
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp",
-                                            "baselines.image_heads")
+                                            "baselines.image_heads", "bench.models.local_tmanet")
 
 
 class RegistryError(ValueError):
