@@ -3,8 +3,9 @@
 Same backbone, aux head and decoder as ``per_frame`` and TMANet; only the use of the past differs:
 
 1. flow from the current frame t to each memory frame i (defined on frame t, pointing into frame i), either
-   from torchvision RAFT, ``raft(img_t, img_i)[-1]``, or from the dataset (``flow_source="ground_truth"``,
-   the ``flow`` argument (B, T, 2, H, W));
+   estimated (``bench.flow.sources``: ``flow_source`` "raft" = torchvision RAFT, ``raft(img_t, img_i)[-1]``;
+   "dis" / "farneback" = OpenCV, no weights) or from the dataset (``flow_source="ground_truth"``, the ``flow``
+   argument (B, T, 2, H, W));
 2. the decoder's value features (the query value encoder output, (B, Cv, h, w), shared encoder for all frames)
    of every memory frame are warped to frame t with the flow resized to the feature grid. Choice: NetWarp
    warps its last feature map before the classifier; warping the Cv-channel value features (256) instead of
@@ -38,14 +39,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.flow.raft import RaftFlow
+from bench.flow.sources import FLOW_SOURCES, check_flow_source, make_flow_estimator
 from bench.flow.warp import backward_warp, resize_flow
 from bench.models.head import HeadParams
 from bench.models.layers import ConvBNReLU
 from bench.models.registry import register_model
 from bench.models.segmenter import Features, SegmenterBase, check_memory_length
 
-FLOW_SOURCES: tuple[str, ...] = ("raft", "ground_truth")
 FUSIONS: tuple[str, ...] = ("netwarp", "concat")
 
 
@@ -80,18 +80,17 @@ class FlowWarpSegmenter(SegmenterBase):
                  flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
                  flow_fusion: str = "netwarp") -> None:
         check_memory_length("flow_warp", memory_length)
-        if flow_source not in FLOW_SOURCES:
-            raise ValueError(f"unknown flow source {flow_source!r}; choose one of {', '.join(FLOW_SOURCES)}")
+        check_flow_source(flow_source)
         if flow_fusion not in FUSIONS:
             raise ValueError(f"unknown flow fusion {flow_fusion!r}; choose one of {', '.join(FUSIONS)}")
         super().__init__(num_classes, memory_length, head.value_channels, head)
         self.flow_source = flow_source
-        self.flow_net = RaftFlow(flow_raft, flow_weights, flow_iters, flow_freeze) if flow_source == "raft" else None
+        self.flow_net = make_flow_estimator(flow_source, flow_raft, flow_weights, flow_iters, flow_freeze)
         fusion = NetWarpFusion if flow_fusion == "netwarp" else ConcatFusion
         self.fusion = fusion(head.value_channels, memory_length)
 
     def extract(self, image: Tensor) -> Features:
-        """Backbone features plus the image itself (RAFT needs it): {"layer3", "layer4", "image" (B,3,H,W)}."""
+        """Backbone features plus the image itself (flow estimation needs it): {"layer3", "layer4", "image" (B,3,H,W)}."""
         return {**super().extract(image), "image": image}
 
     def memory_flow(self, current: Features, memory: list[Features], flow: Tensor | None) -> Tensor:
@@ -101,7 +100,7 @@ class FlowWarpSegmenter(SegmenterBase):
             if flow is None:
                 raise ValueError("flow_warp with flow_source='ground_truth' needs the flow argument "
                                  "(B, T, 2, H, W) from the dataset (only the synthetic dataset has it); "
-                                 "use flow_source='raft' otherwise")
+                                 "use flow_source='dis' (OpenCV, no weights) or 'raft' otherwise")
             if flow.dim() != 5 or flow.shape[1] != t or flow.shape[2] != 2:
                 raise ValueError(f"flow must be (B, {t}, 2, H, W), got {tuple(flow.shape)}")
             return flow
@@ -124,7 +123,7 @@ class FlowWarpSegmenter(SegmenterBase):
 def flow_warp(num_classes: int, memory_length: int = 2, flow_source: str = "raft", flow_raft: str = "small",
               flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
               **head: Any) -> FlowWarpSegmenter:
-    """RAFT (or ground-truth) flow-warping baseline (NetWarp-style); ``head``: ``HeadParams`` fields."""
+    """Flow-warping baseline (NetWarp-style): past value features warped by RAFT, DIS, Farneback or true flow."""
     return FlowWarpSegmenter(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
                              flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights,
                              flow_iters=flow_iters, flow_freeze=flow_freeze, flow_fusion=flow_fusion)

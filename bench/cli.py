@@ -175,10 +175,12 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from bench.models.registry import list_models, load_plugins
+    from bench.models.registry import describe, list_models, load_plugins
 
     load_plugins(args.plugins)
-    print("\n".join(list_models()))
+    names = list_models()
+    width = max(len(name) for name in names)
+    print("\n".join(f"{name:<{width}}  {describe(name)}" for name in names))
     return 0
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from bench.constants import FLOW_SOURCES
+
 
 class ConfigError(ValueError):
     """A configuration key, type or value is invalid; the message names the dotted key."""
@@ -111,9 +113,10 @@ class DataConfig:
 
 @dataclass
 class FlowConfig:
-    """Optical flow for the flow-warp baseline (passed to it as ``flow_<field>``)."""
+    """Optical flow for the flow-based models (passed to them as ``flow_<field>``)."""
 
-    source: str = choice("raft", ("raft", "ground_truth"))
+    source: str = choice("raft", FLOW_SOURCES, "raft (needs weights), dis / farneback (OpenCV, no weights), "
+                                               "ground_truth (synthetic only)")
     raft: str = choice("small", ("small", "large"))
     weights: str = field(default="", metadata={"help": "'' = random init, 'default' = torchvision weights, or a local .pth path"})
     iters: int = bounded(12, 1, 64)
@@ -143,6 +146,10 @@ class ModelConfig:
     pool_scales: list[int] = listed([1, 2, 3, 6], None, "pspnet: pyramid pooling bin sizes (mmseg pspnet_r50-d8.py)")
     align_corners: bool = False
     flow: FlowConfig = field(default_factory=FlowConfig)
+    keyframe_interval: int = bounded(5, 1, 16, "k: keyframe models (dff, accel) run the full network every k-th "
+                                               "frame (DFF/Accel on Cityscapes: 5); 1 = every frame")
+    update_backbone: str = field(default="resnet18", metadata={"help": "accel: the light per-frame backbone of "
+                                                                      "the update branch (a timm ResNet)"})
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
 
 
@@ -181,7 +188,8 @@ class EvalConfig:
     stride: list[int] = listed([513, 513], 2)
     batch_size: int = bounded(1, 1)
     temporal_consistency: bool = True
-    tc_flow: str = choice("ground_truth", ("ground_truth", "raft"), "flow used to warp t-1 predictions for TC")
+    tc_flow: str = choice("ground_truth", FLOW_SOURCES, "flow used to warp t-1 predictions for TC (dis / farneback: "
+                                                           "OpenCV, no weights; raft: eval.tc_raft_weights)")
     tc_metric: str = choice("both", ("both", "etc", "pixel_agreement"),
                             "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement")
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")

@@ -10,3 +10,7 @@ IGNORE_INDEX: int = 255
 
 # exit code of `python -m bench.run.execute` and `bench train` when another live process owns the run
 EXIT_BUSY = 75
+
+# optical-flow sources (bench.flow.sources builds them; config validates model.flow.source and eval.tc_flow
+# against this tuple): torchvision RAFT, OpenCV DIS and Farneback, the synthetic dataset's exact flow
+FLOW_SOURCES: tuple[str, ...] = ("raft", "dis", "farneback", "ground_truth")

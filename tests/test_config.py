@@ -100,7 +100,7 @@ def test_override_values_are_parsed_as_yaml():
 
 def test_help_table_lists_nested_keys_and_choices():
     rows = {key: text for key, _, text in help_table()}
-    assert "model.flow.source" in rows and "raft | ground_truth" in rows["model.flow.source"]
+    assert "model.flow.source" in rows and "raft | dis | farneback | ground_truth" in rows["model.flow.source"]
     assert "data.synthetic.noise" in rows
     assert isinstance(Config(), Config)
 

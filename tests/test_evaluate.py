@@ -196,6 +196,19 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
         evaluate_model(model, dataset, missing.eval, with_tc=True)
 
 
+@pytest.mark.parametrize("source", ["dis", "farneback"])
+def test_tc_with_classical_flow_needs_no_weights(source):
+    cfg = tiny_config("model.name=per_frame", f"eval.tc_flow={source}", "eval.max_images=1")
+    model = build_model(cfg)
+    dataset, with_tc, _ = build_eval_dataset(cfg.data, cfg.eval, model)
+    assert with_tc
+    metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
+    assert metrics["tc_flow"] == source and metrics["tc_skipped"] is None
+    assert 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0
+    real = tc_plan(*sections(tiny_config("data.dataset=cityscapes", f"eval.tc_flow={source}")), model)
+    assert "synthetic" not in (real.skipped or "")
+
+
 def test_per_image_counts_sum_to_the_split_confusion_matrix():
     cfg = tiny_config("model.name=per_frame", "eval.batch_size=3", "eval.temporal_consistency=false")
     model = build_model(cfg)

@@ -62,6 +62,19 @@ def test_flow_warp_with_ground_truth_flow(fusion, memory_length):
         model(_clip(memory_length, b=2), flow[:, :1].repeat(1, memory_length + 1, 1, 1, 1))
 
 
+@pytest.mark.parametrize("source", ["dis"])
+def test_flow_warp_with_classical_flow_matches_that_flow_given_as_input(source):
+    torch.manual_seed(0)
+    model = flow_warp(num_classes=3, memory_length=1, flow_source=source, **SMALL).eval()
+    gt = flow_warp(num_classes=3, memory_length=1, flow_source="ground_truth", **SMALL).eval()
+    gt.load_state_dict(model.state_dict())
+    assert not list(model.flow_net.parameters())  # no weights: the state dict is the ground-truth model's
+    clip = _clip(1, h=32, w=32)
+    flow = model.flow_net(clip[:, 1], clip[:, 0])[:, None]
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip)["out"], gt(clip, flow)["out"])
+
+
 def test_netwarp_weights_init_and_zero_flow_identity():
     model = flow_warp(num_classes=3, memory_length=2, flow_source="ground_truth", **SMALL).eval()
     w = model.fusion.weights
@@ -135,6 +148,6 @@ def test_flow_warp_invalid_arguments():
     with pytest.raises(ValueError, match="per_frame"):
         flow_warp(num_classes=3, memory_length=0, **SMALL)
     with pytest.raises(ValueError, match="ground_truth"):
-        flow_warp(num_classes=3, flow_source="farneback", **SMALL)
+        flow_warp(num_classes=3, flow_source="flownet", **SMALL)
     with pytest.raises(ValueError, match="netwarp"):
         flow_warp(num_classes=3, flow_fusion="gru", **SMALL)

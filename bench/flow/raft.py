@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torchvision.models import optical_flow
 
 from bench.constants import IMAGENET_MEAN, IMAGENET_STD
+from bench.flow.estimator import FlowEstimator
 from bench.flow.warp import resize_flow
 
 RAFT_MIN_SIZE = 128
@@ -58,7 +59,7 @@ def load_raft(variant: str = "small", weights: str = "") -> nn.Module:
     return model
 
 
-class RaftFlow(nn.Module):
+class RaftFlow(FlowEstimator):
     """Flow from ImageNet-normalised ``target`` to ``source`` images: (N, 3, H, W) x 2 -> (N, 2, H, W) pixels.
 
     ``out(p)`` = position of target pixel p in the source minus p (channel 0 = dx, 1 = dy).

@@ -31,7 +31,8 @@ _MODELS: dict[str, ModelFactory] = {}
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp",
-                                            "baselines.image_heads", "bench.models.local_tmanet")
+                                            "baselines.dff", "baselines.accel", "baselines.image_heads",
+                                            "bench.models.local_tmanet")
 
 
 class RegistryError(ValueError):
@@ -73,6 +74,12 @@ def list_models() -> list[str]:
     """Names of all registered models (built-ins are loaded first)."""
     load_builtin_models()
     return sorted(_MODELS)
+
+
+def describe(name: str) -> str:
+    """The first line of ``name``'s factory docstring ("" without one)."""
+    doc = (get_factory(name).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def get_factory(name: str) -> ModelFactory:

@@ -9,7 +9,15 @@
   every step, i.e. the backbone runs T+1 times per frame, as the official TMANet code does at test time.
 
 At the start of a stream (or after ``reset()``) the first frame is repeated T times to fill the memory (the
-author's advice, TMANet issue #23). Both modes give the same output for a model in eval mode, equal to
+author's advice, TMANet issue #23).
+
+Keyframe models (``keyframe_interval`` k >= 1: ``baselines.dff``, ``baselines.accel``) follow a fixed schedule
+instead: frames 0, k, 2k, ... of a stream are keyframes. ``streaming`` keeps the last keyframe's features
+(``model.key_features``, run once per keyframe) and segments every frame from them (``model.from_key``, which
+estimates the flow to the keyframe); ``recompute`` keeps the last k-1 images and calls ``model.forward`` on the
+k-frame window with the keyframe ``keyframe_offset`` = (frame index mod k) frames back, so the keyframe's
+network runs again at every frame. ``last_frame_type`` says whether the last step was a "key" or a "non_key"
+frame (always "key" for other models' streams). Both modes give the same output for a model in eval mode, equal to
 ``model.forward`` on the clip ``[memory..., current]``.
 
 Flow: ``step(frame, flow)`` passes ``flow`` through to the model unchanged. For a model that needs ground-truth
@@ -47,11 +55,16 @@ class StreamingSegmenter:
         self.model = model
         self.mode = mode
         self.memory_length = int(model.memory_length)
+        self.keyframe_interval = int(getattr(model, "keyframe_interval", 0) or 0)
         self._memory: deque = deque(maxlen=max(self.memory_length, 1))
+        self._position = 0
+        self._key: dict | None = None
+        self.last_frame_type = "key"
 
     def reset(self) -> None:
         """Forget the memory; the next frame starts a new stream."""
         self._memory.clear()
+        self._position, self._key = 0, None
 
     @torch.no_grad()
     def step(self, frame: Tensor, flow: Tensor | None = None) -> Tensor:
@@ -61,6 +74,8 @@ class StreamingSegmenter:
         """
         if frame.dim() != 4:
             raise ValueError(f"frame must be (B, 3, H, W), got {tuple(frame.shape)}")
+        if self.keyframe_interval:
+            return self._keyframe_step(frame, flow)
         t = self.memory_length
         if self.mode == "streaming":
             current = self.model.extract(frame)
@@ -77,4 +92,27 @@ class StreamingSegmenter:
             stored = frame
         if t:
             self._memory.append(stored)  # deque(maxlen=T) drops the oldest
+        return logits
+
+    def _keyframe_step(self, frame: Tensor, flow: Tensor | None) -> Tensor:
+        """One frame of a keyframe model's schedule (see the module docstring) -> logits (B, C, H, W).
+
+        ``flow`` (B, k-1, 2, H, W), current frame -> the k-1 previous frames oldest first (ground truth only).
+        """
+        k, t = self.keyframe_interval, self.memory_length
+        offset = self._position % k
+        self.last_frame_type = "key" if offset == 0 else "non_key"
+        if self.mode == "streaming":
+            if offset == 0:
+                self._key = self.model.key_features(frame)
+            key_flow = flow[:, t - offset] if flow is not None and offset > 0 else None
+            logits = self.model.from_key(self._key, frame, key_flow, offset)["out"]
+        else:
+            if t and not self._memory:
+                self._memory.extend([frame] * t)
+            window = [*self._memory, frame] if t else [frame]
+            logits = self.model(torch.stack(window, dim=1), flow, keyframe_offset=offset)["out"]
+            if t:
+                self._memory.append(frame)
+        self._position += 1
         return logits

@@ -21,7 +21,8 @@ model runs on ``frames[:, N-j : N-j+T+1]`` for the prediction at t-j, j = 0..N (
   ``eval.tc_pairs``, capped by the frames a clip has (synthetic: ``clip_length - memory_length - 1``; explicit
   ``data.memory_offsets``: 1). It needs consecutive frames (``memory_stride`` 1, video memory).
 
-Flow for pair j: ground truth (synthetic ``step_flow``: frame t-j into t-j-1) or RAFT on (frame t-j, frame t-j-1).
+Flow for pair j: ground truth (synthetic ``step_flow``: frame t-j into t-j-1) or ``eval.tc_flow`` = raft / dis /
+farneback (``bench.flow.sources``) on (frame t-j, frame t-j-1).
 On synthetic clips only the evaluated frame t is degraded, so the pairs j >= 1 compare predictions on clean frames.
 """
 
@@ -42,7 +43,7 @@ from bench.constants import IGNORE_INDEX
 from bench.data.build import build_dataset, collate_clips
 from bench.data.memory import is_consecutive, temporal_consistency_problem
 from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
-from bench.flow.raft import RaftFlow
+from bench.flow.sources import make_flow_estimator
 from bench.metrics import EtcConsistency, PixelAgreement, confusion_matrix, segmentation_summary
 from bench.progress import Progress
 from bench.run.batches import loader_options
@@ -136,7 +137,7 @@ def _tc_problem(data: DataConfig, ev: EvalConfig, model: nn.Module) -> str | Non
         return "eval.temporal_consistency is false"
     if ev.tc_flow == "ground_truth" and data.dataset != "synthetic":
         return (f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
-                f"use eval.tc_flow=raft with eval.tc_raft_weights for {data.dataset}")
+                f"use eval.tc_flow=dis (OpenCV, no weights) or raft with eval.tc_raft_weights for {data.dataset}")
     if ev.tc_flow == "raft" and not ev.tc_raft_weights:
         return ("TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
                 "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it")
@@ -193,14 +194,18 @@ def build_eval_dataset(data: DataConfig, ev: EvalConfig, model: nn.Module) -> tu
     return dataset, plan, plan.skipped
 
 
-def _raft_flow_fn(weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
-    """RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
-    if not Path(weights).expanduser().is_file():
+def _tc_flow_fn(source: str, weights: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """The TC flow of ``eval.tc_flow``: None for ground truth (read from the batch), OpenCV DIS / Farneback, or
+    RAFT-small from a local weights file: (target (B,3,H,W), source) ImageNet-normalised -> flow (B,2,H,W)."""
+    if source == "ground_truth":
+        return None
+    if source == "raft" and not Path(weights).expanduser().is_file():
         raise FileNotFoundError(f"eval.tc_raft_weights={weights!r} does not exist; download "
                                 f"raft_small_C_T_V2-01064c6d.pth (torchvision Raft_Small_Weights.C_T_V2) and point "
-                                f"eval.tc_raft_weights at it")
-    raft = RaftFlow("small", weights=str(Path(weights).expanduser()), iters=12, freeze=True).to(device).eval()
-    return lambda target, source: raft(target, source)
+                                f"eval.tc_raft_weights at it, or use eval.tc_flow=dis (no weights)")
+    net = make_flow_estimator(source, raft="small", weights=str(Path(weights).expanduser()), iters=12, freeze=True)
+    net = net.to(device).eval()
+    return lambda target, src: net(target, src)
 
 
 
@@ -257,15 +262,15 @@ def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
 class _Temporal:
     """The temporal measures of one evaluation: predictions at t-j for j = 0..pairs, counted pair by pair."""
 
-    def __init__(self, plan: TcPlan, num_classes: int, raft: Callable[[Tensor, Tensor], Tensor] | None) -> None:
-        self.plan, self.raft = plan, raft
+    def __init__(self, plan: TcPlan, num_classes: int, estimate: Callable[[Tensor, Tensor], Tensor] | None) -> None:
+        self.plan, self.estimate = plan, estimate
         self.agreement, self.etc = PixelAgreement(), EtcConsistency(num_classes)
 
     def pair_flow(self, batch: dict, frames: Tensor, j: int) -> Tensor:
         """Flow (B, 2, H, W) of frame t-j into t-j-1; ``frames`` (B, F, 3, H, W), frame t is the last."""
         last = frames.shape[1] - 1
-        if self.raft is not None:
-            return self.raft(frames[:, last - j], frames[:, last - j - 1])
+        if self.estimate is not None:
+            return self.estimate(frames[:, last - j], frames[:, last - j - 1])
         if j == 0:
             return batch["flow"][:, -1].to(frames.device)
         return batch["step_flow"][:, -1 - j].to(frames.device)
@@ -366,8 +371,8 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: EvalConfig, env
                         **loader_options(num_workers, env, persistent=False))  # one pass: nothing to persist
     counts = SplitCounts(dataset.num_classes, getattr(dataset, "ignore_index", IGNORE_INDEX))
     plan = _resolve_plan(with_tc, eval_cfg, dataset, memory)
-    raft = _raft_flow_fn(eval_cfg.tc_raft_weights, env.device) if plan and eval_cfg.tc_flow == "raft" else None
-    temporal = _Temporal(plan, dataset.num_classes, raft) if plan else None
+    estimate = _tc_flow_fn(eval_cfg.tc_flow, eval_cfg.tc_raft_weights, env.device) if plan else None
+    temporal = _Temporal(plan, dataset.num_classes, estimate) if plan else None
     window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
     done = 0
     try:

@@ -28,7 +28,11 @@ Protocol (research/tooling.md §2.6):
   (1000 / mean) are over all timed frames of all passes (``frames_median_ms`` is their median). Timing is wall
   clock around each step with ``torch.cuda.synchronize()`` on GPU (plus CUDA-event GPU time) and a fixed
   ``torch.set_num_threads`` on CPU.
-* the flow baseline's RAFT runs inside the model, so its time is counted.
+* flow estimation (RAFT, DIS, Farneback) runs inside the model, so its time is counted.
+* keyframe models (``dff``, ``accel``: a keyframe every k frames, ``bench.models.streaming``) add
+  ``frame_types``: the timed frames split into ``key`` and ``non_key`` (median, p90, ... each) and
+  ``cycle_mean_ms`` = (key median + (k - 1) * non-key median) / k; their ``gflops`` is the cycle mean, with
+  ``gflops_key`` and ``gflops_non_key`` beside it (a classical OpenCV flow adds time but no counted FLOPs).
 * FLOPs of one steady-state frame with ``torch.utils.flop_counter.FlopCounterMode``, which counts 2 FLOPs per
   multiply-add: ``gflops`` is that count, ``gmacs = gflops / 2`` is the mmseg/fvcore "GFLOPs" convention.
   Attention is counted on its true shapes (``bench.models.attention.tma_read_flops``: QK^T + SV, softmax not
@@ -192,6 +196,40 @@ def count_step_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | N
     return int(counter.get_total_flops())
 
 
+def count_frame_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None) -> dict[str, Any]:
+    """FLOPs per frame: one step for most models; for a keyframe model (interval k) steps until a keyframe and a
+    non-keyframe were counted, ``flops`` = the cycle mean (key + (k - 1) * non-key) / k.
+
+    Returns ``{"flops": int}`` plus ``{"flops_key", "flops_non_key"}`` for keyframe models. FlopCounterMode counts
+    torch operators only: a classical (OpenCV) flow costs time but no counted FLOPs.
+    """
+    k = stream.keyframe_interval
+    if not k:
+        return {"flops": count_step_flops(stream, frame, flow)}
+    counted: dict[str, int] = {}
+    for _ in range(k + 1):
+        flops = count_step_flops(stream, frame, flow)
+        counted.setdefault(stream.last_frame_type, flops)
+        if "key" in counted and ("non_key" in counted or k == 1):
+            break
+    non_key = counted.get("non_key", counted["key"])
+    return {"flops": int(round((counted["key"] + (k - 1) * non_key) / k)), "flops_key": counted["key"],
+            "flops_non_key": non_key}
+
+
+def frame_type_stats(times_ms: Sequence[float], types: Sequence[str], keyframe_interval: int) -> dict[str, Any]:
+    """A keyframe model's timed frames split by type: ``{"key": summarise_times, "non_key": ...}`` and
+    ``cycle_mean_ms`` = (key median + (k - 1) * non-key median) / k, the mean cost of a keyframe cycle."""
+    result: dict[str, Any] = {"keyframe_interval": keyframe_interval}
+    for kind in ("key", "non_key"):
+        chosen = [t for t, k in zip(times_ms, types) if k == kind]
+        result[kind] = {**summarise_times(chosen), "frames": len(chosen)} if chosen else None
+    key = result["key"]["median_ms"] if result["key"] else math.nan
+    non_key = result["non_key"]["median_ms"] if result["non_key"] else key
+    result["cycle_mean_ms"] = (key + (keyframe_interval - 1) * non_key) / keyframe_interval
+    return result
+
+
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """All parameters, and those used at inference (without an ``aux_head``, as mmseg get_flops drops it)."""
     total = sum(p.numel() for p in model.parameters())
@@ -227,7 +265,8 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     """Stream ``frames`` through ``model`` in ``mode``: frame 0 is the cold start, the next ``warmup`` frames
     are untimed, the rest are timed (the first pass); each further pass times those frames again (the memory
     carried on) until ``repeats`` passes, then while unstable up to ``max_extra_passes`` more
-    (``summarise_passes``); one extra frame is used for the FLOP count.
+    (``summarise_passes``); the last frame is used for the FLOP count (``count_frame_flops``). Keyframe models
+    add ``frame_types`` (``frame_type_stats``) and per-type FLOPs.
 
     Returns the statistics and the logits (on CPU, first pass) of the frame indices in ``keep``.
     """
@@ -238,6 +277,7 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     gpu_times: list[float] = []
     kept: dict[int, Tensor] = {}
     first: list[float] = []
+    types: list[str] = []
     cold_ms = math.nan
     last = len(frames) - 1  # the last frame is kept for the FLOP count
     bar = Progress(last, f"latency {mode}", unit="frame", leave=False)  # updated outside the timed region
@@ -247,6 +287,7 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
             cold_ms = elapsed
         elif i > warmup:
             first.append(elapsed)
+            types.append(stream.last_frame_type)
             gpu_times += [gpu_ms] if gpu_ms is not None else []
         if i in keep:
             kept[i] = logits.detach().float().cpu()
@@ -255,16 +296,22 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     passes = [first]
     while len(passes) < repeats or (len(passes) < repeats + max_extra_passes
                                     and summarise_passes(passes, max_spread)["unstable"]):
-        steps = [timed_step(stream, frame, flow, device) for frame, flow in frames[warmup + 1:last]]
+        steps = []
+        for frame, flow in frames[warmup + 1:last]:
+            steps.append(timed_step(stream, frame, flow, device))
+            types.append(stream.last_frame_type)
         passes.append([elapsed for elapsed, _, _ in steps])
         gpu_times += [gpu_ms for _, gpu_ms, _ in steps if gpu_ms is not None]
     peak = memory.peak_mb()
     frame, flow = frames[last]
-    flops = count_step_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
+    flops = count_frame_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
     stats: dict[str, Any] = {**summarise_passes(passes, max_spread), "cold_start_ms": cold_ms,
-                             "timed_frames": len(first),
-                             "gflops": flops / 1e9, "gmacs": flops / 2e9, "peak_memory_mb": peak,
-                             "peak_memory_kind": memory.kind}
+                             "timed_frames": len(first), "peak_memory_mb": peak, "peak_memory_kind": memory.kind,
+                             **{name.replace("flops", "gflops"): value / 1e9 for name, value in flops.items()},
+                             "gmacs": flops["flops"] / 2e9}
+    if stream.keyframe_interval:
+        stats["frame_types"] = frame_type_stats([t for times in passes for t in times], types,
+                                                stream.keyframe_interval)
     if gpu_times:
         stats["gpu_median_ms"] = summarise_times(gpu_times)["median_ms"]
     return stats, kept
