@@ -17,6 +17,7 @@ from bench.grid.spec import Grid
 from bench.report.figures import draw_all
 from bench.report.html import write_html
 from bench.report.paper import PAPER_REFERENCE_PATH, load_paper_reference
+from bench.report.paper_table import append_to_index, write_paper_tables
 from bench.report.sources import ReportError, load_source
 from bench.report.tables import Table, make_folder, reading, runs_notes, summarise, write_table
 
@@ -73,8 +74,11 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
         runs[table.name] = runs_notes(loaded)
     drawn = draw_all([t for t, _ in written], out / "figures") if figures else []
     index = write_index(out, written, drawn)
+    paper_tables = write_paper_tables([t for t, _ in written], out, reference)  # the sota specs, paper layout
+    append_to_index(index, paper_tables)
     html = write_html(out, written, drawn)
-    return {"tables": written, "figures": drawn, "index": index, "html": html["index"], "skipped": skipped,
+    return {"tables": written, "paper_tables": paper_tables, "figures": drawn, "index": index,
+            "html": html["index"], "skipped": skipped,
             "invalid": [problem for s in loaded_sources for problem in s.invalid],
             "runs": runs}
 
@@ -96,6 +100,8 @@ def report_command(sources: list[str | Path | Grid], out_dir: str | Path, overri
         print(f"  {reading(table)}")
         for note in result["runs"][table.name]:
             print(f"  {note}")
+    for name, paths, text in result["paper_tables"]:
+        print(f"paper table {name}: {', '.join(str(p) for p in paths.values())}\n  {text}")
     for fig in result["figures"]:
         print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
     print(f"index: {result['index']}")
