@@ -168,6 +168,11 @@ class TrainConfig:
     # mmseg averages the loss over all pixels, ignored ones included (tmanet.md §1.8)
     loss_average: str = choice("all_pixels", ("all_pixels", "valid_pixels"))
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
+    tc_loss_weight: float = bounded(0.0, 0.0, help="ETC's temporal-consistency loss (Liu et al. ECCV 2020) for "
+                                                   "per-frame models (memory_length 0); 0 = off")
+    tc_loss_flow: str = choice("ground_truth", FLOW_SOURCES, "flow t -> t-1 for the TC loss; ground_truth = the "
+                                                             "dataset's (synthetic only)")
+    tc_loss_raft_weights: str = field(default="", metadata={"help": "RAFT weights (.pth) for tc_loss_flow=raft"})
     amp: str = choice("none", ("none", "bf16", "fp16"), "mixed precision, CUDA only")
     sync_bn: bool = False
     checkpoint_every: int = bounded(1000, 1)
@@ -347,6 +352,7 @@ def validate(cfg: Config) -> None:
                           f"query position); use {cfg.model.window_size - 1} or {cfg.model.window_size + 1}")
     if not cfg.model.pool_scales or min(cfg.model.pool_scales) < 1:
         raise ConfigError(f"model.pool_scales={cfg.model.pool_scales} must be positive bin sizes, e.g. [1, 2, 3, 6]")
+    _check_tc_loss(cfg)
     if cfg.data.dataset != "synthetic":
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
@@ -359,6 +365,22 @@ def validate(cfg: Config) -> None:
                           f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
                           f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
                           "consistency)")
+
+
+def _check_tc_loss(cfg: Config) -> None:
+    """A TC-loss weight needs a usable flow source: the dataset's flow exists for synthetic data only, and RAFT
+    with random weights gives no flow worth matching."""
+    t = cfg.train
+    if t.tc_loss_weight <= 0:
+        return
+    if t.tc_loss_flow == "ground_truth" and cfg.data.dataset != "synthetic":
+        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=ground_truth needs the "
+                          f"dataset's flow, which only the synthetic dataset has; set train.tc_loss_flow to dis, "
+                          f"farneback or raft (with train.tc_loss_raft_weights)")
+    if t.tc_loss_flow == "raft" and not t.tc_loss_raft_weights:
+        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=raft needs RAFT weights "
+                          "(random RAFT gives no usable flow): set train.tc_loss_raft_weights=/path/raft_small.pth, "
+                          "or use train.tc_loss_flow=dis")
 
 
 def check_device(device: str) -> None:
