@@ -10,6 +10,7 @@
     bench curves results/runs/<id> results/runs/<id2>                     # training curves -> <id>/curves.png
     bench preview configs/synthetic_tmanet.yaml --out clips.png           # look at the data
     bench models                                                          # registered model names
+    bench paper                                                           # the paper tables, specs and commands
 
 Root options: ``bench --version``; ``bench -v COMMAND`` (debug logging) / ``bench -q COMMAND`` (warnings only:
 no progress bars or status lines). Progress goes to stderr through ``logging``; results go to stdout.
@@ -205,6 +206,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paper(args: argparse.Namespace) -> int:
+    from bench.report.paper_specs import describe, paper_tables, render
+
+    tables = paper_tables()
+    if args.table:
+        tables = [t for t in tables if t.key == args.table]
+    if args.json:
+        print(json.dumps([describe(t) for t in tables], indent=2))
+    else:
+        print(render(tables), end="")
+    return 0
+
+
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
@@ -326,6 +340,12 @@ def _data_commands(add: Adder) -> None:
     p = add("models", cmd_models, "list registered models (plugins=[module, ...] imports plugin modules first)")
     p.add_argument("overrides", nargs="*", default=[], help="plugins=[module, ...], as for every other command")
     p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
+
+    p = add("paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM "
+                                "commands")
+    p.add_argument("table", nargs="?", default=None, choices=("sota", "memory_length", "aggregation", "encoding"),
+                   help="show one table only")
+    p.add_argument("--json", action="store_true", help="print as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:

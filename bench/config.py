@@ -168,6 +168,9 @@ class ModelConfig(Checked):
     aux_channels: int = bounded(256, 1, help="channels of the auxiliary (layer3) head")
     dropout: float = bounded(0.1, 0.0, 1.0, "dropout before the classifier")
     attention: str = choice("sdpa", ("sdpa", "reference"), "sdpa = fused attention kernel; reference = the explicit matmul")
+    window_size: int = bounded(9, 1, help="local_tmanet: odd side of the memory-read window on the feature map "
+                                          "(<= 2*max(h, w) - 1; that size equals tmanet's global read)")
+    pool_scales: list[int] = listed([1, 2, 3, 6], None, "pspnet: pyramid pooling bin sizes (mmseg pspnet_r50-d8.py)")
     align_corners: bool = described(False, "bilinear resizing convention of the head")
     flow: FlowConfig = field(default_factory=FlowConfig)
     keyframe_interval: int = bounded(5, 1, 16, "k: keyframe models (dff, accel) run the full network every k-th "
@@ -192,6 +195,11 @@ class TrainConfig(Checked):
     # mmseg averages the loss over all pixels, ignored ones included (tmanet.md §1.8)
     loss_average: str = choice("all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones")
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
+    tc_loss_weight: float = bounded(0.0, 0.0, help="ETC's temporal-consistency loss (Liu et al. ECCV 2020) for "
+                                                   "per-frame models (memory_length 0); 0 = off")
+    tc_loss_flow: str = choice("ground_truth", FLOW_SOURCES, "flow t -> t-1 for the TC loss; ground_truth = the "
+                                                             "dataset's (synthetic only)")
+    tc_loss_raft_weights: str = field(default="", metadata={"help": "RAFT weights (.pth) for tc_loss_flow=raft"})
     amp: str = choice("none", ("none", "bf16", "fp16"), "mixed precision, CUDA only")
     sync_bn: bool = described(False, "synchronise BatchNorm statistics across DDP ranks")
     checkpoint_every: int = bounded(1000, 1, help="iterations between checkpoints (resume point)")
@@ -410,6 +418,12 @@ def validate(cfg: Config) -> None:
     if not 0 < low <= high:
         raise ConfigError(f"data.scale_range: {cfg.data.scale_range} must be two positive scales with low <= high, "
                           "e.g. [0.5, 2.0] (or [1.0, 1.0] for no rescaling)")
+    if cfg.model.window_size % 2 == 0:
+        raise ConfigError(f"model.window_size={cfg.model.window_size} must be odd (the window is centred on the "
+                          f"query position); use {cfg.model.window_size - 1} or {cfg.model.window_size + 1}")
+    if not cfg.model.pool_scales or min(cfg.model.pool_scales) < 1:
+        raise ConfigError(f"model.pool_scales={cfg.model.pool_scales} must be positive bin sizes, e.g. [1, 2, 3, 6]")
+    _check_tc_loss(cfg)
     if cfg.data.dataset != "synthetic":
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
@@ -431,6 +445,22 @@ def _check_image_sizes(sizes: dict[str, list[int]]) -> None:
         if size and min(size) < smallest:
             raise ConfigError(f"{key}: {size} is too small for the network (output stride {OUTPUT_STRIDE}: at least "
                               f"{smallest} pixels a side); give [H, W] >= [{smallest}, {smallest}]")
+
+
+def _check_tc_loss(cfg: Config) -> None:
+    """A TC-loss weight needs a usable flow source: the dataset's flow exists for synthetic data only, and RAFT
+    with random weights gives no flow worth matching."""
+    t = cfg.train
+    if t.tc_loss_weight <= 0:
+        return
+    if t.tc_loss_flow == "ground_truth" and cfg.data.dataset != "synthetic":
+        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=ground_truth needs the "
+                          f"dataset's flow, which only the synthetic dataset has; set train.tc_loss_flow to dis, "
+                          f"farneback or raft (with train.tc_loss_raft_weights)")
+    if t.tc_loss_flow == "raft" and not t.tc_loss_raft_weights:
+        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=raft needs RAFT weights "
+                          "(random RAFT gives no usable flow): set train.tc_loss_raft_weights=/path/raft_small.pth, "
+                          "or use train.tc_loss_flow=dis")
 
 
 def check_device(device: str) -> None:

@@ -10,7 +10,7 @@ import bench
 from bench.cli import build_parser, latency_table, main
 
 SUBCOMMANDS = ("config", "train", "eval", "sweep", "status", "latency", "report", "curves", "preview", "prepare-camvid",
-               "prepare-camvid-segnet", "prepare-camvid-full", "models")
+               "prepare-camvid-segnet", "prepare-camvid-full", "models", "paper")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@
 A grid spec (``ablations/*.yaml``; see ablations/README.md)::
 
     name: synthetic_memory_length          # names results/sweeps/<name>/ (manifest, logs)
-    ablation: memory_length                # memory_length | aggregation | encoding | methods (for reports)
+    ablation: memory_length                # memory_length | aggregation | encoding | methods | sota | other
     factor: model.memory_length            # the column a report varies over
     description: ...                       # optional
     base: ../configs/synthetic_tmanet.yaml # relative to the spec file
@@ -46,7 +46,7 @@ from bench.run import rundir
 from bench.run.identity import run_id
 
 SPEC_KEYS = ("name", "ablation", "factor", "description", "base", "overrides", "grid", "seeds", "launch")
-ABLATIONS = ("memory_length", "aggregation", "encoding", "methods", "other")
+ABLATIONS = ("memory_length", "aggregation", "encoding", "methods", "sota", "other")
 
 
 class SweepError(ConfigError):

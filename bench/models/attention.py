@@ -132,3 +132,40 @@ def get_tma_read(impl: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
 def tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor, impl: str = "sdpa") -> Tensor:
     """TMA read with the chosen implementation: -> (B, Cv, H, W)."""
     return get_tma_read(impl)(query_key, memory_keys, memory_values)
+
+
+def local_window_limit(height: int, width: int) -> int:
+    """The smallest odd window that covers the whole (height, width) map from every position: 2*max(h, w) - 1."""
+    return 2 * max(height, width) - 1
+
+
+def local_tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor, window_size: int) -> Tensor:
+    """TMA read restricted to a ``window_size`` x ``window_size`` window around each query position (LMANet-style,
+    Paul et al., IROS 2021): one softmax jointly over the T*k*k memory positions of the window, no scaling.
+
+    (B, Ck, H, W), (B, T, Ck, H, W), (B, T, Cv, H, W) -> (B, Cv, H, W). Keys and values are gathered with
+    ``F.unfold`` (zero padding); window positions outside the map get score -inf, so a window of
+    ``local_window_limit(H, W)`` = 2*max(H, W) - 1 sees every memory position exactly once and equals the global
+    ``tma_read_reference``. A larger window would only add padding: a ``ValueError``. Memory: the unfolded
+    values are B*T*Cv*k*k*H*W elements.
+    """
+    _check_shapes(query_key, memory_keys, memory_values)
+    b, ck, h, w = query_key.shape
+    t, cv = memory_values.shape[1], memory_values.shape[2]
+    if window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"window_size must be an odd number >= 1 (the window is centred on the query), got {window_size}")
+    limit = local_window_limit(h, w)
+    if window_size > limit:
+        raise ValueError(f"window_size={window_size} is larger than the {h}x{w} feature map needs ({limit} covers it "
+                         f"from every position); lower model.window_size to at most {limit}, or use model.name=tmanet")
+    k2, pad = window_size * window_size, window_size // 2
+
+    def gather(x: Tensor) -> Tensor:  # (B, T, C, H, W) -> (B, T, C, k*k, H*W)
+        return F.unfold(x.flatten(0, 1), window_size, padding=pad).view(b, t, x.shape[2], k2, h * w)
+
+    valid = F.unfold(query_key.new_ones(1, 1, h, w), window_size, padding=pad).view(1, 1, k2, h * w) > 0
+    scores = torch.einsum("bcn,btckn->btkn", query_key.flatten(2), gather(memory_keys))
+    scores = scores.masked_fill(~valid, float("-inf")).flatten(1, 2)              # (B, T*k*k, HW)
+    weights = F.softmax(scores, dim=1).view(b, t, k2, h * w)
+    read = torch.einsum("btkn,btvkn->bvn", weights, gather(memory_values))        # (B, Cv, HW)
+    return read.reshape(b, cv, h, w)

@@ -39,7 +39,8 @@ _RECORDED: dict[str, list[str]] = {}
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp",
-                                          "baselines.dff", "baselines.accel")
+                                            "baselines.dff", "baselines.accel", "baselines.image_heads",
+                                            "bench.models.local_tmanet")
 
 
 class RegistryError(ValueError):

@@ -32,17 +32,21 @@ class SegmenterBase(nn.Module):
     """Backbone + query value encoder + bottleneck + classifier + aux head, with the contract interface.
 
     Subclasses implement ``fuse(current, memory, flow, value) -> (B, fused_channels, h, w)``, the bottleneck
-    input; ``value`` is the current frame's query value (B, value_channels, h, w).
+    input; ``value`` is the current frame's query value (B, value_channels, h, w), or its layer4 features
+    (B, C4, h, w) when built with ``encode_value=False`` (the per-frame image heads of ``baselines.image_heads``).
     """
 
-    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, head: HeadParams) -> None:
+    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, head: HeadParams,
+                 encode_value: bool = True) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.memory_length = memory_length
         self.head = head
         self.align_corners = head.align_corners
         self.backbone = Backbone(head.backbone, pretrained=head.pretrained, pretrained_path=head.pretrained_path)
-        self.query_value = make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
+        # image heads (PSPNet, FCN) read layer4 itself: ``value`` is then (B, C4, h, w)
+        self.query_value = (make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
+                            if encode_value else nn.Identity())
         self.bottleneck = ConvBNReLU(fused_channels, head.channels, 3)
         self.classifier = Classifier(head.channels, num_classes, head.dropout)
         self.aux_head = FCNAuxHead(self.backbone.aux_channels, head.aux_channels, num_classes, head.dropout)

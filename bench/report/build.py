@@ -22,6 +22,7 @@ from bench.report.html import write_html, write_html_index
 from bench.report.paper import PAPER_REFERENCE_PATH, load_paper_reference
 from bench.report.publish import merge_entries, publish, relative, report_lock, staging_dir
 from bench.run.records import write_text_atomic
+from bench.report.paper_table import write_paper_tables
 from bench.report.sources import ReportError, load_source
 from bench.report.tables import Table, make_folder, reading, runs_notes, summarise, write_table
 
@@ -85,36 +86,43 @@ def build_report(sources: list[str | Path | Grid], out_dir: str | Path,
         names.add(loaded.name)
         _check_output_name(loaded.name, out)
         usable.append(loaded)
-    result: dict[str, Any] = {"tables": [], "figures": [], "index": None, "html": None, "skipped": skipped,
+    result: dict[str, Any] = {"tables": [], "paper_tables": [], "figures": [], "index": None, "html": None, "skipped": skipped,
                               "invalid": [problem for s in loaded_sources for problem in s.invalid],
                               "runs": {loaded.name: runs_notes(loaded) for loaded in usable}}
     if usable:
         make_folder(out, "--out")
         with report_lock(out):
-            result.update(_publish_report([summarise(loaded, reference) for loaded in usable], out, figures))
+            result.update(_publish_report([summarise(loaded, reference) for loaded in usable], out, figures,
+                                           reference))
     return result
 
 
-def _publish_report(tables: list[Table], out: Path, figures: bool) -> dict[str, Any]:
-    """Write the tables and figures into a staging folder, move them into ``out``, then the pages and the
-    merged index (the caller holds ``out``'s report lock)."""
+def _publish_report(tables: list[Table], out: Path, figures: bool, reference: dict[str, Any]) -> dict[str, Any]:
+    """Write the tables, the paper-layout tables of the sota specs and the figures into a staging folder, move
+    them into ``out``, then the pages and the merged index (the caller holds ``out``'s report lock)."""
     stage = staging_dir(out)
     try:
         staged = [(table, write_table(table, stage)) for table in tables]
+        paper = write_paper_tables(tables, stage, reference)
         drawn = draw_all(tables, stage / "figures") if figures else []
         publish(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     written = [(t, {ext: out / p.relative_to(stage) for ext, p in paths.items()}) for t, paths in staged]
     drawn = [replace(f, paths=[out / p.relative_to(stage) for p in f.paths]) for f in drawn]
+    paper = [(name, {ext: out / p.relative_to(stage) for ext, p in paths.items()}, text) for name, paths, text in paper]
     pages = write_html(out, written, drawn)
     entries = merge_entries(out, {t.name: {"ablation": t.ablation, "reading": reading(t), "rows": len(t.frame),
                                            "runs": len(t.runs), "page": relative(pages[t.name], out),
                                            "files": {ext: relative(p, out) for ext, p in paths.items()}}
-                                  for t, paths in written},
+                                  for t, paths in written}
+                            | {name: {"ablation": "the paper's comparison table", "reading": text, "rows": None,
+                                      "runs": None, "page": None,
+                                      "files": {ext: relative(p, out) for ext, p in paths.items()}}
+                               for name, paths, text in paper},
                             {f.name: {"files": [relative(p, out) for p in f.paths], "reading": f.reading}
                              for f in drawn})
-    return {"tables": written, "figures": drawn, "index": write_index(out, entries),
+    return {"tables": written, "paper_tables": paper, "figures": drawn, "index": write_index(out, entries),
             "html": write_html_index(out, entries)}
 
 
@@ -135,6 +143,8 @@ def report_command(sources: list[str | Path | Grid], out_dir: str | Path, overri
         print(f"  {reading(table)}")
         for note in result["runs"][table.name]:
             print(f"  {note}")
+    for name, paths, text in result["paper_tables"]:
+        print(f"paper table {name}: {', '.join(str(p) for p in paths.values())}\n  {text}")
     for fig in result["figures"]:
         print(f"figure {fig.name}: {', '.join(str(p) for p in fig.paths) or 'not drawn: ' + fig.reading}")
     if result["index"] is None:

@@ -50,3 +50,16 @@ def paper_number(reference: dict[str, Any], dataset: str | None, config: dict[st
     if ablation in missing:
         return None, f"missing: {missing[ablation]}"
     return None, "no paper number for this setting"
+
+
+def paper_entry(reference: dict[str, Any], dataset: str | None, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The first reference entry whose ``match`` a row's dataset and flattened config satisfy, else None."""
+    for entry in reference["entries"]:
+        if entry.get("dataset") == dataset and entry.get("match") and _matches(config, entry["match"]):
+            return entry
+    return None
+
+
+def method_entry(reference: dict[str, Any], dataset: str, method: str) -> dict[str, Any] | None:
+    """The reference entry of the paper row ``method`` on ``dataset`` (with or without ``match``), else None."""
+    return next((e for e in reference["entries"] if e.get("dataset") == dataset and e.get("method") == method), None)

@@ -70,6 +70,7 @@ from bench.run.loggers import logger_hooks
 from bench.run.model import build_model
 from bench.run.records import RunStamp, make_record
 from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.run.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
 from bench.run.signals import PreemptionSignals, TrainingInterrupted
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
@@ -127,6 +128,7 @@ class Training:
     started: float = field(default_factory=time.perf_counter)
     saved_at: int | None = None
     val: tuple[Dataset, TcPlan, str | None] | None = None
+    tc: TemporalLoss | None = None     # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -156,9 +158,13 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
     memory = int(model_arguments(cfg).get("memory_length", 0))
     train_set = build_dataset(cfg.data, cfg.data.train_split, memory, train=True)
     model = build_model(cfg)
-    if int(model.memory_length) != memory:  # a model that reads another number of past frames than its argument
-        train_set = build_dataset(cfg.data, cfg.data.train_split, int(model.memory_length), train=True)
+    tc = build_temporal_loss(tcfg, cfg.data, model)
+    needed = train_memory_length(model, tc)
+    if needed != memory:  # a model (or the TC loss) that reads another number of past frames than its argument
+        train_set = build_dataset(cfg.data, cfg.data.train_split, needed, train=True)
     model.to(env.device)
+    if tc is not None and tc.estimator is not None:
+        tc.estimator.to(env.device)
     if env.distributed and tcfg.sync_bn:
         if env.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -173,7 +179,8 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
         run_dir.mkdir(parents=True, exist_ok=True)
     return Training(tcfg, cfg.data, cfg.eval, cfg.launch, RunStamp.of(cfg), run_dir, env, model, network,
                     build_optimizer(trainable, tcfg), trainable, MixedPrecision.create(tcfg.amp, env.device),
-                    InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers), batch_per_rank)
+                    InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers), batch_per_rank,
+                    tc=tc)
 
 
 def resume(run: Training) -> None:
@@ -224,12 +231,18 @@ def step(run: Training) -> StepState:
     frames = batch["frames"].to(device, non_blocking=True)
     label = batch["label"].to(device, non_blocking=True)
     flow = batch["flow"].to(device, non_blocking=True) if "flow" in batch else None
+    extra = None
     with run.amp.autocast():
-        out = run.network(frames, flow)
+        if run.tc is None:
+            out = run.network(frames, flow)
+        else:  # ETC's term on the pair (t-1, t); the usual loss on frame t
+            out, extra = run.tc.forward_pair(run.network, frames, flow)
     total, loss, aux = total_loss(out, label, tcfg)
-    losses = all_reduce_sum(torch.stack([loss.detach(), aux.detach()]), run.env)
-    mean_loss, mean_aux = (float(v) / run.env.world_size for v in losses)
-    if not (math.isfinite(mean_loss) and math.isfinite(mean_aux)):
+    if extra is not None:
+        total = total + run.tc.weight * extra
+    losses = all_reduce_sum(torch.stack([loss.detach(), aux.detach(), total.detach()]), run.env)
+    mean_loss, mean_aux, mean_total = (float(v) / run.env.world_size for v in losses)
+    if not (math.isfinite(mean_loss) and math.isfinite(mean_aux) and math.isfinite(mean_total)):
         raise NonFiniteLossError(run.iteration + 1, mean_loss, mean_aux, run.checkpoint_path, run.saved_at)
     run.amp.backward_and_step(total, run.optimizer, run.trainable, tcfg.grad_clip)
     run.iteration += 1
