@@ -154,3 +154,13 @@ def test_html_run_links_exist_in_a_fresh_clone_or_say_not_committed(tmp_path: Pa
     assert "run not committed" not in rows[tmanet] and "record.json" in rows[tmanet]
     others = [row for run_id, row in rows.items() if run_id != tmanet]
     assert len(others) == 2 and all("run not committed (local copy: " in row for row in others)
+
+
+def test_a_keyframe_models_latency_is_its_cycle_mean():
+    """DFF's streaming median is a non-key frame's time; the table shows the mean over a keyframe cycle."""
+    from bench.report.frames import latency_ms
+
+    modes = {"streaming": {"median_ms": 2.0, "frame_types": {"key": {"median_ms": 10.0}, "non_key": {"median_ms": 2.0},
+                                                            "cycle_mean_ms": 3.6}}}
+    assert latency_ms({"latency": {"modes": modes}}) == 3.6
+    assert latency_ms({"latency": {"modes": {"streaming": {"median_ms": 2.0}}}}) == 2.0

@@ -42,9 +42,11 @@ def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
-    """Median per-frame latency of ``mode`` from the record's ``latency`` block, NaN if absent."""
+    """Per-frame latency of ``mode`` from the record's ``latency`` block, NaN if absent: the median, or for a
+    keyframe model (``frame_types``) the mean over a keyframe cycle (a plain median would be a non-key frame's)."""
     modes = (record.get("latency") or {}).get("modes") or {}
-    value = (modes.get(mode) or {}).get("median_ms")
+    stats = modes.get(mode) or {}
+    value = (stats.get("frame_types") or {}).get("cycle_mean_ms", stats.get("median_ms"))
     return float(value) if value is not None else math.nan
 
 
