@@ -134,7 +134,7 @@ def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> 
     pareto = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
     assert pareto.paths == [] and "bench latency" in pareto.reading
     qualitative = next(f for f in result["figures"] if f.name.startswith("qualitative"))
-    assert qualitative.paths == [] and "no checkpoint" in qualitative.reading
+    assert qualitative.paths == [] and "checkpoint.pt" in qualitative.reading
     assert "not drawn" in (tmp_path / "reports" / "index.md").read_text()
     memory_ax = next(f for f in result["figures"] if f.name == "syn_mem_miou_vs_memory_length").figure.axes[0]
     title = memory_ax.get_title()  # one seed, no per-image counts: no interval, and the title says so

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.run.fingerprint import code_fingerprint
 from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.cli import main
@@ -249,7 +250,7 @@ def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
 
     def record(run_id: str, model: str, latency: dict) -> str:
         return json.dumps({"status": "done", "run_id": run_id, "model": model, "dataset": "synthetic", "seed": 0,
-                           "metrics": {"miou": 0.5}, "config": {"model": {"name": model}},
+                           "metrics": {"miou": 0.5}, "config": {"model": {"name": model}}, "code": code_fingerprint(),
                            "latency": {"schema": 2, "modes": {"streaming": latency}}})
 
     for run_id, model, stats in (("a", "tmanet", {"median_ms": 12.3, "unstable": True, "spread": 0.4}),

@@ -252,7 +252,7 @@ def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys
     name = f"bench_test_bad_plugin_{abs(hash(source))}"
     (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["models", "--plugins", name]) == 2
+    assert main(["models", f"plugins=[{name}]"]) == 2
     _one_line(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
 
 

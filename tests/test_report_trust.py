@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.run.fingerprint import code_fingerprint
 from bench.report.build import build_report
 from bench.report.sources import load_source
 from bench.report.tables import reading
@@ -132,7 +133,7 @@ def test_every_output_states_its_provenance_and_flags_mixed_environments(tmp_pat
     csv = pd.read_csv(paths["csv"])
     assert set(csv["torch"].astype(str)) == {"2.14.1"} and set(csv["hardware"]) == {"Test CPU 9000"}
     _stamp(_record_path(spec, "per_frame", 0), versions={**env["versions"], "torch": "2.5.1"},
-           code={"dirty": True})
+           code={**code_fingerprint(), "dirty": True})
     (table, paths), = build_report([str(spec)], tmp_path / "mixed", figures=False)["tables"]
     md = paths["md"].read_text()
     assert "MIXED ENVIRONMENTS: the runs of this table differ in dirty, torch" in md

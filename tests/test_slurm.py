@@ -19,7 +19,7 @@ import yaml
 
 from bench.cli import main
 from bench.config import to_dict
-from bench.grid.manifest import read as read_jsonl
+from bench.grid.manifest import latest_submissions
 from bench.grid.spec import build_grid
 from bench.run.liveness import query_slurm_jobs
 from conftest import require_slurm
@@ -64,7 +64,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
 
     assert main(["sweep", str(path), "--launcher", "slurm"]) == 0
     assert "submitted 3 runs as SLURM array" in capsys.readouterr().out
-    jobs = {row["run_id"]: row["job_id"] for row in read_jsonl(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl")}
+    jobs = {rid: row["job_id"] for rid, row in latest_submissions(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl").items()}
     assert len({j.split("_")[0] for j in jobs.values()}) == 1  # one array
 
     # preempt the long run while it trains: submitit's USR2 -> checkpoint() -> scontrol requeue
@@ -97,8 +97,7 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "JobID,State", "-j", job_b],
                              capture_output=True, text=True).stdout
     assert "REQUEUED" in history or "PREEMPTED" in history, history
-    stdout = Path(next(r["log"] for r in read_jsonl(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl")
-                       if r["job_id"] == job_b))
+    stdout = Path(latest_submissions(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl")[preempted.run_id]["log"])
     assert "this job is preempted" in stdout.read_text()  # submitit logs to .out, the trainer to .err
     assert "SIGUSR2 received" in stdout.with_suffix(".err").read_text()
     record = json.loads((preempted.run_dir / "record.json").read_text())

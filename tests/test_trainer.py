@@ -201,7 +201,7 @@ def test_a_model_with_non_finite_buffers_is_never_recorded(tmp_path):
 def test_an_infinite_learning_rate_never_returns_a_record(tmp_path, iters):
     """Failure 7, second way: train.lr=inf (built directly: config validation may reject it earlier)."""
     cfg = tiny_config(tmp_path, "model.name=per_frame", f"train.iters={iters}")
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=math.inf))
+    object.__setattr__(cfg.train, "lr", math.inf)  # past the assignment check, which refuses it
     with pytest.raises((NonFiniteStateError, NonFiniteLossError)):
         train_and_evaluate(cfg, tmp_path)
     assert not (tmp_path / "checkpoint.pt").exists()

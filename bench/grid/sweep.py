@@ -75,11 +75,20 @@ def _check_writable(grid: Grid, todo: list[Any]) -> None:
         ensure_writable(folder)
 
 
+def _prepare(grid: Grid, todo: list[Any]) -> None:
+    """Once the launcher is known to work (so a refused sweep leaves no trace): check the folders take files,
+    and record the models' argument names, so `bench status` names these runs even where a plugin is not
+    importable."""
+    _check_writable(grid, todo)
+    manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
+
+
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
     slurm.check_time_min(grid.launch)
     ok, why = slurm_reachable()
     if not ok:
         raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
+    _prepare(grid, todo)
     if grid.launch.time_min < MIN_PREEMPTIBLE_TIME_MIN:
         print(f"warning: launch.time_min={grid.launch.time_min} < {MIN_PREEMPTIBLE_TIME_MIN}: submitit treats every "
               f"USR2 as a time-out (at most 20 requeues) instead of a preemption", file=sys.stderr)
@@ -90,6 +99,7 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
 
 
 def _run_locally(grid: Grid, todo: list[Any], take_over: bool) -> int:
+    _prepare(grid, todo)
     print(f"running {len(todo)} runs locally, {grid.launch.max_parallel} at a time")
     start = time.time()
     results = local.run_local(todo, grid.launch.max_parallel, grid.sweep_dir, grid.manifest, take_over=take_over)
@@ -134,9 +144,6 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
     if not todo:
         print("nothing to do: every run is done, running, queued, corrupt or unknown (see the reasons)")
         return 0
-    _check_writable(grid, todo)
-    # the models' argument names, so `bench status` names these runs even where a plugin is not importable
-    manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
     try:
         if grid.launch.launcher == "slurm":
             return _submit(grid, todo, spec, take_over)

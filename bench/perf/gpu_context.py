@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "cityscapes_tmanet.yaml"
 # smoke mode: a resnet18 with 8/16-channel heads and one RAFT iteration, on 32x32 inputs
 SMOKE_MODEL = ["model.backbone=resnet18", "model.key_channels=8", "model.value_channels=16", "model.channels=16",
-               "model.aux_channels=16", "model.flow.iters=1"]
+               "model.aux_channels=16", "model.flow.iters=1", "model.window_size=3"]  # 3: a 4x4 smoke feature map
 
 
 @dataclass

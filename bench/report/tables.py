@@ -384,7 +384,7 @@ TEX_SYMBOLS = {"Δ": r"$\Delta$", "−": "$-$", "±": r"$\pm$", "≤": r"$\leq$"
 
 
 def tex_symbols(latex: str) -> str:
-    """``latex`` with each of ``TEX_SYMBOLS`` replaced by its command (``Δ ref`` -> ``$\Delta$ ref``)."""
+    """``latex`` with each of ``TEX_SYMBOLS`` replaced by its command (``Δ ref`` -> ``$\\Delta$ ref``)."""
     return latex.translate(str.maketrans(TEX_SYMBOLS))
 
 
