@@ -9,7 +9,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
 STAMP := $(VENV)/.installed-stamp
-DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
+DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml ablations/synthetic_sota.yaml
 
 .PHONY: setup test test-fast demo report gpu-check clean
 
@@ -24,11 +24,11 @@ $(STAMP): pyproject.toml tools/install_torch.py
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # everything but the real-SLURM integration test
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slurm"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slurm"
 
 demo: $(STAMP)
 	$(PY) -m bench.demo $(DEMO_SPECS)

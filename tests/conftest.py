@@ -17,6 +17,19 @@ REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``), each worker and the processes it starts get an equal
+    share of the cores, so two workers on two cores do not each run two torch threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1:
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ.setdefault("OMP_NUM_THREADS", share)
+        os.environ.setdefault("MKL_NUM_THREADS", share)
+        import torch  # only here: collecting a test file must not pay for torch when it needs none
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 # --------------------------------------------------------------------------------------------------
 # grid and run-directory helpers (bench.grid, bench.run.rundir, bench.run.execute tests)
 

@@ -27,7 +27,7 @@ from bench.run import rundir
 from bench.run.checkpoint import save_checkpoint
 from bench.run.model import build_model
 from conftest import fabricate_records, per_image_fabricator, write_report_spec
-from test_figures import FIGURE_BASE, LATENCY, MIOU
+from test_figures import FIGURE_BASE, LATENCY, MIOU, methods_spec
 
 TOLERANCE = 1.0  # pixels
 
@@ -77,10 +77,7 @@ def layout_problems(fig: Figure) -> list[str]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("layout")
-    methods = write_report_spec(tmp, "syn_methods_with_a_long_table_name", "methods", "model.name",
-                                [{"product": {"model.name": ["tmanet", "per_frame"]}},
-                                 {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
-                                          "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+    methods = methods_spec(tmp, "syn_methods_with_a_long_table_name")
     fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
                       latency_of=lambda r: LATENCY[r.config.model.name])
     for run in build_grid(methods).runs:

@@ -29,6 +29,14 @@ MIOU = {"tmanet": 0.62, "per_frame": 0.55, "flow_warp": 0.58}
 LATENCY = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 45.0}
 
 
+def methods_spec(tmp: Path, name: str = "syn_methods") -> Path:
+    """A methods spec: tmanet and per_frame, and flow_warp with the ground-truth flow (an oracle); seeds 0, 1."""
+    return write_report_spec(tmp, name, "methods", "model.name",
+                             [{"product": {"model.name": ["tmanet", "per_frame"]}},
+                              {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
+                                       "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+
+
 def errorbar_extents(ax) -> list[tuple[float, float]]:
     """(low, high) of every vertical error bar segment drawn on ``ax``."""
     extents = []
@@ -75,10 +83,7 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
 
 def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
-    methods = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
-                         [{"product": {"model.name": ["tmanet", "per_frame"]}},
-                          {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
-                                   "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+    methods = methods_spec(tmp_path)
     fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
               latency_of=lambda r: LATENCY[r.config.model.name])
     for run in build_grid(methods).runs:  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
@@ -167,10 +172,7 @@ def test_the_per_frame_line_only_uses_runs_of_the_same_task() -> None:
 
 
 def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp_path: Path) -> None:
-    methods = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
-                                [{"product": {"model.name": ["tmanet", "per_frame"]}},
-                                 {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
-                                          "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+    methods = methods_spec(tmp_path)
     fast = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 5.0}  # the oracle is fastest and most accurate
     fabricate_records(methods, lambda r: {"flow_warp": 0.7}.get(r.config.model.name, MIOU[r.config.model.name])
                       + 0.01 * r.seed)

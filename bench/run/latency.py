@@ -71,6 +71,7 @@ from bench.progress import Progress
 from bench.run import rundir
 from bench.run.evaluate import needs_flow_input
 from bench.run.model import build_model, load_run_model
+from bench.run.records import cpu_model
 
 # 2: median_ms is the median of pass medians; adds iqr_ms, spread, pass_medians_ms, passes, unstable,
 # frames_median_ms per mode and repeats, stability at the top (readers of schema 1 fields keep working)
@@ -363,7 +364,7 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
         torch.set_num_threads(previous_threads)
     result: dict[str, Any] = {
         "schema": LATENCY_SCHEMA, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
         "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
         "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
         "memory_length": t, "image_size": list(frames[0][0].shape[-2:]), "batch_size": int(frames[0][0].shape[0]),
@@ -394,16 +395,6 @@ def compare_modes(outputs: dict[str, dict[int, Tensor]], results: dict[str, Any]
                                 f"same frames")
     return {"max_abs_diff": diff, "agreement_tolerance": tolerance, "modes_agree": True,
             "recompute_over_streaming": results["recompute"]["median_ms"] / results["streaming"]["median_ms"]}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------------------------------
