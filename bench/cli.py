@@ -228,7 +228,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.run.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
     ("bench.flow.estimator", "FlowWeightsMissing"), ("bench.flow.estimator", "FlowWeightsOffline"),
-    ("bench.flow.estimator", "FlowPackageMissing"),
+    ("bench.flow.estimator", "FlowPackageMissing"), ("bench.models.attention", "WindowSizeError"),
 )
 
 

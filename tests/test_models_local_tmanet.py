@@ -71,3 +71,13 @@ def test_built_from_config_with_gradients():
     out = model(torch.randn(2, 2, 3, 32, 32))
     out["out"].square().mean().backward()
     assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("memory_keys"))
+
+
+def test_a_window_larger_than_the_map_is_a_one_line_cli_error(tmp_path, capsys):
+    from bench.cli import main
+
+    code = main(["train", "configs/synthetic_tmanet.yaml", "model.name=local_tmanet", "model.window_size=9",
+                 f"run_dir={tmp_path}/run", "train.iters=1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert "lower model.window_size to at most 7" in err

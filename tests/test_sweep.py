@@ -265,3 +265,22 @@ def test_a_record_without_a_fingerprint_is_stale(tmp_path):
     rundir.write_record(run.run_dir, old)
     status = run_statuses([run], tmp_path / "m.jsonl")[0]
     assert status.state is RunState.STALE and "no code fingerprint" in status.reason
+
+
+def test_every_run_module_the_trainer_and_evaluation_import_is_classified_for_the_fingerprint():
+    """A bench.run module that the trainer or evaluation uses either computes a record (its edits make records
+    stale) or is listed as one that never changes a metric; a new module must be put in one of the two."""
+    import ast
+
+    from bench.run.fingerprint import COMPUTING, NOT_COMPUTING_RUN
+
+    repo = Path(__file__).resolve().parent.parent
+    used = set()
+    for source in ("bench/run/trainer.py", "bench/run/evaluate.py"):
+        for node in ast.walk(ast.parse((repo / source).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench.run"):
+                names = [node.module] if node.module != "bench.run" else [f"bench.run.{a.name}" for a in node.names]
+                used |= {name.replace(".", "/") + ".py" for name in names}
+    unclassified = used - set(COMPUTING) - set(NOT_COMPUTING_RUN)
+    assert not unclassified, f"add to COMPUTING or NOT_COMPUTING_RUN in bench/run/fingerprint.py: {unclassified}"
+    assert "bench/run/temporal_loss.py" in COMPUTING

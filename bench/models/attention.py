@@ -40,6 +40,10 @@ from torch.utils.flop_counter import register_flop_formula
 ATTENTION_IMPLS: tuple[str, ...] = ("sdpa", "reference")
 
 
+class WindowSizeError(ValueError):
+    """A local read's window that is even, below 1, or larger than its feature map needs (a user error)."""
+
+
 def _check_shapes(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> None:
     if query_key.dim() != 4 or memory_keys.dim() != 5 or memory_values.dim() != 5:
         raise ValueError(f"expected query_key (B,Ck,H,W), memory_keys (B,T,Ck,H,W), memory_values (B,T,Cv,H,W); "
@@ -146,18 +150,20 @@ def local_tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor
     (B, Ck, H, W), (B, T, Ck, H, W), (B, T, Cv, H, W) -> (B, Cv, H, W). Keys and values are gathered with
     ``F.unfold`` (zero padding); window positions outside the map get score -inf, so a window of
     ``local_window_limit(H, W)`` = 2*max(H, W) - 1 sees every memory position exactly once and equals the global
-    ``tma_read_reference``. A larger window would only add padding: a ``ValueError``. Memory: the unfolded
-    values are B*T*Cv*k*k*H*W elements.
+    ``tma_read_reference``. A larger window would only add padding: a ``WindowSizeError`` (a ``ValueError``).
+    Memory: the unfolded values are B*T*Cv*k*k*H*W elements.
     """
     _check_shapes(query_key, memory_keys, memory_values)
     b, ck, h, w = query_key.shape
     t, cv = memory_values.shape[1], memory_values.shape[2]
     if window_size < 1 or window_size % 2 == 0:
-        raise ValueError(f"window_size must be an odd number >= 1 (the window is centred on the query), got {window_size}")
+        raise WindowSizeError(f"window_size must be an odd number >= 1 (the window is centred on the query), "
+                              f"got {window_size}")
     limit = local_window_limit(h, w)
     if window_size > limit:
-        raise ValueError(f"window_size={window_size} is larger than the {h}x{w} feature map needs ({limit} covers it "
-                         f"from every position); lower model.window_size to at most {limit}, or use model.name=tmanet")
+        raise WindowSizeError(f"window_size={window_size} is larger than the {h}x{w} feature map needs ({limit} covers "
+                              f"it from every position); lower model.window_size to at most {limit}, or use "
+                              f"model.name=tmanet")
     k2, pad = window_size * window_size, window_size // 2
 
     def gather(x: Tensor) -> Tensor:  # (B, T, C, H, W) -> (B, T, C, k*k, H*W)

@@ -34,7 +34,12 @@ COMPUTING: tuple[str, ...] = (
     "bench/models", "bench/data", "bench/flow", "baselines", "bench/metrics.py", "bench/seeding.py",
     "bench/distributed.py", "bench/constants.py", "bench/run/trainer.py", "bench/run/batches.py",
     "bench/run/recipe.py", "bench/run/evaluate.py", "bench/run/model.py", "bench/run/arguments.py",
-    "bench/run/checkpoint.py",
+    "bench/run/checkpoint.py", "bench/run/temporal_loss.py",
+)
+# the bench.run modules the trainer and evaluation import that never change a metric of the record
+NOT_COMPUTING_RUN: tuple[str, ...] = (
+    "bench/run/rundir.py", "bench/run/hooks.py", "bench/run/latency.py", "bench/run/loggers.py",
+    "bench/run/records.py", "bench/run/signals.py",
 )
 
 
