@@ -1,7 +1,7 @@
 # The two commands of the README. Each creates (or refreshes) the virtual env first.
 #   make test   - the test suite (CI runs exactly this through .ci/run)
 #   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores)
-#   make demo-sota - make demo plus the comparison table's synthetic twin (ablations/synthetic_sota.yaml; ~10 min more)
+#   make demo-sota - make demo plus the comparison table's synthetic twin (ablations/synthetic_sota.yaml; ~6 min more, 23 min in all)
 #   make gpu-check - CUDA tests + attention / latency / training-step measurements on one GPU (<= 6 min) ->
 #                 gpu-check/report.md and report.json (a CPU smoke run at tiny sizes without CUDA)
 

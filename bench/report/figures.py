@@ -63,7 +63,7 @@ def ci_errors(frame: pd.DataFrame) -> np.ndarray:
 
 
 def ci_caption(frame: pd.DataFrame) -> str:
-    """What a point and its bar are, e.g. "mean of 3 seeds; bars: 95% CI, bootstrap over images and seeds"."""
+    """What a point and its bar are, e.g. "mean of 3 seeds; bars: 95% CI, mean ± t·s/√n over seeds"."""
     n_min, n_max = int(frame["n"].min()), int(frame["n"].max())
     points = ("one seed per point" if n_max == 1 else f"mean of {n_max} seeds" if n_min == n_max
               else f"mean of {n_min}–{n_max} seeds (n per point)")
