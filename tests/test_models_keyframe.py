@@ -159,11 +159,14 @@ def test_paper_numbers_of_dff_and_accel_come_with_their_source():
     from bench.report.paper import load_paper_reference, paper_number
 
     ref = load_paper_reference()
-    accel18 = {"model.name": "accel", "model.update_backbone": "resnet18", "model.keyframe_interval": 5}
+    accel18 = {"model.name": "accel", "model.backbone": "resnet50c", "model.update_backbone": "resnet18",
+               "model.keyframe_interval": 5}
     value, note = paper_number(ref, "cityscapes", accel18, "other")
     assert value == 72.1 and "SamvitJ/Accel" in note
     assert paper_number(ref, "cityscapes", {**accel18, "model.keyframe_interval": 2}, "other")[0] is None
-    assert paper_number(ref, "cityscapes", {"model.name": "dff", "model.keyframe_interval": 5}, "other")[0] == 69.2
+    dff = {"model.name": "dff", "model.backbone": "resnet50c", "model.keyframe_interval": 5}
+    assert paper_number(ref, "cityscapes", dff, "other")[0] == 69.2
+    assert paper_number(ref, "cityscapes", {**dff, "model.backbone": "resnet10t"}, "other")[0] is None
     sourced = [e for e in ref["entries"] if "Accel" in e["method"]]
     assert {e["miou"] for e in sourced} == {72.1, 72.4, 74.2, 75.5, 68.7, 75.2} and all(e.get("source") for e in sourced)
 

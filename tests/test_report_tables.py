@@ -128,6 +128,17 @@ def test_paper_reference_has_the_recovered_numbers_only() -> None:
     assert value is None and note.startswith("missing:")
 
 
+def test_every_paper_counterpart_names_its_backbone() -> None:
+    """A reduced run (tiny backbone, real data) must not get a Δ paper against a full-size published model."""
+    ref = load_paper_reference()
+    matched = [e for e in ref["entries"] if e.get("match")]
+    assert matched and all("model.backbone" in e["match"] for e in matched), [
+        e["method"] for e in matched if "model.backbone" not in e["match"]]
+    reduced = {"model.name": "flow_warp", "model.backbone": "resnet10t", "model.flow.source": "dis"}
+    assert paper_number(ref, "camvid", reduced, "methods") == (None, "no paper number for this setting")
+    assert paper_number(ref, "camvid", {**reduced, "model.backbone": "resnet50c"}, "methods")[0] == 67.1
+
+
 def test_report_without_finished_runs_returns_1(tmp_path: Path) -> None:
     spec = write_report_spec(tmp_path, "empty", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1]}}], REPORT_BASE, seeds=[0])

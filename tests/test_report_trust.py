@@ -64,7 +64,9 @@ def test_rows_of_one_seed_get_no_significance_claim(tmp_path: Path) -> None:
     assert "n < 2: no test" in text and ">" not in text.split(":", 1)[1].replace("(Δ", "")
     assert table.frame["p_ref"].isna().all() and (table.frame["sig_ref"] == "").all()
     assert set(table.frame["ci_method"]) == {"images, n = 1"}
-    assert "a within-run interval that ignores the seed-to-seed spread" in paths["md"].read_text()
+    md = paths["md"].read_text()
+    assert "a within-run interval that ignores the seed-to-seed spread" in md
+    assert "no comparison tested (every pair has a row with n < 2)" in md and "one comparison tested" not in md
 
 
 def _record_path(spec: Path, model: str, seed: int) -> Path:
@@ -139,6 +141,17 @@ def test_every_output_states_its_provenance_and_flags_mixed_environments(tmp_pat
     assert "MIXED ENVIRONMENTS: the runs of this table differ in dirty, torch" in md
     assert "torch 2.14.1 | 2.5.1" in md
     assert pd.read_csv(paths["csv"]).set_index("method").loc["per_frame", "dirty"] == "yes"
+
+
+def test_provenance_names_opencv_where_the_records_store_it() -> None:
+    from bench.report.provenance import provenance_note
+    from bench.run.records import package_versions
+
+    assert package_versions()["opencv"]  # a dependency: classical flow (DIS, Farneback) depends on its version
+    base = {"git_commit": "abcdef1234567890", "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"}}
+    assert "opencv" not in provenance_note([base])
+    with_cv = {**base, "versions": {**base["versions"], "opencv": "5.1.0"}}
+    assert provenance_note([with_cv, base]).endswith("numpy 2.4.6, device unknown (unknown), opencv 5.1.0")
 
 
 def test_html_run_links_exist_in_a_fresh_clone_or_say_not_committed(tmp_path: Path) -> None:

@@ -56,6 +56,10 @@ def provenance_note(records: list[dict[str, Any]]) -> str:
     fields = {key: combined(p[key] for p in runs) for key in PROVENANCE_COLUMNS}
     text = (f"commit {fields['commit']} (uncommitted changes: {fields['dirty']}), torch {fields['torch']}, "
             f"timm {fields['timm']}, numpy {fields['numpy']}, device {fields['device']} ({fields['hardware']})")
+    opencv = combined(str(r["versions"]["opencv"]) for r in records
+                      if isinstance(r.get("versions"), dict) and r["versions"].get("opencv"))
+    if opencv:  # classical flow (DIS, Farneback) depends on it; records before it was stored do not say
+        text += f", opencv {opencv}"
     mixed = [key for key in PROVENANCE_COLUMNS if " | " in fields[key]]
     if mixed:
         return (f"MIXED ENVIRONMENTS: the runs of this table differ in {', '.join(mixed)} (per-row values in the "

@@ -241,7 +241,8 @@ def method_note(table: Table) -> str:
     tested = sum(1 for c in table.pairs.values() if c.tested)
     holm = (f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
             "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
-            if tested > 1 else "one comparison tested, no multiplicity correction")
+            if tested > 1 else "one comparison tested, no multiplicity correction" if tested == 1
+            else "no comparison tested (every pair has a row with n < 2)")
     one_run = ("; a row with n = 1: 95% CI = percentile bootstrap over validation images "
                f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
                "seed-to-seed spread" if "images, n = 1" in set(table.frame["ci_method"]) else "")

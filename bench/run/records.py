@@ -170,7 +170,8 @@ def _version(package: str) -> str | None:
 
 
 def package_versions() -> dict[str, str | None]:
-    """Versions of python, torch, torchvision, timm, numpy and bench (None for a missing package)."""
+    """Versions of python, torch, torchvision, timm, numpy, OpenCV (classical flow) and bench (None for a
+    missing package)."""
     import torch  # records are read where torch is absent (reports); only a run that writes one imports it
 
     return {
@@ -179,6 +180,7 @@ def package_versions() -> dict[str, str | None]:
         "torchvision": _version("torchvision"),
         "timm": _version("timm"),
         "numpy": _version("numpy"),
+        "opencv": _version("opencv-python-headless") or _version("opencv-python"),
         "bench": __version__,
         "cuda": torch.version.cuda,
     }
