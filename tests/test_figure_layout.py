@@ -27,7 +27,7 @@ from bench.run import rundir
 from bench.run.checkpoint import save_checkpoint
 from bench.run.model import build_model
 from conftest import fabricate_records, per_image_fabricator, write_report_spec
-from test_figures import FIGURE_BASE, LATENCY, MIOU, methods_spec
+from test_figures import FIGURE_BASE, LATENCY, MIOU, keyframe_spec, methods_spec
 
 TOLERANCE = 1.0  # pixels
 
@@ -93,17 +93,21 @@ def report(tmp_path_factory) -> dict:
     aggregation = write_report_spec(tmp, "syn_agg", "aggregation", "model.aggregation",
                                     [{"product": {"model.aggregation": ["concat", "sum"]}}], FIGURE_BASE, seeds=[4, 5])
     fabricate_records(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum"))
-    result = build_report([str(methods), str(memory), str(aggregation)], tmp / "reports")
+    keyframe = keyframe_spec(tmp)
+    fabricate_records(keyframe, lambda r: 0.5 - 0.02 * r.config.model.keyframe_interval,
+                      latency_of=lambda r: 10.0 / r.config.model.keyframe_interval)
+    result = build_report([str(methods), str(memory), str(aggregation), str(keyframe)], tmp / "reports")
     return {f.name: f for f in result["figures"] if f.figure is not None}
 
 
 def test_every_figure_type_is_drawn(report):
-    kinds = {"miou_vs_memory_length", "bars", "accuracy_vs_latency", "per_class_iou", "confusion", "qualitative"}
+    kinds = {"miou_vs_memory_length", "bars", "accuracy_vs_latency", "accuracy_vs_cost", "per_class_iou", "confusion",
+             "qualitative"}
     assert all(any(kind in name for name in report) for kind in kinds), sorted(report)
 
 
 @pytest.mark.parametrize("kind", ["confusion", "qualitative", "miou_vs_memory_length", "bars", "accuracy_vs_latency",
-                                  "per_class_iou"])
+                                  "accuracy_vs_cost", "per_class_iou"])
 def test_figure_text_stays_on_the_canvas_and_off_other_panels(report, kind):
     for name, result in report.items():
         if kind in name:

@@ -200,3 +200,56 @@ def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp
     md = paths["md"].read_text()
     assert "| flow_warp (oracle: ground-truth flow) |" in md and "oracle rows (flow_warp" in md
     assert pd.read_csv(paths["csv"]).set_index("method").loc["flow_warp", "oracle"] == "ground-truth flow"
+
+
+def keyframe_spec(tmp: Path) -> Path:
+    """DFF and Accel at k = 1, 2, 5 (ground-truth flow), seeds 0, 1: a keyframe-interval grid."""
+    return write_report_spec(tmp, "syn_keyframe", "other", "model.keyframe_interval",
+                             [{"product": {"model.name": ["dff", "accel"], "model.keyframe_interval": [1, 2, 5]}}],
+                             {**FIGURE_BASE, "model": {**FIGURE_BASE["model"], "memory_length": 1,
+                                                       "update_backbone": "resnet18",
+                                                       "flow": {"source": "ground_truth"}}}, seeds=[0, 1])
+
+
+def test_keyframe_intervals_are_connected_cost_curves_per_method(tmp_path: Path) -> None:
+    spec = keyframe_spec(tmp_path)
+    level = {"dff": 0.40, "accel": 0.50}
+    fabricate_records(spec, lambda r: level[r.config.model.name] - 0.02 * r.config.model.keyframe_interval
+                      + 0.01 * r.seed)
+    for run in build_grid(spec).runs:
+        k, extra = run.config.model.keyframe_interval, 2.0 * (run.config.model.name == "accel")
+        median = 10.0 / k + extra
+        rundir.merge_into_record(rundir.path_for(run.config), "latency", {"modes": {"streaming": {
+            "median_ms": median, "pass_medians_ms": [median - 0.5, median, median + 0.5], "gflops": 1.0 / k}}},
+            overwrite=True)
+    result = build_report([str(spec)], tmp_path / "reports")
+    figure = next(f for f in result["figures"] if f.name == "syn_keyframe_accuracy_vs_cost")
+    latency_ax, flops_ax = figure.figure.axes
+    assert "keyframe cycle" in latency_ax.get_xlabel() and "GFLOPs" in flops_ax.get_xlabel()
+    curves = {c.get_label(): c.lines[0] for c in latency_ax.containers if isinstance(c, ErrorbarContainer)}
+    oracle = " (oracle: ground-truth flow)"
+    assert set(curves) == {f"method=dff{oracle} (n=2)", f"method=accel{oracle} (n=2)"}
+    dff = curves[f"method=dff{oracle} (n=2)"]
+    assert dff.get_markerfacecolor() == "none"  # oracles are hollow
+    dff_x = [round(float(x), 6) for x in dff.get_xdata()]
+    assert dff_x == [10.0, 5.0, 2.0]  # ordered by k = 1, 2, 5 and connected
+    assert sorted(t.get_text() for t in latency_ax.texts) == sorted(f"k={k}" for k in (1, 2, 5) for _ in "ab")
+    table, _ = result["tables"][0]
+    expected = sorted(zip(table.frame["ci_low"].round(6), table.frame["ci_high"].round(6)))
+    assert sorted((round(lo, 6), round(hi, 6)) for lo, hi in errorbar_extents(flops_ax)) == expected
+    assert figure.reading.startswith("method=dff: k=1 ") and "(2.0 ms, 0.2 GFLOPs)" in figure.reading
+    assert latency_ax.get_ylim()[0] == 0 and flops_ax.get_ylim()[0] == 0
+
+
+def test_a_row_that_two_comparison_tables_share_is_one_point(tmp_path: Path) -> None:
+    methods = methods_spec(tmp_path)
+    sota = write_report_spec(tmp_path, "syn_sota", "sota", "model.name",
+                             [{"product": {"model.name": ["tmanet", "per_frame", "fcn"]}}], FIGURE_BASE, seeds=[0, 1])
+    for spec in (methods, sota):
+        fabricate_records(spec, lambda r: MIOU.get(r.config.model.name, 0.5) + 0.01 * r.seed,
+                          latency_of=lambda r: LATENCY.get(r.config.model.name, 12.0))
+    result = build_report([str(methods), str(sota)], tmp_path / "reports")
+    figure = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
+    labels = [t.get_text() for t in figure.figure.axes[0].get_legend().get_texts() if "(n=" in t.get_text()]
+    assert sorted(labels) == ["fcn (n=2)", "flow_warp (oracle: ground-truth flow) (n=2)", "per_frame (n=2)",
+                              "tmanet (n=2)"]

@@ -12,11 +12,14 @@ Figures (one file pair each, under ``<out>/figures``); error bars are always the
   reference line (per_frame runs of the same dataset in any table of the report), a dotted chance line
   (majority-class predictor) and paper numbers as crosses where they exist;
 * ``<table>_bars``: bars (mean, 95% CI) with the seeds as dots, for aggregation and encoding ablations;
-* ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method, horizontal bars =
+* ``accuracy_vs_latency``: mIoU (95% CI) vs streaming-mode median latency for every method of the method
+  comparison tables (``methods``, ``sota``; a row two tables share is drawn once), horizontal bars =
   the latency's IQR over repeated passes (25th-75th percentile of the pass medians, mean over seeds), recompute
   latency as hollow markers, the Pareto front (no other point is both faster and more accurate) highlighted;
   oracle rows (ground-truth input, ``frames.oracle_input``) are drawn as hollow diamonds, labelled, and never
   on the front; a second panel, mIoU vs GFLOPs per frame, when the latency records carry ``gflops``;
+* ``<table>_accuracy_vs_cost``, for a keyframe-interval grid: mIoU (95% CI) against latency (IQR bars) and
+  GFLOPs per frame, both means over a keyframe cycle, one connected curve per method, each point labelled k;
 * ``per_class_iou_<dataset>``: heatmap, table rows (mean over their n seeds) x classes;
 * ``confusion_<dataset>``: one heatmap per table row: its runs' confusion matrices (``metrics.confusion_matrix``)
   summed and normalised per ground-truth class (each row sums to 100%), so the diagonal is the class accuracy;
@@ -167,15 +170,15 @@ def pareto_front(points: pd.DataFrame, x: str = "latency_ms", y: str = "miou_mea
     return points.loc[keep].sort_values(x)
 
 
-def _point_label(table: Any, row: pd.Series, many_tables: bool) -> str:
+def _point_label(table: Any, row: pd.Series) -> str:
     label = ", ".join(str(row[k]) for k in table.key_columns)
-    label = f"{table.name}: {label}" if many_tables else label
     return label + (ORACLE_MARK.format(row["oracle"]) if row.get("oracle") else "")
 
 
 def _latency_points(tables: list[Any]) -> pd.DataFrame:
-    """One point per table row with a latency: label, latency and its quartiles, recompute latency, GFLOPs,
-    mIoU with its CI, n, and whether it is an oracle."""
+    """One point per distinct table row with a latency (a row that several tables share, the same runs, is drawn
+    once): label (prefixed by its table where labels would repeat), latency and its quartiles, recompute latency,
+    GFLOPs, mIoU with its CI, n, and whether it is an oracle."""
     rows = []
     for table in tables:
         for _, row in table.frame.iterrows():
@@ -183,12 +186,30 @@ def _latency_points(tables: list[Any]) -> pd.DataFrame:
                 continue
             ids = set(str(row["run_ids"]).split())
             recompute = table.runs.loc[table.runs["run_id"].astype(str).isin(ids), "latency_recompute_ms"].mean()
-            rows.append({"label": _point_label(table, row, len(tables) > 1), "latency_ms": row["latency_ms"],
-                         "q25": row.get("latency_q25_ms", math.nan), "q75": row.get("latency_q75_ms", math.nan),
-                         "recompute_ms": recompute, "gflops": row.get("gflops", math.nan),
-                         "miou_mean": row["miou_mean"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
-                         "n": row["n"], "ci_method": row["ci_method"], "oracle": bool(row.get("oracle"))})
-    return pd.DataFrame(rows).reset_index(drop=True)
+            rows.append({"label": _point_label(table, row), "table": table.name, "runs": " ".join(sorted(ids)),
+                         "latency_ms": row["latency_ms"], "q25": row.get("latency_q25_ms", math.nan),
+                         "q75": row.get("latency_q75_ms", math.nan), "recompute_ms": recompute,
+                         "gflops": row.get("gflops", math.nan), "miou_mean": row["miou_mean"],
+                         "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": row["n"],
+                         "ci_method": row["ci_method"], "oracle": bool(row.get("oracle"))})
+    points = pd.DataFrame(rows)
+    if points.empty:
+        return points
+    points = points.drop_duplicates("runs").reset_index(drop=True)
+    if points["label"].duplicated().any():
+        points["label"] = points["table"] + ": " + points["label"]
+    return points
+
+
+def _is_keyframe_grid(table: Any) -> bool:
+    return table.factor_label == "keyframe_interval"
+
+
+def comparison_tables(tables: list[Any]) -> list[Any]:
+    """The tables the accuracy-vs-cost figure draws: the method comparisons (``methods`` and ``sota``), else
+    every table that is not a keyframe-interval grid (those get their own curves), else all."""
+    return ([t for t in tables if t.ablation in ("methods", "sota")]
+            or [t for t in tables if not _is_keyframe_grid(t)] or tables)
 
 
 def iqr_errors(points: pd.DataFrame) -> np.ndarray:
@@ -223,7 +244,7 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
     """mIoU vs streaming latency (IQR bars) for the method tables (or every table if there is none), front
     highlighted without the oracles; a GFLOPs panel when the records have GFLOPs."""
     name = "accuracy_vs_latency"
-    points = _latency_points([t for t in tables if t.ablation == "methods"] or tables)
+    points = _latency_points(comparison_tables(tables))
     if points.empty:
         return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
     fair = points[~points["oracle"]]
@@ -353,6 +374,49 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
 # --------------------------------------------------------------------------------------------------
 
 
+def _curve_reading(setting: str, rows: pd.DataFrame, factor: str) -> str:
+    flops = lambda r: "" if math.isnan(r["gflops"]) else f", {r['gflops']:.3g} GFLOPs"  # noqa: E731
+    return f"{setting}: " + ", ".join(f"k={r[factor]} {r['miou_mean']:.1f} ({r['latency_ms']:.1f} ms{flops(r)})"
+                                      for _, r in rows.iterrows())
+
+
+def keyframe_cost_figure(table: Any, out_dir: Path) -> FigureResult:
+    """mIoU (95% CI) against per-frame latency (IQR bars) and GFLOPs (both means over a keyframe cycle) for a
+    keyframe-interval grid: one connected curve per method (the other key columns), each point labelled by k."""
+    name, factor = f"{table.name}_accuracy_vs_cost", table.factor_label
+    frame = table.frame.assign(setting=_settings(table).to_numpy())
+    frame = frame[frame["latency_ms"].notna()].rename(columns={"latency_q25_ms": "q25", "latency_q75_ms": "q75"})
+    if frame.empty:
+        return FigureResult(name, [], "no run of this table has a latency measurement yet")
+    panels = [("latency_ms", "latency per frame, ms (streaming median, mean over a keyframe cycle; bars: IQR)")]
+    if frame["gflops"].notna().all():
+        panels.append(("gflops", "GFLOPs per frame (mean over a keyframe cycle)"))
+    fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    groups = list(frame.groupby("setting", sort=False))
+    readings = []
+    for colour, (setting, rows) in zip(sns.color_palette("tab10", len(groups)), groups):
+        rows = rows.sort_values(factor)
+        oracle = ORACLE_MARK.format(rows["oracle"].iloc[0]) if rows["oracle"].astype(bool).any() else ""
+        low, high = int(rows["n"].min()), int(rows["n"].max())
+        label = f"{setting or table.name}{oracle} (n={low if low == high else f'{low}-{high}'})"
+        for ax, (x, _) in zip(axes, panels):
+            ax.errorbar(rows[x], rows["miou_mean"], yerr=ci_errors(rows),
+                        xerr=iqr_errors(rows) if x == "latency_ms" else None, fmt="-o", color=colour,
+                        markerfacecolor="none" if oracle else colour, capsize=3, label=label)
+            for _, r in rows.iterrows():
+                ax.annotate(f"k={r[factor]}", (r[x], r["miou_mean"]), xytext=(4, 4), textcoords="offset points",
+                            fontsize=7, color=colour)
+        readings.append(_curve_reading(setting or table.name, rows, factor))
+    for ax, (_, xlabel) in zip(axes, panels):
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("mIoU (%)")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_title(f"{table.name}: accuracy vs cost by keyframe interval\n{ci_caption(frame)}", fontsize=8)
+    return FigureResult(name, save(fig, out_dir, name), figure=fig, reading="; ".join(readings))
+
+
 def draw_all(tables: list[Any], out_dir: str | Path) -> list[FigureResult]:
     """Every figure the tables support; a figure that cannot be drawn is reported, not raised."""
     out = Path(out_dir)
@@ -367,6 +431,8 @@ def _draw_all(tables: list[Any], out: Path) -> list[FigureResult]:
             results.append(memory_length_figure(table, out, tables))
         elif table.ablation in ("aggregation", "encoding", "other"):
             results.append(bars_figure(table, out, tables))
+        if _is_keyframe_grid(table):
+            results.append(keyframe_cost_figure(table, out))
     if tables:
         results.append(pareto_figure(tables, out))
     results += per_class_figures(tables, out)
