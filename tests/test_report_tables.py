@@ -14,7 +14,7 @@ from bench.cli import main
 from bench.report.build import build_report, report_command
 from bench.report.paper import load_paper_reference, paper_number
 from bench.report.sources import ReportError, load_source, validate_record
-from bench.report.tables import MISSING, reading, summarise
+from bench.report.tables import MISSING, display_frame, key_text, reading, summarise
 from bench.grid.spec import build_grid, load_spec
 from bench.report.stats import compare, counts_from_record
 from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
@@ -139,6 +139,20 @@ def test_every_paper_counterpart_names_its_backbone() -> None:
     assert paper_number(ref, "camvid", {**reduced, "model.backbone": "resnet50c"}, "methods")[0] == 67.1
 
 
+def test_a_key_the_model_does_not_take_never_makes_a_column(tmp_path: Path) -> None:
+    """DFF takes no update branch: its model.update_backbone (resnet10t here, resnet18 for flow_warp) cannot tell
+    rows apart, as its run id leaves it out; Accel's would."""
+    spec = write_report_spec(tmp_path, "syn_flow", "other", "model.flow.source",
+                             [{"product": {"model.name": ["flow_warp"], "model.flow.source": ["ground_truth", "dis"]}},
+                              {"product": {"model.name": ["dff"], "model.flow.source": ["ground_truth", "dis"],
+                                           "model.update_backbone": ["resnet10t"]}}],
+                             {**REPORT_BASE, "model": {**REPORT_BASE["model"], "memory_length": 1}}, seeds=[0])
+    fabricate_records(spec, lambda r: 0.5)
+    table = summarise(load_source(spec), load_paper_reference())
+    assert table.key_columns == ["flow.source", "method"]
+    assert "cfg:model.update_backbone" in table.runs and table.runs["cfg:model.update_backbone"].isna().all()
+
+
 def test_report_without_finished_runs_returns_1(tmp_path: Path) -> None:
     spec = write_report_spec(tmp_path, "empty", "memory_length", "model.memory_length",
                       [{"product": {"model.memory_length": [1]}}], REPORT_BASE, seeds=[0])
@@ -153,9 +167,13 @@ def test_a_second_varying_key_gets_its_own_column(tmp_path: Path) -> None:
     fabricate_records(spec, lambda r: 0.6 if r.config.model.flow.source == "raft" else 0.7)
     table = summarise(load_source(spec), load_paper_reference())
     assert table.key_columns == ["method", "flow.source"]
-    rows = {(r["method"], r["flow.source"]): r["miou_mean"] for _, r in table.frame.iterrows()}
-    assert rows == {("tmanet", "raft"): pytest.approx(60.0), ("flow_warp", "raft"): pytest.approx(60.0),
+    rows = {(r["method"], key_text(r["flow.source"])): r["miou_mean"] for _, r in table.frame.iterrows()}
+    # TMANet takes no flow: its flow.source is blank, not "raft" (it cannot change a TMANet run)
+    assert rows == {("tmanet", "—"): pytest.approx(60.0), ("flow_warp", "raft"): pytest.approx(60.0),
                     ("flow_warp", "ground_truth"): pytest.approx(70.0)}
+    shown = display_frame(table)
+    assert list(shown.loc[shown["method"] == "tmanet", "flow.source"]) == ["—"]
+    assert "tmanet vs" in reading(table) and "flow.source=None" not in reading(table)
 
 
 def test_per_image_table_has_ci_delta_and_calls_best_only_when_significant(tmp_path: Path) -> None:

@@ -123,8 +123,8 @@ def test_every_output_states_its_provenance_and_flags_mixed_environments(tmp_pat
     spec, _ = _methods_report(tmp_path, {"tmanet": 0.1, "per_frame": 0.0, "flow_warp": 0.05}, seeds=(0,))
     env = {"git_commit": "abcdef1234567890", "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"},
            "device": "cpu", "environment": {"cpu_model": "Test CPU 9000", "git_dirty": False}}
-    for model in ("tmanet", "per_frame", "flow_warp"):
-        _stamp(_record_path(spec, model, 0), **env)
+    for model in ("tmanet", "per_frame", "flow_warp"):  # a clean tree, whatever the tree running the test is
+        _stamp(_record_path(spec, model, 0), code={**code_fingerprint(), "dirty": False}, **env)
     result = build_report([str(spec)], tmp_path / "same", figures=False)
     (table, paths), = result["tables"]
     line = ("provenance: commit abcdef1234 (uncommitted changes: no), torch 2.14.1, timm 1.0.9, numpy 2.4.6, "
@@ -152,6 +152,19 @@ def test_provenance_names_opencv_where_the_records_store_it() -> None:
     assert "opencv" not in provenance_note([base])
     with_cv = {**base, "versions": {**base["versions"], "opencv": "5.1.0"}}
     assert provenance_note([with_cv, base]).endswith("numpy 2.4.6, device unknown (unknown), opencv 5.1.0")
+
+
+def test_commits_with_the_same_computing_code_are_not_called_mixed_environments() -> None:
+    from bench.report.provenance import provenance_note
+
+    def record(commit: str, suite: str) -> dict:
+        return {"git_commit": commit, "code": {"suite": suite, "plugins": {}, "dirty": False},
+                "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"}}
+
+    same = provenance_note([record("a" * 40, "s1"), record("b" * 40, "s1")])
+    assert "MIXED" not in same and "2 commits with the same computing code" in same
+    assert "aaaaaaaaaa | bbbbbbbbbb" in same
+    assert provenance_note([record("a" * 40, "s1"), record("b" * 40, "s2")]).startswith("MIXED ENVIRONMENTS")
 
 
 def test_html_run_links_exist_in_a_fresh_clone_or_say_not_committed(tmp_path: Path) -> None:

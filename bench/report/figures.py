@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 from bench.report.plotting import FigureResult, save
 from bench.run import rundir
-from bench.report.tables import best_text
+from bench.report.tables import best_text, is_blank
 
 CI_METHODS = {"t over seeds": "mean ± t·s/√n over seeds", "images, n = 1": "one run: bootstrap over images",
               "none": "none (n = 1, no per-image counts)"}
@@ -54,7 +54,8 @@ ORACLE_MARK = " (oracle: {})"
 def _settings(table: Any) -> pd.Series:
     """Per frame row, the values of the non-factor key columns as text ("" when there are none)."""
     extra = table.key_columns[1:]
-    return table.frame.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in extra), axis=1) if extra else \
+    return table.frame.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in extra if not is_blank(r[k])),
+                             axis=1) if extra else \
         pd.Series([""] * len(table.frame), index=table.frame.index)
 
 
@@ -171,7 +172,7 @@ def pareto_front(points: pd.DataFrame, x: str = "latency_ms", y: str = "miou_mea
 
 
 def _point_label(table: Any, row: pd.Series) -> str:
-    label = ", ".join(str(row[k]) for k in table.key_columns)
+    label = ", ".join(str(row[k]) for k in table.key_columns if not is_blank(row[k]))
     return label + (ORACLE_MARK.format(row["oracle"]) if row.get("oracle") else "")
 
 
@@ -237,7 +238,6 @@ def _draw_points(ax: Any, points: pd.DataFrame, x: str, front: pd.DataFrame, xer
                 label="Pareto front (oracles excluded)")
     ax.set_ylabel("mIoU (%)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=6, loc="lower right")
 
 
 def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
@@ -253,7 +253,11 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
     fig = Figure(figsize=(11, 4) if not flops.empty else (6, 4))
     axes = fig.subplots(1, 2 if not flops.empty else 1, squeeze=False)[0]
     _draw_points(axes[0], points, "latency_ms", front, iqr_errors(points))
-    axes[0].set_xlabel("latency per frame, ms (streaming median, bars: IQR over passes; hollow = recompute)")
+    # one legend for both panels (same colours), below them: inside, it hid the points it names
+    axes[0].legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2 if flops.empty else 3,
+                   frameon=False)
+    axes[0].set_xlabel("latency per frame, ms\n(streaming median, bars: IQR over passes; hollow = recompute)",
+                       fontsize=8)
     axes[0].set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
     text = "Pareto front (oracles excluded): " + ", ".join(
         f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows())
@@ -261,7 +265,7 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
         flops = flops.reset_index(drop=True)
         flop_front = pareto_front(flops[~flops["oracle"]], x="gflops")
         _draw_points(axes[1], flops, "gflops", flop_front, None)
-        axes[1].set_xlabel("GFLOPs per frame (streaming, FlopCounterMode: 2 FLOPs per multiply-add)")
+        axes[1].set_xlabel("GFLOPs per frame\n(streaming, FlopCounterMode: 2 FLOPs per multiply-add)", fontsize=8)
         axes[1].set_title("accuracy vs compute", fontsize=8)
         text += "; GFLOPs front: " + ", ".join(f"{r['label']} ({r['gflops']:.2f} GFLOPs)"
                                                for _, r in flop_front.iterrows())

@@ -7,11 +7,13 @@
 Per run also: ``oracle`` (what oracle input the model received, "" for none), the streaming latency's IQR of
 pass medians (``latency_iqr_ms``, quartiles ``latency_q25_ms`` / ``latency_q75_ms``) and GFLOPs per frame
 (``gflops``), and the provenance fields of
-``bench.report.provenance`` (commit, dirty, torch, timm, numpy, device, hardware).
+``bench.report.provenance`` (commit, dirty, torch, timm, numpy, device, hardware). A ``model.*`` key that the
+run's model does not take (``model.update_backbone`` of a DFF run) is blank: it cannot change the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any, Iterable
@@ -21,6 +23,10 @@ import pandas as pd
 
 from bench.report.provenance import run_provenance
 from bench.report.sources import get_dotted
+from bench.config import ModelConfig
+from bench.models import registry
+from bench.models.registry import RegistryError
+from bench.run.arguments import flatten_model_config
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
@@ -81,6 +87,27 @@ def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
     return (modes.get(mode) or {}).get("unstable") is True
 
 
+def _dotted_model_keys() -> dict[str, str]:
+    """Factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
+    defaults = ModelConfig()
+    nested = {f.name for f in dataclasses.fields(defaults) if dataclasses.is_dataclass(getattr(defaults, f.name))}
+    return {arg: "model." + (arg.replace("_", ".", 1) if arg.split("_", 1)[0] in nested else arg)
+            for arg in flatten_model_config(defaults)}
+
+
+def unused_model_keys(model_name: str) -> set[str]:
+    """The dotted ``model.*`` keys (``model.update_backbone``, ``model.flow.source``...) that the factory of
+    ``model_name`` does not take, so they cannot change its runs (run ids leave them out); empty when the model
+    is not registered here (a plugin that is not imported) and its argument names were not recorded."""
+    try:
+        accepted = registry.accepted_arguments(registry.get_factory(model_name))
+    except RegistryError:
+        accepted = registry.recorded_arguments(model_name)
+        if accepted is None:
+            return set()
+    return {key for arg, key in _dotted_model_keys().items() if arg not in accepted}
+
+
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
     rows = []
@@ -98,11 +125,14 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
             "latency_unstable": latency_unstable(record), "latency_iqr_ms": latency_field(record, "iqr_ms"),
             "latency_q25_ms": latency_quartiles(record)[0], "latency_q75_ms": latency_quartiles(record)[1],
-            "gflops": latency_field(record, "gflops"), "oracle": oracle_input(config),
+            "gflops": latency_field(record, "gflops"),
             "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
             **run_provenance(record),
         }
-        row.update({f"cfg:{k}": v for k, v in flatten_config(config).items()})
+        unused = unused_model_keys(str(row["model"]))
+        row["oracle"] = "" if "model.flow.source" in unused else oracle_input(config)
+        # a key the model does not take is blank: it cannot tell two rows apart (the run ids leave it out)
+        row.update({f"cfg:{k}": None if k in unused else v for k, v in flatten_config(config).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

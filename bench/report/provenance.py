@@ -12,6 +12,7 @@ them ("unknown"); the hardware falls back to the latency block's ``device_name``
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable
@@ -50,6 +51,13 @@ def combined(values: Iterable[str]) -> str:
     return " | ".join(dict.fromkeys(values))
 
 
+def _same_code(records: list[dict[str, Any]]) -> bool:
+    """Every record carries the same code fingerprint (suite sources and plugins)."""
+    prints = {json.dumps({k: (r.get("code") or {}).get(k) for k in ("suite", "plugins")}, sort_keys=True)
+              for r in records if isinstance(r.get("code"), dict)}
+    return len(prints) == 1 and all(isinstance(r.get("code"), dict) and r["code"].get("suite") for r in records)
+
+
 def provenance_note(records: list[dict[str, Any]]) -> str:
     """One line for the notes under a table: the shared environment, or which fields differ between its runs."""
     runs = [run_provenance(r) for r in records]
@@ -61,6 +69,9 @@ def provenance_note(records: list[dict[str, Any]]) -> str:
     if opencv:  # classical flow (DIS, Farneback) depends on it; records before it was stored do not say
         text += f", opencv {opencv}"
     mixed = [key for key in PROVENANCE_COLUMNS if " | " in fields[key]]
+    if mixed == ["commit"] and _same_code(records):
+        return (f"provenance: {text}; the runs were made at {len(fields['commit'].split(' | '))} commits with the "
+                "same computing code (equal code fingerprints, bench.run.fingerprint)")
     if mixed:
         return (f"MIXED ENVIRONMENTS: the runs of this table differ in {', '.join(mixed)} (per-row values in the "
                 f"CSV columns {', '.join(mixed)}); provenance: {text}")

@@ -98,8 +98,9 @@ def _row_keys(source: TableSource, runs: pd.DataFrame) -> list[str]:
         raise ReportError(f"{source.origin}: factor {source.factor!r} is not a config key of its records")
     if factor_col is None:  # a folder: the method if it varies, else the first varying key
         factor_col = "cfg:model.name" if "cfg:model.name" in vary or not vary else vary[0]
+    # blank values (a key the run's model does not take) never make a row of their own
     extra = [c for c in vary if c != factor_col
-             and runs.groupby(factor_col, dropna=False)[c].agg(lambda s: s.astype(str).nunique()).max() > 1]
+             and runs.groupby(factor_col, dropna=False)[c].agg(lambda s: s.dropna().astype(str).nunique()).max() > 1]
     return [factor_col] + extra
 
 
@@ -342,10 +343,19 @@ def _fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3g}" if p < 0.01 else f"{p:.3f}"  # never rounds across 0.01
 
 
+def is_blank(value: Any) -> bool:
+    """A row-key value the row's model does not take (``frames.runs_frame`` leaves it blank)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def key_text(value: Any) -> str:
+    return MISSING if is_blank(value) else str(value)
+
+
 def display_frame(table: Table) -> pd.DataFrame:
     """Strings for Markdown / LaTeX: 2 decimals, signed deltas, CIs in brackets, "—" where there is no value."""
     frame = table.frame
-    shown = pd.DataFrame({k: frame[k].astype(str) for k in table.key_columns})
+    shown = pd.DataFrame({k: frame[k].map(key_text) for k in table.key_columns})
     factor = table.factor_label
     shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
     shown["mIoU (%)"] = frame["miou_mean"].map(_fmt)
@@ -415,7 +425,7 @@ def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
 
 def _row_name(table: Table, i: int) -> str:
     row = table.frame.loc[i]
-    extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:])
+    extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:] if not is_blank(row[k]))
     oracle = f" {ORACLE_LABEL.format(row['oracle'])}" if row.get("oracle") else ""
     return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + oracle
 
