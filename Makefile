@@ -2,6 +2,7 @@
 #   make test   - the test suite (CI runs exactly this through .ci/run)
 #   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores)
 #   make demo-sota - make demo plus the comparison table's synthetic twin (ablations/synthetic_sota.yaml; ~6 min more, 23 min in all)
+#   make demo-all  - make demo-sota plus the optical-flow family's keyframe and flow-source grids (~15 min more, 39 min)
 #   make gpu-check - CUDA tests + attention / latency / training-step measurements on one GPU (<= 6 min) ->
 #                 gpu-check/report.md and report.json (a CPU smoke run at tiny sizes without CUDA)
 
@@ -12,7 +13,7 @@ BENCH := $(VENV)/bin/bench
 STAMP := $(VENV)/.installed-stamp
 DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
 
-.PHONY: setup test test-fast demo demo-sota report gpu-check clean
+.PHONY: setup test test-fast demo demo-sota demo-all report gpu-check clean
 
 # torch first (tools/install_torch.py: the CPU build on a machine without a GPU, and an installed torch is kept);
 # the constraints file pins that torch so torchvision is chosen to match it rather than replacing it.
@@ -37,6 +38,10 @@ demo: $(STAMP)
 # the runs make demo finished are reused; only the comparison table's new rows train
 demo-sota: $(STAMP)
 	$(PY) -m bench.demo $(DEMO_SPECS) ablations/synthetic_sota.yaml
+
+# every synthetic grid; runs the shorter targets made are reused
+demo-all: $(STAMP)
+	$(PY) -m bench.demo $(DEMO_SPECS) ablations/synthetic_sota.yaml ablations/synthetic_keyframe.yaml ablations/synthetic_flow_source.yaml
 
 gpu-check: $(STAMP)
 	$(PY) -m bench.perf.gpu_check --out gpu-check
