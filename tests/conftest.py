@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -85,6 +86,17 @@ def require_slurm() -> None:
     if os.environ.get("BENCH_SLURM"):
         pytest.fail(f"BENCH_SLURM is set but SLURM is not reachable: {why}")
     pytest.skip(f"no SLURM cluster ({why}); start one with `bash .ci/slurm-up.sh` (root)")
+
+
+def require_tracker(module: str, extra: str) -> Any:
+    """The optional tracker package ``module``; skip (with the install command) where it is missing, or fail
+    when ``BENCH_TRACKERS`` says it must be there (``.ci/run`` installs the extras and sets it)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("BENCH_TRACKERS"):
+            pytest.fail(f"BENCH_TRACKERS is set but {module} is not installed", pytrace=False)
+        pytest.skip(f'{module} not installed: pip install -e ".[{extra}]"')
 
 
 def tiny_config(*overrides: str, settings: dict[str, Any] | None = None) -> Any:

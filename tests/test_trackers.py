@@ -1,6 +1,7 @@
 """MLflow and W&B against the real packages, offline, in a temporary folder: a tiny run's log.jsonl lines and
 config arrive in an MLflow file store and in an offline W&B run; a missing package is a one-line error.
-Each test skips (with the install command) where its package is not installed."""
+Each test skips (with the install command) where its package is not installed, and fails instead under
+``BENCH_TRACKERS=1`` (CI installs the extras)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bench.config import ConfigError
 from bench.run import rundir
 from bench.run.trackers import tracker_hooks
 from bench.run.trainer import train_and_evaluate
+from conftest import require_tracker
 
 SETTINGS = ("train.iters=2", "train.log_every=1", "eval.temporal_consistency=false")
 
@@ -25,7 +27,7 @@ def _log(run_dir: Path) -> list[dict]:
 
 
 def test_mlflow_gets_every_log_line_and_the_config(tmp_path, tiny_cfg):
-    mlflow = pytest.importorskip("mlflow", reason='MLflow not installed: pip install -e ".[mlflow]"')
+    mlflow = require_tracker("mlflow", "mlflow")
     run_dir = tmp_path / "run"
     cfg = tiny_cfg(run_dir, *SETTINGS, "train.mlflow=true")
     train_and_evaluate(cfg, run_dir)
@@ -56,7 +58,7 @@ def _wandb_records(path: str) -> list[bytes]:
 
 
 def test_wandb_offline_run_gets_every_log_line_and_the_config(tmp_path, tiny_cfg):
-    pytest.importorskip("wandb", reason='W&B not installed: pip install -e ".[wandb]"')
+    require_tracker("wandb", "wandb")
     from wandb.proto import wandb_internal_pb2
 
     run_dir = tmp_path / "run"
