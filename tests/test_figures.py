@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import subprocess
+import time
 import sys
 
 import matplotlib.image as mpimg
@@ -253,3 +254,19 @@ def test_a_row_that_two_comparison_tables_share_is_one_point(tmp_path: Path) -> 
     labels = [t.get_text() for t in figure.figure.axes[0].get_legend().get_texts() if "(n=" in t.get_text()]
     assert sorted(labels) == ["fcn (n=2)", "flow_warp (oracle: ground-truth flow) (n=2)", "per_frame (n=2)",
                               "tmanet (n=2)"]
+
+
+def test_the_same_figure_saves_to_identical_bytes(tmp_path: Path) -> None:
+    """No creation date in the PDF: regenerating a committed report from the same records changes no file."""
+    from matplotlib.figure import Figure
+
+    from bench.report.plotting import save
+
+    def draw(out: Path) -> list[bytes]:
+        fig = Figure()
+        fig.subplots().plot([0, 1], [1, 0])
+        return [p.read_bytes() for p in save(fig, out, "line")]
+
+    first = draw(tmp_path / "a")
+    time.sleep(1.1)  # a PDF creation date has one-second resolution
+    assert draw(tmp_path / "b") == first

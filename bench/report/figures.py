@@ -379,9 +379,9 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
 
 
 def _curve_reading(setting: str, rows: pd.DataFrame, factor: str) -> str:
-    flops = lambda r: "" if math.isnan(r["gflops"]) else f", {r['gflops']:.3g} GFLOPs"  # noqa: E731
-    return f"{setting}: " + ", ".join(f"k={r[factor]} {r['miou_mean']:.1f} ({r['latency_ms']:.1f} ms{flops(r)})"
-                                      for _, r in rows.iterrows())
+    points = [f"k={r[factor]} {r['miou_mean']:.1f} ({r['latency_ms']:.1f} ms"
+              + ("" if math.isnan(r["gflops"]) else f", {r['gflops']:.3g} GFLOPs") + ")" for _, r in rows.iterrows()]
+    return f"{setting}: " + ", ".join(points)
 
 
 def keyframe_cost_figure(table: Any, out_dir: Path) -> FigureResult:

@@ -14,6 +14,7 @@ run's model does not take (``model.update_backbone`` of a DFF run) is blank: it 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from typing import Any, Iterable
@@ -87,6 +88,7 @@ def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
     return (modes.get(mode) or {}).get("unstable") is True
 
 
+@functools.cache
 def _dotted_model_keys() -> dict[str, str]:
     """Factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
     defaults = ModelConfig()
@@ -110,7 +112,7 @@ def unused_model_keys(model_name: str) -> set[str]:
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
-    rows = []
+    rows, unused_of = [], {}
     for record in records:
         metrics = record.get("metrics") or {}
         config = record.get("config") or {}
@@ -129,7 +131,8 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
             **run_provenance(record),
         }
-        unused = unused_model_keys(str(row["model"]))
+        name = str(row["model"])
+        unused = unused_of[name] if name in unused_of else unused_of.setdefault(name, unused_model_keys(name))
         row["oracle"] = "" if "model.flow.source" in unused else oracle_input(config)
         # a key the model does not take is blank: it cannot tell two rows apart (the run ids leave it out)
         row.update({f"cfg:{k}": None if k in unused else v for k, v in flatten_config(config).items()})

@@ -189,8 +189,9 @@ def display(lines: list[Line], datasets: list[str]) -> pd.DataFrame:
 
 def _notes(lines: list[Line], reference: dict[str, Any], synthetic: bool) -> list[str]:
     notes = ["mIoU and ETC TC (Liu et al., ECCV 2020; bench/metrics.py) in percent; [95% CI] and n from the "
-             "row's runs (bench.report.stats: mean ± t·s/√n over seeds; one run: bootstrap over its images), the same as the spec's "
-             "own table (tables/<spec>.md) which also has std, Δ ref (vs per_frame) and p-values."]
+             "row's runs (bench.report.stats: mean ± t·s/√n over seeds; one run: bootstrap over its images), the "
+             "same as the spec's own table (tables/<spec>.md) which also has std, Δ ref (vs per_frame) and "
+             "p-values."]
     if not synthetic:
         src = reference.get("source") or {}
         notes.append("Δ paper = reproduced − paper in mIoU points; its interval is the reproduced row's 95% CI minus "

@@ -40,7 +40,8 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     paths = []
     for ext in FORMATS:
         path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        # no creation date in the PDF: the same records give byte-identical files (no churn in a committed report)
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
         paths.append(path)
     return paths
 

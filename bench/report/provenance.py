@@ -53,9 +53,10 @@ def combined(values: Iterable[str]) -> str:
 
 def _same_code(records: list[dict[str, Any]]) -> bool:
     """Every record carries the same code fingerprint (suite sources and plugins)."""
-    prints = {json.dumps({k: (r.get("code") or {}).get(k) for k in ("suite", "plugins")}, sort_keys=True)
-              for r in records if isinstance(r.get("code"), dict)}
-    return len(prints) == 1 and all(isinstance(r.get("code"), dict) and r["code"].get("suite") for r in records)
+    codes = [r.get("code") for r in records]
+    if not all(isinstance(c, dict) and c.get("suite") for c in codes):
+        return False
+    return len({json.dumps([c["suite"], c.get("plugins")], sort_keys=True) for c in codes}) == 1
 
 
 def provenance_note(records: list[dict[str, Any]]) -> str:

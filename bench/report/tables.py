@@ -99,8 +99,8 @@ def _row_keys(source: TableSource, runs: pd.DataFrame) -> list[str]:
     if factor_col is None:  # a folder: the method if it varies, else the first varying key
         factor_col = "cfg:model.name" if "cfg:model.name" in vary or not vary else vary[0]
     # blank values (a key the run's model does not take) never make a row of their own
-    extra = [c for c in vary if c != factor_col
-             and runs.groupby(factor_col, dropna=False)[c].agg(lambda s: s.dropna().astype(str).nunique()).max() > 1]
+    distinct = lambda s: s.dropna().astype(str).nunique()  # noqa: E731
+    extra = [c for c in vary if c != factor_col and runs.groupby(factor_col, dropna=False)[c].agg(distinct).max() > 1]
     return [factor_col] + extra
 
 
