@@ -132,7 +132,9 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             **run_provenance(record),
         }
         name = str(row["model"])
-        unused = unused_of[name] if name in unused_of else unused_of.setdefault(name, unused_model_keys(name))
+        if name not in unused_of:
+            unused_of[name] = unused_model_keys(name)
+        unused = unused_of[name]
         row["oracle"] = "" if "model.flow.source" in unused else oracle_input(config)
         # a key the model does not take is blank: it cannot tell two rows apart (the run ids leave it out)
         row.update({f"cfg:{k}": None if k in unused else v for k, v in flatten_config(config).items()})
