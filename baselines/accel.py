@@ -42,8 +42,9 @@ def _update_backbone(name: str, pretrained: bool, path: str) -> Backbone:
     try:
         return Backbone(name, pretrained=pretrained or bool(path), pretrained_path=path)
     except RuntimeError as err:  # offline timm download: point at the update branch's own option
-        raise RuntimeError(f"accel update backbone: {err} For the update branch set "
-                           f"model.options.update_pretrained_path instead.") from err
+        raise RuntimeError(
+            f"accel update backbone: {err} For the update branch set model.options.update_pretrained_path instead."
+        ) from err
 
 
 class ScoreFusion(nn.Module):
@@ -64,34 +65,71 @@ class ScoreFusion(nn.Module):
 class Accel(DeepFeatureFlow):
     """DFF reference branch + update branch on the current frame + learned 1x1 score fusion."""
 
-    def __init__(self, num_classes: int, head: HeadParams, keyframe_interval: int = 5,
-                 update_backbone: str = "resnet18", update_pretrained_path: str = "", **flow: Any) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: HeadParams,
+        keyframe_interval: int = 5,
+        update_backbone: str = "resnet18",
+        update_pretrained_path: str = "",
+        **flow: Any,
+    ) -> None:
         super().__init__(num_classes, head, keyframe_interval=keyframe_interval, name="accel", **flow)
         self.update_backbone = _update_backbone(update_backbone, head.pretrained, update_pretrained_path)
-        self.update_head = nn.Sequential(ConvBNReLU(self.update_backbone.out_channels, head.value_channels, 1),
-                                         Classifier(head.value_channels, num_classes, head.dropout))
+        self.update_head = nn.Sequential(
+            ConvBNReLU(self.update_backbone.out_channels, head.value_channels, 1),
+            Classifier(head.value_channels, num_classes, head.dropout),
+        )
         self.fusion = ScoreFusion(num_classes)
 
     def update_scores(self, image: Tensor) -> Tensor:
         """The update branch on the current frame: (B, 3, H, W) -> scores (B, C, h, w)."""
         return self.update_head(self.update_backbone(image)[1])
 
-    def head_outputs(self, logits: Tensor, key: Features, image: Tensor, flow: Tensor | None, moved: Tensor | None,
-                     size: tuple[int, int]) -> dict[str, Tensor]:
+    def head_outputs(
+        self,
+        logits: Tensor,
+        key: Features,
+        image: Tensor,
+        flow: Tensor | None,
+        moved: Tensor | None,
+        size: tuple[int, int],
+    ) -> dict[str, Tensor]:
         """Reference scores fused with the update branch's, then DFF's outputs (upsampling, warped aux)."""
         update = self.update_scores(image)
         if update.shape[-2:] != logits.shape[-2:]:
-            raise ValueError(f"update backbone grid {tuple(update.shape[-2:])} differs from the reference grid "
-                             f"{tuple(logits.shape[-2:])}; both backbones must have output stride 8")
+            raise ValueError(
+                f"update backbone grid {tuple(update.shape[-2:])} differs from the reference grid "
+                f"{tuple(logits.shape[-2:])}; both backbones must have output stride 8"
+            )
         return super().head_outputs(self.fusion(logits, update), key, image, flow, moved, size)
 
 
 @register_model("accel")
-def accel(num_classes: int, keyframe_interval: int = 5, update_backbone: str = "resnet18",
-          update_pretrained_path: str = "", flow_source: str = "raft", flow_raft: str = "small", flow_weights: str = "",
-          flow_iters: int = 12, flow_freeze: bool = True, eval_offset: int = -1, **head: Any) -> Accel:
+def accel(
+    num_classes: int,
+    keyframe_interval: int = 5,
+    update_backbone: str = "resnet18",
+    update_pretrained_path: str = "",
+    flow_source: str = "raft",
+    flow_raft: str = "small",
+    flow_weights: str = "",
+    flow_iters: int = 12,
+    flow_freeze: bool = True,
+    eval_offset: int = -1,
+    **head: Any,
+) -> Accel:
     """Accel (Jain et al. CVPR 2019): DFF reference branch + light update branch, 1x1 score fusion."""
-    return Accel(num_classes, HeadParams.from_kwargs(**head), keyframe_interval=keyframe_interval,
-                 update_backbone=update_backbone, update_pretrained_path=update_pretrained_path,
-                 flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights, flow_iters=flow_iters,
-                 flow_freeze=flow_freeze, eval_offset=eval_offset)
+    return Accel(
+        num_classes,
+        HeadParams.from_kwargs(**head),
+        keyframe_interval=keyframe_interval,
+        update_backbone=update_backbone,
+        update_pretrained_path=update_pretrained_path,
+        flow_source=flow_source,
+        flow_raft=flow_raft,
+        flow_weights=flow_weights,
+        flow_iters=flow_iters,
+        flow_freeze=flow_freeze,
+        eval_offset=eval_offset,
+    )

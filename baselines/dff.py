@@ -54,16 +54,28 @@ MAX_KEYFRAME_INTERVAL = 16
 def check_keyframe_interval(model: str, keyframe_interval: int) -> None:
     """``keyframe_interval`` in 1..MAX_KEYFRAME_INTERVAL, else a one-line ``ValueError``."""
     if not 1 <= int(keyframe_interval) <= MAX_KEYFRAME_INTERVAL:
-        raise ValueError(f"{model} needs model.keyframe_interval in 1..{MAX_KEYFRAME_INTERVAL} (1 = every frame is a "
-                         f"keyframe), got {keyframe_interval}")
+        raise ValueError(
+            f"{model} needs model.keyframe_interval in 1..{MAX_KEYFRAME_INTERVAL} (1 = every frame is a "
+            f"keyframe), got {keyframe_interval}"
+        )
 
 
 class DeepFeatureFlow(SegmenterBase):
     """Keyframe features warped by flow to the current frame; ``memory_length = keyframe_interval - 1``."""
 
-    def __init__(self, num_classes: int, head: HeadParams, keyframe_interval: int = 5, flow_source: str = "raft",
-                 flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
-                 eval_offset: int = -1, name: str = "dff") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: HeadParams,
+        keyframe_interval: int = 5,
+        flow_source: str = "raft",
+        flow_raft: str = "small",
+        flow_weights: str = "",
+        flow_iters: int = 12,
+        flow_freeze: bool = True,
+        eval_offset: int = -1,
+        name: str = "dff",
+    ) -> None:
         check_keyframe_interval(name, keyframe_interval)
         check_flow_source(flow_source)
         k = int(keyframe_interval)
@@ -84,8 +96,10 @@ class DeepFeatureFlow(SegmenterBase):
     def key_flow(self, key: Features, image: Tensor) -> Tensor:
         """Estimated flow from ``image`` (B, 3, H, W) to the keyframe: (B, 2, H, W) pixels."""
         if self.flow_net is None:
-            raise ValueError("dff with flow_source='ground_truth' needs the flow argument (B, T, 2, H, W) from the "
-                             "dataset (only the synthetic dataset has it); use flow_source='dis' otherwise")
+            raise ValueError(
+                "dff with flow_source='ground_truth' needs the flow argument (B, T, 2, H, W) from the "
+                "dataset (only the synthetic dataset has it); use flow_source='dis' otherwise"
+            )
         return self.flow_net(image, key["image"])
 
     def warp(self, features: Tensor, flow: Tensor | None, moved: Tensor | None = None) -> Tensor:
@@ -96,8 +110,14 @@ class DeepFeatureFlow(SegmenterBase):
         warped = backward_warp(features, resize_flow(flow, features.shape[-2:]))
         return warped if moved is None else torch.where(moved.view(-1, 1, 1, 1), warped, features)
 
-    def from_key(self, key: Features, image: Tensor, flow: Tensor | None = None, offset: int | Tensor = 1,
-                 image_size: tuple[int, int] | None = None) -> dict[str, Tensor]:
+    def from_key(
+        self,
+        key: Features,
+        image: Tensor,
+        flow: Tensor | None = None,
+        offset: int | Tensor = 1,
+        image_size: tuple[int, int] | None = None,
+    ) -> dict[str, Tensor]:
         """Segment ``image`` (B, 3, H, W) from its keyframe's features ``key``; ``offset`` (int or (B,) long) is the
         keyframe distance (0: ``image`` is the keyframe, nothing is warped); ``flow`` (B, 2, H, W), current ->
         keyframe, is estimated when None and needed. -> {"out" (B, C, H, W)} (+ "aux" in training mode)."""
@@ -119,8 +139,15 @@ class DeepFeatureFlow(SegmenterBase):
             return offset > 0
         return int(offset) > 0
 
-    def head_outputs(self, logits: Tensor, key: Features, image: Tensor, flow: Tensor | None, moved: Tensor | None,
-                     size: tuple[int, int]) -> dict[str, Tensor]:
+    def head_outputs(
+        self,
+        logits: Tensor,
+        key: Features,
+        image: Tensor,
+        flow: Tensor | None,
+        moved: Tensor | None,
+        size: tuple[int, int],
+    ) -> dict[str, Tensor]:
         """Logits (B, C, h, w) of the current frame -> {"out"} at ``size``, plus the warped keyframe aux head in
         training mode (Accel adds its update branch here)."""
         result = {"out": resize_to(logits, size, self.align_corners)}
@@ -140,14 +167,17 @@ class DeepFeatureFlow(SegmenterBase):
             return torch.randint(0, self.keyframe_interval, (batch,)).to(device)  # torch's global CPU RNG
         return torch.full((batch,), self.eval_offset, dtype=torch.long, device=device)
 
-    def forward(self, frames: Tensor, flow: Tensor | None = None,
-                keyframe_offset: int | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, frames: Tensor, flow: Tensor | None = None, keyframe_offset: int | None = None
+    ) -> dict[str, Tensor]:
         """Clip (B, k, 3, H, W), current frame last -> ``from_key`` output for a keyframe ``keyframe_offset``
         frames back (None: random in training, ``eval_offset`` in eval). ``flow`` (B, k-1, 2, H, W): the
         dataset's flow from the current frame to each earlier slot (ground-truth source only)."""
         if frames.dim() != 5 or frames.shape[1] != self.keyframe_interval:
-            raise ValueError(f"{type(self).__name__} has keyframe_interval={self.keyframe_interval} and needs clips "
-                             f"(B, {self.keyframe_interval}, 3, H, W), got {tuple(frames.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} has keyframe_interval={self.keyframe_interval} and needs clips "
+                f"(B, {self.keyframe_interval}, 3, H, W), got {tuple(frames.shape)}"
+            )
         b, t = frames.shape[0], self.memory_length
         offsets = self.clip_offsets(b, frames.device, keyframe_offset)
         rows = torch.arange(b, device=frames.device)
@@ -156,8 +186,10 @@ class DeepFeatureFlow(SegmenterBase):
         if self.flow_net is None and bool((offsets > 0).any()):
             if flow is None or flow.dim() != 5 or flow.shape[1] != t or flow.shape[2] != 2:
                 got = None if flow is None else tuple(flow.shape)
-                raise ValueError(f"dff with flow_source='ground_truth' needs flow (B, {t}, 2, H, W) from the dataset "
-                                 f"(synthetic only; use flow_source='dis' otherwise), got {got}")
+                raise ValueError(
+                    f"dff with flow_source='ground_truth' needs flow (B, {t}, 2, H, W) from the dataset "
+                    f"(synthetic only; use flow_source='dis' otherwise), got {got}"
+                )
             key_flow = flow[rows, (t - offsets).clamp(max=t - 1)]
         return self.from_key(key, frames[:, -1], key_flow, offsets)
 
@@ -166,8 +198,9 @@ class DeepFeatureFlow(SegmenterBase):
         """The contract's per-frame features: a keyframe's (``key_features``)."""
         return self.key_features(image)
 
-    def decode(self, current: Features, memory: list[Features], flow: Tensor | None,
-               image_size: tuple[int, int]) -> dict[str, Tensor]:
+    def decode(
+        self, current: Features, memory: list[Features], flow: Tensor | None, image_size: tuple[int, int]
+    ) -> dict[str, Tensor]:
         """The contract's decode with the current frame as its own keyframe (memory unused); the keyframe
         schedule is ``forward`` / ``from_key`` (``StreamingSegmenter`` uses them)."""
         return self.from_key(current, current["image"], None, 0, image_size)
@@ -177,10 +210,26 @@ class DeepFeatureFlow(SegmenterBase):
 
 
 @register_model("dff")
-def dff(num_classes: int, keyframe_interval: int = 5, flow_source: str = "raft", flow_raft: str = "small",
-        flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True, eval_offset: int = -1,
-        **head: Any) -> DeepFeatureFlow:
+def dff(
+    num_classes: int,
+    keyframe_interval: int = 5,
+    flow_source: str = "raft",
+    flow_raft: str = "small",
+    flow_weights: str = "",
+    flow_iters: int = 12,
+    flow_freeze: bool = True,
+    eval_offset: int = -1,
+    **head: Any,
+) -> DeepFeatureFlow:
     """Deep Feature Flow (Zhu et al. CVPR 2017): keyframe features warped by flow; keyframe interval k."""
-    return DeepFeatureFlow(num_classes, HeadParams.from_kwargs(**head), keyframe_interval=keyframe_interval,
-                           flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights,
-                           flow_iters=flow_iters, flow_freeze=flow_freeze, eval_offset=eval_offset)
+    return DeepFeatureFlow(
+        num_classes,
+        HeadParams.from_kwargs(**head),
+        keyframe_interval=keyframe_interval,
+        flow_source=flow_source,
+        flow_raft=flow_raft,
+        flow_weights=flow_weights,
+        flow_iters=flow_iters,
+        flow_freeze=flow_freeze,
+        eval_offset=eval_offset,
+    )

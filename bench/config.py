@@ -63,8 +63,9 @@ class Checked:
         specs = _field_specs(type(self))
         key = _SECTION.get(type(self).__name__, "") + name
         if name not in specs:
-            raise ConfigError(f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: "
-                              f"{', '.join(specs)}")
+            raise ConfigError(
+                f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: {', '.join(specs)}"
+            )
         tp, meta = specs[name]
         if not (dataclasses.is_dataclass(tp) and isinstance(value, tp)):
             value = _coerce(value, tp, key, meta)
@@ -85,10 +86,14 @@ class SyntheticConfig(Checked):
     dropout_prob: float = bounded(0.0, 0.0, 1.0, "fraction of current-frame pixels dropped")
     camera_motion: float = bounded(2.0, 0.0, 16.0, "max camera translation, pixels per frame")
     blur: float = bounded(0.0, 0.0, 16.0, "Gaussian blur sigma (pixels) of the current frame")
-    current_cue: str = choice("hidden", ("hidden", "visible"), "class hue in the current frame; visible = negative control")
+    current_cue: str = choice(
+        "hidden", ("hidden", "visible"), "class hue in the current frame; visible = negative control"
+    )
     cue_prob: float = bounded(0.5, 0.0, 1.0, "chance that an object shows its class hue in a memory frame")
     object_speed: float = bounded(0.12, 0.0, 1.0, "object speed, fraction of the shorter side per frame")
-    classes_per_clip: int = bounded(1, 1, 3, "distinct classes among a clip's 2..3 objects; > 1 needs instance matching")
+    classes_per_clip: int = bounded(
+        1, 1, 3, "distinct classes among a clip's 2..3 objects; > 1 needs instance matching"
+    )
     seed: int = described(0, "seed of the generated videos (the same seed = the same dataset)")
 
 
@@ -101,50 +106,77 @@ class DataConfig(Checked):
     train_split: str = described("train", "split used for training")
     val_split: str = described("val", "split used for evaluation")
     crop_size: list[int] = listed([64, 64], 2, "training crop [H, W]")
-    base_size: list[int] = listed([], None, "resize reference [H, W] before random scaling (mmseg img_scale); [] = native")
+    base_size: list[int] = listed(
+        [], None, "resize reference [H, W] before random scaling (mmseg img_scale); [] = native"
+    )
     scale_range: list[float] = listed([0.5, 2.0], 2, "random rescale ratio [min, max] of base_size before the crop")
-    cat_max_ratio: float = bounded(0.75, 0.0, 1.0, "redraw a crop (up to 10 times) while one class covers more than this")
+    cat_max_ratio: float = bounded(
+        0.75, 0.0, 1.0, "redraw a crop (up to 10 times) while one class covers more than this"
+    )
     flip: bool = described(True, "random horizontal flip (the same for every frame of a clip)")
     photometric: bool = described(True, "random brightness/contrast/saturation/hue, drawn per frame")
     # -1 = auto (bench.run.batches.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
     num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
     # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
-    memory_offsets: list[int] = listed([], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; "
-                                       "[] = -T*k .. -k with k = memory_stride")
+    memory_offsets: list[int] = listed(
+        [], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; [] = -T*k .. -k with k = memory_stride"
+    )
     memory_stride: int = bounded(1, 1, help="k: offsets -T*k .. -k (when memory_offsets is [])")
-    memory_sampling: str = choice("fixed", ("fixed", "random"), "random = official random_select: T distinct "
-                                  "offsets from -sequence_range..-1, drawn once per image at dataset construction")
+    memory_sampling: str = choice(
+        "fixed",
+        ("fixed", "random"),
+        "random = official random_select: T distinct "
+        "offsets from -sequence_range..-1, drawn once per image at dataset construction",
+    )
     sequence_range: int = bounded(0, 0, help="range of the random draw; 0 = T (deterministic, as released)")
     memory_seed: int = bounded(0, 0, help="seed of the random memory draw")
-    memory_source: str = choice("video", ("video", "labelled"), "video = raw video frames; labelled = the previous "
-                                "labelled frames of the same video and split (CamVid SegNet release)")
-    first_frames: str = choice("repeat", ("repeat", "skip"), "labelled frames with too few past frames: repeat "
-                               "the earliest frame (TMANet author, I#23) or skip them (count logged)")
-    camvid_protocol: str = choice("segnet11", ("segnet11", "full11", "tmanet12"), "CamVid classes and label "
-                                  "resolution (README, CamVid)")
+    memory_source: str = choice(
+        "video",
+        ("video", "labelled"),
+        "video = raw video frames; labelled = the previous "
+        "labelled frames of the same video and split (CamVid SegNet release)",
+    )
+    first_frames: str = choice(
+        "repeat",
+        ("repeat", "skip"),
+        "labelled frames with too few past frames: repeat "
+        "the earliest frame (TMANet author, I#23) or skip them (count logged)",
+    )
+    camvid_protocol: str = choice(
+        "segnet11", ("segnet11", "full11", "tmanet12"), "CamVid classes and label resolution (README, CamVid)"
+    )
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
         """Memory keys that contradict each other are errors (lengths are checked against T in bench.data.memory)."""
         offsets = list(self.memory_offsets)
         if offsets and (any(o >= 0 for o in offsets) or any(a >= b for a, b in zip(offsets, offsets[1:]))):
-            raise ConfigError(f"data.memory_offsets: {offsets} must be negative and strictly increasing (oldest "
-                              f"first), e.g. [-4, -3, -2, -1]")
+            raise ConfigError(
+                f"data.memory_offsets: {offsets} must be negative and strictly increasing (oldest "
+                f"first), e.g. [-4, -3, -2, -1]"
+            )
         if offsets and self.memory_stride != 1:
             raise ConfigError("data.memory_offsets and data.memory_stride both set; give one of them")
         if self.memory_sampling == "random" and (offsets or self.memory_stride != 1):
-            raise ConfigError("data.memory_sampling=random draws its own offsets; leave data.memory_offsets and "
-                              "data.memory_stride at their defaults ([] and 1)")
+            raise ConfigError(
+                "data.memory_sampling=random draws its own offsets; leave data.memory_offsets and "
+                "data.memory_stride at their defaults ([] and 1)"
+            )
 
 
 @dataclass
 class FlowConfig(Checked):
     """Optical flow for the flow-based models (passed to them as ``flow_<field>``)."""
 
-    source: str = choice("raft", FLOW_SOURCES, "raft (needs weights), dis / farneback (OpenCV, no weights), "
-                                               "ground_truth (synthetic only)")
+    source: str = choice(
+        "raft",
+        FLOW_SOURCES,
+        "raft (needs weights), dis / farneback (OpenCV, no weights), ground_truth (synthetic only)",
+    )
     raft: str = choice("small", ("small", "large"), "torchvision RAFT variant")
-    weights: str = field(default="", metadata={"help": "'' = random init, 'default' = torchvision weights, or a local .pth path"})
+    weights: str = field(
+        default="", metadata={"help": "'' = random init, 'default' = torchvision weights, or a local .pth path"}
+    )
     iters: int = bounded(12, 1, 64, "RAFT refinement iterations")
     freeze: bool = described(True, "keep RAFT fixed (eval mode, no gradients)")
     fusion: str = choice("netwarp", ("netwarp", "concat"), "how warped memory features join the current ones")
@@ -167,16 +199,29 @@ class ModelConfig(Checked):
     channels: int = bounded(512, 1, help="channels of the decode head bottleneck")
     aux_channels: int = bounded(256, 1, help="channels of the auxiliary (layer3) head")
     dropout: float = bounded(0.1, 0.0, 1.0, "dropout before the classifier")
-    attention: str = choice("sdpa", ("sdpa", "reference"), "sdpa = fused attention kernel; reference = the explicit matmul")
-    window_size: int = bounded(9, 1, help="local_tmanet: odd side of the memory-read window on the feature map "
-                                          "(<= 2*max(h, w) - 1; that size equals tmanet's global read)")
+    attention: str = choice(
+        "sdpa", ("sdpa", "reference"), "sdpa = fused attention kernel; reference = the explicit matmul"
+    )
+    window_size: int = bounded(
+        9,
+        1,
+        help="local_tmanet: odd side of the memory-read window on the feature map "
+        "(<= 2*max(h, w) - 1; that size equals tmanet's global read)",
+    )
     pool_scales: list[int] = listed([1, 2, 3, 6], None, "pspnet: pyramid pooling bin sizes (mmseg pspnet_r50-d8.py)")
     align_corners: bool = described(False, "bilinear resizing convention of the head")
     flow: FlowConfig = field(default_factory=FlowConfig)
-    keyframe_interval: int = bounded(5, 1, 16, "k: keyframe models (dff, accel) run the full network every k-th "
-                                               "frame (DFF/Accel on Cityscapes: 5); 1 = every frame")
-    update_backbone: str = field(default="resnet18", metadata={"help": "accel: the light per-frame backbone of "
-                                                                      "the update branch (a timm ResNet)"})
+    keyframe_interval: int = bounded(
+        5,
+        1,
+        16,
+        "k: keyframe models (dff, accel) run the full network every k-th "
+        "frame (DFF/Accel on Cityscapes: 5); 1 = every frame",
+    )
+    update_backbone: str = field(
+        default="resnet18",
+        metadata={"help": "accel: the light per-frame backbone of the update branch (a timm ResNet)"},
+    )
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
 
 
@@ -185,7 +230,9 @@ class TrainConfig(Checked):
     """The shared training recipe (tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
 
     iters: int = bounded(80000, 0, help="training iterations (optimizer steps)")
-    batch_size: int = bounded(8, 1, help="the GLOBAL batch: clips per step across all GPUs, split evenly over DDP ranks")
+    batch_size: int = bounded(
+        8, 1, help="the GLOBAL batch: clips per step across all GPUs, split evenly over DDP ranks"
+    )
     lr: float = bounded(0.01, 0.0, help="initial SGD learning rate")
     momentum: float = bounded(0.9, 0.0, 1.0, "SGD momentum")
     weight_decay: float = bounded(5e-4, 0.0, help="SGD weight decay")
@@ -193,12 +240,18 @@ class TrainConfig(Checked):
     min_lr: float = bounded(1e-4, 0.0, help="learning rate at the end of the poly schedule")
     aux_weight: float = bounded(0.4, 0.0, help="weight of the auxiliary head loss")
     # mmseg averages the loss over all pixels, ignored ones included (tmanet.md §1.8)
-    loss_average: str = choice("all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones")
+    loss_average: str = choice(
+        "all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones"
+    )
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
-    tc_loss_weight: float = bounded(0.0, 0.0, help="ETC's temporal-consistency loss (Liu et al. ECCV 2020) for "
-                                                   "per-frame models (memory_length 0); 0 = off")
-    tc_loss_flow: str = choice("ground_truth", FLOW_SOURCES, "flow t -> t-1 for the TC loss; ground_truth = the "
-                                                             "dataset's (synthetic only)")
+    tc_loss_weight: float = bounded(
+        0.0,
+        0.0,
+        help="ETC's temporal-consistency loss (Liu et al. ECCV 2020) for per-frame models (memory_length 0); 0 = off",
+    )
+    tc_loss_flow: str = choice(
+        "ground_truth", FLOW_SOURCES, "flow t -> t-1 for the TC loss; ground_truth = the dataset's (synthetic only)"
+    )
     tc_loss_raft_weights: str = field(default="", metadata={"help": "RAFT weights (.pth) for tc_loss_flow=raft"})
     amp: str = choice("none", ("none", "bf16", "fp16"), "mixed precision, CUDA only")
     sync_bn: bool = described(False, "synchronise BatchNorm statistics across DDP ranks")
@@ -207,12 +260,16 @@ class TrainConfig(Checked):
     eval_every: int = bounded(0, 0, help="iterations between validations; 0 = only at the end")
     seed: int = described(0, "training seed (initialisation, data order, augmentation); the unit of statistics")
     deterministic: bool = described(True, "deterministic kernels (bit-identical resume); slower on CUDA")
-    tensorboard: bool = field(default=False, metadata={"help": 'mirror log.jsonl to run_dir/tensorboard/ '
-                                                               '(pip install -e ".[tensorboard]")'})
+    tensorboard: bool = field(
+        default=False, metadata={"help": 'mirror log.jsonl to run_dir/tensorboard/ (pip install -e ".[tensorboard]")'}
+    )
     mlflow: bool = described(False, 'mirror log.jsonl and the config to MLflow (pip install -e ".[mlflow]")')
     mlflow_uri: str = described("", "MLflow tracking URI; '' = a local file store in run_dir/mlflow/ (offline)")
-    wandb: bool = described(False, 'mirror log.jsonl and the config to an offline W&B run in run_dir/wandb/ '
-                                   '(pip install -e ".[wandb]"; upload later with wandb sync)')
+    wandb: bool = described(
+        False,
+        "mirror log.jsonl and the config to an offline W&B run in run_dir/wandb/ "
+        '(pip install -e ".[wandb]"; upload later with wandb sync)',
+    )
     tracker_project: str = described("vss-bench", "MLflow experiment / W&B project name")
 
 
@@ -225,10 +282,16 @@ class EvalConfig(Checked):
     stride: list[int] = listed([513, 513], 2, "slide window step [H, W] (official: Cityscapes 513, CamVid 512)")
     batch_size: int = bounded(1, 1, help="clips per evaluation batch")
     temporal_consistency: bool = described(True, "also measure temporal consistency (eval.tc_metric)")
-    tc_flow: str = choice("ground_truth", FLOW_SOURCES, "flow used to warp t-1 predictions for TC (dis / farneback: "
-                                                           "OpenCV, no weights; raft: eval.tc_raft_weights)")
-    tc_metric: str = choice("both", ("both", "etc", "pixel_agreement"),
-                            "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement")
+    tc_flow: str = choice(
+        "ground_truth",
+        FLOW_SOURCES,
+        "flow used to warp t-1 predictions for TC (dis / farneback: OpenCV, no weights; raft: eval.tc_raft_weights)",
+    )
+    tc_metric: str = choice(
+        "both",
+        ("both", "etc", "pixel_agreement"),
+        "etc = ETC's per-pair mIoU (Liu et al. ECCV 2020); pixel_agreement = pooled pixel agreement",
+    )
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
     tc_raft_weights: str = described("", "RAFT weights for tc_flow=raft: 'default' (torchvision) or a local .pth")
     max_images: int = bounded(0, 0, help="0 = the whole split")
@@ -243,16 +306,22 @@ class LaunchConfig(Checked):
     partition: str = described("", "SLURM partition")
     account: str = described("", "SLURM account")
     qos: str = described("", "SLURM quality of service")
-    time_min: int = bounded(60, 1, help="SLURM time limit, minutes; >= 4 (bench sweep refuses less: the time-limit "
-                                        "signal would come before the job can requeue); >= 11 so submitit tells "
-                                        "preemption from time-out")
+    time_min: int = bounded(
+        60,
+        1,
+        help="SLURM time limit, minutes; >= 4 (bench sweep refuses less: the time-limit "
+        "signal would come before the job can requeue); >= 11 so submitit tells "
+        "preemption from time-out",
+    )
     nodes: int = bounded(1, 1, help="SLURM nodes per run (DDP across nodes)")
     gpus_per_node: int = bounded(0, 0, help="SLURM GPUs per node")
     tasks_per_node: int = bounded(0, 0, help="processes (DDP ranks) per node; 0 = one per GPU, or 1 without GPUs")
     cpus_per_task: int = bounded(2, 1, help="SLURM CPUs per task (data-loader workers)")
     mem_gb: int = bounded(8, 1, help="SLURM memory per node, GB")
     constraint: str = described("", "SLURM --constraint, e.g. a100")
-    sbatch_extra: dict = field(default_factory=dict, metadata={"help": "extra sbatch options, e.g. {'exclude': 'node3'}"})
+    sbatch_extra: dict = field(
+        default_factory=dict, metadata={"help": "extra sbatch options, e.g. {'exclude': 'node3'}"}
+    )
     array_parallelism: int = bounded(64, 1, help="SLURM array: jobs running at once")
     folder: str = described("results/slurm", "submitit job folder (scripts, SLURM logs)")
     latency: bool = field(default=False, metadata={"help": "after training, measure per-frame latency into the record"})
@@ -278,8 +347,15 @@ class Config(Checked):
 
 
 # the dotted prefix of each section's keys, for messages
-_SECTION = {"SyntheticConfig": "data.synthetic.", "DataConfig": "data.", "FlowConfig": "model.flow.",
-            "ModelConfig": "model.", "TrainConfig": "train.", "EvalConfig": "eval.", "LaunchConfig": "launch."}
+_SECTION = {
+    "SyntheticConfig": "data.synthetic.",
+    "DataConfig": "data.",
+    "FlowConfig": "model.flow.",
+    "ModelConfig": "model.",
+    "TrainConfig": "train.",
+    "EvalConfig": "eval.",
+    "LaunchConfig": "launch.",
+}
 
 
 @functools.cache
@@ -320,7 +396,10 @@ def _coerce(value: Any, tp: Any, key: str, meta: typing.Mapping[str, Any]) -> An
         return _coerce(value, options[0], key, meta)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}, got {value!r}")
+            raise ConfigError(
+                f"{key}: expected a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}, "
+                f"got {value!r}"
+            )
         return from_dict(tp, value, prefix=f"{key}.")
     if tp is bool:
         if not isinstance(value, bool):
@@ -364,8 +443,10 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key {prefix}{unknown[0]}; valid keys under {prefix.rstrip('.') or 'the top level'}: "
-                          f"{', '.join(fields)}")
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]}; valid keys under {prefix.rstrip('.') or 'the top level'}: "
+            f"{', '.join(fields)}"
+        )
     kwargs = {name: _coerce(v, hints[name], prefix + name, fields[name].metadata) for name, v in values.items()}
     obj = cls(**kwargs)
     for name, f in fields.items():  # defaults are checked too, so a bad default cannot hide
@@ -384,8 +465,10 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 def check_safe_name(value: Any, what: str) -> str:
     """``value`` if it is a safe file name (``SAFE_NAME``), else a ``ConfigError`` naming ``what``."""
     if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
-        raise ConfigError(f"{what} {value!r} is not a safe name: use letters, digits, '.', '_', '+', '-' (at most "
-                          "128, starting with a letter or digit; no '/', no '..'); rename it")
+        raise ConfigError(
+            f"{what} {value!r} is not a safe name: use letters, digits, '.', '_', '+', '-' (at most "
+            "128, starting with a letter or digit; no '/', no '..'); rename it"
+        )
     return value
 
 
@@ -393,8 +476,10 @@ def check_inside(path: str | Path, root: str | Path, what: str) -> Path:
     """``path`` if it resolves inside ``root`` (links followed), else a ``ConfigError`` naming ``what``."""
     resolved, base = Path(path).resolve(), Path(root).resolve()
     if resolved != base and base not in resolved.parents:
-        raise ConfigError(f"{what} {path} resolves to {resolved}, outside {base}; use a plain name (no '..', no "
-                          "absolute path, no link out of the folder)")
+        raise ConfigError(
+            f"{what} {path} resolves to {resolved}, outside {base}; use a plain name (no '..', no "
+            "absolute path, no link out of the folder)"
+        )
     return Path(path)
 
 
@@ -407,20 +492,28 @@ def validate(cfg: Config) -> None:
     if not _DEVICE.fullmatch(cfg.device):
         raise ConfigError(f"device: invalid value {cfg.device!r}; valid: auto, cpu, cuda, cuda:N (N = GPU index)")
     check_safe_name(cfg.model.name, "model.name")  # the run id (a folder name) starts with it
-    sizes = {"data.crop_size": cfg.data.crop_size, "data.base_size": cfg.data.base_size,
-             "data.synthetic.size": cfg.data.synthetic.size, "eval.crop_size": cfg.eval.crop_size,
-             "eval.stride": cfg.eval.stride}
+    sizes = {
+        "data.crop_size": cfg.data.crop_size,
+        "data.base_size": cfg.data.base_size,
+        "data.synthetic.size": cfg.data.synthetic.size,
+        "eval.crop_size": cfg.eval.crop_size,
+        "eval.stride": cfg.eval.stride,
+    }
     for key, size in sizes.items():
         if any(v <= 0 for v in size):
             raise ConfigError(f"{key}: sizes must be positive, got {size}; give [H, W] with H, W >= 1")
     _check_image_sizes({k: v for k, v in sizes.items() if k != "eval.stride"})
     low, high = cfg.data.scale_range
     if not 0 < low <= high:
-        raise ConfigError(f"data.scale_range: {cfg.data.scale_range} must be two positive scales with low <= high, "
-                          "e.g. [0.5, 2.0] (or [1.0, 1.0] for no rescaling)")
+        raise ConfigError(
+            f"data.scale_range: {cfg.data.scale_range} must be two positive scales with low <= high, "
+            "e.g. [0.5, 2.0] (or [1.0, 1.0] for no rescaling)"
+        )
     if cfg.model.window_size % 2 == 0:
-        raise ConfigError(f"model.window_size={cfg.model.window_size} must be odd (the window is centred on the "
-                          f"query position); use {cfg.model.window_size - 1} or {cfg.model.window_size + 1}")
+        raise ConfigError(
+            f"model.window_size={cfg.model.window_size} must be odd (the window is centred on the "
+            f"query position); use {cfg.model.window_size - 1} or {cfg.model.window_size + 1}"
+        )
     if not cfg.model.pool_scales or min(cfg.model.pool_scales) < 1:
         raise ConfigError(f"model.pool_scales={cfg.model.pool_scales} must be positive bin sizes, e.g. [1, 2, 3, 6]")
     _check_tc_loss(cfg)
@@ -428,14 +521,18 @@ def validate(cfg: Config) -> None:
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
     if syn.train_clips < cfg.train.batch_size:
-        raise ConfigError(f"data.synthetic.train_clips={syn.train_clips} is fewer than one batch "
-                          f"(train.batch_size={cfg.train.batch_size}); "
-                          "raise data.synthetic.train_clips or lower train.batch_size")
+        raise ConfigError(
+            f"data.synthetic.train_clips={syn.train_clips} is fewer than one batch "
+            f"(train.batch_size={cfg.train.batch_size}); "
+            "raise data.synthetic.train_clips or lower train.batch_size"
+        )
     if syn.clip_length < memory + 1:
-        raise ConfigError(f"data.synthetic.clip_length={syn.clip_length} is too short for "
-                          f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
-                          f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
-                          "consistency)")
+        raise ConfigError(
+            f"data.synthetic.clip_length={syn.clip_length} is too short for "
+            f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
+            f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
+            "consistency)"
+        )
 
 
 def _check_image_sizes(sizes: dict[str, list[int]]) -> None:
@@ -443,8 +540,10 @@ def _check_image_sizes(sizes: dict[str, list[int]]) -> None:
     smallest = OUTPUT_STRIDE * MIN_FEATURE_CELLS
     for key, size in sizes.items():
         if size and min(size) < smallest:
-            raise ConfigError(f"{key}: {size} is too small for the network (output stride {OUTPUT_STRIDE}: at least "
-                              f"{smallest} pixels a side); give [H, W] >= [{smallest}, {smallest}]")
+            raise ConfigError(
+                f"{key}: {size} is too small for the network (output stride {OUTPUT_STRIDE}: at least "
+                f"{smallest} pixels a side); give [H, W] >= [{smallest}, {smallest}]"
+            )
 
 
 def _check_tc_loss(cfg: Config) -> None:
@@ -454,13 +553,17 @@ def _check_tc_loss(cfg: Config) -> None:
     if t.tc_loss_weight <= 0:
         return
     if t.tc_loss_flow == "ground_truth" and cfg.data.dataset != "synthetic":
-        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=ground_truth needs the "
-                          f"dataset's flow, which only the synthetic dataset has; set train.tc_loss_flow to dis, "
-                          f"farneback or raft (with train.tc_loss_raft_weights)")
+        raise ConfigError(
+            f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=ground_truth needs the "
+            f"dataset's flow, which only the synthetic dataset has; set train.tc_loss_flow to dis, "
+            f"farneback or raft (with train.tc_loss_raft_weights)"
+        )
     if t.tc_loss_flow == "raft" and not t.tc_loss_raft_weights:
-        raise ConfigError(f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=raft needs RAFT weights "
-                          "(random RAFT gives no usable flow): set train.tc_loss_raft_weights=/path/raft_small.pth, "
-                          "or use train.tc_loss_flow=dis")
+        raise ConfigError(
+            f"train.tc_loss_weight={t.tc_loss_weight} with train.tc_loss_flow=raft needs RAFT weights "
+            "(random RAFT gives no usable flow): set train.tc_loss_raft_weights=/path/raft_small.pth, "
+            "or use train.tc_loss_flow=dis"
+        )
 
 
 def check_device(device: str) -> None:
@@ -473,8 +576,10 @@ def check_device(device: str) -> None:
         raise ConfigError(f"device={device}: CUDA is not available here; use device=cpu or device=auto")
     index, count = device.partition(":")[2], torch.cuda.device_count()
     if index and int(index) >= count:
-        raise ConfigError(f"device={device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
-                          "pick one of them or use device=cuda")
+        raise ConfigError(
+            f"device={device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
+            "pick one of them or use device=cuda"
+        )
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -512,13 +617,19 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
     if key in active:
         raise AliasLimitError(None, None, "an alias refers to a value that contains it", node.start_mark)
     active.add(key)
-    children = node.value if isinstance(node, yaml.SequenceNode) else \
-        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+    children = (
+        node.value
+        if isinstance(node, yaml.SequenceNode)
+        else [n for pair in node.value for n in pair]
+        if isinstance(node, yaml.MappingNode)
+        else []
+    )
     size = 1 + sum(_expanded_size(child, memo, active) for child in children)
     active.discard(key)
     if size > MAX_EXPANDED_NODES:
-        raise AliasLimitError(None, None, f"aliases expand this document past {MAX_EXPANDED_NODES} values",
-                              node.start_mark)
+        raise AliasLimitError(
+            None, None, f"aliases expand this document past {MAX_EXPANDED_NODES} values", node.start_mark
+        )
     memo[key] = size
     return size
 
@@ -531,8 +642,9 @@ class StrictLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.alias_count = getattr(self, "alias_count", 0) + 1
             if self.alias_count > MAX_ALIASES:
-                raise AliasLimitError(None, None, f"more than {MAX_ALIASES} aliases (*name)",
-                                      self.peek_event().start_mark)
+                raise AliasLimitError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name)", self.peek_event().start_mark
+                )
         return super().compose_node(parent, index)
 
     def compose_document(self) -> yaml.Node:
@@ -552,9 +664,12 @@ class StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class reports it
                 continue
             if first is not key_node.start_mark:
-                raise DuplicateKeyError("while constructing a mapping", node.start_mark,
-                                        f"key {key!r} appears twice (first at line {first.line + 1})",
-                                        key_node.start_mark)
+                raise DuplicateKeyError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"key {key!r} appears twice (first at line {first.line + 1})",
+                    key_node.start_mark,
+                )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -593,8 +708,9 @@ def read_yaml(path: str | Path) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ConfigError(f"{path}, line {line}: byte 0x{raw[err.start]:02x} is not UTF-8 text; "
-                          "save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}, line {line}: byte 0x{raw[err.start]:02x} is not UTF-8 text; save the file as UTF-8"
+        ) from None
     return parse_yaml(text, str(path))
 
 
@@ -613,8 +729,10 @@ def read_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[
     if base is None:
         return data
     if not isinstance(base, str) or not base:
-        raise ConfigError(f"{path}: base must be one file name relative to this file (e.g. base: parent.yaml), "
-                          f"got {base!r}; to combine several files, give each one its own base")
+        raise ConfigError(
+            f"{path}: base must be one file name relative to this file (e.g. base: parent.yaml), "
+            f"got {base!r}; to combine several files, give each one its own base"
+        )
     if not (path.parent / base).is_file():
         raise ConfigError(f"{path}: base file not found: {path.parent / base}")
     parent = read_yaml_with_base(path.parent / base, _seen + (path.resolve(),))

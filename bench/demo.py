@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from bench.grid.spec import build_grid
-from bench.progress import configure_logging
 from bench.grid.sweep import sweep_grid
+from bench.progress import configure_logging
 from bench.report.build import report_command
 from bench.run.latency import measure_missing_latency
 

@@ -32,7 +32,8 @@ and is skipped, as mmseg's ``nanmean`` and cityscapesscripts do (baselines.md §
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -54,8 +55,10 @@ def confusion_matrix(pred: Tensor, label: Tensor, num_classes: int, ignore_index
     if gt.numel():
         lo, hi = torch.aminmax(torch.cat([gt, pr]))
         if int(lo) < 0 or int(hi) >= num_classes:
-            raise ValueError(f"labels/predictions must lie in [0, {num_classes}) or equal {ignore_index}; "
-                             f"found values in [{int(lo)}, {int(hi)}]")
+            raise ValueError(
+                f"labels/predictions must lie in [0, {num_classes}) or equal {ignore_index}; "
+                f"found values in [{int(lo)}, {int(hi)}]"
+            )
     counts = torch.bincount(gt * num_classes + pr, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 

@@ -7,8 +7,8 @@
 
 On a terminal (stderr is a TTY) the bar is ``tqdm.auto``; otherwise (SLURM logs, pipes, notebooks' captured
 output) there is no bar and the logger ``bench.progress`` writes ``desc k/N (p%) elapsed, ETA, postfix`` at most
-every ``BENCH_STATUS_EVERY`` seconds (default 30) and, after such a line, once at the end (visible where logging is configured, as
-``bench`` does). ``bench -q`` (the ``bench`` logger at WARNING) silences both.
+every ``BENCH_STATUS_EVERY`` seconds (default 30) and, after such a line, once at the end (visible where logging is
+configured, as ``bench`` does). ``bench -q`` (the ``bench`` logger at WARNING) silences both.
 """
 
 from __future__ import annotations
@@ -79,8 +79,19 @@ def interactive() -> bool:
 class Progress:
     """Counts ``total`` units from ``initial``; see the module docstring. ``enabled=False`` shows nothing."""
 
-    def __init__(self, total: int, desc: str, *, initial: int = 0, enabled: bool = True, unit: str = "it",
-                 leave: bool = True, tty: bool | None = None, every: float | None = None, done: str = "") -> None:
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        *,
+        initial: int = 0,
+        enabled: bool = True,
+        unit: str = "it",
+        leave: bool = True,
+        tty: bool | None = None,
+        every: float | None = None,
+        done: str = "",
+    ) -> None:
         self.total, self.desc, self.n, self.initial = int(total), desc, int(initial), int(initial)
         self.done = f" {done}" if done else ""  # "sweep 3/9 done (33%)" rather than "sweep 3/9 (33%)"
         self.enabled = enabled and not quiet()
@@ -120,8 +131,11 @@ class Progress:
         ``running=2``: ``"sweep 3/9 done (33%), elapsed 5:02, ETA 10:04, running=2"``."""
         elapsed = time.monotonic() - self.started
         done = self.n - self.initial
-        parts = [f"{self.desc} {self.n}/{self.total}{self.done}" + (f" ({100 * self.n / self.total:.0f}%)" if self.total else ""),
-                 f"elapsed {format_seconds(elapsed)}"]
+        parts = [
+            f"{self.desc} {self.n}/{self.total}{self.done}"
+            + (f" ({100 * self.n / self.total:.0f}%)" if self.total else ""),
+            f"elapsed {format_seconds(elapsed)}",
+        ]
         if done > 0 and self.total:
             parts.append(f"ETA {format_seconds(elapsed / done * max(self.total - self.n, 0))}")
         parts += [f"{k}={v}" for k, v in self.postfix.items()]
@@ -142,7 +156,7 @@ class Progress:
             log.info(self.status())
         self.enabled = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

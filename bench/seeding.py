@@ -1,9 +1,9 @@
 """Seeds and random-number-generator state: full determinism on CPU, exact resumption everywhere.
 
-    seed_everything(0, deterministic=True)     # python, numpy, torch (+ CUDA) and deterministic kernels
-    state = rng_state()                        # stored in checkpoint.pt
-    set_rng_state(state)                       # on resume
-    sample_seed(0, epoch=3, index=17)          # the seed of one augmented sample (see bench.run.trainer)
+seed_everything(0, deterministic=True)     # python, numpy, torch (+ CUDA) and deterministic kernels
+state = rng_state()                        # stored in checkpoint.pt
+set_rng_state(state)                       # on resume
+sample_seed(0, epoch=3, index=17)          # the seed of one augmented sample (see bench.run.trainer)
 """
 
 from __future__ import annotations
@@ -50,8 +50,13 @@ def rng_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -64,8 +69,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
-    np.random.set_state((np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = state["cuda"]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import importlib
+import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+
 from bench.run import rundir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,9 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def write_grid_spec(folder: Path, name: str = "spec.yaml", **fields: Any) -> Path:
     """Write a grid spec over the synthetic base config with runs under ``folder/runs``; ``fields`` replace
     top-level keys (``grid``, ``seeds``, ``overrides``...)."""
-    spec: dict[str, Any] = {"name": "t", "base": str(SYNTHETIC_BASE),
-                            "overrides": {"output_root": str(folder / "runs")},
-                            "grid": [{"product": {"model.memory_length": [1, 2]}}]}
+    spec: dict[str, Any] = {
+        "name": "t",
+        "base": str(SYNTHETIC_BASE),
+        "overrides": {"output_root": str(folder / "runs")},
+        "grid": [{"product": {"model.memory_length": [1, 2]}}],
+    }
     spec.update(fields)
     path = folder / name
     path.write_text(yaml.safe_dump(spec))
@@ -102,8 +107,9 @@ def require_tracker(module: str, extra: str) -> Any:
 def tiny_config(*overrides: str, settings: dict[str, Any] | None = None) -> Any:
     """The one tiny CPU config builder: ``tests/tiny.py``'s ``TINY``, then ``settings`` (dotted keys), then the
     ``key=value`` ``overrides``."""
-    from bench.config import load_config
     from tiny import TINY, as_overrides
+
+    from bench.config import load_config
 
     return load_config(None, as_overrides({**TINY, **(settings or {})}) + list(overrides))
 
@@ -111,6 +117,7 @@ def tiny_config(*overrides: str, settings: dict[str, Any] | None = None) -> Any:
 def tiny_builder(settings: dict[str, Any], place: str | None = None) -> Callable[..., Any]:
     """A test module's own tiny config: ``build(*overrides)``, or with ``place`` ("run_dir" / "output_root")
     ``build(path, *overrides)`` putting the run there (``output_root``: ``path/runs``)."""
+
     def build(*args: Any) -> Any:
         if place is None:
             return tiny_config(*args, settings=settings)
@@ -138,8 +145,14 @@ def write_frame(path: Path, size: tuple[int, int], rgb: tuple[int, int, int]) ->
     return path
 
 
-def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exit 1", sacct: str = "exit 1",
-               grace_s: float = 0.0, **more: str) -> None:
+def fake_slurm(
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    squeue: str = "exit 1",
+    sacct: str = "exit 1",
+    grace_s: float = 0.0,
+    **more: str,
+) -> None:
     """Put ``squeue``/``sacct`` (and ``more``: name -> body) shell scripts with the given bodies first on PATH
     (answers of a fake cluster); the grace period before an unlisted job counts as gone is ``grace_s``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,7 +162,6 @@ def fake_slurm(folder: Path, monkeypatch: pytest.MonkeyPatch, squeue: str = "exi
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,8 +177,12 @@ def per_image_counts(iou: np.ndarray, union: np.ndarray, names: list[str] | None
     intersection = np.rint(np.clip(iou, 0.0, 1.0) * union).astype(np.int64)
     label = intersection + (union - intersection) // 2
     names = names or [f"synthetic-val-{i:04d}" for i in range(union.shape[0])]
-    return {"names": names, "intersection": intersection.tolist(), "union": union.tolist(),
-            "label_pixels": label.tolist()}
+    return {
+        "names": names,
+        "intersection": intersection.tolist(),
+        "union": union.tolist(),
+        "label_pixels": label.tolist(),
+    }
 
 
 def counts_miou(per_image: dict[str, Any]) -> float:
@@ -177,7 +193,9 @@ def counts_miou(per_image: dict[str, Any]) -> float:
     return float(np.mean(ious)) if ious else float("nan")
 
 
-def fake_image_rows(rng: np.random.Generator, n_images: int, class_iou: list[float], image_sd: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def fake_image_rows(
+    rng: np.random.Generator, n_images: int, class_iou: list[float], image_sd: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """``(union, base_iou)``, both (N, C), to share between the rows of one validation split: union pixel
     counts and ``class_iou`` plus a per-image difficulty; each run adds its own noise with ``noisy_iou``."""
     union = rng.integers(200, 2000, size=(n_images, len(class_iou)))
@@ -190,8 +208,9 @@ def noisy_iou(rng: np.random.Generator, base_iou: np.ndarray, noise: float = 0.0
     return np.clip(base_iou + shift + rng.normal(0.0, noise, size=base_iou.shape), 0.0, 1.0)
 
 
-def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = None, miou: float | None = None,
-                     **extra: Any) -> dict[str, Any]:
+def fake_eval_record(
+    run_id: str, seed: int, per_image: dict[str, Any] | None = None, miou: float | None = None, **extra: Any
+) -> dict[str, Any]:
     """The one record fabricator: a minimal finished record made by this code (``code``: the current
     fingerprint); ``metrics.miou`` comes from the counts unless given; ``extra`` adds or replaces top-level
     fields (``config``, ``latency``, ``model``, ``code``...)."""
@@ -200,8 +219,16 @@ def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = 
     metrics: dict[str, Any] = {"miou": counts_miou(per_image) if miou is None else miou}
     if per_image is not None:
         metrics["per_image"] = per_image
-    return {"schema": 1, "run_id": run_id, "status": "done", "seed": seed, "metrics": metrics,
-            "code": code_fingerprint(), **extra}
+    return {
+        "schema": 1,
+        "run_id": run_id,
+        "status": "done",
+        "seed": seed,
+        "metrics": metrics,
+        "code": code_fingerprint(),
+        **extra,
+    }
+
 
 # -------------------------------------------------------------------------------- end per-image counts
 
@@ -212,19 +239,33 @@ def fake_eval_record(run_id: str, seed: int, per_image: dict[str, Any] | None = 
 REPORT_BASE = {"name": "tiny", "model": {"name": "tmanet", "backbone": "resnet18"}, "data": {"dataset": "synthetic"}}
 
 
-def write_report_spec(tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]) -> Path:
+def write_report_spec(
+    tmp: Path, name: str, ablation: str, factor: str, grid: list, base: dict, seeds: list[int]
+) -> Path:
     """A base config and a grid spec in ``tmp``; runs go to ``tmp/runs``."""
     base = {**base, "output_root": str(tmp / "runs")}
     (tmp / f"{name}_base.yaml").write_text(yaml.safe_dump(base))
-    spec = {"name": name, "ablation": ablation, "factor": factor, "base": f"{name}_base.yaml", "grid": grid,
-            "seeds": seeds}
+    spec = {
+        "name": name,
+        "ablation": ablation,
+        "factor": factor,
+        "base": f"{name}_base.yaml",
+        "grid": grid,
+        "seeds": seeds,
+    }
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
-def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_of=None,
-              per_image_of=None, overrides: tuple[str, ...] = ()) -> dict[str, list[float]]:
+def fabricate_records(
+    spec_path: Path,
+    miou_of,
+    skip=lambda run: False,
+    latency_of=None,
+    per_image_of=None,
+    overrides: tuple[str, ...] = (),
+) -> dict[str, list[float]]:
     """Write a done record.json for every run of the spec; returns the mIoU fractions per factor value.
 
     ``per_image_of(run)`` (optional) gives ``metrics.per_image`` counts; the run's mIoU then comes from them.
@@ -244,16 +285,28 @@ def fabricate_records(spec_path: Path, miou_of, skip=lambda run: False, latency_
         miou = counts_miou(per_image) if per_image else miou_of(run)
         factor_value = run.varied.get(spec.factor, run.config.model.name)
         values.setdefault(factor_value, []).append(miou)
-        record = {"schema": 1, "run_id": run.run_id, "name": run.run_id, "status": "done",
-                  "model": run.config.model.name, "dataset": run.config.data.dataset, "seed": run.seed,
-                  "config": to_dict(run.config), "metrics": {"miou": miou, "tc": 0.9 + 0.01 * run.seed,
-                  "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05}},
-                  "code": code_fingerprint(run.config.plugins)}
+        record = {
+            "schema": 1,
+            "run_id": run.run_id,
+            "name": run.run_id,
+            "status": "done",
+            "model": run.config.model.name,
+            "dataset": run.config.data.dataset,
+            "seed": run.seed,
+            "config": to_dict(run.config),
+            "metrics": {
+                "miou": miou,
+                "tc": 0.9 + 0.01 * run.seed,
+                "per_class_iou": {"background": miou + 0.05, "disc": miou - 0.05},
+            },
+            "code": code_fingerprint(run.config.plugins),
+        }
         if per_image:
             record["metrics"]["per_image"] = per_image
         if latency_of is not None:
-            record["latency"] = {"modes": {"streaming": {"median_ms": latency_of(run)},
-                                           "recompute": {"median_ms": 2 * latency_of(run)}}}
+            record["latency"] = {
+                "modes": {"streaming": {"median_ms": latency_of(run)}, "recompute": {"median_ms": 2 * latency_of(run)}}
+            }
         run_dir = rundir.path_for(run.config)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "record.json").write_text(json.dumps(record))
@@ -270,4 +323,5 @@ def per_image_fabricator(shift_of, n_images: int = 60, seed: int = 0):
 
         run_rng = np.random.default_rng(zlib.crc32(run.run_id.encode()))
         return per_image_counts(noisy_iou(run_rng, base, 0.05, shift_of(run)), union)
+
     return per_image_of

@@ -9,8 +9,22 @@ import sys
 import bench
 from bench.cli import build_parser, latency_table, main
 
-SUBCOMMANDS = ("config", "train", "eval", "sweep", "status", "latency", "report", "curves", "preview", "prepare-camvid",
-               "prepare-camvid-segnet", "prepare-camvid-full", "models", "paper")
+SUBCOMMANDS = (
+    "config",
+    "train",
+    "eval",
+    "sweep",
+    "status",
+    "latency",
+    "report",
+    "curves",
+    "preview",
+    "prepare-camvid",
+    "prepare-camvid-segnet",
+    "prepare-camvid-full",
+    "models",
+    "paper",
+)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -28,10 +42,13 @@ def test_every_option_of_every_subcommand_has_help():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(subparsers.choices) == set(SUBCOMMANDS)
-    missing = [f"{name or 'bench'} {'/'.join(action.option_strings) or action.dest}"
-               for name, p in [("", parser), *subparsers.choices.items()] for action in p._actions
-               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
-               and not (action.help and action.help.strip())]
+    missing = [
+        f"{name or 'bench'} {'/'.join(action.option_strings) or action.dest}"
+        for name, p in [("", parser), *subparsers.choices.items()]
+        for action in p._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        and not (action.help and action.help.strip())
+    ]
     assert not missing, f"options without help: {missing}"
 
 
@@ -90,7 +107,6 @@ def test_models_takes_plugins_like_every_other_command(capsys, monkeypatch):
     assert "--plugins is deprecated; write plugins=[a,b]" in capsys.readouterr().err
     assert main(["models", "model.name=x"]) == 2
     assert "bench models takes only plugins=[module, ...]" in capsys.readouterr().err
-
 
 
 class ClosedPipe(io.StringIO):

@@ -5,10 +5,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.config import (Config, ConfigError, StrictLoader, from_dict, help_table, load_config, parse_override,
-                          read_yaml, to_dict, to_yaml, validate)
-from bench.run.identity import config_hash, run_id
+from bench.config import (
+    Config,
+    ConfigError,
+    StrictLoader,
+    from_dict,
+    help_table,
+    load_config,
+    parse_override,
+    read_yaml,
+    to_dict,
+    to_yaml,
+    validate,
+)
 from bench.run import rundir
+from bench.run.identity import config_hash, run_id
 
 
 def write(path: Path, data: dict) -> Path:
@@ -26,7 +37,9 @@ def test_defaults_follow_the_official_recipe():
 
 def test_yaml_then_overrides_with_types(tmp_path):
     path = write(tmp_path / "x.yaml", {"model": {"memory_length": 3, "aggregation": "sum"}, "train": {"iters": 50}})
-    cfg = load_config(path, ["model.memory_length=4", "train.lr=0.5", "data.crop_size=[32, 48]", "model.flow.source=ground_truth"])
+    cfg = load_config(
+        path, ["model.memory_length=4", "train.lr=0.5", "data.crop_size=[32, 48]", "model.flow.source=ground_truth"]
+    )
     assert cfg.model.memory_length == 4 and cfg.model.aggregation == "sum" and cfg.train.iters == 50
     assert cfg.train.lr == 0.5 and isinstance(cfg.train.lr, float)
     assert cfg.data.crop_size == [32, 48] and cfg.model.flow.source == "ground_truth"
@@ -52,7 +65,10 @@ def test_base_inheritance_and_cycles(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.memory_lenth=3", r"unknown key model.memory_lenth; valid keys under model: name, backbone, .*memory_length"),
+        (
+            "model.memory_lenth=3",
+            r"unknown key model.memory_lenth; valid keys under model: name, backbone, .*memory_length",
+        ),
         ("modle.name=x", r"unknown key modle; valid keys under the top level: name, data, model"),
         ("model.aggregation=max", r"model.aggregation: invalid value 'max'; valid choices: concat, sum"),
         ("model.encoding=5x5", r"valid choices: 1x1, 3x3, 1x1\+3x3"),
@@ -83,7 +99,9 @@ def test_resolved_yaml_round_trips(tmp_path):
 
 def test_run_id_is_stable_and_ignores_where_and_how_it_runs():
     a = load_config(None, ["model.memory_length=4"])
-    b = load_config(None, ["model.memory_length=4", "launch.launcher=slurm", "device=cpu", "output_root=/elsewhere", "name=x"])
+    b = load_config(
+        None, ["model.memory_length=4", "launch.launcher=slurm", "device=cpu", "output_root=/elsewhere", "name=x"]
+    )
     c = load_config(None, ["model.memory_length=2"])
     assert run_id(a) == run_id(b) and run_id(a) != run_id(c)
     assert run_id(a).startswith("tmanet-") and len(run_id(a)) == len("tmanet-") + 10
@@ -129,8 +147,12 @@ def test_strict_loader_refuses_repeated_keys_at_any_depth():
         yaml.load("x: [{a: 1, a: 2}]", Loader=StrictLoader)
     # distinct keys, the same key in sibling mappings, and a merge key overridden afterwards are fine
     text = "a: {k: 1}\nb: {k: 2}\nbase: &p {x: 1, y: 2}\nc:\n  <<: *p\n  x: 3\n"
-    assert yaml.load(text, Loader=StrictLoader) == {"a": {"k": 1}, "b": {"k": 2}, "base": {"x": 1, "y": 2},
-                                                    "c": {"x": 3, "y": 2}}
+    assert yaml.load(text, Loader=StrictLoader) == {
+        "a": {"k": 1},
+        "b": {"k": 2},
+        "base": {"x": 1, "y": 2},
+        "c": {"x": 3, "y": 2},
+    }
 
 
 def test_read_yaml_errors_name_the_file_and_line(tmp_path):

@@ -6,17 +6,24 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import fabricate_records, write_report_spec
+from test_figures import FIGURE_BASE
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
-from conftest import fabricate_records, write_report_spec
-from test_figures import FIGURE_BASE
 from bench.run import rundir
 
 
 def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
-    spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name",
-                      [{"product": {"model.name": ["tmanet", "per_frame"]}}], FIGURE_BASE, seeds=[0, 1])
+    spec = write_report_spec(
+        tmp_path,
+        "syn_methods",
+        "methods",
+        "model.name",
+        [{"product": {"model.name": ["tmanet", "per_frame"]}}],
+        FIGURE_BASE,
+        seeds=[0, 1],
+    )
     fabricate_records(spec, lambda r: 0.6 + 0.01 * r.seed)
     for run in build_grid(spec).runs:  # 4 classes; per_frame confuses class 1 with class 2 more
         path = rundir.path_for(run.config) / "record.json"
@@ -29,8 +36,10 @@ def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_p
     figure = {f.name: f for f in result["figures"]}["confusion_synthetic"]
     assert all(p.stat().st_size > 0 for p in figure.paths)
     heatmaps = [ax for ax in figure.figure.axes if ax.get_title()]
-    assert sorted(ax.get_title() for ax in heatmaps) == ["syn_methods\nmethod=per_frame (n=2)",
-                                                          "syn_methods\nmethod=tmanet (n=2)"]
+    assert sorted(ax.get_title() for ax in heatmaps) == [
+        "syn_methods\nmethod=per_frame (n=2)",
+        "syn_methods\nmethod=tmanet (n=2)",
+    ]
     for ax in heatmaps:
         shares = np.asarray(ax.collections[0].get_array()).reshape(4, 4)
         assert np.allclose(shares.sum(1), 100)  # every ground-truth class sums to 100%

@@ -10,6 +10,7 @@ import statistics
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from bench.distributed import DistEnv
 from bench.models.attention import get_tma_read
@@ -17,10 +18,11 @@ from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
 from bench.run import trainer
 from bench.run.latency import timed_step
-from conftest import tiny_config
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (make gpu-check on a GPU)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (make gpu-check on a GPU)"),
+]
 
 SMALL = dict(backbone="resnet18", value_channels=16, channels=16, aux_channels=16)
 # The fused kernel sums the softmax in another order (and in fp32 blocks): a few float32 ulps over 4*33*33
@@ -35,8 +37,14 @@ EVENT_TOLERANCE_FRACTION, EVENT_TOLERANCE_MS = 0.10, 1.0
 def test_amp_training_steps_through_the_trainer(tmp_path, amp):
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    cfg = tiny_config("device=cuda", f"train.amp={amp}", "train.iters=3", "train.batch_size=2",
-                      "model.memory_length=1", f"run_dir={tmp_path}")
+    cfg = tiny_config(
+        "device=cuda",
+        f"train.amp={amp}",
+        "train.iters=3",
+        "train.batch_size=2",
+        "model.memory_length=1",
+        f"run_dir={tmp_path}",
+    )
     run = trainer.setup(cfg, tmp_path, DistEnv(device=torch.device("cuda")))
     states = [trainer.step(run) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor([s.loss, s.aux_loss])).all() for s in states)
@@ -101,8 +109,11 @@ def test_sync_batchnorm_under_a_single_gpu_ddp_process_group(tmp_path):
 
 def test_cuda_event_time_equals_wall_clock_time():
     torch.manual_seed(0)
-    model = tmanet(num_classes=19, memory_length=2, key_channels=32, **{**SMALL, "value_channels": 64,
-                                                                         "channels": 128}).cuda().eval()
+    model = (
+        tmanet(num_classes=19, memory_length=2, key_channels=32, **{**SMALL, "value_channels": 64, "channels": 128})
+        .cuda()
+        .eval()
+    )
     stream = StreamingSegmenter(model, "recompute")
     frame = torch.randn(1, 3, 384, 384, device="cuda")
     pairs = [timed_step(stream, frame, None, torch.device("cuda"))[:2] for _ in range(13)][3:]

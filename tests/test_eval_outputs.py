@@ -31,8 +31,10 @@ def test_palettes_are_fixed_per_dataset_and_cityscapes_is_official():
     assert city.palette[0] == (128, 64, 128) and city.palette[13] == (0, 0, 142)  # road, car
     assert city.label_ids[0] == 7 and city.label_ids[18] == 33  # road, bicycle (cityscapesscripts labels.py)
     synthetic = load_config(None, ["data.synthetic.num_classes=4"]).data
-    assert dataset_info(synthetic).palette == dataset_info(synthetic).palette and \
-        len(set(dataset_info(synthetic).palette)) == 4
+    assert (
+        dataset_info(synthetic).palette == dataset_info(synthetic).palette
+        and len(set(dataset_info(synthetic).palette)) == 4
+    )
     assert dataset_info(synthetic).label_ids is None
 
 
@@ -68,7 +70,9 @@ def test_bench_eval_takes_a_run_folder_and_saves_predictions(tmp_path, tiny_cfg,
     stored = json.loads((run_dir / rundir.EVAL).read_text())["metrics"]
     matrix = torch.tensor(stored["confusion_matrix"])
     classes = len(stored["per_class_iou"])
-    assert matrix.shape == (classes, classes) and int(matrix.sum()) == sum(map(sum, stored["per_image"]["label_pixels"]))
+    assert matrix.shape == (classes, classes) and int(matrix.sum()) == sum(
+        map(sum, stored["per_image"]["label_pixels"])
+    )
     pngs = sorted(p.name for p in (tmp_path / "preds").rglob("*.png"))
     assert len(pngs) == 3 and all(name.endswith("_color.png") for name in pngs)
     assert main(["eval", str(tmp_path / "nowhere")]) == 2  # neither a run folder nor a config file

@@ -6,12 +6,16 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_builder
+from tiny import TINY, as_overrides
 from torch import nn
 
+from bench.config import ConfigError, to_dict
 from bench.data.catalog import dataset_info
-from bench.config import ConfigError, load_config, to_dict
+from bench.distributed import DistEnv
 from bench.metrics import confusion_matrix, pair_miou
 from bench.run.checkpoint import CheckpointError, save_checkpoint
+from bench.run.eval_run import evaluate_checkpoint
 from bench.run.evaluate import (
     SplitCounts,
     TcPlan,
@@ -21,17 +25,11 @@ from bench.run.evaluate import (
     slide_windows,
     tc_plan,
 )
-from bench.distributed import DistEnv
-from bench.run.eval_run import evaluate_checkpoint
 from bench.run.model import build_model
-from tiny import TINY, as_overrides
-from conftest import tiny_builder
 
 SETTINGS = {"model.memory_length": 1, "data.synthetic.num_classes": 4}
 EVAL_TINY = as_overrides({**TINY, **SETTINGS})
 tiny_config = tiny_builder(SETTINGS)
-
-
 
 
 class PixelwiseModel(nn.Module):
@@ -119,9 +117,16 @@ def test_evaluate_model_reports_miou_pixel_acc_and_both_temporal_measures():
     assert 0.0 <= metrics["pixel_agreement"] <= 1.0 and 0.0 <= metrics["etc_tc"] <= 1.0 and metrics["etc_pairs"] == 3
     assert 0.0 <= metrics["miou"] <= 1.0 and 0.0 <= metrics["pixel_acc"] <= 1.0
     assert list(metrics["per_class_iou"]) == dataset.class_names
-    no_tc = evaluate_model(model, build_eval_dataset(*sections(tiny_config("model.name=per_frame", "eval.max_images=3",
-                                                                 "eval.temporal_consistency=false")), model)[0],
-                           cfg.eval, with_tc=False, tc_skipped="off")
+    no_tc = evaluate_model(
+        model,
+        build_eval_dataset(
+            *sections(tiny_config("model.name=per_frame", "eval.max_images=3", "eval.temporal_consistency=false")),
+            model,
+        )[0],
+        cfg.eval,
+        with_tc=False,
+        tc_skipped="off",
+    )
     assert no_tc["pixel_agreement"] is None and no_tc["etc_tc"] is None and no_tc["tc_skipped"] == "off"
     # TC and the current-frame prediction come from the same clip end: metrics agree with and without TC
     assert no_tc["miou"] == pytest.approx(metrics["miou"]) and no_tc["pixel_acc"] == pytest.approx(metrics["pixel_acc"])
@@ -137,8 +142,8 @@ def test_etc_tc_pairs_the_right_frames_and_flows():
     expected = []
     with torch.no_grad():
         for sample in (dataset[0], dataset[1]):
-            frames, step = sample["frames"], sample["step_flow"]            # (6, 3, H, W), (5, 2, H, W)
-            preds = [model(frames[i - 1:i + 1][None])["out"].argmax(1) for i in range(1, 6)]   # frames 1..5
+            frames, step = sample["frames"], sample["step_flow"]  # (6, 3, H, W), (5, 2, H, W)
+            preds = [model(frames[i - 1 : i + 1][None])["out"].argmax(1) for i in range(1, 6)]  # frames 1..5
             expected += [pair_miou(preds[i], preds[i - 1], step[i][None], 4)[0] for i in range(1, 5)]
     assert metrics["etc_tc"] == pytest.approx(sum(expected) / len(expected), abs=1e-12)
     assert metrics["pixel_agreement"] is None and metrics["etc_pairs"] == 4
@@ -171,8 +176,12 @@ def test_synthetic_step_flow_is_exact_and_ends_with_the_current_frames_flow():
 def test_tc_plan_explains_why_tc_is_skipped():
     model = PixelwiseModel()
     assert tc_plan(*sections(tiny_config()), model) == TcPlan(pixel_agreement=True, etc=True, pairs=4)
-    assert tc_plan(*sections(tiny_config("data.synthetic.clip_length=4")), model).pairs == 2  # capped by the clip's frames
-    assert tc_plan(*sections(tiny_config("eval.tc_metric=pixel_agreement")), model) == TcPlan(pixel_agreement=True, pairs=1)
+    assert (
+        tc_plan(*sections(tiny_config("data.synthetic.clip_length=4")), model).pairs == 2
+    )  # capped by the clip's frames
+    assert tc_plan(*sections(tiny_config("eval.tc_metric=pixel_agreement")), model) == TcPlan(
+        pixel_agreement=True, pairs=1
+    )
     strided = tc_plan(*sections(tiny_config("data.memory_stride=2")), model)
     assert strided.pixel_agreement and not strided.etc and "not consecutive" in strided.skipped
     assert not tc_plan(*sections(tiny_config("data.memory_stride=2", "eval.tc_metric=etc")), model)
@@ -180,8 +189,17 @@ def test_tc_plan_explains_why_tc_is_skipped():
     assert not plan and "tc_raft_weights" in plan.skipped
     plan = tc_plan(*sections(tiny_config("data.dataset=cityscapes")), model)
     assert not plan and "synthetic" in plan.skipped
-    plan = tc_plan(*sections(tiny_config("data.dataset=camvid", "data.memory_source=labelled", "eval.tc_flow=raft",
-                               "eval.tc_raft_weights=raft.pth")), model)
+    plan = tc_plan(
+        *sections(
+            tiny_config(
+                "data.dataset=camvid",
+                "data.memory_source=labelled",
+                "eval.tc_flow=raft",
+                "eval.tc_raft_weights=raft.pth",
+            )
+        ),
+        model,
+    )
     assert not plan and "labelled" in plan.skipped
     plan = tc_plan(*sections(tiny_config("data.memory_sampling=random", "data.sequence_range=3")), model)
     assert not plan and "random" in plan.skipped
@@ -195,8 +213,9 @@ def test_tc_with_raft_flow_from_a_local_weights_file(tmp_path):
 
     weights = tmp_path / "raft_small.pth"
     torch.save(raft_small(weights=None).state_dict(), weights)  # random weights: only the code path is tested
-    cfg = tiny_config("model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={weights}",
-                      "eval.max_images=1")
+    cfg = tiny_config(
+        "model.name=per_frame", "eval.tc_flow=raft", f"eval.tc_raft_weights={weights}", "eval.max_images=1"
+    )
     model = build_model(cfg)
     dataset, with_tc, _ = build_eval_dataset(cfg.data, cfg.eval, model)
     metrics = evaluate_model(model, dataset, cfg.eval, with_tc=with_tc)
@@ -229,8 +248,10 @@ def test_per_image_counts_sum_to_the_split_confusion_matrix():
     counts = {k: torch.tensor(per_image[k]) for k in ("intersection", "union", "label_pixels")}
     assert all(c.shape == (4, 4) and c.dtype == torch.int64 for c in counts.values())  # 4 images x 4 classes
     with torch.no_grad():
-        matrix = sum(confusion_matrix(model.eval()(dataset[i]["frames"][None])["out"].argmax(1)[0], dataset[i]["label"], 4)
-                     for i in range(len(dataset)))
+        matrix = sum(
+            confusion_matrix(model.eval()(dataset[i]["frames"][None])["out"].argmax(1)[0], dataset[i]["label"], 4)
+            for i in range(len(dataset))
+        )
     assert torch.equal(counts["intersection"].sum(0), matrix.diag())
     assert torch.equal(counts["label_pixels"].sum(0), matrix.sum(1))
     assert torch.equal(counts["union"].sum(0), matrix.sum(0) + matrix.sum(1) - matrix.diag())
@@ -254,9 +275,15 @@ def test_per_image_counts_exclude_ignored_pixels_and_follow_dataset_indices():
 def save_run(tmp_path, cfg):
     """A run folder with a checkpoint written the way the trainer writes it (weights, config, classes)."""
     model = build_model(cfg)
-    save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"iteration": 5, "model": model.state_dict(),
-                                                         "config": to_dict(cfg),
-                                                         "classes": list(dataset_info(cfg.data).class_names)})
+    save_checkpoint(
+        tmp_path / "run" / "checkpoint.pt",
+        {
+            "iteration": 5,
+            "model": model.state_dict(),
+            "config": to_dict(cfg),
+            "classes": list(dataset_info(cfg.data).class_names),
+        },
+    )
     return model
 
 
@@ -316,14 +343,35 @@ def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     repo = Path(__file__).resolve().parent.parent
-    common = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
-              "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
-    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER], cwd=repo, stdout=subprocess.PIPE, text=True,
-                              env={**common, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+    common = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": "2",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(repo),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DDP_WORKER],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**common, "RANK": str(r), "LOCAL_RANK": str(r)},
+        )
+        for r in (0, 1)
+    ]
     outputs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    single = subprocess.run([sys.executable, "-c", DDP_WORKER], cwd=repo, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300, check=True)
+    single = subprocess.run(
+        [sys.executable, "-c", DDP_WORKER],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=300,
+        check=True,
+    )
     expected = json.loads(single.stdout.strip().splitlines()[-1])
     assert outputs[0] == outputs[1] == expected
     assert expected["per_image"]["names"] == [f"synthetic-val-{i:06d}" for i in range(5)]

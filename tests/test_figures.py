@@ -2,40 +2,56 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
-import time
 import sys
+import time
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
+from conftest import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.container import ErrorbarContainer
 
 from bench.data.classes import synthetic_class_names
-from bench.run.checkpoint import save_checkpoint
+from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from bench.report.figures import pareto_front
-from bench.run.model import build_model
-from bench.grid.spec import build_grid
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
 from bench.run import rundir
+from bench.run.checkpoint import save_checkpoint
+from bench.run.model import build_model
 
-FIGURE_BASE = {"name": "tiny",
-        "model": {"name": "tmanet", "backbone": "resnet18", "memory_length": 2, "key_channels": 8,
-                  "value_channels": 16, "channels": 16, "aux_channels": 16},
-        "data": {"dataset": "synthetic", "synthetic": {"size": [32, 32], "val_clips": 2, "num_classes": 4}}}
+FIGURE_BASE = {
+    "name": "tiny",
+    "model": {
+        "name": "tmanet",
+        "backbone": "resnet18",
+        "memory_length": 2,
+        "key_channels": 8,
+        "value_channels": 16,
+        "channels": 16,
+        "aux_channels": 16,
+    },
+    "data": {"dataset": "synthetic", "synthetic": {"size": [32, 32], "val_clips": 2, "num_classes": 4}},
+}
 MIOU = {"tmanet": 0.62, "per_frame": 0.55, "flow_warp": 0.58}
 LATENCY = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 45.0}
 
 
 def methods_spec(tmp: Path, name: str = "syn_methods") -> Path:
     """A methods spec: tmanet and per_frame, and flow_warp with the ground-truth flow (an oracle); seeds 0, 1."""
-    return write_report_spec(tmp, name, "methods", "model.name",
-                             [{"product": {"model.name": ["tmanet", "per_frame"]}},
-                              {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1],
-                                       "model.flow.source": ["ground_truth"]}}], FIGURE_BASE, seeds=[0, 1])
+    return write_report_spec(
+        tmp,
+        name,
+        "methods",
+        "model.name",
+        [
+            {"product": {"model.name": ["tmanet", "per_frame"]}},
+            {"zip": {"model.name": ["flow_warp"], "model.memory_length": [1], "model.flow.source": ["ground_truth"]}},
+        ],
+        FIGURE_BASE,
+        seeds=[0, 1],
+    )
 
 
 def errorbar_extents(ax) -> list[tuple[float, float]]:
@@ -85,25 +101,45 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
 def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
     methods = methods_spec(tmp_path)
-    fabricate_records(methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed,
-              latency_of=lambda r: LATENCY[r.config.model.name])
+    fabricate_records(
+        methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed, latency_of=lambda r: LATENCY[r.config.model.name]
+    )
     for run in build_grid(methods).runs:  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
         if run.seed == 0 and run.config.model.name != "flow_warp":
             model = build_model(run.config)
             save_checkpoint(rundir.path_for(run.config) / "checkpoint.pt", {"model": model.state_dict()})
-    memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                        [{"product": {"model.memory_length": [1, 2, 4]}}], FIGURE_BASE, seeds=[2, 3])
+    memory = write_report_spec(
+        tmp_path,
+        "syn_mem",
+        "memory_length",
+        "model.memory_length",
+        [{"product": {"model.memory_length": [1, 2, 4]}}],
+        FIGURE_BASE,
+        seeds=[2, 3],
+    )
     fabricate_records(memory, None, per_image_of=per_image_fabricator(lambda r: 0.02 * r.config.model.memory_length))
-    aggregation = write_report_spec(tmp_path, "syn_agg", "aggregation", "model.aggregation",
-                             [{"product": {"model.aggregation": ["concat", "sum"]}}], FIGURE_BASE, seeds=[4, 5])
+    aggregation = write_report_spec(
+        tmp_path,
+        "syn_agg",
+        "aggregation",
+        "model.aggregation",
+        [{"product": {"model.aggregation": ["concat", "sum"]}}],
+        FIGURE_BASE,
+        seeds=[4, 5],
+    )
     fabricate_records(aggregation, lambda r: 0.6 - 0.05 * (r.config.model.aggregation == "sum") + 0.01 * (r.seed - 4))
 
     # distinct seeds per spec: identical configs would share one run dir (and record) between grids
     out = tmp_path / "reports"
     result = build_report([str(methods), str(memory), str(aggregation)], out)
     figures = {f.name: f for f in result["figures"]}
-    expected = {"syn_mem_miou_vs_memory_length", "syn_agg_bars", "accuracy_vs_latency", "per_class_iou_synthetic",
-                "qualitative_syn_methods"}
+    expected = {
+        "syn_mem_miou_vs_memory_length",
+        "syn_agg_bars",
+        "accuracy_vs_latency",
+        "per_class_iou_synthetic",
+        "qualitative_syn_methods",
+    }
     assert expected <= set(figures)
     index = (out / "index.md").read_text()
     for name in expected:
@@ -133,8 +169,15 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
 
 
 def test_pareto_figure_without_latency_is_reported_not_drawn(tmp_path: Path) -> None:
-    memory = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                        [{"product": {"model.memory_length": [1, 2]}}], FIGURE_BASE, seeds=[0])
+    memory = write_report_spec(
+        tmp_path,
+        "syn_mem",
+        "memory_length",
+        "model.memory_length",
+        [{"product": {"model.memory_length": [1, 2]}}],
+        FIGURE_BASE,
+        seeds=[0],
+    )
     fabricate_records(memory, lambda r: 0.5)
     result = build_report([str(memory)], tmp_path / "reports")
     pareto = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
@@ -161,9 +204,21 @@ def test_the_per_frame_line_only_uses_runs_of_the_same_task() -> None:
     from bench.report.figures import per_frame_level
 
     def runs(model: str, cue: str, miou: float, seeds=(0, 1)) -> pd.DataFrame:
-        return pd.DataFrame([{"run_id": f"{model}-{cue}-{s}", "model": model, "dataset": "synthetic", "miou": miou,
-                              "cfg:data.synthetic.current_cue": cue, "cfg:train.iters": 400, "cfg:train.seed": s,
-                              "cfg:eval.mode": "whole"} for s in seeds])
+        return pd.DataFrame(
+            [
+                {
+                    "run_id": f"{model}-{cue}-{s}",
+                    "model": model,
+                    "dataset": "synthetic",
+                    "miou": miou,
+                    "cfg:data.synthetic.current_cue": cue,
+                    "cfg:train.iters": 400,
+                    "cfg:train.seed": s,
+                    "cfg:eval.mode": "whole",
+                }
+                for s in seeds
+            ]
+        )
 
     task, control = runs("per_frame", "hidden", 16.0), runs("per_frame", "visible", 62.0)
     tables = [SimpleNamespace(runs=pd.concat([task, runs("tmanet", "hidden", 43.0)])), SimpleNamespace(runs=control)]
@@ -175,13 +230,26 @@ def test_the_per_frame_line_only_uses_runs_of_the_same_task() -> None:
 def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp_path: Path) -> None:
     methods = methods_spec(tmp_path)
     fast = {"tmanet": 30.0, "per_frame": 10.0, "flow_warp": 5.0}  # the oracle is fastest and most accurate
-    fabricate_records(methods, lambda r: {"flow_warp": 0.7}.get(r.config.model.name, MIOU[r.config.model.name])
-                      + 0.01 * r.seed)
+    fabricate_records(
+        methods, lambda r: {"flow_warp": 0.7}.get(r.config.model.name, MIOU[r.config.model.name]) + 0.01 * r.seed
+    )
     for run in build_grid(methods).runs:
         median = fast[run.config.model.name]
-        rundir.merge_into_record(rundir.path_for(run.config), "latency", {"modes": {"streaming": {
-            "median_ms": median, "pass_medians_ms": [median - 2, median - 1, median, median + 1, median + 4],
-            "iqr_ms": 2.0, "gflops": median / 10}}}, overwrite=True)
+        rundir.merge_into_record(
+            rundir.path_for(run.config),
+            "latency",
+            {
+                "modes": {
+                    "streaming": {
+                        "median_ms": median,
+                        "pass_medians_ms": [median - 2, median - 1, median, median + 1, median + 4],
+                        "iqr_ms": 2.0,
+                        "gflops": median / 10,
+                    }
+                }
+            },
+            overwrite=True,
+        )
     result = build_report([str(methods)], tmp_path / "reports")
     figure = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
     assert figure.reading.startswith("Pareto front (oracles excluded): per_frame (10.0 ms, 55.5), tmanet (30.0 ms")
@@ -205,24 +273,48 @@ def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp
 
 def keyframe_spec(tmp: Path) -> Path:
     """DFF and Accel at k = 1, 2, 5 (ground-truth flow), seeds 0, 1: a keyframe-interval grid."""
-    return write_report_spec(tmp, "syn_keyframe", "other", "model.keyframe_interval",
-                             [{"product": {"model.name": ["dff", "accel"], "model.keyframe_interval": [1, 2, 5]}}],
-                             {**FIGURE_BASE, "model": {**FIGURE_BASE["model"], "memory_length": 1,
-                                                       "update_backbone": "resnet18",
-                                                       "flow": {"source": "ground_truth"}}}, seeds=[0, 1])
+    return write_report_spec(
+        tmp,
+        "syn_keyframe",
+        "other",
+        "model.keyframe_interval",
+        [{"product": {"model.name": ["dff", "accel"], "model.keyframe_interval": [1, 2, 5]}}],
+        {
+            **FIGURE_BASE,
+            "model": {
+                **FIGURE_BASE["model"],
+                "memory_length": 1,
+                "update_backbone": "resnet18",
+                "flow": {"source": "ground_truth"},
+            },
+        },
+        seeds=[0, 1],
+    )
 
 
 def test_keyframe_intervals_are_connected_cost_curves_per_method(tmp_path: Path) -> None:
     spec = keyframe_spec(tmp_path)
     level = {"dff": 0.40, "accel": 0.50}
-    fabricate_records(spec, lambda r: level[r.config.model.name] - 0.02 * r.config.model.keyframe_interval
-                      + 0.01 * r.seed)
+    fabricate_records(
+        spec, lambda r: level[r.config.model.name] - 0.02 * r.config.model.keyframe_interval + 0.01 * r.seed
+    )
     for run in build_grid(spec).runs:
         k, extra = run.config.model.keyframe_interval, 2.0 * (run.config.model.name == "accel")
         median = 10.0 / k + extra
-        rundir.merge_into_record(rundir.path_for(run.config), "latency", {"modes": {"streaming": {
-            "median_ms": median, "pass_medians_ms": [median - 0.5, median, median + 0.5], "gflops": 1.0 / k}}},
-            overwrite=True)
+        rundir.merge_into_record(
+            rundir.path_for(run.config),
+            "latency",
+            {
+                "modes": {
+                    "streaming": {
+                        "median_ms": median,
+                        "pass_medians_ms": [median - 0.5, median, median + 0.5],
+                        "gflops": 1.0 / k,
+                    }
+                }
+            },
+            overwrite=True,
+        )
     result = build_report([str(spec)], tmp_path / "reports")
     figure = next(f for f in result["figures"] if f.name == "syn_keyframe_accuracy_vs_cost")
     latency_ax, flops_ax = figure.figure.axes
@@ -244,16 +336,30 @@ def test_keyframe_intervals_are_connected_cost_curves_per_method(tmp_path: Path)
 
 def test_a_row_that_two_comparison_tables_share_is_one_point(tmp_path: Path) -> None:
     methods = methods_spec(tmp_path)
-    sota = write_report_spec(tmp_path, "syn_sota", "sota", "model.name",
-                             [{"product": {"model.name": ["tmanet", "per_frame", "fcn"]}}], FIGURE_BASE, seeds=[0, 1])
+    sota = write_report_spec(
+        tmp_path,
+        "syn_sota",
+        "sota",
+        "model.name",
+        [{"product": {"model.name": ["tmanet", "per_frame", "fcn"]}}],
+        FIGURE_BASE,
+        seeds=[0, 1],
+    )
     for spec in (methods, sota):
-        fabricate_records(spec, lambda r: MIOU.get(r.config.model.name, 0.5) + 0.01 * r.seed,
-                          latency_of=lambda r: LATENCY.get(r.config.model.name, 12.0))
+        fabricate_records(
+            spec,
+            lambda r: MIOU.get(r.config.model.name, 0.5) + 0.01 * r.seed,
+            latency_of=lambda r: LATENCY.get(r.config.model.name, 12.0),
+        )
     result = build_report([str(methods), str(sota)], tmp_path / "reports")
     figure = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
     labels = [t.get_text() for t in figure.figure.axes[0].get_legend().get_texts() if "(n=" in t.get_text()]
-    assert sorted(labels) == ["fcn (n=2)", "flow_warp (oracle: ground-truth flow) (n=2)", "per_frame (n=2)",
-                              "tmanet (n=2)"]
+    assert sorted(labels) == [
+        "fcn (n=2)",
+        "flow_warp (oracle: ground-truth flow) (n=2)",
+        "per_frame (n=2)",
+        "tmanet (n=2)",
+    ]
 
 
 def test_the_same_figure_saves_to_identical_bytes(tmp_path: Path) -> None:

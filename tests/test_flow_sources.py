@@ -36,7 +36,7 @@ def test_integer_shifts_are_recovered_in_the_suite_convention(source):
     for dx, dy in [(3, -2), (-1, 4)]:
         # target(p) = source(p + (dx, dy)): the flow on the target pointing into the source is (dx, dy)
         src = base[..., 8:72, 8:72]
-        tgt = base[..., 8 + dy:72 + dy, 8 + dx:72 + dx]
+        tgt = base[..., 8 + dy : 72 + dy, 8 + dx : 72 + dx]
         flow = net(_normalise(tgt.round()), _normalise(src.round()))
         assert flow.shape == (1, 2, 64, 64) and flow.dtype == torch.float32
         inner = flow[..., 12:-12, 12:-12]
@@ -52,7 +52,7 @@ def test_batched_flow_equals_per_image_flow():
     src = torch.cat([base[..., 9:73, 8:72], base[..., 8:72, 8:72]])
     both = net(_normalise(tgt), _normalise(src))
     for i in range(2):
-        torch.testing.assert_close(both[i:i + 1], net(_normalise(tgt[i:i + 1]), _normalise(src[i:i + 1])))
+        torch.testing.assert_close(both[i : i + 1], net(_normalise(tgt[i : i + 1]), _normalise(src[i : i + 1])))
 
 
 def _synthetic_epe(method: str) -> tuple[float, float]:
@@ -89,8 +89,9 @@ def test_sources_registry_and_one_line_errors(monkeypatch, tmp_path):
     assert FLOW_SOURCES == ("raft", "dis", "farneback", "ground_truth")
     assert make_flow_estimator("ground_truth") is None
     assert isinstance(make_flow_estimator("raft"), RaftFlow)
-    with pytest.raises(ValueError, match="unknown flow source 'flownet'; choose one of raft, dis, farneback, "
-                                         "ground_truth") as err:
+    with pytest.raises(
+        ValueError, match="unknown flow source 'flownet'; choose one of raft, dis, farneback, ground_truth"
+    ) as err:
         make_flow_estimator("flownet")
     assert "\n" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="does not exist") as err:
@@ -112,8 +113,17 @@ def test_classical_flow_follows_the_input_device_and_needs_no_grad():
 def test_missing_raft_weights_are_a_one_line_cli_error(tmp_path, capsys):
     from bench.cli import main
 
-    code = main(["train", "configs/synthetic_tmanet.yaml", "model.name=dff", "model.flow.source=raft",
-                 f"model.flow.weights={tmp_path}/raft_small.pth", f"run_dir={tmp_path}/run", "train.iters=1"])
+    code = main(
+        [
+            "train",
+            "configs/synthetic_tmanet.yaml",
+            "model.name=dff",
+            "model.flow.source=raft",
+            f"model.flow.weights={tmp_path}/raft_small.pth",
+            f"run_dir={tmp_path}/run",
+            "train.iters=1",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
     assert "raft_small.pth" in err and "does not exist" in err

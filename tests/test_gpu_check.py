@@ -22,9 +22,17 @@ def test_smoke_run_writes_every_part_to_the_report(tmp_path: Path, monkeypatch: 
     parts = report["parts"]
     assert code == 0 and report["smoke"] and list(parts) == list(gpu_check.BUDGETS_S)
     assert {name: p["status"] for name, p in parts.items()} == {
-        "environment": "done", "cuda_tests": "skipped", "attention": "done", "latency": "done", "train_step": "done"}
+        "environment": "done",
+        "cuda_tests": "skipped",
+        "attention": "done",
+        "latency": "done",
+        "train_step": "done",
+    }
     assert parts["environment"]["rows"][0]["torch"]
-    assert {(r["impl"], r["dtype"]) for r in parts["attention"]["rows"]} == {("sdpa", "float32"), ("reference", "float32")}
+    assert {(r["impl"], r["dtype"]) for r in parts["attention"]["rows"]} == {
+        ("sdpa", "float32"),
+        ("reference", "float32"),
+    }
     measured = {(r["model"], r["T"], r["mode"]) for r in parts["latency"]["rows"]}
     assert {("tmanet", 1, "streaming"), ("tmanet", 1, "recompute"), ("per_frame", 0, "streaming")} <= measured
     assert {m for m, _ in latency_plan(True)} == {m for m, _, _ in measured}  # every registered model
@@ -54,11 +62,16 @@ def test_parts_left_when_the_total_budget_is_spent_are_skipped_with_a_line(tmp_p
 
 def test_junit_outcomes(tmp_path: Path) -> None:
     xml = tmp_path / "j.xml"
-    xml.write_text('<testsuites><testsuite><testcase name="a" time="0.5"/><testcase name="b" time="1">'
-                   '<failure message="boom">trace</failure></testcase><testcase name="c" time="0">'
-                   '<skipped message="needs CUDA"/></testcase></testsuite></testsuites>')
+    xml.write_text(
+        '<testsuites><testsuite><testcase name="a" time="0.5"/><testcase name="b" time="1">'
+        '<failure message="boom">trace</failure></testcase><testcase name="c" time="0">'
+        '<skipped message="needs CUDA"/></testcase></testsuite></testsuites>'
+    )
     assert [(r["test"], r["outcome"], r["message"]) for r in parse_junit(xml)] == [
-        ("a", "passed", ""), ("b", "failed", "boom"), ("c", "skipped", "needs CUDA")]
+        ("a", "passed", ""),
+        ("b", "failed", "boom"),
+        ("c", "skipped", "needs CUDA"),
+    ]
 
 
 def test_the_makefile_target_runs_the_script() -> None:

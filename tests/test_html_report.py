@@ -12,11 +12,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 from PIL import Image
 
 from bench.report.build import build_report
 from bench.report.tables import best_text, display_frame
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 WEIRD = '<b>runs & "co"'  # a folder source whose name must be escaped in text and percent-encoded in links
 WINDOW = (1200, 900)
@@ -70,14 +70,30 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("html")
-    mem = write_report_spec(tmp, "syn_mem", "memory_length", "model.memory_length",
-                     [{"product": {"model.memory_length": [1, 2, 4]}}], REPORT_BASE, seeds=[0, 1])
+    mem = write_report_spec(
+        tmp,
+        "syn_mem",
+        "memory_length",
+        "model.memory_length",
+        [{"product": {"model.memory_length": [1, 2, 4]}}],
+        REPORT_BASE,
+        seeds=[0, 1],
+    )
     fabricate_records(mem, None, per_image_of=per_image_fabricator(lambda r: 0.03 * r.config.model.memory_length))
     folder = tmp / "folder"
     folder.mkdir()
-    agg = write_report_spec(folder, "syn_agg", "aggregation", "model.aggregation",
-                     [{"product": {"model.aggregation": ["sum", "concat"]}}], REPORT_BASE, seeds=[0, 1])
-    fabricate_records(agg, None, per_image_of=per_image_fabricator(lambda r: 0.1 * (r.config.model.aggregation == "concat")))
+    agg = write_report_spec(
+        folder,
+        "syn_agg",
+        "aggregation",
+        "model.aggregation",
+        [{"product": {"model.aggregation": ["sum", "concat"]}}],
+        REPORT_BASE,
+        seeds=[0, 1],
+    )
+    fabricate_records(
+        agg, None, per_image_of=per_image_fabricator(lambda r: 0.1 * (r.config.model.aggregation == "concat"))
+    )
     (folder / "runs").rename(folder / WEIRD)
     first_run = next((folder / WEIRD).rglob("record.json")).parent
     (first_run / "log.jsonl").write_text(json.dumps({"iter": 1, "loss": 1.0}) + "\n")
@@ -156,9 +172,21 @@ def chromium() -> str:
 
 
 def browse(url: str, tmp: Path, *mode: str) -> subprocess.CompletedProcess:
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp / 'profile'}", f"--window-size={WINDOW[0]},{WINDOW[1]}", *mode, url]
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        *mode,
+        url,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done

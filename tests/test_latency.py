@@ -9,25 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_builder
+from tiny import TINY, as_overrides
 
-from bench.run.fingerprint import code_fingerprint
+from bench.cli import main
 from bench.config import load_config
 from bench.data.build import build_dataset
-from bench.cli import main
-from bench.run import latency
-from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.models.registry import list_models
+from bench.run import latency, rundir
+from bench.run.fingerprint import code_fingerprint
+from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.run.model import build_model
-from tiny import TINY, as_overrides
-from bench.run import rundir
-from conftest import tiny_builder
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
 SETTINGS = {"data.synthetic.val_clips": 3, "model.flow.iters": 1}
 LATENCY_TINY = as_overrides({**TINY, **SETTINGS})
 tiny_config = tiny_builder(SETTINGS, "output_root")
-
-
 
 
 @pytest.mark.parametrize("name", [m for m in list_models() if not m.startswith("test_")])  # not test doubles
@@ -103,7 +100,9 @@ def test_stream_frames_walks_clips_in_time_order() -> None:
     dataset = build_dataset(cfg.data, "val", 2, train=False)
     frames = list(stream_frames(dataset, 7, needs_flow=True))
     assert len(frames) == 7
-    assert torch.equal(frames[0][0][0], dataset[0]["frames"][0]) and torch.equal(frames[3][0][0], dataset[1]["frames"][0])
+    assert torch.equal(frames[0][0][0], dataset[0]["frames"][0]) and torch.equal(
+        frames[3][0][0], dataset[1]["frames"][0]
+    )
     assert frames[0][1].shape == (1, 2, 2, 32, 32)
 
 
@@ -142,8 +141,15 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
 def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path) -> None:
     from bench.run.trainer import train_and_evaluate
 
-    cfg = tiny_config(tmp_path, "model.memory_length=1", "train.iters=2", "train.batch_size=2",
-                      "launch.latency=true", "launch.latency_frames=2", "launch.latency_repeats=2")
+    cfg = tiny_config(
+        tmp_path,
+        "model.memory_length=1",
+        "train.iters=2",
+        "train.batch_size=2",
+        "launch.latency=true",
+        "launch.latency_frames=2",
+        "launch.latency_repeats=2",
+    )
     record = train_and_evaluate(cfg, tmp_path / "run")
     latency = record["latency"]
     assert list(latency["modes"]) == ["streaming", "recompute"] and latency["modes_agree"]
@@ -222,16 +228,35 @@ def test_unstable_measurements_are_repeated_then_flagged(monkeypatch, extra, pas
 
 
 def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_path: Path, capsys) -> None:
-    args = ["latency", *LATENCY_TINY, "model.name=per_frame", f"output_root={tmp_path / 'runs'}", "--frames", "1",
-            "--warmup", "0", "--threads", "1", "--repeats", "1"]
-    run_dir = rundir.path_for(load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"]))
+    args = [
+        "latency",
+        *LATENCY_TINY,
+        "model.name=per_frame",
+        f"output_root={tmp_path / 'runs'}",
+        "--frames",
+        "1",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--repeats",
+        "1",
+    ]
+    run_dir = rundir.path_for(
+        load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"])
+    )
     run_dir.mkdir(parents=True)
-    old = {"status": "done", "metrics": {"miou": 0.5}, "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}}}
+    old = {
+        "status": "done",
+        "metrics": {"miou": 0.5},
+        "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}},
+    }
     (run_dir / "record.json").write_text(json.dumps(old))
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"bench: RunDirError: {run_dir / 'record.json'} already has a "
-                                                    "latency section; not replaced")
+    assert err.count("\n") == 1 and err.startswith(
+        f"bench: RunDirError: {run_dir / 'record.json'} already has a latency section; not replaced"
+    )
     assert err.rstrip().endswith("pass --overwrite to replace it")
     assert json.loads((run_dir / "record.json").read_text()) == old  # untouched
     fresh = json.loads((run_dir / "latency.json").read_text())  # the new measurement is kept next to it
@@ -249,12 +274,24 @@ def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:
     from bench.report.build import report_command
 
     def record(run_id: str, model: str, latency: dict) -> str:
-        return json.dumps({"status": "done", "run_id": run_id, "model": model, "dataset": "synthetic", "seed": 0,
-                           "metrics": {"miou": 0.5}, "config": {"model": {"name": model}}, "code": code_fingerprint(),
-                           "latency": {"schema": 2, "modes": {"streaming": latency}}})
+        return json.dumps(
+            {
+                "status": "done",
+                "run_id": run_id,
+                "model": model,
+                "dataset": "synthetic",
+                "seed": 0,
+                "metrics": {"miou": 0.5},
+                "config": {"model": {"name": model}},
+                "code": code_fingerprint(),
+                "latency": {"schema": 2, "modes": {"streaming": latency}},
+            }
+        )
 
-    for run_id, model, stats in (("a", "tmanet", {"median_ms": 12.3, "unstable": True, "spread": 0.4}),
-                                 ("b", "per_frame", {"median_ms": 8.0})):  # b: a schema-1 block, no flag
+    for run_id, model, stats in (
+        ("a", "tmanet", {"median_ms": 12.3, "unstable": True, "spread": 0.4}),
+        ("b", "per_frame", {"median_ms": 8.0}),
+    ):  # b: a schema-1 block, no flag
         (tmp_path / "runs" / run_id).mkdir(parents=True)
         (tmp_path / "runs" / run_id / "record.json").write_text(record(run_id, model, stats))
     assert report_command([str(tmp_path / "runs")], out_dir=str(tmp_path / "out")) == 0

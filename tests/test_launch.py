@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import fake_slurm, slurm_gate
 
 import bench.run.liveness as liveness
 import bench.run.rundir as rundir
@@ -21,7 +22,6 @@ from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
 from bench.run.liveness import JobStatus, Liveness
 from bench.run.rundir import acquire_claim, release_claim
-from conftest import fake_slurm, slurm_gate
 
 
 def _claim_worker(run_dir: str, start, done, results) -> None:
@@ -50,10 +50,12 @@ def test_concurrent_claims_have_exactly_one_winner(tmp_path):
 def test_live_claim_refuses_and_release_frees(tmp_path):
     got = acquire_claim(tmp_path)
     assert got.ok and got.claim.pid == os.getpid()
-    code = ("import sys; from pathlib import Path; from bench.run.rundir import acquire_claim; "
-            f"got = acquire_claim(Path({str(tmp_path)!r})); "
-            f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} "
-            f"and got.check.liveness.value == 'alive' else 1)")
+    code = (
+        "import sys; from pathlib import Path; from bench.run.rundir import acquire_claim; "
+        f"got = acquire_claim(Path({str(tmp_path)!r})); "
+        f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} "
+        f"and got.check.liveness.value == 'alive' else 1)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # refused: this test process is alive
     release_claim(tmp_path)
     assert not (tmp_path / "claim.json").exists()
@@ -62,8 +64,9 @@ def test_live_claim_refuses_and_release_frees(tmp_path):
 def test_stale_local_claim_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid,
-                                                     "job_id": None, "time": 0}))
+    (tmp_path / "claim.json").write_text(
+        json.dumps({"host": socket.gethostname(), "pid": dead.pid, "job_id": None, "time": 0})
+    )
     got = acquire_claim(tmp_path)
     assert got.ok and got.claim.pid == os.getpid()
     assert not list(tmp_path.glob(".claim.stale.*"))
@@ -73,8 +76,8 @@ def test_slurm_claims_follow_the_job_state(tmp_path, monkeypatch):
     (tmp_path / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "12_3", "time": 0}))
     answer = {"12_3": JobStatus("12_3", Liveness.ALIVE, "REQUEUED", "SLURM job 12_3 REQUEUED")}
     monkeypatch.setattr(rundir, "query_slurm_jobs", lambda ids: answer)
-    assert acquire_claim(tmp_path).ok is False                  # requeued job still owns its run
-    assert acquire_claim(tmp_path, job_id="12_3").ok is True    # ...and gets it back when it restarts
+    assert acquire_claim(tmp_path).ok is False  # requeued job still owns its run
+    assert acquire_claim(tmp_path, job_id="12_3").ok is True  # ...and gets it back when it restarts
     answer["12_3"] = JobStatus("12_3", Liveness.DEAD, "CANCELLED", "SLURM job 12_3 CANCELLED")
     got = acquire_claim(tmp_path, job_id="13_0")
     assert got.ok and got.claim.job_id == "13_0"
@@ -89,8 +92,11 @@ def test_slurm_answers_are_typed(tmp_path, monkeypatch):
     fake_slurm(tmp_path / "bin", monkeypatch, "echo '7_[0-1]|PENDING'; echo '8|RUNNING'", "echo '9|CANCELLED by 0'")
     jobs = liveness.query_slurm_jobs(["7_1", "8", "9", "10"])
     assert {k: (j.liveness, j.state) for k, j in jobs.items()} == {
-        "7_1": (Liveness.ALIVE, "PENDING"), "8": (Liveness.ALIVE, "RUNNING"), "9": (Liveness.DEAD, "CANCELLED"),
-        "10": (Liveness.DEAD, "")}
+        "7_1": (Liveness.ALIVE, "PENDING"),
+        "8": (Liveness.ALIVE, "RUNNING"),
+        "9": (Liveness.DEAD, "CANCELLED"),
+        "10": (Liveness.DEAD, ""),
+    }
     # squeue's answer for a job that left the queue is an answer, not a failure
     fake_slurm(tmp_path / "bin", monkeypatch, "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
     assert liveness.query_slurm_jobs(["11"])["11"].liveness is Liveness.DEAD
@@ -146,9 +152,17 @@ def test_job_refuses_a_run_claimed_by_a_live_process(tmp_path, monkeypatch, writ
     run_dir, cwd = _stored_run(tmp_path, write_spec)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (run_dir / "claim.json").write_text(json.dumps({
-            "host": socket.gethostname(), "pid": holder.pid,
-            "pid_start": liveness.process_start_time(holder.pid), "job_id": None, "time": 0}))
+        (run_dir / "claim.json").write_text(
+            json.dumps(
+                {
+                    "host": socket.gethostname(),
+                    "pid": holder.pid,
+                    "pid_start": liveness.process_start_time(holder.pid),
+                    "job_id": None,
+                    "time": 0,
+                }
+            )
+        )
         monkeypatch.setattr(trainer, "train_and_evaluate", lambda *a, **k: pytest.fail("must not train a claimed run"))
         result = Job(str(run_dir), str(cwd))()
         assert result["status"] == "busy" and str(holder.pid) in result["reason"]
@@ -180,14 +194,36 @@ def test_preempted_job_keeps_its_claim_and_requeues_a_fresh_job(tmp_path, monkey
 
 @pytest.mark.slurm(tools=("srun",))  # submitit.AutoExecutor(cluster="slurm") looks for srun
 def test_slurm_parameters_from_launch_config():
-    cfg = LaunchConfig(launcher="slurm", partition="gpu", account="lab", qos="high", time_min=120, nodes=2,
-                       gpus_per_node=4, cpus_per_task=8, mem_gb=64, constraint="a100",
-                       sbatch_extra={"exclude": "node3"}, array_parallelism=5)
+    cfg = LaunchConfig(
+        launcher="slurm",
+        partition="gpu",
+        account="lab",
+        qos="high",
+        time_min=120,
+        nodes=2,
+        gpus_per_node=4,
+        cpus_per_task=8,
+        mem_gb=64,
+        constraint="a100",
+        sbatch_extra={"exclude": "node3"},
+        array_parallelism=5,
+    )
     params = slurm_parameters(cfg, "bench-x")
-    assert params == {"name": "bench-x", "timeout_min": 120, "nodes": 2, "tasks_per_node": 4, "cpus_per_task": 8,
-                      "mem_gb": 64, "slurm_array_parallelism": 5, "gpus_per_node": 4, "slurm_partition": "gpu",
-                      "slurm_account": "lab", "slurm_qos": "high", "slurm_constraint": "a100",
-                      "slurm_additional_parameters": {"exclude": "node3"}}
+    assert params == {
+        "name": "bench-x",
+        "timeout_min": 120,
+        "nodes": 2,
+        "tasks_per_node": 4,
+        "cpus_per_task": 8,
+        "mem_gb": 64,
+        "slurm_array_parallelism": 5,
+        "gpus_per_node": 4,
+        "slurm_partition": "gpu",
+        "slurm_account": "lab",
+        "slurm_qos": "high",
+        "slurm_constraint": "a100",
+        "slurm_additional_parameters": {"exclude": "node3"},
+    }
     import submitit
 
     executor = submitit.AutoExecutor(folder="/tmp/unused-%j", cluster="slurm")

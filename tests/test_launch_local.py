@@ -14,15 +14,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import yaml
+from tiny import TINY, as_overrides
 
 from bench.cli import main
 from bench.grid.spec import build_grid
-from tiny import TINY, as_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every": 1}
@@ -31,13 +31,20 @@ LOCAL_TINY = {**TINY, "train.iters": 3, "train.batch_size": 2, "train.log_every"
 def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two runs at once on a small shared machine
     monkeypatch.chdir(tmp_path)
-    spec = {"name": "tiny_local", "ablation": "memory_length", "factor": "model.memory_length",
-            "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**LOCAL_TINY, "output_root": "out/runs"},
-            "grid": [{"product": {"model.memory_length": [1, 2]}},
-                     {"zip": {"model.name": ["per_frame"]}},
-                     {"zip": {"data.dataset": ["camvid"], "data.root": [str(tmp_path / "no-camvid")]}}],
-            "seeds": [0], "launch": {"launcher": "local", "max_parallel": 2}}
+    spec = {
+        "name": "tiny_local",
+        "ablation": "memory_length",
+        "factor": "model.memory_length",
+        "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
+        "overrides": {**LOCAL_TINY, "output_root": "out/runs"},
+        "grid": [
+            {"product": {"model.memory_length": [1, 2]}},
+            {"zip": {"model.name": ["per_frame"]}},
+            {"zip": {"data.dataset": ["camvid"], "data.root": [str(tmp_path / "no-camvid")]}},
+        ],
+        "seeds": [0],
+        "launch": {"launcher": "local", "max_parallel": 2},
+    }
     path = tmp_path / "tiny_local.yaml"
     path.write_text(yaml.safe_dump(spec))
     runs = build_grid(path).runs
@@ -54,7 +61,9 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     broken = runs[3]
     assert not (broken.run_dir / "record.json").exists()
     error = json.loads((broken.run_dir / "error.json").read_text())
-    manifest = [json.loads(line) for line in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()]
+    manifest = [
+        json.loads(line) for line in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()
+    ]
     assert sorted(m["event"] for m in manifest) == ["end"] * 4 + ["signatures"] + ["submit"] * 4
     assert not (tmp_path / "out/sweeps/tiny_local/configs").exists()  # the run dir's config.yaml is the only copy
     assert all((run.run_dir / "config.yaml").is_file() for run in runs)
@@ -68,8 +77,14 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["sweep", str(path)]) == 1
     again = capsys.readouterr().out
     assert "running 1 runs locally" in again and "0 ok, 1 not ok" in again
-    assert sum(1 for m in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()
-               if json.loads(m)["event"] == "submit") == 5
+    assert (
+        sum(
+            1
+            for m in (tmp_path / "out/sweeps/tiny_local/manifest.jsonl").read_text().splitlines()
+            if json.loads(m)["event"] == "submit"
+        )
+        == 5
+    )
 
 
 def _start_and_interrupt(command: list[str], cwd: Path, started: Callable[[], bool]) -> subprocess.CompletedProcess:
@@ -78,8 +93,16 @@ def _start_and_interrupt(command: list[str], cwd: Path, started: Callable[[], bo
     out = cwd / "stdout.txt"
     with open(out, "w") as handle:
         # a shell starts background jobs with SIGINT ignored (and Ctrl-C then does nothing): undo that
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            start_new_session=True,
+        )
         try:
             deadline = time.time() + 240
             while not started() and proc.poll() is None and time.time() < deadline:
@@ -103,9 +126,13 @@ LONG = as_overrides({**LOCAL_TINY, "train.iters": 100000, "train.checkpoint_ever
 
 def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = {"name": "tiny_stop", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**LOCAL_TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
-            "grid": [{"product": {"model.memory_length": [1, 2]}}], "launch": {"launcher": "local", "max_parallel": 1}}
+    spec = {
+        "name": "tiny_stop",
+        "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
+        "overrides": {**LOCAL_TINY, "train.iters": 100000, "train.checkpoint_every": 100000, "output_root": "out/runs"},
+        "grid": [{"product": {"model.memory_length": [1, 2]}}],
+        "launch": {"launcher": "local", "max_parallel": 1},
+    }
     (tmp_path / "stop.yaml").write_text(yaml.safe_dump(spec))
     first = build_grid(tmp_path / "stop.yaml").runs[0]
     log = tmp_path / "out/sweeps/tiny_stop/logs" / f"{first.run_id}.log"
@@ -115,7 +142,8 @@ def test_ctrl_c_on_a_local_sweep_stops_the_runs_and_says_how_to_resume(tmp_path,
     said = [line for line in result.stderr.splitlines() if " INFO bench.progress: " not in line]  # progress log
     assert said == [
         "bench: interrupted (Ctrl-C); stopped 1 running run (a run in training saved its checkpoint), 1 not started; "
-        "resume with: bench sweep stop.yaml --launcher local"]
+        "resume with: bench sweep stop.yaml --launcher local"
+    ]
     assert "SIGTERM received; checkpoint" in log.read_text()
     assert torch.load(tmp_path / first.run_dir / "checkpoint.pt", weights_only=True)["iteration"] >= 1
 
@@ -126,6 +154,8 @@ def test_ctrl_c_on_bench_train_saves_a_checkpoint_and_says_how_to_resume(tmp_pat
     assert result.returncode == -signal.SIGINT, result.stderr[-2000:]  # a shell shows 130
     iteration = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["iteration"]
     lines = [line for line in result.stderr.splitlines() if line.strip() and " INFO bench.progress: " not in line]
-    assert lines == [f"bench: SIGINT received; checkpoint run/checkpoint.pt saved at iteration {iteration}; to resume "
-                     f"rerun {shlex.join(['bench', *command[3:]])} (or let the launcher requeue)"], result.stderr
+    assert lines == [
+        f"bench: SIGINT received; checkpoint run/checkpoint.pt saved at iteration {iteration}; to resume "
+        f"rerun {shlex.join(['bench', *command[3:]])} (or let the launcher requeue)"
+    ], result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run/error.json").exists()

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import fake_eval_record, fake_slurm
+from tiny import TINY, as_overrides
 
 import bench.run.liveness as liveness
 import bench.run.trainer as trainer
@@ -27,8 +29,6 @@ from bench.run import rundir
 from bench.run.eval_run import evaluate_command
 from bench.run.execute import Outcome, RunBusyError, execute
 from bench.run.liveness import Liveness
-from tiny import TINY, as_overrides
-from conftest import fake_eval_record, fake_slurm
 
 
 def fake_record(cfg, **fields) -> dict:
@@ -50,9 +50,17 @@ def live_holder():
 
 def holder_claim(run_dir: Path, proc) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": proc.pid,
-                                                    "pid_start": liveness.process_start_time(proc.pid),
-                                                    "job_id": None, "time": 0}))
+    (run_dir / "claim.json").write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": proc.pid,
+                "pid_start": liveness.process_start_time(proc.pid),
+                "job_id": None,
+                "time": 0,
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,7 +166,7 @@ def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, liv
         evaluate_command([f"checkpoint={tmp_path / 'checkpoint.pt'}", f"run_dir={tmp_path}"])
 
 
-@pytest.mark.parametrize("content", [b"", b"{\"host\": \"n", b"[]"])
+@pytest.mark.parametrize("content", [b"", b'{"host": "n', b"[]"])
 def test_an_empty_or_corrupt_claim_is_taken_over_with_a_warning(tmp_path, content):
     (tmp_path / "claim.json").write_bytes(content)
     assert rundir.read_claim(tmp_path).state is rundir.ClaimState.CORRUPT
@@ -190,8 +198,12 @@ def test_read_record_states(tmp_path):
     (tmp_path / "record.json").write_text("{broken")
     read = rundir.read_record(tmp_path)
     assert read.state is rundir.RecordState.CORRUPT and "record.json is unreadable" in read.reason
-    for record in ({"metrics": {"miou": 0.5}}, {"status": "done"}, {"status": "done", "metrics": {}},
-                   {"status": "failed", "metrics": {"miou": 0.5}}):
+    for record in (
+        {"metrics": {"miou": 0.5}},
+        {"status": "done"},
+        {"status": "done", "metrics": {}},
+        {"status": "failed", "metrics": {"miou": 0.5}},
+    ):
         rundir.write_record(tmp_path, record)
         assert rundir.read_record(tmp_path).state is rundir.RecordState.NOT_DONE, record
     rundir.write_record(tmp_path, {"status": "done", "metrics": {"miou": 0.5}})
@@ -205,7 +217,7 @@ def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
         run.run_dir.mkdir(parents=True)
     (corrupt.run_dir / "record.json").write_text("")
     rundir.write_record(unfinished.run_dir, {"metrics": {"miou": 0.5}})  # no status: not done
-    rundir.write_record(foreign.run_dir, fake_record(corrupt.config))     # another run's record
+    rundir.write_record(foreign.run_dir, fake_record(corrupt.config))  # another run's record
     states = run_statuses(runs, tmp_path / "manifest.jsonl")
     assert [s.state for s in states] == [RunState.CORRUPT, RunState.PENDING, RunState.CORRUPT]
     assert "record.json is unreadable" in states[0].reason and "delete it" in states[0].reason

@@ -1,5 +1,6 @@
 """Metric correctness: hand-computed confusion matrices, NaN-skipping of absent classes, the ignore index,
-the two temporal measures (pixel agreement, ETC's TC against a numpy reference), and agreement with cityscapesscripts' official evaluator."""
+the two temporal measures (pixel agreement, ETC's TC against a numpy reference), and agreement with
+cityscapesscripts' official evaluator."""
 
 from __future__ import annotations
 
@@ -26,15 +27,17 @@ from bench.metrics import (
 
 
 def test_confusion_matrix_by_hand_with_ignore_and_absent_class():
-    label = torch.tensor([[0, 0, 1, 1],
-                          [1, 255, 2, 2]])
-    pred = torch.tensor([[0, 1, 1, 1],
-                         [0, 3, 2, 0]])  # the 3 sits on an ignored pixel: it must not count
+    label = torch.tensor([[0, 0, 1, 1], [1, 255, 2, 2]])
+    pred = torch.tensor([[0, 1, 1, 1], [0, 3, 2, 0]])  # the 3 sits on an ignored pixel: it must not count
     cm = confusion_matrix(pred, label, num_classes=4)
-    expected = torch.tensor([[1, 1, 0, 0],   # GT 0: one right, one predicted 1
-                             [1, 2, 0, 0],   # GT 1: two right, one predicted 0
-                             [1, 0, 1, 0],   # GT 2: one right, one predicted 0
-                             [0, 0, 0, 0]])  # class 3 absent from GT and (non-ignored) predictions
+    expected = torch.tensor(
+        [
+            [1, 1, 0, 0],  # GT 0: one right, one predicted 1
+            [1, 2, 0, 0],  # GT 1: two right, one predicted 0
+            [1, 0, 1, 0],  # GT 2: one right, one predicted 0
+            [0, 0, 0, 0],
+        ]
+    )  # class 3 absent from GT and (non-ignored) predictions
     assert torch.equal(cm, expected)
     iou = iou_per_class(cm)
     # IoU = TP / (row + col - TP): class 0: 1/(2+3-1), class 1: 2/(3+3-2), class 2: 1/(2+1-1)
@@ -59,8 +62,8 @@ def test_accumulation_equals_one_big_matrix_and_summary_uses_class_names():
     labels[labels == 4] = 255
     preds = torch.randint(0, 4, (6, 8, 8), generator=g)
     acc = ConfusionMatrix(num_classes=5)
-    for p, l in zip(preds.split(2), labels.split(2)):
-        acc.update(p, l)
+    for p, t in zip(preds.split(2), labels.split(2)):
+        acc.update(p, t)
     assert torch.equal(acc.matrix, confusion_matrix(preds, labels, 5))
     summary = segmentation_summary(acc.matrix, ["a", "b", "c", "d", "e"])
     assert set(summary) == {"miou", "pixel_acc", "macc", "per_class_iou", "confusion_matrix"}
@@ -112,8 +115,14 @@ def _numpy_pair_miou(cur: np.ndarray, prev: np.ndarray, flow: np.ndarray) -> flo
 
 def test_etc_tc_equals_a_numpy_reference_on_random_predictions_and_integer_flows():
     g = torch.Generator().manual_seed(3)
-    pairs = [(torch.randint(0, 4, (2, 7, 9), generator=g), torch.randint(0, 4, (2, 7, 9), generator=g),
-              torch.randint(-3, 4, (2, 2, 7, 9), generator=g).float()) for _ in range(3)]  # 3 clips' pairs, B = 2
+    pairs = [
+        (
+            torch.randint(0, 4, (2, 7, 9), generator=g),
+            torch.randint(0, 4, (2, 7, 9), generator=g),
+            torch.randint(-3, 4, (2, 2, 7, 9), generator=g).float(),
+        )
+        for _ in range(3)
+    ]  # 3 clips' pairs, B = 2
     etc = EtcConsistency(num_classes=4)
     expected = []
     for cur, prev, flow in pairs:
@@ -161,10 +170,10 @@ def test_miou_equals_cityscapesscripts(tmp_path, monkeypatch):
     preds, gts = [], []
     for i in range(3):
         gt_train = rng.integers(0, 19, size=(64, 128))
-        gt_train[gt_train == 16] = 3              # class 16 ("train") absent from GT ...
+        gt_train[gt_train == 16] = 3  # class 16 ("train") absent from GT ...
         pred_train = rng.integers(0, 19, size=(64, 128))
-        pred_train[pred_train == 16] = 5          # ... and from predictions: NaN on both sides
-        pred_train[pred_train == 17] = 4          # class 17: in GT, never predicted -> IoU 0
+        pred_train[pred_train == 16] = 5  # ... and from predictions: NaN on both sides
+        pred_train[pred_train == 17] = 4  # class 17: in GT, never predicted -> IoU 0
         gt_ids = TRAIN_TO_ID[gt_train]
         ignored = rng.random((64, 128)) < 0.15
         gt_ids[ignored] = rng.choice(IGNORED_IDS, size=int(ignored.sum()))

@@ -39,7 +39,7 @@ def test_sdpa_matches_reference_values_and_gradients(t, ck, cv):
 def test_reference_is_unscaled_softmax_over_all_memory_positions():
     q, k, v = _inputs(b=1, t=2, h=3, w=4)
     # explicit formula: scores <q(p), k(t, q')>, softmax over (t, q') jointly, no 1/sqrt(Ck)
-    scores = torch.einsum("cp,tcq->ptq", q[0].flatten(1), k[0].flatten(2))          # (HW, T, HW)
+    scores = torch.einsum("cp,tcq->ptq", q[0].flatten(1), k[0].flatten(2))  # (HW, T, HW)
     weights = scores.flatten(1).softmax(dim=-1).view_as(scores)
     expected = torch.einsum("ptq,tcq->cp", weights, v[0].flatten(2)).view(1, -1, 3, 4)
     for impl in ("sdpa", "reference"):

@@ -53,8 +53,16 @@ def test_partial_file_warns_and_foreign_file_raises(tmp_path):
 
 def test_mmcv_resnet_v1c_keys_are_remapped(tmp_path):
     path = tmp_path / "resnet50_v1c.pth"
-    torch.save({"state_dict": {"stem.0.weight": torch.zeros(1), "stem.7.running_mean": torch.ones(1),
-                               "backbone.layer1.0.conv1.weight": torch.ones(2)}}, path)
+    torch.save(
+        {
+            "state_dict": {
+                "stem.0.weight": torch.zeros(1),
+                "stem.7.running_mean": torch.ones(1),
+                "backbone.layer1.0.conv1.weight": torch.ones(2),
+            }
+        },
+        path,
+    )
     assert set(read_state_dict(path)) == {"conv1.0.weight", "bn1.running_mean", "layer1.0.conv1.weight"}
 
 
@@ -106,7 +114,9 @@ def test_pretrained_weights_come_from_the_hugging_face_cache_without_network(tmp
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("abc123")
     (repo / "snapshots" / "abc123").mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, repo / "snapshots" / "abc123" / "model.safetensors")
+    save_file(
+        {k: v.contiguous() for k, v in source.state_dict().items()}, repo / "snapshots" / "abc123" / "model.safetensors"
+    )
     bb = Backbone("resnet18", pretrained=True)
     assert torch.equal(bb.body.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
 
@@ -116,8 +126,13 @@ def test_offline_without_a_cached_copy_fails_at_once_naming_the_file(tmp_path, m
 
     backbone = _caches(tmp_path, monkeypatch)
     monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
-    monkeypatch.setattr(timm, "create_model", lambda *a, pretrained=False, **k: pytest.fail("no download offline")
-                        if pretrained else pytest.fail("nothing to build"))
+    monkeypatch.setattr(
+        timm,
+        "create_model",
+        lambda *a, pretrained=False, **k: (
+            pytest.fail("no download offline") if pretrained else pytest.fail("nothing to build")
+        ),
+    )
     start = time.perf_counter()
     with pytest.raises(backbone.PretrainedWeightsError) as info:
         Backbone("resnet18", pretrained=True)

@@ -5,8 +5,8 @@ import torch
 from torchvision.models import optical_flow
 
 from baselines.flow_warp import flow_warp
-from bench.flow.raft import RaftFlow, load_raft
 from baselines.per_frame import per_frame
+from bench.flow.raft import RaftFlow, load_raft
 from bench.models.segmenter import SegmenterBase
 from bench.models.tmanet import tmanet
 
@@ -20,8 +20,12 @@ def _clip(t, b=1, h=64, w=64, seed=0):
 def _trainable_without_grad(model):
     """Trainable parameters the loss does not reach. Residual-branch backbone weights may get an exactly zero
     gradient at init (timm, like mmseg, zero-initialises each block's last BN); all others must be non-zero."""
-    return [n for n, p in model.named_parameters() if p.requires_grad and (
-        p.grad is None or (not p.grad.abs().sum() > 0 and not n.startswith("backbone.body.layer")))]
+    return [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad
+        and (p.grad is None or (not p.grad.abs().sum() > 0 and not n.startswith("backbone.body.layer")))
+    ]
 
 
 def test_per_frame_shapes_and_memory_free_decoder():
@@ -48,8 +52,9 @@ def test_per_frame_shapes_and_memory_free_decoder():
 @pytest.mark.parametrize("fusion,memory_length", [("netwarp", 1), ("concat", 2), ("netwarp", 4)])
 def test_flow_warp_with_ground_truth_flow(fusion, memory_length):
     torch.manual_seed(0)
-    model = flow_warp(num_classes=4, memory_length=memory_length, flow_source="ground_truth", flow_fusion=fusion,
-                      **SMALL)
+    model = flow_warp(
+        num_classes=4, memory_length=memory_length, flow_source="ground_truth", flow_fusion=fusion, **SMALL
+    )
     assert model.flow_net is None
     flow = torch.randn(2, memory_length, 2, 64, 64) * 3
     out = model(_clip(memory_length, b=2), flow)
@@ -95,8 +100,9 @@ def test_netwarp_weights_init_and_zero_flow_identity():
 @pytest.mark.parametrize("size", [(64, 64), (60, 76)])
 def test_flow_warp_with_untrained_raft_small(size):
     torch.manual_seed(0)
-    model = flow_warp(num_classes=3, memory_length=1, flow_source="raft", flow_raft="small", flow_weights="",
-                      flow_iters=2, **SMALL)
+    model = flow_warp(
+        num_classes=3, memory_length=1, flow_source="raft", flow_raft="small", flow_weights="", flow_iters=2, **SMALL
+    )
     model.train()
     assert not model.flow_net.raft.training  # frozen RAFT stays in eval mode
     assert not any(p.requires_grad for p in model.flow_net.parameters())

@@ -43,8 +43,12 @@ def test_parameter_counts_equal_mmseg_at_full_size():
     """The R50-D8 sizes without building a ResNet-50: the head modules on 2048 / 1024 input channels."""
     psp = [PyramidPooling(2048, 512, (1, 2, 3, 6)), ConvBNReLU(2048 + 4 * 512, 512, 3), Classifier(512, CLASSES)]
     assert sum(count_parameters(m) for m in psp) == PSP_HEAD
-    fcn_head = [ConvBNReLU(2048, 512, 3), ConvBNReLU(512, 512, 3), ConvBNReLU(2048 + 512, 512, 3),
-                Classifier(512, CLASSES)]
+    fcn_head = [
+        ConvBNReLU(2048, 512, 3),
+        ConvBNReLU(512, 512, 3),
+        ConvBNReLU(2048 + 512, 512, 3),
+        Classifier(512, CLASSES),
+    ]
     assert sum(count_parameters(m) for m in fcn_head) == FCN_HEAD
     assert count_parameters(FCNAuxHead(1024, 256, CLASSES)) == AUX_HEAD
 
@@ -52,14 +56,16 @@ def test_parameter_counts_equal_mmseg_at_full_size():
 def test_models_use_the_same_head_layout_as_the_formula():
     """The built models (resnet18: C4 = 512, C3 = 256) have exactly the formula's parameters for their sizes."""
     psp = pspnet(num_classes=5, backbone="resnet18", channels=32, aux_channels=8)
-    assert sum(count_parameters(m) for m in head_modules(psp)) == \
-        4 * conv_bn(512, 32, 1) + conv_bn(512 + 4 * 32, 32, 3) + cls_seg(32, 5)
+    assert sum(count_parameters(m) for m in head_modules(psp)) == 4 * conv_bn(512, 32, 1) + conv_bn(
+        512 + 4 * 32, 32, 3
+    ) + cls_seg(32, 5)
     net = fcn(num_classes=5, backbone="resnet18", channels=32, aux_channels=8)
-    assert sum(count_parameters(m) for m in head_modules(net)) == \
-        conv_bn(512, 32, 3) + conv_bn(32, 32, 3) + conv_bn(512 + 32, 32, 3) + cls_seg(32, 5)
+    assert sum(count_parameters(m) for m in head_modules(net)) == conv_bn(512, 32, 3) + conv_bn(32, 32, 3) + conv_bn(
+        512 + 32, 32, 3
+    ) + cls_seg(32, 5)
     for model in (psp, net):
         assert count_parameters(model.aux_head) == conv_bn(256, 8, 3) + cls_seg(8, 5)
-        assert count_parameters(model.query_value) == 0        # no TMANet value encoder
+        assert count_parameters(model.query_value) == 0  # no TMANet value encoder
 
 
 @pytest.mark.parametrize("factory", [pspnet, fcn])

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
+from tiny import TINY, as_overrides
 
 from baselines.accel import accel
 from baselines.dff import dff
@@ -16,8 +18,6 @@ from bench.models.streaming import StreamingSegmenter
 from bench.run.checkpoint import load_checkpoint
 from bench.run.latency import measure_latency
 from bench.run.trainer import TrainHook, TrainingInterrupted, train_and_evaluate
-from conftest import tiny_config
-from tiny import TINY, as_overrides
 
 SMALL = dict(backbone="resnet18", value_channels=8, channels=8, aux_channels=8)
 
@@ -140,10 +140,20 @@ class StopAfter(TrainHook):
 
 
 def test_dff_training_resumes_bit_identically(tmp_path: Path):
-    settings = {**TINY, "model.name": "dff", "model.keyframe_interval": 3, "model.flow.source": "dis",
-                "data.synthetic.train_clips": 4, "data.synthetic.val_clips": 1, "data.synthetic.clip_length": 4,
-                "train.batch_size": 2, "train.iters": 4, "train.checkpoint_every": 2, "train.log_every": 2,
-                "eval.temporal_consistency": False}
+    settings = {
+        **TINY,
+        "model.name": "dff",
+        "model.keyframe_interval": 3,
+        "model.flow.source": "dis",
+        "data.synthetic.train_clips": 4,
+        "data.synthetic.val_clips": 1,
+        "data.synthetic.clip_length": 4,
+        "train.batch_size": 2,
+        "train.iters": 4,
+        "train.checkpoint_every": 2,
+        "train.log_every": 2,
+        "eval.temporal_consistency": False,
+    }
     config = lambda run: load_config(None, as_overrides(settings) + [f"run_dir={run}"])  # noqa: E731
     train_and_evaluate(config(tmp_path / "a"), tmp_path / "a")
     with pytest.raises(TrainingInterrupted):
@@ -159,8 +169,12 @@ def test_paper_numbers_of_dff_and_accel_come_with_their_source():
     from bench.report.paper import load_paper_reference, paper_number
 
     ref = load_paper_reference()
-    accel18 = {"model.name": "accel", "model.backbone": "resnet50c", "model.update_backbone": "resnet18",
-               "model.keyframe_interval": 5}
+    accel18 = {
+        "model.name": "accel",
+        "model.backbone": "resnet50c",
+        "model.update_backbone": "resnet18",
+        "model.keyframe_interval": 5,
+    }
     value, note = paper_number(ref, "cityscapes", accel18, "other")
     assert value == 72.1 and "SamvitJ/Accel" in note
     assert paper_number(ref, "cityscapes", {**accel18, "model.keyframe_interval": 2}, "other")[0] is None
@@ -168,7 +182,9 @@ def test_paper_numbers_of_dff_and_accel_come_with_their_source():
     assert paper_number(ref, "cityscapes", dff, "other")[0] == 69.2
     assert paper_number(ref, "cityscapes", {**dff, "model.backbone": "resnet10t"}, "other")[0] is None
     sourced = [e for e in ref["entries"] if "Accel" in e["method"]]
-    assert {e["miou"] for e in sourced} == {72.1, 72.4, 74.2, 75.5, 68.7, 75.2} and all(e.get("source") for e in sourced)
+    assert {e["miou"] for e in sourced} == {72.1, 72.4, 74.2, 75.5, 68.7, 75.2} and all(
+        e.get("source") for e in sourced
+    )
 
 
 @pytest.mark.parametrize("dataset", ["synthetic", "cityscapes", "camvid"])
@@ -180,9 +196,9 @@ def test_keyframe_and_flow_source_grids_expand(dataset):
     seeds = 3 if dataset == "synthetic" else 1
     assert len(keyframe) == 2 * 4 * seeds
     assert {(r.config.model.name, r.config.model.keyframe_interval) for r in keyframe} == {
-        (name, k) for name in ("dff", "accel") for k in (1, 2, 5, 10)}
+        (name, k) for name in ("dff", "accel") for k in (1, 2, 5, 10)
+    }
     assert len({r.run_id for r in keyframe}) == len(keyframe)
     sources = build_grid(repo / "ablations" / f"{dataset}_flow_source.yaml").runs
     expected = {"ground_truth", "dis", "farneback"} if dataset == "synthetic" else {"raft", "dis", "farneback"}
     assert {r.config.model.flow.source for r in sources} == expected and len(sources) == 2 * 3 * seeds
-

@@ -15,8 +15,11 @@ SMALL = dict(backbone="resnet18", value_channels=8, channels=8, aux_channels=8, 
 
 def _memory(b=2, t=2, ck=4, cv=6, h=3, w=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, ck, h, w, generator=g), torch.randn(b, t, ck, h, w, generator=g),
-            torch.randn(b, t, cv, h, w, generator=g))
+    return (
+        torch.randn(b, ck, h, w, generator=g),
+        torch.randn(b, t, ck, h, w, generator=g),
+        torch.randn(b, t, cv, h, w, generator=g),
+    )
 
 
 def test_full_window_read_equals_the_global_read():
@@ -27,7 +30,7 @@ def test_full_window_read_equals_the_global_read():
 
 def test_window_one_attends_to_the_same_position_of_every_memory_frame():
     q, k, v = _memory(t=3)
-    weights = torch.softmax((q[:, None] * k).sum(2), dim=1)                  # (B, T, H, W)
+    weights = torch.softmax((q[:, None] * k).sum(2), dim=1)  # (B, T, H, W)
     expected = (weights[:, :, None] * v).sum(1)
     torch.testing.assert_close(local_tma_read(q, k, v, 1), expected)
     assert not torch.allclose(local_tma_read(q, k, v, 3), tma_read_reference(q, k, v))
@@ -46,7 +49,7 @@ def test_window_larger_than_the_map_or_even_is_a_one_line_error():
 def test_model_with_a_covering_window_equals_tmanet_and_streams():
     torch.manual_seed(0)
     glob = tmanet(num_classes=3, memory_length=2, attention="reference", **SMALL).eval()
-    local = local_tmanet(num_classes=3, memory_length=2, window_size=7, **SMALL).eval()   # 32 px -> 4x4 map
+    local = local_tmanet(num_classes=3, memory_length=2, window_size=7, **SMALL).eval()  # 32 px -> 4x4 map
     local.load_state_dict(glob.state_dict())
     video = torch.randn(3, 1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     clip = torch.stack([video[0], video[1], video[2]], dim=1)
@@ -64,8 +67,16 @@ def test_model_with_a_covering_window_equals_tmanet_and_streams():
 
 
 def test_built_from_config_with_gradients():
-    cfg = load_config(None, ["model.name=local_tmanet", "model.window_size=3", "model.memory_length=1",
-                             "data.dataset=synthetic", *[f"model.{k}={v}" for k, v in SMALL.items()]])
+    cfg = load_config(
+        None,
+        [
+            "model.name=local_tmanet",
+            "model.window_size=3",
+            "model.memory_length=1",
+            "data.dataset=synthetic",
+            *[f"model.{k}={v}" for k, v in SMALL.items()],
+        ],
+    )
     model = build_model(cfg)
     assert model.window_size == 3 and model.memory_length == 1
     out = model(torch.randn(2, 2, 3, 32, 32))
@@ -76,8 +87,16 @@ def test_built_from_config_with_gradients():
 def test_a_window_larger_than_the_map_is_a_one_line_cli_error(tmp_path, capsys):
     from bench.cli import main
 
-    code = main(["train", "configs/synthetic_tmanet.yaml", "model.name=local_tmanet", "model.window_size=9",
-                 f"run_dir={tmp_path}/run", "train.iters=1"])
+    code = main(
+        [
+            "train",
+            "configs/synthetic_tmanet.yaml",
+            "model.name=local_tmanet",
+            "model.window_size=9",
+            f"run_dir={tmp_path}/run",
+            "train.iters=1",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
     assert "lower model.window_size to at most 7" in err

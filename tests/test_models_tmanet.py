@@ -97,7 +97,8 @@ def test_sdpa_and_reference_models_agree_including_gradients():
             torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-4, rtol=1e-3, msg=name)
             compared += 1
     assert compared == len(list(fused.parameters())) - len(list(fused.backbone.parameters())) - len(
-        list(fused.aux_head.parameters()))
+        list(fused.aux_head.parameters())
+    )
 
 
 def test_forward_equals_extract_then_decode():

@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 import yaml
+from tiny import TINY
 
 from bench.cli import main
 from bench.grid.spec import build_grid
-from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_TINY = {**TINY, "train.iters": 2, "train.batch_size": 2, "output_root": "out/runs"}

@@ -32,11 +32,11 @@ def test_status_lines_every_n_seconds_with_an_eta(caplog, now):
     with caplog.at_level(logging.INFO, logger="bench.progress"):
         bar = Progress(10, "train", tty=False, every=30)
         now[0] = 5.0
-        bar.update(1, loss="0.5")        # too early for a line
+        bar.update(1, loss="0.5")  # too early for a line
         now[0] = 31.0
-        bar.update(1, loss="0.4")        # one line
+        bar.update(1, loss="0.4")  # one line
         now[0] = 40.0
-        bar.close()                      # the final line
+        bar.close()  # the final line
     lines = [r.getMessage() for r in caplog.records if r.name == "bench.progress"]
     assert lines[0] == "train 2/10 (20%), elapsed 0:31, ETA 2:04, loss=0.4"
     assert lines[1].startswith("train 2/10 (20%), elapsed 0:40") and len(lines) == 2

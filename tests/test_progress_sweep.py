@@ -33,8 +33,11 @@ def test_a_non_terminal_sweep_reports_each_run_and_a_periodic_summary(tmp_path, 
     monkeypatch.setattr(sys, "stderr", captured_stderr)
     monkeypatch.setenv("BENCH_STATUS_EVERY", "0.2")
     real_popen = subprocess.Popen
-    monkeypatch.setattr(local.subprocess, "Popen",
-                        lambda command, **kw: real_popen([sys.executable, "-c", "import time; time.sleep(0.6)"], **kw))
+    monkeypatch.setattr(
+        local.subprocess,
+        "Popen",
+        lambda command, **kw: real_popen([sys.executable, "-c", "import time; time.sleep(0.6)"], **kw),
+    )
     runs = [Run(f"tmanet-{i}", Config(), tmp_path / f"run{i}", {"model.memory_length": i}, 0) for i in range(3)]
     results = local.run_local(runs, max_parallel=2, sweep_dir=tmp_path / "sweeps" / "tiny")
     assert [r.returncode for r in results] == [0, 0, 0]

@@ -1,4 +1,5 @@
-"""Notebook use: ``import bench`` is light, the API names resolve lazily, and no module switches matplotlib's backend."""
+"""Notebook use: ``import bench`` is light, the API names resolve lazily, and no module switches matplotlib's
+backend."""
 
 from __future__ import annotations
 
@@ -37,10 +38,10 @@ def test_importing_any_bench_module_leaves_the_matplotlib_backend_alone():
 
 def test_the_api_is_reexported_lazily():
     from bench.config import load_config
-    from bench.run.model import build_model, load_run_model
     from bench.report.build import build_report
     from bench.run.evaluate import evaluate_model
     from bench.run.execute import execute
+    from bench.run.model import build_model, load_run_model
 
     assert bench.load_config is load_config and bench.build_model is build_model
     assert bench.load_run_model is load_run_model and bench.execute is execute

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tiny import TINY, as_overrides
+
 import bench
 import bench.config
-from tiny import TINY, as_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_RUN = {**TINY, "train.iters": 2, "train.log_every": 1, "train.batch_size": 2, "eval.max_images": 2}

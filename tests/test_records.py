@@ -9,7 +9,7 @@ import pytest
 
 from bench.config import load_config, to_dict
 from bench.run.identity import config_hash, run_id
-from bench.run.records import default_file_mode, environment_info, RunStamp, make_record, write_json_atomic
+from bench.run.records import RunStamp, default_file_mode, environment_info, make_record, write_json_atomic
 
 
 def test_write_json_atomic_replaces_nan_and_leaves_no_temporary_files(tmp_path):
@@ -41,12 +41,40 @@ def test_environment_info_and_record_fields():
 
     cfg = load_config(None, ["model.name=per_frame", "train.seed=3", "name=demo"])
     metrics = {"miou": 0.5, "pixel_acc": 0.9, "per_class_iou": {"a": 0.5}, "tc": None, "num_images": 4}
-    record = make_record(RunStamp.of(cfg), metrics=metrics, device="cpu", wall_time_s=1.23456, iters=7,
-                         checkpoint="x/checkpoint.pt", batch_size=cfg.train.batch_size)
-    for key in ("schema", "run_id", "name", "status", "model", "dataset", "seed", "config", "config_hash",
-                "git_commit", "versions", "device", "wall_time_s", "iters", "metrics", "checkpoint"):
+    record = make_record(
+        RunStamp.of(cfg),
+        metrics=metrics,
+        device="cpu",
+        wall_time_s=1.23456,
+        iters=7,
+        checkpoint="x/checkpoint.pt",
+        batch_size=cfg.train.batch_size,
+    )
+    for key in (
+        "schema",
+        "run_id",
+        "name",
+        "status",
+        "model",
+        "dataset",
+        "seed",
+        "config",
+        "config_hash",
+        "git_commit",
+        "versions",
+        "device",
+        "wall_time_s",
+        "iters",
+        "metrics",
+        "checkpoint",
+    ):
         assert key in record, key
     assert record["run_id"] == run_id(cfg) and record["config_hash"] == config_hash(cfg)
     assert record["config"] == to_dict(cfg) and record["status"] == "done" and record["seed"] == 3
-    assert (record["model"], record["dataset"], record["name"], record["iters"]) == ("per_frame", "synthetic", "demo", 7)
+    assert (record["model"], record["dataset"], record["name"], record["iters"]) == (
+        "per_frame",
+        "synthetic",
+        "demo",
+        7,
+    )
     json.dumps(record, allow_nan=False)  # JSON-ready as it is

@@ -11,7 +11,7 @@ from bench.models.registry import RegistryError, get_factory, list_models, load_
 from bench.run.arguments import factory_arguments as factory_kwargs
 from bench.run.model import build_model
 
-PLUGIN = '''
+PLUGIN = """
 from torch import nn
 from bench.models.registry import register_model
 
@@ -28,7 +28,7 @@ class Constant(nn.Module):
 @register_model("test_constant_plugin")
 def constant(num_classes: int, memory_length: int = 2, depth: int = 1) -> nn.Module:
     return Constant(num_classes, memory_length, depth)
-'''
+"""
 
 
 @pytest.fixture
@@ -44,8 +44,16 @@ def test_builtin_models_are_registered():
 
 
 def test_plugin_module_registers_a_model_built_from_config(plugin_module):
-    cfg = load_config(None, ["model.name=test_constant_plugin", f"plugins=[{plugin_module}]",
-                             "model.memory_length=3", "model.options={depth: 5}", "data.synthetic.num_classes=4"])
+    cfg = load_config(
+        None,
+        [
+            "model.name=test_constant_plugin",
+            f"plugins=[{plugin_module}]",
+            "model.memory_length=3",
+            "model.options={depth: 5}",
+            "data.synthetic.num_classes=4",
+        ],
+    )
     load_plugins(cfg.plugins)
     model = build_model(cfg)
     assert (model.memory_length, model.depth, model.conv.out_channels) == (3, 5, 4)
@@ -73,14 +81,14 @@ def test_nested_flow_config_is_flattened_for_the_flow_baseline():
     assert kwargs["flow_source"] == "ground_truth" and kwargs["flow_fusion"] == "concat"
 
 
-SHADOWING_PLUGIN = '''
+SHADOWING_PLUGIN = """
 from torch import nn
 from bench.models.registry import register_model
 
 @register_model("test_shadowing_plugin")
 def shadowing(num_classes: int, value_channels: int = 128) -> nn.Module:
     return nn.Conv2d(3, num_classes, 1)
-'''
+"""
 
 
 def test_head_parameters_are_defined_once_and_exposed_by_the_model_config():
@@ -100,8 +108,11 @@ def test_a_factory_default_that_the_config_would_silently_override_is_an_error(t
     monkeypatch.syspath_prepend(str(tmp_path))
     load_plugins(["shadowing_plugin"])
     cfg = load_config(None, ["model.name=test_shadowing_plugin"])
-    with pytest.raises(RegistryError, match=r"value_channels=128 .* shadows config field model.value_channels "
-                                            r"\(default 256\)"):
+    with pytest.raises(
+        RegistryError,
+        match=r"value_channels=128 .* shadows config field model.value_channels "
+        r"\(default 256\)",
+    ):
         factory_kwargs(get_factory("test_shadowing_plugin"), cfg.model)
     sys.modules.pop("shadowing_plugin", None)
 
@@ -121,15 +132,34 @@ def test_an_unknown_head_parameter_names_the_valid_ones():
 
 
 def test_build_models_from_config_overrides():
-    small = ["data.synthetic.num_classes=4", "model.backbone=resnet18", "model.value_channels=16", "model.channels=16", "model.aux_channels=16"]
-    tma = build_model(load_config(None, ["model.name=tmanet", "model.memory_length=3", "model.key_channels=8",
-                                         "model.aggregation=sum", *small]))
+    small = [
+        "data.synthetic.num_classes=4",
+        "model.backbone=resnet18",
+        "model.value_channels=16",
+        "model.channels=16",
+        "model.aux_channels=16",
+    ]
+    tma = build_model(
+        load_config(
+            None,
+            ["model.name=tmanet", "model.memory_length=3", "model.key_channels=8", "model.aggregation=sum", *small],
+        )
+    )
     assert (type(tma).__name__, tma.memory_length, tma.aggregation, len(tma.memory_keys)) == ("TMANet", 3, "sum", 3)
     pf = build_model(load_config(None, ["model.name=per_frame", *small]))
     assert pf.memory_length == 0
-    fw = build_model(load_config(None, ["model.name=flow_warp", "model.memory_length=1",
-                                        "model.flow.source=ground_truth", "model.flow.fusion=concat",
-                                        *small]))
+    fw = build_model(
+        load_config(
+            None,
+            [
+                "model.name=flow_warp",
+                "model.memory_length=1",
+                "model.flow.source=ground_truth",
+                "model.flow.fusion=concat",
+                *small,
+            ],
+        )
+    )
     assert (fw.memory_length, fw.flow_source, type(fw.fusion).__name__) == (1, "ground_truth", "ConcatFusion")
     fw.eval()
     with torch.no_grad():

@@ -9,6 +9,8 @@ import time
 
 import pytest
 import yaml
+from conftest import fake_slurm
+from tiny import TINY, as_overrides
 
 import bench.run.liveness as liveness
 from bench.cli import main
@@ -17,8 +19,6 @@ from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
 from bench.run.liveness import Liveness
-from conftest import fake_slurm
-from tiny import TINY, as_overrides
 
 
 def _claimed_run(write_spec, claim: dict):
@@ -49,8 +49,10 @@ def test_an_empty_squeue_answer_leaves_a_slurm_run_alone(tmp_path, monkeypatch, 
 def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_period(tmp_path, monkeypatch):
     # first answer lists another job only; the second (after the grace period) lists ours again
     count = tmp_path / "count"
-    squeue = (f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; "
-              "if [ $n -eq 0 ]; then echo '78|RUNNING'; else echo '77|RUNNING'; fi")
+    squeue = (
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; "
+        "if [ $n -eq 0 ]; then echo '78|RUNNING'; else echo '77|RUNNING'; fi"
+    )
     fake_slurm(tmp_path / "bin", monkeypatch, squeue=squeue, sacct="exit 1", grace_s=0.2)
     job = liveness.query_slurm_jobs(["77"])["77"]
     assert job.liveness is Liveness.ALIVE and job.state == "RUNNING" and count.read_text().strip() == "2"
@@ -79,8 +81,13 @@ def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path,
     check = rundir.claim_liveness(rundir.read_claim(run_dir).claim)
     assert check.liveness is Liveness.UNKNOWN and "no start time" in check.reason
     trained = []
-    monkeypatch.setattr(trainer, "train_and_evaluate", lambda cfg, run_dir, **k: trained.append(run_dir) or
-                        {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}})
+    monkeypatch.setattr(
+        trainer,
+        "train_and_evaluate",
+        lambda cfg, run_dir, **k: (
+            trained.append(run_dir) or {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}}
+        ),
+    )
     overrides = as_overrides({**TINY, "train.iters": 2}) + [f"run_dir={run_dir}"]
     assert main(["train", *overrides]) == 2
     err = capsys.readouterr().err.strip()
@@ -120,13 +127,16 @@ def test_a_model_name_that_leaves_output_root_is_refused():
 # A12: degenerate ranges and sizes, and a YAML alias bomb, are refused before any work
 
 
-@pytest.mark.parametrize("override, message", [
-    ("data.scale_range=[-1,0]", "data.scale_range: [-1.0, 0.0] must be two positive scales with low <= high"),
-    ("data.scale_range=[2.0,0.5]", "low <= high"),
-    ("data.synthetic.size=[1,1]", "data.synthetic.size: [1, 1] is too small for the network (output stride 8"),
-    ("data.crop_size=[8,64]", "data.crop_size: [8, 64] is too small"),
-    ("eval.crop_size=[4,4]", "eval.crop_size: [4, 4] is too small"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.scale_range=[-1,0]", "data.scale_range: [-1.0, 0.0] must be two positive scales with low <= high"),
+        ("data.scale_range=[2.0,0.5]", "low <= high"),
+        ("data.synthetic.size=[1,1]", "data.synthetic.size: [1, 1] is too small for the network (output stride 8"),
+        ("data.crop_size=[8,64]", "data.crop_size: [8, 64] is too small"),
+        ("eval.crop_size=[4,4]", "eval.crop_size: [4, 4] is too small"),
+    ],
+)
 def test_degenerate_ranges_and_sizes_are_refused(capsys, override, message):
     assert main(["config", override]) == 2
     err = capsys.readouterr().err.strip()
@@ -195,9 +205,11 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
     import torch
 
     other_model = {"iteration": 1, "model": {"a": torch.zeros(1)}, "optimizer": {}, "data": {}, "rng": {}}
-    cases = (({"foo": 1}, "is not a training checkpoint of bench train"),
-             ({"model": {"a": torch.zeros(1)}}, "is not a training checkpoint of bench train"),
-             (other_model, "cannot be resumed (RuntimeError: Error(s) in loading state_dict"))
+    cases = (
+        ({"foo": 1}, "is not a training checkpoint of bench train"),
+        ({"model": {"a": torch.zeros(1)}}, "is not a training checkpoint of bench train"),
+        (other_model, "cannot be resumed (RuntimeError: Error(s) in loading state_dict"),
+    )
     for i, (foreign, message) in enumerate(cases):
         run_dir = tmp_path / f"run{i}"
         run_dir.mkdir()
@@ -208,8 +220,10 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
         assert not (run_dir / "claim.json").exists()
 
 
-@pytest.mark.parametrize("code, text, hint", [(28, "No space left on device", "df -h"),
-                                              (30, "Read-only file system", "choose a writable folder")])
+@pytest.mark.parametrize(
+    "code, text, hint",
+    [(28, "No space left on device", "df -h"), (30, "Read-only file system", "choose a writable folder")],
+)
 def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, code, text, hint):
     def refuse(*args, **kwargs):
         raise OSError(code, text)
@@ -246,8 +260,9 @@ def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tm
         checkpoint.save_checkpoint(tmp_path / "checkpoint.pt", {})
 
 
-@pytest.mark.parametrize("source, kind", [("raise RuntimeError('boom')\n", "RuntimeError: boom"),
-                                          ("def broken(:\n", "SyntaxError")])
+@pytest.mark.parametrize(
+    "source, kind", [("raise RuntimeError('boom')\n", "RuntimeError: boom"), ("def broken(:\n", "SyntaxError")]
+)
 def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys, source, kind):
     name = f"bench_test_bad_plugin_{abs(hash(source))}"
     (tmp_path / f"{name}.py").write_text(source)
@@ -280,8 +295,13 @@ def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monke
     import bench.models.backbone as backbone
 
     monkeypatch.setattr(backbone, "_create_from_hub", lambda *a: pytest.fail("weights looked for before the data"))
-    args = ["train", "configs/cityscapes_tmanet.yaml", f"data.root={tmp_path / 'EMPTY'}", "device=cpu",
-            f"output_root={tmp_path / 'runs'}"]
+    args = [
+        "train",
+        "configs/cityscapes_tmanet.yaml",
+        f"data.root={tmp_path / 'EMPTY'}",
+        "device=cpu",
+        f"output_root={tmp_path / 'runs'}",
+    ]
     assert main(args) == 2
     _one_line(capsys, "DatasetError", str(tmp_path / "EMPTY"))
 

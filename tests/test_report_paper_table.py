@@ -4,19 +4,23 @@ import math
 
 import pandas as pd
 import pytest
+from conftest import fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.report.build import build_report
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
 
 METHODS = ["fcn", "pspnet", "per_frame", "tmanet"]
 SHIFT = {"fcn": -0.05, "pspnet": 0.0, "per_frame": -0.02, "tmanet": 0.03}
 
 
 def _spec(tmp, dataset, memory_length):
-    base = {"name": dataset, "model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": memory_length},
-            "data": {"dataset": dataset}}
-    path = write_report_spec(tmp, f"{dataset}_sota", "sota", "model.name", [{"product": {"model.name": METHODS}}],
-                             base, [0, 1])
+    base = {
+        "name": dataset,
+        "model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": memory_length},
+        "data": {"dataset": dataset},
+    }
+    path = write_report_spec(
+        tmp, f"{dataset}_sota", "sota", "model.name", [{"product": {"model.name": METHODS}}], base, [0, 1]
+    )
     fabricate_records(path, None, per_image_of=per_image_fabricator(lambda run: SHIFT[run.config.model.name]))
     return path
 
@@ -36,8 +40,13 @@ def test_paper_layout_rows_numbers_and_delta_with_ci(report):
     by_ours = table.set_index("ours")
     # paper order: flow methods, per-frame models, TDNet, TMANet
     methods = list(table["method (paper)"])
-    assert methods.index("DFF") < methods.index("FCN-50") < methods.index("PSPNet-50") < methods.index("TDNet-50") \
+    assert (
+        methods.index("DFF")
+        < methods.index("FCN-50")
+        < methods.index("PSPNet-50")
+        < methods.index("TDNet-50")
         < methods.index("TMANet-50 (Ours-50)")
+    )
     assert by_ours.loc["fcn", "Cityscapes paper"] == "70.1" and by_ours.loc["fcn", "CamVid paper"] == "—"
     assert by_ours.loc["pspnet", "CamVid paper"] == "74.7" and by_ours.loc["tmanet", "CamVid paper"] == "76.5"
     assert by_ours.loc["per_frame", "method (paper)"] == "—" and by_ours.loc["per_frame", "Cityscapes paper"] == "—"
@@ -66,6 +75,7 @@ def test_markdown_notes_and_index(report):
 
 def test_reference_entries_for_the_new_rows():
     from bench.report.paper import load_paper_reference, paper_entry
+
     ref = load_paper_reference()
     mmseg = [e for e in ref["entries"] if e["method"] == "PSPNet R50-D8 (mmseg model zoo)"]
     assert mmseg[0]["miou"] == 79.59 and "metafile" in mmseg[0]["source"]

@@ -7,16 +7,24 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import REPORT_BASE, fabricate_records, write_report_spec
+
 from bench.report.build import build_report, report_command
 from bench.report.publish import report_lock
-from conftest import REPORT_BASE, fabricate_records, write_report_spec
 
 
 def _spec(tmp: Path, name: str, finished: bool = True) -> Path:
     folder = tmp / name
     folder.mkdir()
-    spec = write_report_spec(folder, name, "memory_length", "model.memory_length",
-                             [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0])
+    spec = write_report_spec(
+        folder,
+        name,
+        "memory_length",
+        "model.memory_length",
+        [{"product": {"model.memory_length": [1, 2]}}],
+        REPORT_BASE,
+        seeds=[0],
+    )
     if finished:
         fabricate_records(spec, lambda r: 0.4 + 0.1 * r.config.model.memory_length)
     return spec
@@ -42,8 +50,10 @@ def test_an_index_written_before_index_json_is_merged(tmp_path):
     out = tmp_path / "reports"
     (out / "tables").mkdir(parents=True)
     (out / "tables" / "shipped.md").write_text("# shipped\n")
-    (out / "index.md").write_text("# Reports\n\n## Tables\n\n- **shipped** (methods; [md](tables/shipped.md)): "
-                                  "method: tmanet best.\n\n## Figures\n\n")
+    (out / "index.md").write_text(
+        "# Reports\n\n## Tables\n\n- **shipped** (methods; [md](tables/shipped.md)): "
+        "method: tmanet best.\n\n## Figures\n\n"
+    )
     build_report([str(_spec(tmp_path, "mine"))], out, figures=False)
     index = (out / "index.md").read_text()
     assert "- **shipped** (methods; [md](tables/shipped.md)): method: tmanet best." in index and "**mine**" in index

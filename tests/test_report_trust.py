@@ -11,31 +11,32 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-import pytest
+from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
-from bench.run.fingerprint import code_fingerprint
+from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from bench.report.sources import load_source
 from bench.report.tables import reading
 from bench.run import rundir
-from bench.grid.spec import build_grid
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from bench.run.fingerprint import code_fingerprint
 
 METHODS = [{"product": {"model.name": ["tmanet", "per_frame", "flow_warp"]}}]
 
 
 def _methods_report(tmp_path: Path, shift: dict[str, float], seeds=(0, 1, 2)):
-    spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name", METHODS, REPORT_BASE,
-                             seeds=list(seeds))
+    spec = write_report_spec(tmp_path, "syn_methods", "methods", "model.name", METHODS, REPORT_BASE, seeds=list(seeds))
     # per-seed spread of ~2 points on top of each method's level (the seed is the unit that varies)
-    fabricate_records(spec, None, per_image_of=per_image_fabricator(
-        lambda r: shift[r.config.model.name] + 0.02 * ((r.seed * 7) % 3 - 1)))
+    fabricate_records(
+        spec,
+        None,
+        per_image_of=per_image_fabricator(lambda r: shift[r.config.model.name] + 0.02 * ((r.seed * 7) % 3 - 1)),
+    )
     return spec, build_report([str(spec)], tmp_path / "reports", figures=False)
 
 
 def test_every_significant_difference_is_stated_and_never_called_no_difference(tmp_path: Path) -> None:
     _, result = _methods_report(tmp_path, {"tmanet": 0.25, "per_frame": 0.0, "flow_warp": 0.24})
-    (table, paths), = result["tables"]
+    ((table, paths),) = result["tables"]
     text = reading(table)
     frame = table.frame.set_index("method")
     assert frame.loc["tmanet", "sig_ref"] == "**" and frame.loc["flow_warp", "sig_ref"] == "**"
@@ -49,8 +50,9 @@ def test_every_significant_difference_is_stated_and_never_called_no_difference(t
             assert f"{high} vs {low}: no significant difference" in text
     assert "tmanet > per_frame" in text and "flow_warp > per_frame" in text
     assert "tmanet vs flow_warp: no significant difference, +1.3 [-3.6, +6.2], Holm p = 0.496" in text
-    assert text.startswith("method (Welch t-test over seeds, Holm-adjusted over 3 tests, α = 0.05): tmanet > "
-                           "per_frame: +")
+    assert text.startswith(
+        "method (Welch t-test over seeds, Holm-adjusted over 3 tests, α = 0.05): tmanet > per_frame: +"
+    )
     assert "no single row is significantly better than every other" in text
     md = paths["md"].read_text()
     assert "statistics (docs/statistics.md): the seed (training run) is the unit" in md
@@ -59,7 +61,7 @@ def test_every_significant_difference_is_stated_and_never_called_no_difference(t
 
 def test_rows_of_one_seed_get_no_significance_claim(tmp_path: Path) -> None:
     _, result = _methods_report(tmp_path, {"tmanet": 0.25, "per_frame": 0.0, "flow_warp": 0.1}, seeds=(0,))
-    (table, paths), = result["tables"]
+    ((table, paths),) = result["tables"]
     text = reading(table)
     assert "n < 2: no test" in text and ">" not in text.split(":", 1)[1].replace("(Δ", "")
     assert table.frame["p_ref"].isna().all() and (table.frame["sig_ref"] == "").all()
@@ -81,7 +83,7 @@ def test_a_headline_that_disagrees_with_its_counts_is_skipped_with_a_note(tmp_pa
     record["metrics"]["miou"] = 0.583  # the counts say otherwise
     path.write_text(json.dumps(record))
     result = build_report([str(spec)], tmp_path / "reports2", figures=False)
-    (table, paths), = result["tables"]
+    ((table, paths),) = result["tables"]
     assert int(table.frame.set_index("method").loc["tmanet", "n"]) == 2
     assert record["run_id"] not in table.frame.set_index("method").loc["tmanet", "run_ids"]
     md = paths["md"].read_text()
@@ -96,7 +98,7 @@ def test_one_run_id_counts_once_across_folders(tmp_path: Path) -> None:
     ids = [r["run_id"] for r in source.records]
     assert len(ids) == len(set(ids)) == 3 and len(source.duplicates) == 1
     result = build_report([str(tmp_path / "runs")], tmp_path / "reports2", figures=False)
-    (table, paths), = result["tables"]
+    ((table, paths),) = result["tables"]
     assert list(table.frame["n"]) == [1, 1, 1]
     assert "counted once: 1 duplicate records of a run id already used" in paths["md"].read_text()
 
@@ -108,7 +110,7 @@ def test_a_record_whose_stored_config_no_longer_validates_is_skipped(tmp_path: P
     record["config"]["model"]["no_such_key"] = 1
     path.write_text(json.dumps(record))
     result = build_report([str(spec)], tmp_path / "reports2", figures=False)
-    (table, paths), = result["tables"]
+    ((table, paths),) = result["tables"]
     assert int(table.frame.set_index("method").loc["per_frame", "n"]) == 2
     assert any("stored config does not validate (unknown key model.no_such_key" in p for p in result["invalid"])
 
@@ -121,22 +123,31 @@ def _stamp(path: Path, **fields) -> None:
 
 def test_every_output_states_its_provenance_and_flags_mixed_environments(tmp_path: Path) -> None:
     spec, _ = _methods_report(tmp_path, {"tmanet": 0.1, "per_frame": 0.0, "flow_warp": 0.05}, seeds=(0,))
-    env = {"git_commit": "abcdef1234567890", "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"},
-           "device": "cpu", "environment": {"cpu_model": "Test CPU 9000", "git_dirty": False}}
+    env = {
+        "git_commit": "abcdef1234567890",
+        "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"},
+        "device": "cpu",
+        "environment": {"cpu_model": "Test CPU 9000", "git_dirty": False},
+    }
     for model in ("tmanet", "per_frame", "flow_warp"):  # a clean tree, whatever the tree running the test is
         _stamp(_record_path(spec, model, 0), code={**code_fingerprint(), "dirty": False}, **env)
     result = build_report([str(spec)], tmp_path / "same", figures=False)
-    (table, paths), = result["tables"]
-    line = ("provenance: commit abcdef1234 (uncommitted changes: no), torch 2.14.1, timm 1.0.9, numpy 2.4.6, "
-            "device cpu (Test CPU 9000)")
+    ((table, paths),) = result["tables"]
+    line = (
+        "provenance: commit abcdef1234 (uncommitted changes: no), torch 2.14.1, timm 1.0.9, numpy 2.4.6, "
+        "device cpu (Test CPU 9000)"
+    )
     html = (tmp_path / "same" / "html" / "syn_methods.html").read_text()
     for text in (paths["md"].read_text(), paths["tex"].read_text(), html):
         assert line in text and "MIXED" not in text
     csv = pd.read_csv(paths["csv"])
     assert set(csv["torch"].astype(str)) == {"2.14.1"} and set(csv["hardware"]) == {"Test CPU 9000"}
-    _stamp(_record_path(spec, "per_frame", 0), versions={**env["versions"], "torch": "2.5.1"},
-           code={**code_fingerprint(), "dirty": True})
-    (table, paths), = build_report([str(spec)], tmp_path / "mixed", figures=False)["tables"]
+    _stamp(
+        _record_path(spec, "per_frame", 0),
+        versions={**env["versions"], "torch": "2.5.1"},
+        code={**code_fingerprint(), "dirty": True},
+    )
+    ((table, paths),) = build_report([str(spec)], tmp_path / "mixed", figures=False)["tables"]
     md = paths["md"].read_text()
     assert "MIXED ENVIRONMENTS: the runs of this table differ in dirty, torch" in md
     assert "torch 2.14.1 | 2.5.1" in md
@@ -158,8 +169,11 @@ def test_commits_with_the_same_computing_code_are_not_called_mixed_environments(
     from bench.report.provenance import provenance_note
 
     def record(commit: str, suite: str) -> dict:
-        return {"git_commit": commit, "code": {"suite": suite, "plugins": {}, "dirty": False},
-                "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"}}
+        return {
+            "git_commit": commit,
+            "code": {"suite": suite, "plugins": {}, "dirty": False},
+            "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"},
+        }
 
     same = provenance_note([record("a" * 40, "s1"), record("b" * 40, "s1")])
     assert "MIXED" not in same and "2 commits with the same computing code" in same
@@ -187,7 +201,11 @@ def test_a_keyframe_models_latency_is_its_cycle_mean():
     """DFF's streaming median is a non-key frame's time; the table shows the mean over a keyframe cycle."""
     from bench.report.frames import latency_ms
 
-    modes = {"streaming": {"median_ms": 2.0, "frame_types": {"key": {"median_ms": 10.0}, "non_key": {"median_ms": 2.0},
-                                                            "cycle_mean_ms": 3.6}}}
+    modes = {
+        "streaming": {
+            "median_ms": 2.0,
+            "frame_types": {"key": {"median_ms": 10.0}, "non_key": {"median_ms": 2.0}, "cycle_mean_ms": 3.6},
+        }
+    }
     assert latency_ms({"latency": {"modes": modes}}) == 3.6
     assert latency_ms({"latency": {"modes": {"streaming": {"median_ms": 2.0}}}}) == 2.0

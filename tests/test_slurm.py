@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_slurm
+from tiny import TINY
 
 from bench.cli import main
 from bench.config import to_dict
 from bench.grid.manifest import latest_submissions
 from bench.grid.spec import build_grid
 from bench.run.liveness import query_slurm_jobs
-from conftest import require_slurm
-from tiny import TINY
 
 pytestmark = pytest.mark.slurm
 
@@ -51,20 +51,32 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     start = time.time()
     deadline = start + BUDGET_S
     monkeypatch.chdir(tmp_path)
-    spec = {"name": "tiny_slurm", "ablation": "other", "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
-            "overrides": {**SLURM_TINY, "output_root": "out/runs"},
-            # quick / preempted and resumed / cancelled while training
-            "grid": [{"zip": {"train.iters": [2, 120, 2000]}}],
-            "seeds": [0],
-            "launch": {"launcher": "local", "cpus_per_task": 1, "mem_gb": 1, "time_min": 60,  # >= 11: preemption
-                       "array_parallelism": 3, "folder": str(tmp_path / "slurm")}}
+    spec = {
+        "name": "tiny_slurm",
+        "ablation": "other",
+        "base": str(REPO / "configs" / "synthetic_tmanet.yaml"),
+        "overrides": {**SLURM_TINY, "output_root": "out/runs"},
+        # quick / preempted and resumed / cancelled while training
+        "grid": [{"zip": {"train.iters": [2, 120, 2000]}}],
+        "seeds": [0],
+        "launch": {
+            "launcher": "local",
+            "cpus_per_task": 1,
+            "mem_gb": 1,
+            "time_min": 60,  # >= 11: preemption
+            "array_parallelism": 3,
+            "folder": str(tmp_path / "slurm"),
+        },
+    }
     path = tmp_path / "tiny_slurm.yaml"
     path.write_text(yaml.safe_dump(spec))
     quick, preempted, cancelled = build_grid(path).runs
 
     assert main(["sweep", str(path), "--launcher", "slurm"]) == 0
     assert "submitted 3 runs as SLURM array" in capsys.readouterr().out
-    jobs = {rid: row["job_id"] for rid, row in latest_submissions(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl").items()}
+    jobs = {
+        rid: row["job_id"] for rid, row in latest_submissions(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl").items()
+    }
     assert len({j.split("_")[0] for j in jobs.values()}) == 1  # one array
 
     # preempt the long run while it trains: submitit's USR2 -> checkpoint() -> scontrol requeue
@@ -79,23 +91,33 @@ def test_slurm_array_preempt_resume_cancel_and_status(tmp_path, monkeypatch, cap
     ref_data["output_root"] = "ref/runs"
     ref_cfg = tmp_path / "reference.yaml"
     ref_cfg.write_text(yaml.safe_dump(ref_data))
-    reference = subprocess.Popen([sys.executable, "-m", "bench", "train", str(ref_cfg)], cwd=tmp_path,
-                                 env={**os.environ, "OMP_NUM_THREADS": "1", "BENCH_LAUNCHER": "local"},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reference = subprocess.Popen(
+        [sys.executable, "-m", "bench", "train", str(ref_cfg)],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "BENCH_LAUNCHER": "local"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     # cancel the third run once it trains (it starts when the quick one has finished)
     wait_for("the run to be cancelled to start training", lambda: log_lines(cancelled.run_dir) >= 1, deadline)
     subprocess.run(["scancel", jobs[cancelled.run_id]], check=True)
 
     wait_for("the preempted run to finish", lambda: (preempted.run_dir / "record.json").is_file(), deadline, 1.0)
-    wait_for("the cancelled job to end", lambda: query_slurm_jobs([jobs[cancelled.run_id]])[
-        jobs[cancelled.run_id]].state.startswith("CANCELLED"), deadline, 1.0)
+    wait_for(
+        "the cancelled job to end",
+        lambda: query_slurm_jobs([jobs[cancelled.run_id]])[jobs[cancelled.run_id]].state.startswith("CANCELLED"),
+        deadline,
+        1.0,
+    )
     out, _ = reference.communicate(timeout=max(1.0, deadline - time.time()))
     assert reference.returncode == 0, out
 
     # it was requeued once and resumed from its checkpoint: same metrics and same final loss as uninterrupted
-    history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "JobID,State", "-j", job_b],
-                             capture_output=True, text=True).stdout
+    history = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-o", "JobID,State", "-j", job_b], capture_output=True, text=True
+    ).stdout
     assert "REQUEUED" in history or "PREEMPTED" in history, history
     stdout = Path(latest_submissions(tmp_path / "out/sweeps/tiny_slurm/manifest.jsonl")[preempted.run_id]["log"])
     assert "this job is preempted" in stdout.read_text()  # submitit logs to .out, the trainer to .err

@@ -26,18 +26,25 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import require_slurm
+from tiny import TINY
 
 from bench.cli import main
 from bench.run.checkpoint import load_checkpoint
-from conftest import require_slurm
-from tiny import TINY
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET_S = 240
-SETTINGS = {**TINY, "train.batch_size": 4, "train.iters": 4, "train.log_every": 1, "train.checkpoint_every": 1000,
-            "data.synthetic.train_clips": 16, "eval.temporal_consistency": False}
+SETTINGS = {
+    **TINY,
+    "train.batch_size": 4,
+    "train.iters": 4,
+    "train.log_every": 1,
+    "train.checkpoint_every": 1000,
+    "data.synthetic.train_clips": 16,
+    "eval.temporal_consistency": False,
+}
 
 
 def nested(settings: dict) -> dict:
@@ -63,18 +70,46 @@ def test_two_slurm_tasks_train_one_run_like_torchrun(tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(nested(SETTINGS)))
     spec = tmp_path / "ddp.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "ddp", "base": str(config), "grid": [{"product": {"model.name": ["tmanet"]}}],
-        "overrides": {"output_root": str(tmp_path / "runs"), "model.memory_length": 1},
-        "launch": {"launcher": "slurm", "tasks_per_node": 2, "cpus_per_task": 1, "mem_gb": 2, "time_min": 10,
-                   "folder": str(tmp_path / "slurm")},
-    }))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ddp",
+                "base": str(config),
+                "grid": [{"product": {"model.name": ["tmanet"]}}],
+                "overrides": {"output_root": str(tmp_path / "runs"), "model.memory_length": 1},
+                "launch": {
+                    "launcher": "slurm",
+                    "tasks_per_node": 2,
+                    "cpus_per_task": 1,
+                    "mem_gb": 2,
+                    "time_min": 10,
+                    "folder": str(tmp_path / "slurm"),
+                },
+            }
+        )
+    )
     assert main(["sweep", str(spec)]) == 0
     torchrun = subprocess.Popen(  # the reference runs while the SLURM job does (the node has 2 cores)
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench",
-         "train", str(config), "model.memory_length=1", f"run_dir={tmp_path / 'torchrun'}"],
-        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "bench",
+            "train",
+            str(config),
+            "model.memory_length=1",
+            f"run_dir={tmp_path / 'torchrun'}",
+        ],
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     slurm_run = next((tmp_path / "runs").iterdir())
     while not (slurm_run / "record.json").is_file():
         assert time.time() < deadline, f"the 2-task SLURM run did not finish; logs in {tmp_path / 'slurm'}"
@@ -87,7 +122,10 @@ def test_two_slurm_tasks_train_one_run_like_torchrun(tmp_path, monkeypatch):
     assert (record["world_size"], record["batch_size_global"], record["batch_size_per_rank"]) == (2, 4, 2)
     assert record["metrics"]["per_image"] == reference["metrics"]["per_image"]
     assert record["metrics"]["miou"] == reference["metrics"]["miou"]
-    ours, theirs = load_checkpoint(slurm_run / "checkpoint.pt"), load_checkpoint(tmp_path / "torchrun" / "checkpoint.pt")
+    ours, theirs = (
+        load_checkpoint(slurm_run / "checkpoint.pt"),
+        load_checkpoint(tmp_path / "torchrun" / "checkpoint.pt"),
+    )
     assert all(torch.equal(value, theirs["model"][key]) for key, value in ours["model"].items())
     assert not (slurm_run / "claim.json").exists()
 

@@ -3,7 +3,6 @@ read from the sources equal the real ones (run ids depend on them)."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os
@@ -12,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, REPORT_BASE, fabricate_records, write_report_spec
 
 from bench.models import registry
 from bench.models.declared import declared_factories
-from conftest import REPO, REPORT_BASE, fabricate_records, write_report_spec
 
 # Runs `bench ARGS` in-process and prints which heavy modules were imported, as JSON on the last line.
 PROBE = """
@@ -31,8 +30,9 @@ print(json.dumps({"code": code, "heavy": sorted(m for m in ("torch", "timm", "to
 
 def probe(*args: str, cwd: Path = REPO) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -46,7 +46,8 @@ def test_builtin_signatures_from_the_sources_equal_the_real_ones():
         real = registry._MODELS[name]
         expected = inspect.signature(real).replace(
             parameters=[p.replace(annotation=p.empty) for p in inspect.signature(real).parameters.values()],
-            return_annotation=inspect.Signature.empty)
+            return_annotation=inspect.Signature.empty,
+        )
         assert found.signature == expected, name
         assert (found.module, found.qualname) == (real.__module__, real.__qualname__)
 
@@ -55,24 +56,36 @@ def test_a_lazy_builtin_factory_builds_the_real_model(monkeypatch):
     monkeypatch.setattr(registry, "_MODELS", {})  # as in a fresh process: nothing imported yet
     factory = registry.get_factory("per_frame")
     assert factory.__qualname__ == "per_frame" and registry.takes_head(factory)
-    model = factory(num_classes=3, backbone="resnet18", pretrained=False, value_channels=8, channels=8,
-                    aux_channels=8)
+    model = factory(num_classes=3, backbone="resnet18", pretrained=False, value_channels=8, channels=8, aux_channels=8)
     assert type(model).__name__ == "PerFrameSegmenter" and model.memory_length == 0
 
 
-@pytest.mark.parametrize("args", [
-    ("--help",), ("models",), ("config", "configs/synthetic_tmanet.yaml", "model.memory_length=3"),
-    ("config", "--keys"), ("status", "ablations/synthetic_memory_length.yaml"),
-    ("sweep", "ablations/synthetic_memory_length.yaml", "--dry-run"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("models",),
+        ("config", "configs/synthetic_tmanet.yaml", "model.memory_length=3"),
+        ("config", "--keys"),
+        ("status", "ablations/synthetic_memory_length.yaml"),
+        ("sweep", "ablations/synthetic_memory_length.yaml", "--dry-run"),
+    ],
+)
 def test_commands_without_tensors_import_no_torch(args):
     result = probe(*args)
     assert result == {"code": 0, "heavy": []}, args
 
 
 def test_report_tables_import_no_torch(tmp_path):
-    spec = write_report_spec(tmp_path, "syn_mem", "memory_length", "model.memory_length",
-                             [{"product": {"model.memory_length": [1, 2]}}], REPORT_BASE, seeds=[0, 1])
+    spec = write_report_spec(
+        tmp_path,
+        "syn_mem",
+        "memory_length",
+        "model.memory_length",
+        [{"product": {"model.memory_length": [1, 2]}}],
+        REPORT_BASE,
+        seeds=[0, 1],
+    )
     fabricate_records(spec, lambda r: 0.5 + 0.03 * r.config.model.memory_length + 0.01 * r.seed)
     result = probe("report", str(spec), "--out", str(tmp_path / "reports"), cwd=tmp_path)
     assert result == {"code": 0, "heavy": []}

@@ -6,22 +6,45 @@ import math
 
 import numpy as np
 import pytest
-
-from bench.report.stats import (NO_TEST, WELCH, RunCounts, StatsError, best_row, chance_miou, compare,
-                                counts_from_record, holm, miou_from_sums, oriented, pairwise, row_stats,
-                                significance_mark)
-from scipy import stats as scipy_stats
 from conftest import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
+from scipy import stats as scipy_stats
+
+from bench.report.stats import (
+    NO_TEST,
+    WELCH,
+    RunCounts,
+    StatsError,
+    best_row,
+    chance_miou,
+    compare,
+    counts_from_record,
+    holm,
+    miou_from_sums,
+    oriented,
+    pairwise,
+    row_stats,
+    significance_mark,
+)
 
 CLASSES = [0.7, 0.5, 0.35, 0.6]
 
 
-def make_row(rng: np.random.Generator, union: np.ndarray, base: np.ndarray, seeds: list[int], shift: float = 0.0,
-             noise: float = 0.05, name: str = "row") -> list[RunCounts]:
+def make_row(
+    rng: np.random.Generator,
+    union: np.ndarray,
+    base: np.ndarray,
+    seeds: list[int],
+    shift: float = 0.0,
+    noise: float = 0.05,
+    name: str = "row",
+) -> list[RunCounts]:
     """One table row: a run per seed, each with its own per-image noise around ``base + shift``."""
-    return [counts_from_record(fake_eval_record(f"{name}-{s}", s,
-                                                per_image_counts(noisy_iou(rng, base, noise, shift), union)))
-            for s in seeds]
+    return [
+        counts_from_record(
+            fake_eval_record(f"{name}-{s}", s, per_image_counts(noisy_iou(rng, base, noise, shift), union))
+        )
+        for s in seeds
+    ]
 
 
 def test_miou_from_counts_matches_a_plain_loop_and_the_record() -> None:
@@ -59,7 +82,7 @@ def test_welch_test_against_its_formula() -> None:
     b = [counts_from_record(fake_eval_record(f"b{s}", s, miou=v)) for s, v in enumerate(vb)]
     result = compare(a, b)
     sa, sb = np.var(va, ddof=1) / 3, np.var(vb, ddof=1) / 4
-    df = (sa + sb) ** 2 / (sa ** 2 / 2 + sb ** 2 / 3)
+    df = (sa + sb) ** 2 / (sa**2 / 2 + sb**2 / 3)
     assert result.method == WELCH and result.df == pytest.approx(df) and (result.n_a, result.n_b) == (3, 4)
     assert result.p_value == pytest.approx(scipy_stats.ttest_ind(va, vb, equal_var=False).pvalue)
     assert result.ci_high - result.delta == pytest.approx(scipy_stats.t.ppf(0.975, df) * math.sqrt(sa + sb))
@@ -122,8 +145,11 @@ def test_statistics_are_deterministic() -> None:
 def test_best_only_when_significantly_better_than_every_other_row() -> None:
     rng = np.random.default_rng(7)
     union, base = fake_image_rows(rng, 60, CLASSES)
-    rows = [make_row(rng, union, base, [0, 1, 2]), make_row(rng, union, base, [0, 1, 2], shift=0.08),
-            make_row(rng, union, base, [0, 1, 2], shift=0.01)]
+    rows = [
+        make_row(rng, union, base, [0, 1, 2]),
+        make_row(rng, union, base, [0, 1, 2], shift=0.08),
+        make_row(rng, union, base, [0, 1, 2], shift=0.01),
+    ]
     best = best_row(rows)
     assert best.index == 1 and set(best.comparisons) == {0, 2}
     assert all(c.significant and c.delta > 0 for c in best.comparisons.values())
@@ -137,8 +163,6 @@ def test_chance_level_is_the_majority_class_share_over_classes_present() -> None
     assert chance_miou(label) == pytest.approx((80 / 100) / 3)
     assert chance_miou(label.sum(0)) == pytest.approx(chance_miou(label))
     assert math.isnan(chance_miou(np.zeros((2, 3))))
-
-
 
 
 def test_records_without_per_image_use_their_stored_miou() -> None:

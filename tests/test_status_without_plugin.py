@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny import TINY
 
 from bench.cli import main
 from bench.grid import manifest
 from bench.grid.spec import SweepError, build_grid, model_signatures
 from bench.models import registry
-from tiny import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ import torch
 
 from baselines.flow_warp import flow_warp
 from baselines.per_frame import per_frame
-from bench.models.tmanet import tmanet
 from bench.models.streaming import StreamingSegmenter
+from bench.models.tmanet import tmanet
 
 SMALL = dict(backbone="resnet18", value_channels=16, channels=16, aux_channels=16)
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_eval_record, write_grid_spec
+
 from bench.config import load_config, to_dict
-from bench.run import rundir
-from bench.run.fingerprint import code_fingerprint
-from bench.run.identity import run_id
 from bench.grid.spec import SweepError, build_grid, expand_block, load_spec
 from bench.grid.status import RunState, run_statuses
 from bench.grid.sweep import status_command, sweep_command
+from bench.run import rundir
+from bench.run.fingerprint import code_fingerprint
+from bench.run.identity import run_id
 from bench.run.liveness import JobStatus, Liveness
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,24 +25,40 @@ SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
 
 def test_expand_block_product_times_zip():
     block = {"product": {"a": [1, 2]}, "zip": {"b": [3, 4], "c": ["x", "y"]}}
-    assert expand_block(block) == [{"a": 1, "b": 3, "c": "x"}, {"a": 1, "b": 4, "c": "y"},
-                                   {"a": 2, "b": 3, "c": "x"}, {"a": 2, "b": 4, "c": "y"}]
+    assert expand_block(block) == [
+        {"a": 1, "b": 3, "c": "x"},
+        {"a": 1, "b": 4, "c": "y"},
+        {"a": 2, "b": 3, "c": "x"},
+        {"a": 2, "b": 4, "c": "y"},
+    ]
     assert expand_block({"product": {"a": [1, 2], "b": [5, 6]}}) == [
-        {"a": 1, "b": 5}, {"a": 1, "b": 6}, {"a": 2, "b": 5}, {"a": 2, "b": 6}]
+        {"a": 1, "b": 5},
+        {"a": 1, "b": 6},
+        {"a": 2, "b": 5},
+        {"a": 2, "b": 6},
+    ]
     assert expand_block({"zip": {"a": [1, 2], "b": [5, 6]}}) == [{"a": 1, "b": 5}, {"a": 2, "b": 6}]
 
 
 def test_union_of_blocks_and_seeds(tmp_path):
-    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 4]}},
-                                      {"zip": {"model.name": ["per_frame", "flow_warp"],
-                                               "model.flow.source": ["raft", "ground_truth"]}}],
-                      seeds=[0, 3])
+    path = write_grid_spec(
+        tmp_path,
+        grid=[
+            {"product": {"model.memory_length": [1, 4]}},
+            {"zip": {"model.name": ["per_frame", "flow_warp"], "model.flow.source": ["raft", "ground_truth"]}},
+        ],
+        seeds=[0, 3],
+    )
     runs = build_grid(path).runs
     assert len(runs) == 8
     assert [r.seed for r in runs[:2]] == [0, 3]
     base_t = load_config(SYNTHETIC_BASE).model.memory_length  # rows that do not set it keep the base's
     assert [(r.config.model.name, r.config.model.memory_length, r.config.model.flow.source) for r in runs[::2]] == [
-        ("tmanet", 1, "raft"), ("tmanet", 4, "raft"), ("per_frame", base_t, "raft"), ("flow_warp", base_t, "ground_truth")]
+        ("tmanet", 1, "raft"),
+        ("tmanet", 4, "raft"),
+        ("per_frame", base_t, "raft"),
+        ("flow_warp", base_t, "ground_truth"),
+    ]
     assert all(r.config.train.seed == r.seed for r in runs)
     assert all(Path(r.run_dir) == tmp_path / "runs" / r.run_id for r in runs)
     assert len({r.run_id for r in runs}) == 8
@@ -61,8 +78,13 @@ def test_ids_are_stable_and_match_run_id_of_the_resolved_config(tmp_path):
 
 def test_identical_runs_are_deduplicated(tmp_path):
     # memory_length 2 is the base value, so the product's 2 and the empty-looking zip row are the same run
-    path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [2, 2, 4]}},
-                                      {"zip": {"model.memory_length": [2], "model.name": ["tmanet"]}}])
+    path = write_grid_spec(
+        tmp_path,
+        grid=[
+            {"product": {"model.memory_length": [2, 2, 4]}},
+            {"zip": {"model.memory_length": [2], "model.name": ["tmanet"]}},
+        ],
+    )
     runs = build_grid(path).runs
     assert [r.config.model.memory_length for r in runs] == [2, 4]
     assert len(runs[0].also) == 2
@@ -73,9 +95,13 @@ def test_the_grid_has_its_own_launch_settings(tmp_path):
     path = write_grid_spec(tmp_path, launch={"launcher": "local", "max_parallel": 3, "time_min": 30})
     grid = build_grid(path, ["launch.mem_gb=4"], {"launcher": "slurm"})
     assert (grid.launch.launcher, grid.launch.max_parallel, grid.launch.time_min, grid.launch.mem_gb) == (
-        "slurm", 3, 30, 4)
+        "slurm",
+        3,
+        30,
+        4,
+    )
     assert grid.sweep_dir == tmp_path / "sweeps" / "t" and len(grid.runs) == 2
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         grid.runs[0].run_id = "x"  # runs are frozen
 
 
@@ -108,19 +134,22 @@ def test_shipped_full_scale_grids_expand(dataset):
     assert len(shared) == 1
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"grid": [{"product": {"model.memory_lenght": [1, 2]}}]}, "model.memory_lenght"),
-    ({"grid": [{"product": {"model.memory_length": [1, 99]}}]}, "model.memory_length"),
-    ({"grid": []}, "'grid' must be a non-empty list"),
-    ({"grid": [{"product": {"model.memory_length": []}}]}, "non-empty list of values"),
-    ({"grid": [{"zip": {"model.memory_length": [1, 2], "model.name": ["tmanet"]}}]}, "equal lengths"),
-    ({"grid": [{"cartesian": {"model.memory_length": [1]}}]}, "'product' and/or 'zip'"),
-    ({"base": "no/such/config.yaml"}, "base config not found"),
-    ({"seeds": []}, "'seeds' must be a non-empty list"),
-    ({"launch": {"launcher": "kubernetes"}}, "launch.launcher"),
-    ({"grid_": 1}, "unknown key 'grid_'"),
-    ({"overrides": {"train.itrs": 5}}, "train.itrs"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"grid": [{"product": {"model.memory_lenght": [1, 2]}}]}, "model.memory_lenght"),
+        ({"grid": [{"product": {"model.memory_length": [1, 99]}}]}, "model.memory_length"),
+        ({"grid": []}, "'grid' must be a non-empty list"),
+        ({"grid": [{"product": {"model.memory_length": []}}]}, "non-empty list of values"),
+        ({"grid": [{"zip": {"model.memory_length": [1, 2], "model.name": ["tmanet"]}}]}, "equal lengths"),
+        ({"grid": [{"cartesian": {"model.memory_length": [1]}}]}, "'product' and/or 'zip'"),
+        ({"base": "no/such/config.yaml"}, "base config not found"),
+        ({"seeds": []}, "'seeds' must be a non-empty list"),
+        ({"launch": {"launcher": "kubernetes"}}, "launch.launcher"),
+        ({"grid_": 1}, "unknown key 'grid_'"),
+        ({"overrides": {"train.itrs": 5}}, "train.itrs"),
+    ],
+)
 def test_bad_specs_give_clear_errors(tmp_path, fields, message):
     path = write_grid_spec(tmp_path, **fields)
     with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
@@ -160,14 +189,27 @@ def test_status_reads_records_errors_claims_and_manifest(tmp_path, capsys):
     (failed / "error.json").write_text(json.dumps({"last_line": "ValueError: boom", "job_id": None}))
     from bench.run.liveness import process_start_time
 
-    (running / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(),
-                                                    "pid_start": process_start_time(), "job_id": None, "time": 0}))
+    (running / "claim.json").write_text(
+        json.dumps(
+            {
+                "host": os.uname().nodename,
+                "pid": os.getpid(),
+                "pid_start": process_start_time(),
+                "job_id": None,
+                "time": 0,
+            }
+        )
+    )
     manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({"event": "submit", "run_id": runs[3].run_id, "launcher": "local",
-                                    "job_id": "local-1"}) + "\n" +
-                        json.dumps({"event": "end", "run_id": runs[3].run_id, "job_id": "local-1",
-                                    "returncode": -9, "reason": "Killed"}) + "\n")
+    manifest.write_text(
+        json.dumps({"event": "submit", "run_id": runs[3].run_id, "launcher": "local", "job_id": "local-1"})
+        + "\n"
+        + json.dumps(
+            {"event": "end", "run_id": runs[3].run_id, "job_id": "local-1", "returncode": -9, "reason": "Killed"}
+        )
+        + "\n"
+    )
     states = [(s.state, s.reason) for s in run_statuses(runs, manifest)]
     assert states[0] == (RunState.DONE, "mIoU 50.00")
     assert states[1] == (RunState.FAILED, "ValueError: boom")
@@ -182,8 +224,9 @@ def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
     path = write_grid_spec(tmp_path, grid=[{"product": {"model.memory_length": [1, 2, 3]}}])
     runs = build_grid(path).runs
     runs[0].run_dir.mkdir(parents=True)
-    (runs[0].run_dir / "record.json").write_text(json.dumps(fake_eval_record("x", 0, miou=0.1,
-                                                                             config=to_dict(runs[0].config))))
+    (runs[0].run_dir / "record.json").write_text(
+        json.dumps(fake_eval_record("x", 0, miou=0.1, config=to_dict(runs[0].config)))
+    )
     runs[1].run_dir.mkdir(parents=True)
     (runs[1].run_dir / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
     launched = []
@@ -202,10 +245,16 @@ def test_queued_slurm_runs_are_not_submitted_again(tmp_path, capsys, monkeypatch
     runs = build_grid(path).runs
     manifest = tmp_path / "sweeps" / "t" / "manifest.jsonl"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text("".join(json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm",
-                                            "job_id": f"7_{i}"}) + "\n" for i, r in enumerate(runs)))
-    answers = {"7_0": JobStatus("7_0", Liveness.ALIVE, "PENDING", "SLURM job 7_0 PENDING"),
-               "7_1": JobStatus("7_1", Liveness.DEAD, "FAILED", "SLURM job 7_1 FAILED")}
+    manifest.write_text(
+        "".join(
+            json.dumps({"event": "submit", "run_id": r.run_id, "launcher": "slurm", "job_id": f"7_{i}"}) + "\n"
+            for i, r in enumerate(runs)
+        )
+    )
+    answers = {
+        "7_0": JobStatus("7_0", Liveness.ALIVE, "PENDING", "SLURM job 7_0 PENDING"),
+        "7_1": JobStatus("7_1", Liveness.DEAD, "FAILED", "SLURM job 7_1 FAILED"),
+    }
     monkeypatch.setattr("bench.grid.status.query_slurm_jobs", lambda ids: {i: answers[i] for i in ids})
     states = [(s.state, s.reason) for s in run_statuses(runs, manifest)]
     assert states == [(RunState.QUEUED, "SLURM job 7_0 PENDING"), (RunState.FAILED, "SLURM job 7_1 FAILED, no record")]
@@ -231,12 +280,18 @@ def test_a_plugin_edit_makes_its_records_stale(tmp_path, capsys, monkeypatch):
     module = tmp_path / "stale_probe_plugin.py"
     module.write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    path = write_grid_spec(tmp_path, grid=[{"product": {"model.name": ["stale_probe"]}}], seeds=[0],
-                           overrides={"output_root": str(tmp_path / "runs"), "plugins": ["stale_probe_plugin"]})
+    path = write_grid_spec(
+        tmp_path,
+        grid=[{"product": {"model.name": ["stale_probe"]}}],
+        seeds=[0],
+        overrides={"output_root": str(tmp_path / "runs"), "plugins": ["stale_probe_plugin"]},
+    )
     run = build_grid(path).runs[0]
     run.run_dir.mkdir(parents=True)
     made_by = code_fingerprint(["stale_probe_plugin"])
-    rundir.write_record(run.run_dir, fake_eval_record(run.run_id, 0, miou=0.42, config=to_dict(run.config), code=made_by))
+    rundir.write_record(
+        run.run_dir, fake_eval_record(run.run_id, 0, miou=0.42, config=to_dict(run.config), code=made_by)
+    )
     assert [s.state for s in run_statuses([run], tmp_path / "m.jsonl")] == [RunState.DONE]
 
     module.write_text(PLUGIN.replace("return per_frame", "head = dict(head)  # a new layer\n    return per_frame"))
@@ -245,7 +300,7 @@ def test_a_plugin_edit_makes_its_records_stale(tmp_path, capsys, monkeypatch):
     launched = []
     monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.extend(todo) or [])
     capsys.readouterr()
-    assert sweep_command(str(path), launcher="local") == 2 and not launched       # stops, names the way out
+    assert sweep_command(str(path), launcher="local") == 2 and not launched  # stops, names the way out
     err = capsys.readouterr().err
     assert "--rerun-stale" in err and "--accept-stale" in err and "plugin stale_probe_plugin" in err
     assert sweep_command(str(path), launcher="local", stale="accept") == 0 and not launched
@@ -253,7 +308,7 @@ def test_a_plugin_edit_makes_its_records_stale(tmp_path, capsys, monkeypatch):
     assert [r.run_id for r in launched] == [run.run_id]
     kept = run.run_dir.with_name(run.run_dir.name + ".stale-1")
     assert json.loads((kept / "record.json").read_text())["metrics"]["miou"] == 0.42 and not run.run_dir.exists()
-    assert rundir.run_dirs_below(tmp_path / "runs") == []          # a folder moved aside is no run of a report
+    assert rundir.run_dirs_below(tmp_path / "runs") == []  # a folder moved aside is no run of a report
 
 
 def test_a_record_without_a_fingerprint_is_stale(tmp_path):

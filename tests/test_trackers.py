@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_tracker
 
 from bench.config import ConfigError
 from bench.run import rundir
 from bench.run.trackers import tracker_hooks
 from bench.run.trainer import train_and_evaluate
-from conftest import require_tracker
 
 SETTINGS = ("train.iters=2", "train.log_every=1", "eval.temporal_consistency=false")
 
@@ -49,8 +49,8 @@ def _wandb_records(path: str) -> list[bytes]:
         if block - pos % block < 7:  # a block's tail too short for a header is padding
             pos += block - pos % block
             continue
-        _, length, kind = struct.unpack("<IHB", raw[pos:pos + 7])
-        pending, pos = pending + raw[pos + 7:pos + 7 + length], pos + 7 + length
+        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        pending, pos = pending + raw[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind in (1, 4):
             records.append(pending)
             pending = b""
@@ -76,7 +76,8 @@ def test_wandb_offline_run_gets_every_log_line_and_the_config(tmp_path, tiny_cfg
             config.update({item.key: item.value_json for item in record.run.config.update})
     lines = [e for e in _log(run_dir) if "val" not in e]
     assert {step: h["train/loss"] for step, h in history.items() if "train/loss" in h} == pytest.approx(
-        {e["iter"]: e["loss"] for e in lines})
+        {e["iter"]: e["loss"] for e in lines}
+    )
     assert any("val/miou" in h for h in history.values())
     assert json.loads(config["train.iters"]) == 2 and json.loads(config["model.backbone"]) == "resnet18"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
 import pytest
 import torch
+from conftest import tiny_builder
+from tiny import TINY, as_overrides
 from torch import nn
 
 from bench.config import ConfigError, load_config, to_dict
@@ -24,21 +25,22 @@ from bench.run.trainer import (
     TrainingInterrupted,
     train_and_evaluate,
 )
-from tiny import TINY, as_overrides
-from conftest import tiny_builder
 
-SETTINGS = {"model.memory_length": 1, "data.synthetic.train_clips": 16,
-            "data.synthetic.num_classes": 4, "train.batch_size": 4, "train.log_every": 5}
+SETTINGS = {
+    "model.memory_length": 1,
+    "data.synthetic.train_clips": 16,
+    "data.synthetic.num_classes": 4,
+    "train.batch_size": 4,
+    "train.log_every": 5,
+}
 TRAINER_TINY = as_overrides({**TINY, **SETTINGS})
 tiny_config = tiny_builder(SETTINGS, "run_dir")
-
-
 
 
 def test_poly_lr_matches_mmcv_with_min_lr():
     assert poly_lr(0, 100, 0.01, 1e-4, 0.9) == pytest.approx(0.01)
     assert poly_lr(100, 100, 0.01, 1e-4, 0.9) == pytest.approx(1e-4)
-    assert poly_lr(50, 100, 0.01, 1e-4, 0.9) == pytest.approx((0.01 - 1e-4) * 0.5 ** 0.9 + 1e-4)
+    assert poly_lr(50, 100, 0.01, 1e-4, 0.9) == pytest.approx((0.01 - 1e-4) * 0.5**0.9 + 1e-4)
 
 
 def test_loss_averaging_over_all_or_valid_pixels():
@@ -69,9 +71,17 @@ def test_global_batch_is_split_evenly_across_ranks():
 def test_a_short_run_learns_and_returns_its_record(tmp_path):
     run_dir = tmp_path / "run"
     # four fixed clips without augmentation: the loss must fall quickly as the model fits them
-    cfg = tiny_config(run_dir, "train.iters=30", "train.lr=0.05", "train.checkpoint_every=20",
-                      "data.synthetic.train_clips=4", "data.scale_range=[1.0, 1.0]", "data.flip=false",
-                      "data.photometric=false", "train.eval_every=20")
+    cfg = tiny_config(
+        run_dir,
+        "train.iters=30",
+        "train.lr=0.05",
+        "train.checkpoint_every=20",
+        "data.synthetic.train_clips=4",
+        "data.scale_range=[1.0, 1.0]",
+        "data.flip=false",
+        "data.photometric=false",
+        "train.eval_every=20",
+    )
     record = train_and_evaluate(cfg, run_dir)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["checkpoint.pt", "log.jsonl", "run"]  # nothing else
 
@@ -91,7 +101,9 @@ def test_a_short_run_learns_and_returns_its_record(tmp_path):
     assert (record["batch_size_global"], record["batch_size_per_rank"], record["world_size"]) == (4, 4, 1)
     assert "latency" not in record  # launch.latency is false
     metrics = record["metrics"]
-    assert {"miou", "pixel_acc", "per_class_iou", "pixel_agreement", "etc_tc", "num_images", "per_image"} <= set(metrics)
+    assert {"miou", "pixel_acc", "per_class_iou", "pixel_agreement", "etc_tc", "num_images", "per_image"} <= set(
+        metrics
+    )
     assert metrics["num_images"] == 4 and 0 <= metrics["pixel_agreement"] <= 1 and 0 <= metrics["etc_tc"] <= 1
     assert list(metrics["per_class_iou"]) == ["background", "red", "green", "blue"]
     assert record["checkpoint"] == str(run_dir / "checkpoint.pt")
@@ -162,8 +174,9 @@ def nan_after(num_classes: int, nan_at: int = 5, **head) -> nn.Module:
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     run_dir = tmp_path / "nan"
-    cfg = tiny_config(run_dir, "model.name=test_nan_after", "model.options={nan_at: 5}", "train.iters=10",
-                      "train.checkpoint_every=2")
+    cfg = tiny_config(
+        run_dir, "model.name=test_nan_after", "model.options={nan_at: 5}", "train.iters=10", "train.checkpoint_every=2"
+    )
     with pytest.raises(NonFiniteLossError, match="iteration 5.*keeps the last good state \\(iteration 4\\)") as err:
         train_and_evaluate(cfg, run_dir)
     assert err.value.iteration == 5
@@ -221,7 +234,7 @@ def test_data_stream_resumes_mid_epoch_and_ignores_worker_count():
         batch = next(resumed)
         assert batch["name"] == expected["name"]
         assert torch.equal(batch["frames"], expected["frames"]) and torch.equal(batch["label"], expected["label"])
-    epochs = [sorted(n for b in reference[i:i + 4] for n in b["name"]) for i in (0, 4)]
+    epochs = [sorted(n for b in reference[i : i + 4] for n in b["name"]) for i in (0, 4)]
     assert epochs[0] == sorted(f"synthetic-train-{i:06d}" for i in range(16))  # every clip once per epoch
     assert reference[0]["name"] != reference[4]["name"]  # reshuffled each epoch
 

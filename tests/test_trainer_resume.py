@@ -11,21 +11,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_builder
+from tiny import TINY, as_overrides
 
-from bench.config import load_config
 from bench.run.checkpoint import load_checkpoint
 from bench.run.trainer import TrainHook, TrainingInterrupted, train_and_evaluate
-from tiny import TINY, as_overrides
-from conftest import tiny_builder
 
 # TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
-SETTINGS = {"model.memory_length": 1, "data.synthetic.size": [40, 40],
-            "data.synthetic.train_clips": 6, "data.synthetic.val_clips": 2, "data.synthetic.num_classes": 4,
-            "train.batch_size": 2, "train.iters": 8, "train.checkpoint_every": 3, "train.log_every": 2}
+SETTINGS = {
+    "model.memory_length": 1,
+    "data.synthetic.size": [40, 40],
+    "data.synthetic.train_clips": 6,
+    "data.synthetic.val_clips": 2,
+    "data.synthetic.num_classes": 4,
+    "train.batch_size": 2,
+    "train.iters": 8,
+    "train.checkpoint_every": 3,
+    "train.log_every": 2,
+}
 RESUME_TINY = as_overrides({**TINY, **SETTINGS})
 tiny_config = tiny_builder(SETTINGS, "run_dir")
-
-
 
 
 class StopAfter(TrainHook):
@@ -116,8 +121,13 @@ def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
                     os.kill(os.getpid(), signal.SIGTERM)
         train_and_evaluate(load_config(None, {RESUME_TINY!r}), Path({str(tmp_path)!r}), hooks=[SignalAt()])
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.returncode == -signal.SIGTERM, result.stderr[-2000:]
     assert "SIGTERM received" in result.stderr
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2

@@ -17,10 +17,21 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["data.synthetic.size=[32,32]", "data.crop_size=[32,32]", "data.synthetic.train_clips=4",
-        "data.synthetic.val_clips=2", "model.backbone=resnet18", "model.key_channels=8", "model.value_channels=8",
-        "model.channels=8", "model.aux_channels=8", "train.iters=2", "train.batch_size=2", "device=cpu",
-        "eval.temporal_consistency=false"]
+TINY = [
+    "data.synthetic.size=[32,32]",
+    "data.crop_size=[32,32]",
+    "data.synthetic.train_clips=4",
+    "data.synthetic.val_clips=2",
+    "model.backbone=resnet18",
+    "model.key_channels=8",
+    "model.value_channels=8",
+    "model.channels=8",
+    "model.aux_channels=8",
+    "train.iters=2",
+    "train.batch_size=2",
+    "device=cpu",
+    "eval.temporal_consistency=false",
+]
 
 
 def walk(out_root: str, sections: bool = False) -> list[tuple[str, str]]:
@@ -31,14 +42,16 @@ def walk(out_root: str, sections: bool = False) -> list[tuple[str, str]]:
 
     cfg = load_config(REPO / "configs" / "synthetic_tmanet.yaml", TINY + [f"output_root={out_root}"])
     stops: list[tuple[str, str]] = []
-    watched = [cfg] + ([getattr(cfg, name) for name in ("data", "model", "train", "eval", "launch")] if sections else [])
+    watched = [cfg] + (
+        [getattr(cfg, name) for name in ("data", "model", "train", "eval", "launch")] if sections else []
+    )
     roots = (str(REPO / "bench"), str(REPO / "baselines"))
 
     def profile(frame, event, arg):  # noqa: ANN001 - the sys.setprofile signature
         if event != "call" or not frame.f_code.co_filename.startswith(roots):
             return
         code = frame.f_code
-        args = [frame.f_locals.get(name) for name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]]
+        args = [frame.f_locals.get(name) for name in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]]
         if any(value is w for value in args for w in watched):
             stops.append((str(Path(code.co_filename).relative_to(REPO)), code.co_name))
 

@@ -77,13 +77,25 @@ def install(build: str) -> None:
     # the two wheels first (no index: wheels on this machine; then the CPU index), their dependencies after
     if pip("--no-index", "--no-deps", TORCH_RANGE, TORCHVISION_RANGE):
         print("install_torch: CPU torch and torchvision from wheels on this machine (pip find-links)")
-    elif pip("--no-deps", "--index-url", index, "--timeout", "20", "--retries", "1", TORCH_RANGE, TORCHVISION_RANGE,
-             only_given_index=True):
+    elif pip(
+        "--no-deps",
+        "--index-url",
+        index,
+        "--timeout",
+        "20",
+        "--retries",
+        "1",
+        TORCH_RANGE,
+        TORCHVISION_RANGE,
+        only_given_index=True,
+    ):
         print(f"install_torch: CPU torch and torchvision from {index}")
     else:
-        print(f"install_torch: warning: no CPU build of torch and torchvision found (wheels on this machine, "
-              f"{index}); installing PyPI's default torch, the CUDA build (several GB). Set TORCH_CPU_INDEX to a "
-              f"reachable CPU wheel index to avoid it.")
+        print(
+            f"install_torch: warning: no CPU build of torch and torchvision found (wheels on this machine, "
+            f"{index}); installing PyPI's default torch, the CUDA build (several GB). Set TORCH_CPU_INDEX to a "
+            f"reachable CPU wheel index to avoid it."
+        )
         install("cuda")
         return
     pinned = [f"{name}=={installed(name)}" for name in ("torch", "torchvision")]

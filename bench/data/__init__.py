@@ -11,8 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_API: dict[str, str] = {"build_dataset": "bench.data.build", "collate_clips": "bench.data.build",
-                        "DatasetError": "bench.data.errors"}
+_API: dict[str, str] = {
+    "build_dataset": "bench.data.build",
+    "collate_clips": "bench.data.build",
+    "DatasetError": "bench.data.errors",
+}
 
 __all__ = list(_API)
 

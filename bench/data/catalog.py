@@ -7,20 +7,26 @@
 
 Models are built from this description (``bench.run.model``), so building a model never reads a dataset.
 To add a dataset (or a protocol of one), add an entry to ``CATALOG``: a function of the ``DataConfig``.
-The dataset classes expose the same attributes; this module imports no torch; ``tests/test_build.py`` checks that they agree.
+The dataset classes expose the same attributes; this module imports no torch; ``tests/test_build.py`` checks that
+they agree.
 """
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS
-from bench.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID, class_hue, \
-    synthetic_class_names
+from bench.data.classes import (
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_PALETTE,
+    TRAIN_ID_TO_LABEL_ID,
+    class_hue,
+    synthetic_class_names,
+)
 from bench.data.errors import DatasetError
 
 
@@ -45,8 +51,9 @@ class DatasetInfo:
 
 def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
     """A fixed, distinct colour per class id (evenly spaced hues, two brightness levels), as 0..255 RGB."""
-    return tuple(_rgb(colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95 if i % 2 else 0.7))
-                 for i in range(num_classes))
+    return tuple(
+        _rgb(colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95 if i % 2 else 0.7)) for i in range(num_classes)
+    )
 
 
 def _rgb(colour: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -61,8 +68,12 @@ def _synthetic(data_cfg: DataConfig) -> DatasetInfo:
 
 
 def _cityscapes(data_cfg: DataConfig) -> DatasetInfo:
-    return DatasetInfo(len(CITYSCAPES_CLASSES), tuple(CITYSCAPES_CLASSES), palette=tuple(CITYSCAPES_PALETTE),
-                       label_ids=tuple(TRAIN_ID_TO_LABEL_ID))  # the 19 evaluated trainIds
+    return DatasetInfo(
+        len(CITYSCAPES_CLASSES),
+        tuple(CITYSCAPES_CLASSES),
+        palette=tuple(CITYSCAPES_PALETTE),
+        label_ids=tuple(TRAIN_ID_TO_LABEL_ID),
+    )  # the 19 evaluated trainIds
 
 
 def _camvid(data_cfg: DataConfig) -> DatasetInfo:
@@ -81,6 +92,8 @@ def dataset_info(data_cfg: DataConfig) -> DatasetInfo:
     """The ``DatasetInfo`` of ``data_cfg.dataset``; an unknown name lists the known ones."""
     describe = CATALOG.get(data_cfg.dataset)
     if describe is None:
-        raise DatasetError(f"unknown dataset {data_cfg.dataset!r}; the catalog knows {', '.join(CATALOG)} "
-                           f"(add an entry to bench.data.catalog.CATALOG)")
+        raise DatasetError(
+            f"unknown dataset {data_cfg.dataset!r}; the catalog knows {', '.join(CATALOG)} "
+            f"(add an entry to bench.data.catalog.CATALOG)"
+        )
     return describe(data_cfg)

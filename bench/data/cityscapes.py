@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID
 from bench.data.clips import FileClips, missing_memory_frame
 from bench.data.errors import DatasetError
 from bench.data.io import layout_error
 from bench.data.transforms import ClipTransform
-from bench.config import DataConfig
 
 LAYOUT = """\
   {root}/gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png      (or ..._gtFine_labelTrainIds.png)
@@ -97,7 +97,9 @@ class CityscapesClips(FileClips):
             if not current.is_file():
                 current = image_dir / city / f"{stem}_leftImg8bit.png"
             if not current.is_file():
-                raise layout_error("current frame not found (looked in leftImg8bit_sequence and leftImg8bit)", current, LAYOUT)
+                raise layout_error(
+                    "current frame not found (looked in leftImg8bit_sequence and leftImg8bit)", current, LAYOUT
+                )
             memory = [sequence_dir / city / f"{name}_leftImg8bit.png" for name in memory_frame_names(stem, offsets)]
             for path in memory:
                 if not path.is_file():
@@ -112,7 +114,7 @@ class CityscapesClips(FileClips):
             return super().__getitem__(index)
         except DatasetError as err:
             item = self.items[index]
-            raise invalid_label_error(item["label"], item["lut"]) or err
+            raise invalid_label_error(item["label"], item["lut"]) or err from err
 
 
 def allowed_label_values(label: Path) -> str:
@@ -120,9 +122,11 @@ def allowed_label_values(label: Path) -> str:
     if label.name.endswith("_labelTrainIds.png"):
         return f"a *_gtFine_labelTrainIds.png holds trainIds 0..18 and {IGNORE_INDEX} (ignore)"
     pairs = ", ".join(f"{label_id}->{train_id}" for train_id, label_id in enumerate(TRAIN_ID_TO_LABEL_ID))
-    return (f"a *_gtFine_labelIds.png holds Cityscapes labelIds 0..33 (license plate, id -1, is not written into "
-            f"label images); labelId->trainId: {pairs}, every other labelId in 0..33 -> {IGNORE_INDEX} (ignore); "
-            f"convert other label formats with cityscapesscripts (json2labelImg / createTrainIdLabelImgs)")
+    return (
+        f"a *_gtFine_labelIds.png holds Cityscapes labelIds 0..33 (license plate, id -1, is not written into "
+        f"label images); labelId->trainId: {pairs}, every other labelId in 0..33 -> {IGNORE_INDEX} (ignore); "
+        f"convert other label formats with cityscapesscripts (json2labelImg / createTrainIdLabelImgs)"
+    )
 
 
 def invalid_label_error(label: Path, lut: np.ndarray) -> DatasetError | None:
@@ -138,7 +142,6 @@ def invalid_label_error(label: Path, lut: np.ndarray) -> DatasetError | None:
     if not bad.size:
         return None
     return DatasetError(f"label map {label} holds invalid values {bad[:20].tolist()}; {allowed_label_values(label)}")
-
 
 
 def build_cityscapes(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> CityscapesClips:

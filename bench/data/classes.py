@@ -1,13 +1,25 @@
 """Class names and colours of every dataset, without numpy, torch or a dataset on disk (the catalog reads them).
 
-    synthetic_class_names(6)      # ["background", "red", "chartreuse", ...]: each class named after its cue hue
-    CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID     # the 19 evaluated trainIds
+synthetic_class_names(6)      # ["background", "red", "chartreuse", ...]: each class named after its cue hue
+CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, TRAIN_ID_TO_LABEL_ID     # the 19 evaluated trainIds
 """
 
 from __future__ import annotations
 
-HUE_NAMES = ("red", "orange", "yellow", "chartreuse", "green", "spring", "cyan", "azure", "blue", "violet",
-             "magenta", "rose")
+HUE_NAMES = (
+    "red",
+    "orange",
+    "yellow",
+    "chartreuse",
+    "green",
+    "spring",
+    "cyan",
+    "azure",
+    "blue",
+    "violet",
+    "magenta",
+    "rose",
+)
 
 
 def class_hue(k: int, num_classes: int) -> float:

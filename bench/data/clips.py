@@ -30,8 +30,14 @@ class FileClips(Dataset):
     palette: list[tuple[int, int, int]]
     ignore_index = IGNORE_INDEX
 
-    def __init__(self, root: str | Path, split: str, memory_length: int, transform: ClipTransform,
-                 data_cfg: DataConfig | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        memory_length: int,
+        transform: ClipTransform,
+        data_cfg: DataConfig | None = None,
+    ) -> None:
         self.root = Path(root)
         self.split = split
         self.memory_length = memory_length
@@ -60,5 +66,7 @@ class FileClips(Dataset):
 
 def missing_memory_frame(path: Path | str, name: str, offsets: tuple[int, ...]) -> DatasetError:
     """The one-line error for a memory frame that is not on disk."""
-    return DatasetError(f"memory frame not found: {path} (memory of {name} at offsets {list(offsets)}; check "
-                        f"data.memory_offsets / data.memory_stride / model.memory_length and the frame folder)")
+    return DatasetError(
+        f"memory frame not found: {path} (memory of {name} at offsets {list(offsets)}; check "
+        f"data.memory_offsets / data.memory_stride / model.memory_length and the frame folder)"
+    )

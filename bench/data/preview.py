@@ -25,7 +25,9 @@ from bench.data.build import build_dataset
 from bench.data.transforms import denormalize
 
 
-def colour_label(label: torch.Tensor, num_classes: int, palette: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
+def colour_label(
+    label: torch.Tensor, num_classes: int, palette: list[tuple[int, int, int]] | None = None
+) -> torch.Tensor:
     """int64 ``(H, W)`` -> uint8 ``(H, W, 3)``; the ignore value 255 (and anything out of range) is black."""
     if palette is None or len(palette) < num_classes:
         cmap = colormaps["tab20"]
@@ -69,8 +71,12 @@ def save_clip_grid(dataset, indices: list[int], path: str | Path) -> Path:
 
 
 def preview_main(
-    data_cfg: DataConfig, memory_length: int, out_path: str | Path, num_clips: int = 4, split: str = "",
-    train: bool = False
+    data_cfg: DataConfig,
+    memory_length: int,
+    out_path: str | Path,
+    num_clips: int = 4,
+    split: str = "",
+    train: bool = False,
 ) -> Path:
     """Build the dataset of ``data_cfg`` (``split`` defaults to its ``val_split``) and save ``num_clips`` clips."""
     split = split or data_cfg.val_split

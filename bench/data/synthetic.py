@@ -45,11 +45,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.classes import class_hue, synthetic_class_names
 from bench.data.errors import DatasetError
 from bench.data.transforms import ClipTransform, clip_sample
-from bench.config import DataConfig
 
 SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
 TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
@@ -64,7 +64,9 @@ def _hue_rgb(hue: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue, 1.0, 1.0))
 
 
-def _bounce(start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def _bounce(
+    start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> np.ndarray:
     """Positions (F, 2) at ``times`` of a point moving at ``velocity`` and reflected at ``low``/``high``."""
     span = high - low
     free = (start - low)[None] + times[:, None] * velocity[None]  # unbounded travel from ``low``
@@ -115,8 +117,9 @@ class SyntheticVideo:
     def _background(self, rng: np.random.Generator) -> dict:
         side = min(self.size)
         angle = rng.uniform(0, 2 * np.pi)
-        waves = [(rng.uniform(0, 2 * np.pi), rng.uniform(6, 20) * side / 64, rng.uniform(0, 2 * np.pi))
-                 for _ in range(3)]
+        waves = [
+            (rng.uniform(0, 2 * np.pi), rng.uniform(6, 20) * side / 64, rng.uniform(0, 2 * np.pi)) for _ in range(3)
+        ]
         # dark and nearly grey: darker than any object (value >= 0.42) and without a hue that could pass for a class
         colours = [np.clip(rng.uniform(0.1, 0.4) + rng.normal(0, 0.03, 3), 0, 1) for _ in range(2)]
         velocity = rng.uniform(0.3, 1.0) * self.camera_motion * np.array([np.cos(angle), np.sin(angle)])
@@ -136,14 +139,23 @@ class SyntheticVideo:
             speed = rng.uniform(0.7, 1.2) * self.object_speed * side
             low = np.array([radius, radius])
             high = np.array([width - radius, height - radius])
-            objects.append({
-                "cls": int(cls), "shape": int(rng.integers(0, len(SHAPES))),
-                "texture": int(rng.integers(0, len(TEXTURES))), "radius": radius,
-                "aspect": rng.uniform(0.6, 1.0), "orientation": rng.uniform(0, 2 * np.pi),
-                "start": low + rng.uniform(0, 1, 2) * (high - low), "velocity": speed * np.array([np.cos(angle), np.sin(angle)]),
-                "low": low, "high": high, "value": rng.uniform(0.6, 1.0),
-                "wavelength": rng.uniform(0.35, 0.6) * radius, "phase": rng.uniform(0, 2 * np.pi),
-            })
+            objects.append(
+                {
+                    "cls": int(cls),
+                    "shape": int(rng.integers(0, len(SHAPES))),
+                    "texture": int(rng.integers(0, len(TEXTURES))),
+                    "radius": radius,
+                    "aspect": rng.uniform(0.6, 1.0),
+                    "orientation": rng.uniform(0, 2 * np.pi),
+                    "start": low + rng.uniform(0, 1, 2) * (high - low),
+                    "velocity": speed * np.array([np.cos(angle), np.sin(angle)]),
+                    "low": low,
+                    "high": high,
+                    "value": rng.uniform(0.6, 1.0),
+                    "wavelength": rng.uniform(0.35, 0.6) * radius,
+                    "phase": rng.uniform(0, 2 * np.pi),
+                }
+            )
         return objects
 
     def render(self, split: str, index: int, num_frames: int, degrade: bool = True) -> RenderedClip:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from bench.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 from bench.config import DataConfig
+from bench.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -193,7 +193,7 @@ class ClipTransform:
     photometric: bool = True
 
     @classmethod
-    def from_config(cls, data_cfg: DataConfig, train: bool) -> "ClipTransform":
+    def from_config(cls, data_cfg: DataConfig, train: bool) -> ClipTransform:
         """Read ``crop_size``, ``base_size``, ``scale_range``, ``cat_max_ratio``, ``flip``, ``photometric``."""
         return cls(
             train=train,
@@ -241,11 +241,7 @@ class ClipTransform:
 
 
 def clip_sample(
-    transform: ClipTransform,
-    frames: torch.Tensor,
-    label: torch.Tensor,
-    flow: torch.Tensor | None,
-    name: str,
+    transform: ClipTransform, frames: torch.Tensor, label: torch.Tensor, flow: torch.Tensor | None, name: str
 ) -> dict:
     """Apply ``transform`` and pack the sample dict of docs/architecture.md ("Clips")."""
     frames, label, flow = transform(frames, label, flow)

@@ -39,17 +39,22 @@ FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 def require_cv2(method: str) -> None:
     """A one-line ``FlowPackageMissing`` (an ``ImportError``) when OpenCV is not installed."""
     if cv2 is None:
-        raise FlowPackageMissing(f"flow source {method!r} needs OpenCV: pip install "
-                                 f"'opencv-python-headless>=4.8,<6' (a dependency of vss-bench), or use "
-                                 f"model.flow.source=raft|ground_truth")
+        raise FlowPackageMissing(
+            f"flow source {method!r} needs OpenCV: pip install "
+            f"'opencv-python-headless>=4.8,<6' (a dependency of vss-bench), or use "
+            f"model.flow.source=raft|ground_truth"
+        )
 
 
 def dis_preset_id(preset: str) -> int:
     """OpenCV's constant for a DIS preset name (ultrafast | fast | medium); a one-line error otherwise."""
     if preset not in DIS_PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of {', '.join(DIS_PRESETS)}")
-    return {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
+    return {
+        "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    }[preset]
 
 
 def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = DEFAULT_DIS_PRESET) -> np.ndarray:
@@ -99,8 +104,9 @@ class ClassicalFlow(FlowEstimator):
     def forward(self, target: Tensor, source: Tensor) -> Tensor:
         """(B, 3, H, W) x 2 ImageNet-normalised -> (B, 2, H, W) float32 flow in pixels on ``target``'s device."""
         if target.shape != source.shape or target.dim() != 4:
-            raise ValueError(f"target and source must both be (B, 3, H, W); got {tuple(target.shape)} and "
-                             f"{tuple(source.shape)}")
+            raise ValueError(
+                f"target and source must both be (B, 3, H, W); got {tuple(target.shape)} and {tuple(source.shape)}"
+            )
         grey_t, grey_s = to_grey_uint8(target), to_grey_uint8(source)
         flows = np.stack([self._pair(t, s) for t, s in zip(grey_t, grey_s)])  # (B, H, W, 2)
         return torch.from_numpy(flows).permute(0, 3, 1, 2).contiguous().to(target.device)

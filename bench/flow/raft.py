@@ -25,8 +25,10 @@ from bench.flow.estimator import FlowEstimator, FlowWeightsMissing, FlowWeightsO
 from bench.flow.warp import resize_flow
 
 RAFT_MIN_SIZE = 128
-_RAFT = {"small": (optical_flow.raft_small, optical_flow.Raft_Small_Weights),
-         "large": (optical_flow.raft_large, optical_flow.Raft_Large_Weights)}
+_RAFT = {
+    "small": (optical_flow.raft_small, optical_flow.Raft_Small_Weights),
+    "large": (optical_flow.raft_large, optical_flow.Raft_Large_Weights),
+}
 
 
 def load_raft(variant: str = "small", weights: str = "") -> nn.Module:
@@ -46,12 +48,15 @@ def load_raft(variant: str = "small", weights: str = "") -> nn.Module:
             raise FlowWeightsOffline(
                 f"could not load torchvision RAFT-{variant} weights ({type(err).__name__}: {err}). Download {url} "
                 f"and put it into {checkpoints}/ (i.e. $TORCH_HOME/hub/checkpoints), or pass its path as "
-                f"model.flow.weights=/path/{url.rsplit('/', 1)[-1]}") from err
+                f"model.flow.weights=/path/{url.rsplit('/', 1)[-1]}"
+            ) from err
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FlowWeightsMissing(f"RAFT weights file {str(path)!r} does not exist (model.flow.weights); use '' "
-                                    f"for random init, 'default' for torchvision's weights, or a local path")
+            raise FlowWeightsMissing(
+                f"RAFT weights file {str(path)!r} does not exist (model.flow.weights); use '' "
+                f"for random init, 'default' for torchvision's weights, or a local path"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
@@ -76,7 +81,7 @@ class RaftFlow(FlowEstimator):
             self.raft.requires_grad_(False)
             self.raft.eval()
 
-    def train(self, mode: bool = True) -> "RaftFlow":
+    def train(self, mode: bool = True) -> RaftFlow:
         """A frozen RAFT stays in eval mode (its context encoder has BatchNorm)."""
         super().train(mode)
         if self.freeze:
@@ -104,5 +109,5 @@ class RaftFlow(FlowEstimator):
         img2 = F.pad(img2, pad, mode="replicate")
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
             flow = self.raft(img1, img2, num_flow_updates=self.iters)[-1]
-        flow = flow[..., pad[2]:pad[2] + hs, pad[0]:pad[0] + ws]
+        flow = flow[..., pad[2] : pad[2] + hs, pad[0] : pad[0] + ws]
         return resize_flow(flow, (h, w))

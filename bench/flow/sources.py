@@ -26,8 +26,9 @@ def check_flow_source(source: str) -> None:
         raise ValueError(f"unknown flow source {source!r}; choose one of {', '.join(FLOW_SOURCES)}")
 
 
-def make_flow_estimator(source: str, raft: str = "small", weights: str = "", iters: int = 12,
-                        freeze: bool = True) -> FlowEstimator | None:
+def make_flow_estimator(
+    source: str, raft: str = "small", weights: str = "", iters: int = 12, freeze: bool = True
+) -> FlowEstimator | None:
     """The estimator of ``source``; None for ``ground_truth``. ``raft``/``weights``/``iters``/``freeze`` are
     RAFT's (``bench.flow.raft.RaftFlow``) and ignored by the classical sources."""
     check_flow_source(source)

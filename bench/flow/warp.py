@@ -25,8 +25,11 @@ from torch import Tensor
 def _sampling_grid(flow: Tensor) -> Tensor:
     """(B, 2, H, W) flow in pixels -> (B, H, W, 2) grid in [-1, 1] (x, y) for ``align_corners=True``."""
     b, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
-                            torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=flow.device, dtype=flow.dtype),
+        torch.arange(w, device=flow.device, dtype=flow.dtype),
+        indexing="ij",
+    )
     gx = 2.0 * (xs + flow[:, 0]) / max(w - 1, 1) - 1.0
     gy = 2.0 * (ys + flow[:, 1]) / max(h - 1, 1) - 1.0
     return torch.stack((gx, gy), dim=-1)
@@ -41,8 +44,9 @@ def backward_warp(src: Tensor, flow: Tensor, mode: str = "bilinear", padding_mod
     if flow.dim() != 4 or flow.shape[1] != 2:
         raise ValueError(f"flow must be (B, 2, H, W), got {tuple(flow.shape)}")
     if src.shape[0] != flow.shape[0] or src.shape[-2:] != flow.shape[-2:]:
-        raise ValueError(f"src {tuple(src.shape)} and flow {tuple(flow.shape)} need the same batch and size; "
-                         f"use resize_flow first")
+        raise ValueError(
+            f"src {tuple(src.shape)} and flow {tuple(flow.shape)} need the same batch and size; use resize_flow first"
+        )
     grid = _sampling_grid(flow.to(src.dtype))
     return F.grid_sample(src, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
 
@@ -57,8 +61,7 @@ def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     if (h, w) == (h_in, w_in):
         return flow
     resized = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=True)
-    scale = torch.tensor([(w - 1) / max(w_in - 1, 1), (h - 1) / max(h_in - 1, 1)],
-                         device=flow.device, dtype=flow.dtype)
+    scale = torch.tensor([(w - 1) / max(w_in - 1, 1), (h - 1) / max(h_in - 1, 1)], device=flow.device, dtype=flow.dtype)
     return resized * scale.view(1, 2, 1, 1)
 
 

@@ -21,15 +21,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from bench.constants import EXIT_BUSY
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run, format_varied
 from bench.progress import Progress
 from bench.run import rundir
-from bench.constants import EXIT_BUSY
 
 EXIT_REFUSED = 2  # the run dir cannot take the run (its config.yaml could not be written): not started
 log = logging.getLogger("bench.grid.local")
@@ -40,8 +41,10 @@ class SweepInterrupted(KeyboardInterrupt):
     training loop saves a checkpoint first, bench.run.signals)."""
 
     def __init__(self, stopped: int, not_started: int) -> None:
-        super().__init__(f"stopped {stopped} running run{'s' * (stopped != 1)} (a run in training saved its "
-                         f"checkpoint), {not_started} not started")
+        super().__init__(
+            f"stopped {stopped} running run{'s' * (stopped != 1)} (a run in training saved its "
+            f"checkpoint), {not_started} not started"
+        )
         self.stopped, self.not_started = stopped, not_started
 
 
@@ -96,9 +99,19 @@ def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_
     log = open(log_path, "w")
     command = [sys.executable, "-m", "bench.run.execute", str(run.run_dir)] + (["--take-over"] if take_over else [])
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env)
-    manifest_file.append(manifest, {"event": "submit", "run_id": run.run_id, "run_dir": str(run.run_dir),
-                                    "launcher": "local", "job_id": f"local-{proc.pid}",
-                                    "host": socket.gethostname(), "log": str(log_path), "time": time.time()})
+    manifest_file.append(
+        manifest,
+        {
+            "event": "submit",
+            "run_id": run.run_id,
+            "run_dir": str(run.run_dir),
+            "launcher": "local",
+            "job_id": f"local-{proc.pid}",
+            "host": socket.gethostname(),
+            "log": str(log_path),
+            "time": time.time(),
+        },
+    )
     return _Active(run, proc, log, time.time())
 
 
@@ -106,15 +119,24 @@ def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
     active.log.close()
     log_path = Path(active.log.name)
     last = "" if code == 0 else _last_error_line(active.run.run_dir, log_path)
-    manifest_file.append(manifest, {"event": "end", "run_id": active.run.run_id,
-                                    "job_id": f"local-{active.proc.pid}", "returncode": code, "reason": last,
-                                    "time": time.time()})
+    manifest_file.append(
+        manifest,
+        {
+            "event": "end",
+            "run_id": active.run.run_id,
+            "job_id": f"local-{active.proc.pid}",
+            "returncode": code,
+            "reason": last,
+            "time": time.time(),
+        },
+    )
     return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last)
 
 
 def _end_line(result: LocalResult) -> str:
-    word = {0: "done", EXIT_BUSY: "skipped (owned by another process)"}.get(result.returncode,
-                                                                          f"FAILED ({result.returncode})")
+    word = {0: "done", EXIT_BUSY: "skipped (owned by another process)"}.get(
+        result.returncode, f"FAILED ({result.returncode})"
+    )
     tail = f": {result.last_line}" if result.last_line else ""
     return f"{result.run_id}: {word} in {result.wall_time_s:.1f}s{tail}"
 
@@ -136,8 +158,14 @@ def _stop_all(active: dict[str, _Active]) -> None:
         item.log.close()
 
 
-def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest: Path | None = None,
-              echo: bool = True, take_over: bool = False) -> list[LocalResult]:
+def run_local(
+    runs: Sequence[Run],
+    max_parallel: int,
+    sweep_dir: Path,
+    manifest: Path | None = None,
+    echo: bool = True,
+    take_over: bool = False,
+) -> list[LocalResult]:
     """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others.
 
     Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
@@ -167,8 +195,10 @@ def run_local(runs: Sequence[Run], max_parallel: int, sweep_dir: Path, manifest:
                     ended(started)
                     continue
                 active[started.run.run_id] = started
-                say(f"run {total - len(queue)} of {total}: started {started.run.run_id} [{_describe(started.run)}] "
-                    f"(pid {started.proc.pid}, log {started.log.name})")
+                say(
+                    f"run {total - len(queue)} of {total}: started {started.run.run_id} [{_describe(started.run)}] "
+                    f"(pid {started.proc.pid}, log {started.log.name})"
+                )
             for rid, item in list(active.items()):
                 code = item.proc.poll()
                 if code is not None:

@@ -15,15 +15,16 @@ import math
 import os
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from bench.config import LaunchConfig
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run
 from bench.progress import configure_logging
 from bench.run import rundir
 from bench.run.liveness import slurm_reachable
-from bench.config import LaunchConfig
 
 
 class LaunchError(RuntimeError):
@@ -31,9 +32,9 @@ class LaunchError(RuntimeError):
 
 
 # A job reaching its time limit is requeued only if submitit's USR2 handler is in place when the signal comes.
-SIGNAL_DELAY_S = 90        # submitit's default: sbatch --signal=USR2@90
-SIGNAL_RESOLUTION_S = 60   # sbatch --signal: "the signal may be sent up to 60 seconds earlier than specified"
-STARTUP_MARGIN_S = 90      # from the job's start to the handler (python start-up, unpickling the Job)
+SIGNAL_DELAY_S = 90  # submitit's default: sbatch --signal=USR2@90
+SIGNAL_RESOLUTION_S = 60  # sbatch --signal: "the signal may be sent up to 60 seconds earlier than specified"
+STARTUP_MARGIN_S = 90  # from the job's start to the handler (python start-up, unpickling the Job)
 MIN_REQUEUE_TIME_MIN = math.ceil((SIGNAL_DELAY_S + SIGNAL_RESOLUTION_S + STARTUP_MARGIN_S) / 60)
 
 
@@ -41,10 +42,12 @@ def check_time_min(launch: LaunchConfig) -> None:
     """Refuse a ``launch.time_min`` so short that the time-limit signal can come before the job can catch it
     (the job then dies of "User defined signal 2" instead of being requeued)."""
     if launch.time_min < MIN_REQUEUE_TIME_MIN:
-        raise LaunchError(f"launch.time_min={launch.time_min} is below {MIN_REQUEUE_TIME_MIN} minutes: SLURM sends "
-                          f"the time-limit signal {SIGNAL_DELAY_S}-{SIGNAL_DELAY_S + SIGNAL_RESOLUTION_S} s before "
-                          f"the limit, and a job needs up to {STARTUP_MARGIN_S} s to catch it, so it would be "
-                          f"killed instead of requeued; give launch.time_min={MIN_REQUEUE_TIME_MIN} or more")
+        raise LaunchError(
+            f"launch.time_min={launch.time_min} is below {MIN_REQUEUE_TIME_MIN} minutes: SLURM sends "
+            f"the time-limit signal {SIGNAL_DELAY_S}-{SIGNAL_DELAY_S + SIGNAL_RESOLUTION_S} s before "
+            f"the limit, and a job needs up to {STARTUP_MARGIN_S} s to catch it, so it would be "
+            f"killed instead of requeued; give launch.time_min={MIN_REQUEUE_TIME_MIN} or more"
+        )
 
 
 class Job:
@@ -71,8 +74,13 @@ class Job:
             configure_logging()  # status lines into the job's log
 
             self._preempted = False
-            result = execute(rundir.read_config(self.run_dir), self.run_dir, take_over=self.take_over,
-                             preempted=lambda: self._preempted, launched=True)
+            result = execute(
+                rundir.read_config(self.run_dir),
+                self.run_dir,
+                take_over=self.take_over,
+                preempted=lambda: self._preempted,
+                launched=True,
+            )
             return result.summary()
         finally:
             os.chdir(previous)
@@ -114,8 +122,12 @@ def slurm_parameters(launch: LaunchConfig, name: str) -> dict[str, Any]:
     }
     if launch.gpus_per_node:
         params["gpus_per_node"] = launch.gpus_per_node
-    for key, value in (("slurm_partition", launch.partition), ("slurm_account", launch.account),
-                       ("slurm_qos", launch.qos), ("slurm_constraint", launch.constraint)):
+    for key, value in (
+        ("slurm_partition", launch.partition),
+        ("slurm_account", launch.account),
+        ("slurm_qos", launch.qos),
+        ("slurm_constraint", launch.constraint),
+    ):
         if value:
             params[key] = value
     if launch.sbatch_extra:
@@ -140,8 +152,14 @@ def _submit_array(executor: Any, jobs: list[Job]) -> list[Any]:
             os.environ["PYTHONPATH"] = saved_path
 
 
-def submit_slurm(runs: Sequence[Run], launch: LaunchConfig, sweep_dir: Path, name: str, manifest: Path | None = None,
-                 take_over: bool = False) -> list[Any]:
+def submit_slurm(
+    runs: Sequence[Run],
+    launch: LaunchConfig,
+    sweep_dir: Path,
+    name: str,
+    manifest: Path | None = None,
+    take_over: bool = False,
+) -> list[Any]:
     """Submit ``runs`` as one SLURM job array (submitit ``executor.batch()``); returns the submitit jobs.
 
     The runs come from ``bench.grid.status`` (launchable: the reuse decision is made); each run's config is stored
@@ -159,14 +177,24 @@ def submit_slurm(runs: Sequence[Run], launch: LaunchConfig, sweep_dir: Path, nam
         rundir.write_config(run.run_dir, run.config)
     manifest = manifest or Path(sweep_dir) / "manifest.jsonl"
     # many timeouts allowed: long runs chain through time limits, resuming from checkpoint.pt each time
-    executor = submitit.AutoExecutor(folder=Path(launch.folder) / name / "%j", cluster="slurm",
-                                     slurm_max_num_timeout=20)
+    executor = submitit.AutoExecutor(
+        folder=Path(launch.folder) / name / "%j", cluster="slurm", slurm_max_num_timeout=20
+    )
     executor.update_parameters(**slurm_parameters(launch, f"bench-{name}"))
     cwd = os.getcwd()
     jobs = _submit_array(executor, [Job(str(run.run_dir), cwd, take_over) for run in runs])
     for run, job in zip(runs, jobs):
-        manifest_file.append(manifest, {"event": "submit", "run_id": run.run_id, "run_dir": str(run.run_dir),
-                                        "launcher": "slurm", "job_id": str(job.job_id),
-                                        "host": socket.gethostname(), "log": str(job.paths.stdout),
-                                        "time": time.time()})
+        manifest_file.append(
+            manifest,
+            {
+                "event": "submit",
+                "run_id": run.run_id,
+                "run_dir": str(run.run_dir),
+                "launcher": "slurm",
+                "job_id": str(job.job_id),
+                "host": socket.gethostname(),
+                "log": str(job.paths.stdout),
+                "time": time.time(),
+            },
+        )
     return jobs

@@ -37,8 +37,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.config import (Config, ConfigError, LaunchConfig, apply_overrides, check_inside, check_safe_name,
-                          deep_merge, from_dict, parse_override, read_yaml, read_yaml_with_base)
+from bench.config import (
+    Config,
+    ConfigError,
+    LaunchConfig,
+    apply_overrides,
+    check_inside,
+    check_safe_name,
+    deep_merge,
+    from_dict,
+    parse_override,
+    read_yaml,
+    read_yaml_with_base,
+)
 from bench.grid import manifest as manifest_file
 from bench.models import registry
 from bench.models.registry import RegistryError
@@ -89,7 +100,7 @@ class Grid:
     runs: tuple[Run, ...]
     launch: LaunchConfig
     sweep_dir: Path
-    overrides: tuple[str, ...] = ()   # the command-line overrides it was expanded with
+    overrides: tuple[str, ...] = ()  # the command-line overrides it was expanded with
 
     @property
     def name(self) -> str:
@@ -155,15 +166,27 @@ def load_spec(path: str | Path) -> GridSpec:
         name = check_safe_name(data.get("name") or path.stem, "name")
     except ConfigError as err:
         raise _fail(path, str(err)) from None
-    return GridSpec(path=path, name=name, base=base, grid=grid, ablation=ablation,
-                    factor=str(data.get("factor", "")), description=str(data.get("description", "")),
-                    overrides=dict(overrides), seeds=seeds, launch=dict(launch))
+    return GridSpec(
+        path=path,
+        name=name,
+        base=base,
+        grid=grid,
+        ablation=ablation,
+        factor=str(data.get("factor", "")),
+        description=str(data.get("description", "")),
+        overrides=dict(overrides),
+        seeds=seeds,
+        launch=dict(launch),
+    )
 
 
 def _check_grid(path: Path, grid: Any) -> list[dict[str, dict[str, list[Any]]]]:
     if not isinstance(grid, list) or not grid:
-        raise _fail(path, "'grid' must be a non-empty list of blocks, each with 'product' and/or 'zip' "
-                          "(e.g. grid: [{product: {model.memory_length: [1, 2, 4]}}])")
+        raise _fail(
+            path,
+            "'grid' must be a non-empty list of blocks, each with 'product' and/or 'zip' "
+            "(e.g. grid: [{product: {model.memory_length: [1, 2, 4]}}])",
+        )
     blocks = []
     for i, block in enumerate(grid):
         where = f"grid[{i}]"
@@ -200,8 +223,15 @@ def expand_block(block: dict[str, dict[str, list[Any]]]) -> list[dict[str, Any]]
     return [{**p, **z} for p in product_rows for z in zip_rows]
 
 
-def _entry_config(spec: GridSpec, base_values: dict[str, Any], entry: dict[str, Any], seed: int | None,
-                  launch_values: dict[str, Any], cli: list[Any], where: str) -> Config:
+def _entry_config(
+    spec: GridSpec,
+    base_values: dict[str, Any],
+    entry: dict[str, Any],
+    seed: int | None,
+    launch_values: dict[str, Any],
+    cli: list[Any],
+    where: str,
+) -> Config:
     """The validated config of one grid entry and seed (order: module docstring)."""
     values = apply_overrides(base_values, list(spec.overrides.items()) + list(entry.items()))
     if seed is not None:
@@ -220,8 +250,9 @@ def _launch_values(launch: dict[str, Any] | None, spec: GridSpec) -> dict[str, A
     return deep_merge(spec.launch, {k: v for k, v in (launch or {}).items() if v is not None})
 
 
-def _expand(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
-                launch: dict[str, Any] | None = None) -> list[Run]:
+def _expand(
+    spec: GridSpec, overrides: list[str] | tuple[str, ...] = (), launch: dict[str, Any] | None = None
+) -> list[Run]:
     """All distinct runs of ``spec``, in grid order; every config is built and validated here.
 
     ``overrides`` are command-line ``key=value`` strings (applied last); ``launch`` holds command-line
@@ -253,15 +284,19 @@ def _check_distinct_run_dirs(spec: GridSpec, runs: list[Run]) -> None:
         key = Path(run.run_dir).absolute()
         if key in seen:
             other = seen[key]
-            raise _fail(spec.path, f"runs {other.run_id} ({format_varied(other.varied) or '(base)'}) and "
-                                   f"{run.run_id} ({format_varied(run.varied) or '(base)'}) both resolve to "
-                                   f"run_dir {run.run_dir}; remove run_dir from the base config and overrides "
-                                   f"(each run then gets output_root/<run id>)")
+            raise _fail(
+                spec.path,
+                f"runs {other.run_id} ({format_varied(other.varied) or '(base)'}) and "
+                f"{run.run_id} ({format_varied(run.varied) or '(base)'}) both resolve to "
+                f"run_dir {run.run_dir}; remove run_dir from the base config and overrides "
+                f"(each run then gets output_root/<run id>)",
+            )
         seen[key] = run
 
 
-def _grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
-                launch: dict[str, Any] | None = None) -> tuple[LaunchConfig, Path]:
+def _grid_launch(
+    spec: GridSpec, overrides: list[str] | tuple[str, ...] = (), launch: dict[str, Any] | None = None
+) -> tuple[LaunchConfig, Path]:
     """The grid's own launch settings (base < spec ``launch`` < command line) and its output root."""
     values = apply_overrides(read_yaml_with_base(spec.base), list(spec.overrides.items()))
     values["launch"] = deep_merge(values.get("launch") or {}, _launch_values(launch, spec))
@@ -273,8 +308,12 @@ def _grid_launch(spec: GridSpec, overrides: list[str] | tuple[str, ...] = (),
     return launch_cfg, Path(values.get("output_root") or Config().output_root)
 
 
-def build_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               launch: dict[str, Any] | None = None, recorded: bool = False) -> Grid:
+def build_grid(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    launch: dict[str, Any] | None = None,
+    recorded: bool = False,
+) -> Grid:
     """The one way from a spec file to its runs: load, expand and validate every run (model names and options
     included: computing a run id builds the model's arguments), plus the grid's launch settings and bookkeeping
     folder (``<output_root>/../sweeps/<name>``). ``overrides``: command-line ``key=value`` strings (applied last);

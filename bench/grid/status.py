@@ -15,9 +15,10 @@ otherwise pending. Only pending and failed runs are launched again (``LAUNCHABLE
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run, format_varied
@@ -65,8 +66,9 @@ def run_statuses(runs: Sequence[Run], manifest: Path) -> list[RunStatus]:
 
 
 def _record_status(run: Run, job_id: str) -> RunStatus | None:
-    """DONE for a finished record of this config and code; STALE for one made by other code; CORRUPT when the folder cannot hold the run (``rundir``'s
-    reuse decision: another run's files, or a corrupt record); None otherwise."""
+    """DONE for a finished record of this config and code; STALE for one made by other code; CORRUPT when the
+    folder cannot hold the run (``rundir``'s reuse decision: another run's files, or a corrupt
+    record); None otherwise."""
     reuse = rundir.inspect_reuse(run.run_dir, run.config)
     if reuse.stale:
         return RunStatus(run, RunState.STALE, f"code changed ({'; '.join(reuse.stale)})", job_id)
@@ -124,8 +126,11 @@ def _ended_status(run: Run, sub: dict[str, Any], job: JobStatus | None, dead_cla
     if dead_claim:
         return RunStatus(run, RunState.FAILED, f"its process died ({dead_claim})", job_id)
     not_done = rundir.read_record(run.run_dir)
-    reason = not_done.reason if not_done.state is rundir.RecordState.NOT_DONE else (
-        "not submitted" if not sub else "no record yet")
+    reason = (
+        not_done.reason
+        if not_done.state is rundir.RecordState.NOT_DONE
+        else ("not submitted" if not sub else "no record yet")
+    )
     return RunStatus(run, RunState.PENDING, reason, job_id)
 
 
@@ -138,8 +143,9 @@ def format_table(statuses: Sequence[RunStatus]) -> str:
     """The run table: id, varied overrides, seed, status, reason."""
     from tabulate import tabulate
 
-    rows = [(s.run.run_id, format_varied(s.run.varied) or "(base)", s.run.seed, s.state.value, s.reason)
-            for s in statuses]
+    rows = [
+        (s.run.run_id, format_varied(s.run.varied) or "(base)", s.run.seed, s.state.value, s.reason) for s in statuses
+    ]
     return tabulate(rows, headers=("run id", "varied", "seed", "status", "reason"), tablefmt="simple")
 
 

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.constants import EXIT_BUSY
 from bench.grid import local, manifest, slurm
 from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
-from bench.constants import EXIT_BUSY
 from bench.run import rundir
 from bench.run.liveness import slurm_reachable
 from bench.run.records import ensure_writable
@@ -63,9 +63,11 @@ def _stale_stop(statuses: list[RunStatus], spec: str) -> str:
     stale = [s for s in statuses if s.state is RunState.STALE]
     if not stale:
         return ""
-    return (f"{len(stale)} run(s) were made by code that has changed since ({stale[0].reason}, ...); nothing was "
-            f"started. Train them again with `bench sweep {spec} --rerun-stale` (their folders are kept as "
-            f"<run>.stale-<n>), or use their records as they are with --accept-stale")
+    return (
+        f"{len(stale)} run(s) were made by code that has changed since ({stale[0].reason}, ...); nothing was "
+        f"started. Train them again with `bench sweep {spec} --rerun-stale` (their folders are kept as "
+        f"<run>.stale-<n>), or use their records as they are with --accept-stale"
+    )
 
 
 def _check_writable(grid: Grid, todo: list[Any]) -> None:
@@ -90,8 +92,11 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
         raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
     _prepare(grid, todo)
     if grid.launch.time_min < MIN_PREEMPTIBLE_TIME_MIN:
-        print(f"warning: launch.time_min={grid.launch.time_min} < {MIN_PREEMPTIBLE_TIME_MIN}: submitit treats every "
-              f"USR2 as a time-out (at most 20 requeues) instead of a preemption", file=sys.stderr)
+        print(
+            f"warning: launch.time_min={grid.launch.time_min} < {MIN_PREEMPTIBLE_TIME_MIN}: submitit treats every "
+            f"USR2 as a time-out (at most 20 requeues) instead of a preemption",
+            file=sys.stderr,
+        )
     jobs = slurm.submit_slurm(todo, grid.launch, grid.sweep_dir, grid.name, grid.manifest, take_over=take_over)
     array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
     print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
@@ -104,16 +109,25 @@ def _run_locally(grid: Grid, todo: list[Any], take_over: bool) -> int:
     start = time.time()
     results = local.run_local(todo, grid.launch.max_parallel, grid.sweep_dir, grid.manifest, take_over=take_over)
     failed = [r for r in results if r.returncode != 0]
-    print(f"\nsweep {grid.name} finished in {time.time() - start:.1f}s: "
-          f"{len(results) - len(failed)} ok, {len(failed)} not ok")
+    print(
+        f"\nsweep {grid.name} finished in {time.time() - start:.1f}s: "
+        f"{len(results) - len(failed)} ok, {len(failed)} not ok"
+    )
     final = run_statuses(grid.runs, grid.manifest)
     print(format_table(final))
     not_ok = [r for r in failed if r.returncode != EXIT_BUSY]  # a busy run is someone else's, not a failure
     return 1 if not_ok or any(s.state is RunState.FAILED for s in final) else 0
 
 
-def sweep_command(spec: str, launcher: str | None = None, dry_run: bool = False, max_parallel: int | None = None,
-                  overrides: list[str] | tuple[str, ...] = (), take_over: bool = False, stale: str = "stop") -> int:
+def sweep_command(
+    spec: str,
+    launcher: str | None = None,
+    dry_run: bool = False,
+    max_parallel: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    take_over: bool = False,
+    stale: str = "stop",
+) -> int:
     """``bench sweep``: validate everything, then print the table (dry run) or launch the runs to do.
 
     Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise, 2 when the
@@ -131,8 +145,10 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
     if stale not in STALE_POLICIES:
         raise SweepError(f"unknown stale policy {stale!r}; choose one of {', '.join(STALE_POLICIES)}")
     statuses = run_statuses(grid.runs, grid.manifest)
-    print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); launcher {grid.launch.launcher}; "
-          f"bookkeeping in {grid.sweep_dir}")
+    print(
+        f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); launcher {grid.launch.launcher}; "
+        f"bookkeeping in {grid.sweep_dir}"
+    )
     print(format_table(statuses))
     if dry_run:
         return 0

@@ -30,7 +30,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,14 +46,17 @@ class WindowSizeError(ValueError):
 
 def _check_shapes(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor) -> None:
     if query_key.dim() != 4 or memory_keys.dim() != 5 or memory_values.dim() != 5:
-        raise ValueError(f"expected query_key (B,Ck,H,W), memory_keys (B,T,Ck,H,W), memory_values (B,T,Cv,H,W); "
-                         f"got {tuple(query_key.shape)}, {tuple(memory_keys.shape)}, {tuple(memory_values.shape)}")
+        raise ValueError(
+            f"expected query_key (B,Ck,H,W), memory_keys (B,T,Ck,H,W), memory_values (B,T,Cv,H,W); "
+            f"got {tuple(query_key.shape)}, {tuple(memory_keys.shape)}, {tuple(memory_values.shape)}"
+        )
     b, ck, h, w = query_key.shape
     if memory_keys.shape[0] != b or memory_keys.shape[2] != ck or memory_keys.shape[3:] != (h, w):
         raise ValueError(f"memory_keys {tuple(memory_keys.shape)} do not match query_key {tuple(query_key.shape)}")
     if memory_values.shape[:2] != memory_keys.shape[:2] or memory_values.shape[3:] != (h, w):
-        raise ValueError(f"memory_values {tuple(memory_values.shape)} do not match memory_keys "
-                         f"{tuple(memory_keys.shape)}")
+        raise ValueError(
+            f"memory_values {tuple(memory_values.shape)} do not match memory_keys {tuple(memory_keys.shape)}"
+        )
 
 
 def _flatten_memory(memory: Tensor) -> Tensor:
@@ -83,7 +86,9 @@ def _(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 
 @register_flop_formula(torch.ops.vss_bench.tma_sdpa_padded)
-def _sdpa_padded_flops(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], *args, **kwargs) -> int:
+def _sdpa_padded_flops(
+    q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], *args, **kwargs
+) -> int:
     """The unpadded count: the zero channels are an implementation detail, not work of the model."""
     b, heads, n, ck = q_shape
     return tma_read_flops(b * heads, n, k_shape[-2], ck, v_shape[-1])
@@ -93,9 +98,9 @@ def tma_read_sdpa(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor)
     """Fused TMA read: (B, Ck, H, W), (B, T, Ck, H, W), (B, T, Cv, H, W) -> (B, Cv, H, W)."""
     _check_shapes(query_key, memory_keys, memory_values)
     b, ck, h, w = query_key.shape
-    q = query_key.flatten(2).transpose(1, 2).unsqueeze(1)        # (B, 1, HW, Ck)
-    k = _flatten_memory(memory_keys).unsqueeze(1)                # (B, 1, THW, Ck)
-    v = _flatten_memory(memory_values).unsqueeze(1)              # (B, 1, THW, Cv)
+    q = query_key.flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, HW, Ck)
+    k = _flatten_memory(memory_keys).unsqueeze(1)  # (B, 1, THW, Ck)
+    v = _flatten_memory(memory_values).unsqueeze(1)  # (B, 1, THW, Cv)
     cv = v.shape[-1]
     needs_grad = torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))
     if q.device.type == "cpu" and ck != cv and not needs_grad:
@@ -114,16 +119,15 @@ def tma_read_reference(query_key: Tensor, memory_keys: Tensor, memory_values: Te
     _check_shapes(query_key, memory_keys, memory_values)
     b, ck, h, w = query_key.shape
     t, cv = memory_values.shape[1], memory_values.shape[2]
-    keys = memory_keys.permute(0, 2, 1, 3, 4).reshape(b, ck, t * h * w)           # (B, Ck, THW)
-    query = query_key.reshape(b, ck, h * w).permute(0, 2, 1)                       # (B, HW, Ck)
-    attention = F.softmax(torch.bmm(query, keys), dim=-1)                          # (B, HW, THW)
+    keys = memory_keys.permute(0, 2, 1, 3, 4).reshape(b, ck, t * h * w)  # (B, Ck, THW)
+    query = query_key.reshape(b, ck, h * w).permute(0, 2, 1)  # (B, HW, Ck)
+    attention = F.softmax(torch.bmm(query, keys), dim=-1)  # (B, HW, THW)
     values = memory_values.permute(0, 2, 1, 3, 4).reshape(b, cv, t * h * w).permute(0, 2, 1)  # (B, THW, Cv)
-    memory = torch.bmm(attention, values)                                          # (B, HW, Cv)
+    memory = torch.bmm(attention, values)  # (B, HW, Cv)
     return memory.permute(0, 2, 1).reshape(b, cv, h, w)
 
 
-_IMPLS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
-    "sdpa": tma_read_sdpa, "reference": tma_read_reference}
+_IMPLS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {"sdpa": tma_read_sdpa, "reference": tma_read_reference}
 
 
 def get_tma_read(impl: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
@@ -157,13 +161,16 @@ def local_tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor
     b, ck, h, w = query_key.shape
     t, cv = memory_values.shape[1], memory_values.shape[2]
     if window_size < 1 or window_size % 2 == 0:
-        raise WindowSizeError(f"window_size must be an odd number >= 1 (the window is centred on the query), "
-                              f"got {window_size}")
+        raise WindowSizeError(
+            f"window_size must be an odd number >= 1 (the window is centred on the query), got {window_size}"
+        )
     limit = local_window_limit(h, w)
     if window_size > limit:
-        raise WindowSizeError(f"window_size={window_size} is larger than the {h}x{w} feature map needs ({limit} covers "
-                              f"it from every position); lower model.window_size to at most {limit}, or use "
-                              f"model.name=tmanet")
+        raise WindowSizeError(
+            f"window_size={window_size} is larger than the {h}x{w} feature map needs ({limit} covers "
+            f"it from every position); lower model.window_size to at most {limit}, or use "
+            f"model.name=tmanet"
+        )
     k2, pad = window_size * window_size, window_size // 2
 
     def gather(x: Tensor) -> Tensor:  # (B, T, C, H, W) -> (B, T, C, k*k, H*W)
@@ -171,7 +178,7 @@ def local_tma_read(query_key: Tensor, memory_keys: Tensor, memory_values: Tensor
 
     valid = F.unfold(query_key.new_ones(1, 1, h, w), window_size, padding=pad).view(1, 1, k2, h * w) > 0
     scores = torch.einsum("bcn,btckn->btkn", query_key.flatten(2), gather(memory_keys))
-    scores = scores.masked_fill(~valid, float("-inf")).flatten(1, 2)              # (B, T*k*k, HW)
+    scores = scores.masked_fill(~valid, float("-inf")).flatten(1, 2)  # (B, T*k*k, HW)
     weights = F.softmax(scores, dim=1).view(b, t, k2, h * w)
-    read = torch.einsum("btkn,btvkn->bvn", weights, gather(memory_values))        # (B, Cv, HW)
+    read = torch.einsum("btkn,btvkn->bvn", weights, gather(memory_values))  # (B, Cv, HW)
     return read.reshape(b, cv, h, w)

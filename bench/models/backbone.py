@@ -48,12 +48,19 @@ class PretrainedWeightsError(RuntimeError):
 class MissingWeightsFile(PretrainedWeightsError, FileNotFoundError):
     """``model.pretrained_path`` names no file."""
 
+
 # Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
 LAYER3_INDEX, LAYER4_INDEX = 3, 4
 
 # mmcv/mmseg ResNetV1c deep-stem keys -> timm deep-stem keys ('stem.7' is the last stem BN, timm's 'bn1').
-_MMCV_STEM_KEYS: dict[str, str] = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.",
-                                   "stem.4.": "conv1.4.", "stem.6.": "conv1.6.", "stem.7.": "bn1."}
+_MMCV_STEM_KEYS: dict[str, str] = {
+    "stem.0.": "conv1.0.",
+    "stem.1.": "conv1.1.",
+    "stem.3.": "conv1.3.",
+    "stem.4.": "conv1.4.",
+    "stem.6.": "conv1.6.",
+    "stem.7.": "bn1.",
+}
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -64,10 +71,13 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise MissingWeightsFile(f"backbone weights file {str(path)!r} does not exist (model.pretrained_path); "
-                                 "give the path of the downloaded file, or set model.pretrained=false")
+        raise MissingWeightsFile(
+            f"backbone weights file {str(path)!r} does not exist (model.pretrained_path); "
+            "give the path of the downloaded file, or set model.pretrained=false"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
         state = load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -80,10 +90,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             continue
         for prefix in ("module.", "backbone."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         for old, new in _MMCV_STEM_KEYS.items():
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
         cleaned[key] = value
     return cleaned
 
@@ -120,14 +130,18 @@ class Backbone(nn.Module):
             "mismatched": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
         }
         if not usable:
-            raise ValueError(f"no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
-                             f"{list(state)[:3]}, model keys {list(own)[:3]}); is it a {self.name} checkpoint?")
+            raise ValueError(
+                f"no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
+                f"{list(state)[:3]}, model keys {list(own)[:3]}); is it a {self.name} checkpoint?"
+            )
         self.body.load_state_dict(usable, strict=False)
         if report["missing"] or report["mismatched"]:
-            warnings.warn(f"backbone {self.name!r} from {str(path)!r}: {len(usable)} tensors loaded, "
-                          f"{len(report['missing'])} missing (e.g. {report['missing'][:5]}), "
-                          f"{len(report['mismatched'])} with another shape (e.g. {report['mismatched'][:5]})",
-                          stacklevel=2)
+            warnings.warn(
+                f"backbone {self.name!r} from {str(path)!r}: {len(usable)} tensors loaded, "
+                f"{len(report['missing'])} missing (e.g. {report['missing'][:5]}), "
+                f"{len(report['mismatched'])} with another shape (e.g. {report['mismatched'][:5]})",
+                stacklevel=2,
+            )
         return report
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
@@ -175,8 +189,9 @@ def _create_from_hub(name: str, kwargs: dict) -> nn.Module:
     if local is not None:
         return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(local)}, **kwargs)
     if not hub_reachable():
-        raise PretrainedWeightsError(_fetch_hint(name, f"no copy in the local caches and {HUB_HOST} cannot be "
-                                                       "reached from here"))
+        raise PretrainedWeightsError(
+            _fetch_hint(name, f"no copy in the local caches and {HUB_HOST} cannot be reached from here")
+        )
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except Exception as err:  # network / hub errors come in many types (OSError, HTTPError, hub errors)
@@ -191,6 +206,8 @@ def _fetch_hint(name: str, why: str) -> str:
     if cfg is not None and cfg.url:
         source.append(cfg.url)
     where = " or ".join(source) or f"the timm weights of {name!r}"
-    return (f"could not fetch pretrained weights for backbone {name!r} ({why}). Download {where} on a machine "
-            f"with internet access, copy it here and set model.pretrained_path=/path/to/that/file (or put the .pth "
-            f"in {Path(torch.hub.get_dir()) / 'checkpoints'}/, or set model.pretrained=false to train from scratch).")
+    return (
+        f"could not fetch pretrained weights for backbone {name!r} ({why}). Download {where} on a machine "
+        f"with internet access, copy it here and set model.pretrained_path=/path/to/that/file (or put the .pth "
+        f"in {Path(torch.hub.get_dir()) / 'checkpoints'}/, or set model.pretrained=false to train from scratch)."
+    )

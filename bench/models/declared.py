@@ -60,8 +60,10 @@ def signature_of(function: ast.FunctionDef) -> inspect.Signature:
     args = function.args
     positional = [*args.posonlyargs, *args.args]
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-    params = [P(a.arg, P.POSITIONAL_ONLY if i < len(args.posonlyargs) else P.POSITIONAL_OR_KEYWORD,
-                default=_default(d)) for i, (a, d) in enumerate(zip(positional, defaults))]
+    params = [
+        P(a.arg, P.POSITIONAL_ONLY if i < len(args.posonlyargs) else P.POSITIONAL_OR_KEYWORD, default=_default(d))
+        for i, (a, d) in enumerate(zip(positional, defaults))
+    ]
     if args.vararg:
         params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
     params += [P(a.arg, P.KEYWORD_ONLY, default=_default(d)) for a, d in zip(args.kwonlyargs, args.kw_defaults)]

@@ -27,10 +27,10 @@ ENCODINGS: tuple[str, ...] = ("1x1+3x3", "1x1", "3x3")
 class HeadParams:
     """Backbone and decoder settings shared by every ``SegmenterBase`` model."""
 
-    backbone: str = "resnet50c"        # ResNet-V1c, the deep stem of the official mmseg configs
+    backbone: str = "resnet50c"  # ResNet-V1c, the deep stem of the official mmseg configs
     pretrained: bool = False
     pretrained_path: str = ""
-    encoding: str = "1x1+3x3"          # ConvA 1x1 -> ConvB 3x3 (the paper's Fig. 1)
+    encoding: str = "1x1+3x3"  # ConvA 1x1 -> ConvB 3x3 (the paper's Fig. 1)
     value_channels: int = 256
     channels: int = 512
     aux_channels: int = 256
@@ -52,7 +52,7 @@ class HeadParams:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "HeadParams":
+    def from_kwargs(cls, **kwargs: Any) -> HeadParams:
         """``HeadParams(**kwargs)``; a name that is not a head parameter is a ``ValueError`` listing the valid ones."""
         unknown = sorted(set(kwargs) - set(cls.names()))
         if unknown:

@@ -22,13 +22,13 @@ from torch import Tensor, nn
 from bench.models.head import ENCODINGS
 
 
-
 class ConvBNReLU(nn.Sequential):
     """Conv2d (no bias, 'same' padding) -> BatchNorm2d -> ReLU: (B, C_in, H, W) -> (B, C_out, H, W)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1) -> None:
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
-                         dilation=dilation, bias=False)
+        conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2), dilation=dilation, bias=False
+        )
         bn = nn.BatchNorm2d(out_channels)
         super().__init__(conv, bn, nn.ReLU(inplace=True))
         # mmcv ConvModule.init_weights: kaiming_init(mode='fan_out', nonlinearity='relu'); BN 1 / 0

@@ -34,13 +34,27 @@ from bench.models.tmanet import TMANet
 class LocalTMANet(TMANet):
     """TMANet whose memory read sees a ``window_size`` x ``window_size`` window per memory frame."""
 
-    def __init__(self, num_classes: int, head: HeadParams, memory_length: int = 2, aggregation: str = "concat",
-                 key_channels: int = 64, window_size: int = 9) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: HeadParams,
+        memory_length: int = 2,
+        aggregation: str = "concat",
+        key_channels: int = 64,
+        window_size: int = 9,
+    ) -> None:
         if window_size < 1 or window_size % 2 == 0:
-            raise ValueError(f"window_size must be an odd number >= 1 (the window is centred on the query), "
-                             f"got {window_size}")
-        super().__init__(num_classes, head, memory_length=memory_length, aggregation=aggregation,
-                         key_channels=key_channels, attention="reference")
+            raise ValueError(
+                f"window_size must be an odd number >= 1 (the window is centred on the query), got {window_size}"
+            )
+        super().__init__(
+            num_classes,
+            head,
+            memory_length=memory_length,
+            aggregation=aggregation,
+            key_channels=key_channels,
+            attention="reference",
+        )
         self.window_size = window_size
         self.read = self.local_read
 
@@ -50,8 +64,20 @@ class LocalTMANet(TMANet):
 
 
 @register_model("local_tmanet")
-def local_tmanet(num_classes: int, memory_length: int = 2, aggregation: str = "concat", key_channels: int = 64,
-                 window_size: int = 9, **head: Any) -> LocalTMANet:
+def local_tmanet(
+    num_classes: int,
+    memory_length: int = 2,
+    aggregation: str = "concat",
+    key_channels: int = 64,
+    window_size: int = 9,
+    **head: Any,
+) -> LocalTMANet:
     """Local-window TMANet; ``head``: ``HeadParams`` fields; ``window_size`` odd (9 = our default choice)."""
-    return LocalTMANet(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
-                       aggregation=aggregation, key_channels=key_channels, window_size=window_size)
+    return LocalTMANet(
+        num_classes,
+        HeadParams.from_kwargs(**head),
+        memory_length=memory_length,
+        aggregation=aggregation,
+        key_channels=key_channels,
+        window_size=window_size,
+    )

@@ -21,9 +21,10 @@ and list its module in the config: ``plugins: [mypkg.my_method]``.
 from __future__ import annotations
 
 import importlib
-import traceback
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bench.models.declared import DeclaredFactory, declared_factories
 from bench.models.head import HeadParams
@@ -38,9 +39,15 @@ _MODELS: dict[str, ModelFactory] = {}
 _RECORDED: dict[str, list[str]] = {}
 
 # Modules whose import registers the built-in models.
-BUILTIN_MODEL_MODULES: tuple[str, ...] = ("bench.models.tmanet", "baselines.per_frame", "baselines.flow_warp",
-                                            "baselines.dff", "baselines.accel", "baselines.image_heads",
-                                            "bench.models.local_tmanet")
+BUILTIN_MODEL_MODULES: tuple[str, ...] = (
+    "bench.models.tmanet",
+    "baselines.per_frame",
+    "baselines.flow_warp",
+    "baselines.dff",
+    "baselines.accel",
+    "baselines.image_heads",
+    "bench.models.local_tmanet",
+)
 
 
 class RegistryError(ValueError):
@@ -53,7 +60,9 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     def decorator(factory: ModelFactory) -> ModelFactory:
         existing = _MODELS.get(name)
         if existing is not None and existing.__qualname__ != factory.__qualname__:
-            raise RegistryError(f"model name {name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+            raise RegistryError(
+                f"model name {name!r} is already registered by {existing.__module__}.{existing.__qualname__}"
+            )
         _MODELS[name] = factory
         return factory
 
@@ -77,9 +86,11 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
                 f"(installed, or on PYTHONPATH) and call bench.models.registry.register_model"
             ) from err
         except Exception as err:  # noqa: BLE001 - a plugin's own bug (SyntaxError, RuntimeError...) at import
-            raise RegistryError(f"plugin module {module!r} failed while being imported: {_where(err)}"
-                                f"{type(err).__name__}: {err}; fix the plugin (`python -c 'import {module}'` "
-                                f"shows the whole traceback)") from err
+            raise RegistryError(
+                f"plugin module {module!r} failed while being imported: {_where(err)}"
+                f"{type(err).__name__}: {err}; fix the plugin (`python -c 'import {module}'` "
+                f"shows the whole traceback)"
+            ) from err
 
 
 def _where(err: Exception) -> str:
@@ -104,7 +115,7 @@ _DECLARED: dict[tuple[str, ...], dict[str, DeclaredFactory] | None] = {}
 def _lazy_factory(declared: DeclaredFactory) -> ModelFactory:
     """A stand-in with the declared signature and names; calling it imports the module and calls the real one."""
 
-    def factory(*args: Any, **kwargs: Any) -> "nn.Module":
+    def factory(*args: Any, **kwargs: Any) -> nn.Module:
         real = getattr(importlib.import_module(declared.module), declared.qualname)
         return real(*args, **kwargs)
 
@@ -143,16 +154,19 @@ def get_factory(name: str) -> ModelFactory:
     if declared is None:
         load_builtin_models()
     if name not in _MODELS:
-        raise RegistryError(f"unknown model {name!r}; registered models: {', '.join(list_models())} "
-                            f"(a plugin module listed in `plugins:` can register more)")
+        raise RegistryError(
+            f"unknown model {name!r}; registered models: {', '.join(list_models())} "
+            f"(a plugin module listed in `plugins:` can register more)"
+        )
     return _MODELS[name]
 
 
 def named_parameters(factory: ModelFactory) -> dict[str, inspect.Parameter]:
     """The factory's keyword parameters by name, ``num_classes`` left out."""
     params = inspect.signature(factory).parameters
-    return {n: p for n, p in params.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "num_classes"}
+    return {
+        n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "num_classes"
+    }
 
 
 def takes_head(factory: ModelFactory) -> bool:
@@ -177,6 +191,6 @@ def recorded_arguments(name: str) -> list[str] | None:
     return list(_RECORDED[name]) if name in _RECORDED else None
 
 
-def create(name: str, num_classes: int, kwargs: dict[str, Any]) -> "nn.Module":
+def create(name: str, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:
     """The model registered as ``name``, built with ``num_classes`` and ``kwargs`` (plain values)."""
     return get_factory(name)(num_classes=num_classes, **kwargs)

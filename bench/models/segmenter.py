@@ -36,8 +36,9 @@ class SegmenterBase(nn.Module):
     (B, C4, h, w) when built with ``encode_value=False`` (the per-frame image heads of ``baselines.image_heads``).
     """
 
-    def __init__(self, num_classes: int, memory_length: int, fused_channels: int, head: HeadParams,
-                 encode_value: bool = True) -> None:
+    def __init__(
+        self, num_classes: int, memory_length: int, fused_channels: int, head: HeadParams, encode_value: bool = True
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.memory_length = memory_length
@@ -45,8 +46,11 @@ class SegmenterBase(nn.Module):
         self.align_corners = head.align_corners
         self.backbone = Backbone(head.backbone, pretrained=head.pretrained, pretrained_path=head.pretrained_path)
         # image heads (PSPNet, FCN) read layer4 itself: ``value`` is then (B, C4, h, w)
-        self.query_value = (make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
-                            if encode_value else nn.Identity())
+        self.query_value = (
+            make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
+            if encode_value
+            else nn.Identity()
+        )
         self.bottleneck = ConvBNReLU(fused_channels, head.channels, 3)
         self.classifier = Classifier(head.channels, num_classes, head.dropout)
         self.aux_head = FCNAuxHead(self.backbone.aux_channels, head.aux_channels, num_classes, head.dropout)
@@ -59,16 +63,18 @@ class SegmenterBase(nn.Module):
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def decode(self, current: Features, memory: list[Features], flow: Tensor | None,
-               image_size: tuple[int, int]) -> dict[str, Tensor]:
+    def decode(
+        self, current: Features, memory: list[Features], flow: Tensor | None, image_size: tuple[int, int]
+    ) -> dict[str, Tensor]:
         """Features of the current frame and of the memory frames (oldest first) -> logits at ``image_size``.
 
         Returns ``{"out": (B, num_classes, H, W)}`` plus ``"aux"`` (same shape) in training mode.
         ``flow`` (B, T, 2, H, W) is used only by models that warp (see ``baselines.flow_warp``).
         """
         if len(memory) != self.memory_length:
-            raise ValueError(f"{type(self).__name__} has memory_length={self.memory_length} but got "
-                             f"{len(memory)} memory frames")
+            raise ValueError(
+                f"{type(self).__name__} has memory_length={self.memory_length} but got {len(memory)} memory frames"
+            )
         value = self.query_value(current["layer4"])
         logits = self.classifier(self.bottleneck(self.fuse(current, memory, flow, value)))
         return self.upsample(logits, current, image_size)
@@ -91,8 +97,9 @@ class SegmenterBase(nn.Module):
             raise ValueError(f"frames must be (B, T+1, 3, H, W), got {tuple(frames.shape)}")
         t = self.memory_length
         if t > 0 and frames.shape[1] != t + 1:
-            raise ValueError(f"{type(self).__name__} has memory_length={t} and needs clips of {t + 1} frames, "
-                             f"got {frames.shape[1]}")
+            raise ValueError(
+                f"{type(self).__name__} has memory_length={t} and needs clips of {t + 1} frames, got {frames.shape[1]}"
+            )
         current = self.extract(frames[:, -1])
         memory = [self.extract(frames[:, i]) for i in range(t)]
         return self.decode(current, memory, flow, (frames.shape[-2], frames.shape[-1]))
@@ -103,5 +110,6 @@ def check_memory_length(model: str, memory_length: int, minimum: int = 1) -> Non
     model argument, one line from the CLI) that names ``model``."""
     if not minimum <= memory_length <= MAX_MEMORY_LENGTH:
         hint = " (use the 'per_frame' model for a memory-free baseline)" if memory_length == 0 else ""
-        raise RegistryError(f"{model} needs model.memory_length in {minimum}..{MAX_MEMORY_LENGTH}, "
-                         f"got {memory_length}{hint}")
+        raise RegistryError(
+            f"{model} needs model.memory_length in {minimum}..{MAX_MEMORY_LENGTH}, got {memory_length}{hint}"
+        )

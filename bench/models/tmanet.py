@@ -44,8 +44,15 @@ class TMANet(SegmenterBase):
     query key (B, Ck, h, w), memory keys (B, T, Ck, h, w), memory values (B, T, Cv, h, w), read (B, Cv, h, w).
     """
 
-    def __init__(self, num_classes: int, head: HeadParams, memory_length: int = 2, aggregation: str = "concat",
-                 key_channels: int = 64, attention: str = "sdpa") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: HeadParams,
+        memory_length: int = 2,
+        aggregation: str = "concat",
+        key_channels: int = 64,
+        attention: str = "sdpa",
+    ) -> None:
         check_memory_length("tmanet", memory_length)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
@@ -57,10 +64,12 @@ class TMANet(SegmenterBase):
         in_channels, value_channels, encoding = self.backbone.out_channels, head.value_channels, head.encoding
         self.query_key = make_encoder(in_channels, key_channels, encoding)
         # SequenceConv: one independent encoder per memory slot (slot 0 = oldest frame)
-        self.memory_keys = nn.ModuleList(make_encoder(in_channels, key_channels, encoding)
-                                         for _ in range(memory_length))
-        self.memory_values = nn.ModuleList(make_encoder(in_channels, value_channels, encoding)
-                                           for _ in range(memory_length))
+        self.memory_keys = nn.ModuleList(
+            make_encoder(in_channels, key_channels, encoding) for _ in range(memory_length)
+        )
+        self.memory_values = nn.ModuleList(
+            make_encoder(in_channels, value_channels, encoding) for _ in range(memory_length)
+        )
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         """Query value (B, Cv, h, w) + TMA read of the memory -> (B, 2Cv or Cv, h, w). ``flow`` is unused."""
@@ -74,8 +83,21 @@ class TMANet(SegmenterBase):
 
 
 @register_model("tmanet")
-def tmanet(num_classes: int, memory_length: int = 2, aggregation: str = "concat", key_channels: int = 64,
-           attention: str = "sdpa", **head: Any) -> TMANet:
-    """TMANet; ``head``: ``HeadParams`` fields. Defaults are the released configs' (key 64, value 256, bottleneck 512)."""
-    return TMANet(num_classes, HeadParams.from_kwargs(**head), memory_length=memory_length,
-                  aggregation=aggregation, key_channels=key_channels, attention=attention)
+def tmanet(
+    num_classes: int,
+    memory_length: int = 2,
+    aggregation: str = "concat",
+    key_channels: int = 64,
+    attention: str = "sdpa",
+    **head: Any,
+) -> TMANet:
+    """TMANet; ``head``: ``HeadParams`` fields. Defaults are the released configs' (key 64, value 256,
+    bottleneck 512)."""
+    return TMANet(
+        num_classes,
+        HeadParams.from_kwargs(**head),
+        memory_length=memory_length,
+        aggregation=aggregation,
+        key_channels=key_channels,
+        attention=attention,
+    )

@@ -30,7 +30,8 @@ import argparse
 import math
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -43,8 +44,13 @@ from bench.run.model import build_model
 from bench.run.recipe import total_loss
 
 
-def measure(cfg: Config, steps: int, warmup: int, max_seconds: float = math.inf,
-            on_step: Callable[[float, float], None] | None = None) -> dict[str, Any]:
+def measure(
+    cfg: Config,
+    steps: int,
+    warmup: int,
+    max_seconds: float = math.inf,
+    on_step: Callable[[float, float], None] | None = None,
+) -> dict[str, Any]:
     """``{"data_ms", "model_ms"}`` lists over ``steps`` timed steps (fewer when ``max_seconds`` is spent; at least
     one), plus the resolved workers and device; ``on_step(data_ms, model_ms)`` is called after each timed step."""
     started = time.perf_counter()
@@ -73,21 +79,28 @@ def measure(cfg: Config, steps: int, warmup: int, max_seconds: float = math.inf,
                 on_step(data_ms[-1], model_ms[-1])
             if done - started > max_seconds:
                 break
-    return {"data_ms": data_ms, "model_ms": model_ms, "num_workers": batches.num_workers, "device": str(device),
-            "batch_shape": list(batch["frames"].shape)}
+    return {
+        "data_ms": data_ms,
+        "model_ms": model_ms,
+        "num_workers": batches.num_workers,
+        "device": str(device),
+        "batch_shape": list(batch["frames"].shape),
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     """The medians, the ratio and the setting, as printable lines."""
     data, model = statistics.median(result["data_ms"]), statistics.median(result["model_ms"])
-    return "\n".join([
-        f"device {result['device']}, data workers {result['num_workers']}, batch frames {result['batch_shape']}, "
-        f"{len(result['data_ms'])} timed steps",
-        f"data-loader ms/step (median): {data:9.1f}   (min {min(result['data_ms']):.1f}, "
-        f"max {max(result['data_ms']):.1f})",
-        f"model ms/step (median):       {model:9.1f}   (forward + backward, random init)",
-        f"data / model:                 {data / model:9.3f}",
-    ])
+    return "\n".join(
+        [
+            f"device {result['device']}, data workers {result['num_workers']}, batch frames {result['batch_shape']}, "
+            f"{len(result['data_ms'])} timed steps",
+            f"data-loader ms/step (median): {data:9.1f}   (min {min(result['data_ms']):.1f}, "
+            f"max {max(result['data_ms']):.1f})",
+            f"model ms/step (median):       {model:9.1f}   (forward + backward, random init)",
+            f"data / model:                 {data / model:9.3f}",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -96,8 +109,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.root=/tmp/camvid_root")
     parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (worker start-up; default 2)")
-    parser.add_argument("--max-seconds", type=float, default=600.0,
-                        help="stop timing after this many seconds (default 600; at least one timed step)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="stop timing after this many seconds (default 600; at least one timed step)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0 = torch's default)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -74,12 +74,14 @@ def build_models(ks: list[int], head: dict[str, Any], num_classes: int, source: 
     models: dict[str, nn.Module] = {
         "per_frame": per_frame(num_classes=num_classes, **head),
         "tmanet T=1": tmanet(num_classes=num_classes, memory_length=1, key_channels=16, **head),
-        f"flow_warp T=1 {source}": flow_warp(num_classes=num_classes, memory_length=1, flow_source=source, **head)}
+        f"flow_warp T=1 {source}": flow_warp(num_classes=num_classes, memory_length=1, flow_source=source, **head),
+    }
     for k in ks:
         models[f"dff k={k} {source}"] = dff(num_classes=num_classes, keyframe_interval=k, flow_source=source, **head)
     for k in ks:
-        models[f"accel k={k} {source}"] = accel(num_classes=num_classes, keyframe_interval=k, flow_source=source,
-                                                update_backbone=head["backbone"], **head)
+        models[f"accel k={k} {source}"] = accel(
+            num_classes=num_classes, keyframe_interval=k, flow_source=source, update_backbone=head["backbone"], **head
+        )
     return {name: model.eval() for name, model in models.items()}
 
 
@@ -89,8 +91,9 @@ class FlowTimer:
     def __init__(self, model: nn.Module) -> None:
         self.total_ms, self._start = 0.0, 0.0
         net = getattr(model, "flow_net", None)
-        self.handles = [] if net is None else [net.register_forward_pre_hook(self._begin),
-                                               net.register_forward_hook(self._end)]
+        self.handles = (
+            [] if net is None else [net.register_forward_pre_hook(self._begin), net.register_forward_hook(self._end)]
+        )
 
     def _begin(self, *_: Any) -> None:
         self._start = time.perf_counter()
@@ -135,17 +138,24 @@ def time_model(model: nn.Module, frames: Tensor, warmup: int) -> dict[str, Any]:
     k = int(getattr(model, "keyframe_interval", 0) or 0)
     key = statistics.median(times["key"]) if times["key"] else float("nan")
     non_key = statistics.median(times["non_key"]) if times["non_key"] else key
-    result = {"median_ms": statistics.median(times["key"] + times["non_key"]), "key_ms": key,
-              "non_key_ms": non_key if k > 1 else None, "flow_share": flow_ms / total_ms if total_ms else 0.0,
-              "gflops": cycle_flops(model, frames[0]) / 1e9}
+    result = {
+        "median_ms": statistics.median(times["key"] + times["non_key"]),
+        "key_ms": key,
+        "non_key_ms": non_key if k > 1 else None,
+        "flow_share": flow_ms / total_ms if total_ms else 0.0,
+        "gflops": cycle_flops(model, frames[0]) / 1e9,
+    }
     result["cycle_ms"] = (key + (k - 1) * non_key) / k if k else result["median_ms"]
     return result
 
 
 def print_row(name: str, row: dict[str, Any]) -> None:
     non_key = "" if row["non_key_ms"] is None else f"{row['non_key_ms']:8.2f}"
-    print(f"{name:<26} {row['median_ms']:9.2f} {row['key_ms']:8.2f} {non_key:>8} {row['cycle_ms']:9.2f} "
-          f"{100 * row['flow_share']:6.1f}% {row['gflops']:9.4f}", flush=True)
+    print(
+        f"{name:<26} {row['median_ms']:9.2f} {row['key_ms']:8.2f} {non_key:>8} {row['cycle_ms']:9.2f} "
+        f"{100 * row['flow_share']:6.1f}% {row['gflops']:9.4f}",
+        flush=True,
+    )
 
 
 def flops_ratio(head: dict[str, Any], size: tuple[int, int], num_classes: int, device: str) -> tuple[float, float]:
@@ -209,29 +219,43 @@ def summary_section(args: argparse.Namespace, rows: dict[str, dict[str, Any]], s
     """Cost growth with k, FLOPs ratios at both scales, DIS at full size."""
     base = rows.get("per_frame")
     for family in ("dff", "accel"):
-        cycle = {k: rows[f"{family} k={k} {args.flow_source}"]["cycle_ms"] for k in args.keyframe_intervals
-                 if f"{family} k={k} {args.flow_source}" in rows}
+        cycle = {
+            k: rows[f"{family} k={k} {args.flow_source}"]["cycle_ms"]
+            for k in args.keyframe_intervals
+            if f"{family} k={k} {args.flow_source}" in rows
+        }
         if base and cycle:
-            print(f"{family} cycle ms / per_frame ms by k: "
-                  + ", ".join(f"k={k}: {ms / base['median_ms']:.2f}" for k, ms in cycle.items()), flush=True)
-    for label, head, size, classes, device in (("demo", DEMO_HEAD, tuple(args.size), 6, "cpu"),
-                                               ("full", {**FULL_HEAD, "backbone": args.full_backbone},
-                                                tuple(args.full_size), 19, "meta")):
+            print(
+                f"{family} cycle ms / per_frame ms by k: "
+                + ", ".join(f"k={k}: {ms / base['median_ms']:.2f}" for k, ms in cycle.items()),
+                flush=True,
+            )
+    for label, head, size, classes, device in (
+        ("demo", DEMO_HEAD, tuple(args.size), 6, "cpu"),
+        ("full", {**FULL_HEAD, "backbone": args.full_backbone}, tuple(args.full_size), 19, "meta"),
+    ):
         if not within_budget(args, started, f"FLOPs at {label} scale"):
             return
         pf, key = flops_ratio(head, size, classes, device)
-        print(f"FLOPs per frame at {size[0]}x{size[1]} ({head['backbone']}): per_frame {pf:.3f} G, dff k=5 "
-              f"{key:.3f} G, ratio {key / pf:.3f} (target <= 0.5)", flush=True)
+        print(
+            f"FLOPs per frame at {size[0]}x{size[1]} ({head['backbone']}): per_frame {pf:.3f} G, dff k=5 "
+            f"{key:.3f} G, ratio {key / pf:.3f} (target <= 0.5)",
+            flush=True,
+        )
     if within_budget(args, started, "DIS at full size"):
         timing = dis_timing(tuple(args.full_size), args.dis_pairs)
-        print(f"DIS at {args.full_size[0]}x{args.full_size[1]}, 1 OpenCV thread, median of {args.dis_pairs} pairs: "
-              + ", ".join(f"{p} {ms:.1f} ms" for p, ms in timing.items()), flush=True)
+        print(
+            f"DIS at {args.full_size[0]}x{args.full_size[1]}, 1 OpenCV thread, median of {args.dis_pairs} pairs: "
+            + ", ".join(f"{p} {ms:.1f} ms" for p, ms in timing.items()),
+            flush=True,
+        )
         print(f"  reference: {DIS_PAPER}; OpenCV's DISOpticalFlow documentation gives no timing per preset", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, nargs=2, default=[32, 32], metavar=("H", "W"))
     parser.add_argument("--full-size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
     parser.add_argument("--full-backbone", default="resnet50c", help="backbone of the full-size FLOP count")
@@ -250,9 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    print(f"flow family, demo scale {args.size[0]}x{args.size[1]} ({DEMO_HEAD['backbone']}, random init), batch 1, "
-          f"CPU, {args.threads} thread(s), torch {torch.__version__}, opencv {cv2.__version__}, numpy "
-          f"{np.__version__}; median of {args.frames} frames after {args.warmup}", flush=True)
+    print(
+        f"flow family, demo scale {args.size[0]}x{args.size[1]} ({DEMO_HEAD['backbone']}, random init), batch 1, "
+        f"CPU, {args.threads} thread(s), torch {torch.__version__}, opencv {cv2.__version__}, numpy "
+        f"{np.__version__}; median of {args.frames} frames after {args.warmup}",
+        flush=True,
+    )
     rows = latency_section(args, started)
     summary_section(args, rows, started)
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)

@@ -32,14 +32,22 @@ from tabulate import tabulate
 from bench.perf.gpu_parts import run_part
 
 # 345 s in all: with this process's start and the report, the whole check stays within 6 minutes
-BUDGETS_S: dict[str, float] = {"environment": 15, "cuda_tests": 95, "attention": 45, "latency": 140,
-                               "train_step": 50}
-SMOKE_BUDGETS_S: dict[str, float] = {"environment": 10, "cuda_tests": 5, "attention": 20, "latency": 40,
-                                     "train_step": 30}
+BUDGETS_S: dict[str, float] = {"environment": 15, "cuda_tests": 95, "attention": 45, "latency": 140, "train_step": 50}
+SMOKE_BUDGETS_S: dict[str, float] = {
+    "environment": 10,
+    "cuda_tests": 5,
+    "attention": 20,
+    "latency": 40,
+    "train_step": 30,
+}
 GRACE_S = 10.0  # a part stops itself this long before its budget, when it is killed if still running
-TITLES = {"environment": "Environment", "cuda_tests": "1. CUDA tests (pytest -m cuda)",
-          "attention": "2. TMA read: fused (SDPA) vs reference", "latency": "3. Per-frame latency (CUDA events)",
-          "train_step": "4. One training step of the Cityscapes recipe"}
+TITLES = {
+    "environment": "Environment",
+    "cuda_tests": "1. CUDA tests (pytest -m cuda)",
+    "attention": "2. TMA read: fused (SDPA) vs reference",
+    "latency": "3. Per-frame latency (CUDA events)",
+    "train_step": "4. One training step of the Cityscapes recipe",
+}
 
 
 def _cuda_available() -> bool:
@@ -48,8 +56,9 @@ def _cuda_available() -> bool:
 
 def _run_in_child(name: str, path: Path, budget_s: float, smoke: bool) -> dict[str, Any]:
     own_budget = max(budget_s - min(GRACE_S, 0.2 * budget_s), 0.0)
-    command = [sys.executable, "-m", "bench.perf.gpu_parts", name, str(path), str(own_budget)] + \
-        (["--smoke"] if smoke else [])
+    command = [sys.executable, "-m", "bench.perf.gpu_parts", name, str(path), str(own_budget)] + (
+        ["--smoke"] if smoke else []
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(command, env=env, start_new_session=True, stdout=None, stderr=subprocess.PIPE, text=True)
     try:
@@ -62,8 +71,9 @@ def _run_in_child(name: str, path: Path, budget_s: float, smoke: bool) -> dict[s
     part = _read_part(name, path)
     if killed:
         part["status"] = "partial" if part.get("rows") else "skipped"
-        part.setdefault("notes", []).append(f"killed at its budget of {budget_s:.0f} s; the rest of the part is "
-                                            f"skipped")
+        part.setdefault("notes", []).append(
+            f"killed at its budget of {budget_s:.0f} s; the rest of the part is skipped"
+        )
     elif child.returncode != 0 and part.get("status") not in ("failed",):
         part["status"] = "failed"
         part.setdefault("notes", []).append(f"exit code {child.returncode}: {_tail(stderr)}")
@@ -91,8 +101,15 @@ def run_parts(names: list[str], out: Path, smoke: bool, max_seconds: float, inli
         budget = budgets[name] * scale
         left = max_seconds - (time.perf_counter() - started)
         if left <= 1:
-            parts.append({"name": name, "status": "skipped", "rows": [], "seconds": 0,
-                          "notes": [f"skipped: the total budget of {max_seconds:.0f} s ran out"]})
+            parts.append(
+                {
+                    "name": name,
+                    "status": "skipped",
+                    "rows": [],
+                    "seconds": 0,
+                    "notes": [f"skipped: the total budget of {max_seconds:.0f} s ran out"],
+                }
+            )
             continue
         budget = min(budget, left)
         path = out / "parts" / f"{name}.json"
@@ -111,8 +128,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    return tabulate([[row.get(k, "") for k in keys] for row in rows], headers=keys, tablefmt="github",
-                    floatfmt=".2f")
+    return tabulate([[row.get(k, "") for k in keys] for row in rows], headers=keys, tablefmt="github", floatfmt=".2f")
 
 
 def attention_ratios(rows: list[dict[str, Any]]) -> list[str]:
@@ -122,8 +138,11 @@ def attention_ratios(rows: list[dict[str, Any]]) -> list[str]:
         by = {r["impl"]: r for r in rows if r["dtype"] == dtype}
         if {"sdpa", "reference"} <= set(by):
             s, r = by["sdpa"], by["reference"]
-            parts = [f"{k} {r[k] / s[k]:.1f}x" for k in ("forward_ms", "train_ms", "forward_mib", "train_mib")
-                     if k in s and s[k]]
+            parts = [
+                f"{k} {r[k] / s[k]:.1f}x"
+                for k in ("forward_ms", "train_ms", "forward_mib", "train_mib")
+                if k in s and s[k]
+            ]
             lines.append(f"{dtype}: reference / fused = " + ", ".join(parts))
     return lines
 
@@ -131,13 +150,20 @@ def attention_ratios(rows: list[dict[str, Any]]) -> list[str]:
 def render_markdown(parts: list[dict[str, Any]], smoke: bool, total_s: float) -> str:
     """The report: the environment first, then every part's status line, table and notes."""
     mode = "CPU SMOKE MODE (tiny sizes; not a GPU measurement)" if smoke else "GPU mode"
-    lines = [f"# gpu-check report ({mode})", "", f"Written by `python -m bench.perf.gpu_check` in {total_s:.0f} s "
-             f"on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.", ""]
+    lines = [
+        f"# gpu-check report ({mode})",
+        "",
+        f"Written by `python -m bench.perf.gpu_check` in {total_s:.0f} s on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.",
+        "",
+    ]
     for part in sorted(parts, key=lambda p: p["name"] != "environment"):
         name = part["name"]
-        lines += [f"## {TITLES.get(name, name)}", "",
-                  f"status: **{part['status']}** ({part.get('seconds', 0):.1f} s of a {part.get('budget_s', 0)} s "
-                  f"budget)", ""]
+        lines += [
+            f"## {TITLES.get(name, name)}",
+            "",
+            f"status: **{part['status']}** ({part.get('seconds', 0):.1f} s of a {part.get('budget_s', 0)} s budget)",
+            "",
+        ]
         rows = part.get("rows") or []
         if name == "environment" and rows:
             lines += [f"- {k}: {v}" for k, v in rows[0].items()] + [""]
@@ -155,8 +181,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="gpu-check", help="output folder (default gpu-check/)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (automatic without CUDA)")
     p.add_argument("--parts", nargs="+", choices=list(BUDGETS_S), default=list(BUDGETS_S))
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="total time bound (default 345 on a GPU, 105 in smoke mode); part budgets are scaled to it")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="total time bound (default 345 on a GPU, 105 in smoke mode); part budgets are scaled to it",
+    )
     p.add_argument("--inline", action="store_true", help="run the parts in this process (no kill at the budget)")
     return p.parse_args(argv)
 
@@ -167,11 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     max_seconds = args.max_seconds or sum((SMOKE_BUDGETS_S if smoke else BUDGETS_S)[n] for n in args.parts)
     out = Path(args.out)
     started = time.perf_counter()
-    parts = run_parts(["environment"] + [n for n in args.parts if n != "environment"], out, smoke, max_seconds,
-                      args.inline)
+    parts = run_parts(
+        ["environment"] + [n for n in args.parts if n != "environment"], out, smoke, max_seconds, args.inline
+    )
     total = time.perf_counter() - started
-    report = {"schema": 1, "smoke": smoke, "seconds": round(total, 1), "max_seconds": max_seconds,
-              "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "parts": {p["name"]: p for p in parts}}
+    report = {
+        "schema": 1,
+        "smoke": smoke,
+        "seconds": round(total, 1),
+        "max_seconds": max_seconds,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "parts": {p["name"]: p for p in parts},
+    }
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     (out / "report.md").write_text(render_markdown(parts, smoke, total))
     print(f"gpu-check: {out / 'report.md'} ({total:.0f} s)", flush=True)

@@ -1,9 +1,9 @@
 """What a ``make gpu-check`` part writes and its limits (``bench.perf.gpu_parts``, ``bench.perf.gpu_train``).
 
-    ctx = PartContext("latency", Path("gpu-check/parts/latency.json"), budget_s=140, smoke=False,
-                      device=torch.device("cuda"))
-    if not ctx.out_of_budget("tmanet T=4 at 1024x2048"):   # False + a note once the budget is spent
-        ctx.add({"model": "tmanet", "median_ms": 12.3})    # saved at once (a killed part keeps its rows), printed
+ctx = PartContext("latency", Path("gpu-check/parts/latency.json"), budget_s=140, smoke=False,
+                  device=torch.device("cuda"))
+if not ctx.out_of_budget("tmanet T=4 at 1024x2048"):   # False + a note once the budget is spent
+    ctx.add({"model": "tmanet", "median_ms": 12.3})    # saved at once (a killed part keeps its rows), printed
 """
 
 from __future__ import annotations
@@ -19,8 +19,15 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "cityscapes_tmanet.yaml"
 # smoke mode: a resnet18 with 8/16-channel heads and one RAFT iteration, on 32x32 inputs
-SMOKE_MODEL = ["model.backbone=resnet18", "model.key_channels=8", "model.value_channels=16", "model.channels=16",
-               "model.aux_channels=16", "model.flow.iters=1", "model.window_size=3"]  # 3: a 4x4 smoke feature map
+SMOKE_MODEL = [
+    "model.backbone=resnet18",
+    "model.key_channels=8",
+    "model.value_channels=16",
+    "model.channels=16",
+    "model.aux_channels=16",
+    "model.flow.iters=1",
+    "model.window_size=3",
+]  # 3: a 4x4 smoke feature map
 
 
 @dataclass
@@ -54,8 +61,14 @@ class PartContext:
         print(json.dumps(row), flush=True)  # rows as they finish
 
     def flush(self) -> None:
-        payload = {"name": self.name, "status": self.status, "rows": self.rows, "notes": self.notes,
-                   "seconds": round(time.perf_counter() - self.started, 2), "smoke": self.smoke}
+        payload = {
+            "name": self.name,
+            "status": self.status,
+            "rows": self.rows,
+            "notes": self.notes,
+            "seconds": round(time.perf_counter() - self.started, 2),
+            "smoke": self.smoke,
+        }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1, default=str))
         tmp.replace(self.path)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -36,16 +36,15 @@ from bench.run.evaluate import needs_flow_input
 from bench.run.latency import ModeMismatchError, measure_latency
 from bench.run.model import build_model
 
-
-
 # --------------------------------------------------------------------------------------------------
 # environment
 
 
 def _nvidia_smi(query: str) -> str:
     try:
-        out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "n/a"
     except (OSError, subprocess.TimeoutExpired):
         return "n/a"
@@ -54,16 +53,23 @@ def _nvidia_smi(query: str) -> str:
 def environment(ctx: PartContext) -> None:
     cuda = torch.cuda.is_available()
     props = torch.cuda.get_device_properties(0) if cuda else None
-    ctx.add({
-        "gpu": torch.cuda.get_device_name(0) if cuda else "none (CPU smoke mode)",
-        "gpu_memory_gib": round(props.total_memory / 2**30, 1) if props else None,
-        "gpu_count": torch.cuda.device_count(), "driver": _nvidia_smi("driver_version") if cuda else "n/a",
-        "cuda": torch.version.cuda or "n/a", "cudnn": torch.backends.cudnn.version() if cuda else "n/a",
-        "torch": torch.__version__, "python": platform.python_version(), "cpu": platform.processor() or
-        platform.machine(), "cpu_threads": torch.get_num_threads(),
-        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32), "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-    })
+    ctx.add(
+        {
+            "gpu": torch.cuda.get_device_name(0) if cuda else "none (CPU smoke mode)",
+            "gpu_memory_gib": round(props.total_memory / 2**30, 1) if props else None,
+            "gpu_count": torch.cuda.device_count(),
+            "driver": _nvidia_smi("driver_version") if cuda else "n/a",
+            "cuda": torch.version.cuda or "n/a",
+            "cudnn": torch.backends.cudnn.version() if cuda else "n/a",
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        }
+    )
     ctx.status = "done"
 
 
@@ -72,7 +78,8 @@ def environment(ctx: PartContext) -> None:
 
 
 def parse_junit(path: Path) -> list[dict[str, Any]]:
-    """One row per test case of a pytest JUnit XML file: test, outcome (passed/failed/error/skipped), seconds, message."""
+    """One row per test case of a pytest JUnit XML file: test, outcome (passed/failed/error/skipped), seconds,
+    message."""
     rows = []
     for case in ET.parse(path).getroot().iter("testcase"):
         outcome, message = "passed", ""
@@ -80,8 +87,14 @@ def parse_junit(path: Path) -> list[dict[str, Any]]:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
                 message = " ".join((child.get("message") or child.text or "").split())[:300]
-        rows.append({"test": case.get("name"), "outcome": outcome, "seconds": float(case.get("time") or 0.0),
-                     "message": message})
+        rows.append(
+            {
+                "test": case.get("name"),
+                "outcome": outcome,
+                "seconds": float(case.get("time") or 0.0),
+                "message": message,
+            }
+        )
     return rows
 
 
@@ -91,8 +104,18 @@ def cuda_tests(ctx: PartContext) -> None:
         ctx.status = "skipped"
         return
     xml = ctx.path.with_name("cuda_tests.xml")
-    command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", f"--junitxml={xml}",
-               str(REPO / "tests" / "test_cuda.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        "cuda",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={xml}",
+        str(REPO / "tests" / "test_cuda.py"),
+    ]
     try:
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=max(ctx.budget_left(), 1))
     except subprocess.TimeoutExpired:
@@ -116,22 +139,29 @@ def attention(ctx: PartContext) -> None:
     for dtype in dtypes:
         if ctx.out_of_budget(f"{dtype}"):
             return
-        inputs = attention_bench.make_inputs(size, t, 1, 64, 256, ctx.device, getattr(torch, dtype),
-                                             requires_grad=True)
+        inputs = attention_bench.make_inputs(size, t, 1, 64, 256, ctx.device, getattr(torch, dtype), requires_grad=True)
         for impl in ("sdpa", "reference"):
-            row: dict[str, Any] = {"size": f"{size}x{size}", "T": t, "dtype": dtype, "impl": impl,
-                                   "forward_ms": attention_bench.time_ms(impl, inputs, False, repeats, ctx.device),
-                                   "train_ms": attention_bench.time_ms(impl, inputs, True, repeats, ctx.device)}
+            row: dict[str, Any] = {
+                "size": f"{size}x{size}",
+                "T": t,
+                "dtype": dtype,
+                "impl": impl,
+                "forward_ms": attention_bench.time_ms(impl, inputs, False, repeats, ctx.device),
+                "train_ms": attention_bench.time_ms(impl, inputs, True, repeats, ctx.device),
+            }
             if cuda:
                 row["forward_mib"] = attention_bench.cuda_peak_mib(impl, inputs, False, ctx.device)
                 row["train_mib"] = attention_bench.cuda_peak_mib(impl, inputs, True, ctx.device)
             ctx.add(row)
         del inputs
     if not cuda:
-        ctx.notes.append("peak memory is measured on CUDA only (python -m bench.perf.attention_bench measures "
-                         "the CPU's resident set)")
-    ctx.notes.append("goal (README): the fused read needs at least 10x less memory than the reference in "
-                     "forward + backward")
+        ctx.notes.append(
+            "peak memory is measured on CUDA only (python -m bench.perf.attention_bench measures "
+            "the CPU's resident set)"
+        )
+    ctx.notes.append(
+        "goal (README): the fused read needs at least 10x less memory than the reference in forward + backward"
+    )
     ctx.status = "done"
 
 
@@ -160,10 +190,21 @@ def _random_frames(model: torch.nn.Module, count: int, size: tuple[int, int]) ->
 def _latency_rows(model_name: str, result: dict[str, Any], size: tuple[int, int]) -> list[dict[str, Any]]:
     rows = []
     for mode, m in result["modes"].items():
-        rows.append({"model": model_name, "T": result["memory_length"], "size": f"{size[0]}x{size[1]}",
-                     "mode": mode, "median_ms": m["median_ms"], "iqr_ms": m["iqr_ms"],
-                     "cuda_event_median_ms": m.get("gpu_median_ms"), "p90_ms": m["p90_ms"],
-                     "gmacs": m["gmacs"], "peak_memory_mb": m["peak_memory_mb"], "unstable": m["unstable"]})
+        rows.append(
+            {
+                "model": model_name,
+                "T": result["memory_length"],
+                "size": f"{size[0]}x{size[1]}",
+                "mode": mode,
+                "median_ms": m["median_ms"],
+                "iqr_ms": m["iqr_ms"],
+                "cuda_event_median_ms": m.get("gpu_median_ms"),
+                "p90_ms": m["p90_ms"],
+                "gmacs": m["gmacs"],
+                "peak_memory_mb": m["peak_memory_mb"],
+                "unstable": m["unstable"],
+            }
+        )
     return rows
 
 
@@ -181,8 +222,15 @@ def latency(ctx: PartContext) -> None:
                 torch.manual_seed(0)
                 model = build_model(load_config(RECIPE, overrides))
                 count = 1 + max(warmup, int(model.memory_length)) + frames + 1
-                result = measure_latency(model, _random_frames(model, count, size), warmup=warmup,
-                                         device=ctx.device, threads=None, repeats=repeats, max_extra_passes=0)
+                result = measure_latency(
+                    model,
+                    _random_frames(model, count, size),
+                    warmup=warmup,
+                    device=ctx.device,
+                    threads=None,
+                    repeats=repeats,
+                    max_extra_passes=0,
+                )
             except (ModeMismatchError, RuntimeError, ValueError) as err:  # one model failing keeps the others
                 ctx.notes.append(f"{label}: {type(err).__name__}: {' '.join(str(err).split())[:300]}")
                 continue
@@ -192,15 +240,21 @@ def latency(ctx: PartContext) -> None:
                     torch.cuda.empty_cache()
             for row in _latency_rows(name, result, size):
                 ctx.add(row)
-    ctx.notes.append(f"{frames} timed frames x {repeats} passes after {warmup} warm-up frames per mode; median of "
-                     f"pass medians and their IQR; random init and random frames, batch 1, fp32, whole image "
-                     f"(no sliding window); cudnn.benchmark={torch.backends.cudnn.benchmark}")
+    ctx.notes.append(
+        f"{frames} timed frames x {repeats} passes after {warmup} warm-up frames per mode; median of "
+        f"pass medians and their IQR; random init and random frames, batch 1, fp32, whole image "
+        f"(no sliding window); cudnn.benchmark={torch.backends.cudnn.benchmark}"
+    )
     ctx.status = "done"
 
 
-PARTS: dict[str, Callable[[PartContext], None]] = {"environment": environment, "cuda_tests": cuda_tests,
-                                                   "attention": attention, "latency": latency,
-                                                   "train_step": train_step}
+PARTS: dict[str, Callable[[PartContext], None]] = {
+    "environment": environment,
+    "cuda_tests": cuda_tests,
+    "attention": attention,
+    "latency": latency,
+    "train_step": train_step,
+}
 
 
 def run_part(name: str, path: Path, budget_s: float, smoke: bool) -> PartContext:

@@ -24,8 +24,6 @@ from bench.run.model import build_model
 from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 
 
-
-
 class UtilisationSampler:
     """Mean and max of ``torch.cuda.utilization()`` (needs pynvml) sampled every 50 ms in a thread."""
 
@@ -43,7 +41,7 @@ class UtilisationSampler:
             self.samples.append(int(torch.cuda.utilization(self.device)))
             time.sleep(0.05)
 
-    def __enter__(self) -> "UtilisationSampler":
+    def __enter__(self) -> UtilisationSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True) if self.device is not None else None
         if self._thread:
@@ -61,8 +59,15 @@ class UtilisationSampler:
         return f"mean {statistics.mean(self.samples):.0f}%, max {max(self.samples)}% ({len(self.samples)} samples)"
 
 
-def _phase_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, amp: MixedPrecision, cfg: Any,
-                batch: int, device: torch.device, iteration: int) -> dict[str, float]:
+def _phase_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    amp: MixedPrecision,
+    cfg: Any,
+    batch: int,
+    device: torch.device,
+    iteration: int,
+) -> dict[str, float]:
     """One SGD step on random tensors, synchronised between phases: ms of data, forward, backward, optimizer."""
     h, w = cfg.data.crop_size
     clock: list[float] = [time.perf_counter()]
@@ -118,8 +123,10 @@ def train_step(ctx: PartContext) -> None:
         pass  # retried below, outside this block, once the traceback (holding the model) is gone
     if times is None:
         per_gpu = batch // max(int(cfg.launch.gpus_per_node), 1)
-        ctx.notes.append(f"global batch {batch} ran out of GPU memory on one GPU; measured the recipe's per-GPU "
-                         f"batch {per_gpu} instead ({cfg.launch.gpus_per_node} GPUs in the recipe)")
+        ctx.notes.append(
+            f"global batch {batch} ran out of GPU memory on one GPU; measured the recipe's per-GPU "
+            f"batch {per_gpu} instead ({cfg.launch.gpus_per_node} GPUs in the recipe)"
+        )
         torch.cuda.empty_cache()
         batch = per_gpu
         with sampler or _Null():
@@ -143,13 +150,22 @@ def _train_rows(ctx: PartContext, cfg: Any, batch: int, times: list[dict[str, fl
     iters = int(cfg.train.iters)
     ctx.add({"phase": "step", "median_ms": step_ms})
     cuda = ctx.device.type == "cuda"
-    memory = (f"max allocated {torch.cuda.max_memory_allocated(ctx.device) / 2**30:.1f} GiB, max reserved "
-              f"{torch.cuda.max_memory_reserved(ctx.device) / 2**30:.1f} GiB") if cuda else "n/a (CPU)"
-    ctx.notes += [f"batch {batch} clips of {int(cfg.model.memory_length) + 1} frames at "
-                  f"{cfg.data.crop_size[0]}x{cfg.data.crop_size[1]}, {cfg.model.backbone}, amp={cfg.train.amp}, "
-                  f"random init, random tensors (data = making the batch on the host + copy to the device; the "
-                  f"real loader: python -m bench.perf.data_loader_bench); median of {len(timed)} steps after 1",
-                  f"GPU memory: {memory}", f"GPU utilisation: {sampler.summary() if sampler else 'n/a (CPU)'}",
-                  f"projected {iters} iterations at this step time: {step_ms * iters / 3.6e6:.1f} h on this one "
-                  f"device (the recipe: {cfg.launch.gpus_per_node} GPUs sharing the global batch)"]
+    memory = (
+        (
+            f"max allocated {torch.cuda.max_memory_allocated(ctx.device) / 2**30:.1f} GiB, max reserved "
+            f"{torch.cuda.max_memory_reserved(ctx.device) / 2**30:.1f} GiB"
+        )
+        if cuda
+        else "n/a (CPU)"
+    )
+    ctx.notes += [
+        f"batch {batch} clips of {int(cfg.model.memory_length) + 1} frames at "
+        f"{cfg.data.crop_size[0]}x{cfg.data.crop_size[1]}, {cfg.model.backbone}, amp={cfg.train.amp}, "
+        f"random init, random tensors (data = making the batch on the host + copy to the device; the "
+        f"real loader: python -m bench.perf.data_loader_bench); median of {len(timed)} steps after 1",
+        f"GPU memory: {memory}",
+        f"GPU utilisation: {sampler.summary() if sampler else 'n/a (CPU)'}",
+        f"projected {iters} iterations at this step time: {step_ms * iters / 3.6e6:.1f} h on this one "
+        f"device (the recipe: {cfg.launch.gpus_per_node} GPUs sharing the global batch)",
+    ]
     ctx.status = "done"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -30,8 +30,13 @@ from bench.distributed import resolve_device
 from bench.run.latency import measure_latency, stream_frames
 from bench.run.model import build_model
 
-SMALL_MODEL = ["model.backbone=resnet18", "model.key_channels=16", "model.value_channels=32", "model.channels=64",
-               "model.aux_channels=32"]
+SMALL_MODEL = [
+    "model.backbone=resnet18",
+    "model.key_channels=16",
+    "model.value_channels=32",
+    "model.channels=64",
+    "model.aux_channels=32",
+]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -44,10 +49,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3, help="timed passes per mode (median of pass medians)")
-    p.add_argument("--max-extra-passes", type=int, default=0,
-                   help="extra passes while a mode is unstable (default 0: flag it instead)")
-    p.add_argument("--max-seconds", type=float, default=300.0,
-                   help="memory lengths not started within this many seconds are skipped (default 300)")
+    p.add_argument(
+        "--max-extra-passes",
+        type=int,
+        default=0,
+        help="extra passes while a mode is unstable (default 0: flag it instead)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=300.0,
+        help="memory lengths not started within this many seconds are skipped (default 300)",
+    )
     p.add_argument("overrides", nargs="*", default=[], help="dotted config overrides")
     return p.parse_args(argv)
 
@@ -55,14 +68,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = [] if args.config else SMALL_MODEL
-    overrides = base + ["model.name=tmanet", "data.dataset=synthetic", f"data.synthetic.size=[{args.size[0]},{args.size[1]}]",
-                        f"data.synthetic.clip_length={max(args.memory_lengths) + 2}", f"device={args.device}",
-                        *args.overrides]
+    overrides = base + [
+        "model.name=tmanet",
+        "data.dataset=synthetic",
+        f"data.synthetic.size=[{args.size[0]},{args.size[1]}]",
+        f"data.synthetic.clip_length={max(args.memory_lengths) + 2}",
+        f"device={args.device}",
+        *args.overrides,
+    ]
     device = resolve_device(args.device)
-    print(f"TMANet streaming vs recompute | device {device}, threads {args.threads}, {args.size[0]}x{args.size[1]}, "
-          f"{args.frames} timed frames after {args.warmup} warm-up (at least T) | torch {torch.__version__}")
-    header = (f"{'T':>2} | {'stream ms':>9} | {'recomp ms':>9} | {'ratio':>5} | {'stream GMACs':>12} | "
-              f"{'recomp GMACs':>12} | {'max|diff|':>9} | unstable")
+    print(
+        f"TMANet streaming vs recompute | device {device}, threads {args.threads}, {args.size[0]}x{args.size[1]}, "
+        f"{args.frames} timed frames after {args.warmup} warm-up (at least T) | torch {torch.__version__}"
+    )
+    header = (
+        f"{'T':>2} | {'stream ms':>9} | {'recomp ms':>9} | {'ratio':>5} | {'stream GMACs':>12} | "
+        f"{'recomp GMACs':>12} | {'max|diff|':>9} | unstable"
+    )
     print(header)
     print("-" * len(header), flush=True)
     started = time.perf_counter()
@@ -75,12 +97,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(0)
         model = build_model(cfg)
         count = 1 + max(args.warmup, t) + args.frames + 1
-        result = measure_latency(model, list(stream_frames(dataset, count)), warmup=args.warmup, device=device,
-                                 threads=args.threads, repeats=args.repeats, max_extra_passes=args.max_extra_passes)
+        result = measure_latency(
+            model,
+            list(stream_frames(dataset, count)),
+            warmup=args.warmup,
+            device=device,
+            threads=args.threads,
+            repeats=args.repeats,
+            max_extra_passes=args.max_extra_passes,
+        )
         s, r = result["modes"]["streaming"], result["modes"]["recompute"]
-        print(f"{t:>2} | {s['median_ms']:>9.2f} | {r['median_ms']:>9.2f} | {r['median_ms'] / s['median_ms']:>5.2f} | "
-              f"{s['gmacs']:>12.3f} | {r['gmacs']:>12.3f} | {result['max_abs_diff']:>9.1e} | "
-              f"{' '.join(result['stability']['unstable_modes']) or '-'}", flush=True)
+        print(
+            f"{t:>2} | {s['median_ms']:>9.2f} | {r['median_ms']:>9.2f} | {r['median_ms'] / s['median_ms']:>5.2f} | "
+            f"{s['gmacs']:>12.3f} | {r['gmacs']:>12.3f} | {result['max_abs_diff']:>9.1e} | "
+            f"{' '.join(result['stability']['unstable_modes']) or '-'}",
+            flush=True,
+        )
     return 0
 
 

@@ -20,8 +20,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS: list[list[str]] = [
-    ["--help"], ["models"], ["config", "configs/synthetic_tmanet.yaml"], ["config", "--keys"],
-    ["status", "ablations/synthetic_memory_length.yaml"], ["sweep", "ablations/synthetic_memory_length.yaml", "--dry-run"],
+    ["--help"],
+    ["models"],
+    ["config", "configs/synthetic_tmanet.yaml"],
+    ["config", "--keys"],
+    ["status", "ablations/synthetic_memory_length.yaml"],
+    ["sweep", "ablations/synthetic_memory_length.yaml", "--dry-run"],
 ]
 BASELINE = ["-c", "import yaml"]
 
@@ -30,8 +34,9 @@ def wall_s(args: list[str]) -> tuple[float, bool]:
     """Seconds of one ``python -X importtime ARGS`` run and whether it imported torch."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     elapsed = time.perf_counter() - start
     torch = any(line.rstrip().endswith("| torch") for line in done.stderr.splitlines())
     return elapsed, torch

@@ -21,8 +21,9 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def make_split(rng: np.random.Generator, images: int = 16, classes: int = 6) -> 
     return union, np.clip(class_iou[None, :] + rng.normal(0.0, 0.1, size=(images, 1)), 0.0, 1.0)
 
 
-def simulate_row(rng: np.random.Generator, split: tuple[np.ndarray, np.ndarray], n: int, seed_sd: float = 0.03,
-                 shift: float = 0.0) -> list[stats.RunCounts]:
+def simulate_row(
+    rng: np.random.Generator, split: tuple[np.ndarray, np.ndarray], n: int, seed_sd: float = 0.03, shift: float = 0.0
+) -> list[stats.RunCounts]:
     """``n`` runs (seeds 0..n-1) of one config: per-seed global and per-class effects N(0, seed_sd)."""
     union, base = split
     runs = []
@@ -49,8 +51,17 @@ def simulate_row(rng: np.random.Generator, split: tuple[np.ndarray, np.ndarray],
         iou = np.clip(base + shift + effect + rng.normal(0.0, 0.05, size=base.shape), 0.0, 1.0)
         inter = np.rint(iou * union).astype(np.int64)
         miou = float(stats.miou_from_sums(inter.sum(0), union.sum(0)))
-        runs.append(stats.RunCounts(f"sim-{seed}", seed, miou, tuple(f"img{i}" for i in range(len(union))),
-                                    inter, union.astype(np.int64), inter))
+        runs.append(
+            stats.RunCounts(
+                f"sim-{seed}",
+                seed,
+                miou,
+                tuple(f"img{i}" for i in range(len(union))),
+                inter,
+                union.astype(np.int64),
+                inter,
+            )
+        )
     return runs
 
 
@@ -61,8 +72,9 @@ def seed_level_sd(seed_sd: float = 0.03, draws: int = 400, rng_seed: int = 1) ->
     return float(np.std([stats.run_miou(r) for r in simulate_row(rng, split, draws, seed_sd)], ddof=1))
 
 
-def rejection_rate(compare: Callable[..., Any], n: int, trials: int, shift: float = 0.0, seed_sd: float = 0.03,
-                   rng_seed: int = 0) -> float:
+def rejection_rate(
+    compare: Callable[..., Any], n: int, trials: int, shift: float = 0.0, seed_sd: float = 0.03, rng_seed: int = 0
+) -> float:
     """Share of ``trials`` comparisons of two simulated rows of ``n`` seeds each with p < ALPHA (and, for a
     shifted row a, delta > 0); each trial draws a new split."""
     rng = np.random.default_rng(rng_seed)
@@ -76,8 +88,9 @@ def rejection_rate(compare: Callable[..., Any], n: int, trials: int, shift: floa
 
 def load_old_stats(rev: str) -> Any:
     """``bench/report/stats.py`` as of git revision ``rev``, imported as a module of its own."""
-    source = subprocess.run(["git", "show", f"{rev}:bench/report/stats.py"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{rev}:bench/report/stats.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "old_stats.py"
         path.write_text(source)
@@ -98,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     sd = seed_level_sd(args.seed_sd)
     shift = args.shift_sd * sd
     versions = {"old (" + args.old_rev + ")": load_old_stats(args.old_rev).compare, "new": stats.compare}
-    print(f"seed-level sd of mIoU: {100 * sd:.2f} points; power shift: {args.shift_sd} sd = {100 * shift:.2f} "
-          f"points; {args.trials} trials each; alpha {ALPHA}")
+    print(
+        f"seed-level sd of mIoU: {100 * sd:.2f} points; power shift: {args.shift_sd} sd = {100 * shift:.2f} "
+        f"points; {args.trials} trials each; alpha {ALPHA}"
+    )
     print(f"{'version':<16} {'n':>2} {'A/A rate':>9} {'power':>7}")
     for name, compare in versions.items():
         for n in (3, 5):

@@ -67,8 +67,9 @@ def read_log(run: str | Path) -> RunLog:
         miou = (entry.get("val") or {}).get("miou") if isinstance(entry.get("val"), dict) else None
         if isinstance(miou, (int, float)):
             series["miou"][it] = 100.0 * float(miou)
-    log = RunLog(rundir.run_name(run_dir), path, notes=notes,
-                 **{key: sorted(values.items()) for key, values in series.items()})
+    log = RunLog(
+        rundir.run_name(run_dir), path, notes=notes, **{key: sorted(values.items()) for key, values in series.items()}
+    )
     if not log.miou:
         log.notes.append(f"{log.run_id}: no validation lines in {path}, so no mIoU points")
     if not log.loss:
@@ -99,8 +100,9 @@ def curves_figure(logs: list[RunLog]) -> Figure:
     ax_miou.set_ylabel("val mIoU (%)")
     ax_miou.set_xlabel("iteration")
     if not any(log.miou for log in logs):
-        ax_miou.text(0.5, 0.5, "no validation lines in these logs", ha="center", va="center",
-                     transform=ax_miou.transAxes)
+        ax_miou.text(
+            0.5, 0.5, "no validation lines in these logs", ha="center", va="center", transform=ax_miou.transAxes
+        )
     for ax in (ax_loss, ax_lr, ax_miou):
         ax.grid(alpha=0.3)
     ax_loss.legend(title="run", fontsize="small")

@@ -43,20 +43,25 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.report.plotting import FigureResult, save
-from bench.run import rundir
 from bench.report.tables import best_text, is_blank
+from bench.run import rundir
 
-CI_METHODS = {"t over seeds": "mean ± t·s/√n over seeds", "images, n = 1": "one run: bootstrap over images",
-              "none": "none (n = 1, no per-image counts)"}
+CI_METHODS = {
+    "t over seeds": "mean ± t·s/√n over seeds",
+    "images, n = 1": "one run: bootstrap over images",
+    "none": "none (n = 1, no per-image counts)",
+}
 ORACLE_MARK = " (oracle: {})"
 
 
 def _settings(table: Any) -> pd.Series:
     """Per frame row, the values of the non-factor key columns as text ("" when there are none)."""
     extra = table.key_columns[1:]
-    return table.frame.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in extra if not is_blank(r[k])),
-                             axis=1) if extra else \
-        pd.Series([""] * len(table.frame), index=table.frame.index)
+    return (
+        table.frame.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in extra if not is_blank(r[k])), axis=1)
+        if extra
+        else pd.Series([""] * len(table.frame), index=table.frame.index)
+    )
 
 
 def ci_errors(frame: pd.DataFrame) -> np.ndarray:
@@ -69,8 +74,13 @@ def ci_errors(frame: pd.DataFrame) -> np.ndarray:
 def ci_caption(frame: pd.DataFrame) -> str:
     """What a point and its bar are, e.g. "mean of 3 seeds; bars: 95% CI, mean ± t·s/√n over seeds"."""
     n_min, n_max = int(frame["n"].min()), int(frame["n"].max())
-    points = ("one seed per point" if n_max == 1 else f"mean of {n_max} seeds" if n_min == n_max
-              else f"mean of {n_min}–{n_max} seeds (n per point)")
+    points = (
+        "one seed per point"
+        if n_max == 1
+        else f"mean of {n_max} seeds"
+        if n_min == n_max
+        else f"mean of {n_min}–{n_max} seeds (n per point)"
+    )
     methods = ", ".join(CI_METHODS.get(m, m) for m in dict.fromkeys(frame["ci_method"]))
     return f"{points}; bars: 95% CI, {methods}"
 
@@ -85,8 +95,11 @@ def per_frame_level(tables: list[Any], reference: pd.DataFrame) -> tuple[float, 
     ``reference`` runs: the same data, train (seed aside) and eval settings (None if there are none). Another
     generator setting (e.g. the negative control) is another task, not a reference."""
     runs = pd.concat([t.runs for t in tables], ignore_index=True).drop_duplicates("run_id")
-    keys = [c for c in reference.columns if c.startswith(("cfg:data.", "cfg:train.", "cfg:eval."))
-            and c != "cfg:train.seed" and c in runs.columns]
+    keys = [
+        c
+        for c in reference.columns
+        if c.startswith(("cfg:data.", "cfg:train.", "cfg:eval.")) and c != "cfg:train.seed" and c in runs.columns
+    ]
     wanted = {tuple(map(str, row)) for row in reference[keys].itertuples(index=False)}
     same = runs[keys].astype(str).apply(tuple, axis=1).isin(wanted) if keys else False
     chosen = runs[(runs["model"] == "per_frame") & same]
@@ -100,8 +113,13 @@ def _reference_lines(ax: Any, table: Any, tables: list[Any]) -> None:
     if per_frame is not None and table.ablation != "methods":
         ax.axhline(per_frame[0], ls="--", color="0.2", lw=1, label=f"per-frame baseline (n={per_frame[1]})")
     if dataset in table.chance:
-        ax.axhline(table.chance[dataset], ls=":", color="0.5", lw=1,
-                   label=f"chance: majority class ({table.chance[dataset]:.1f})")
+        ax.axhline(
+            table.chance[dataset],
+            ls=":",
+            color="0.5",
+            lw=1,
+            label=f"chance: majority class ({table.chance[dataset]:.1f})",
+        )
 
 
 def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
@@ -111,13 +129,15 @@ def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = N
     ax = fig.subplots()
     for setting, rows in frame.groupby(settings, sort=False):
         label = f"TMANet{', ' + setting if setting else ''} (95% CI)"
-        ax.errorbar(rows[table.factor_label], rows["miou_mean"], yerr=ci_errors(rows), marker="o", capsize=3,
-                    label=label)
+        ax.errorbar(
+            rows[table.factor_label], rows["miou_mean"], yerr=ci_errors(rows), marker="o", capsize=3, label=label
+        )
         _annotate_n(ax, rows[table.factor_label], rows["miou_mean"], rows["n"])
     paper = frame[frame["paper_miou"].notna()]
     if not paper.empty:
-        ax.scatter(paper[table.factor_label], paper["paper_miou"], marker="x", color="black", s=60, label="paper",
-                   zorder=3)
+        ax.scatter(
+            paper[table.factor_label], paper["paper_miou"], marker="x", color="black", s=60, label="paper", zorder=3
+        )
     _reference_lines(ax, table, tables or [table])
     ax.set_xticks(sorted(frame[table.factor_label].unique()))
     ax.set_ylim(bottom=0)
@@ -141,17 +161,33 @@ def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> F
     for k, kind in enumerate(kinds):
         rows = frame[settings == kind]
         xs = np.array([order.index(str(v)) for v in rows[table.factor_label]]) + (k - (len(kinds) - 1) / 2) * width
-        ax.bar(xs, rows["miou_mean"], width * 0.9, yerr=ci_errors(rows), capsize=4, alpha=0.8, color=colours[k],
-               label=(kind or "mean") + " (95% CI)")
+        ax.bar(
+            xs,
+            rows["miou_mean"],
+            width * 0.9,
+            yerr=ci_errors(rows),
+            capsize=4,
+            alpha=0.8,
+            color=colours[k],
+            label=(kind or "mean") + " (95% CI)",
+        )
         for x, (_, row) in zip(xs, rows.iterrows()):
             seeds = table.runs.loc[table.runs["run_id"].astype(str).isin(str(row["run_ids"]).split()), "miou"]
             ax.scatter(np.full(len(seeds), x), seeds, color="black", s=10, zorder=3)
-            ax.text(x, 1.0, f"n={int(row['n'])}", ha="center", va="bottom", fontsize=7,
-                    bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
+            ax.text(
+                x,
+                1.0,
+                f"n={int(row['n'])}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1},
+            )
     _reference_lines(ax, table, tables or [table])
     oracle = {str(v): o for v, o in zip(frame[table.factor_label], frame["oracle"]) if o}
-    ax.set_xticks(range(len(order)), [v + ("\n" + ORACLE_MARK.format(oracle[v]).strip() if v in oracle else "")
-                                      for v in order])
+    ax.set_xticks(
+        range(len(order)), [v + ("\n" + ORACLE_MARK.format(oracle[v]).strip() if v in oracle else "") for v in order]
+    )
     ax.set_ylim(bottom=0)
     ax.set_xlabel(table.factor_label)
     ax.set_ylabel("mIoU (%)")
@@ -187,12 +223,24 @@ def _latency_points(tables: list[Any]) -> pd.DataFrame:
                 continue
             ids = set(str(row["run_ids"]).split())
             recompute = table.runs.loc[table.runs["run_id"].astype(str).isin(ids), "latency_recompute_ms"].mean()
-            rows.append({"label": _point_label(table, row), "table": table.name, "runs": " ".join(sorted(ids)),
-                         "latency_ms": row["latency_ms"], "q25": row.get("latency_q25_ms", math.nan),
-                         "q75": row.get("latency_q75_ms", math.nan), "recompute_ms": recompute,
-                         "gflops": row.get("gflops", math.nan), "miou_mean": row["miou_mean"],
-                         "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": row["n"],
-                         "ci_method": row["ci_method"], "oracle": bool(row.get("oracle"))})
+            rows.append(
+                {
+                    "label": _point_label(table, row),
+                    "table": table.name,
+                    "runs": " ".join(sorted(ids)),
+                    "latency_ms": row["latency_ms"],
+                    "q25": row.get("latency_q25_ms", math.nan),
+                    "q75": row.get("latency_q75_ms", math.nan),
+                    "recompute_ms": recompute,
+                    "gflops": row.get("gflops", math.nan),
+                    "miou_mean": row["miou_mean"],
+                    "ci_low": row["ci_low"],
+                    "ci_high": row["ci_high"],
+                    "n": row["n"],
+                    "ci_method": row["ci_method"],
+                    "oracle": bool(row.get("oracle")),
+                }
+            )
     points = pd.DataFrame(rows)
     if points.empty:
         return points
@@ -209,8 +257,11 @@ def _is_keyframe_grid(table: Any) -> bool:
 def comparison_tables(tables: list[Any]) -> list[Any]:
     """The tables the accuracy-vs-cost figure draws: the method comparisons (``methods`` and ``sota``), else
     every table that is not a keyframe-interval grid (those get their own curves), else all."""
-    return ([t for t in tables if t.ablation in ("methods", "sota")]
-            or [t for t in tables if not _is_keyframe_grid(t)] or tables)
+    return (
+        [t for t in tables if t.ablation in ("methods", "sota")]
+        or [t for t in tables if not _is_keyframe_grid(t)]
+        or tables
+    )
 
 
 def iqr_errors(points: pd.DataFrame) -> np.ndarray:
@@ -225,17 +276,32 @@ def _draw_points(ax: Any, points: pd.DataFrame, x: str, front: pd.DataFrame, xer
     errors = ci_errors(points)
     for i, p in points.iterrows():
         on_front = i in front.index
-        ax.errorbar(p[x], p["miou_mean"], yerr=errors[:, [i]], xerr=None if xerr is None else xerr[:, [i]],
-                    fmt="D" if p["oracle"] else "o", color=colours[i], markersize=9 if on_front else 6,
-                    markerfacecolor="none" if p["oracle"] else colours[i],
-                    markeredgecolor="black" if on_front else colours[i], capsize=3,
-                    label=f"{p['label']} (n={int(p['n'])})")
+        ax.errorbar(
+            p[x],
+            p["miou_mean"],
+            yerr=errors[:, [i]],
+            xerr=None if xerr is None else xerr[:, [i]],
+            fmt="D" if p["oracle"] else "o",
+            color=colours[i],
+            markersize=9 if on_front else 6,
+            markerfacecolor="none" if p["oracle"] else colours[i],
+            markeredgecolor="black" if on_front else colours[i],
+            capsize=3,
+            label=f"{p['label']} (n={int(p['n'])})",
+        )
         if x == "latency_ms" and not math.isnan(p["recompute_ms"]):
             ax.plot([p["latency_ms"], p["recompute_ms"]], [p["miou_mean"]] * 2, ":", color=colours[i], lw=1)
             ax.scatter(p["recompute_ms"], p["miou_mean"], facecolors="none", edgecolors=colours[i], s=40)
     if not front.empty:
-        ax.step(front[x], front["miou_mean"], where="post", color="black", lw=1.5, alpha=0.6,
-                label="Pareto front (oracles excluded)")
+        ax.step(
+            front[x],
+            front["miou_mean"],
+            where="post",
+            color="black",
+            lw=1.5,
+            alpha=0.6,
+            label="Pareto front (oracles excluded)",
+        )
     ax.set_ylabel("mIoU (%)")
     ax.set_ylim(bottom=0)
 
@@ -254,21 +320,25 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
     axes = fig.subplots(1, 2 if not flops.empty else 1, squeeze=False)[0]
     _draw_points(axes[0], points, "latency_ms", front, iqr_errors(points))
     # one legend for both panels (same colours), below them: inside, it hid the points it names
-    axes[0].legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2 if flops.empty else 3,
-                   frameon=False)
-    axes[0].set_xlabel("latency per frame, ms\n(streaming median, bars: IQR over passes; hollow = recompute)",
-                       fontsize=8)
+    axes[0].legend(
+        fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2 if flops.empty else 3, frameon=False
+    )
+    axes[0].set_xlabel(
+        "latency per frame, ms\n(streaming median, bars: IQR over passes; hollow = recompute)", fontsize=8
+    )
     axes[0].set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
     text = "Pareto front (oracles excluded): " + ", ".join(
-        f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows())
+        f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows()
+    )
     if not flops.empty:
         flops = flops.reset_index(drop=True)
         flop_front = pareto_front(flops[~flops["oracle"]], x="gflops")
         _draw_points(axes[1], flops, "gflops", flop_front, None)
         axes[1].set_xlabel("GFLOPs per frame\n(streaming, FlopCounterMode: 2 FLOPs per multiply-add)", fontsize=8)
         axes[1].set_title("accuracy vs compute", fontsize=8)
-        text += "; GFLOPs front: " + ", ".join(f"{r['label']} ({r['gflops']:.2f} GFLOPs)"
-                                               for _, r in flop_front.iterrows())
+        text += "; GFLOPs front: " + ", ".join(
+            f"{r['label']} ({r['gflops']:.2f} GFLOPs)" for _, r in flop_front.iterrows()
+        )
     oracles = points[points["oracle"]]
     if not oracles.empty:
         text += "; oracles, not on the front: " + ", ".join(oracles["label"])
@@ -296,14 +366,24 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
         name = f"per_class_iou_{dataset}"
         fig = Figure(figsize=(max(6.0, 0.55 * grid.shape[1] + 3), max(2.5, 0.4 * grid.shape[0] + 1.5)))
         ax = fig.subplots()
-        sns.heatmap(grid, annot=grid.shape[1] <= 20, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax,
-                    cbar_kws={"label": "IoU (%)"})
+        sns.heatmap(
+            grid,
+            annot=grid.shape[1] <= 20,
+            fmt=".0f",
+            cmap="viridis",
+            vmin=0,
+            vmax=100,
+            ax=ax,
+            cbar_kws={"label": "IoU (%)"},
+        )
         ax.set_title(f"per-class IoU, {dataset} (each row: mean of its n runs)")
         ax.set_xlabel("class")
         ax.set_ylabel("")
         means = grid.mean(axis=0)
-        text = (f"hardest class: {means.idxmin()} ({means.min():.1f} IoU mean over rows), "
-                f"easiest: {means.idxmax()} ({means.max():.1f})")
+        text = (
+            f"hardest class: {means.idxmin()} ({means.min():.1f} IoU mean over rows), "
+            f"easiest: {means.idxmax()} ({means.max():.1f})"
+        )
         results.append(FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text))
     return results
 
@@ -356,15 +436,29 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
     fig = Figure(figsize=(side * cols + 1.2, (side + 0.5) * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax, (label, grid) in zip(axes, grids.items()):
-        sns.heatmap(grid, annot=c <= 12, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax, square=True,
-                    cbar=False, annot_kws={"fontsize": 7})
+        sns.heatmap(
+            grid,
+            annot=c <= 12,
+            fmt=".0f",
+            cmap="viridis",
+            vmin=0,
+            vmax=100,
+            ax=ax,
+            square=True,
+            cbar=False,
+            annot_kws={"fontsize": 7},
+        )
         ax.set_title(_panel_title(label, side), fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("ground truth")
-    for ax in axes[len(grids):]:
+    for ax in axes[len(grids) :]:
         ax.axis("off")
-    fig.colorbar(axes[0].collections[0], ax=list(axes[:len(grids)]), label="% of the ground-truth class",
-                 shrink=min(1.0, 0.9 / rows ** 0.5))
+    fig.colorbar(
+        axes[0].collections[0],
+        ax=list(axes[: len(grids)]),
+        label="% of the ground-truth class",
+        shrink=min(1.0, 0.9 / rows**0.5),
+    )
     worst = []
     for label, grid in grids.items():
         off = grid.to_numpy().copy()
@@ -379,8 +473,12 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
 
 
 def _curve_reading(setting: str, rows: pd.DataFrame, factor: str) -> str:
-    points = [f"k={r[factor]} {r['miou_mean']:.1f} ({r['latency_ms']:.1f} ms"
-              + ("" if math.isnan(r["gflops"]) else f", {r['gflops']:.3g} GFLOPs") + ")" for _, r in rows.iterrows()]
+    points = [
+        f"k={r[factor]} {r['miou_mean']:.1f} ({r['latency_ms']:.1f} ms"
+        + ("" if math.isnan(r["gflops"]) else f", {r['gflops']:.3g} GFLOPs")
+        + ")"
+        for _, r in rows.iterrows()
+    ]
     return f"{setting}: " + ", ".join(points)
 
 
@@ -405,12 +503,26 @@ def keyframe_cost_figure(table: Any, out_dir: Path) -> FigureResult:
         low, high = int(rows["n"].min()), int(rows["n"].max())
         label = f"{setting or table.name}{oracle} (n={low if low == high else f'{low}-{high}'})"
         for ax, (x, _) in zip(axes, panels):
-            ax.errorbar(rows[x], rows["miou_mean"], yerr=ci_errors(rows),
-                        xerr=iqr_errors(rows) if x == "latency_ms" else None, fmt="-o", color=colour,
-                        markerfacecolor="none" if oracle else colour, capsize=3, label=label)
+            ax.errorbar(
+                rows[x],
+                rows["miou_mean"],
+                yerr=ci_errors(rows),
+                xerr=iqr_errors(rows) if x == "latency_ms" else None,
+                fmt="-o",
+                color=colour,
+                markerfacecolor="none" if oracle else colour,
+                capsize=3,
+                label=label,
+            )
             for _, r in rows.iterrows():
-                ax.annotate(f"k={r[factor]}", (r[x], r["miou_mean"]), xytext=(4, 4), textcoords="offset points",
-                            fontsize=7, color=colour)
+                ax.annotate(
+                    f"k={r[factor]}",
+                    (r[x], r["miou_mean"]),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color=colour,
+                )
         readings.append(_curve_reading(setting or table.name, rows, factor))
     for ax, (_, xlabel) in zip(axes, panels):
         ax.set_xlabel(xlabel, fontsize=8)
@@ -444,8 +556,11 @@ def _draw_all(tables: list[Any], out: Path) -> list[FigureResult]:
     synthetic = [t for t in tables if (t.runs["dataset"] == "synthetic").all()]
     strips = [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]
     trained = [t for t in strips if any(d and rundir.has_checkpoint(d) for d in t.runs["run_dir"])]
-    results += [FigureResult(f"qualitative_{t.name}", [], "no run of this table has a checkpoint.pt")
-                for t in strips if not any(t is u for u in trained)]
+    results += [
+        FigureResult(f"qualitative_{t.name}", [], "no run of this table has a checkpoint.pt")
+        for t in strips
+        if not any(t is u for u in trained)
+    ]
     if trained:
         # the strip runs the trained models: torch is imported only when a table needs it (start-up time)
         from bench.report.qualitative import qualitative_figure

@@ -17,16 +17,17 @@ import dataclasses
 import functools
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.report.provenance import run_provenance
-from bench.report.sources import get_dotted
 from bench.config import ModelConfig
 from bench.models import registry
 from bench.models.registry import RegistryError
+from bench.report.provenance import run_provenance
+from bench.report.sources import get_dotted
 from bench.run.arguments import flatten_model_config
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
@@ -93,8 +94,10 @@ def _dotted_model_keys() -> dict[str, str]:
     """Factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
     defaults = ModelConfig()
     nested = {f.name for f in dataclasses.fields(defaults) if dataclasses.is_dataclass(getattr(defaults, f.name))}
-    return {arg: "model." + (arg.replace("_", ".", 1) if arg.split("_", 1)[0] in nested else arg)
-            for arg in flatten_model_config(defaults)}
+    return {
+        arg: "model." + (arg.replace("_", ".", 1) if arg.split("_", 1)[0] in nested else arg)
+        for arg in flatten_model_config(defaults)
+    }
 
 
 def unused_model_keys(model_name: str) -> set[str]:
@@ -117,18 +120,24 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         metrics = record.get("metrics") or {}
         config = record.get("config") or {}
         row: dict[str, Any] = {
-            "run_id": record.get("run_id"), "model": record.get("model") or get_or(config, "model.name"),
-            "dataset": record.get("dataset") or get_or(config, "data.dataset"), "seed": record.get("seed"),
+            "run_id": record.get("run_id"),
+            "model": record.get("model") or get_or(config, "model.name"),
+            "dataset": record.get("dataset") or get_or(config, "data.dataset"),
+            "seed": record.get("seed"),
             "miou": percent(metrics.get("miou")),
             # records before the rename stored pixel agreement as "tc" (read as such; _table_notes says so)
             "pixel_agreement": percent(metrics.get("pixel_agreement", metrics.get("tc"))),
             "etc_tc": percent(metrics.get("etc_tc")),
             "pixel_acc": percent(metrics.get("pixel_acc")),
-            "latency_ms": latency_ms(record), "latency_recompute_ms": latency_ms(record, "recompute"),
-            "latency_unstable": latency_unstable(record), "latency_iqr_ms": latency_field(record, "iqr_ms"),
-            "latency_q25_ms": latency_quartiles(record)[0], "latency_q75_ms": latency_quartiles(record)[1],
+            "latency_ms": latency_ms(record),
+            "latency_recompute_ms": latency_ms(record, "recompute"),
+            "latency_unstable": latency_unstable(record),
+            "latency_iqr_ms": latency_field(record, "iqr_ms"),
+            "latency_q25_ms": latency_quartiles(record)[0],
+            "latency_q75_ms": latency_quartiles(record)[1],
             "gflops": latency_field(record, "gflops"),
-            "checkpoint": record.get("checkpoint"), "run_dir": record.get("_run_dir"),
+            "checkpoint": record.get("checkpoint"),
+            "run_dir": record.get("_run_dir"),
             **run_provenance(record),
         }
         name = str(row["model"])
@@ -168,7 +177,7 @@ def mean_or_nan(column: pd.Series) -> float:
 
 
 def _is_row_key(column: str) -> bool:
-    key = column[len("cfg:"):]
+    key = column[len("cfg:") :]
     return not key.endswith(POOLED_KEY_SUFFIXES) and not key.startswith(IGNORED_KEY_PREFIXES)
 
 

@@ -26,17 +26,25 @@ from urllib.parse import quote
 
 from bench.report.plotting import FigureResult
 from bench.report.provenance import committed_files
-from bench.report.tables import MISSING, Table, best_text, display_frame, reading
+from bench.report.tables import MISSING, Table, best_text, display_frame
 from bench.run import rundir
 from bench.run.records import write_text_atomic
 
 PAGE_DIR = "html"
 # Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
 SORT_COLUMNS: dict[str, str] = {
-    "mIoU (%)": "miou_mean", "std": "miou_std", "n": "n", "95% CI": "ci_low", "Δ ref": "delta_ref",
-    "Δ ref 95% CI": "delta_ref_low", "p": "p_ref", "pixel agreement (%)": "pixel_agreement_mean",
-    "ETC TC (%)": "etc_tc_mean", "latency ms": "latency_ms",
-    "paper mIoU": "paper_miou", "Δ paper": "delta_paper",
+    "mIoU (%)": "miou_mean",
+    "std": "miou_std",
+    "n": "n",
+    "95% CI": "ci_low",
+    "Δ ref": "delta_ref",
+    "Δ ref 95% CI": "delta_ref_low",
+    "p": "p_ref",
+    "pixel agreement (%)": "pixel_agreement_mean",
+    "ETC TC (%)": "etc_tc_mean",
+    "latency ms": "latency_ms",
+    "paper mIoU": "paper_miou",
+    "Δ paper": "delta_paper",
 }
 # Per-table figure names drawn by ``bench.report.figures`` ("{t}" is the table name).
 TABLE_FIGURES: tuple[str, ...] = ("{t}_miou_vs_memory_length", "{t}_bars", "qualitative_{t}")
@@ -118,9 +126,11 @@ def _inline(text: str) -> str:
 
 def _page(title: str, body: str, script: bool = False) -> str:
     js = f"<script>{SORT_JS}</script>\n" if script else ""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_e(title)}</title>\n'
-            f"<style>{CSS}</style>\n{js}</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_e(title)}</title>\n'
+        f"<style>{CSS}</style>\n{js}</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def _sort_value(frame_value: Any, text: str) -> str:
@@ -135,8 +145,14 @@ def table_html(table: Table) -> str:
     shown = display_frame(table)
     frame = table.frame
     keys = set(table.key_columns)
-    head = "".join(f'<th class="sortable{" key" if c in keys else ""}" data-key="{_e(SORT_COLUMNS.get(c, c))}" '
-                   f'scope="col">{_e(c)}</th>' for c in shown.columns) + '<th class="key" scope="col">runs</th>'
+    head = (
+        "".join(
+            f'<th class="sortable{" key" if c in keys else ""}" data-key="{_e(SORT_COLUMNS.get(c, c))}" '
+            f'scope="col">{_e(c)}</th>'
+            for c in shown.columns
+        )
+        + '<th class="key" scope="col">runs</th>'
+    )
     rows = []
     for i in shown.index:
         cells = []
@@ -150,11 +166,21 @@ def table_html(table: Table) -> str:
         runs = " ".join(f'<a href="#{_anchor("run", r)}">{_e(r)}</a>' for r in str(frame.loc[i, "run_ids"]).split())
         cells.append(f'<td class="key runs">{runs}</td>')
         best = table.best is not None and table.best.found and table.best.index == i
-        cls = (' class="best"' if best else ' class="ref"' if i == table.reference
-               else ' class="oracle"' if frame.loc[i, "oracle"] else "")
+        cls = (
+            ' class="best"'
+            if best
+            else ' class="ref"'
+            if i == table.reference
+            else ' class="oracle"'
+            if frame.loc[i, "oracle"]
+            else ""
+        )
         rows.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table class="sortable" id="summary">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
-            + "\n".join(rows) + "\n</tbody>\n</table></div>")
+    return (
+        f'<div class="scroll"><table class="sortable" id="summary">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table></div>"
+    )
 
 
 def _run_links(run_dir: Any, page_dir: Path) -> str:
@@ -164,13 +190,13 @@ def _run_links(run_dir: Any, page_dir: Path) -> str:
         return "run not committed (no local copy)"
     files = rundir.reported_files(run_dir)
     committed = committed_files(files)
-    links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
-                       if path in committed)
+    links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files if path in committed)
     if committed and len(committed) == len(files):
         return links
-    local = " · ".join([f'<a href="{_href(run_dir, page_dir)}/">folder</a>']
-                       + [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files
-                          if path not in committed])
+    local = " · ".join(
+        [f'<a href="{_href(run_dir, page_dir)}/">folder</a>']
+        + [f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files if path not in committed]
+    )
     shown = f"{links} · " if links else ""
     return f'{shown}<span class="muted">run not committed (local copy: {local})</span>'
 
@@ -182,13 +208,17 @@ def runs_html(table: Table, page_dir: Path) -> str:
         run_id, run_dir = str(run["run_id"]), run.get("run_dir")
         links = _run_links(run_dir, page_dir)
         miou = MISSING if math.isnan(run["miou"]) else f"{run['miou']:.2f}"
-        rows.append(f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
-                    f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'
-                    f'<td data-v="{_sort_value(run["miou"], miou)}">{_e(miou)}</td>'
-                    f'<td class="key">{links}</td></tr>')
-    return ('<table class="sortable" id="runs">\n<thead><tr><th class="sortable key" data-key="run_id">run</th>'
-            '<th class="sortable" data-key="seed">seed</th><th class="sortable" data-key="miou">mIoU (%)</th>'
-            '<th class="key">files</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>")
+        rows.append(
+            f'<tr id="{_anchor("run", run_id)}"><td class="key" data-v="{_e(run_id)}"><code>{_e(run_id)}'
+            f'</code></td><td data-v="{_e(_sort_value(run["seed"], str(run["seed"])))}">{_e(run["seed"])}</td>'
+            f'<td data-v="{_sort_value(run["miou"], miou)}">{_e(miou)}</td>'
+            f'<td class="key">{links}</td></tr>'
+        )
+    return (
+        '<table class="sortable" id="runs">\n<thead><tr><th class="sortable key" data-key="run_id">run</th>'
+        '<th class="sortable" data-key="seed">seed</th><th class="sortable" data-key="miou">mIoU (%)</th>'
+        '<th class="key">files</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+    )
 
 
 def figure_html(fig: FigureResult, page_dir: Path) -> str:
@@ -198,8 +228,10 @@ def figure_html(fig: FigureResult, page_dir: Path) -> str:
     png = next((p for p in fig.paths if p.suffix == ".png"), None)
     links = " · ".join(f'<a href="{_href(p, page_dir)}">{_e(p.suffix[1:])}</a>' for p in fig.paths)
     img = f'<img src="{_href(png, page_dir)}" alt="{_e(fig.name)}">' if png else ""
-    return (f'<figure id="{_anchor("fig", fig.name)}">{img}<figcaption><strong>{_e(fig.name)}</strong> ({links}): '
-            f"{_e(fig.reading)}</figcaption></figure>")
+    return (
+        f'<figure id="{_anchor("fig", fig.name)}">{img}<figcaption><strong>{_e(fig.name)}</strong> ({links}): '
+        f"{_e(fig.reading)}</figcaption></figure>"
+    )
 
 
 def table_figures(table: Table, figures: list[FigureResult]) -> list[FigureResult]:
@@ -213,15 +245,19 @@ def table_page(table: Table, paths: dict[str, Path], figures: list[FigureResult]
     """The body of ``html/<table>.html``."""
     files = " · ".join(f'<a href="{_href(p, page_dir)}">{_e(ext)}</a>' for ext, p in paths.items())
     notes = "\n".join(f"<li>{_inline(n)}</li>" for n in table.notes)
-    drawn = "\n".join(figure_html(f, page_dir) for f in table_figures(table, figures)) or \
-        '<p class="muted">no figure for this table</p>'
-    return (f'<p><a href="../index.html">← all tables</a></p>\n<h1>{_e(table.name)}</h1>\n'
-            f'<p class="muted">source <code>{_e(table.origin)}</code> · ablation {_e(table.ablation)} · '
-            f"{files} · click a column header to sort</p>\n"
-            f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n'
-            f'<p class="muted" id="provenance">{_inline(table.provenance)}</p>\n{table_html(table)}\n'
-            f"<h2>Notes</h2>\n<ul>\n{notes}\n</ul>\n<h2>Figures</h2>\n{drawn}\n"
-            f"<h2>Runs</h2>\n{runs_html(table, page_dir)}")
+    drawn = (
+        "\n".join(figure_html(f, page_dir) for f in table_figures(table, figures))
+        or '<p class="muted">no figure for this table</p>'
+    )
+    return (
+        f'<p><a href="../index.html">← all tables</a></p>\n<h1>{_e(table.name)}</h1>\n'
+        f'<p class="muted">source <code>{_e(table.origin)}</code> · ablation {_e(table.ablation)} · '
+        f"{files} · click a column header to sort</p>\n"
+        f'<p class="reading" id="best">{_e(best_text(table))}.</p>\n'
+        f'<p class="muted" id="provenance">{_inline(table.provenance)}</p>\n{table_html(table)}\n'
+        f"<h2>Notes</h2>\n<ul>\n{notes}\n</ul>\n<h2>Figures</h2>\n{drawn}\n"
+        f"<h2>Runs</h2>\n{runs_html(table, page_dir)}"
+    )
 
 
 def index_page(entries: dict[str, dict[str, dict[str, Any]]], out: Path) -> str:
@@ -235,23 +271,29 @@ def index_page(entries: dict[str, dict[str, dict[str, Any]]], out: Path) -> str:
             title = f'<a href="{_href(out / entry["page"], out)}">{title}</a>'
         counts = f"{entry['rows']} rows, {entry['runs']} runs; " if entry.get("rows") is not None else ""
         items.append(f"<li>{title} ({_e(entry['ablation'])}; {counts}{files}): {_e(entry['reading'])}.</li>")
-    figures = [FigureResult(name, [out / p for p in e["files"]], e["reading"]) for name, e in entries["figures"].items()]
+    figures = [
+        FigureResult(name, [out / p for p in e["files"]], e["reading"]) for name, e in entries["figures"].items()
+    ]
     drawn = "\n".join(figure_html(f, out) for f in figures) or '<p class="muted">no figures</p>'
-    return ("<h1>Reports</h1>\n<p class=\"muted\">Generated by <code>bench report</code>; regenerate rather than "
-            "edit. The same numbers as <code>index.md</code>.</p>\n"
-            f"<h2>Tables</h2>\n<ul>\n{''.join(items)}\n</ul>\n<h2>Figures</h2>\n{drawn}")
+    return (
+        '<h1>Reports</h1>\n<p class="muted">Generated by <code>bench report</code>; regenerate rather than '
+        "edit. The same numbers as <code>index.md</code>.</p>\n"
+        f"<h2>Tables</h2>\n<ul>\n{''.join(items)}\n</ul>\n<h2>Figures</h2>\n{drawn}"
+    )
 
 
-def write_html(out_dir: str | Path, tables: list[tuple[Table, dict[str, Path]]],
-               figures: list[FigureResult]) -> dict[str, Path]:
+def write_html(
+    out_dir: str | Path, tables: list[tuple[Table, dict[str, Path]]], figures: list[FigureResult]
+) -> dict[str, Path]:
     """``<out_dir>/html/<table>.html`` for each table (atomic writes): ``{table name: page}``."""
     out = Path(out_dir)
     page_dir = out / PAGE_DIR
     written: dict[str, Path] = {}
     for table, paths in tables:
         page = page_dir / f"{table.name}.html"
-        write_text_atomic(page, _page(f"{table.name} — report", table_page(table, paths, figures, page_dir),
-                                      script=True))
+        write_text_atomic(
+            page, _page(f"{table.name} — report", table_page(table, paths, figures, page_dir), script=True)
+        )
         written[table.name] = page
     return written
 

@@ -1,7 +1,7 @@
 """The paper's reported numbers (``results/paper_reference.yaml``) matched to table rows.
 
-    reference = load_paper_reference()
-    miou, note = paper_number(reference, "cityscapes", flat_config, "methods")   # (80.3, "TMANet-50: ...")
+reference = load_paper_reference()
+miou, note = paper_number(reference, "cityscapes", flat_config, "methods")   # (80.3, "TMANet-50: ...")
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def _matches(config: dict[str, Any], match: dict[str, Any]) -> bool:
     return True
 
 
-def paper_number(reference: dict[str, Any], dataset: str | None, config: dict[str, Any],
-                 ablation: str) -> tuple[float | None, str]:
+def paper_number(
+    reference: dict[str, Any], dataset: str | None, config: dict[str, Any], ablation: str
+) -> tuple[float | None, str]:
     """The paper's mIoU for a row's dataset and flattened config, and a note on its origin or absence."""
     if dataset == "synthetic":
         return None, "synthetic data: no paper number"

@@ -42,29 +42,46 @@ class PaperTable:
             "local": [f"bench sweep {s} --launcher local" for s in self.specs] + [f"bench report {specs}"],
             "slurm": [f"bench sweep {s} --dry-run" for s in self.specs]
             + [f"bench sweep {s} launch.partition=<yours> [launch.account=<yours>]" for s in self.specs]
-            + [f"bench status {s}" for s in self.specs] + [f"bench report {specs}"],
+            + [f"bench status {s}" for s in self.specs]
+            + [f"bench report {specs}"],
             "synthetic": [f"bench sweep {s} --launcher local --max-parallel 2" for s in self.synthetic]
             + [f"bench report {' '.join(self.synthetic)}"],
         }
 
 
 PAPER_TABLES: tuple[PaperTable, ...] = (
-    PaperTable("sota", "comparison with the state of the art (Cityscapes val / CamVid mIoU)",
-               ("ablations/cityscapes_sota.yaml", "ablations/camvid_sota.yaml"), ("ablations/synthetic_sota.yaml",),
-               "reports/tables/sota_paper.md (paper layout) + one table per spec",
-               "TMANet table numbers for every row; GRFP, LVS, TDNet listed as not reimplemented"),
-    PaperTable("memory_length", "memory length T (trend only)",
-               ("ablations/cityscapes_memory_length.yaml", "ablations/camvid_memory_length.yaml"),
-               ("ablations/synthetic_memory_length.yaml",), "reports/tables/<spec>.md",
-               "the paper's numbers could not be recovered: only T=2 (Cityscapes) / T=4 (CamVid) have one"),
-    PaperTable("aggregation", "aggregation concat vs sum (trend only)",
-               ("ablations/cityscapes_aggregation.yaml", "ablations/camvid_aggregation.yaml"),
-               ("ablations/synthetic_aggregation.yaml",), "reports/tables/<spec>.md",
-               "the paper's numbers could not be recovered"),
-    PaperTable("encoding", "encoding layers (trend only)",
-               ("ablations/cityscapes_encoding.yaml", "ablations/camvid_encoding.yaml"),
-               ("ablations/synthetic_encoding.yaml",), "reports/tables/<spec>.md",
-               "the paper's numbers could not be recovered"),
+    PaperTable(
+        "sota",
+        "comparison with the state of the art (Cityscapes val / CamVid mIoU)",
+        ("ablations/cityscapes_sota.yaml", "ablations/camvid_sota.yaml"),
+        ("ablations/synthetic_sota.yaml",),
+        "reports/tables/sota_paper.md (paper layout) + one table per spec",
+        "TMANet table numbers for every row; GRFP, LVS, TDNet listed as not reimplemented",
+    ),
+    PaperTable(
+        "memory_length",
+        "memory length T (trend only)",
+        ("ablations/cityscapes_memory_length.yaml", "ablations/camvid_memory_length.yaml"),
+        ("ablations/synthetic_memory_length.yaml",),
+        "reports/tables/<spec>.md",
+        "the paper's numbers could not be recovered: only T=2 (Cityscapes) / T=4 (CamVid) have one",
+    ),
+    PaperTable(
+        "aggregation",
+        "aggregation concat vs sum (trend only)",
+        ("ablations/cityscapes_aggregation.yaml", "ablations/camvid_aggregation.yaml"),
+        ("ablations/synthetic_aggregation.yaml",),
+        "reports/tables/<spec>.md",
+        "the paper's numbers could not be recovered",
+    ),
+    PaperTable(
+        "encoding",
+        "encoding layers (trend only)",
+        ("ablations/cityscapes_encoding.yaml", "ablations/camvid_encoding.yaml"),
+        ("ablations/synthetic_encoding.yaml",),
+        "reports/tables/<spec>.md",
+        "the paper's numbers could not be recovered",
+    ),
 )
 
 
@@ -74,8 +91,13 @@ def _spec_summary(path: str) -> dict[str, Any]:
     if not file.is_file():
         return {"spec": path, "exists": False}
     data = yaml.safe_load(file.read_text()) or {}
-    return {"spec": path, "exists": True, "description": data.get("description", ""),
-            "factor": data.get("factor", ""), "seeds": data.get("seeds", [])}
+    return {
+        "spec": path,
+        "exists": True,
+        "description": data.get("description", ""),
+        "factor": data.get("factor", ""),
+        "seeds": data.get("seeds", []),
+    }
 
 
 def paper_tables() -> list[PaperTable]:
@@ -85,15 +107,24 @@ def paper_tables() -> list[PaperTable]:
 
 def describe(table: PaperTable) -> dict[str, Any]:
     """A table as plain data: title, specs (with their YAML summary), output, paper numbers, commands."""
-    return {"key": table.key, "title": table.title, "output": table.output, "paper_numbers": table.paper_numbers,
-            "specs": [_spec_summary(s) for s in table.specs],
-            "synthetic": [_spec_summary(s) for s in table.synthetic], "commands": table.commands()}
+    return {
+        "key": table.key,
+        "title": table.title,
+        "output": table.output,
+        "paper_numbers": table.paper_numbers,
+        "specs": [_spec_summary(s) for s in table.specs],
+        "synthetic": [_spec_summary(s) for s in table.synthetic],
+        "commands": table.commands(),
+    }
 
 
 def render(tables: list[PaperTable]) -> str:
     """The text ``bench paper`` prints."""
-    lines = ["Paper tables this suite regenerates (TMANet, Wang et al. ICIP 2021; numbers: results/paper_reference.yaml)",
-             f"Run the commands from the repository root ({ROOT}).", ""]
+    lines = [
+        "Paper tables this suite regenerates (TMANet, Wang et al. ICIP 2021; numbers: results/paper_reference.yaml)",
+        f"Run the commands from the repository root ({ROOT}).",
+        "",
+    ]
     for table in tables:
         info = describe(table)
         lines.append(f"[{table.key}] {table.title}")

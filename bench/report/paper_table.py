@@ -39,10 +39,16 @@ PAPER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("temporal memory", ("TMANet-50 (Ours-50)",)),
 )
 # the group of a suite row that has no paper counterpart
-SUITE_GROUPS: dict[str, str] = {"flow_warp": "video / flow methods", "dff": "video / flow methods",
-                                "accel": "video / flow methods", "per_frame": "per-frame image models",
-                                "fcn": "per-frame image models", "pspnet": "per-frame image models",
-                                "local_tmanet": "temporal memory", "tmanet": "temporal memory"}
+SUITE_GROUPS: dict[str, str] = {
+    "flow_warp": "video / flow methods",
+    "dff": "video / flow methods",
+    "accel": "video / flow methods",
+    "per_frame": "per-frame image models",
+    "fcn": "per-frame image models",
+    "pspnet": "per-frame image models",
+    "local_tmanet": "temporal memory",
+    "tmanet": "temporal memory",
+}
 DATASET_NAMES: dict[str, str] = {"cityscapes": "Cityscapes", "camvid": "CamVid", "synthetic": "synthetic"}
 
 
@@ -51,10 +57,10 @@ class Line:
     """One line of the paper-layout table: a suite row (or a paper row nobody reproduces) across datasets."""
 
     group: str
-    paper_method: str                 # the paper's row name, or "" for a suite-only row
-    ours: str                         # the suite row's label, or why there is none
+    paper_method: str  # the paper's row name, or "" for a suite-only row
+    ours: str  # the suite row's label, or why there is none
     backbone: str
-    cells: dict[str, dict[str, Any]] = field(default_factory=dict)   # dataset -> values
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> values
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,8 +83,14 @@ def _label(table: Table, i: int) -> str:
 
 def _cell(table: Table, i: int, paper: float | None) -> dict[str, Any]:
     row = table.frame.loc[i]
-    cell = {"miou": row["miou_mean"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": int(row["n"]),
-            "etc_tc": row.get("etc_tc_mean", math.nan), "paper": math.nan if paper is None else paper}
+    cell = {
+        "miou": row["miou_mean"],
+        "ci_low": row["ci_low"],
+        "ci_high": row["ci_high"],
+        "n": int(row["n"]),
+        "etc_tc": row.get("etc_tc_mean", math.nan),
+        "paper": math.nan if paper is None else paper,
+    }
     if paper is not None:
         cell.update(delta=row["miou_mean"] - paper, delta_low=row["ci_low"] - paper, delta_high=row["ci_high"] - paper)
     return cell
@@ -94,8 +106,15 @@ def collect_lines(tables: list[Table], reference: dict[str, Any]) -> tuple[list[
             config = _row_config(table, i)
             label = _label(table, i)
             entry = paper_entry(reference, dataset, config) if dataset != "synthetic" else None
-            line = lines.setdefault(label, Line(SUITE_GROUPS.get(str(config.get("model.name")), "other"), "",
-                                                label, str(config.get("model.backbone", ""))))
+            line = lines.setdefault(
+                label,
+                Line(
+                    SUITE_GROUPS.get(str(config.get("model.name")), "other"),
+                    "",
+                    label,
+                    str(config.get("model.backbone", "")),
+                ),
+            )
             if entry is not None and not line.paper_method:
                 line.paper_method = str(entry["method"])
             if entry is not None and entry.get("caveat"):
@@ -166,16 +185,22 @@ def _delta(cell: dict[str, Any]) -> str:
     if "delta" not in cell:
         return MISSING
     inside = "paper inside CI" if cell["delta_low"] <= 0 <= cell["delta_high"] else "paper outside CI"
-    return (f"{_fmt(cell['delta'], signed=True)} [{_fmt(cell['delta_low'], signed=True)}, "
-            f"{_fmt(cell['delta_high'], signed=True)}] ({inside})")
+    return (
+        f"{_fmt(cell['delta'], signed=True)} [{_fmt(cell['delta_low'], signed=True)}, "
+        f"{_fmt(cell['delta_high'], signed=True)}] ({inside})"
+    )
 
 
 def display(lines: list[Line], datasets: list[str]) -> pd.DataFrame:
     """Strings: group, paper method, ours, backbone, then per dataset mIoU [CI] (n), paper, Δ paper [CI], ETC TC."""
     rows = []
     for line in lines:
-        row = {"group": line.group, "method (paper)": line.paper_method or MISSING, "ours": line.ours,
-               "backbone": line.backbone or MISSING}
+        row = {
+            "group": line.group,
+            "method (paper)": line.paper_method or MISSING,
+            "ours": line.ours,
+            "backbone": line.backbone or MISSING,
+        }
         for dataset in datasets:
             name, cell = DATASET_NAMES.get(dataset, dataset), line.cells.get(dataset, {})
             row[f"{name} mIoU [95% CI]"] = _reproduced(cell)
@@ -188,20 +213,28 @@ def display(lines: list[Line], datasets: list[str]) -> pd.DataFrame:
 
 
 def _notes(lines: list[Line], reference: dict[str, Any], synthetic: bool) -> list[str]:
-    notes = ["mIoU and ETC TC (Liu et al., ECCV 2020; bench/metrics.py) in percent; [95% CI] and n from the "
-             "row's runs (bench.report.stats: mean ± t·s/√n over seeds; one run: bootstrap over its images), the "
-             "same as the spec's own table (tables/<spec>.md) which also has std, Δ ref (vs per_frame) and "
-             "p-values."]
+    notes = [
+        "mIoU and ETC TC (Liu et al., ECCV 2020; bench/metrics.py) in percent; [95% CI] and n from the "
+        "row's runs (bench.report.stats: mean ± t·s/√n over seeds; one run: bootstrap over its images), the "
+        "same as the spec's own table (tables/<spec>.md) which also has std, Δ ref (vs per_frame) and "
+        "p-values."
+    ]
     if not synthetic:
         src = reference.get("source") or {}
-        notes.append("Δ paper = reproduced − paper in mIoU points; its interval is the reproduced row's 95% CI minus "
-                     "the paper's single number (the paper gives no spread, so the interval holds only our run-to-run "
-                     "uncertainty). 'paper inside CI' says only that the paper's number lies in that interval.")
-        notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}; rows with "
-                     "another source say so in results/paper_reference.yaml (e.g. Accel-18: the Accel README).")
-        notes.append("not reimplemented: the suite has no model for that row; not run in these specs: the suite "
-                     "can run it (e.g. PSPNet-101: model.name=pspnet with a ResNet-101 backbone) but the specs "
-                     "do not include it.")
+        notes.append(
+            "Δ paper = reproduced − paper in mIoU points; its interval is the reproduced row's 95% CI minus "
+            "the paper's single number (the paper gives no spread, so the interval holds only our run-to-run "
+            "uncertainty). 'paper inside CI' says only that the paper's number lies in that interval."
+        )
+        notes.append(
+            f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}; rows with "
+            "another source say so in results/paper_reference.yaml (e.g. Accel-18: the Accel README)."
+        )
+        notes.append(
+            "not reimplemented: the suite has no model for that row; not run in these specs: the suite "
+            "can run it (e.g. PSPNet-101: model.name=pspnet with a ResNet-101 backbone) but the specs "
+            "do not include it."
+        )
     else:
         notes.append("synthetic data: no paper numbers; the rows mirror ablations/{cityscapes,camvid}_sota.yaml.")
     for line in lines:
@@ -220,12 +253,15 @@ def reading(lines: list[Line], datasets: list[str]) -> str:
     return "; ".join(parts)
 
 
-def write_paper_tables(tables: list[Table], out_dir: str | Path,
-                       reference: dict[str, Any]) -> list[tuple[str, dict[str, Path], str]]:
+def write_paper_tables(
+    tables: list[Table], out_dir: str | Path, reference: dict[str, Any]
+) -> list[tuple[str, dict[str, Path], str]]:
     """``<out_dir>/tables/{sota_paper, synthetic_sota_paper}.{md,csv}`` from the ``sota`` tables among ``tables``."""
     sota = [t for t in tables if t.ablation == "sota"]
-    families = {"sota_paper": [t for t in sota if _dataset(t) != "synthetic"],
-                "synthetic_sota_paper": [t for t in sota if _dataset(t) == "synthetic"]}
+    families = {
+        "sota_paper": [t for t in sota if _dataset(t) != "synthetic"],
+        "synthetic_sota_paper": [t for t in sota if _dataset(t) == "synthetic"],
+    }
     written = []
     for name, family in families.items():
         if not family:
@@ -237,7 +273,9 @@ def write_paper_tables(tables: list[Table], out_dir: str | Path,
         shown.to_csv(paths["csv"], index=False)
         notes = "\n".join(f"- {n}" for n in _notes(lines, reference, name.startswith("synthetic")))
         origins = ", ".join(f"`{t.origin}`" for t in family)
-        paths["md"].write_text(f"# {name}: the TMANet paper's comparison table, regenerated\n\nSources: {origins}\n\n"
-                               f"{shown.to_markdown(index=False, tablefmt='github', disable_numparse=True)}\n\n{notes}\n")
+        paths["md"].write_text(
+            f"# {name}: the TMANet paper's comparison table, regenerated\n\nSources: {origins}\n\n"
+            f"{shown.to_markdown(index=False, tablefmt='github', disable_numparse=True)}\n\n{notes}\n"
+        )
         written.append((name, paths, reading(lines, datasets)))
     return written

@@ -11,9 +11,9 @@ The palette is the dataset's: Cityscapes and CamVid their official colours, the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -61,5 +61,6 @@ def colourise(label: np.ndarray, palette: Palette) -> np.ndarray:
 
 def class_legend(class_names: Sequence[str], palette: Palette) -> list[Patch]:
     """Legend handles: one colour patch per class (as ``colourise`` paints it), plus black = ignored."""
-    return [Patch(color=tuple(v / 255.0 for v in palette[c]), label=name) for c, name in enumerate(class_names)] + \
-        [Patch(color=IGNORE_COLOUR, label="ignored")]
+    return [Patch(color=tuple(v / 255.0 for v in palette[c]), label=name) for c, name in enumerate(class_names)] + [
+        Patch(color=IGNORE_COLOUR, label="ignored")
+    ]

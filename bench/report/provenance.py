@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 UNKNOWN = "unknown"
 PROVENANCE_COLUMNS: tuple[str, ...] = ("commit", "dirty", "torch", "timm", "numpy", "device", "hardware")
@@ -41,9 +42,13 @@ def run_provenance(record: dict[str, Any]) -> dict[str, str]:
     versions = record.get("versions") if isinstance(record.get("versions"), dict) else {}
     commit = record.get("git_commit")
     device = str(record.get("device") or UNKNOWN)
-    return {"commit": str(commit)[:10] if commit else UNKNOWN, "dirty": _dirty(record),
-            **{name: str(versions.get(name) or UNKNOWN) for name in ("torch", "timm", "numpy")},
-            "device": device, "hardware": _hardware(record, device)}
+    return {
+        "commit": str(commit)[:10] if commit else UNKNOWN,
+        "dirty": _dirty(record),
+        **{name: str(versions.get(name) or UNKNOWN) for name in ("torch", "timm", "numpy")},
+        "device": device,
+        "hardware": _hardware(record, device),
+    }
 
 
 def combined(values: Iterable[str]) -> str:
@@ -63,19 +68,28 @@ def provenance_note(records: list[dict[str, Any]]) -> str:
     """One line for the notes under a table: the shared environment, or which fields differ between its runs."""
     runs = [run_provenance(r) for r in records]
     fields = {key: combined(p[key] for p in runs) for key in PROVENANCE_COLUMNS}
-    text = (f"commit {fields['commit']} (uncommitted changes: {fields['dirty']}), torch {fields['torch']}, "
-            f"timm {fields['timm']}, numpy {fields['numpy']}, device {fields['device']} ({fields['hardware']})")
-    opencv = combined(str(r["versions"]["opencv"]) for r in records
-                      if isinstance(r.get("versions"), dict) and r["versions"].get("opencv"))
+    text = (
+        f"commit {fields['commit']} (uncommitted changes: {fields['dirty']}), torch {fields['torch']}, "
+        f"timm {fields['timm']}, numpy {fields['numpy']}, device {fields['device']} ({fields['hardware']})"
+    )
+    opencv = combined(
+        str(r["versions"]["opencv"])
+        for r in records
+        if isinstance(r.get("versions"), dict) and r["versions"].get("opencv")
+    )
     if opencv:  # classical flow (DIS, Farneback) depends on it; records before it was stored do not say
         text += f", opencv {opencv}"
     mixed = [key for key in PROVENANCE_COLUMNS if " | " in fields[key]]
     if mixed == ["commit"] and _same_code(records):
-        return (f"provenance: {text}; the runs were made at {len(fields['commit'].split(' | '))} commits with the "
-                "same computing code (equal code fingerprints, bench.run.fingerprint)")
+        return (
+            f"provenance: {text}; the runs were made at {len(fields['commit'].split(' | '))} commits with the "
+            "same computing code (equal code fingerprints, bench.run.fingerprint)"
+        )
     if mixed:
-        return (f"MIXED ENVIRONMENTS: the runs of this table differ in {', '.join(mixed)} (per-row values in the "
-                f"CSV columns {', '.join(mixed)}); provenance: {text}")
+        return (
+            f"MIXED ENVIRONMENTS: the runs of this table differ in {', '.join(mixed)} (per-row values in the "
+            f"CSV columns {', '.join(mixed)}); provenance: {text}"
+        )
     return f"provenance: {text}"
 
 
@@ -86,8 +100,13 @@ def committed_files(paths: list[Path]) -> set[Path]:
         return set()
     folder = paths[0].parent
     try:
-        result = subprocess.run(["git", "ls-tree", "--name-only", "HEAD", "--", *(p.name for p in paths)],
-                                cwd=folder, capture_output=True, text=True, timeout=10)
+        result = subprocess.run(
+            ["git", "ls-tree", "--name-only", "HEAD", "--", *(p.name for p in paths)],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return set()
     names = {Path(line).name for line in result.stdout.splitlines()} if result.returncode == 0 else set()

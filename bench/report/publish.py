@@ -21,9 +21,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.run.records import write_json_atomic
 
@@ -82,9 +83,14 @@ def _legacy_entries(out: Path) -> Entries:
         reading = rest.split("): ", 1)[1] if "): " in rest else rest.partition("not drawn: ")[2]
         if section == "tables":
             page = f"html/{name}.html"
-            entries["tables"][name] = {"ablation": rest[2:].split(";", 1)[0], "files": links,
-                                       "page": page if (out / page).is_file() else "",
-                                       "reading": reading.rstrip("."), "rows": None, "runs": None}
+            entries["tables"][name] = {
+                "ablation": rest[2:].split(";", 1)[0],
+                "files": links,
+                "page": page if (out / page).is_file() else "",
+                "reading": reading.rstrip("."),
+                "rows": None,
+                "runs": None,
+            }
         elif section == "figures":
             entries["figures"][name] = {"files": list(links.values()), "reading": reading}
     return entries
@@ -104,8 +110,10 @@ def read_entries(out: Path) -> Entries:
 def merge_entries(out: Path, tables: dict[str, dict[str, Any]], figures: dict[str, dict[str, Any]]) -> Entries:
     """This report's entries over those already in ``out`` whose files still exist; written to ``index.json``."""
     old = read_entries(out)
-    merged: Entries = {"tables": {k: v for k, v in old["tables"].items() if _present(out, v)},
-                       "figures": {k: v for k, v in old["figures"].items() if _present(out, v)}}
+    merged: Entries = {
+        "tables": {k: v for k, v in old["tables"].items() if _present(out, v)},
+        "figures": {k: v for k, v in old["figures"].items() if _present(out, v)},
+    }
     merged["tables"].update(tables)
     for name, entry in figures.items():
         if entry["files"] or not merged["figures"].get(name, {}).get("files"):

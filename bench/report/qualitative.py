@@ -86,8 +86,8 @@ def _strip(table: Any, out_dir: Path, clip_index: int) -> FigureResult:
     with torch.inference_mode():
         for label_text, model in models:
             t = int(model.memory_length)
-            clip = frames[longest - t:].unsqueeze(0)
-            flow = sample["flow"][longest - t:].unsqueeze(0) if t and "flow" in sample else None
+            clip = frames[longest - t :].unsqueeze(0)
+            flow = sample["flow"][longest - t :].unsqueeze(0) if t and "flow" in sample else None
             pred = model(clip, flow)["out"].argmax(1)[0].numpy()
             valid = label != dataset.ignore_index
             correct[label_text] = float((pred[valid] == label[valid]).mean() * 100) if valid.any() else math.nan
@@ -98,8 +98,13 @@ def _strip(table: Any, out_dir: Path, clip_index: int) -> FigureResult:
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{table.name}: {sample['name']}", fontsize=9)
-    fig.legend(handles=class_legend(dataset.class_names, palette), loc="outside lower center", fontsize=7,
-               ncol=min(8, len(dataset.class_names) + 1), frameon=False)
+    fig.legend(
+        handles=class_legend(dataset.class_names, palette),
+        loc="outside lower center",
+        fontsize=7,
+        ncol=min(8, len(dataset.class_names) + 1),
+        frameon=False,
+    )
     best = max(correct, key=lambda k: correct[k])
     text = f"clip {sample['name']}: best pixel accuracy {best} ({correct[best]:.0f}%)"
     if notes:

@@ -27,7 +27,6 @@ from bench.report.stats import StatsError, counts_from_record, run_miou
 from bench.run import rundir
 from bench.run.fingerprint import code_changes, code_fingerprint
 
-
 # |recomputed - stored| mIoU (fraction) beyond which a record's headline is called inconsistent with its counts:
 # 0.01 mIoU points, far above float32 rounding of a mean of class IoUs
 MIOU_TOLERANCE = 1e-4
@@ -41,19 +40,19 @@ class ReportError(ValueError):
 class TableSource:
     """The records behind one table and what the table is about."""
 
-    name: str                          # output file stem
-    ablation: str                      # memory_length | aggregation | encoding | methods | runs
-    factor: str | None                 # dotted config key the rows vary, e.g. "model.memory_length"
-    records: list[dict[str, Any]]      # valid records with status done, each with "_run_dir"
-    origin: str                        # the spec file or folder
-    expected_runs: int | None = None   # runs the spec expands to (None for folders)
+    name: str  # output file stem
+    ablation: str  # memory_length | aggregation | encoding | methods | runs
+    factor: str | None  # dotted config key the rows vary, e.g. "model.memory_length"
+    records: list[dict[str, Any]]  # valid records with status done, each with "_run_dir"
+    origin: str  # the spec file or folder
+    expected_runs: int | None = None  # runs the spec expands to (None for folders)
     not_done: list[str] = field(default_factory=list)  # run ids of the spec without a finished record
     factor_order: list[Any] = field(default_factory=list)
-    base_value: Any = None             # the factor's value in the spec's base config (the reference row)
+    base_value: Any = None  # the factor's value in the spec's base config (the reference row)
     overrides: list[str] = field(default_factory=list)  # command-line overrides the spec was expanded with
-    invalid: list[str] = field(default_factory=list)    # "<record.json path>: <reason>" of skipped records
+    invalid: list[str] = field(default_factory=list)  # "<record.json path>: <reason>" of skipped records
     duplicates: list[str] = field(default_factory=list)  # "<run id>: <path> (also <first path>)" left out
-    hint: str = ""                     # why the runs of another sweep of this grid are not shown, if they exist
+    hint: str = ""  # why the runs of another sweep of this grid are not shown, if they exist
 
 
 def validate_record(record: Any) -> str | None:
@@ -77,12 +76,16 @@ def validate_record(record: Any) -> str | None:
             return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
     per_class = metrics.get("per_class_iou")
     # None marks a class absent from both the labels and the predictions (bench.metrics.segmentation_summary)
-    if per_class is not None and not (isinstance(per_class, dict)
-                                      and all(v is None or _is_fraction(v) for v in per_class.values())):
+    if per_class is not None and not (
+        isinstance(per_class, dict) and all(v is None or _is_fraction(v) for v in per_class.values())
+    ):
         return "metrics.per_class_iou must map class names to numbers in [0, 1] (or null for an absent class)"
     config = record.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
-            or not isinstance(config["model"].get("name"), str):
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("model"), dict)
+        or not isinstance(config["model"].get("name"), str)
+    ):
         return "config must be an object with model.name (the resolved config of the run)"
     if not isinstance(record.get("run_id"), str) or not record["run_id"]:
         return f"run_id must be a non-empty string, got {record.get('run_id')!r}"
@@ -93,8 +96,10 @@ def validate_record(record: Any) -> str | None:
     except (StatsError, ValueError, TypeError, AttributeError) as err:
         return f"metrics.per_image is malformed ({err})"
     if counts.has_images and not abs(run_miou(counts) - metrics["miou"]) <= MIOU_TOLERANCE:
-        return (f"metrics.miou {100 * metrics['miou']:.2f} disagrees with its own per-image counts "
-                f"({100 * run_miou(counts):.2f}); re-run `bench eval` to rewrite the record")
+        return (
+            f"metrics.miou {100 * metrics['miou']:.2f} disagrees with its own per-image counts "
+            f"({100 * run_miou(counts):.2f}); re-run `bench eval` to rewrite the record"
+        )
     return _config_problem(config)
 
 
@@ -103,14 +108,17 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     try:
         from_dict(Config, config)
     except (ConfigError, TypeError, ValueError) as err:
-        return (f"its stored config does not validate ({err}); `bench status` reports the run as corrupt: "
-                "re-run it or delete the folder")
+        return (
+            f"its stored config does not validate ({err}); `bench status` reports the run as corrupt: "
+            "re-run it or delete the folder"
+        )
     return None
 
 
 def _is_fraction(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and 0.0 <= value <= 1.0)
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= 1.0
+    )
 
 
 def stale_reason(record: dict[str, Any]) -> str | None:
@@ -123,12 +131,15 @@ def stale_reason(record: dict[str, Any]) -> str | None:
     changes = code_changes(record.get("code"), current)
     if not changes:
         return None
-    return (f"stale: code changed ({'; '.join(changes)}); train it again (bench sweep SPEC --rerun-stale) or "
-            f"pass --accept-stale to report it as it is")
+    return (
+        f"stale: code changed ({'; '.join(changes)}); train it again (bench sweep SPEC --rerun-stale) or "
+        f"pass --accept-stale to report it as it is"
+    )
 
 
-def read_run_record(run_dir: Path, strict: bool = False,
-                    accept_stale: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+def read_run_record(
+    run_dir: Path, strict: bool = False, accept_stale: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
     """The record of one run folder (``bench.run.rundir.read_record``): ``(record with "_run_dir", None)``,
     ``(None, "<path>: <reason>")`` when it cannot be reported, or ``(None, None)`` when there is none.
 
@@ -164,8 +175,15 @@ def records_from_folder(folder: Path, strict: bool = False, accept_stale: bool =
             continue
         seen[record["run_id"]] = str(run_dir)
         records.append(record)
-    return TableSource(name=folder.resolve().name or "runs", ablation="runs", factor=None, records=records,
-                       origin=str(folder), invalid=invalid, duplicates=duplicates)
+    return TableSource(
+        name=folder.resolve().name or "runs",
+        ablation="runs",
+        factor=None,
+        records=records,
+        origin=str(folder),
+        invalid=invalid,
+        duplicates=duplicates,
+    )
 
 
 def _spec_factor(spec: Any) -> str | None:
@@ -190,8 +208,10 @@ def other_sweep_hint(expected: list[str], manifest_ids: list[str], found: int) -
     if not manifest_ids or manifest_ids[-1] in expected:
         return ""
     what = "no finished records" if not found else f"{found} finished records (of an earlier sweep)"
-    return (f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
-            f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})")
+    return (
+        f"the last sweep of this grid ran with different overrides: pass the same overrides to bench report "
+        f"(this expansion has {what}; the sweep manifest lists {len(others)} other runs, e.g. {others[-1]})"
+    )
 
 
 def records_from_grid(grid: Grid, strict: bool = False, accept_stale: bool = False) -> TableSource:
@@ -212,10 +232,20 @@ def records_from_grid(grid: Grid, strict: bool = False, accept_stale: bool = Fal
         else:
             records.append(record)
     expected = [run.run_id for run in runs]
-    return TableSource(name=spec.name, ablation=spec.ablation, factor=factor, records=records,
-                       origin=str(spec.path), expected_runs=len(runs), not_done=not_done, factor_order=order,
-                       base_value=base_value, overrides=list(grid.overrides), invalid=invalid,
-                       hint=other_sweep_hint(expected, manifest_ids, len(records)))
+    return TableSource(
+        name=spec.name,
+        ablation=spec.ablation,
+        factor=factor,
+        records=records,
+        origin=str(spec.path),
+        expected_runs=len(runs),
+        not_done=not_done,
+        factor_order=order,
+        base_value=base_value,
+        overrides=list(grid.overrides),
+        invalid=invalid,
+        hint=other_sweep_hint(expected, manifest_ids, len(records)),
+    )
 
 
 def _base_value(spec: Any, factor: str) -> Any:
@@ -227,8 +257,12 @@ def _base_value(spec: Any, factor: str) -> Any:
         return None
 
 
-def load_source(source: str | Path | Grid, overrides: list[str] | tuple[str, ...] = (),
-                strict: bool = False, accept_stale: bool = False) -> TableSource:
+def load_source(
+    source: str | Path | Grid,
+    overrides: list[str] | tuple[str, ...] = (),
+    strict: bool = False,
+    accept_stale: bool = False,
+) -> TableSource:
     """An expanded ``Grid``, a ``.yaml`` grid spec (expanded with ``overrides``) or a folder of run records;
     records made by other code are skipped (listed as invalid) unless ``accept_stale``."""
     if isinstance(source, Grid):
@@ -239,8 +273,9 @@ def load_source(source: str | Path | Grid, overrides: list[str] | tuple[str, ...
     if path.is_file() and path.suffix in (".yaml", ".yml"):
         return records_from_grid(build_grid(path, list(overrides)), strict, accept_stale)
     if not path.exists():
-        raise ReportError(f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder "
-                          "holding run records")
+        raise ReportError(
+            f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder holding run records"
+        )
     raise ReportError(f"{source}: expected a grid spec (ablations/*.yaml) or a folder holding run records")
 
 

@@ -34,11 +34,11 @@ far more than the image-sampling noise of one run, so every claim about a config
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-
 from scipy.stats import t as student_t
 
 REPLICATES = 2000
@@ -62,9 +62,9 @@ class RunCounts:
     seed: Any
     miou: float
     names: tuple[str, ...] | None = None
-    intersection: np.ndarray | None = None   # (N, C)
-    union: np.ndarray | None = None          # (N, C)
-    label_pixels: np.ndarray | None = None   # (N, C)
+    intersection: np.ndarray | None = None  # (N, C)
+    union: np.ndarray | None = None  # (N, C)
+    label_pixels: np.ndarray | None = None  # (N, C)
 
     @property
     def has_images(self) -> bool:
@@ -80,7 +80,7 @@ class RowStats:
     n: int
     ci_low: float
     ci_high: float
-    ci_method: str   # "t over seeds" | "images, n = 1" | "none"
+    ci_method: str  # "t over seeds" | "images, n = 1" | "none"
 
 
 @dataclass
@@ -91,11 +91,11 @@ class Comparison:
     ci_low: float
     ci_high: float
     p_value: float
-    method: str          # WELCH | NO_TEST
+    method: str  # WELCH | NO_TEST
     n_a: int
     n_b: int
     df: float = math.nan
-    p_adjusted: float = math.nan   # Holm over the table's tested pairs; equals p_value for a lone comparison
+    p_adjusted: float = math.nan  # Holm over the table's tested pairs; equals p_value for a lone comparison
 
     def __post_init__(self) -> None:
         if math.isnan(self.p_adjusted):
@@ -113,10 +113,19 @@ class Comparison:
     def mark(self) -> str:
         return significance_mark(self.p_adjusted)
 
-    def reversed(self) -> "Comparison":
+    def reversed(self) -> Comparison:
         """``b - a``: the same test with the sign of the delta and its CI flipped."""
-        return Comparison(-self.delta, -self.ci_high, -self.ci_low, self.p_value, self.method, self.n_b, self.n_a,
-                          self.df, self.p_adjusted)
+        return Comparison(
+            -self.delta,
+            -self.ci_high,
+            -self.ci_low,
+            self.p_value,
+            self.method,
+            self.n_b,
+            self.n_a,
+            self.df,
+            self.p_adjusted,
+        )
 
 
 def significance_mark(p_value: float) -> str:
@@ -134,8 +143,9 @@ def counts_from_record(record: dict[str, Any]) -> RunCounts:
     """A record's ``metrics.miou`` (fraction) and ``metrics.per_image`` counts, if present."""
     metrics = record.get("metrics") or {}
     miou = metrics.get("miou")
-    run = RunCounts(run_id=str(record.get("run_id")), seed=record.get("seed"),
-                    miou=float(miou) if miou is not None else math.nan)
+    run = RunCounts(
+        run_id=str(record.get("run_id")), seed=record.get("seed"), miou=float(miou) if miou is not None else math.nan
+    )
     per_image = metrics.get("per_image")
     if not per_image:
         return run
@@ -143,8 +153,10 @@ def counts_from_record(record: dict[str, Any]) -> RunCounts:
     for key in ("intersection", "union", "label_pixels"):
         array = np.asarray(per_image.get(key, []), dtype=np.int64)
         if array.ndim != 2 or array.shape[0] != len(per_image.get("names", [])):
-            raise StatsError(f"run {run.run_id}: metrics.per_image.{key} must be an (images, classes) array with "
-                             f"one row per name; re-run `bench eval` to rewrite the record")
+            raise StatsError(
+                f"run {run.run_id}: metrics.per_image.{key} must be an (images, classes) array with "
+                f"one row per name; re-run `bench eval` to rewrite the record"
+            )
         arrays[key] = array
     if len({a.shape for a in arrays.values()}) != 1:
         raise StatsError(f"run {run.run_id}: metrics.per_image arrays differ in shape; re-run `bench eval`")
@@ -195,8 +207,10 @@ def _check_images(runs: Sequence[RunCounts]) -> None:
     scored = [r for r in runs if r.has_images]
     for run in scored[1:]:
         if run.names != scored[0].names:
-            raise StatsError(f"runs {scored[0].run_id} and {run.run_id} were evaluated on different images "
-                             f"(per_image.names differ); compare runs of the same validation split")
+            raise StatsError(
+                f"runs {scored[0].run_id} and {run.run_id} were evaluated on different images "
+                f"(per_image.names differ); compare runs of the same validation split"
+            )
 
 
 def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
@@ -245,7 +259,7 @@ def welch(va: np.ndarray, vb: np.ndarray) -> tuple[float, float, float, float, f
     se = math.sqrt(sa + sb)
     if se == 0.0:
         return delta, math.nan, math.nan, math.nan, math.nan
-    df = (sa + sb) ** 2 / (sa ** 2 / (len(va) - 1) + sb ** 2 / (len(vb) - 1))
+    df = (sa + sb) ** 2 / (sa**2 / (len(va) - 1) + sb**2 / (len(vb) - 1))
     half = float(student_t.ppf(1 - ALPHA / 2, df)) * se
     return delta, delta - half, delta + half, float(2 * student_t.sf(abs(delta / se), df)), float(df)
 
@@ -305,15 +319,16 @@ class BestResult:
     """The row called best (None when no row beats every other significantly) and its comparisons."""
 
     index: int | None
-    comparisons: dict[int, Comparison]   # other row -> best - other (empty when none is best)
+    comparisons: dict[int, Comparison]  # other row -> best - other (empty when none is best)
 
     @property
     def found(self) -> bool:
         return self.index is not None
 
 
-def best_row(rows: Sequence[Sequence[RunCounts]],
-             family: dict[tuple[int, int], Comparison] | None = None) -> BestResult:
+def best_row(
+    rows: Sequence[Sequence[RunCounts]], family: dict[tuple[int, int], Comparison] | None = None
+) -> BestResult:
     """The row significantly better (Holm-adjusted) than every other row, if any."""
     if len(rows) < 2:
         return BestResult(None, {})

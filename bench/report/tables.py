@@ -40,21 +40,48 @@ from typing import Any
 import pandas as pd
 
 from bench.config import Config, to_dict
-from bench.report.frames import get_or, latency_ms, latency_unstable, mean_or_nan, per_class_frame, runs_frame, \
-    varying_keys
+from bench.report.frames import get_or, mean_or_nan, per_class_frame, runs_frame, varying_keys
 from bench.report.paper import paper_number
-from bench.report.sources import ReportError, TableSource
 from bench.report.provenance import PROVENANCE_COLUMNS, combined, provenance_note
-from bench.report.stats import (ALPHA, NO_TEST, REPLICATES, RNG_SEED, SIG_LEGEND, BestResult, Comparison, RunCounts,
-                                StatsError, best_row, chance_miou, counts_from_record, oriented, pairwise, row_stats)
+from bench.report.sources import ReportError, TableSource
+from bench.report.stats import (
+    ALPHA,
+    NO_TEST,
+    REPLICATES,
+    RNG_SEED,
+    SIG_LEGEND,
+    BestResult,
+    Comparison,
+    RunCounts,
+    StatsError,
+    best_row,
+    chance_miou,
+    counts_from_record,
+    oriented,
+    pairwise,
+    row_stats,
+)
 
 MISSING = "—"
 UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
 # CSV column order after the row keys
-STAT_COLUMNS: tuple[str, ...] = ("oracle", "miou_mean", "miou_std", "n", "ci_low", "ci_high", "ci_method",
-                                 "delta_ref", "delta_ref_low", "delta_ref_high", "p_ref", "p_ref_raw", "sig_ref",
-                                 "delta_ref_method")
-ORACLE_LABEL = "(oracle: {})"   # appended to the row label of a run fed an oracle input (frames.oracle_input)
+STAT_COLUMNS: tuple[str, ...] = (
+    "oracle",
+    "miou_mean",
+    "miou_std",
+    "n",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "delta_ref",
+    "delta_ref_low",
+    "delta_ref_high",
+    "p_ref",
+    "p_ref_raw",
+    "sig_ref",
+    "delta_ref_method",
+)
+ORACLE_LABEL = "(oracle: {})"  # appended to the row label of a run fed an oracle input (frames.oracle_input)
 
 
 @dataclass
@@ -64,17 +91,17 @@ class Table:
     name: str
     ablation: str
     factor_label: str
-    key_columns: list[str]             # display names of the row keys, factor first
-    key_sources: list[str]             # their ``cfg:<dotted key>`` columns in ``runs``
+    key_columns: list[str]  # display names of the row keys, factor first
+    key_sources: list[str]  # their ``cfg:<dotted key>`` columns in ``runs``
     frame: pd.DataFrame
     runs: pd.DataFrame
     per_class: pd.DataFrame
     notes: list[str]
     origin: str
-    reference: int | None = None       # frame row of the reference (deltas are to it); None when absent
-    best: BestResult | None = None     # frame row significantly better than every other row, if any
+    reference: int | None = None  # frame row of the reference (deltas are to it); None when absent
+    best: BestResult | None = None  # frame row significantly better than every other row, if any
     pairs: dict[tuple[int, int], Comparison] = field(default_factory=dict)  # (i, j) -> row i - row j, Holm-adjusted
-    provenance: str = ""               # commit, versions, device and hardware of its runs (bench.report.provenance)
+    provenance: str = ""  # commit, versions, device and hardware of its runs (bench.report.provenance)
     chance: dict[str, float] = field(default_factory=dict)  # dataset -> majority-class mIoU (%)
     stat_problems: list[str] = field(default_factory=list)  # comparisons that could not be made, and why
 
@@ -117,24 +144,27 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
         paper, note = paper_number(reference, group["dataset"].iloc[0], first, source.ablation)
         mean = float(group["miou"].mean())
         row = dict(zip(keys, values))
-        row.update({
-            "miou_mean": mean,
-            "miou_std": float(group["miou"].std(ddof=1)) if len(group) > 1 else math.nan,
-            "n": int(len(group)),
-            "pixel_agreement_mean": mean_or_nan(group["pixel_agreement"]),
-            "etc_tc_mean": mean_or_nan(group["etc_tc"]),
-            "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
-            "latency_unstable": bool(group["latency_unstable"].any()),
-            "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]), "gflops": mean_or_nan(group["gflops"]),
-            "latency_q25_ms": mean_or_nan(group["latency_q25_ms"]),
-            "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
-            "oracle": combined(v for v in group["oracle"] if v),
-            "paper_miou": paper if paper is not None else math.nan,
-            "delta_paper": mean - paper if paper is not None else math.nan,
-            "paper_note": note,
-            "run_ids": " ".join(str(r) for r in group["run_id"]),
-            **{key: combined(group[key].astype(str)) for key in PROVENANCE_COLUMNS},
-        })
+        row.update(
+            {
+                "miou_mean": mean,
+                "miou_std": float(group["miou"].std(ddof=1)) if len(group) > 1 else math.nan,
+                "n": int(len(group)),
+                "pixel_agreement_mean": mean_or_nan(group["pixel_agreement"]),
+                "etc_tc_mean": mean_or_nan(group["etc_tc"]),
+                "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
+                "latency_unstable": bool(group["latency_unstable"].any()),
+                "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]),
+                "gflops": mean_or_nan(group["gflops"]),
+                "latency_q25_ms": mean_or_nan(group["latency_q25_ms"]),
+                "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
+                "oracle": combined(v for v in group["oracle"] if v),
+                "paper_miou": paper if paper is not None else math.nan,
+                "delta_paper": mean - paper if paper is not None else math.nan,
+                "paper_note": note,
+                "run_ids": " ".join(str(r) for r in group["run_id"]),
+                **{key: combined(group[key].astype(str)) for key in PROVENANCE_COLUMNS},
+            }
+        )
         rows.append(row)
     frame = pd.DataFrame(rows)
     factor_col = keys[0]
@@ -142,9 +172,18 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
     rank = {v: i for i, v in enumerate(order)}
     frame = frame.sort_values(by=factor_col, key=lambda s: s.map(lambda v: rank.get(v, len(rank))), kind="stable")
     frame = frame.reset_index(drop=True).rename(columns={k: _label(k) for k in keys})
-    table = Table(name=source.name, ablation=source.ablation, factor_label=_label(factor_col),
-                  key_columns=[_label(k) for k in keys], key_sources=keys, frame=frame, runs=runs,
-                  per_class=per_class_frame(source.records), notes=[], origin=source.origin)
+    table = Table(
+        name=source.name,
+        ablation=source.ablation,
+        factor_label=_label(factor_col),
+        key_columns=[_label(k) for k in keys],
+        key_sources=keys,
+        frame=frame,
+        runs=runs,
+        per_class=per_class_frame(source.records),
+        notes=[],
+        origin=source.origin,
+    )
     add_statistics(table, source)
     table.provenance = provenance_note(source.records)
     table.notes = [table.provenance + "."] + _table_notes(source, table, reference)
@@ -214,10 +253,14 @@ def add_statistics(table: Table, source: TableSource) -> None:
     for i in range(len(groups)):
         for j in range(i + 1, len(groups)):
             if (i, j) not in table.pairs:
-                table.stat_problems.append(f"{_row_name(table, i)} vs {_row_name(table, j)}: evaluated on "
-                                           "different images (per_image.names differ)")
-    comparisons = [None if table.reference is None or i == table.reference
-                   else oriented(table.pairs, i, table.reference) for i in range(len(groups))]
+                table.stat_problems.append(
+                    f"{_row_name(table, i)} vs {_row_name(table, j)}: evaluated on "
+                    "different images (per_image.names differ)"
+                )
+    comparisons = [
+        None if table.reference is None or i == table.reference else oriented(table.pairs, i, table.reference)
+        for i in range(len(groups))
+    ]
     for column, attr in (("delta_ref", "delta"), ("delta_ref_low", "ci_low"), ("delta_ref_high", "ci_high")):
         frame[column] = [100 * getattr(c, attr) if c else math.nan for c in comparisons]
     frame["p_ref"] = [c.p_adjusted if c else math.nan for c in comparisons]
@@ -225,8 +268,11 @@ def add_statistics(table: Table, source: TableSource) -> None:
     frame["sig_ref"] = [c.mark if c else "" for c in comparisons]
     frame["delta_ref_method"] = [c.method if c else "" for c in comparisons]
     table.best = best_row(groups, table.pairs)
-    table.frame = frame[table.key_columns + [c for c in STAT_COLUMNS if c in frame] + [c for c in frame.columns
-                        if c not in STAT_COLUMNS and c not in table.key_columns]]
+    table.frame = frame[
+        table.key_columns
+        + [c for c in STAT_COLUMNS if c in frame]
+        + [c for c in frame.columns if c not in STAT_COLUMNS and c not in table.key_columns]
+    ]
     _add_chance(table, _counts_by_run(source))
 
 
@@ -240,17 +286,27 @@ def _add_chance(table: Table, by_run: dict[str, RunCounts]) -> None:
 def method_note(table: Table) -> str:
     """How the table's statistics were made (docs/statistics.md), stated under every table."""
     tested = sum(1 for c in table.pairs.values() if c.tested)
-    holm = (f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
-            "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
-            if tested > 1 else "one comparison tested, no multiplicity correction" if tested == 1
-            else "no comparison tested (every pair has a row with n < 2)")
-    one_run = ("; a row with n = 1: 95% CI = percentile bootstrap over validation images "
-               f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
-               "seed-to-seed spread" if "images, n = 1" in set(table.frame["ci_method"]) else "")
-    return ("statistics (docs/statistics.md): the seed (training run) is the unit; each run's mIoU is recomputed "
-            "from its per-image counts where the record has them; row 95% CI = mean ± t(n−1)·s/√n over seeds"
-            f"{one_run}; differences: Welch t-test on seed-level mIoU (two-sided, Welch–Satterthwaite df), "
-            f"95% CI = Δ ± t(df)·SE; no test and no CI when a row has n < 2 ({NO_TEST}); {holm}.")
+    holm = (
+        f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
+        "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
+        if tested > 1
+        else "one comparison tested, no multiplicity correction"
+        if tested == 1
+        else "no comparison tested (every pair has a row with n < 2)"
+    )
+    one_run = (
+        "; a row with n = 1: 95% CI = percentile bootstrap over validation images "
+        f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
+        "seed-to-seed spread"
+        if "images, n = 1" in set(table.frame["ci_method"])
+        else ""
+    )
+    return (
+        "statistics (docs/statistics.md): the seed (training run) is the unit; each run's mIoU is recomputed "
+        "from its per-image counts where the record has them; row 95% CI = mean ± t(n−1)·s/√n over seeds"
+        f"{one_run}; differences: Welch t-test on seed-level mIoU (two-sided, Welch–Satterthwaite df), "
+        f"95% CI = Δ ± t(df)·SE; no test and no CI when a row has n < 2 ({NO_TEST}); {holm}."
+    )
 
 
 def _statistics_notes(table: Table) -> list[str]:
@@ -260,39 +316,54 @@ def _statistics_notes(table: Table) -> list[str]:
     if table.reference is None:
         notes.append(f"no reference row (its {factor} is not in this table): no Δ ref.")
     else:
-        notes.append(f"Δ ref = row − reference row ({factor} = {frame.loc[table.reference, factor]}, marked `ref`) "
-                     f"in mIoU points, mean over all runs of each row, with its 95% CI and two-sided p; "
-                     f"{SIG_LEGEND}.")
+        notes.append(
+            f"Δ ref = row − reference row ({factor} = {frame.loc[table.reference, factor]}, marked `ref`) "
+            f"in mIoU points, mean over all runs of each row, with its 95% CI and two-sided p; "
+            f"{SIG_LEGEND}."
+        )
     oracles = [_row_name(table, i) for i in frame.index if frame.loc[i, "oracle"]]
     if oracles:
-        notes.append(f"oracle rows ({', '.join(oracles)}): the model was given ground-truth input that a deployed "
-                     "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
-                     "and never on a Pareto front.")
+        notes.append(
+            f"oracle rows ({', '.join(oracles)}): the model was given ground-truth input that a deployed "
+            "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
+            "and never on a Pareto front."
+        )
     notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
     notes.append(best_text(table) + ".")
-    notes.extend(f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
-                 for dataset, value in table.chance.items())
+    notes.extend(
+        f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
+        for dataset, value in table.chance.items()
+    )
     return notes
 
 
 def _table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -> list[str]:
     frame = table.frame
-    notes = ["mIoU, pixel agreement and ETC TC in percent; std = sample standard deviation over seeds (ddof=1); "
-             "n = finished runs (seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over "
-             "seeds; Δ paper = reproduced − paper.",
-             "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
-             "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
-             "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py)."]
-    legacy = [str(r.get("run_id")) for r in source.records
-              if "pixel_agreement" not in (r.get("metrics") or {}) and (r.get("metrics") or {}).get("tc") is not None]
+    notes = [
+        "mIoU, pixel agreement and ETC TC in percent; std = sample standard deviation over seeds (ddof=1); "
+        "n = finished runs (seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over "
+        "seeds; Δ paper = reproduced − paper.",
+        "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
+        "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
+        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py).",
+    ]
+    legacy = [
+        str(r.get("run_id"))
+        for r in source.records
+        if "pixel_agreement" not in (r.get("metrics") or {}) and (r.get("metrics") or {}).get("tc") is not None
+    ]
     if legacy:
-        notes.append(f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
-                     f"measure, formerly called TC): {' '.join(legacy)}.")
+        notes.append(
+            f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
+            f"measure, formerly called TC): {' '.join(legacy)}."
+        )
     notes += _statistics_notes(table)
     if "latency_unstable" in frame and frame["latency_unstable"].any():
-        notes.append(f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
-                     "their median; see latency.modes.*.spread in the record): re-measure on an idle machine with "
-                     "bench latency --repeats N --overwrite.")
+        notes.append(
+            f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
+            "their median; see latency.modes.*.spread in the record): re-measure on an idle machine with "
+            "bench latency --repeats N --overwrite."
+        )
     notes += runs_notes(source)
     factor = frame.columns[0]
     for note, rows in frame.groupby("paper_note", sort=False)[factor]:
@@ -310,16 +381,22 @@ def runs_notes(source: TableSource) -> list[str]:
     if source.expected_runs is None:
         notes = [f"runs used ({len(used)} records under {source.origin}): {', '.join(used) or 'none'}."]
     else:
-        notes = [f"runs of the spec{with_overrides}: {len(used)} of {source.expected_runs} records found; "
-                 f"used: {', '.join(used) or 'none'}."]
+        notes = [
+            f"runs of the spec{with_overrides}: {len(used)} of {source.expected_runs} records found; "
+            f"used: {', '.join(used) or 'none'}."
+        ]
         if source.not_done:
-            notes.append(f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished "
-                         f"record yet: {', '.join(source.not_done)}.")
+            notes.append(
+                f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished "
+                f"record yet: {', '.join(source.not_done)}."
+            )
     if source.invalid:
         notes.append(f"skipped {len(source.invalid)} invalid records: {'; '.join(source.invalid)}.")
     if source.duplicates:
-        notes.append(f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
-                     f"({'; '.join(source.duplicates)}).")
+        notes.append(
+            f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
+            f"({'; '.join(source.duplicates)})."
+        )
     if source.hint:
         notes.append(source.hint + ".")
     return notes
@@ -365,14 +442,17 @@ def display_frame(table: Table) -> pd.DataFrame:
     shown["Δ ref"] = [_fmt(d, 2, signed=True) + mark for d, mark in zip(frame["delta_ref"], frame["sig_ref"])]
     if table.reference is not None:
         shown.loc[table.reference, "Δ ref"] = "ref"
-    shown["Δ ref 95% CI"] = [_fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"],
-                                                                               frame["delta_ref_high"])]
+    shown["Δ ref 95% CI"] = [
+        _fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"], frame["delta_ref_high"])
+    ]
     shown["p"] = frame["p_ref"].map(_fmt_p)
     shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(_fmt)
     shown["ETC TC (%)"] = frame["etc_tc_mean"].map(_fmt)
     unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
-    shown["latency ms"] = [UNSTABLE_MARK + _fmt(v) if flag and not math.isnan(v) else _fmt(v)
-                           for v, flag in zip(frame["latency_ms"], unstable)]
+    shown["latency ms"] = [
+        UNSTABLE_MARK + _fmt(v) if flag and not math.isnan(v) else _fmt(v)
+        for v, flag in zip(frame["latency_ms"], unstable)
+    ]
     shown["paper mIoU"] = frame["paper_miou"].map(lambda v: _fmt(v, 1))
     shown["Δ paper"] = frame["delta_paper"].map(lambda v: _fmt(v, 2, signed=True))
     return shown
@@ -390,8 +470,19 @@ def make_folder(path: Path, what: str) -> Path:
 
 
 # symbols of the tables as LaTeX commands: pdflatex without unicode set-up rejects the characters themselves
-TEX_SYMBOLS = {"Δ": r"$\Delta$", "−": "$-$", "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$",
-               "–": "--", "—": "---", "…": r"\ldots{}", "<": "$<$", ">": "$>$"}
+TEX_SYMBOLS = {
+    "Δ": r"$\Delta$",
+    "−": "$-$",
+    "±": r"$\pm$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "–": "--",
+    "—": "---",
+    "…": r"\ldots{}",
+    "<": "$<$",
+    ">": "$>$",
+}
 
 
 def tex_symbols(latex: str) -> str:
@@ -407,15 +498,25 @@ def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
     shown = display_frame(table)
     align = ("left",) * len(table.key_columns) + ("right",) * (shown.shape[1] - len(table.key_columns))
     notes_md = "\n".join(f"- {n}" for n in table.notes)
-    paths["md"].write_text(f"# {table.name}\n\nSource: `{table.origin}` (ablation: {table.ablation})\n\n"
-                           f"{shown.to_markdown(index=False, tablefmt='github', disable_numparse=True, colalign=align)}\n\n{notes_md}\n")
-    latex = tex_symbols(shown.replace({MISSING: "---"}).style.hide(axis="index").format(escape="latex")
-                        .format_index(escape="latex", axis=1)
-                        .to_latex(hrules=True, column_format="".join(a[0] for a in align),
-                                  caption=f"{table.name.replace('_', ' ')}: reproduced mIoU vs paper"))
+    paths["md"].write_text(
+        f"# {table.name}\n\nSource: `{table.origin}` (ablation: {table.ablation})\n\n"
+        f"{shown.to_markdown(index=False, tablefmt='github', disable_numparse=True, colalign=align)}\n\n{notes_md}\n"
+    )
+    latex = tex_symbols(
+        shown.replace({MISSING: "---"})
+        .style.hide(axis="index")
+        .format(escape="latex")
+        .format_index(escape="latex", axis=1)
+        .to_latex(
+            hrules=True,
+            column_format="".join(a[0] for a in align),
+            caption=f"{table.name.replace('_', ' ')}: reproduced mIoU vs paper",
+        )
+    )
     tex_notes = "".join(f"% {n}\n" for n in table.notes)
-    paths["tex"].write_text(f"% generated by bench report from {table.origin}; needs \\usepackage{{booktabs}}\n"
-                            f"{tex_notes}{latex}")
+    paths["tex"].write_text(
+        f"% generated by bench report from {table.origin}; needs \\usepackage{{booktabs}}\n{tex_notes}{latex}"
+    )
     return paths
 
 
@@ -436,9 +537,9 @@ def _mean_ci(table: Table, i: int) -> str:
 
 
 def _p_text(comparison: Comparison, holm: bool) -> str:
-    """"p < 0.001" / "p = 0.43"; after a Holm correction "Holm p = ...", with the raw p when only it is < alpha."""
+    """ "p < 0.001" / "p = 0.43"; after a Holm correction "Holm p = ...", with the raw p when only it is < alpha."""
     p = comparison.p_adjusted
-    text = ("p < 0.001" if p < 0.001 else f"p = {_fmt_p(p)}")
+    text = "p < 0.001" if p < 0.001 else f"p = {_fmt_p(p)}"
     if not holm:
         return text
     raw = comparison.p_value
@@ -454,8 +555,9 @@ def pair_text(table: Table, i: int, j: int, comparison: Comparison, holm: bool =
     a, b = _row_name(table, i), _row_name(table, j)
     if not comparison.tested:
         return f"{a} vs {b}: {comparison.method} (Δ {100 * comparison.delta:+.1f})"
-    delta = (f"{100 * comparison.delta:+.1f} "
-             f"{_fmt_ci(100 * comparison.ci_low, 100 * comparison.ci_high, 1, signed=True)}")
+    delta = (
+        f"{100 * comparison.delta:+.1f} {_fmt_ci(100 * comparison.ci_low, 100 * comparison.ci_high, 1, signed=True)}"
+    )
     if comparison.significant:
         return f"{a} > {b}: {delta}, {_p_text(comparison, holm)}"
     return f"{a} vs {b}: no significant difference, {delta}, {_p_text(comparison, holm)}"
@@ -471,13 +573,14 @@ def best_text(table: Table) -> str:
     pairs = sorted(table.pairs.items(), key=lambda kv: (not kv[1].significant, not kv[1].tested, kv[0]))
     tested = sum(1 for c in table.pairs.values() if c.tested)
     parts = [pair_text(table, i, j, c, holm=tested > 1) for (i, j), c in pairs]
-    how = (f"Welch t-test over seeds, Holm-adjusted over {tested} tests" if tested > 1
-           else "Welch t-test over seeds")
+    how = f"Welch t-test over seeds, Holm-adjusted over {tested} tests" if tested > 1 else "Welch t-test over seeds"
     body = "; ".join(parts) if parts else "no pair of rows could be compared"
     best = table.best
     if best is not None and best.found:
-        return (f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly "
-                f"better than every other row); {how} (α = {ALPHA}): {body}")
+        return (
+            f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly "
+            f"better than every other row); {how} (α = {ALPHA}): {body}"
+        )
     return f"{factor} ({how}, α = {ALPHA}): {body}; no single row is significantly better than every other"
 
 

@@ -47,7 +47,8 @@ def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_def
                 f"model {model_name!r}: argument {name}={param.default!r} of {factory.__module__}."
                 f"{factory.__qualname__} shadows config field model.{name.replace('flow_', 'flow.', 1)} "
                 f"(default {config_defaults[name]!r}), whose value it always receives; give it the same default "
-                f"or no default, or rename the argument")
+                f"or no default, or rename the argument"
+            )
 
 
 def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) -> dict[str, Any]:
@@ -63,12 +64,16 @@ def _arguments(accepted: list[str], model_cfg: ModelConfig) -> dict[str, Any]:
     options = dict(model_cfg.options or {})
     clashing = sorted(k for k in options if k in fields)
     if clashing:
-        raise RegistryError(f"model.options {clashing} are config fields; set model.{clashing[0]} instead of "
-                            f"model.options.{clashing[0]}")
+        raise RegistryError(
+            f"model.options {clashing} are config fields; set model.{clashing[0]} instead of "
+            f"model.options.{clashing[0]}"
+        )
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
-        raise RegistryError(f"model.options {unknown} are not arguments of model {model_cfg.name!r}; "
-                            f"it accepts: {', '.join(sorted(accepted))}")
+        raise RegistryError(
+            f"model.options {unknown} are not arguments of model {model_cfg.name!r}; "
+            f"it accepts: {', '.join(sorted(accepted))}"
+        )
     return {**kwargs, **options}
 
 

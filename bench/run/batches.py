@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +35,10 @@ from bench.seeding import sample_seed
 def per_rank_batch(global_batch: int, world_size: int) -> int:
     """``train.batch_size`` is the global batch (mmseg's ``samples_per_gpu x GPUs``): each rank takes an equal share."""
     if world_size < 1 or global_batch % world_size:
-        raise ConfigError(f"train.batch_size={global_batch} is the global batch and must divide evenly across the "
-                          f"{world_size} processes; use a multiple of {world_size}")
+        raise ConfigError(
+            f"train.batch_size={global_batch} is the global batch and must divide evenly across the "
+            f"{world_size} processes; use a multiple of {world_size}"
+        )
     return global_batch // world_size
 
 
@@ -104,7 +107,7 @@ class ResumableSampler(DistributedSampler):
         self.start = start
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        for index in list(super().__iter__())[self.start:]:
+        for index in list(super().__iter__())[self.start :]:
             yield self.epoch, index
 
     def __len__(self) -> int:
@@ -125,8 +128,10 @@ class InfiniteBatches:
         self.sampler = ResumableSampler(dataset, env.world_size, env.rank, seed)
         self.batches_per_epoch = self.sampler.num_samples // batch_size
         if self.batches_per_epoch == 0:
-            raise ValueError(f"the training split has {len(dataset)} clips, fewer than one batch of {batch_size} per "  # type: ignore[arg-type]
-                             f"process for each of {env.world_size} processes; lower train.batch_size (global)")
+            raise ValueError(
+                f"the training split has {len(dataset)} clips, fewer than one batch of {batch_size} per "  # type: ignore[arg-type]
+                f"process for each of {env.world_size} processes; lower train.batch_size (global)"
+            )
         self.epoch = 0
         self.position = 0
         self._loader: DataLoader | None = None  # built once: persistent workers survive epochs
@@ -142,15 +147,21 @@ class InfiniteBatches:
     def _start(self) -> None:
         self.sampler.set_position(self.epoch, self.position * self.batch_size)
         if self._loader is None:
-            self._loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-                                      collate_fn=self.collate, **self.loader_options,
-                                      # its own generator: creating an iterator must not draw from the global RNG
-                                      generator=torch.Generator())
+            self._loader = DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                sampler=self.sampler,
+                drop_last=True,
+                collate_fn=self.collate,
+                **self.loader_options,
+                # its own generator: creating an iterator must not draw from the global RNG
+                generator=torch.Generator(),
+            )
         assert self._loader.generator is not None
         self._loader.generator.manual_seed(self.seed + self.epoch)
         self._iterator = iter(self._loader)
 
-    def __iter__(self) -> "InfiniteBatches":
+    def __iter__(self) -> InfiniteBatches:
         return self
 
     def __next__(self) -> dict:

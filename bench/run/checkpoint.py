@@ -40,11 +40,20 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         if not disk_full(err):
             raise
         folder = Path(path).parent
-        then = ("the previous checkpoint there is intact: free space (df -h {f}) and rerun the same command to "
-                "resume from it") if had_one else ("no checkpoint was saved yet: free space (df -h {f}) and rerun "
-                                                   "the same command (it starts from the beginning)")
-        raise CheckpointError(f"no disk space left to save {Path(path).name} in {folder}; "
-                              f"{then.format(f=folder)}") from err
+        then = (
+            (
+                "the previous checkpoint there is intact: free space (df -h {f}) and rerun the same command to "
+                "resume from it"
+            )
+            if had_one
+            else (
+                "no checkpoint was saved yet: free space (df -h {f}) and rerun "
+                "the same command (it starts from the beginning)"
+            )
+        )
+        raise CheckpointError(
+            f"no disk space left to save {Path(path).name} in {folder}; {then.format(f=folder)}"
+        ) from err
 
 
 def disk_full(err: BaseException) -> bool:
@@ -53,8 +62,9 @@ def disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError):
         return err.errno in (errno.ENOSPC, errno.EDQUOT)
     text = str(err)
-    return "inline_container.cc" in text and ("unexpected pos" in text or "No space left" in text
-                                              or "file write failed" in text)
+    return "inline_container.cc" in text and (
+        "unexpected pos" in text or "No space left" in text or "file write failed" in text
+    )
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -85,10 +95,11 @@ def model_state_from(checkpoint: Any, path: str | Path = "the checkpoint") -> di
     state = checkpoint.get("model", checkpoint)
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
         keys = ", ".join(sorted(map(str, checkpoint))[:6]) or "none"
-        raise CheckpointError(f"{path} holds no model weights (its keys: {keys}; 'model' is missing or not a "
-                              f"dict of tensors); {hint}")
+        raise CheckpointError(
+            f"{path} holds no model weights (its keys: {keys}; 'model' is missing or not a dict of tensors); {hint}"
+        )
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -99,9 +110,14 @@ def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path
     unexpected = [k for k in state if k not in expected]
     resized = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or resized:
-        parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("of another shape", resized)) if keys]
-        raise CheckpointError(f"the weights in {path} do not fit the model {type(model).__name__}: "
-                              f"{', '.join(parts)} (the model has {len(expected)}); evaluate it with the config it was "
-                              f"trained with")
+        parts = [
+            f"{len(keys)} {what} (e.g. {keys[0]})"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", resized))
+            if keys
+        ]
+        raise CheckpointError(
+            f"the weights in {path} do not fit the model {type(model).__name__}: "
+            f"{', '.join(parts)} (the model has {len(expected)}); evaluate it with the config it was "
+            f"trained with"
+        )
     model.load_state_dict(state)

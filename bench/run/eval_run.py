@@ -15,8 +15,9 @@ process is training is never evaluated (its claim is taken first).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.catalog import dataset_info
@@ -46,13 +47,16 @@ def eval_config(run_cfg: Config, overrides: Sequence[str], config_file: str | Pa
     cfg = from_dict(Config, apply_overrides(base, overrides))
     changed = [line for line in differences(to_dict(run_cfg), cfg) if not line.startswith(EVAL_OVERRIDABLE)]
     if changed:
-        raise ConfigError(f"bench eval takes the config from the run and may change only eval.*, data.val_split and "
-                          f"data.root; drop these overrides: {'; '.join(changed)}")
+        raise ConfigError(
+            f"bench eval takes the config from the run and may change only eval.*, data.val_split and "
+            f"data.root; drop these overrides: {'; '.join(changed)}"
+        )
     return cfg
 
 
-def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path | None = None,
-                        save_preds: str | Path | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    overrides: Sequence[str] = (), config_file: str | Path | None = None, save_preds: str | Path | None = None
+) -> dict[str, Any]:
     """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
     on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
     prediction PNGs (``bench.run.predictions``).
@@ -61,8 +65,10 @@ def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path |
     """
     requested = load_config(config_file, overrides)  # checks the override keys and names the checkpoint
     if not requested.checkpoint:
-        raise ConfigError("bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
-                          "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)")
+        raise ConfigError(
+            "bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
+            "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)"
+        )
     path = rundir.checkpoint_file(requested.checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
@@ -74,15 +80,30 @@ def evaluate_checkpoint(overrides: Sequence[str] = (), config_file: str | Path |
         if reason:
             log.warning("temporal consistency skipped: %s", reason)
         writer = _prediction_writer(cfg, save_preds)
-        metrics = evaluate_model(model.to(env.device), dataset, cfg.eval, env, with_tc=plan, tc_skipped=reason,
-                                 num_workers=cfg.data.num_workers, on_batch=None if writer is None else writer.write)
+        metrics = evaluate_model(
+            model.to(env.device),
+            dataset,
+            cfg.eval,
+            env,
+            with_tc=plan,
+            tc_skipped=reason,
+            num_workers=cfg.data.num_workers,
+            on_batch=None if writer is None else writer.write,
+        )
         if writer is not None:
             log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
         if env.is_main:
-            rundir.write_eval(path.parent, {
-                "checkpoint": str(path), "iteration": meta.get("iteration"), "split": cfg.data.val_split,
-                "dataset": cfg.data.dataset, "eval": to_dict(cfg.eval), "metrics": metrics,
-            })
+            rundir.write_eval(
+                path.parent,
+                {
+                    "checkpoint": str(path),
+                    "iteration": meta.get("iteration"),
+                    "split": cfg.data.val_split,
+                    "dataset": cfg.data.dataset,
+                    "eval": to_dict(cfg.eval),
+                    "metrics": metrics,
+                },
+            )
         return metrics
     finally:
         shutdown_distributed(env)
@@ -95,8 +116,13 @@ def _prediction_writer(cfg: Config, save_preds: str | Path | None) -> Prediction
     return PredictionWriter(save_preds, dataset_info(cfg.data))
 
 
-def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | None = None, *,
-                     run_dir: str | Path | None = None, save_preds: str | Path | None = None) -> dict[str, Any]:
+def evaluate_command(
+    overrides: Sequence[str] = (),
+    config_file: str | Path | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    save_preds: str | Path | None = None,
+) -> dict[str, Any]:
     """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
     claim (never a run another process trains); see ``bench.run.evaluate.evaluate_checkpoint``. ``save_preds``:
     a folder for prediction PNGs.
@@ -106,8 +132,10 @@ def evaluate_command(overrides: Sequence[str] = (), config_file: str | Path | No
     overrides = list(overrides)
     if run_dir is not None:
         if not Path(run_dir).is_dir():
-            raise rundir.RunDirError(f"{run_dir} is not a run folder; give bench eval a folder under results/runs "
-                                     f"(one holding checkpoint.pt) or a config file with checkpoint=PATH")
+            raise rundir.RunDirError(
+                f"{run_dir} is not a run folder; give bench eval a folder under results/runs "
+                f"(one holding checkpoint.pt) or a config file with checkpoint=PATH"
+            )
         if any(o.startswith("checkpoint=") for o in overrides):
             raise ConfigError(f"give either the run folder {run_dir} or checkpoint=PATH, not both")
         overrides.insert(0, f"checkpoint={run_dir}")

@@ -32,9 +32,10 @@ On synthetic clips only the evaluated frame t is degraded, so the pairs j >= 1 c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,12 @@ from bench.data.memory import is_consecutive, temporal_consistency_problem
 from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
 from bench.flow.estimator import FlowWeightsMissing
 from bench.flow.sources import make_flow_estimator
-from bench.metrics import EtcConsistency, PixelAgreement, confusion_matrix, segmentation_summary
+from bench.metrics import (
+    EtcConsistency,
+    PixelAgreement,
+    confusion_matrix,
+    segmentation_summary,
+)
 from bench.progress import Progress
 from bench.run.batches import loader_options
 
@@ -94,14 +100,22 @@ def _warn_whole_image(size: tuple[int, int], crop: tuple[int, int]) -> None:
     if crop == size or (size, crop) in _WARNED:
         return
     _WARNED.add((size, crop))
-    log.warning(f"eval.mode=slide: the window eval.crop_size={list(crop)} covers the whole {size[0]}x{size[1]} "
-                f"image, so it is evaluated as eval.mode=whole (padding to the window would cost "
-                f"{crop[0] * crop[1] / (size[0] * size[1]):.0f}x the pixels); slide is for large images "
-                f"(Cityscapes, CamVid): give eval.mode=whole, or an eval.crop_size smaller than the image")
+    log.warning(
+        f"eval.mode=slide: the window eval.crop_size={list(crop)} covers the whole {size[0]}x{size[1]} "
+        f"image, so it is evaluated as eval.mode=whole (padding to the window would cost "
+        f"{crop[0] * crop[1] / (size[0] * size[1]):.0f}x the pixels); slide is for large images "
+        f"(Cityscapes, CamVid): give eval.mode=whole, or an eval.crop_size smaller than the image"
+    )
 
 
-def predict_logits(model: nn.Module, frames: Tensor, flow: Tensor | None, mode: str = "whole",
-                   crop_size: tuple[int, int] = (769, 769), stride: tuple[int, int] = (513, 513)) -> Tensor:
+def predict_logits(
+    model: nn.Module,
+    frames: Tensor,
+    flow: Tensor | None,
+    mode: str = "whole",
+    crop_size: tuple[int, int] = (769, 769),
+    stride: tuple[int, int] = (513, 513),
+) -> Tensor:
     """Logits (B, C, H, W) for the current frame of ``frames`` (B, T+1, 3, H, W); ``flow`` (B, T, 2, H, W) or None.
 
     ``mode`` "whole" runs the model once; "slide" averages windowed predictions (module docstring).
@@ -145,8 +159,8 @@ class TcPlan:
 
     pixel_agreement: bool = False
     etc: bool = False
-    pairs: int = 0                # extra past frames in the eval dataset = prediction pairs per clip
-    skipped: str | None = None    # why a requested measure is not computed
+    pairs: int = 0  # extra past frames in the eval dataset = prediction pairs per clip
+    skipped: str | None = None  # why a requested measure is not computed
 
     def __bool__(self) -> bool:
         return self.pixel_agreement or self.etc
@@ -157,31 +171,43 @@ def _tc_problem(data: DataConfig, ev: EvalConfig, model: nn.Module) -> str | Non
     if not ev.temporal_consistency:
         return "eval.temporal_consistency is false"
     if ev.tc_flow == "ground_truth" and data.dataset != "synthetic":
-        return (f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
-                f"use eval.tc_flow=dis (OpenCV, no weights) or raft with eval.tc_raft_weights for {data.dataset}")
+        return (
+            f"eval.tc_flow=ground_truth needs ground-truth flow, which only the synthetic dataset has; "
+            f"use eval.tc_flow=dis (OpenCV, no weights) or raft with eval.tc_raft_weights for {data.dataset}"
+        )
     if ev.tc_flow == "raft" and not ev.tc_raft_weights:
-        return ("TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
-                "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it")
+        return (
+            "TC with RAFT flow needs weights: download raft_small_C_T_V2-01064c6d.pth "
+            "(torchvision Raft_Small_Weights.C_T_V2) and set eval.tc_raft_weights=/path/to/it"
+        )
     if needs_flow_input(model):
         return "the model reads ground-truth flow defined on the current frame, which does not exist for earlier frames"
     if data.memory_source == "labelled":
-        return ("data.memory_source=labelled: the frame before a labelled one is the previous labelled frame, "
-                "not the previous video frame, so there are no consecutive predictions to compare")
+        return (
+            "data.memory_source=labelled: the frame before a labelled one is the previous labelled frame, "
+            "not the previous video frame, so there are no consecutive predictions to compare"
+        )
     return temporal_consistency_problem(data)
 
 
 def _etc_pairs(data: DataConfig, ev: EvalConfig, memory: int) -> tuple[int, str | None]:
     """(consecutive pairs per clip for ETC's TC, why none when 0)."""
     if not is_consecutive(data):
-        return 0, "etc: the memory frames are not consecutive (data.memory_stride / memory_offsets), so t-1 is not the previous frame"
+        return (
+            0,
+            "etc: the memory frames are not consecutive (data.memory_stride / memory_offsets), "
+            "so t-1 is not the previous frame",
+        )
     pairs = int(ev.tc_pairs)
     if data.memory_offsets:
         pairs = 1  # fixed_offsets extends explicit offsets by one step only
     if data.dataset == "synthetic":
         pairs = min(pairs, int(data.synthetic.clip_length) - memory - 1)
     if pairs < 1:
-        return 0, (f"etc: needs memory_length + 2 = {memory + 2} frames per clip but data.synthetic.clip_length is "
-                   f"{data.synthetic.clip_length}")
+        return 0, (
+            f"etc: needs memory_length + 2 = {memory + 2} frames per clip but data.synthetic.clip_length is "
+            f"{data.synthetic.clip_length}"
+        )
     return pairs, None
 
 
@@ -192,14 +218,26 @@ def tc_plan(data: DataConfig, ev: EvalConfig, model: nn.Module) -> TcPlan:
     if problem:
         return TcPlan(skipped=problem)
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
-    wants_pa, wants_etc = ev.tc_metric in ("both", "pixel_agreement"), ev.tc_metric in ("both", "etc")
+    wants_pa, wants_etc = (
+        ev.tc_metric in ("both", "pixel_agreement"),
+        ev.tc_metric in ("both", "etc"),
+    )
     pairs, etc_problem = _etc_pairs(data, ev, memory) if wants_etc else (0, None)
     if wants_pa and data.dataset == "synthetic" and memory + 2 > data.synthetic.clip_length:
-        return TcPlan(skipped=(f"TC needs memory_length + 2 = {memory + 2} frames per clip but "
-                               f"data.synthetic.clip_length is {data.synthetic.clip_length}"))
+        return TcPlan(
+            skipped=(
+                f"TC needs memory_length + 2 = {memory + 2} frames per clip but "
+                f"data.synthetic.clip_length is {data.synthetic.clip_length}"
+            )
+        )
     if not pairs and not wants_pa:
         return TcPlan(skipped=etc_problem)
-    return TcPlan(pixel_agreement=wants_pa, etc=pairs > 0, pairs=max(pairs, 1), skipped=etc_problem)
+    return TcPlan(
+        pixel_agreement=wants_pa,
+        etc=pairs > 0,
+        pairs=max(pairs, 1),
+        skipped=etc_problem,
+    )
 
 
 def build_eval_dataset(data: DataConfig, ev: EvalConfig, model: nn.Module) -> tuple[Dataset, TcPlan, str | None]:
@@ -221,13 +259,20 @@ def _tc_flow_fn(source: str, weights: str, device: torch.device) -> Callable[[Te
     if source == "ground_truth":
         return None
     if source == "raft" and not Path(weights).expanduser().is_file():
-        raise FlowWeightsMissing(f"eval.tc_raft_weights={weights!r} does not exist; download "
-                                f"raft_small_C_T_V2-01064c6d.pth (torchvision Raft_Small_Weights.C_T_V2) and point "
-                                f"eval.tc_raft_weights at it, or use eval.tc_flow=dis (no weights)")
-    net = make_flow_estimator(source, raft="small", weights=str(Path(weights).expanduser()), iters=12, freeze=True)
+        raise FlowWeightsMissing(
+            f"eval.tc_raft_weights={weights!r} does not exist; download "
+            f"raft_small_C_T_V2-01064c6d.pth (torchvision Raft_Small_Weights.C_T_V2) and point "
+            f"eval.tc_raft_weights at it, or use eval.tc_flow=dis (no weights)"
+        )
+    net = make_flow_estimator(
+        source,
+        raft="small",
+        weights=str(Path(weights).expanduser()),
+        iters=12,
+        freeze=True,
+    )
     net = net.to(device).eval()
     return lambda target, src: net(target, src)
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,7 +281,7 @@ def _tc_flow_fn(source: str, weights: str, device: torch.device) -> Callable[[Te
 
 def per_image_confusion(pred: Tensor, label: Tensor, num_classes: int, ignore_index: int) -> Tensor:
     """(B, C, C) int64 confusion matrices, one per image of ``pred`` / ``label`` (B, H, W); ignored pixels dropped."""
-    return torch.stack([confusion_matrix(p, l, num_classes, ignore_index) for p, l in zip(pred, label)])
+    return torch.stack([confusion_matrix(p, t, num_classes, ignore_index) for p, t in zip(pred, label)])
 
 
 class SplitCounts:
@@ -255,7 +300,15 @@ class SplitCounts:
         labelled, predicted = per.sum(2), per.sum(1)
         union = labelled + predicted - tp
         for i, index in enumerate(indices):
-            self.rows.append((index, names[i], tp[i].tolist(), union[i].tolist(), labelled[i].tolist()))
+            self.rows.append(
+                (
+                    index,
+                    names[i],
+                    tp[i].tolist(),
+                    union[i].tolist(),
+                    labelled[i].tolist(),
+                )
+            )
 
     def gather(self, env: DistEnv) -> None:
         """Sum the totals over DDP ranks and collect every rank's rows, in dataset order, on every rank."""
@@ -264,8 +317,12 @@ class SplitCounts:
 
     def per_image(self) -> dict[str, list]:
         """``{"names", "intersection", "union", "label_pixels"}``: lists over images in dataset order."""
-        return {"names": [r[1] for r in self.rows], "intersection": [r[2] for r in self.rows],
-                "union": [r[3] for r in self.rows], "label_pixels": [r[4] for r in self.rows]}
+        return {
+            "names": [r[1] for r in self.rows],
+            "intersection": [r[2] for r in self.rows],
+            "union": [r[3] for r in self.rows],
+            "label_pixels": [r[4] for r in self.rows],
+        }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -283,7 +340,12 @@ def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
 class _Temporal:
     """The temporal measures of one evaluation: predictions at t-j for j = 0..pairs, counted pair by pair."""
 
-    def __init__(self, plan: TcPlan, num_classes: int, estimate: Callable[[Tensor, Tensor], Tensor] | None) -> None:
+    def __init__(
+        self,
+        plan: TcPlan,
+        num_classes: int,
+        estimate: Callable[[Tensor, Tensor], Tensor] | None,
+    ) -> None:
         self.plan, self.estimate = plan, estimate
         self.agreement, self.etc = PixelAgreement(), EtcConsistency(num_classes)
 
@@ -296,8 +358,15 @@ class _Temporal:
             return batch["flow"][:, -1].to(frames.device)
         return batch["step_flow"][:, -1 - j].to(frames.device)
 
-    def count(self, model: nn.Module, batch: dict, frames: Tensor, pred: Tensor, window: dict[str, Any],
-              memory: int) -> None:
+    def count(
+        self,
+        model: nn.Module,
+        batch: dict,
+        frames: Tensor,
+        pred: Tensor,
+        window: dict[str, Any],
+        memory: int,
+    ) -> None:
         """Predict the earlier frames of ``batch`` and count every pair; ``pred`` (B, H, W) = prediction at t."""
         pairs = frames.shape[1] - memory - 1
         if pairs < 1:
@@ -305,7 +374,7 @@ class _Temporal:
         later = pred
         for j in range(pairs if self.plan.etc else 1):
             start = pairs - j - 1
-            earlier = predict_logits(model, frames[:, start:start + memory + 1], None, **window).argmax(1)
+            earlier = predict_logits(model, frames[:, start : start + memory + 1], None, **window).argmax(1)
             flow = self.pair_flow(batch, frames, j)
             if j == 0 and self.plan.pixel_agreement:
                 self.agreement.update(later, earlier, flow)
@@ -320,10 +389,12 @@ class _Temporal:
 
     def metrics(self, pairs: int, eval_cfg: EvalConfig) -> dict[str, Any]:
         on = bool(self.plan)
-        return {"pixel_agreement": self.agreement.value() if self.plan.pixel_agreement else None,
-                "etc_tc": self.etc.value() if self.plan.etc else None,
-                "etc_pairs": pairs if self.plan.etc else None,
-                "tc_flow": eval_cfg.tc_flow if on else None}
+        return {
+            "pixel_agreement": self.agreement.value() if self.plan.pixel_agreement else None,
+            "etc_tc": self.etc.value() if self.plan.etc else None,
+            "etc_pairs": pairs if self.plan.etc else None,
+            "tc_flow": eval_cfg.tc_flow if on else None,
+        }
 
 
 def _collate_with_step_flow(samples: list[dict]) -> dict:
@@ -339,11 +410,17 @@ def current_clip(batch: dict, model: nn.Module) -> tuple[Tensor, Tensor | None]:
     (B, T+1, 3, H, W) and flow (B, T, 2, H, W) or None (T = the model's ``memory_length``)."""
     memory = int(getattr(getattr(model, "module", model), "memory_length", 0))
     frames, flow = batch["frames"], batch.get("flow")
-    return frames[:, frames.shape[1] - memory - 1:], None if flow is None else flow[:, flow.shape[1] - memory:]
+    return frames[:, frames.shape[1] - memory - 1 :], None if flow is None else flow[:, flow.shape[1] - memory :]
 
 
-def _predict_batch(model: nn.Module, batch: dict, device: torch.device, window: dict[str, Any], memory: int,
-                   temporal: _Temporal | None) -> Tensor:
+def _predict_batch(
+    model: nn.Module,
+    batch: dict,
+    device: torch.device,
+    window: dict[str, Any],
+    memory: int,
+    temporal: _Temporal | None,
+) -> Tensor:
     """Predicted classes (B, H, W) of the batch's current frames; with ``temporal`` the earlier ones, counted."""
     frames = batch["frames"].to(device, non_blocking=True)
     current, flow = current_clip(batch, model)
@@ -361,14 +438,36 @@ def _resolve_plan(with_tc: bool | TcPlan, eval_cfg: EvalConfig, dataset: Dataset
     if not with_tc:
         return TcPlan()
     metric, frames = eval_cfg.tc_metric, dataset[0]["frames"].shape[0]
-    return TcPlan(pixel_agreement=metric in ("both", "pixel_agreement"), etc=metric in ("both", "etc"),
-                  pairs=frames - memory - 1)
+    return TcPlan(
+        pixel_agreement=metric in ("both", "pixel_agreement"),
+        etc=metric in ("both", "etc"),
+        pairs=frames - memory - 1,
+    )
+
+
+def _shard_loader(dataset: Dataset, shard: list[int], batch_size: int, num_workers: int, env: DistEnv) -> DataLoader:
+    """In-order batches of this rank's ``shard`` of ``dataset``; one pass, so no persistent workers."""
+    return DataLoader(
+        Subset(dataset, shard),
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=_collate_with_step_flow,
+        **loader_options(num_workers, env, persistent=False),
+    )
 
 
 @torch.no_grad()
-def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: EvalConfig, env: DistEnv | None = None, *,
-                   with_tc: bool | TcPlan = False, tc_skipped: str | None = None, num_workers: int = 0,
-                   on_batch: Callable[[list[str], Tensor], None] | None = None) -> dict[str, Any]:
+def evaluate_model(
+    model: nn.Module,
+    dataset: Dataset,
+    eval_cfg: EvalConfig,
+    env: DistEnv | None = None,
+    *,
+    with_tc: bool | TcPlan = False,
+    tc_skipped: str | None = None,
+    num_workers: int = 0,
+    on_batch: Callable[[list[str], Tensor], None] | None = None,
+) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
     all-reduced (per-image counts gathered), so every rank returns the same metrics.
 
@@ -387,34 +486,56 @@ def evaluate_model(model: nn.Module, dataset: Dataset, eval_cfg: EvalConfig, env
     model.eval()
     indices = list(range(len(dataset)))[: eval_cfg.max_images or None]
     shard = indices[env.rank :: env.world_size]
-    loader = DataLoader(Subset(dataset, shard), batch_size=eval_cfg.batch_size, shuffle=False,
-                        collate_fn=_collate_with_step_flow,
-                        **loader_options(num_workers, env, persistent=False))  # one pass: nothing to persist
+    loader = _shard_loader(dataset, shard, eval_cfg.batch_size, num_workers, env)
     counts = SplitCounts(dataset.num_classes, getattr(dataset, "ignore_index", IGNORE_INDEX))
     plan = _resolve_plan(with_tc, eval_cfg, dataset, memory)
     estimate = _tc_flow_fn(eval_cfg.tc_flow, eval_cfg.tc_raft_weights, env.device) if plan else None
     temporal = _Temporal(plan, dataset.num_classes, estimate) if plan else None
-    window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
+    window = dict(
+        mode=eval_cfg.mode,
+        crop_size=tuple(eval_cfg.crop_size),
+        stride=tuple(eval_cfg.stride),
+    )
     done = 0
     try:
         for batch in _progress(loader, len(loader), "eval", env.is_main):
             pred = _predict_batch(model, batch, env.device, window, memory, temporal)
             size = pred.shape[0]
-            counts.add(shard[done:done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
+            counts.add(
+                shard[done : done + size],
+                list(batch["name"]),
+                pred,
+                batch["label"].to(pred.device),
+            )
             if on_batch is not None:
                 on_batch(list(batch["name"]), pred)
             done += size
     finally:
         model.train(was_training)
+    return _gathered_metrics(counts, temporal, plan, dataset.class_names, eval_cfg, env, tc_skipped)
+
+
+def _gathered_metrics(
+    counts: SplitCounts,
+    temporal: _Temporal | None,
+    plan: TcPlan,
+    class_names: list[str],
+    eval_cfg: EvalConfig,
+    env: DistEnv,
+    tc_skipped: str | None,
+) -> dict[str, Any]:
+    """Every rank's counts reduced into the metrics ``evaluate_model`` returns."""
     counts.gather(env)
-    metrics = segmentation_summary(counts.total, dataset.class_names)
+    metrics = segmentation_summary(counts.total, class_names)
     if temporal is not None:
         temporal.all_reduce(env)
     metrics.update((temporal or _Temporal(plan, 1, None)).metrics(plan.pairs, eval_cfg))
-    metrics.update({
-        "tc_skipped": plan.skipped or (None if plan else tc_skipped),
-        "num_images": len(counts.rows),
-        "mode": eval_cfg.mode,
-        "per_image": counts.per_image(),
-    })
+    metrics.update(
+        {
+            "tc_skipped": plan.skipped or (None if plan else tc_skipped),
+            "num_images": len(counts.rows),
+            "mode": eval_cfg.mode,
+            "per_image": counts.per_image(),
+        }
+    )
     return metrics

@@ -10,7 +10,8 @@ Steps: ``rundir.inspect_reuse`` (a finished, matching run returns its record; a 
 of killed writes -> write ``config.yaml`` -> ``trainer.train_and_evaluate(cfg, run_dir)`` -> ``record.json``
 (rank 0) -> release the claim. A launcher (``bench.grid``) makes the reuse decision and writes ``config.yaml``
 itself before it starts ``python -m bench.run.execute RUN_DIR``, which then skips those two steps. Any
-exception (training, evaluation, latency) writes ``error.json``, releases the claim and is re-raised; a SLURM preemption (``preempted()`` true) keeps the claim for the requeued job.
+exception (training, evaluation, latency) writes ``error.json``, releases the claim and is re-raised; a SLURM
+preemption (``preempted()`` true) keeps the claim for the requeued job.
 """
 
 from __future__ import annotations
@@ -19,22 +20,22 @@ import enum
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from bench.config import Config, ConfigError, validate
+from bench.constants import EXIT_BUSY
 from bench.data.errors import DatasetError
 from bench.models.backbone import PretrainedWeightsError
 from bench.models.registry import RegistryError
-from bench.constants import EXIT_BUSY
 from bench.progress import configure_logging
 from bench.run import rundir, trainer
-from bench.run.hooks import TrainHook
 from bench.run.checkpoint import CheckpointError
+from bench.run.hooks import TrainHook
 from bench.run.liveness import current_job_id
 from bench.run.records import write_problem
-
 
 
 class Outcome(enum.Enum):
@@ -53,8 +54,12 @@ class Result:
 
     def summary(self) -> dict[str, Any]:
         record = self.record or {}
-        return {"run_id": record.get("run_id", self.run_dir.name), "status": self.outcome.value,
-                "metrics": record.get("metrics", {}), **({"reason": self.reason} if self.reason else {})}
+        return {
+            "run_id": record.get("run_id", self.run_dir.name),
+            "status": self.outcome.value,
+            "metrics": record.get("metrics", {}),
+            **({"reason": self.reason} if self.reason else {}),
+        }
 
 
 class RunBusyError(RuntimeError):
@@ -73,9 +78,16 @@ def _claims(job_id: str | None) -> bool:
     return global_rank() == 0 or job_id is not None
 
 
-def execute(cfg: Config, run_dir: str | Path | None = None, *, take_over: bool = False,
-            preempted: Callable[[], bool] = lambda: False, hooks: Sequence[TrainHook] = (),
-            launched: bool = False, stale: str = "stop") -> Result:
+def execute(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    *,
+    take_over: bool = False,
+    preempted: Callable[[], bool] = lambda: False,
+    hooks: Sequence[TrainHook] = (),
+    launched: bool = False,
+    stale: str = "stop",
+) -> Result:
     """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
 
     ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
@@ -119,8 +131,9 @@ def execute(cfg: Config, run_dir: str | Path | None = None, *, take_over: bool =
     return Result(Outcome.DONE, run_dir, record)
 
 
-def _train(cfg: Config, run_dir: Path, job_id: str | None, hooks: Sequence[TrainHook],
-           write_config: bool) -> dict[str, Any]:
+def _train(
+    cfg: Config, run_dir: Path, job_id: str | None, hooks: Sequence[TrainHook], write_config: bool
+) -> dict[str, Any]:
     if global_rank() == 0:
         rundir.remove_temp_files(run_dir, job_id)
         rundir.clear_error(run_dir)

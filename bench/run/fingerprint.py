@@ -1,7 +1,8 @@
 """The fingerprint of the code that computes a run's numbers, stored in its record and checked on every reuse.
 
     from bench.run.fingerprint import code_fingerprint, code_changes
-    code = code_fingerprint(["examples.temporal_mean"])  # {"suite": "3f9c...", "plugins": {...}, "commit": ..., "dirty": ...}
+    code = code_fingerprint(["examples.temporal_mean"])
+    # {"suite": "3f9c...", "plugins": {...}, "commit": ..., "dirty": ...}
     code_changes(record["code"], code)                    # [] or ["plugin examples.temporal_mean", "suite sources"]
 
 What is hashed (SHA-1 of the file contents, not of their timestamps):
@@ -31,15 +32,31 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPUTING: tuple[str, ...] = (
-    "bench/models", "bench/data", "bench/flow", "baselines", "bench/metrics.py", "bench/seeding.py",
-    "bench/distributed.py", "bench/constants.py", "bench/run/trainer.py", "bench/run/batches.py",
-    "bench/run/recipe.py", "bench/run/evaluate.py", "bench/run/model.py", "bench/run/arguments.py",
-    "bench/run/checkpoint.py", "bench/run/temporal_loss.py",
+    "bench/models",
+    "bench/data",
+    "bench/flow",
+    "baselines",
+    "bench/metrics.py",
+    "bench/seeding.py",
+    "bench/distributed.py",
+    "bench/constants.py",
+    "bench/run/trainer.py",
+    "bench/run/batches.py",
+    "bench/run/recipe.py",
+    "bench/run/evaluate.py",
+    "bench/run/model.py",
+    "bench/run/arguments.py",
+    "bench/run/checkpoint.py",
+    "bench/run/temporal_loss.py",
 )
 # the bench.run modules the trainer and evaluation import that never change a metric of the record
 NOT_COMPUTING_RUN: tuple[str, ...] = (
-    "bench/run/rundir.py", "bench/run/hooks.py", "bench/run/latency.py", "bench/run/loggers.py",
-    "bench/run/records.py", "bench/run/signals.py",
+    "bench/run/rundir.py",
+    "bench/run/hooks.py",
+    "bench/run/latency.py",
+    "bench/run/loggers.py",
+    "bench/run/records.py",
+    "bench/run/signals.py",
 )
 
 
@@ -81,6 +98,7 @@ def plugin_hash(module_name: str) -> str:
 @functools.lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
     """(commit, dirty) of the suite's checkout; (None, None) outside git or without git."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
@@ -98,8 +116,12 @@ def git_state() -> tuple[str | None, bool | None]:
 def code_fingerprint(plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """What a record stores under ``"code"`` (module docstring)."""
     commit, dirty = git_state()
-    return {"suite": suite_hash(), "plugins": {name: plugin_hash(name) for name in plugins},
-            "commit": commit, "dirty": dirty}
+    return {
+        "suite": suite_hash(),
+        "plugins": {name: plugin_hash(name) for name in plugins},
+        "commit": commit,
+        "dirty": dirty,
+    }
 
 
 def code_changes(stored: Any, current: dict[str, Any]) -> list[str]:
@@ -109,8 +131,11 @@ def code_changes(stored: Any, current: dict[str, Any]) -> list[str]:
     """
     if not isinstance(stored, dict) or "suite" not in stored:
         return ["the record has no code fingerprint (made by an older version of the suite)"]
-    changes = [f"plugin {name}" for name in sorted(set(stored.get("plugins") or {}) | set(current["plugins"]))
-               if (stored.get("plugins") or {}).get(name) != current["plugins"].get(name)]
+    changes = [
+        f"plugin {name}"
+        for name in sorted(set(stored.get("plugins") or {}) | set(current["plugins"]))
+        if (stored.get("plugins") or {}).get(name) != current["plugins"].get(name)
+    ]
     if stored["suite"] != current["suite"]:
         was = f" (made at commit {str(stored['commit'])[:10]}{', dirty' if stored.get('dirty') else ''})"
         changes.append("suite sources" + (was if stored.get("commit") else ""))

@@ -35,9 +35,18 @@ from bench.run.arguments import model_arguments
 
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
-PERFORMANCE_ONLY: frozenset[str] = frozenset({"data.num_workers", "train.log_every", "train.checkpoint_every",
-                                            "train.tensorboard", "train.mlflow", "train.mlflow_uri", "train.wandb",
-                                            "train.tracker_project"})
+PERFORMANCE_ONLY: frozenset[str] = frozenset(
+    {
+        "data.num_workers",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.tensorboard",
+        "train.mlflow",
+        "train.mlflow_uri",
+        "train.wandb",
+        "train.tracker_project",
+    }
+)
 _ABSENT = object()
 
 
@@ -141,8 +150,11 @@ def differences(stored_config: dict[str, Any], cfg: Config) -> list[str]:
         return [f"the stored config cannot be read by this version ({err})"]
     before, now = _flatten(full_identity(stored)), _flatten(full_identity(cfg))
     keys = sorted(set(before) | set(now))
-    return [f"{key}: stored {_show(before, key)}, now {_show(now, key)}" for key in keys
-            if before.get(key, _ABSENT) != now.get(key, _ABSENT)]
+    return [
+        f"{key}: stored {_show(before, key)}, now {_show(now, key)}"
+        for key in keys
+        if before.get(key, _ABSENT) != now.get(key, _ABSENT)
+    ]
 
 
 def _show(values: dict[str, Any], key: str) -> str:

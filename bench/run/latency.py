@@ -52,12 +52,12 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import resource
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -81,10 +81,12 @@ MAX_EXTRA_PASSES = 5
 # a pass-median IQR above 10% of the median: under load one measurement put flow-warp's streaming time (25 ms)
 # above its recompute time (23 ms), an inversion a spread check flags
 UNSTABLE_SPREAD = 0.10
-FLOP_CONVENTION = ("gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
-                   "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs'); "
-                   "attention on its true shapes: 2*B*N*(T*N)*(Ck+Cv) per memory read (QK^T and SV, softmax "
-                   "not counted; zero-padding for fused kernels excluded)")
+FLOP_CONVENTION = (
+    "gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
+    "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs'); "
+    "attention on its true shapes: 2*B*N*(T*N)*(Ck+Cv) per memory read (QK^T and SV, softmax "
+    "not counted; zero-padding for fused kernels excluded)"
+)
 # Streaming and recompute run the same ops on the same inputs, in a different grouping; the tolerance only
 # absorbs reordered floating-point sums (and TF32 on GPU).
 AGREEMENT_RTOL = 1e-3
@@ -135,9 +137,15 @@ def summarise_times(times_ms: Sequence[float]) -> dict[str, float]:
     """median / p90 / p99 / mean / min / max in ms and FPS (1000 / mean) of per-frame times."""
     values = sorted(float(t) for t in times_ms)
     mean = sum(values) / len(values) if values else math.nan
-    return {"median_ms": _percentile(values, 50), "p90_ms": _percentile(values, 90),
-            "p99_ms": _percentile(values, 99), "mean_ms": mean, "min_ms": values[0] if values else math.nan,
-            "max_ms": values[-1] if values else math.nan, "fps": 1000.0 / mean if mean > 0 else math.nan}
+    return {
+        "median_ms": _percentile(values, 50),
+        "p90_ms": _percentile(values, 90),
+        "p99_ms": _percentile(values, 99),
+        "mean_ms": mean,
+        "min_ms": values[0] if values else math.nan,
+        "max_ms": values[-1] if values else math.nan,
+        "fps": 1000.0 / mean if mean > 0 else math.nan,
+    }
 
 
 def summarise_passes(pass_times_ms: Sequence[Sequence[float]], max_spread: float = UNSTABLE_SPREAD) -> dict[str, Any]:
@@ -150,9 +158,16 @@ def summarise_passes(pass_times_ms: Sequence[Sequence[float]], max_spread: float
     iqr = _percentile(ordered, 75) - _percentile(ordered, 25)
     spread = iqr / median if median > 0 else math.nan
     frames = summarise_times([t for times in pass_times_ms for t in times])
-    return {**frames, "frames_median_ms": frames["median_ms"], "median_ms": median, "iqr_ms": iqr,
-            "spread": spread, "pass_medians_ms": medians, "passes": len(medians),
-            "unstable": not spread <= max_spread}  # NaN (no time measured) counts as unstable
+    return {
+        **frames,
+        "frames_median_ms": frames["median_ms"],
+        "median_ms": median,
+        "iqr_ms": iqr,
+        "spread": spread,
+        "pass_medians_ms": medians,
+        "passes": len(medians),
+        "unstable": not spread <= max_spread,
+    }  # NaN (no time measured) counts as unstable
 
 
 class PeakMemory:
@@ -214,8 +229,11 @@ def count_frame_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | 
         if "key" in counted and ("non_key" in counted or k == 1):
             break
     non_key = counted.get("non_key", counted["key"])
-    return {"flops": int(round((counted["key"] + (k - 1) * non_key) / k)), "flops_key": counted["key"],
-            "flops_non_key": non_key}
+    return {
+        "flops": int(round((counted["key"] + (k - 1) * non_key) / k)),
+        "flops_key": counted["key"],
+        "flops_non_key": non_key,
+    }
 
 
 def frame_type_stats(times_ms: Sequence[float], types: Sequence[str], keyframe_interval: int) -> dict[str, Any]:
@@ -242,8 +260,9 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 # one mode
 
 
-def timed_step(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None,
-               device: torch.device) -> tuple[float, float | None, Tensor]:
+def timed_step(
+    stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None, device: torch.device
+) -> tuple[float, float | None, Tensor]:
     """One ``stream.step``: (wall ms, CUDA-event ms or None on the CPU, logits)."""
     frame = frame.to(device, non_blocking=True)
     flow = flow.to(device, non_blocking=True) if flow is not None else None
@@ -260,9 +279,55 @@ def timed_step(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None,
     return elapsed, events[0].elapsed_time(events[1]) if events else None, logits
 
 
-def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], mode: str, warmup: int,
-                 device: torch.device, keep: set[int], repeats: int = 1, max_extra_passes: int = 0,
-                 max_spread: float = UNSTABLE_SPREAD) -> tuple[dict[str, Any], dict[int, Tensor]]:
+def _flop_stats(stream: StreamingSegmenter, last: tuple[Tensor, Tensor | None], device: torch.device) -> dict:
+    """GFLOPs (total and per kind) and GMACs of one streamed frame, the last of the sequence."""
+    frame, flow = last
+    flops = count_frame_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
+    return {
+        **{name.replace("flops", "gflops"): value / 1e9 for name, value in flops.items()},
+        "gmacs": flops["flops"] / 2e9,
+    }
+
+
+def _first_pass(
+    stream: StreamingSegmenter,
+    frames: list[tuple[Tensor, Tensor | None]],
+    warmup: int,
+    device: torch.device,
+    keep: set[int],
+    types: list[str],
+    gpu_times: list[float],
+) -> tuple[float, list[float], dict[int, Tensor]]:
+    """The first pass of ``measure_mode``: cold-start ms, the timed ms after the warm-up, the kept logits (CPU);
+    frame types and GPU times are appended to ``types`` / ``gpu_times``."""
+    cold_ms, first, kept = math.nan, [], {}
+    bar = Progress(len(frames), f"latency {stream.mode}", unit="frame", leave=False)  # outside the timed region
+    for i, (frame, flow) in enumerate(frames):
+        elapsed, gpu_ms, logits = timed_step(stream, frame, flow, device)
+        if i == 0:
+            cold_ms = elapsed
+        elif i > warmup:
+            first.append(elapsed)
+            types.append(stream.last_frame_type)
+            gpu_times += [gpu_ms] if gpu_ms is not None else []
+        if i in keep:
+            kept[i] = logits.detach().float().cpu()
+        bar.update(1)
+    bar.close()
+    return cold_ms, first, kept
+
+
+def measure_mode(
+    model: nn.Module,
+    frames: list[tuple[Tensor, Tensor | None]],
+    mode: str,
+    warmup: int,
+    device: torch.device,
+    keep: set[int],
+    repeats: int = 1,
+    max_extra_passes: int = 0,
+    max_spread: float = UNSTABLE_SPREAD,
+) -> tuple[dict[str, Any], dict[int, Tensor]]:
     """Stream ``frames`` through ``model`` in ``mode``: frame 0 is the cold start, the next ``warmup`` frames
     are untimed, the rest are timed (the first pass); each further pass times those frames again (the memory
     carried on) until ``repeats`` passes, then while unstable up to ``max_extra_passes`` more
@@ -276,43 +341,29 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
     memory = PeakMemory(device)
     memory.reset()
     gpu_times: list[float] = []
-    kept: dict[int, Tensor] = {}
-    first: list[float] = []
     types: list[str] = []
-    cold_ms = math.nan
     last = len(frames) - 1  # the last frame is kept for the FLOP count
-    bar = Progress(last, f"latency {mode}", unit="frame", leave=False)  # updated outside the timed region
-    for i, (frame, flow) in enumerate(frames[:last]):
-        elapsed, gpu_ms, logits = timed_step(stream, frame, flow, device)
-        if i == 0:
-            cold_ms = elapsed
-        elif i > warmup:
-            first.append(elapsed)
-            types.append(stream.last_frame_type)
-            gpu_times += [gpu_ms] if gpu_ms is not None else []
-        if i in keep:
-            kept[i] = logits.detach().float().cpu()
-        bar.update(1)
-    bar.close()
+    cold_ms, first, kept = _first_pass(stream, frames[:last], warmup, device, keep, types, gpu_times)
     passes = [first]
-    while len(passes) < repeats or (len(passes) < repeats + max_extra_passes
-                                    and summarise_passes(passes, max_spread)["unstable"]):
+    while len(passes) < repeats or (
+        len(passes) < repeats + max_extra_passes and summarise_passes(passes, max_spread)["unstable"]
+    ):
         steps = []
-        for frame, flow in frames[warmup + 1:last]:
+        for frame, flow in frames[warmup + 1 : last]:
             steps.append(timed_step(stream, frame, flow, device))
             types.append(stream.last_frame_type)
         passes.append([elapsed for elapsed, _, _ in steps])
         gpu_times += [gpu_ms for _, gpu_ms, _ in steps if gpu_ms is not None]
-    peak = memory.peak_mb()
-    frame, flow = frames[last]
-    flops = count_frame_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
-    stats: dict[str, Any] = {**summarise_passes(passes, max_spread), "cold_start_ms": cold_ms,
-                             "timed_frames": len(first), "peak_memory_mb": peak, "peak_memory_kind": memory.kind,
-                             **{name.replace("flops", "gflops"): value / 1e9 for name, value in flops.items()},
-                             "gmacs": flops["flops"] / 2e9}
+    stats: dict[str, Any] = {
+        **summarise_passes(passes, max_spread),
+        "cold_start_ms": cold_ms,
+        "timed_frames": len(first),
+        "peak_memory_mb": memory.peak_mb(),
+        "peak_memory_kind": memory.kind,
+        **_flop_stats(stream, frames[last], device),
+    }
     if stream.keyframe_interval:
-        stats["frame_types"] = frame_type_stats([t for times in passes for t in times], types,
-                                                stream.keyframe_interval)
+        stats["frame_types"] = frame_type_stats([t for times in passes for t in times], types, stream.keyframe_interval)
     if gpu_times:
         stats["gpu_median_ms"] = summarise_times(gpu_times)["median_ms"]
     return stats, kept
@@ -322,10 +373,17 @@ def measure_mode(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], m
 # both modes
 
 
-def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]], warmup: int = 5,
-                    modes: Sequence[str] = STREAM_MODES, device: torch.device | str = "cpu",
-                    threads: int | None = 2, repeats: int = DEFAULT_REPEATS, max_extra_passes: int = MAX_EXTRA_PASSES,
-                    max_spread: float = UNSTABLE_SPREAD) -> dict[str, Any]:
+def measure_latency(
+    model: nn.Module,
+    frames: list[tuple[Tensor, Tensor | None]],
+    warmup: int = 5,
+    modes: Sequence[str] = STREAM_MODES,
+    device: torch.device | str = "cpu",
+    threads: int | None = 2,
+    repeats: int = DEFAULT_REPEATS,
+    max_extra_passes: int = MAX_EXTRA_PASSES,
+    max_spread: float = UNSTABLE_SPREAD,
+) -> dict[str, Any]:
     """Latency, FLOPs and peak memory of ``model`` in each mode over the same frame sequence.
 
     ``frames``: (frame (1, 3, H, W), flow (1, T, 2, H, W) or None) in stream order. The number of timed frames
@@ -341,8 +399,9 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
     if repeats < 1 or max_extra_passes < 0:
         raise ValueError(f"repeats must be >= 1 and max_extra_passes >= 0, got {repeats} and {max_extra_passes}")
     if len(frames) < warmup + 3:
-        raise ValueError(f"need at least {warmup + 3} frames (cold start, {warmup} warm-up, 1 timed, 1 for FLOPs); "
-                         f"got {len(frames)}")
+        raise ValueError(
+            f"need at least {warmup + 3} frames (cold start, {warmup} warm-up, 1 timed, 1 for FLOPs); got {len(frames)}"
+        )
     modes = list(dict.fromkeys(modes)) if t > 0 else ["streaming"]
     previous_threads = torch.get_num_threads()
     if device.type == "cpu" and threads:
@@ -355,30 +414,60 @@ def measure_latency(model: nn.Module, frames: list[tuple[Tensor, Tensor | None]]
     try:
         with torch.inference_mode():
             for i, mode in enumerate(modes):
-                stats, outputs[mode] = measure_mode(model, frames, mode, warmup, device, keep, repeats,
-                                                    max_extra_passes, max_spread)
+                stats, outputs[mode] = measure_mode(
+                    model, frames, mode, warmup, device, keep, repeats, max_extra_passes, max_spread
+                )
                 if i == 0:
                     first_call = stats["cold_start_ms"]
                 results[mode] = stats
     finally:
         torch.set_num_threads(previous_threads)
-    result: dict[str, Any] = {
-        "schema": LATENCY_SCHEMA, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
-        "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
-        "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
-        "memory_length": t, "image_size": list(frames[0][0].shape[-2:]), "batch_size": int(frames[0][0].shape[0]),
-        "warmup": warmup, "frames": len(frames), "first_call_ms": first_call, "repeats": int(repeats),
-        "stability": {"max_spread": max_spread, "max_extra_passes": int(max_extra_passes),
-                      "unstable_modes": [mode for mode, stats in results.items() if stats["unstable"]]},
-        "flop_convention": FLOP_CONVENTION, **count_parameters(model), "modes": results,
-        "torch": torch.__version__, "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-    }
+    result = _latency_result(model, frames, device, threads, warmup, first_call, repeats, max_extra_passes, max_spread)
+    result["modes"] = results
+    result["stability"]["unstable_modes"] = [mode for mode, stats in results.items() if stats["unstable"]]
     if t == 0:
         result["modes_note"] = "memory_length 0: streaming and recompute are the same computation, measured once"
     if len(outputs) == 2:
         result.update(compare_modes(outputs, results))
     return result
+
+
+def _latency_result(
+    model: nn.Module,
+    frames: list[tuple[Tensor, Tensor | None]],
+    device: torch.device,
+    threads: int | None,
+    warmup: int,
+    first_call: float,
+    repeats: int,
+    max_extra_passes: int,
+    max_spread: float,
+) -> dict[str, Any]:
+    """The measurement's settings, environment and model size (``measure_latency`` adds the modes)."""
+    return {
+        "schema": LATENCY_SCHEMA,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
+        "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
+        "memory_length": int(model.memory_length),
+        "image_size": list(frames[0][0].shape[-2:]),
+        "batch_size": int(frames[0][0].shape[0]),
+        "warmup": warmup,
+        "frames": len(frames),
+        "first_call_ms": first_call,
+        "repeats": int(repeats),
+        "stability": {
+            "max_spread": max_spread,
+            "max_extra_passes": int(max_extra_passes),
+            "unstable_modes": [],
+        },
+        "flop_convention": FLOP_CONVENTION,
+        **count_parameters(model),
+        "modes": {},
+        "torch": torch.__version__,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
 
 
 def compare_modes(outputs: dict[str, dict[int, Tensor]], results: dict[str, Any]) -> dict[str, Any]:
@@ -391,20 +480,34 @@ def compare_modes(outputs: dict[str, dict[int, Tensor]], results: dict[str, Any]
         scale = max(scale, float(logits.abs().max()))
     tolerance = AGREEMENT_RTOL * (1.0 + scale)
     if diff > tolerance:
-        raise ModeMismatchError(f"streaming and recompute logits differ by {diff:.3g} (> {tolerance:.3g}) on the "
-                                f"same frames")
-    return {"max_abs_diff": diff, "agreement_tolerance": tolerance, "modes_agree": True,
-            "recompute_over_streaming": results["recompute"]["median_ms"] / results["streaming"]["median_ms"]}
+        raise ModeMismatchError(
+            f"streaming and recompute logits differ by {diff:.3g} (> {tolerance:.3g}) on the same frames"
+        )
+    return {
+        "max_abs_diff": diff,
+        "agreement_tolerance": tolerance,
+        "modes_agree": True,
+        "recompute_over_streaming": results["recompute"]["median_ms"] / results["streaming"]["median_ms"],
+    }
 
 
 # --------------------------------------------------------------------------------------------------
 # the command
 
 
-def measure_model_latency(model: nn.Module, name: str, data: DataConfig, launch: LaunchConfig, frames: int = 30,
-                          warmup: int = 5, threads: int | None = 2, modes: Sequence[str] = STREAM_MODES,
-                          device: torch.device | str = "cpu", weights: str = "",
-                          repeats: int | None = None) -> dict[str, Any]:
+def measure_model_latency(
+    model: nn.Module,
+    name: str,
+    data: DataConfig,
+    launch: LaunchConfig,
+    frames: int = 30,
+    warmup: int = 5,
+    threads: int | None = 2,
+    modes: Sequence[str] = STREAM_MODES,
+    device: torch.device | str = "cpu",
+    weights: str = "",
+    repeats: int | None = None,
+) -> dict[str, Any]:
     """Latency of an in-memory ``model`` (registered as ``name``) on the validation clips of ``data`` (``frames``
     timed frames per mode and pass, ``repeats`` passes: default ``launch.latency_repeats``).
 
@@ -416,17 +519,38 @@ def measure_model_latency(model: nn.Module, name: str, data: DataConfig, launch:
     count = 1 + max(warmup, t) + frames + 1
     clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
     repeats = launch.latency_repeats if repeats is None else repeats
-    result = measure_latency(model, clip_frames, warmup=warmup, modes=modes, device=device, threads=threads,
-                             repeats=repeats)
-    result.update({"model": name, "dataset": data.dataset,
-                   "split": data.val_split, "weights": weights, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   "hostname": os.uname().nodename})
+    result = measure_latency(
+        model,
+        clip_frames,
+        warmup=warmup,
+        modes=modes,
+        device=device,
+        threads=threads,
+        repeats=repeats,
+    )
+    result.update(
+        {
+            "model": name,
+            "dataset": data.dataset,
+            "split": data.val_split,
+            "weights": weights,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "hostname": os.uname().nodename,
+        }
+    )
     return result
 
 
-def latency_command(cfg: Config, frames: int = 30, warmup: int = 5, threads: int = 2,
-                    modes: Sequence[str] = STREAM_MODES, write_record: bool = True, repeats: int | None = None,
-                    overwrite: bool = False) -> dict[str, Any]:
+def latency_command(
+    cfg: Config,
+    frames: int = 30,
+    warmup: int = 5,
+    threads: int = 2,
+    modes: Sequence[str] = STREAM_MODES,
+    write_record: bool = True,
+    repeats: int | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips.
 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
@@ -441,20 +565,35 @@ def latency_command(cfg: Config, frames: int = 30, warmup: int = 5, threads: int
         weights = str(meta["checkpoint"])
     else:
         model, weights = build_model(cfg), "random init (no checkpoint)"
-    result = measure_model_latency(model, cfg.model.name, cfg.data, cfg.launch, frames=frames, warmup=warmup,
-                                   threads=threads, modes=modes, device=resolve_device(cfg.device), weights=weights,
-                                   repeats=repeats)
+    result = measure_model_latency(
+        model,
+        cfg.model.name,
+        cfg.data,
+        cfg.launch,
+        frames=frames,
+        warmup=warmup,
+        threads=threads,
+        modes=modes,
+        device=resolve_device(cfg.device),
+        weights=weights,
+        repeats=repeats,
+    )
     saved = rundir.write_latency(run_dir, result)
     record = rundir.read_record(run_dir).record
     if write_record and record is not None:
         replacing = "latency" in record
         if replacing and not overwrite:
-            raise rundir.RunDirError(f"{rundir.record_file(run_dir)} already has a latency section; not replaced "
-                                     f"(the new measurement is in {saved}); pass --overwrite to replace it")
+            raise rundir.RunDirError(
+                f"{rundir.record_file(run_dir)} already has a latency section; not replaced "
+                f"(the new measurement is in {saved}); pass --overwrite to replace it"
+            )
         rundir.merge_into_record(run_dir, "latency", result, overwrite=overwrite)
         if replacing:
-            print(f"bench: replaced the latency section of {rundir.record_file(run_dir)} (--overwrite)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"bench: replaced the latency section of {rundir.record_file(run_dir)} (--overwrite)",
+                file=sys.stderr,
+                flush=True,
+            )
     return result
 
 

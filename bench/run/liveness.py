@@ -21,20 +21,34 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 QUERY_TIMEOUT_S = 30
 GRACE_S = 20.0  # default of BENCH_SLURM_GRACE_S
 # SLURM states in which a job still holds (or will hold) its run
-ACTIVE_SLURM_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
-                                 "SUSPENDED", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "STOPPED"})
+ACTIVE_SLURM_STATES = frozenset(
+    {
+        "PENDING",
+        "RUNNING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESIZING",
+        "SUSPENDED",
+        "CONFIGURING",
+        "COMPLETING",
+        "STAGE_OUT",
+        "SIGNALING",
+        "STOPPED",
+    }
+)
 RUNNING_SLURM_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING"})
 
 
 class Liveness(enum.Enum):
-    ALIVE = "alive"      # the owner is at work (or queued to resume)
-    DEAD = "dead"        # the owner is gone: its claim may be taken over
+    ALIVE = "alive"  # the owner is at work (or queued to resume)
+    DEAD = "dead"  # the owner is gone: its claim may be taken over
     UNKNOWN = "unknown"  # cannot tell (SLURM query failed, another host): leave the run alone
 
 
@@ -142,8 +156,13 @@ def _unlisted(jids: list[str], queued: dict[str, str] | None, why: str) -> dict[
         if again is not None and jid in again:
             out[jid] = _typed(jid, again[jid])
         elif again is not None:
-            out[jid] = JobStatus(jid, Liveness.DEAD, "", f"SLURM job {jid} is no longer queued (squeue has not "
-                                 f"listed it for {grace_s():g}s; {why or 'unknown to sacct'})")
+            out[jid] = JobStatus(
+                jid,
+                Liveness.DEAD,
+                "",
+                f"SLURM job {jid} is no longer queued (squeue has not "
+                f"listed it for {grace_s():g}s; {why or 'unknown to sacct'})",
+            )
         else:
             out[jid] = JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({again_error})")
     return out
@@ -161,8 +180,9 @@ def query_slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobStatus]:
     bases = ",".join(sorted({j.split("_")[0] for j in wanted}))
     queued, queue_error = _squeue(wanted)
     missing = [j for j in wanted if queued is None or j not in queued]
-    finished, acct_error = run_query(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", bases]) if missing \
-        else ({}, "")
+    finished, acct_error = (
+        run_query(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", bases]) if missing else ({}, "")
+    )
     out: dict[str, JobStatus] = {}
     unlisted: list[str] = []
     for jid in wanted:

@@ -3,8 +3,8 @@
     hooks = logger_hooks(cfg, run_dir, is_main)     # [] when none is on; a missing package: ConfigError
 
 ``train.tensorboard`` -> ``bench.run.tensorboard``; ``train.mlflow``, ``train.wandb`` -> ``bench.run.trackers``
-(offline; they store the resolved config too, so they get the whole config). Every rank calls this before training starts, so a missing
-package stops all of them at once; only rank 0 gets writers.
+(offline; they store the resolved config too, so they get the whole config). Every rank calls this before training
+starts, so a missing package stops all of them at once; only rank 0 gets writers.
 """
 
 from __future__ import annotations

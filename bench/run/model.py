@@ -51,8 +51,10 @@ def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Modul
     classes = list(dataset_info(cfg.data).class_names)
     stored_classes = state.get("classes")
     if stored_classes is not None and list(stored_classes) != classes:
-        raise CheckpointError(f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
-                              f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on")
+        raise CheckpointError(
+            f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
+            f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on"
+        )
     model = build_model(cfg)
     load_state_into(model, weights, path)
     meta = {key: value for key, value in state.items() if key not in TRAINING_STATE_KEYS}

@@ -10,8 +10,9 @@ test server (and cityscapesscripts' evalPixelLevelSemanticLabeling) reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from torch import Tensor

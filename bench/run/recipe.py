@@ -16,15 +16,15 @@ scaler is a ``torch.amp.GradScaler`` that is disabled (scale = identity, ``step`
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.constants import IGNORE_INDEX
 from bench.config import TrainConfig
+from bench.constants import IGNORE_INDEX
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -35,16 +35,19 @@ def poly_lr(iteration: int, max_iters: int, base_lr: float, min_lr: float, power
     return (base_lr - min_lr) * (1.0 - progress) ** power + min_lr
 
 
-def segmentation_loss(logits: Tensor, label: Tensor, average: str = "all_pixels",
-                      ignore_index: int = IGNORE_INDEX) -> Tensor:
+def segmentation_loss(
+    logits: Tensor, label: Tensor, average: str = "all_pixels", ignore_index: int = IGNORE_INDEX
+) -> Tensor:
     """Cross-entropy of logits (B, C, H, W) against label (B, H, W).
 
     ``all_pixels``: mean over every pixel, ignored ones counting 0 (mmseg, tmanet.md §1.8);
     ``valid_pixels``: mean over non-ignored pixels (0 when there are none).
     """
     if logits.shape[-2:] != label.shape[-2:]:
-        raise ValueError(f"logits {tuple(logits.shape)} and label {tuple(label.shape)} differ in size; models "
-                         f"must return logits at the input size")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and label {tuple(label.shape)} differ in size; models "
+            f"must return logits at the input size"
+        )
     per_pixel = F.cross_entropy(logits.float(), label, ignore_index=ignore_index, reduction="none")
     if average == "all_pixels":
         return per_pixel.mean()
@@ -62,8 +65,9 @@ def total_loss(out: dict[str, Tensor], label: Tensor, train_cfg: TrainConfig) ->
 
 def build_optimizer(params: Iterable[nn.Parameter], train_cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with momentum and weight decay on every given parameter (no per-parameter groups, tmanet.md §3)."""
-    return torch.optim.SGD(list(params), lr=train_cfg.lr, momentum=train_cfg.momentum,
-                           weight_decay=train_cfg.weight_decay)
+    return torch.optim.SGD(
+        list(params), lr=train_cfg.lr, momentum=train_cfg.momentum, weight_decay=train_cfg.weight_decay
+    )
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -80,11 +84,12 @@ class MixedPrecision:
     scaler: torch.amp.GradScaler
 
     @classmethod
-    def create(cls, amp: str, device: torch.device) -> "MixedPrecision":
+    def create(cls, amp: str, device: torch.device) -> MixedPrecision:
         """``train.amp`` none | bf16 | fp16; AMP is CUDA-only here and ignored with a warning elsewhere."""
         if amp != "none" and device.type != "cuda":
-            warnings.warn(f"train.amp={amp} ignored on {device}: mixed precision is CUDA-only, training in float32",
-                          stacklevel=2)
+            warnings.warn(
+                f"train.amp={amp} ignored on {device}: mixed precision is CUDA-only, training in float32", stacklevel=2
+            )
             amp = "none"
         return cls(device.type, AMP_DTYPES.get(amp), torch.amp.GradScaler(device.type, enabled=amp == "fp16"))
 
@@ -95,8 +100,9 @@ class MixedPrecision:
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
 
-    def backward_and_step(self, loss: Tensor, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
-                          grad_clip: float) -> None:
+    def backward_and_step(
+        self, loss: Tensor, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], grad_clip: float
+    ) -> None:
         """Backward of ``loss`` (scaled for fp16), optional gradient-norm clipping, optimiser step."""
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

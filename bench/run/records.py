@@ -20,16 +20,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 from bench import __version__
 from bench.config import Config, to_dict
 from bench.data.catalog import dataset_info
-from bench.run.identity import config_hash, run_id_of
 from bench.run.fingerprint import code_fingerprint
+from bench.run.identity import config_hash, run_id_of
 
 RECORD_SCHEMA = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -95,10 +96,14 @@ def write_problem(err: BaseException) -> str | None:
     where = err.filename or "the output folder"
     folder = Path(str(where)).parent if err.filename else Path(".")
     if err.errno in _FULL:
-        return (f"cannot write {where}: {err.strerror}; free space there (df -h {folder}) and rerun the same "
-                f"command (what was written before is intact)")
-    return (f"cannot write {where}: {err.strerror}; choose a writable folder (output_root=..., run_dir=..., "
-            f"--out, --save-preds) or fix its permissions, then rerun")
+        return (
+            f"cannot write {where}: {err.strerror}; free space there (df -h {folder}) and rerun the same "
+            f"command (what was written before is intact)"
+        )
+    return (
+        f"cannot write {where}: {err.strerror}; choose a writable folder (output_root=..., run_dir=..., "
+        f"--out, --save-preds) or fix its permissions, then rerun"
+    )
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -144,8 +149,7 @@ def git_commit(repo: str | Path = REPO_ROOT) -> str | None:
 def git_dirty(repo: str | Path = REPO_ROOT) -> bool | None:
     """True when ``git status --porcelain`` of ``repo`` lists changes (tracked or untracked), None without git."""
     try:
-        result = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
-                                timeout=10)
+        result = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return bool(result.stdout.strip()) if result.returncode == 0 else None
@@ -221,16 +225,35 @@ class RunStamp:
     code: dict[str, Any]
 
     @classmethod
-    def of(cls, cfg: Config) -> "RunStamp":
+    def of(cls, cfg: Config) -> RunStamp:
         digest = config_hash(cfg)
         rid = run_id_of(cfg.model.name, digest)
-        return cls(rid, cfg.name or rid, cfg.model.name, cfg.data.dataset, cfg.train.seed, to_dict(cfg), digest,
-                   tuple(dataset_info(cfg.data).class_names), code_fingerprint(cfg.plugins))
+        return cls(
+            rid,
+            cfg.name or rid,
+            cfg.model.name,
+            cfg.data.dataset,
+            cfg.train.seed,
+            to_dict(cfg),
+            digest,
+            tuple(dataset_info(cfg.data).class_names),
+            code_fingerprint(cfg.plugins),
+        )
 
 
-def make_record(stamp: RunStamp, *, metrics: dict[str, Any], device: str, wall_time_s: float, iters: int,
-                checkpoint: str | Path | None, batch_size: int, status: str = "done",
-                batch_size_per_rank: int | None = None, world_size: int = 1) -> dict[str, Any]:
+def make_record(
+    stamp: RunStamp,
+    *,
+    metrics: dict[str, Any],
+    device: str,
+    wall_time_s: float,
+    iters: int,
+    checkpoint: str | Path | None,
+    batch_size: int,
+    status: str = "done",
+    batch_size_per_rank: int | None = None,
+    world_size: int = 1,
+) -> dict[str, Any]:
     """The ``record.json`` dict of a finished run (schema in docs/architecture.md).
 
     ``batch_size`` is the global batch (``train.batch_size``); ``batch_size_per_rank`` (default: global /

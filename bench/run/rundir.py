@@ -14,8 +14,8 @@
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoint.pt``, ``log.jsonl``, ``record.json``
 (written once when the run is done), ``claim.json`` (while a process owns the run), ``error.json`` (how the
 last attempt failed), ``latency.json``, ``eval.json`` and the loggers' ``tensorboard/``, ``mlflow/`` and
-``wandb/``. This module is the only code that names them: everything else reads and writes them through the functions here. Every write is atomic
-(``bench.run.records``) except the appended ``log.jsonl`` lines.
+``wandb/``. This module is the only code that names them: everything else reads and writes them through the
+functions here. Every write is atomic (``bench.run.records``) except the appended ``log.jsonl`` lines.
 
 ``claim.json`` is created complete: its content goes to a temporary file that is then ``os.link``-ed to the
 name (fails if the name exists), so of several processes exactly one wins and an empty or unreadable claim can
@@ -43,8 +43,7 @@ import yaml
 from bench.config import Config, ConfigError, check_inside, check_safe_name, load_config, to_yaml
 from bench.run.fingerprint import code_changes, code_fingerprint
 from bench.run.identity import differences, run_id
-from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, \
-    query_slurm_jobs
+from bench.run.liveness import JobStatus, Liveness, current_job_id, pid_liveness, process_start_time, query_slurm_jobs
 from bench.run.records import read_json, write_json_atomic, write_text_atomic
 
 CONFIG = "config.yaml"
@@ -57,7 +56,7 @@ LATENCY = "latency.json"
 EVAL = "eval.json"
 TENSORBOARD = "tensorboard"
 MLFLOW = "mlflow"  # the local MLflow file store of train.mlflow (train.mlflow_uri unset)
-WANDB = "wandb"    # the offline W&B run of train.wandb
+WANDB = "wandb"  # the offline W&B run of train.wandb
 CURVES = "curves.png"  # bench curves, unless --out
 # the files a report links for a run (HTML), in that order
 REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
@@ -201,8 +200,11 @@ def truncate_log(run_dir: str | Path, iteration: int, final: bool = False) -> No
     path = Path(run_dir) / LOG
     if not path.is_file():
         return
-    kept = [json.dumps(entry) for entry in read_log(path).entries if entry.get("iter", 0) < iteration
-            or (entry.get("iter", 0) == iteration and not (final and "val" in entry))]
+    kept = [
+        json.dumps(entry)
+        for entry in read_log(path).entries
+        if entry.get("iter", 0) < iteration or (entry.get("iter", 0) == iteration and not (final and "val" in entry))
+    ]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
@@ -291,8 +293,10 @@ def merge_into_record(run_dir: str | Path, section: str, value: Any, overwrite: 
     if section in PROTECTED_SECTIONS:
         raise RunDirError(f"record section {section!r} defines the run and cannot be replaced by a merge")
     if section in read.record and not overwrite:
-        raise RunDirError(f"{Path(run_dir) / RECORD} already has {section!r}; not replaced (pass overwrite=True "
-                          f"to replace it on purpose)")
+        raise RunDirError(
+            f"{Path(run_dir) / RECORD} already has {section!r}; not replaced (pass overwrite=True "
+            f"to replace it on purpose)"
+        )
     record = {**read.record, section: value}
     write_record(run_dir, record)
     return record
@@ -311,14 +315,17 @@ def read_config(run_dir: str | Path) -> Config:
     """The ``Config`` stored in ``run_dir/config.yaml``; a missing or invalid file is a one-line ``RunDirError``."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
-        raise RunDirError(f"{path} does not exist; a launcher writes it before starting the run "
-                          f"(or start it with `bench train CONFIG`)")
+        raise RunDirError(
+            f"{path} does not exist; a launcher writes it before starting the run "
+            f"(or start it with `bench train CONFIG`)"
+        )
     try:
         return load_config(path)
     except ConfigError as err:
         text = str(err) if str(err).startswith(str(path)) else f"{path}: {err}"
-        raise RunDirError(f"{text}; fix that file, or delete it and launch the run again (bench sweep SPEC writes "
-                          f"it)") from None
+        raise RunDirError(
+            f"{text}; fix that file, or delete it and launch the run again (bench sweep SPEC writes it)"
+        ) from None
 
 
 def _stored_config_yaml(path: Path) -> dict[str, Any] | None:
@@ -360,7 +367,7 @@ class Reuse:
     read: RecordRead
     problem: str = ""
     mismatch: bool = False
-    stale: tuple[str, ...] = ()   # what code changed since the record was made (``fingerprint.code_changes``)
+    stale: tuple[str, ...] = ()  # what code changed since the record was made (``fingerprint.code_changes``)
 
     @property
     def done(self) -> bool:
@@ -375,8 +382,10 @@ class Reuse:
 def _mismatch(run_dir: Path, name: str, diffs: list[str]) -> str:
     shown = "; ".join(diffs[:SHOWN_DIFFERENCES])
     more = f" (+{len(diffs) - SHOWN_DIFFERENCES} more)" if len(diffs) > SHOWN_DIFFERENCES else ""
-    return (f"{run_dir} holds another run ({name}: {shown}{more}); use another run_dir (or output_root), or delete "
-            f"{run_dir} to start over")
+    return (
+        f"{run_dir} holds another run ({name}: {shown}{more}); use another run_dir (or output_root), or delete "
+        f"{run_dir} to start over"
+    )
 
 
 def inspect_reuse(run_dir: str | Path, cfg: Config) -> Reuse:
@@ -406,9 +415,11 @@ def inspect_reuse(run_dir: str | Path, cfg: Config) -> Reuse:
 
 
 def _stale(run_dir: Path, changes: list[str]) -> str:
-    return (f"stale: code changed ({'; '.join(changes)}) since {run_dir / RECORD} was made; --rerun-stale trains "
-            f"it again (the old folder is kept as {run_dir.name}{STALE_MARK}1), --accept-stale uses the old record "
-            f"as it is")
+    return (
+        f"stale: code changed ({'; '.join(changes)}) since {run_dir / RECORD} was made; --rerun-stale trains "
+        f"it again (the old folder is kept as {run_dir.name}{STALE_MARK}1), --accept-stale uses the old record "
+        f"as it is"
+    )
 
 
 def check_reuse(run_dir: str | Path, cfg: Config) -> RecordRead:
@@ -433,8 +444,10 @@ def _moved_run(run_dir: Path, cfg: Config) -> str:
         record = read_record(sibling).record
         stored = stored or (record or {}).get("config")
         if isinstance(stored, dict) and not differences(stored, cfg):
-            return (f"this run already exists as {sibling} (an older run id); rename it so it is reused instead of "
-                    f"trained again: mv {sibling} {run_dir}")
+            return (
+                f"this run already exists as {sibling} (an older run id); rename it so it is reused instead of "
+                f"trained again: mv {sibling} {run_dir}"
+            )
     return ""
 
 
@@ -450,8 +463,10 @@ def stored_config(run_dir: str | Path, checkpoint_state: dict[str, Any] | None =
     record = read_record(run_dir).record
     if record is not None and isinstance(record.get("config"), dict):
         return record["config"]
-    raise RunDirError(f"no config for the checkpoint in {run_dir}: it holds none and there is no {CONFIG} or "
-                      f"{RECORD} next to it; evaluate it with the config it was trained with")
+    raise RunDirError(
+        f"no config for the checkpoint in {run_dir}: it holds none and there is no {CONFIG} or "
+        f"{RECORD} next to it; evaluate it with the config it was trained with"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -503,8 +518,13 @@ def read_claim(run_dir: str | Path) -> ClaimRead:
         return ClaimRead(ClaimState.CORRUPT, reason=f"{path} is unreadable ({err})")
     try:
         data = json.loads(raw)
-        claim = Claim(host=data.get("host"), pid=data.get("pid"), pid_start=data.get("pid_start"),
-                      job_id=data.get("job_id"), time=float(data.get("time") or 0.0))
+        claim = Claim(
+            host=data.get("host"),
+            pid=data.get("pid"),
+            pid_start=data.get("pid_start"),
+            job_id=data.get("job_id"),
+            time=float(data.get("time") or 0.0),
+        )
     except (ValueError, TypeError, AttributeError):
         what = "empty" if not raw.strip() else "not a claim"
         return ClaimRead(ClaimState.CORRUPT, reason=f"{path} is {what} (a write cut short, e.g. a full disk)", raw=raw)
@@ -533,8 +553,10 @@ def claim_liveness(claim: Claim, jobs: dict[str, JobStatus] | None = None) -> Cl
 
 
 def take_over_hint(run_dir: str | Path) -> str:
-    return (f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over` "
-            f"(`bench train ... --take-over` for one run), or delete {Path(run_dir) / CLAIM}")
+    return (
+        f"if you know it is gone, take the run over on purpose: `bench sweep SPEC --take-over` "
+        f"(`bench train ... --take-over` for one run), or delete {Path(run_dir) / CLAIM}"
+    )
 
 
 @dataclass(frozen=True)
@@ -660,10 +682,16 @@ def write_error(run_dir: str | Path, err: BaseException, job_id: str | None = No
     lines = traceback.format_exception(type(err), err, err.__traceback__)
     # the traceback's last entry ("ValueError: message"), on one line even when the message has several
     last = " ".join("".join(traceback.format_exception_only(type(err), err)).split())
-    payload = {"error": type(err).__name__, "message": str(err),
-               "last_line": last if len(last) <= 400 else last[:397] + "...",
-               "traceback": "".join(lines), "host": socket.gethostname(), "pid": os.getpid(),
-               "job_id": job_id if job_id is not None else current_job_id(), "time": time.time()}
+    payload = {
+        "error": type(err).__name__,
+        "message": str(err),
+        "last_line": last if len(last) <= 400 else last[:397] + "...",
+        "traceback": "".join(lines),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "job_id": job_id if job_id is not None else current_job_id(),
+        "time": time.time(),
+    }
     write_json_atomic(Path(run_dir) / ERROR, payload)
     return payload
 

@@ -44,7 +44,7 @@ class PreemptionSignals:
         self.previous: dict[int, Any] = {}
         self.pending: int | None = None
 
-    def __enter__(self) -> "PreemptionSignals":
+    def __enter__(self) -> PreemptionSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in PREEMPTION_SIGNALS:
                 previous = signal.getsignal(sig)
@@ -69,8 +69,12 @@ class PreemptionSignals:
         """Pass ``signum`` on after the checkpoint is saved (see the class docstring)."""
         self.pending = None
         name = signal.Signals(signum).name
-        print(f"bench: {name} received; checkpoint {checkpoint} saved at iteration {iteration}; to resume rerun "
-              f"{current_command()} (or let the launcher requeue)", file=sys.stderr, flush=True)
+        print(
+            f"bench: {name} received; checkpoint {checkpoint} saved at iteration {iteration}; to resume rerun "
+            f"{current_command()} (or let the launcher requeue)",
+            file=sys.stderr,
+            flush=True,
+        )
         previous = self.previous.get(signum)
         if callable(previous) and previous is not signal.default_int_handler:
             previous(signum, None)

@@ -43,8 +43,8 @@ def flow_warped_l1(prob_prev: Tensor, prob_cur: Tensor, flow: Tensor) -> Tensor:
     Returns a scalar; 0 when no pixel is valid.
     """
     warped = backward_warp(prob_prev, flow)
-    valid = warp_valid_mask(flow).to(prob_cur.dtype)                       # (B, 1, H, W)
-    distance = (prob_cur - warped).abs().sum(dim=1, keepdim=True)          # (B, 1, H, W)
+    valid = warp_valid_mask(flow).to(prob_cur.dtype)  # (B, 1, H, W)
+    distance = (prob_cur - warped).abs().sum(dim=1, keepdim=True)  # (B, 1, H, W)
     return (distance * valid).sum() / valid.sum().clamp(min=1.0)
 
 
@@ -60,8 +60,10 @@ class TemporalLoss:
         """Flow t -> t-1 (B, 2, H, W) for a clip ``frames`` (B, 2, 3, H, W)."""
         if self.estimator is None:
             if flow is None:
-                raise ValueError("train.tc_loss_flow=ground_truth but the batch has no flow (only the synthetic "
-                                 "dataset has it); set train.tc_loss_flow to dis, farneback or raft")
+                raise ValueError(
+                    "train.tc_loss_flow=ground_truth but the batch has no flow (only the synthetic "
+                    "dataset has it); set train.tc_loss_flow to dis, farneback or raft"
+                )
             return flow[:, -1]
         with torch.no_grad():
             return self.estimator(frames[:, -1], frames[:, -2])
@@ -75,8 +77,11 @@ class TemporalLoss:
         b = frames.shape[0]
         out = network(torch.cat([frames[:, -1:], frames[:, -2:-1]], dim=0))
         current = {k: v[:b] for k, v in out.items()}
-        term = flow_warped_l1(F.softmax(out["out"][b:].float(), dim=1), F.softmax(current["out"].float(), dim=1),
-                              self.flow(frames, flow).float())
+        term = flow_warped_l1(
+            F.softmax(out["out"][b:].float(), dim=1),
+            F.softmax(current["out"].float(), dim=1),
+            self.flow(frames, flow).float(),
+        )
         return current, term
 
 
@@ -86,9 +91,11 @@ def build_temporal_loss(train: TrainConfig, data: DataConfig, model: nn.Module) 
     if train.tc_loss_weight <= 0:
         return None
     if int(model.memory_length) != 0:
-        raise ConfigError(f"train.tc_loss_weight={train.tc_loss_weight} applies to per-frame models "
-                          f"(memory_length 0, e.g. per_frame, fcn, pspnet); {type(model).__name__} has memory_length="
-                          f"{model.memory_length}: set train.tc_loss_weight=0")
+        raise ConfigError(
+            f"train.tc_loss_weight={train.tc_loss_weight} applies to per-frame models "
+            f"(memory_length 0, e.g. per_frame, fcn, pspnet); {type(model).__name__} has memory_length="
+            f"{model.memory_length}: set train.tc_loss_weight=0"
+        )
     estimator = make_flow_estimator(train.tc_loss_flow, weights=train.tc_loss_raft_weights)
     return TemporalLoss(train.tc_loss_weight, train.tc_loss_flow, estimator)
 

@@ -31,8 +31,10 @@ def summary_writer_class() -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:
-        raise ConfigError(f"train.tensorboard=true needs the tensorboard package ({err}); install it with "
-                          f"{INSTALL_HINT} or set train.tensorboard=false") from None
+        raise ConfigError(
+            f"train.tensorboard=true needs the tensorboard package ({err}); install it with "
+            f"{INSTALL_HINT} or set train.tensorboard=false"
+        ) from None
     return SummaryWriter
 
 

@@ -30,6 +30,7 @@ from bench.run.hooks import ScalarLogHook, TrainHook
 
 def flat_config(cfg: Config) -> dict[str, Any]:
     """``{"train.lr": 0.01, "model.flow.source": "raft", ...}``: the resolved config with dotted keys."""
+
     def walk(values: dict[str, Any], prefix: str) -> dict[str, Any]:
         flat: dict[str, Any] = {}
         for key, value in values.items():
@@ -47,8 +48,10 @@ def _package(module: str, key: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ConfigError(f"{key}=true needs the {extra} package ({err}); install it with "
-                          f'pip install -e ".[{extra}]" or set {key}=false') from None
+        raise ConfigError(
+            f"{key}=true needs the {extra} package ({err}); install it with "
+            f'pip install -e ".[{extra}]" or set {key}=false'
+        ) from None
 
 
 class MlflowWriter:
@@ -88,7 +91,7 @@ def _mlflow_run(mlflow: Any, cfg: Config, run_dir: Path) -> MlflowWriter:
     run = client.create_run(experiment_id, run_name=cfg.name or name, tags={"bench.run_id": name})
     params = [mlflow.entities.Param(key, str(value)) for key, value in flat_config(cfg).items()]
     for start in range(0, len(params), 100):  # MLflow takes at most 100 parameters per batch
-        client.log_batch(run.info.run_id, params=params[start:start + 100])
+        client.log_batch(run.info.run_id, params=params[start : start + 100])
     return MlflowWriter(client, run.info.run_id, mlflow.entities.Metric)
 
 
@@ -117,8 +120,16 @@ def _wandb_run(wandb: Any, cfg: Config, run_dir: Path) -> WandbWriter:
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(run_dir).name
     settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)  # leave the run's log alone
-    run = wandb.init(mode="offline", dir=str(folder), project=cfg.train.tracker_project, name=cfg.name or name,
-                     id=re.sub(r"[^\w-]", "_", name), resume="allow", config=flat_config(cfg), settings=settings)
+    run = wandb.init(
+        mode="offline",
+        dir=str(folder),
+        project=cfg.train.tracker_project,
+        name=cfg.name or name,
+        id=re.sub(r"[^\w-]", "_", name),
+        resume="allow",
+        config=flat_config(cfg),
+        settings=settings,
+    )
     return WandbWriter(run)
 
 

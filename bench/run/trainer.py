@@ -46,8 +46,9 @@ try:
     import resource
 except ImportError:  # not on POSIX: peak_memory_mb falls back to psutil's current RSS
     resource = None  # type: ignore[assignment]
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import psutil
 import torch
@@ -56,8 +57,7 @@ from torch.utils.data import Dataset
 
 from bench.config import Config, DataConfig, EvalConfig, LaunchConfig, TrainConfig
 from bench.data.build import build_dataset, collate_clips
-from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, \
-    shutdown_distributed
+from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown_distributed
 from bench.progress import Progress
 from bench.run import rundir
 from bench.run.arguments import model_arguments
@@ -68,15 +68,20 @@ from bench.run.hooks import StepState, TrainHook
 from bench.run.latency import measure_model_latency
 from bench.run.loggers import logger_hooks
 from bench.run.model import build_model
-from bench.run.records import RunStamp, make_record
 from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
-from bench.run.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
+from bench.run.records import RunStamp, make_record
 from bench.run.signals import PreemptionSignals, TrainingInterrupted
+from bench.run.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
-
-__all__ = ["train_and_evaluate", "TrainHook", "StepState", "TrainingInterrupted", "NonFiniteLossError",
-           "NonFiniteStateError"]
+__all__ = [
+    "train_and_evaluate",
+    "TrainHook",
+    "StepState",
+    "TrainingInterrupted",
+    "NonFiniteLossError",
+    "NonFiniteStateError",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -84,11 +89,16 @@ class NonFiniteLossError(FloatingPointError):
 
     def __init__(self, iteration: int, loss: float, aux_loss: float, checkpoint: Path, saved_at: int | None) -> None:
         self.iteration = iteration
-        kept = (f"{checkpoint} keeps the last good state (iteration {saved_at})" if saved_at is not None
-                else "no checkpoint had been saved yet")
-        super().__init__(f"non-finite loss at iteration {iteration} (loss={loss}, aux_loss={aux_loss}); training "
-                         f"stopped and {kept}. Lower train.lr, set train.grad_clip, or use train.amp=none/bf16 "
-                         f"instead of fp16")
+        kept = (
+            f"{checkpoint} keeps the last good state (iteration {saved_at})"
+            if saved_at is not None
+            else "no checkpoint had been saved yet"
+        )
+        super().__init__(
+            f"non-finite loss at iteration {iteration} (loss={loss}, aux_loss={aux_loss}); training "
+            f"stopped and {kept}. Lower train.lr, set train.grad_clip, or use train.amp=none/bf16 "
+            f"instead of fp16"
+        )
 
 
 class NonFiniteStateError(FloatingPointError):
@@ -96,8 +106,10 @@ class NonFiniteStateError(FloatingPointError):
 
     def __init__(self, what: str, iteration: int) -> None:
         self.what, self.iteration = what, iteration
-        super().__init__(f"{what} is not finite at iteration {iteration}: training diverged and no record is made; "
-                         f"lower train.lr, set train.grad_clip, or use train.amp=none/bf16 instead of fp16")
+        super().__init__(
+            f"{what} is not finite at iteration {iteration}: training diverged and no record is made; "
+            f"lower train.lr, set train.grad_clip, or use train.amp=none/bf16 instead of fp16"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -128,7 +140,7 @@ class Training:
     started: float = field(default_factory=time.perf_counter)
     saved_at: int | None = None
     val: tuple[Dataset, TcPlan, str | None] | None = None
-    tc: TemporalLoss | None = None     # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
+    tc: TemporalLoss | None = None  # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -177,10 +189,23 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
         network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    return Training(tcfg, cfg.data, cfg.eval, cfg.launch, RunStamp.of(cfg), run_dir, env, model, network,
-                    build_optimizer(trainable, tcfg), trainable, MixedPrecision.create(tcfg.amp, env.device),
-                    InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers), batch_per_rank,
-                    tc=tc)
+    return Training(
+        tcfg,
+        cfg.data,
+        cfg.eval,
+        cfg.launch,
+        RunStamp.of(cfg),
+        run_dir,
+        env,
+        model,
+        network,
+        build_optimizer(trainable, tcfg),
+        trainable,
+        MixedPrecision.create(tcfg.amp, env.device),
+        InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers),
+        batch_per_rank,
+        tc=tc,
+    )
 
 
 def resume(run: Training) -> None:
@@ -202,8 +227,9 @@ def resume(run: Training) -> None:
             run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             detail = " ".join(str(err).split())[:300]  # load_state_dict lists every key on many lines
-            raise CheckpointError(f"{path} cannot be resumed ({type(err).__name__}: {detail}); "
-                                  f"{_move_aside_hint(path)}") from err
+            raise CheckpointError(
+                f"{path} cannot be resumed ({type(err).__name__}: {detail}); {_move_aside_hint(path)}"
+            ) from err
         run.saved_at = run.iteration
     if run.env.is_main:  # a finished checkpoint is evaluated again: its old validation line goes
         rundir.truncate_log(run.run_dir, run.iteration, final=run.iteration >= run.train.iters)
@@ -218,8 +244,9 @@ def _check_training_state(state: Any, path: Path) -> None:
     needed = ("iteration", "model", "optimizer", "data", "rng")
     missing = [k for k in needed if not isinstance(state, dict) or k not in state]
     if missing:
-        raise CheckpointError(f"{path} is not a training checkpoint of bench train (no {', '.join(missing)}); "
-                              f"{_move_aside_hint(path)}")
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of bench train (no {', '.join(missing)}); {_move_aside_hint(path)}"
+        )
 
 
 def step(run: Training) -> StepState:
@@ -253,8 +280,9 @@ def evaluate(run: Training) -> dict[str, Any]:
     """Metrics of the current model on the validation split; the global RNG is left as it was."""
     dataset, with_tc, reason = run.val_set()
     saved = rng_state()
-    metrics = evaluate_model(run.model, dataset, run.eval, run.env, with_tc=with_tc, tc_skipped=reason,
-                             num_workers=run.data.num_workers)
+    metrics = evaluate_model(
+        run.model, dataset, run.eval, run.env, with_tc=with_tc, tc_skipped=reason, num_workers=run.data.num_workers
+    )
     set_rng_state(saved)
     return metrics
 
@@ -264,12 +292,21 @@ def save(run: Training) -> None:
     _raise_if_any_rank(_first_non_finite(run.model), run)
     if run.env.is_main:
         stamp = run.stamp
-        save_checkpoint(run.checkpoint_path, {
-            "iteration": run.iteration, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "scaler": run.amp.scaler.state_dict(), "rng": rng_state(), "data": run.batches.state_dict(),
-            "elapsed_s": run.elapsed(), "config": stamp.config, "config_hash": stamp.config_hash,
-            "classes": list(stamp.classes),
-        })
+        save_checkpoint(
+            run.checkpoint_path,
+            {
+                "iteration": run.iteration,
+                "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scaler": run.amp.scaler.state_dict(),
+                "rng": rng_state(),
+                "data": run.batches.state_dict(),
+                "elapsed_s": run.elapsed(),
+                "config": stamp.config,
+                "config_hash": stamp.config_hash,
+                "classes": list(stamp.classes),
+            },
+        )
     barrier(run.env)
     run.saved_at = run.iteration
 
@@ -286,8 +323,11 @@ def checkpoint_or_stop(run: Training, state: StepState, signals: PreemptionSigna
     if signalled:
         signals.forward(signals.pending or signal.SIGTERM, run.iteration, run.checkpoint_path)
     if stopping:
-        raise TrainingInterrupted(f"stopped after iteration {run.iteration} ({state.stop_reason or 'another rank'});"
-                                  f" {run.checkpoint_path} saved", run.iteration)
+        raise TrainingInterrupted(
+            f"stopped after iteration {run.iteration} ({state.stop_reason or 'another rank'});"
+            f" {run.checkpoint_path} saved",
+            run.iteration,
+        )
 
 
 def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
@@ -301,9 +341,17 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
     metrics = evaluate(run)
     for hook in hooks:
         hook.on_evaluate(run.iteration, metrics)
-    record = make_record(run.stamp, metrics=metrics, device=str(run.env.device), iters=run.iteration,
-                         wall_time_s=run.elapsed(), checkpoint=run.checkpoint_path, batch_size=run.train.batch_size,
-                         batch_size_per_rank=run.batch_per_rank, world_size=run.env.world_size)
+    record = make_record(
+        run.stamp,
+        metrics=metrics,
+        device=str(run.env.device),
+        iters=run.iteration,
+        wall_time_s=run.elapsed(),
+        checkpoint=run.checkpoint_path,
+        batch_size=run.train.batch_size,
+        batch_size_per_rank=run.batch_per_rank,
+        world_size=run.env.world_size,
+    )
     if run.launch.latency:
         record["latency"] = _measure_latency(run)
     return record
@@ -380,18 +428,27 @@ class TrainLog(TrainHook):
         if state.iteration % tcfg.log_every and state.iteration != state.iters:
             return
         now = time.perf_counter()
-        self.write({"iter": state.iteration, "loss": w["loss"] / w["n"], "aux_loss": w["aux"] / w["n"],
-                    "lr": state.lr, "throughput": w["n"] * tcfg.batch_size / (now - w["t"]),
-                    "batch_size_global": tcfg.batch_size, "batch_size_per_rank": self.run.batch_per_rank,
-                    "max_memory_mb": round(peak_memory_mb(self.run.env.device), 1),
-                    "elapsed_s": round(self.run.elapsed(), 3)})
+        self.write(
+            {
+                "iter": state.iteration,
+                "loss": w["loss"] / w["n"],
+                "aux_loss": w["aux"] / w["n"],
+                "lr": state.lr,
+                "throughput": w["n"] * tcfg.batch_size / (now - w["t"]),
+                "batch_size_global": tcfg.batch_size,
+                "batch_size_per_rank": self.run.batch_per_rank,
+                "max_memory_mb": round(peak_memory_mb(self.run.env.device), 1),
+                "elapsed_s": round(self.run.elapsed(), 3),
+            }
+        )
         self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": now}
 
     def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
         val = {k: v for k, v in metrics.items() if k != "per_image"}
         self.write({"iter": iteration, "val": val})
-        shown = ", ".join(f"{k} {val[k]:.4f}" for k in ("miou", "macc", "pixel_acc", "tc")
-                          if isinstance(val.get(k), float))
+        shown = ", ".join(
+            f"{k} {val[k]:.4f}" for k in ("miou", "macc", "pixel_acc", "tc") if isinstance(val.get(k), float)
+        )
         self.progress.write(f"validation at iteration {iteration}: {shown}")
         self.window["t"] = time.perf_counter()  # evaluation time is not training throughput
 
@@ -414,8 +471,11 @@ def peak_memory_mb(device: torch.device) -> float:
     """CUDA max allocated memory, or the process's peak resident set size on CPU, in MiB."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return psutil.Process().memory_info().rss / 2**20 if resource is None else \
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return (
+        psutil.Process().memory_info().rss / 2**20
+        if resource is None
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )  # KiB on Linux
 
 
 def _first_non_finite(model: nn.Module) -> str | None:
@@ -439,8 +499,9 @@ def _non_finite_logits(run: Training) -> str | None:
     ev, was_training = run.eval, run.model.training
     run.model.eval()
     try:
-        logits = predict_logits(run.model, frames.to(run.env.device), flow, ev.mode, tuple(ev.crop_size),
-                                tuple(ev.stride))
+        logits = predict_logits(
+            run.model, frames.to(run.env.device), flow, ev.mode, tuple(ev.crop_size), tuple(ev.stride)
+        )
     finally:
         run.model.train(was_training)
     return None if bool(torch.isfinite(logits).all()) else f"logits of {batch['name'][0]}"
@@ -457,8 +518,14 @@ def _measure_latency(run: Training) -> dict[str, Any]:
     """``bench.run.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every rank."""
     result = None
     if run.env.is_main:
-        result = measure_model_latency(run.model, run.stamp.model, run.data, run.launch,
-                                       frames=run.launch.latency_frames,
-                                       threads=torch.get_num_threads(), device=run.env.device,
-                                       weights=f"the trained model in memory (iteration {run.iteration})")
+        result = measure_model_latency(
+            run.model,
+            run.stamp.model,
+            run.data,
+            run.launch,
+            frames=run.launch.latency_frames,
+            threads=torch.get_num_threads(),
+            device=run.env.device,
+            weights=f"the trained model in memory (iteration {run.iteration})",
+        )
     return broadcast_object(result, run.env)
