@@ -136,7 +136,7 @@ def test_functions_are_short():
 
 
 def test_the_trainer_writes_only_its_checkpoint_and_log(tmp_path, tiny_cfg):
-    from bench.run.trainer import train_and_evaluate
+    from bench.engine.trainer import train_and_evaluate
 
     cfg = tiny_cfg(tmp_path / "run", "train.iters=1", "eval.temporal_consistency=false")
     train_and_evaluate(cfg, tmp_path / "run")

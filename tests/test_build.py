@@ -11,8 +11,8 @@ from bench.data.build import build_dataset
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS
 from bench.data.catalog import CATALOG, DatasetInfo, dataset_info
 from bench.data.errors import DatasetError
+from bench.engine.checkpoint import CheckpointError, save_checkpoint
 from bench.run import rundir
-from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.run.model import build_model, load_run_model
 
 BUILD_TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 5})

@@ -13,11 +13,11 @@ import torch
 from conftest import tiny_config
 
 from bench.distributed import DistEnv
+from bench.engine import trainer
+from bench.evaluation.latency import timed_step
 from bench.models.attention import get_tma_read
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
-from bench.run import trainer
-from bench.run.latency import timed_step
 
 pytestmark = [
     pytest.mark.cuda,

@@ -20,12 +20,12 @@ from test_figures import FIGURE_BASE, LATENCY, MIOU, keyframe_spec, methods_spec
 from bench.config import DataConfig, SyntheticConfig
 from bench.data.catalog import dataset_info
 from bench.data.classes import HUE_NAMES, synthetic_class_names
+from bench.engine.checkpoint import save_checkpoint
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from bench.report.curves import curves_figure, read_log
 from bench.report.plotting import class_legend, colourise
 from bench.run import rundir
-from bench.run.checkpoint import save_checkpoint
 from bench.run.model import build_model
 
 TOLERANCE = 1.0  # pixels

@@ -14,11 +14,11 @@ from conftest import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.container import ErrorbarContainer
 
 from bench.data.classes import synthetic_class_names
+from bench.engine.checkpoint import save_checkpoint
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from bench.report.figures import pareto_front
 from bench.run import rundir
-from bench.run.checkpoint import save_checkpoint
 from bench.run.model import build_model
 
 FIGURE_BASE = {

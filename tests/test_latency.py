@@ -15,10 +15,11 @@ from tiny import TINY, as_overrides
 from bench.cli import main
 from bench.config import load_config
 from bench.data.build import build_dataset
+from bench.evaluation import latency
+from bench.evaluation.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.models.registry import list_models
-from bench.run import latency, rundir
+from bench.run import rundir
 from bench.run.fingerprint import code_fingerprint
-from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.run.model import build_model
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
@@ -69,7 +70,7 @@ def test_recompute_flops_grow_with_memory_length_streaming_flops_do_not(tmp_path
 
 
 def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp_path: Path) -> None:
-    from bench.run.checkpoint import save_checkpoint
+    from bench.engine.checkpoint import save_checkpoint
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=2")
     torch.manual_seed(1)
@@ -129,7 +130,7 @@ class DriftingModel(torch.nn.Module):
 
 
 def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
-    from bench.run.latency import ModeMismatchError
+    from bench.evaluation.latency import ModeMismatchError
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=1")
     dataset = build_dataset(cfg.data, "val", 1, train=False)
@@ -139,7 +140,7 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path) -> None:
-    from bench.run.trainer import train_and_evaluate
+    from bench.engine.trainer import train_and_evaluate
 
     cfg = tiny_config(
         tmp_path,
@@ -160,7 +161,7 @@ def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path
 
 
 def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path) -> None:
-    from bench.run.latency import measure_missing_latency
+    from bench.evaluation.latency import measure_missing_latency
 
     cfg = tiny_config(tmp_path, "model.name=per_frame")
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # no record yet: nothing to add to

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import fake_slurm, slurm_gate
 
+import bench.engine.trainer as trainer
 import bench.run.liveness as liveness
 import bench.run.rundir as rundir
-import bench.run.trainer as trainer
 from bench.config import LaunchConfig
 from bench.grid.slurm import Job, slurm_parameters
 from bench.grid.spec import build_grid

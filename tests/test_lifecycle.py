@@ -19,8 +19,8 @@ import pytest
 from conftest import fake_eval_record, fake_slurm
 from tiny import TINY, as_overrides
 
+import bench.engine.trainer as trainer
 import bench.run.liveness as liveness
-import bench.run.trainer as trainer
 from bench.cli import main
 from bench.config import load_config, to_dict
 from bench.grid.spec import SweepError, build_grid

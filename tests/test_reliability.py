@@ -72,7 +72,7 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
 
 
 def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path, monkeypatch, capsys):
-    import bench.run.trainer as trainer
+    import bench.engine.trainer as trainer
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -246,7 +246,7 @@ def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypat
 
 
 def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tmp_path, monkeypatch):
-    import bench.run.checkpoint as checkpoint
+    import bench.engine.checkpoint as checkpoint
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")

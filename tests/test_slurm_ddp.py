@@ -30,7 +30,7 @@ from conftest import require_slurm
 from tiny import TINY
 
 from bench.cli import main
-from bench.run.checkpoint import load_checkpoint
+from bench.engine.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slurm
 

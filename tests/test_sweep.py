@@ -331,11 +331,11 @@ def test_every_run_module_the_trainer_and_evaluation_import_is_classified_for_th
 
     repo = Path(__file__).resolve().parent.parent
     used = set()
-    for source in ("bench/run/trainer.py", "bench/run/evaluate.py"):
+    for source in ("bench/engine/trainer.py", "bench/evaluation/evaluate.py"):
         for node in ast.walk(ast.parse((repo / source).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench.run"):
                 names = [node.module] if node.module != "bench.run" else [f"bench.run.{a.name}" for a in node.names]
                 used |= {name.replace(".", "/") + ".py" for name in names}
     unclassified = used - set(COMPUTING) - set(NOT_COMPUTING_RUN)
     assert not unclassified, f"add to COMPUTING or NOT_COMPUTING_RUN in bench/run/fingerprint.py: {unclassified}"
-    assert "bench/run/temporal_loss.py" in COMPUTING
+    assert "bench/engine/temporal_loss.py" in COMPUTING

@@ -6,9 +6,9 @@ from conftest import tiny_builder
 
 from bench.config import ConfigError, load_config
 from bench.distributed import DistEnv
+from bench.engine.temporal_loss import build_temporal_loss, flow_warped_l1
+from bench.engine.trainer import setup, step, train_and_evaluate
 from bench.run.model import build_model
-from bench.run.temporal_loss import build_temporal_loss, flow_warped_l1
-from bench.run.trainer import setup, step, train_and_evaluate
 
 SETTINGS = {
     "model.name": "per_frame",

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from bench.config import ConfigError
+from bench.engine.tensorboard import TensorBoardHook, tensorboard_hooks
+from bench.engine.trainer import train_and_evaluate
 from bench.run import rundir
-from bench.run.tensorboard import TensorBoardHook, tensorboard_hooks
-from bench.run.trainer import train_and_evaluate
 
 
 class FakeWriter:

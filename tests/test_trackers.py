@@ -15,9 +15,9 @@ import pytest
 from conftest import require_tracker
 
 from bench.config import ConfigError
+from bench.engine.trackers import tracker_hooks
+from bench.engine.trainer import train_and_evaluate
 from bench.run import rundir
-from bench.run.trackers import tracker_hooks
-from bench.run.trainer import train_and_evaluate
 
 SETTINGS = ("train.iters=2", "train.log_every=1", "eval.temporal_consistency=false")
 

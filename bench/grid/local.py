@@ -38,7 +38,7 @@ log = logging.getLogger("bench.grid.local")
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a local sweep: the running children were sent SIGTERM and have ended (a child in its
-    training loop saves a checkpoint first, bench.run.signals)."""
+    training loop saves a checkpoint first, bench.engine.signals)."""
 
     def __init__(self, stopped: int, not_started: int) -> None:
         super().__init__(

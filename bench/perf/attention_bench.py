@@ -38,8 +38,8 @@ import time
 import psutil
 import torch
 
+from bench.evaluation.latency import cuda_sync
 from bench.models.attention import ATTENTION_IMPLS, get_tma_read
-from bench.run.latency import cuda_sync
 
 
 def make_inputs(

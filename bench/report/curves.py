@@ -4,7 +4,7 @@
     bench curves results/runs/<id> results/runs/<other id> --out plots/curves.png
 
 One line per run, the legend names the run id (``record.json``'s ``run_id``, else the folder name). The trainer
-(``bench.run.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
+(``bench.engine.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
 and ``{"iter", "val": {"miou", ...}}`` after each validation (mIoU a fraction, plotted in percent). A run without
 validation lines has no mIoU points (the command says so); a torn last line (a run killed mid-write) is skipped.
 Drawn with the matplotlib Figure API: importing this module changes no backend or global style.

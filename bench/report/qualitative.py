@@ -21,9 +21,9 @@ from bench.constants import IMAGENET_MEAN, IMAGENET_STD
 from bench.data.build import build_dataset
 from bench.data.catalog import dataset_info
 from bench.data.errors import DatasetError
+from bench.engine.checkpoint import CheckpointError
 from bench.report.plotting import FigureResult, class_legend, colourise, save
 from bench.run import rundir
-from bench.run.checkpoint import CheckpointError
 from bench.run.model import load_run_model
 
 

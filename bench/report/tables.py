@@ -63,7 +63,7 @@ from bench.report.stats import (
 )
 
 MISSING = "—"
-UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
+UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.evaluation.latency.summarise_passes)
 # CSV column order after the row keys
 STAT_COLUMNS: tuple[str, ...] = (
     "oracle",

@@ -8,7 +8,7 @@
     metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
 
 The model and its config come from the run (``bench.run.model.load_run_model``); inference and metrics are
-``bench.run.evaluate.evaluate_model``; ``eval.json`` is written through ``bench.run.rundir``. A run another
+``bench.evaluation.evaluate.evaluate_model``; ``eval.json`` is written through ``bench.run.rundir``. A run another
 process is training is never evaluated (its claim is taken first).
 """
 
@@ -22,14 +22,14 @@ from typing import Any
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.catalog import dataset_info
 from bench.distributed import init_distributed, shutdown_distributed
+from bench.engine.checkpoint import CheckpointError
+from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
+from bench.evaluation.predictions import PredictionWriter
 from bench.run import rundir
-from bench.run.checkpoint import CheckpointError
-from bench.run.evaluate import build_eval_dataset, evaluate_model
 from bench.run.execute import RunBusyError
 from bench.run.identity import differences
 from bench.run.liveness import current_job_id
 from bench.run.model import load_run_model
-from bench.run.predictions import PredictionWriter
 
 log = logging.getLogger("bench.run.eval_run")
 
@@ -59,7 +59,7 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
     on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
-    prediction PNGs (``bench.run.predictions``).
+    prediction PNGs (``bench.evaluation.predictions``).
 
     The model and its config come from the run (``bench.run.model.load_run_model``); see ``eval_config``.
     """
@@ -124,7 +124,7 @@ def evaluate_command(
     save_preds: str | Path | None = None,
 ) -> dict[str, Any]:
     """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
-    claim (never a run another process trains); see ``bench.run.evaluate.evaluate_checkpoint``. ``save_preds``:
+    claim (never a run another process trains); see ``bench.evaluation.evaluate.evaluate_checkpoint``. ``save_preds``:
     a folder for prediction PNGs.
 
     The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).

@@ -28,12 +28,13 @@ from typing import Any
 from bench.config import Config, ConfigError, validate
 from bench.constants import EXIT_BUSY
 from bench.data.errors import DatasetError
+from bench.engine import trainer
+from bench.engine.checkpoint import CheckpointError
+from bench.engine.hooks import TrainHook
 from bench.models.backbone import PretrainedWeightsError
 from bench.models.registry import RegistryError
 from bench.progress import configure_logging
-from bench.run import rundir, trainer
-from bench.run.checkpoint import CheckpointError
-from bench.run.hooks import TrainHook
+from bench.run import rundir
 from bench.run.liveness import current_job_id
 from bench.run.records import write_problem
 
@@ -91,7 +92,7 @@ def execute(
     """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
 
     ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
-    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
+    neither is repeated. ``hooks``: training hooks (``bench.engine.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
     logger. ``cfg`` is validated again first (assignments are checked one by one; this checks them together).
     ``stale``: a record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept")
     or moved aside and trained again ("rerun").

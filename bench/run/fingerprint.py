@@ -40,23 +40,23 @@ COMPUTING: tuple[str, ...] = (
     "bench/seeding.py",
     "bench/distributed.py",
     "bench/constants.py",
-    "bench/run/trainer.py",
-    "bench/run/batches.py",
-    "bench/run/recipe.py",
-    "bench/run/evaluate.py",
+    "bench/engine/trainer.py",
+    "bench/engine/batches.py",
+    "bench/engine/recipe.py",
+    "bench/evaluation/evaluate.py",
     "bench/run/model.py",
     "bench/run/arguments.py",
-    "bench/run/checkpoint.py",
-    "bench/run/temporal_loss.py",
+    "bench/engine/checkpoint.py",
+    "bench/engine/temporal_loss.py",
 )
 # the bench.run modules the trainer and evaluation import that never change a metric of the record
 NOT_COMPUTING_RUN: tuple[str, ...] = (
     "bench/run/rundir.py",
-    "bench/run/hooks.py",
-    "bench/run/latency.py",
-    "bench/run/loggers.py",
+    "bench/engine/hooks.py",
+    "bench/evaluation/latency.py",
+    "bench/engine/loggers.py",
     "bench/run/records.py",
-    "bench/run/signals.py",
+    "bench/engine/signals.py",
 )
 
 

@@ -21,10 +21,10 @@ from torch import nn
 
 from bench.config import Config, from_dict
 from bench.data.catalog import dataset_info
+from bench.engine.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
 from bench.models import registry
 from bench.run import rundir
 from bench.run.arguments import model_arguments
-from bench.run.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
 
 # checkpoint entries that are training state, not a description of the weights
 TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data"})

@@ -348,7 +348,7 @@ def _stored_configs(run_dir: Path, read: RecordRead) -> list[tuple[str, dict[str
     if config_yaml is not None:
         stored.append((CONFIG, config_yaml))
     elif not read.done and (run_dir / CHECKPOINT).is_file():
-        from bench.run.checkpoint import load_checkpoint  # torch only when a checkpoint is read (start-up time)
+        from bench.engine.checkpoint import load_checkpoint  # torch only when a checkpoint is read (start-up time)
 
         state = load_checkpoint(run_dir / CHECKPOINT)
         if isinstance(state.get("config"), dict):

@@ -3,7 +3,7 @@
     save_checkpoint(path, state)          # torch.save to a temporary file in the same folder, fsync, os.replace
     state = load_checkpoint(path)         # weights_only load (tensors, numbers, strings, lists, dicts)
 
-A training state (built by ``bench.run.trainer``) holds::
+A training state (built by ``bench.engine.trainer``) holds::
 
     {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": GradScaler state ({} without fp16),
      "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},

@@ -5,7 +5,7 @@
     bench train configs/synthetic_tmanet.yaml train.wandb=true      # run_dir/wandb/ (pip install -e ".[wandb]")
     wandb sync results/runs/<id>/wandb/offline-run-*                # upload it later, when online
 
-Both go through the same hook as TensorBoard (``bench.run.hooks.ScalarLogHook``): every ``log.jsonl`` line
+Both go through the same hook as TensorBoard (``bench.engine.hooks.ScalarLogHook``): every ``log.jsonl`` line
 becomes ``train/<key>`` / ``val/<key>`` scalars at its iteration; the resolved config (dotted keys) is stored as
 the run's parameters (MLflow) or config (W&B), the run id as its name. Nothing is sent over the network:
 ``train.mlflow_uri`` empty = ``file://run_dir/mlflow`` (a URI of your own server is used as given), W&B runs
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import Config, ConfigError, to_dict
+from bench.engine.hooks import ScalarLogHook, TrainHook
 from bench.run import rundir
-from bench.run.hooks import ScalarLogHook, TrainHook
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:

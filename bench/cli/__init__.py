@@ -134,7 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
-    from bench.run.latency import latency_command
+    from bench.evaluation.latency import latency_command
 
     result = latency_command(
         _load(args),
@@ -256,11 +256,11 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bench.data.io", "DatasetError"),
     ("bench.grid.spec", "SweepError"),
     ("bench.grid.slurm", "LaunchError"),
-    ("bench.run.checkpoint", "CheckpointError"),
+    ("bench.engine.checkpoint", "CheckpointError"),
     ("bench.models.backbone", "PretrainedWeightsError"),
     ("bench.report.sources", "ReportError"),
-    ("bench.run.trainer", "NonFiniteLossError"),
-    ("bench.run.trainer", "NonFiniteStateError"),
+    ("bench.engine.trainer", "NonFiniteLossError"),
+    ("bench.engine.trainer", "NonFiniteStateError"),
     ("bench.run.rundir", "RunDirError"),
     ("bench.run.execute", "RunBusyError"),
     ("bench.flow.estimator", "FlowWeightsMissing"),

@@ -4,7 +4,7 @@
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
     bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
 
-    from bench.run.latency import measure_latency, measure_model_latency, stream_frames
+    from bench.evaluation.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
     result = measure_model_latency(model, "tmanet", cfg.data, cfg.launch, frames=30)  # validation clips
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
@@ -66,10 +66,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.config import Config, DataConfig, LaunchConfig
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
+from bench.evaluation.evaluate import needs_flow_input
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 from bench.progress import Progress
 from bench.run import rundir
-from bench.run.evaluate import needs_flow_input
 from bench.run.model import build_model, load_run_model
 from bench.run.records import cpu_model
 

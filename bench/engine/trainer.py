@@ -7,7 +7,7 @@
 
 The run is six named stages in one loop (``_train``): **setup** (seed, model, data, optimiser), **resume** (the
 run's ``checkpoint.pt``, if any: weights, optimiser, AMP scaler, iteration, RNG states, data position), then per
-iteration **step** (one SGD step, bench.run.recipe) and **log** (hooks, ``log.jsonl``), **evaluate** every
+iteration **step** (one SGD step, bench.engine.recipe) and **log** (hooks, ``log.jsonl``), **evaluate** every
 ``train.eval_every`` iterations, a checkpoint every ``train.checkpoint_every``; and **finish**: the final
 checkpoint, a check that the weights and one batch of logits are finite, evaluation, latency (with
 ``launch.latency``) and the record, returned on every rank.
@@ -26,10 +26,10 @@ raise ``TrainingInterrupted``. The ``log.jsonl`` writer is such a hook and passe
 are hooks too.
 
 Preemption: SIGUSR2 / SIGTERM -> checkpoint at the iteration boundary -> the previous handler (submitit's
-requeue), or the signal is re-raised after clean-up (bench.run.signals).
+requeue), or the signal is re-raised after clean-up (bench.engine.signals).
 
 Determinism: every augmented sample is drawn from its own seed and the sampler is seeded per epoch
-(bench.run.batches), so on CPU an interrupted and resumed run ends with bit-identical weights
+(bench.engine.batches), so on CPU an interrupted and resumed run ends with bit-identical weights
 (tests/test_trainer_resume.py).
 """
 
@@ -58,20 +58,20 @@ from torch.utils.data import Dataset
 from bench.config import Config, DataConfig, EvalConfig, LaunchConfig, TrainConfig
 from bench.data.build import build_dataset, collate_clips
 from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown_distributed
+from bench.engine.batches import InfiniteBatches, per_rank_batch
+from bench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bench.engine.hooks import StepState, TrainHook
+from bench.engine.loggers import logger_hooks
+from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.engine.signals import PreemptionSignals, TrainingInterrupted
+from bench.engine.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
+from bench.evaluation.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
+from bench.evaluation.latency import measure_model_latency
 from bench.progress import Progress
 from bench.run import rundir
 from bench.run.arguments import model_arguments
-from bench.run.batches import InfiniteBatches, per_rank_batch
-from bench.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from bench.run.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
-from bench.run.hooks import StepState, TrainHook
-from bench.run.latency import measure_model_latency
-from bench.run.loggers import logger_hooks
 from bench.run.model import build_model
-from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 from bench.run.records import RunStamp, make_record
-from bench.run.signals import PreemptionSignals, TrainingInterrupted
-from bench.run.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [
@@ -515,7 +515,8 @@ def _raise_if_any_rank(problem: str | None, run: Training) -> None:
 
 
 def _measure_latency(run: Training) -> dict[str, Any]:
-    """``bench.run.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every rank."""
+    """``bench.evaluation.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every
+    rank."""
     result = None
     if run.env.is_main:
         result = measure_model_latency(

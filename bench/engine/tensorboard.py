@@ -3,7 +3,7 @@
 
     bench train configs/synthetic_tmanet.yaml train.tensorboard=true    # writes run_dir/tensorboard/
 
-``TensorBoardHook`` is a ``bench.run.hooks.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
+``TensorBoardHook`` is a ``bench.engine.hooks.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
 training lines as ``train/<key>`` scalars (loss, aux_loss, lr, throughput, max_memory_mb, ...), validation
 lines as ``val/<key>`` (miou, pixel_acc, macc, tc, ...) and ``val/iou/<class>``, at the line's iteration.
 Only rank 0 writes. Any object with ``add_scalar(tag, value, step)``, ``flush()`` and ``close()`` can stand in
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, TrainConfig
+from bench.engine.hooks import ScalarLogHook, TrainHook
 from bench.run import rundir
-from bench.run.hooks import ScalarLogHook, TrainHook
 
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 

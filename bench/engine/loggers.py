@@ -1,8 +1,8 @@
-"""The optional experiment loggers a config switches on, as training hooks (``bench.run.hooks.TrainHook``).
+"""The optional experiment loggers a config switches on, as training hooks (``bench.engine.hooks.TrainHook``).
 
     hooks = logger_hooks(cfg, run_dir, is_main)     # [] when none is on; a missing package: ConfigError
 
-``train.tensorboard`` -> ``bench.run.tensorboard``; ``train.mlflow``, ``train.wandb`` -> ``bench.run.trackers``
+``train.tensorboard`` -> ``bench.engine.tensorboard``; ``train.mlflow``, ``train.wandb`` -> ``bench.engine.trackers``
 (offline; they store the resolved config too, so they get the whole config). Every rank calls this before training
 starts, so a missing package stops all of them at once; only rank 0 gets writers.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.config import Config
-from bench.run.hooks import TrainHook
-from bench.run.tensorboard import tensorboard_hooks
-from bench.run.trackers import tracker_hooks
+from bench.engine.hooks import TrainHook
+from bench.engine.tensorboard import tensorboard_hooks
+from bench.engine.trackers import tracker_hooks
 
 
 def logger_hooks(cfg: Config, run_dir: Path, is_main: bool) -> list[TrainHook]:
