@@ -378,7 +378,7 @@ def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
 
 
 def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
-    from bench.engine.batches import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
+    from bench.distributed import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
 
     cpu, cuda = DistEnv(device=torch.device("cpu")), DistEnv(device=torch.device("cuda", 0))
     assert resolve_num_workers(-1, cpu) == 0 and resolve_num_workers(3, cpu) == 3

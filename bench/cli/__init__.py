@@ -513,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as err:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
-        from bench.run.records import write_problem
+        from bench.atomic import write_problem
 
         problem = write_problem(err)  # a full disk or a read-only folder: what to do, not a traceback
         if problem is not None:

@@ -84,7 +84,7 @@ class DataConfig(Checked):
     )
     flip: bool = described(True, "random horizontal flip (the same for every frame of a clip)")
     photometric: bool = described(True, "random brightness/contrast/saturation/hue, drawn per frame")
-    # -1 = auto (bench.engine.batches.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
+    # -1 = auto (bench.distributed.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
     num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
     # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
     memory_offsets: list[int] = listed(

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from bench.run.records import write_atomic
+from bench.atomic import write_atomic
 
 
 class CheckpointError(RuntimeError):

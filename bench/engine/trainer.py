@@ -40,17 +40,11 @@ import os
 import signal
 import time
 import warnings
-from dataclasses import dataclass, field
-
-try:
-    import resource
-except ImportError:  # not on POSIX: peak_memory_mb falls back to psutil's current RSS
-    resource = None  # type: ignore[assignment]
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -67,6 +61,7 @@ from bench.engine.signals import PreemptionSignals, TrainingInterrupted
 from bench.engine.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
 from bench.evaluation.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
 from bench.evaluation.latency import measure_model_latency
+from bench.evaluation.measure import peak_memory_mb
 from bench.progress import Progress
 from bench.run import rundir
 from bench.run.arguments import model_arguments
@@ -465,17 +460,6 @@ class TrainLog(TrainHook):
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA max allocated memory, or the process's peak resident set size on CPU, in MiB."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return (
-        psutil.Process().memory_info().rss / 2**20
-        if resource is None
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )  # KiB on Linux
 
 
 def _first_non_finite(model: nn.Module) -> str | None:

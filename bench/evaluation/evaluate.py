@@ -46,8 +46,7 @@ from bench.config import DataConfig, EvalConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.build import build_dataset, collate_clips
 from bench.data.memory import is_consecutive, temporal_consistency_problem
-from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
-from bench.engine.batches import loader_options
+from bench.distributed import DistEnv, all_gather_list, all_reduce_sum, loader_options
 from bench.flow.estimator import FlowWeightsMissing
 from bench.flow.sources import make_flow_estimator
 from bench.metrics import (
@@ -476,7 +475,7 @@ def evaluate_model(
     "label_pixels": [N][C] ints}`` in dataset order, ignored pixels excluded (their sums over images give the
     split's confusion-matrix counts). ``with_tc``: a ``TcPlan`` (``build_eval_dataset``), or True for the measures
     of ``eval.tc_metric`` on all the dataset's extra past frames (it must hold ``memory_length + N`` of them,
-    consecutive). ``num_workers`` -1 = auto (``bench.engine.batches.resolve_num_workers``). ``on_batch(names,
+    consecutive). ``num_workers`` -1 = auto (``bench.distributed.resolve_num_workers``). ``on_batch(names,
     pred (B, H, W))`` sees every batch's predicted classes (e.g.
     ``bench.evaluation.predictions.PredictionWriter.write``).
     """

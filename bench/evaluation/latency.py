@@ -52,11 +52,9 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -67,11 +65,11 @@ from bench.config import Config, DataConfig, LaunchConfig
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
 from bench.evaluation.evaluate import needs_flow_input
+from bench.evaluation.measure import PeakMemory, cpu_model, cuda_sync
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 from bench.progress import Progress
 from bench.run import rundir
 from bench.run.model import build_model, load_run_model
-from bench.run.records import cpu_model
 
 # 2: median_ms is the median of pass medians; adds iqr_ms, spread, pass_medians_ms, passes, unstable,
 # frames_median_ms per mode and repeats, stability at the top (readers of schema 1 fields keep working)
@@ -168,41 +166,6 @@ def summarise_passes(pass_times_ms: Sequence[Sequence[float]], max_spread: float
         "passes": len(medians),
         "unstable": not spread <= max_spread,
     }  # NaN (no time measured) counts as unstable
-
-
-class PeakMemory:
-    """Peak memory over a region: CUDA max allocated, or the CPU peak RSS (see the module docstring)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.kind = ""
-
-    def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.kind = "cuda_max_memory_allocated"
-            return
-        try:  # Linux: writing 5 resets the peak RSS (VmHWM) of this process
-            Path("/proc/self/clear_refs").write_text("5")
-            self.kind = "cpu_peak_rss_vmhwm_reset_per_mode"
-        except OSError:
-            self.kind = "cpu_peak_rss_ru_maxrss_process_lifetime"
-
-    def peak_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        if self.kind.startswith("cpu_peak_rss_vmhwm"):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, kB on Linux
-
-
-def cuda_sync(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on the CPU), so wall-clock timing measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def count_step_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None) -> int:

@@ -38,7 +38,7 @@ import time
 import psutil
 import torch
 
-from bench.evaluation.latency import cuda_sync
+from bench.evaluation.measure import cuda_sync
 from bench.models.attention import ATTENTION_IMPLS, get_tma_read
 
 

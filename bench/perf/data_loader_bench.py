@@ -40,7 +40,7 @@ from bench.data.build import build_dataset
 from bench.distributed import DistEnv, resolve_device
 from bench.engine.batches import InfiniteBatches
 from bench.engine.recipe import total_loss
-from bench.evaluation.latency import cuda_sync
+from bench.evaluation.measure import cuda_sync
 from bench.run.model import build_model
 
 

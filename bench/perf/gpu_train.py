@@ -19,7 +19,7 @@ import torch
 
 from bench.config import load_config
 from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
-from bench.evaluation.latency import cuda_sync
+from bench.evaluation.measure import cuda_sync
 from bench.perf.gpu_context import RECIPE, SMOKE_MODEL, PartContext
 from bench.run.model import build_model
 

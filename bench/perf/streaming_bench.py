@@ -22,7 +22,7 @@ import time
 import torch
 
 from baselines.per_frame import per_frame
-from bench.evaluation.latency import cuda_sync
+from bench.evaluation.measure import cuda_sync
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_text_atomic
 from bench.config import ConfigError, check_inside
 from bench.grid.spec import Grid
 from bench.report.figures import draw_all
@@ -24,7 +25,6 @@ from bench.report.paper_table import write_paper_tables
 from bench.report.publish import merge_entries, publish, relative, report_lock, staging_dir
 from bench.report.sources import ReportError, load_source
 from bench.report.tables import Table, make_folder, reading, runs_notes, summarise, write_table
-from bench.run.records import write_text_atomic
 
 
 def write_index(out_dir: Path, entries: dict[str, dict[str, dict[str, Any]]]) -> Path:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bench.atomic import write_text_atomic
 from bench.report.plotting import FigureResult
 from bench.report.provenance import committed_files
 from bench.report.tables import MISSING, Table, best_text, display_frame
 from bench.run import rundir
-from bench.run.records import write_text_atomic
 
 PAGE_DIR = "html"
 # Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_problem
 from bench.config import Config, ConfigError, validate
 from bench.constants import EXIT_BUSY
 from bench.data.errors import DatasetError
@@ -36,7 +37,6 @@ from bench.models.registry import RegistryError
 from bench.progress import configure_logging
 from bench.run import rundir
 from bench.run.liveness import current_job_id
-from bench.run.records import write_problem
 
 
 class Outcome(enum.Enum):

@@ -25,12 +25,13 @@ import functools
 import hashlib
 import importlib
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from bench.run import git
+
+REPO_ROOT = git.REPO_ROOT
 COMPUTING: tuple[str, ...] = (
     "bench/models",
     "bench/data",
@@ -98,19 +99,10 @@ def plugin_hash(module_name: str) -> str:
 @functools.lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
     """(commit, dirty) of the suite's checkout; (None, None) outside git or without git."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = git.commit()
     if commit is None:
         return None, None
-    status = git("status", "--porcelain", "--untracked-files=no", "--", *COMPUTING)
-    return commit.strip(), None if status is None else bool(status.strip())
+    return commit, git.dirty(paths=COMPUTING, untracked=False)
 
 
 def code_fingerprint(plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
