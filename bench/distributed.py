@@ -46,6 +46,15 @@ class DistEnv:
         return self.rank == 0
 
 
+def global_rank() -> int:
+    """This process's rank in the job from the environment (torchrun's ``RANK``, SLURM's ``SLURM_PROCID``), 0 for
+    a single process; readable before the process group exists (the run executor decides who claims)."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
 def _launcher_world() -> str | None:
     """'torchrun', 'slurm' or None (single process)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:

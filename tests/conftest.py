@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bench.run import rundir
+from bench.run.rundir import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC_BASE = REPO / "configs" / "synthetic_tmanet.yaml"
@@ -307,7 +307,7 @@ def fabricate_records(
             record["latency"] = {
                 "modes": {"streaming": {"median_ms": latency_of(run)}, "recompute": {"median_ms": 2 * latency_of(run)}}
             }
-        run_dir = rundir.path_for(run.config)
+        run_dir = RunDir.of(run.config).path
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "record.json").write_text(json.dumps(record))
     return values

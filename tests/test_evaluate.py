@@ -14,15 +14,9 @@ from bench.config import ConfigError, to_dict
 from bench.data.catalog import dataset_info
 from bench.distributed import DistEnv
 from bench.engine.checkpoint import CheckpointError, save_checkpoint
-from bench.evaluation.evaluate import (
-    SplitCounts,
-    TcPlan,
-    build_eval_dataset,
-    evaluate_model,
-    predict_logits,
-    slide_windows,
-    tc_plan,
-)
+from bench.evaluation.evaluate import SplitCounts, build_eval_dataset, evaluate_model
+from bench.evaluation.inference import predict_logits, slide_windows
+from bench.evaluation.temporal import TcPlan, tc_plan
 from bench.metrics import confusion_matrix, pair_miou
 from bench.run.eval_run import evaluate_checkpoint
 from bench.run.model import build_model

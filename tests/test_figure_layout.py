@@ -27,6 +27,7 @@ from bench.report.curves import curves_figure, read_log
 from bench.report.plotting import class_legend, colourise
 from bench.run import rundir
 from bench.run.model import build_model
+from bench.run.rundir import RunDir
 
 TOLERANCE = 1.0  # pixels
 
@@ -89,16 +90,15 @@ def report(tmp_path_factory) -> dict:
         methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed, latency_of=lambda r: LATENCY[r.config.model.name]
     )
     for run in build_grid(methods).runs:
-        path = rundir.path_for(run.config) / "record.json"
+        path = RunDir.of(run.config).path / "record.json"
         record = json.loads(path.read_text())
         record["metrics"]["confusion_matrix"] = (np.diag([50, 40, 30, 20]) + 3).tolist()
         path.write_text(json.dumps(record))
         if run.seed == 0 and run.config.model.name != "flow_warp":
             save_checkpoint(
-                rundir.path_for(run.config) / "checkpoint.pt", {"model": build_model(run.config).state_dict()}
+                RunDir.of(run.config).path / "checkpoint.pt", {"model": build_model(run.config).state_dict()}
             )
-        rundir.merge_into_record(
-            rundir.path_for(run.config),
+        RunDir(RunDir.of(run.config).path).merge_into_record(
             "latency",
             {
                 "modes": {

@@ -18,7 +18,9 @@ from bench.config import ConfigError, parse_yaml
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
+from bench.run.claims import claim_liveness
 from bench.run.liveness import Liveness
+from bench.run.rundir import RunDir
 
 
 def _claimed_run(write_spec, claim: dict):
@@ -38,7 +40,7 @@ def test_an_empty_squeue_answer_leaves_a_slurm_run_alone(tmp_path, monkeypatch, 
     (status,) = run_statuses([run], tmp_path / "manifest.jsonl")
     assert status.state is RunState.UNKNOWN and "squeue answered nothing" in status.reason
     assert "--take-over" in status.reason
-    got = rundir.acquire_claim(run.run_dir)
+    got = RunDir(run.run_dir).acquire_claim()
     assert not got.ok and got.check.liveness is Liveness.UNKNOWN
     launched = []
     monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.append(todo) or [])
@@ -78,7 +80,7 @@ def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path,
     run_dir.mkdir()
     claim = {"host": socket.gethostname(), "pid": 1, "pid_start": None, "job_id": None, "time": 0}
     (run_dir / "claim.json").write_text(json.dumps(claim))
-    check = rundir.claim_liveness(rundir.read_claim(run_dir).claim)
+    check = claim_liveness(RunDir(run_dir).read_claim().claim)
     assert check.liveness is Liveness.UNKNOWN and "no start time" in check.reason
     trained = []
     monkeypatch.setattr(
@@ -181,8 +183,8 @@ def trained(tmp_path_factory):
 def test_a_finished_checkpoint_evaluated_again_logs_one_validation_line(trained):
     (trained / "record.json").unlink()
     assert main(["train", *TRAIN, f"run_dir={trained}"]) == 0
-    entries = rundir.read_log(trained).entries
-    assert [e["iter"] for e in entries if "val" in e] == [2] and rundir.read_record(trained).done
+    entries = RunDir(trained).read_log().entries
+    assert [e["iter"] for e in entries if "val" in e] == [2] and RunDir(trained).read_record().done
 
 
 def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monkeypatch, capsys):

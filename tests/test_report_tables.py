@@ -507,7 +507,7 @@ def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
     """Issue 18: a report never shows a number that other code made without saying so."""
     from conftest import fake_eval_record
 
-    from bench.run import rundir
+    from bench.run.rundir import RunDir
 
     made_now = fake_eval_record("tmanet-now", 0, miou=0.5, config={"model": {"name": "tmanet"}})
     old = {
@@ -516,7 +516,7 @@ def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
     }
     for record in (made_now, old):
         (tmp_path / record["run_id"]).mkdir()
-        rundir.write_record(tmp_path / record["run_id"], record)
+        RunDir(tmp_path / record["run_id"]).write_record(record)
     source = load_source(tmp_path)
     assert [r["run_id"] for r in source.records] == ["tmanet-now"]
     assert (

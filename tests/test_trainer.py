@@ -22,9 +22,9 @@ from bench.engine.trainer import (
     NonFiniteStateError,
     TrainHook,
     TrainingInterrupted,
-    train_and_evaluate,
 )
 from bench.models.registry import register_model
+from bench.run.execute import train_and_evaluate
 
 SETTINGS = {
     "model.memory_length": 1,

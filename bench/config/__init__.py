@@ -10,7 +10,7 @@ helpers, the check of one value, ``ConfigError``), ``files`` (strict YAML, ``bas
 fields, the device, safe names). Every public name is importable from here.
 """
 
-from bench.config.fields import ConfigError, bounded, choice, coerce, described, listed
+from bench.config.fields import Checked, ConfigError, bounded, choice, coerce, described, listed
 from bench.config.files import (
     MAX_ALIASES,
     MAX_EXPANDED_NODES,
@@ -33,7 +33,6 @@ from bench.config.loading import (
     to_yaml,
 )
 from bench.config.schema import (
-    Checked,
     Config,
     DataConfig,
     EvalConfig,

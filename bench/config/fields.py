@@ -12,6 +12,7 @@ and ``ConfigError``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -130,3 +131,37 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         if name not in values and not dataclasses.is_dataclass(hints[name]):
             coerce(getattr(obj, name), hints[name], prefix + name, f.metadata)
     return obj
+
+
+@functools.cache
+def field_specs(cls: type) -> dict[str, tuple[Any, typing.Mapping[str, Any]]]:
+    """``{field name: (type annotation, metadata)}`` of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}
+
+
+class Checked:
+    """Base of the config sections (``class TrainConfig(Checked, prefix="train.")``): every assignment is checked
+    like a YAML value, at once.
+
+    ``cfg.train.iters = "ten"`` raises ``ConfigError("train.iters: expected an integer ...")``, ``cfg.train.lr = 1``
+    stores ``1.0``, ``cfg.train.itres = 5`` names the valid keys. Checks across fields stay in ``validate``.
+    """
+
+    _prefix: typing.ClassVar[str] = ""  # the dotted prefix of the section's keys, for messages ("train.")
+
+    def __init_subclass__(cls, prefix: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._prefix = prefix
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        specs = field_specs(type(self))
+        key = type(self)._prefix + name
+        if name not in specs:
+            raise ConfigError(
+                f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: {', '.join(specs)}"
+            )
+        tp, meta = specs[name]
+        if not (dataclasses.is_dataclass(tp) and isinstance(value, tp)):
+            value = coerce(value, tp, key, meta)
+        object.__setattr__(self, name, value)

@@ -11,38 +11,14 @@ checks across fields are ``bench.config.validation``. ``from bench.config import
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import typing
 from dataclasses import dataclass, field
-from typing import Any
 
-from bench.config.fields import ConfigError, bounded, choice, coerce, described, listed
+from bench.config.fields import Checked, ConfigError, bounded, choice, described, listed
 from bench.constants import FLOW_SOURCES
 
 
-class Checked:
-    """Base of the config sections: every assignment is checked like a YAML value, at once.
-
-    ``cfg.train.iters = "ten"`` raises ``ConfigError("train.iters: expected an integer ...")``, ``cfg.train.lr = 1``
-    stores ``1.0``, ``cfg.train.itres = 5`` names the valid keys. Checks across fields stay in ``validate``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        specs = _field_specs(type(self))
-        key = _SECTION.get(type(self).__name__, "") + name
-        if name not in specs:
-            raise ConfigError(
-                f"unknown key {key}; valid keys under {key.rpartition('.')[0] or 'the top level'}: {', '.join(specs)}"
-            )
-        tp, meta = specs[name]
-        if not (dataclasses.is_dataclass(tp) and isinstance(value, tp)):
-            value = coerce(value, tp, key, meta)
-        object.__setattr__(self, name, value)
-
-
 @dataclass
-class SyntheticConfig(Checked):
+class SyntheticConfig(Checked, prefix="data.synthetic."):
     """The procedural synthetic video dataset (the default; no download)."""
 
     size: list[int] = listed([64, 64], 2, "frame size [H, W]")
@@ -67,7 +43,7 @@ class SyntheticConfig(Checked):
 
 
 @dataclass
-class DataConfig(Checked):
+class DataConfig(Checked, prefix="data."):
     """Which dataset, where it lives, and how clips are augmented (tmanet.md §3)."""
 
     dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"), "which dataset")
@@ -134,7 +110,7 @@ class DataConfig(Checked):
 
 
 @dataclass
-class FlowConfig(Checked):
+class FlowConfig(Checked, prefix="model.flow."):
     """Optical flow for the flow-based models (passed to them as ``flow_<field>``)."""
 
     source: str = choice(
@@ -152,7 +128,7 @@ class FlowConfig(Checked):
 
 
 @dataclass
-class ModelConfig(Checked):
+class ModelConfig(Checked, prefix="model."):
     """The model: a registered name plus the arguments its factory accepts (tmanet.md §1)."""
 
     name: str = described("tmanet", "registered model name (bench models lists them)")
@@ -195,7 +171,7 @@ class ModelConfig(Checked):
 
 
 @dataclass
-class TrainConfig(Checked):
+class TrainConfig(Checked, prefix="train."):
     """The shared training recipe (tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
 
     iters: int = bounded(80000, 0, help="training iterations (optimizer steps)")
@@ -243,7 +219,7 @@ class TrainConfig(Checked):
 
 
 @dataclass
-class EvalConfig(Checked):
+class EvalConfig(Checked, prefix="eval."):
     """Evaluation: whole-image or sliding-window inference, and temporal consistency."""
 
     mode: str = choice("whole", ("whole", "slide"), "slide = sliding windows, for large images (Cityscapes, CamVid)")
@@ -267,7 +243,7 @@ class EvalConfig(Checked):
 
 
 @dataclass
-class LaunchConfig(Checked):
+class LaunchConfig(Checked, prefix="launch."):
     """Where runs execute: this machine or SLURM through submitit."""
 
     launcher: str = choice("local", ("local", "slurm"), "where a sweep runs")
@@ -313,22 +289,3 @@ class Config(Checked):
     output_root: str = described("results/runs", "runs go to output_root/<run id>")
     run_dir: str = described("", "this run's folder; '' = output_root/<run id>")
     checkpoint: str = field(default="", metadata={"help": "checkpoint to evaluate (bench eval)"})
-
-
-# the dotted prefix of each section's keys, for messages
-_SECTION = {
-    "SyntheticConfig": "data.synthetic.",
-    "DataConfig": "data.",
-    "FlowConfig": "model.flow.",
-    "ModelConfig": "model.",
-    "TrainConfig": "train.",
-    "EvalConfig": "eval.",
-    "LaunchConfig": "launch.",
-}
-
-
-@functools.cache
-def _field_specs(cls: type) -> dict[str, tuple[Any, typing.Mapping[str, Any]]]:
-    """``{field name: (type annotation, metadata)}`` of a config dataclass."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}

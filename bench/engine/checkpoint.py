@@ -22,9 +22,10 @@ from typing import Any
 import torch
 
 from bench.atomic import write_atomic
+from bench.errors import BenchError
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BenchError, RuntimeError):
     """A checkpoint is missing, unreadable or does not belong to this run."""
 
 

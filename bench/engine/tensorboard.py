@@ -17,7 +17,6 @@ from typing import Any
 
 from bench.config import ConfigError, TrainConfig
 from bench.engine.hooks import ScalarLogHook, TrainHook
-from bench.run import rundir
 
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 
@@ -38,9 +37,10 @@ def summary_writer_class() -> Any:
     return SummaryWriter
 
 
-def tensorboard_hooks(train_cfg: TrainConfig, run_dir: Path, is_main: bool) -> list[TrainHook]:
-    """``[TensorBoardHook]`` writing to ``run_dir/tensorboard`` when ``train.tensorboard`` (rank 0), else []."""
+def tensorboard_hooks(train_cfg: TrainConfig, log_dir: Path, is_main: bool) -> list[TrainHook]:
+    """``[TensorBoardHook]`` writing to ``log_dir`` (the run's ``tensorboard/``) when ``train.tensorboard``
+    (rank 0), else []."""
     if not train_cfg.tensorboard:
         return []
     writer_class = summary_writer_class()  # every rank checks, so a missing package stops them all
-    return [TensorBoardHook(writer_class(log_dir=str(rundir.tensorboard_dir(run_dir))))] if is_main else []
+    return [TensorBoardHook(writer_class(log_dir=str(log_dir)))] if is_main else []

@@ -1,7 +1,7 @@
 """The shared trainer: one recipe for every model (tmanet.md §3), resumable, then evaluation and the run record.
 
-    record = train_and_evaluate(cfg, run_dir)                       # trains in run_dir, returns record.json's dict
-    record = train_and_evaluate(cfg, run_dir, hooks=[MyHook()])     # hooks see every step and may stop the run
+    result = train(job, hooks=[MyHook()])      # a TrainJob from bench.run.execute.train_job; -> TrainResult
+    record = bench.run.execute.train_and_evaluate(cfg, run_dir)     # the same, from a config, as record.json's dict
 
     torchrun --nproc-per-node 4 -m bench train CONFIG               # DDP (also: srun with several tasks)
 
@@ -9,12 +9,13 @@ The run is six named stages in one loop (``_train``): **setup** (seed, model, da
 run's ``checkpoint.pt``, if any: weights, optimiser, AMP scaler, iteration, RNG states, data position), then per
 iteration **step** (one SGD step, bench.engine.recipe) and **log** (hooks, ``log.jsonl``), **evaluate** every
 ``train.eval_every`` iterations, a checkpoint every ``train.checkpoint_every``; and **finish**: the final
-checkpoint, a check that the weights and one batch of logits are finite, evaluation, latency (with
-``launch.latency``) and the record, returned on every rank.
+checkpoint, a check that the weights and one batch of logits are finite (``bench.engine.finite``), evaluation,
+latency (with ``launch.latency``) and the ``TrainResult``, returned on every rank.
 
-Files (through ``bench.run.rundir``): the trainer writes only the run's checkpoint and ``log.jsonl`` (and the
-loggers it is asked for, e.g. ``tensorboard/``); ``record.json``, ``config.yaml``, claims and the check that the
-run directory belongs to the config belong to the caller (the run executor).
+Files (the paths of the job, named by ``bench.run.rundir.RunDir``): the trainer writes only the run's checkpoint
+and ``log.jsonl`` (``bench.engine.train_log``; and the loggers it is asked for, e.g. ``tensorboard/``);
+``record.json``, ``config.yaml``, claims and the check that the run directory belongs to the config belong to the
+caller (``bench.run.execute``). The model comes from the job's ``build_model`` (``bench.run.model``).
 
 Batch: ``train.batch_size`` is the GLOBAL batch, split evenly across the DDP processes (the official 8 =
 2 per GPU x 4 GPUs); both numbers are logged and recorded.
@@ -38,133 +39,64 @@ from __future__ import annotations
 import math
 import os
 import signal
-import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from bench.config import Config, DataConfig, EvalConfig, LaunchConfig, TrainConfig
-from bench.data.build import build_dataset, collate_clips
+from bench.data.build import build_dataset
 from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown_distributed
 from bench.engine.batches import InfiniteBatches, per_rank_batch
 from bench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bench.engine.finite import (
+    NonFiniteLossError,
+    NonFiniteStateError,
+    first_non_finite,
+    non_finite_logits,
+    raise_if_any_rank,
+)
 from bench.engine.hooks import StepState, TrainHook
+from bench.engine.job import TrainJob, TrainResult
+from bench.engine.log_writer import TrainLog
 from bench.engine.loggers import logger_hooks
 from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 from bench.engine.signals import PreemptionSignals, TrainingInterrupted
-from bench.engine.temporal_loss import TemporalLoss, build_temporal_loss, train_memory_length
-from bench.evaluation.evaluate import TcPlan, build_eval_dataset, current_clip, evaluate_model, predict_logits
+from bench.engine.state import Training
+from bench.engine.temporal_loss import build_temporal_loss, train_memory_length
+from bench.engine.train_log import truncate_log
+from bench.evaluation.evaluate import evaluate_model
 from bench.evaluation.latency import measure_model_latency
-from bench.evaluation.measure import peak_memory_mb
-from bench.progress import Progress
-from bench.run import rundir
-from bench.run.arguments import model_arguments
-from bench.run.model import build_model
-from bench.run.records import RunStamp, make_record
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [
-    "train_and_evaluate",
+    "train",
+    "setup",
     "TrainHook",
     "StepState",
+    "Training",
     "TrainingInterrupted",
     "NonFiniteLossError",
     "NonFiniteStateError",
 ]
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or inf; the run stops (any checkpoint holds an earlier, finite state)."""
-
-    def __init__(self, iteration: int, loss: float, aux_loss: float, checkpoint: Path, saved_at: int | None) -> None:
-        self.iteration = iteration
-        kept = (
-            f"{checkpoint} keeps the last good state (iteration {saved_at})"
-            if saved_at is not None
-            else "no checkpoint had been saved yet"
-        )
-        super().__init__(
-            f"non-finite loss at iteration {iteration} (loss={loss}, aux_loss={aux_loss}); training "
-            f"stopped and {kept}. Lower train.lr, set train.grad_clip, or use train.amp=none/bf16 "
-            f"instead of fp16"
-        )
-
-
-class NonFiniteStateError(FloatingPointError):
-    """The model's weights, buffers (e.g. BatchNorm running_var) or logits hold NaN/inf: the run is not recorded."""
-
-    def __init__(self, what: str, iteration: int) -> None:
-        self.what, self.iteration = what, iteration
-        super().__init__(
-            f"{what} is not finite at iteration {iteration}: training diverged and no record is made; "
-            f"lower train.lr, set train.grad_clip, or use train.amp=none/bf16 instead of fp16"
-        )
-
-
-# --------------------------------------------------------------------------------------------------
-# the state of one training run
-
-
-@dataclass
-class Training:
-    """Everything the stages share: the config sections they use, what identifies the run (``stamp``), the model
-    (unwrapped), its DDP wrapper, optimiser, AMP, data and position. Only ``setup`` sees the whole config."""
-
-    train: TrainConfig
-    data: DataConfig
-    eval: EvalConfig
-    launch: LaunchConfig
-    stamp: RunStamp
-    run_dir: Path
-    env: DistEnv
-    model: nn.Module
-    network: nn.Module
-    optimizer: torch.optim.Optimizer
-    trainable: list[nn.Parameter]
-    amp: MixedPrecision
-    batches: InfiniteBatches
-    batch_per_rank: int
-    iteration: int = 0
-    elapsed_before: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-    saved_at: int | None = None
-    val: tuple[Dataset, TcPlan, str | None] | None = None
-    tc: TemporalLoss | None = None  # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return rundir.checkpoint_file(self.run_dir)
-
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.started
-
-    def val_set(self) -> tuple[Dataset, TcPlan, str | None]:
-        """(validation dataset, TC plan, reason TC is skipped), built once."""
-        if self.val is None:
-            self.val = build_eval_dataset(self.data, self.eval, self.model)
-        return self.val
-
-
 # --------------------------------------------------------------------------------------------------
 # stages
 
 
-def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
-    """Seed, build the model (bench.run.model) and the training data, SyncBN, optimiser, AMP, DDP; the run's
-    stamp (id, config, classes) for its checkpoints and record. The only stage that sees the whole config."""
-    tcfg = cfg.train
+def setup(job: TrainJob, env: DistEnv) -> Training:
+    """Seed, build the model (the job's builder) and the training data, SyncBN, optimiser, AMP, DDP. The only
+    stage that sees the whole config."""
+    cfg, tcfg = job.cfg, job.cfg.train
     batch_per_rank = per_rank_batch(tcfg.batch_size, env.world_size)
     seed_everything(tcfg.seed, tcfg.deterministic)
     # the dataset first: a missing dataset is reported before any pretrained weights are looked for
-    memory = int(model_arguments(cfg).get("memory_length", 0))
+    memory = job.memory_length
     train_set = build_dataset(cfg.data, cfg.data.train_split, memory, train=True)
-    model = build_model(cfg)
+    model = job.build_model()
     tc = build_temporal_loss(tcfg, cfg.data, model)
     needed = train_memory_length(model, tc)
     if needed != memory:  # a model (or the TC loss) that reads another number of past frames than its argument
@@ -183,14 +115,13 @@ def setup(cfg: Config, run_dir: Path, env: DistEnv) -> Training:
         device_ids = [env.device] if env.device.type == "cuda" else None
         network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        job.paths.folder.mkdir(parents=True, exist_ok=True)
     return Training(
         tcfg,
         cfg.data,
         cfg.eval,
         cfg.launch,
-        RunStamp.of(cfg),
-        run_dir,
+        job,
         env,
         model,
         network,
@@ -227,7 +158,7 @@ def resume(run: Training) -> None:
             ) from err
         run.saved_at = run.iteration
     if run.env.is_main:  # a finished checkpoint is evaluated again: its old validation line goes
-        rundir.truncate_log(run.run_dir, run.iteration, final=run.iteration >= run.train.iters)
+        truncate_log(run.job.paths.log, run.iteration, final=run.iteration >= run.train.iters)
 
 
 def _move_aside_hint(path: Path) -> str:
@@ -284,9 +215,8 @@ def evaluate(run: Training) -> dict[str, Any]:
 
 def save(run: Training) -> None:
     """Write the checkpoint (rank 0) after checking that every weight and buffer is finite."""
-    _raise_if_any_rank(_first_non_finite(run.model), run)
+    raise_if_any_rank(first_non_finite(run.model), run)
     if run.env.is_main:
-        stamp = run.stamp
         save_checkpoint(
             run.checkpoint_path,
             {
@@ -297,9 +227,7 @@ def save(run: Training) -> None:
                 "rng": rng_state(),
                 "data": run.batches.state_dict(),
                 "elapsed_s": run.elapsed(),
-                "config": stamp.config,
-                "config_hash": stamp.config_hash,
-                "classes": list(stamp.classes),
+                **run.job.stamp,  # config, config_hash, classes
             },
         )
     barrier(run.env)
@@ -325,19 +253,18 @@ def checkpoint_or_stop(run: Training, state: StepState, signals: PreemptionSigna
         )
 
 
-def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
-    """Final checkpoint, finite weights and logits, evaluation, latency (``launch.latency``), the record."""
+def finish(run: Training, hooks: Sequence[TrainHook]) -> TrainResult:
+    """Final checkpoint, finite weights and logits, evaluation, latency (``launch.latency``), the result."""
     if run.saved_at != run.iteration:  # e.g. train.iters=0: the record still points at a checkpoint
         save(run)
-    _raise_if_any_rank(_first_non_finite(run.model) or _non_finite_logits(run), run)
+    raise_if_any_rank(first_non_finite(run.model) or non_finite_logits(run), run)
     reason = run.val_set()[2]
     if reason:
         warnings.warn(f"temporal consistency skipped: {reason}", stacklevel=2)
     metrics = evaluate(run)
     for hook in hooks:
         hook.on_evaluate(run.iteration, metrics)
-    record = make_record(
-        run.stamp,
+    return TrainResult(
         metrics=metrics,
         device=str(run.env.device),
         iters=run.iteration,
@@ -346,25 +273,23 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> dict[str, Any]:
         batch_size=run.train.batch_size,
         batch_size_per_rank=run.batch_per_rank,
         world_size=run.env.world_size,
+        latency=_measure_latency(run) if run.launch.latency else None,
     )
-    if run.launch.latency:
-        record["latency"] = _measure_latency(run)
-    return record
 
 
 # --------------------------------------------------------------------------------------------------
 # the run
 
 
-def train_and_evaluate(cfg: Config, run_dir: Path, *, hooks: Sequence[TrainHook] = ()) -> dict[str, Any]:
-    """Train ``cfg`` in ``run_dir`` (resuming its checkpoint), evaluate, return the record dict on every rank.
+def train(job: TrainJob, hooks: Sequence[TrainHook] = ()) -> TrainResult:
+    """Train the job (resuming its checkpoint), evaluate, return the result on every rank.
 
-    Writes only ``run_dir/checkpoint.pt`` and ``run_dir/log.jsonl``. Raises ``NonFiniteLossError`` /
-    ``NonFiniteStateError`` for a diverged run, ``TrainingInterrupted`` when stopped (signal or hook).
+    Writes only the job's checkpoint and log. Raises ``NonFiniteLossError`` / ``NonFiniteStateError`` for a
+    diverged run, ``TrainingInterrupted`` when stopped (signal or hook).
     """
-    env = init_distributed(cfg.device)
+    env = init_distributed(job.cfg.device)
     try:
-        return _train(cfg, Path(run_dir), env, hooks)
+        return _train(job, env, hooks)
     except TrainingInterrupted as err:
         if err.signum is None:
             raise
@@ -376,9 +301,9 @@ def train_and_evaluate(cfg: Config, run_dir: Path, *, hooks: Sequence[TrainHook]
         shutdown_distributed(env)
 
 
-def _train(cfg: Config, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook]) -> dict[str, Any]:
-    loggers = logger_hooks(cfg, run_dir, env.is_main)  # checked before setup
-    run = setup(cfg, run_dir, env)
+def _train(job: TrainJob, env: DistEnv, hooks: Sequence[TrainHook]) -> TrainResult:
+    loggers = logger_hooks(job.cfg, job.paths, env.is_main)  # checked before setup
+    run = setup(job, env)
     resume(run)
     hooks = (*loggers, *hooks)
     hooks = (TrainLog(run, listeners=hooks), *hooks)
@@ -400,104 +325,6 @@ def _train(cfg: Config, run_dir: Path, env: DistEnv, hooks: Sequence[TrainHook])
             hook.close()
 
 
-# --------------------------------------------------------------------------------------------------
-# logging
-
-
-class TrainLog(TrainHook):
-    """``log.jsonl`` (rank 0): mean losses, lr, throughput, memory every ``train.log_every`` iterations and at the
-    end; validation metrics (without per-image counts); each line is passed to ``listeners``' ``on_log``.
-    Progress: a tqdm bar on a terminal, else a status line every 30 s (``bench.progress``); validation
-    results are logged either way."""
-
-    def __init__(self, run: Training, listeners: Sequence[TrainHook] = ()) -> None:
-        self.run, self.enabled = run, run.env.is_main
-        self.listeners = tuple(listeners) if self.enabled else ()
-        self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": time.perf_counter()}
-        self.progress = Progress(run.train.iters, "train", initial=run.iteration, enabled=self.enabled)
-
-    def on_step_end(self, state: StepState) -> None:
-        self.progress.update(1, loss=f"{state.loss:.4f}", lr=f"{state.lr:.2e}")
-        w, tcfg = self.window, self.run.train
-        w["loss"], w["aux"], w["n"] = w["loss"] + state.loss, w["aux"] + state.aux_loss, w["n"] + 1
-        if state.iteration % tcfg.log_every and state.iteration != state.iters:
-            return
-        now = time.perf_counter()
-        self.write(
-            {
-                "iter": state.iteration,
-                "loss": w["loss"] / w["n"],
-                "aux_loss": w["aux"] / w["n"],
-                "lr": state.lr,
-                "throughput": w["n"] * tcfg.batch_size / (now - w["t"]),
-                "batch_size_global": tcfg.batch_size,
-                "batch_size_per_rank": self.run.batch_per_rank,
-                "max_memory_mb": round(peak_memory_mb(self.run.env.device), 1),
-                "elapsed_s": round(self.run.elapsed(), 3),
-            }
-        )
-        self.window = {"loss": 0.0, "aux": 0.0, "n": 0, "t": now}
-
-    def on_evaluate(self, iteration: int, metrics: dict[str, Any]) -> None:
-        val = {k: v for k, v in metrics.items() if k != "per_image"}
-        self.write({"iter": iteration, "val": val})
-        shown = ", ".join(
-            f"{k} {val[k]:.4f}" for k in ("miou", "macc", "pixel_acc", "tc") if isinstance(val.get(k), float)
-        )
-        self.progress.write(f"validation at iteration {iteration}: {shown}")
-        self.window["t"] = time.perf_counter()  # evaluation time is not training throughput
-
-    def write(self, entry: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        rundir.append_log(self.run.run_dir, entry)
-        for listener in self.listeners:
-            listener.on_log(entry)
-
-    def close(self) -> None:
-        self.progress.close()
-
-
-# --------------------------------------------------------------------------------------------------
-# helpers
-
-
-def _first_non_finite(model: nn.Module) -> str | None:
-    """``"parameter NAME"`` / ``"buffer NAME"`` of the first floating tensor holding NaN or inf, else None."""
-    for kind, tensors in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
-        for name, tensor in tensors:
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                return f"{kind} {name}"
-    return None
-
-
-@torch.no_grad()
-def _non_finite_logits(run: Training) -> str | None:
-    """``"logits of <sample>"`` when the model's eval-mode logits on the first validation clip hold NaN/inf."""
-    dataset = run.val_set()[0]
-    if len(dataset) == 0:  # type: ignore[arg-type]
-        return None
-    batch = collate_clips([dataset[0]])
-    frames, flow = current_clip(batch, run.model)  # with TC the clip has extra past frames
-    flow = None if flow is None else flow.to(run.env.device)
-    ev, was_training = run.eval, run.model.training
-    run.model.eval()
-    try:
-        logits = predict_logits(
-            run.model, frames.to(run.env.device), flow, ev.mode, tuple(ev.crop_size), tuple(ev.stride)
-        )
-    finally:
-        run.model.train(was_training)
-    return None if bool(torch.isfinite(logits).all()) else f"logits of {batch['name'][0]}"
-
-
-def _raise_if_any_rank(problem: str | None, run: Training) -> None:
-    """Raise ``NonFiniteStateError`` on every rank when any rank found ``problem`` (ranks stay in step)."""
-    flag = all_reduce_sum(torch.tensor([float(problem is not None)], device=run.env.device), run.env)
-    if float(flag) > 0:
-        raise NonFiniteStateError(problem or "the model state on another rank", run.iteration)
-
-
 def _measure_latency(run: Training) -> dict[str, Any]:
     """``bench.evaluation.latency.measure_model_latency`` of the trained in-memory model on rank 0, sent to every
     rank."""
@@ -505,7 +332,7 @@ def _measure_latency(run: Training) -> dict[str, Any]:
     if run.env.is_main:
         result = measure_model_latency(
             run.model,
-            run.stamp.model,
+            run.job.model_name,
             run.data,
             run.launch,
             frames=run.launch.latency_frames,

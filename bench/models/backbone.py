@@ -36,11 +36,13 @@ import torch
 from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
+from bench.errors import BenchError
+
 HUB_HOST = "huggingface.co"
 REACH_TIMEOUT_S = 3.0
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(BenchError, RuntimeError):
     """Pretrained backbone weights are neither where the user put them nor downloadable from here; the message
     names the file to download and where to put it."""
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.config import load_config
-from bench.evaluation.evaluate import needs_flow_input
+from bench.evaluation.inference import needs_flow_input
 from bench.evaluation.latency import ModeMismatchError, measure_latency
 from bench.models.registry import list_models
 from bench.perf import attention_bench

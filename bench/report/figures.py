@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 from bench.report.plotting import FigureResult, save
 from bench.report.tables import best_text, is_blank
-from bench.run import rundir
+from bench.run.rundir import RunDir
 
 CI_METHODS = {
     "t over seeds": "mean ± t·s/√n over seeds",
@@ -393,7 +393,7 @@ def _confusion_of(table: Any, ids: list[str]) -> np.ndarray | None:
     total = None
     for run_id in ids:
         run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
-        record = rundir.read_record(run_dir).record if run_dir else None
+        record = RunDir(run_dir).read_record().record if run_dir else None
         matrix = ((record or {}).get("metrics") or {}).get("confusion_matrix")
         if matrix is None:
             return None
@@ -555,7 +555,7 @@ def _draw_all(tables: list[Any], out: Path) -> list[FigureResult]:
     results += confusion_figures(tables, out)
     synthetic = [t for t in tables if (t.runs["dataset"] == "synthetic").all()]
     strips = [t for t in synthetic if t.ablation == "methods"] or synthetic[:1]
-    trained = [t for t in strips if any(d and rundir.has_checkpoint(d) for d in t.runs["run_dir"])]
+    trained = [t for t in strips if any(d and RunDir(d).has_checkpoint() for d in t.runs["run_dir"])]
     results += [
         FigureResult(f"qualitative_{t.name}", [], "no run of this table has a checkpoint.pt")
         for t in strips

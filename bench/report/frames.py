@@ -13,8 +13,6 @@ run's model does not take (``model.update_backbone`` of a DFF run) is blank: it 
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import math
 from collections.abc import Iterable
@@ -23,12 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.config import ModelConfig
 from bench.models import registry
 from bench.models.registry import RegistryError
 from bench.report.provenance import run_provenance
 from bench.report.sources import get_dotted
-from bench.run.arguments import flatten_model_config
+from bench.run.arguments import dotted_model_keys
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
@@ -89,17 +86,6 @@ def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
     return (modes.get(mode) or {}).get("unstable") is True
 
 
-@functools.cache
-def _dotted_model_keys() -> dict[str, str]:
-    """Factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
-    defaults = ModelConfig()
-    nested = {f.name for f in dataclasses.fields(defaults) if dataclasses.is_dataclass(getattr(defaults, f.name))}
-    return {
-        arg: "model." + (arg.replace("_", ".", 1) if arg.split("_", 1)[0] in nested else arg)
-        for arg in flatten_model_config(defaults)
-    }
-
-
 def unused_model_keys(model_name: str) -> set[str]:
     """The dotted ``model.*`` keys (``model.update_backbone``, ``model.flow.source``...) that the factory of
     ``model_name`` does not take, so they cannot change its runs (run ids leave them out); empty when the model
@@ -110,7 +96,7 @@ def unused_model_keys(model_name: str) -> set[str]:
         accepted = registry.recorded_arguments(model_name)
         if accepted is None:
             return set()
-    return {key for arg, key in _dotted_model_keys().items() if arg not in accepted}
+    return {key for arg, key in dotted_model_keys().items() if arg not in accepted}
 
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:

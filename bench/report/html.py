@@ -28,7 +28,7 @@ from bench.atomic import write_text_atomic
 from bench.report.plotting import FigureResult
 from bench.report.provenance import committed_files
 from bench.report.tables import MISSING, Table, best_text, display_frame
-from bench.run import rundir
+from bench.run.rundir import RunDir
 
 PAGE_DIR = "html"
 # Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
@@ -188,7 +188,7 @@ def _run_links(run_dir: Any, page_dir: Path) -> str:
     not committed, "run not committed" and the links to this machine's copy, marked local."""
     if not run_dir or not Path(run_dir).is_dir():
         return "run not committed (no local copy)"
-    files = rundir.reported_files(run_dir)
+    files = RunDir(run_dir).reported_files()
     committed = committed_files(files)
     links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files if path in committed)
     if committed and len(committed) == len(files):

@@ -8,7 +8,8 @@
 What is hashed (SHA-1 of the file contents, not of their timestamps):
 
 * ``suite``: the suite's modules that compute a record (``COMPUTING``: models, baselines, data, flow, metrics,
-  seeding, distributed and the trainer / evaluation modules of ``bench.run``). Editing the reports, the grids
+  seeding, distributed, the computing modules of ``bench.engine`` and ``bench.evaluation``, and how ``bench.run``
+  builds a model). Editing the reports, the grids
   or the CLI leaves it unchanged: they never change a number a run produces.
 * ``plugins``: each plugin module a config lists (``plugins:``), by the file it was imported from; a plugin
   that is a package is hashed with every ``.py`` file below it. Code a plugin imports from elsewhere is not
@@ -42,22 +43,41 @@ COMPUTING: tuple[str, ...] = (
     "bench/distributed.py",
     "bench/constants.py",
     "bench/engine/trainer.py",
+    "bench/engine/state.py",
+    "bench/engine/finite.py",
     "bench/engine/batches.py",
     "bench/engine/recipe.py",
-    "bench/evaluation/evaluate.py",
-    "bench/run/model.py",
-    "bench/run/arguments.py",
     "bench/engine/checkpoint.py",
     "bench/engine/temporal_loss.py",
+    "bench/evaluation/evaluate.py",
+    "bench/evaluation/inference.py",
+    "bench/evaluation/temporal.py",
+    "bench/run/model.py",
+    "bench/run/arguments.py",
 )
-# the bench.run modules the trainer and evaluation import that never change a metric of the record
+# the modules of the engine and evaluation, and the bench.run modules they or a run's training use, that never
+# change a metric of the record (tests/test_sweep.py checks that every such module is in one of the two lists)
 NOT_COMPUTING_RUN: tuple[str, ...] = (
-    "bench/run/rundir.py",
+    "bench/engine/__init__.py",
+    "bench/engine/job.py",
     "bench/engine/hooks.py",
-    "bench/evaluation/latency.py",
     "bench/engine/loggers.py",
-    "bench/run/records.py",
+    "bench/engine/log_writer.py",
+    "bench/engine/train_log.py",
+    "bench/engine/tensorboard.py",
+    "bench/engine/trackers.py",
     "bench/engine/signals.py",
+    "bench/evaluation/__init__.py",
+    "bench/evaluation/latency.py",
+    "bench/evaluation/latency_stats.py",
+    "bench/evaluation/flops.py",
+    "bench/evaluation/measure.py",
+    "bench/evaluation/predictions.py",
+    "bench/run/rundir.py",
+    "bench/run/records.py",
+    "bench/run/identity.py",
+    "bench/run/reads.py",
+    "bench/run/claims.py",
 )
 
 

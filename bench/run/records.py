@@ -1,10 +1,10 @@
 """The environment a run ran in, and the ``record.json`` schema (``make_record``).
 
     from bench.run.records import make_record, RunStamp
-    stamp = RunStamp.of(cfg)           # run id, config, hash and classes, computed once per run
+    stamp = RunStamp.of(ident)         # run id, config, hash and classes of the run's RunIdentity
     record = make_record(stamp, metrics=..., device="cpu", wall_time_s=..., iters=..., checkpoint=..., batch_size=8)
 
-Reading a run's record, and what "done" means, belong to ``bench.run.rundir`` (``read_record``). The record
+Reading a run's record, and what "done" means, belong to ``bench.run.rundir`` (``RunDir.read_record``). The record
 fields are listed in docs/architecture.md ("record.json").
 """
 
@@ -25,7 +25,7 @@ from bench.data.catalog import dataset_info
 from bench.evaluation.measure import cpu_model
 from bench.run import git
 from bench.run.fingerprint import code_fingerprint
-from bench.run.identity import config_hash, run_id_of
+from bench.run.identity import RunIdentity
 
 RECORD_SCHEMA = 1
 
@@ -89,17 +89,18 @@ class RunStamp:
     code: dict[str, Any]
 
     @classmethod
-    def of(cls, cfg: Config) -> RunStamp:
-        digest = config_hash(cfg)
-        rid = run_id_of(cfg.model.name, digest)
+    def of(cls, run: Config | RunIdentity) -> RunStamp:
+        """The stamp of a run: its ``RunIdentity`` (computed once per run), or a config (computed here)."""
+        ident = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
+        cfg = ident.config
         return cls(
-            rid,
-            cfg.name or rid,
+            ident.run_id,
+            cfg.name or ident.run_id,
             cfg.model.name,
             cfg.data.dataset,
             cfg.train.seed,
             to_dict(cfg),
-            digest,
+            ident.config_hash,
             tuple(dataset_info(cfg.data).class_names),
             code_fingerprint(cfg.plugins),
         )
