@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import fake_slurm, slurm_gate
 
+import bench.run.claims as claims
 import bench.run.execute as trainer
 import bench.run.liveness as liveness
-import bench.run.rundir as rundir
 from bench.config import LaunchConfig
 from bench.grid.slurm import Job, slurm_parameters
 from bench.grid.spec import build_grid
@@ -75,7 +75,7 @@ def test_stale_local_claim_is_taken_over(tmp_path):
 def test_slurm_claims_follow_the_job_state(tmp_path, monkeypatch):
     (tmp_path / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "12_3", "time": 0}))
     answer = {"12_3": JobStatus("12_3", Liveness.ALIVE, "REQUEUED", "SLURM job 12_3 REQUEUED")}
-    monkeypatch.setattr(rundir, "query_slurm_jobs", lambda ids: answer)
+    monkeypatch.setattr(claims, "query_slurm_jobs", lambda ids: answer)
     assert RunDir(tmp_path).acquire_claim().ok is False  # requeued job still owns its run
     assert RunDir(tmp_path).acquire_claim(job_id="12_3").ok is True  # ...and gets it back when it restarts
     answer["12_3"] = JobStatus("12_3", Liveness.DEAD, "CANCELLED", "SLURM job 12_3 CANCELLED")

@@ -26,6 +26,7 @@ from bench.config import load_config, to_dict
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
+from bench.run.claims import ClaimState
 from bench.run.eval_run import evaluate_command
 from bench.run.execute import Outcome, RunBusyError, execute
 from bench.run.liveness import Liveness
@@ -170,7 +171,7 @@ def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, liv
 @pytest.mark.parametrize("content", [b"", b'{"host": "n', b"[]"])
 def test_an_empty_or_corrupt_claim_is_taken_over_with_a_warning(tmp_path, content):
     (tmp_path / "claim.json").write_bytes(content)
-    assert RunDir(tmp_path).read_claim().state is rundir.ClaimState.CORRUPT
+    assert RunDir(tmp_path).read_claim().state is ClaimState.CORRUPT
     with pytest.warns(RuntimeWarning, match="taking the run over"):
         got = RunDir(tmp_path).acquire_claim()
     assert got.ok and RunDir(tmp_path).read_claim().claim.pid == os.getpid()

@@ -17,7 +17,7 @@ from bench.cli import main
 from bench.config import ConfigError, parse_yaml
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
-from bench.run import rundir
+from bench.run import claims
 from bench.run.claims import claim_liveness
 from bench.run.liveness import Liveness
 from bench.run.rundir import RunDir
@@ -74,7 +74,7 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
 
 
 def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path, monkeypatch, capsys):
-    import bench.engine.trainer as trainer
+    import bench.run.execute as trainer
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -230,19 +230,19 @@ def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsy
     def refuse(*args, **kwargs):
         raise OSError(code, text)
 
-    monkeypatch.setattr(rundir.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(claims.tempfile, "mkstemp", refuse)
     assert main(["train", *TRAIN, f"run_dir={tmp_path / 'run'}"]) == 2
     _one_line(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
     assert not (tmp_path / "run" / "claim.json").exists()
 
 
 def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypatch, write_spec, capsys):
-    import bench.run.records as records
+    import bench.atomic as atomic
 
     def refuse(*args, dir=None, **kwargs):
         raise OSError(30, "Read-only file system", str(dir))
 
-    monkeypatch.setattr(records.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     assert main(["sweep", str(write_spec()), "--launcher", "local"]) == 2
     _one_line(capsys, "Read-only file system", "choose a writable folder")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from bench import __version__
 from bench.cli.commands import (
     cmd_config,
     cmd_curves,
@@ -211,8 +212,6 @@ def _data_commands(add: Adder) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench import __version__
-
     parser = argparse.ArgumentParser(
         prog="bench", description="Video semantic segmentation benchmark and ablation suite."
     )
