@@ -17,7 +17,7 @@ from bench.data.classes import synthetic_class_names
 from bench.engine.checkpoint import save_checkpoint
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
-from bench.report.figures import pareto_front
+from bench.report.cost_figures import pareto_front
 from bench.run.model import build_model
 from bench.run.rundir import RunDir
 

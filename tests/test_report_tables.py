@@ -15,9 +15,12 @@ from bench.cli import main
 from bench.grid.spec import build_grid
 from bench.report.build import build_report, report_command
 from bench.report.paper import load_paper_reference, paper_number
+from bench.report.readings import reading
 from bench.report.sources import ReportError, load_source, validate_record
 from bench.report.stats import compare, counts_from_record
-from bench.report.tables import MISSING, display_frame, key_text, reading, summarise
+from bench.report.table_files import display_frame
+from bench.report.table_model import MISSING, key_text
+from bench.report.tables import summarise
 
 CITYSCAPES = {
     "model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": 2},

@@ -15,8 +15,8 @@ from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
+from bench.report.readings import reading
 from bench.report.sources import load_source
-from bench.report.tables import reading
 from bench.run.fingerprint import code_fingerprint
 from bench.run.rundir import RunDir
 

@@ -27,11 +27,13 @@ from urllib.parse import quote
 from bench.atomic import write_text_atomic
 from bench.report.plotting import FigureResult
 from bench.report.provenance import committed_files
-from bench.report.tables import MISSING, Table, best_text, display_frame
+from bench.report.readings import best_text
+from bench.report.table_files import display_frame
+from bench.report.table_model import MISSING, Table
 from bench.run.rundir import RunDir
 
 PAGE_DIR = "html"
-# Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
+# Display column (``table_files.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
 SORT_COLUMNS: dict[str, str] = {
     "mIoU (%)": "miou_mean",
     "std": "miou_std",
