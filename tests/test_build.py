@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides
 
 from bench.config import ConfigError, load_config, to_dict
 from bench.data.build import build_dataset

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import fabricate_records, write_report_spec
+from helpers import fabricate_records, write_report_spec
 from test_figures import FIGURE_BASE
 
 from bench.grid.spec import build_grid

@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from bench.distributed import DistEnv
 from bench.engine import trainer

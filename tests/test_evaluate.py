@@ -6,8 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 from torch import nn
 
 from bench.config import ConfigError, to_dict
@@ -311,7 +310,7 @@ from bench.config import load_config
 from bench.distributed import init_distributed, shutdown_distributed
 from bench.run.model import build_model
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides
 import torch
 cfg = load_config(None, as_overrides({**TINY, "data.synthetic.val_clips": 5, "data.synthetic.num_classes": 4})
                   + ["model.name=per_frame", "eval.batch_size=2"])

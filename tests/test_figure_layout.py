@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from helpers import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from test_figures import FIGURE_BASE, LATENCY, MIOU, keyframe_spec, methods_spec

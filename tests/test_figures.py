@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from helpers import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.container import ErrorbarContainer
 
 from bench.data.classes import synthetic_class_names

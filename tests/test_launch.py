@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import fake_slurm, slurm_gate
+from helpers import fake_slurm, slurm_gate
 
 import bench.run.claims as claims
 import bench.run.execute as trainer

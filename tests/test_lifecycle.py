@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import fake_eval_record, fake_slurm
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, fake_eval_record, fake_slurm
 
 import bench.run.execute as trainer
 import bench.run.liveness as liveness

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_config
 
 from baselines.accel import accel
 from baselines.dff import dff

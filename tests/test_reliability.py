@@ -9,8 +9,7 @@ import time
 
 import pytest
 import yaml
-from conftest import fake_slurm
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, fake_slurm
 
 import bench.run.liveness as liveness
 from bench.cli import main

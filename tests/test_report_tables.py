@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.cli import main
 from bench.grid.spec import build_grid
@@ -508,7 +508,7 @@ def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> No
 
 def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
     """Issue 18: a report never shows a number that other code made without saying so."""
-    from conftest import fake_eval_record
+    from helpers import fake_eval_record
 
     from bench.run.rundir import RunDir
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report

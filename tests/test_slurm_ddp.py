@@ -26,8 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import require_slurm
-from tiny import TINY
+from helpers import TINY, require_slurm
 
 from bench.cli import main
 from bench.engine.checkpoint import load_checkpoint

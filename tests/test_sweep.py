@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import fake_eval_record, write_grid_spec
+from helpers import fake_eval_record, write_grid_spec
 
 from bench.config import load_config, to_dict
 from bench.grid.spec import SweepError, build_grid, expand_block, load_spec

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_builder
+from helpers import tiny_builder
 
 from bench.config import ConfigError, load_config
 from bench.distributed import DistEnv

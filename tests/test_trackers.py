@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_tracker
+from helpers import require_tracker
 
 from bench.config import ConfigError
 from bench.engine.trackers import tracker_hooks

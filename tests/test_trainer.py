@@ -7,8 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 from torch import nn
 
 from bench.config import ConfigError, load_config, to_dict

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 
 from bench.engine.checkpoint import load_checkpoint
 from bench.engine.trainer import TrainHook, TrainingInterrupted

@@ -44,7 +44,7 @@ class SyntheticConfig(Checked, prefix="data.synthetic."):
 
 @dataclass
 class DataConfig(Checked, prefix="data."):
-    """Which dataset, where it lives, and how clips are augmented (tmanet.md §3)."""
+    """Which dataset, where it lives, and how clips are augmented (docs/tmanet.md §3)."""
 
     dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"), "which dataset")
     root: str = described("", "dataset folder (README: what to download and where); unused by synthetic")
@@ -62,7 +62,7 @@ class DataConfig(Checked, prefix="data."):
     photometric: bool = described(True, "random brightness/contrast/saturation/hue, drawn per frame")
     # -1 = auto (bench.distributed.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
     num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
-    # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (tmanet.md §2.1)
+    # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (docs/tmanet.md §2.1)
     memory_offsets: list[int] = listed(
         [], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; [] = -T*k .. -k with k = memory_stride"
     )
@@ -129,10 +129,10 @@ class FlowConfig(Checked, prefix="model.flow."):
 
 @dataclass
 class ModelConfig(Checked, prefix="model."):
-    """The model: a registered name plus the arguments its factory accepts (tmanet.md §1)."""
+    """The model: a registered name plus the arguments its factory accepts (docs/tmanet.md §1)."""
 
     name: str = described("tmanet", "registered model name (bench models lists them)")
-    # deep stem V1c, the official backbone (tmanet.md §1.2)
+    # deep stem V1c, the official backbone (docs/tmanet.md §1.2)
     backbone: str = described("resnet50c", "timm backbone name (resnet50c = deep-stem ResNet-50, as the paper)")
     pretrained: bool = described(False, "start from ImageNet weights (pretrained_path, else a timm download)")
     pretrained_path: str = described("", "local backbone weights (.pth / .safetensors), loaded non-strictly")
@@ -172,7 +172,7 @@ class ModelConfig(Checked, prefix="model."):
 
 @dataclass
 class TrainConfig(Checked, prefix="train."):
-    """The shared training recipe (tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
+    """The shared training recipe (docs/tmanet.md §3: SGD 0.01/0.9/5e-4, poly 0.9, min lr 1e-4, aux 0.4)."""
 
     iters: int = bounded(80000, 0, help="training iterations (optimizer steps)")
     batch_size: int = bounded(
@@ -184,7 +184,7 @@ class TrainConfig(Checked, prefix="train."):
     poly_power: float = bounded(0.9, 0.0, help="poly schedule: lr = (lr - min_lr) * (1 - it/iters)^power + min_lr")
     min_lr: float = bounded(1e-4, 0.0, help="learning rate at the end of the poly schedule")
     aux_weight: float = bounded(0.4, 0.0, help="weight of the auxiliary head loss")
-    # mmseg averages the loss over all pixels, ignored ones included (tmanet.md §1.8)
+    # mmseg averages the loss over all pixels, ignored ones included (docs/tmanet.md §1.8)
     loss_average: str = choice(
         "all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones"
     )

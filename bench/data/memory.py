@@ -1,4 +1,4 @@
-"""Which past frames form a clip's memory: offsets from the current frame, fixed or drawn (tmanet.md §2.1).
+"""Which past frames form a clip's memory: offsets from the current frame, fixed or drawn (docs/tmanet.md §2.1).
 
 Config keys (``bench/config.py`` ``DataConfig``)::
 

@@ -1,4 +1,4 @@
-"""The shared trainer: one recipe for every model (tmanet.md §3), resumable, then evaluation and the run record.
+"""The shared trainer: one recipe for every model (docs/tmanet.md §3), resumable, then evaluation and the run record.
 
     result = train(job, hooks=[MyHook()])      # a TrainJob from bench.run.execute.train_job; -> TrainResult
     record = bench.run.execute.train_and_evaluate(cfg, run_dir)     # the same, from a config, as record.json's dict

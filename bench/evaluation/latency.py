@@ -1,15 +1,11 @@
 """Per-frame latency of a registered model on real clips, streamed one frame at a time; FLOPs, params, memory.
 
-    bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
-    bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
-    bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
-
     from bench.evaluation.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
     result = measure_model_latency(model, "tmanet", cfg.data, cfg.launch, frames=30)  # validation clips
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
 
-Protocol (research/tooling.md §2.6):
+Protocol (the stored-run command is ``bench.run.latency_run``):
 
 * frames come from the configured validation split, clip after clip, each clip's frames in time order, at
   batch 1; the state (memory) is carried from frame to frame through ``bench.models.streaming.StreamingSegmenter``.
@@ -41,11 +37,11 @@ Protocol (research/tooling.md §2.6):
   reset per mode through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``, the process-lifetime peak).
 * both modes' logits on the same frames must agree (max abs difference reported; a mismatch is an error).
 
-``bench latency`` takes the weights from ``<run dir>/checkpoint.pt`` if present, else random init (latency does
-not depend on them); its result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json``
-under ``"latency"`` when the run has a record; a latency already in the record is replaced only with
-``--overwrite`` (else a one-line refusal). The trainer measures its in-memory model with
-``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record it returns.
+``bench latency`` (``bench.run.latency_run``) takes the run's trained weights if it has a checkpoint, else a random
+init (latency does not depend on them), and stores the result with the run. The trainer measures its in-memory
+model with ``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record.
+Statistics of the times: ``bench.evaluation.latency_stats``; FLOPs: ``bench.evaluation.flops``; peak memory:
+``bench.evaluation.measure``.
 """
 
 from __future__ import annotations

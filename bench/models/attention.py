@@ -1,4 +1,4 @@
-"""Temporal memory attention (TMA) read, as ``MemoryModule`` of the official TMANet (tmanet.md §1.5).
+"""Temporal memory attention (TMA) read, as ``MemoryModule`` of the official TMANet (docs/tmanet.md §1.5).
 
 For every query position p of the current frame::
 
