@@ -29,6 +29,7 @@ RUN_DIR_FILES = (
     "tensorboard",
 )
 MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 400
 
 
 def _code_strings(path: Path) -> list[tuple[int, str]]:
@@ -133,6 +134,16 @@ def test_functions_are_short():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, "split these functions:\n" + "\n".join(long)
+
+
+def test_modules_are_short():
+    """One job per module: at most 400 lines (docs/architecture.md, the map)."""
+    long = [
+        f"{path.relative_to(REPO)} ({lines} lines)"
+        for path in SOURCES
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, "split these modules by job:\n" + "\n".join(long)
 
 
 def test_the_trainer_writes_only_its_checkpoint_and_log(tmp_path, tiny_cfg):

@@ -25,6 +25,8 @@ import yaml
 from bench.atomic import read_json
 from bench.config import ConfigError
 
+SHOWN_DIFFERENCES = 3
+
 
 class RunDirError(ConfigError):
     """A run directory cannot be used as asked (corrupt record, refused merge...); the message says what to do."""
@@ -133,3 +135,22 @@ def error_payload(err: BaseException, job_id: str | None) -> dict[str, Any]:
         "job_id": job_id,
         "time": time.time(),
     }
+
+
+def mismatch_text(run_dir: Path, name: str, diffs: list[str]) -> str:
+    """Why ``run_dir`` cannot hold the run: its file ``name`` stores another config (the first differences)."""
+    shown = "; ".join(diffs[:SHOWN_DIFFERENCES])
+    more = f" (+{len(diffs) - SHOWN_DIFFERENCES} more)" if len(diffs) > SHOWN_DIFFERENCES else ""
+    return (
+        f"{run_dir} holds another run ({name}: {shown}{more}); use another run_dir (or output_root), or delete "
+        f"{run_dir} to start over"
+    )
+
+
+def stale_text(record_file: Path, stale_mark: str, changes: list[str]) -> str:
+    """Why a finished record is not reused: other code made it (``changes``), and the two ways out."""
+    return (
+        f"stale: code changed ({'; '.join(changes)}) since {record_file} was made; --rerun-stale trains "
+        f"it again (the old folder is kept as {record_file.parent.name}{stale_mark}1), --accept-stale uses the old "
+        f"record as it is"
+    )

@@ -11,18 +11,11 @@ and the reuse rule of one run, in one place.
     run.merge_into_record("latency", result)  # refuses to replace an existing section
     run.checkpoint, run.log, run.record_file, run.tensorboard_dir, ...   # paths, for messages and the trainer
 
-A run directory holds ``config.yaml`` (the resolved config), ``checkpoint.pt``, ``log.jsonl``, ``record.json``
-(written once when the run is done), ``claim.json`` (while a process owns the run), ``error.json`` (how the
-last attempt failed), ``latency.json``, ``eval.json`` and the loggers' ``tensorboard/``, ``mlflow/`` and
-``wandb/``. This module is the only code that names them (``tests/test_architecture.py``); every other module
-reads and writes them through a ``RunDir``. Every write is atomic (``bench.atomic``) except the appended
-``log.jsonl`` lines (``bench.engine.train_log``). Claims: ``bench.run.claims``; the typed answers (record
-states, the reuse decision, the errors): ``bench.run.reads``.
-
-**Reuse.** An existing ``record.json``, ``config.yaml`` or ``checkpoint.pt`` is reused only when its stored
-config computes the same run (``identity.differences`` empty) and a finished record was made by the same code
-(``bench.run.fingerprint``); a new derived run dir whose run exists under an id of an older scheme is a
-mismatch that names the ``mv`` that adopts it.
+The files (docs/architecture.md, "Runs") are named here only (``tests/test_architecture.py``); every other module
+reads and writes them through a ``RunDir``. Writes are atomic (``bench.atomic``) except the appended log lines
+(``bench.engine.train_log``). Claims: ``bench.run.claims``; the typed answers: ``bench.run.reads``. **Reuse**: a
+stored record, config or checkpoint is reused only when its config computes the same run (``differences``
+empty) and a finished record was made by the same code (``bench.run.fingerprint``).
 """
 
 from __future__ import annotations
@@ -47,8 +40,10 @@ from bench.run.reads import (
     RunStaleError,
     error_payload,
     is_done,
+    mismatch_text,
     read_config_dict,
     read_record_at,
+    stale_text,
 )
 
 __all__ = [
@@ -71,7 +66,6 @@ CURVES = "curves.png"  # bench curves, unless --out
 REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
 PROTECTED_SECTIONS = frozenset({"schema", "run_id", "status", "config", "config_hash", "code", "metrics"})
-SHOWN_DIFFERENCES = 3
 STALE_MARK = ".stale-"  # move_aside: <run>.stale-<n>
 
 
@@ -318,11 +312,11 @@ class RunDir:
         for name, values in stored:
             diffs = differences(values, ident)
             if diffs:
-                return Reuse(read, self._mismatch(name, diffs), mismatch=True)
+                return Reuse(read, mismatch_text(self.path, name, diffs), mismatch=True)
         if read.done and read.record is not None:
             changes = code_changes(read.record.get("code"), code_fingerprint(ident.config.plugins))
             if changes:
-                return Reuse(read, self._stale(changes), stale=tuple(changes))
+                return Reuse(read, stale_text(self.record_file, STALE_MARK, changes), stale=tuple(changes))
         return Reuse(read)
 
     def check_reuse(self, run: Config | RunIdentity) -> RecordRead:
@@ -331,21 +325,6 @@ class RunDir:
         reuse = self.inspect_reuse(run)
         reuse.raise_problem()
         return reuse.read
-
-    def _mismatch(self, name: str, diffs: list[str]) -> str:
-        shown = "; ".join(diffs[:SHOWN_DIFFERENCES])
-        more = f" (+{len(diffs) - SHOWN_DIFFERENCES} more)" if len(diffs) > SHOWN_DIFFERENCES else ""
-        return (
-            f"{self.path} holds another run ({name}: {shown}{more}); use another run_dir (or output_root), or "
-            f"delete {self.path} to start over"
-        )
-
-    def _stale(self, changes: list[str]) -> str:
-        return (
-            f"stale: code changed ({'; '.join(changes)}) since {self.record_file} was made; --rerun-stale trains "
-            f"it again (the old folder is kept as {self.path.name}{STALE_MARK}1), --accept-stale uses the old "
-            f"record as it is"
-        )
 
     def _moved_run(self, ident: RunIdentity) -> str:
         """Why not to train: a sibling folder holds this very run under an id of an older scheme ("" if none)."""
