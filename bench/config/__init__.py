@@ -24,6 +24,7 @@ from bench.config.files import (
 )
 from bench.config.loading import (
     apply_overrides,
+    dotted_items,
     from_dict,
     help_table,
     load_config,
@@ -48,7 +49,8 @@ __all__ = [
     "MAX_ALIASES", "MAX_EXPANDED_NODES", "SAFE_NAME", "AliasLimitError", "Checked", "Config", "ConfigError",
     "DataConfig", "DuplicateKeyError", "EvalConfig", "FlowConfig", "LaunchConfig", "ModelConfig", "StrictLoader",
     "SyntheticConfig", "TrainConfig", "apply_overrides", "bounded", "check_device", "check_inside",
-    "check_safe_name", "choice", "coerce", "deep_merge", "described", "from_dict", "help_table", "listed",
+    "check_safe_name", "choice", "coerce", "deep_merge", "described",
+    "dotted_items", "from_dict", "help_table", "listed",
     "load_config", "parse_override", "parse_yaml", "read_yaml", "read_yaml_with_base", "set_dotted", "to_dict",
     "to_yaml", "validate",
 ]  # fmt: skip

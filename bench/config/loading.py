@@ -69,6 +69,20 @@ def set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def dotted_items(values: dict[str, Any], keep: typing.Collection[str] = (), prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> ``{"model.flow.source": "raft", ...}``, the inverse of ``set_dotted`` and the one config
+    flattener (run identities, trackers, report frames). An empty mapping, and one under a key in ``keep``
+    (``options``: a plugin's own arguments), stays one value."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in keep:
+            flat.update(dotted_items(value, keep, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
 def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str | tuple[str, Any]]) -> dict[str, Any]:
     """Apply ``key=value`` strings or ``(key, value)`` pairs to a nested dict (copied)."""
     values = json.loads(json.dumps(values))

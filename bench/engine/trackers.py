@@ -22,24 +22,14 @@ import re
 import time
 from typing import Any
 
-from bench.config import Config, ConfigError, to_dict
+from bench.config import Config, ConfigError, dotted_items, to_dict
 from bench.engine.hooks import ScalarLogHook, TrainHook
 from bench.engine.job import TrainPaths
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:
     """``{"train.lr": 0.01, "model.flow.source": "raft", ...}``: the resolved config with dotted keys."""
-
-    def walk(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-        flat: dict[str, Any] = {}
-        for key, value in values.items():
-            if isinstance(value, dict) and value and key not in ("options", "sbatch_extra"):
-                flat.update(walk(value, f"{prefix}{key}."))
-            else:
-                flat[prefix + key] = value
-        return flat
-
-    return walk(to_dict(cfg), "")
+    return dotted_items(to_dict(cfg), keep=("options", "sbatch_extra"))
 
 
 def _package(module: str, key: str, extra: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.config import dotted_items
 from bench.models import registry
 from bench.models.registry import RegistryError
 from bench.report.provenance import run_provenance
@@ -32,18 +33,10 @@ POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
 IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
 
 
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> ``{"model.memory_length": 2, ...}``; lists become JSON strings (hashable)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten_config(value, dotted + "."))
-        elif isinstance(value, (list, dict)):
-            flat[dotted] = json.dumps(value)
-        else:
-            flat[dotted] = value
-    return flat
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Nested config -> ``{"model.memory_length": 2, ...}`` (``bench.config.dotted_items``); lists and empty
+    mappings become JSON strings (hashable)."""
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in dotted_items(config).items()}
 
 
 def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:

@@ -28,12 +28,13 @@ stops with the differing keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.config import Config, ConfigError, from_dict, to_dict
+from bench.config import Config, ConfigError, dotted_items, from_dict, to_dict
 from bench.run.arguments import flatten_model_config, model_arguments
 
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
@@ -55,7 +56,19 @@ _ABSENT = object()
 
 def _defaults(cfg: Config) -> dict[str, Any]:
     """The defaults of each section of ``cfg``, from the section's own dataclass."""
-    return {section: to_dict(type(getattr(cfg, section))()) for section in ("model",) + SECTIONS}
+    return {section: _section_defaults(type(getattr(cfg, section))) for section in ("model",) + SECTIONS}
+
+
+@functools.cache
+def _section_defaults(section: type) -> dict[str, Any]:
+    """A section dataclass's defaults as a dict, built once per class (read only)."""
+    return to_dict(section())
+
+
+@functools.cache
+def _model_defaults(section: type) -> dict[str, Any]:
+    """``ModelConfig`` defaults as factory keyword names, built once per class (read only)."""
+    return flatten_model_config(section())
 
 
 def _sparse(values: dict[str, Any], defaults: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -111,7 +124,7 @@ def _full_identity(cfg: Config, model_args: dict[str, Any]) -> dict[str, Any]:
 def _sparse_identity(cfg: Config, full: dict[str, Any]) -> dict[str, Any]:
     """The canonical, sparse dict the run id hashes: non-default values only (module docstring)."""
     defaults = _defaults(cfg)
-    model_defaults = flatten_model_config(type(cfg.model)())
+    model_defaults = _model_defaults(type(cfg.model))
     ident: dict[str, Any] = {"id_scheme": ID_SCHEME, "model": {"name": full["model"]["name"]}}
     if full["model"]["plugins"]:
         ident["model"]["plugins"] = full["model"]["plugins"]
@@ -151,15 +164,6 @@ def run_id_of(model_name: str, digest: str) -> str:
     return f"{model_name}-{digest[:10]}"
 
 
-def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(values, dict) and values:
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): values}
-
-
 def differences(stored_config: dict[str, Any], run: Config | RunIdentity) -> list[str]:
     """Keys whose values differ between a stored resolved config (``record.json``/``checkpoint.pt``/
     ``config.yaml``) and the run (its config, or its ``RunIdentity`` computed once), as ``"key: stored X, now Y"``
@@ -177,7 +181,7 @@ def differences(stored_config: dict[str, Any], run: Config | RunIdentity) -> lis
     except (ConfigError, TypeError) as err:
         return [f"the stored config cannot be read by this version ({err})"]
     current = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
-    before, now = _flatten(full_identity(stored)), _flatten(current.full)
+    before, now = dotted_items(full_identity(stored)), dotted_items(current.full)
     keys = sorted(set(before) | set(now))
     return [
         f"{key}: stored {_show(before, key)}, now {_show(now, key)}"
