@@ -1,8 +1,8 @@
 """Atomic file writes, JSON reading, and one line saying what to do when a folder cannot be written.
 
-    from bench.atomic import write_json_atomic, write_text_atomic, write_atomic, read_json
+    from bench.atomic import atomic_file, write_json_atomic, write_text_atomic, read_json
     write_json_atomic(path, obj)       # temporary file + fsync + os.replace: readers never see half a file
-    write_atomic(path, lambda handle: torch.save(state, handle))
+    with atomic_file(path) as handle:   # a binary stream, e.g. for torch.save(state, handle)
     write_problem(err)                 # "cannot write ...: No space left on device; free space ..." or None
     ensure_writable(folder)            # fails before any work starts when the folder cannot be written
 
@@ -12,12 +12,13 @@ through here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -47,26 +48,34 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically: readers see the old file or the complete new one."""
-    return write_atomic(path, lambda handle: handle.write(text.encode()))
+    return write_atomic(path, text.encode())
 
 
-def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
-    """Call ``write(handle)`` on a temporary file in ``path``'s folder, fsync it, then ``os.replace`` it onto
-    ``path``: a crash mid-write leaves the previous file intact. Parent folders are created."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary file in ``path``'s folder; when the block ends it is fsynced and
+    ``os.replace``-d onto ``path``, so a crash mid-write leaves the previous file intact (an exception in the
+    block removes the temporary file). Parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (``atomic_file``)."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+    return Path(path)
 
 
 # OSErrors that mean "this place cannot be written" rather than a bug

@@ -252,7 +252,7 @@ def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tm
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    monkeypatch.setattr(checkpoint, "atomic_file", full)
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint was saved yet") as first:
         checkpoint.save_checkpoint(tmp_path / "checkpoint.pt", {})
     assert "intact" not in str(first.value)

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from bench.atomic import write_atomic
+from bench.atomic import atomic_file
 from bench.errors import BenchError
 
 
@@ -36,7 +36,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """
     had_one = Path(path).is_file()
     try:
-        return write_atomic(path, lambda handle: torch.save(state, handle))
+        with atomic_file(path) as handle:
+            torch.save(state, handle)
+        return Path(path)
     except (OSError, RuntimeError) as err:
         if not disk_full(err):
             raise
