@@ -18,4 +18,5 @@ from bench.engine.trackers import tracker_hooks
 
 def logger_hooks(cfg: Config, paths: TrainPaths, is_main: bool) -> list[TrainHook]:
     """The logger hooks ``cfg.train`` asks for, writing to the run's folders ``paths`` (rank 0 only)."""
-    return [*tensorboard_hooks(cfg.train, paths.tensorboard, is_main), *tracker_hooks(cfg, paths, is_main)]
+    hooks = tensorboard_hooks(cfg.train, paths.tensorboard, is_main) if cfg.train.tensorboard else []
+    return hooks + (tracker_hooks(cfg, paths, is_main) if cfg.train.mlflow or cfg.train.wandb else [])
