@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from oracle import require_oracle
+from helpers.oracle import require_oracle
 
 from bench.constants import IGNORE_INDEX
 from bench.metrics import ConfusionMatrix

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import build_mmseg, randomise, require_oracle
+from helpers.oracle import build_mmseg, randomise, require_oracle
 
 from baselines.image_heads import fcn, pspnet
 from bench.weights import load_weights, mmseg_checkpoint

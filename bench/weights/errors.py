@@ -1,16 +1,20 @@
 """The errors of reading and mapping checkpoints; each message is one line that names the file and what to do.
 
-from bench.weights.errors import WeightsError
-try:
-    load_weights(model, path)
-except WeightsError as err:       # CheckpointFileError, LayoutError or WeightsMismatchError
-    print(err)
+Usage::
+
+    from bench.weights.errors import WeightsError
+    try:
+        load_weights(model, path)
+    except WeightsError as err:       # CheckpointFileError, LayoutError or WeightsMismatchError
+        print(err)                    # one line; the bench command prints it as bench: <Class>: <message>
 """
 
 from __future__ import annotations
 
+from bench.errors import BenchError
 
-class WeightsError(ValueError):
+
+class WeightsError(BenchError, ValueError):
     """A checkpoint that cannot be used as asked: the base of this package's errors (a user error, not a bug)."""
 
 

@@ -7,7 +7,7 @@
                         # config / classes / iteration; {} for a bare state dict
     ckpt.container      # "mmseg" | "bench" | "wrapped" | "bare" | "safetensors"
 
-Containers (checkpoints.md of the research notes lists them; mmcv ``save_checkpoint``): mmcv 1.x / mmseg 0.x and
+Containers (docs/checkpoints.md; mmcv ``save_checkpoint``): mmcv 1.x / mmseg 0.x and
 mmengine / mmseg 1.x write ``{"meta": ..., "state_dict": ..., "optimizer": ...}``; the suite's trainer writes
 ``{"model": ..., "config": ..., "classes": ..., "optimizer": ..., ...}`` (``bench.run.checkpoint``); hubs ship
 bare state dicts (``.pth``) or ``.safetensors``. ``.pth`` files are opened with ``torch.load(weights_only=True)``:

@@ -1,13 +1,15 @@
 """A checkpoint's weights under the suite's names: ``suite_state(state, layout)``.
 
-from bench.weights.mapping import suite_state, suite_model
-mapped = suite_state(ckpt.state, layout)
-mapped.state        # {"backbone.body.conv1.0.weight": Tensor, "memory_keys.0.0.0.weight": Tensor, ...}
-mapped.origin       # suite key -> the file's key (for messages)
-mapped.unmapped     # file keys with no place in the suite's model (unexpected: strict loading fails on them)
-mapped.ignored      # file keys left out on purpose: an ImageNet classifier (fc.*), or the heads of a whole
-                    # model read as backbone weights (checkpoint_format=mmcv_resnet / timm_resnet)
-suite_model(model.state_dict())   # "tmanet" / "pspnet" / "fcn", or None (no mmseg counterpart)
+Usage::
+
+    from bench.weights.mapping import suite_state, suite_model
+    mapped = suite_state(ckpt.state, layout)
+    mapped.state        # {"backbone.body.conv1.0.weight": Tensor, "memory_keys.0.0.0.weight": Tensor, ...}
+    mapped.origin       # suite key -> the file's key (for messages)
+    mapped.unmapped     # file keys with no place in the suite's model (unexpected: strict loading fails on them)
+    mapped.ignored      # file keys left out on purpose: an ImageNet classifier (fc.*), or the heads of a whole
+                        # model read as backbone weights (checkpoint_format=mmcv_resnet / timm_resnet)
+    suite_model(model.state_dict())   # "tmanet" / "pspnet" / "fcn", or None (no mmseg counterpart)
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """What a suite state dict's keys and shapes say about the model's settings (no model is built).
 
-from bench.weights.structure import memory_slots, encoding_of, aggregation_of, out_channels, pool_bins
-memory_slots(state)                         # TMANet's memory length T (0 without a memory)
-encoding_of(state), aggregation_of(state)   # "1x1+3x3", "concat" for the official TMANet head
-out_channels(state, "query_key.0.0.weight") # key channels (None when the key is absent)
+Usage::
+
+    from bench.weights.structure import memory_slots, encoding_of, aggregation_of, out_channels, pool_bins
+    memory_slots(state)                         # TMANet's memory length T (0 without a memory)
+    encoding_of(state), aggregation_of(state)   # "1x1+3x3", "concat" for the official TMANet head
+    out_channels(state, "query_key.0.0.weight") # key channels (None when the key is absent)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """mmsegmentation as the tests' oracle: import it (with a stand-in for mmcv's compiled ops), build its models.
 
-    from oracle import require_oracle, build_mmseg, randomise
+    from helpers.oracle import require_oracle, build_mmseg, randomise
     mmseg = require_oracle()                       # skip with the install command, or fail under BENCH_ORACLE=1
     net = build_mmseg(dict(type="EncoderDecoder", backbone=..., decode_head=...))    # mmseg.registry.MODELS
     randomise(net, seed=0, forward=lambda x: net.encode_decode(x, metas))   # random weights and BN statistics
@@ -33,7 +33,7 @@ class _CompiledOp:
     """An ``mmcv.ops`` name under mmcv-lite: importing it works, using it fails."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(f"{type(self).__name__} is a compiled mmcv op; mmcv-lite has none (tests/oracle.py)")
+        raise RuntimeError(f"{type(self).__name__} is a compiled mmcv op; mmcv-lite has none (tests/helpers/oracle.py)")
 
 
 def install_ops_stand_in() -> None:
