@@ -52,6 +52,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bench.run.eval_run import evaluate_command
 
     target, overrides = args.target, list(args.overrides)
+    if args.checkpoint is not None:
+        return _eval_released(args)
     run_dir = config_file = None
     if target is not None and "=" in target:  # no run folder or config file: checkpoint=PATH names the run
         overrides = [target] + overrides
@@ -61,6 +63,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         config_file = target
     metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds)
     print(json.dumps(_brief(metrics), indent=2))
+    return 0
+
+
+def _eval_released(args: argparse.Namespace) -> int:
+    """``bench eval CONFIG --checkpoint PATH``: the released weights' own run (``evaluate_released``)."""
+    from bench.config import ConfigError
+    from bench.run.eval_run import evaluate_released
+
+    if args.save_preds is not None:
+        raise ConfigError("--save-preds needs a run: evaluate first, then bench eval RUN_DIR --save-preds DIR")
+    if args.target is not None and "=" in args.target:
+        args.overrides, args.target = [args.target, *args.overrides], None
+    record = evaluate_released(args.checkpoint, list(args.overrides), args.target)
+    shown = {k: record[k] for k in ("run_id", "status", "weights") if k in record}
+    print(json.dumps({**shown, "metrics": _brief(record.get("metrics") or {})}, indent=2))
     return 0
 
 

@@ -87,6 +87,13 @@ def _run_commands(add: Adder) -> None:
         default=None,
         help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)",
     )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="released weights to evaluate with the CONFIG given (official TMANet, mmseg PSPNet / FCN, docs/"
+        "checkpoints.md): a run with model.checkpoint=PATH and train.iters=0, its record reused while it matches",
+    )
 
 
 def _grid_commands(add: Adder) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.config.fields import Checked, ConfigError, bounded, choice, described, listed
-from bench.constants import FLOW_SOURCES
+from bench.constants import CHECKPOINT_FORMATS, FLOW_SOURCES
 
 
 @dataclass
@@ -136,6 +136,12 @@ class ModelConfig(Checked, prefix="model."):
     backbone: str = described("resnet50c", "timm backbone name (resnet50c = deep-stem ResNet-50, as the paper)")
     pretrained: bool = described(False, "start from ImageNet weights (pretrained_path, else a timm download)")
     pretrained_path: str = described("", "local backbone weights (.pth / .safetensors), loaded non-strictly")
+    checkpoint: str = described(
+        "",
+        "weights to evaluate or start from, loaded strictly: official TMANet, mmseg PSPNet / FCN, a ResNet "
+        "backbone or a bench checkpoint (docs/checkpoints.md); with train.iters=0 the run evaluates them",
+    )
+    checkpoint_format: str = choice("auto", CHECKPOINT_FORMATS, "model.checkpoint's key layout; auto = from its keys")
     memory_length: int = bounded(2, 0, 8, "past frames read (Cityscapes 2, CamVid 4 in the official configs)")
     aggregation: str = choice("concat", ("concat", "sum"), "how the memory read joins the current frame")
     encoding: str = choice("1x1+3x3", ("1x1", "3x3", "1x1+3x3"), "key/value encoder convolutions")

@@ -23,9 +23,9 @@ from bench.weights.errors import (
     WeightsMismatchError,
 )
 from bench.weights.export import mmseg_checkpoint, mmseg_model_config, mmseg_state
-from bench.weights.files import Checkpoint, read_checkpoint
+from bench.weights.files import Checkpoint, read_checkpoint, sha256_of
 from bench.weights.layouts import CHECKPOINT_FORMATS, Layout, detect_layout
-from bench.weights.loading import LoadReport, backbone_weights, load_weights
+from bench.weights.loading import LoadReport, backbone_weights, built_with_weights, describe_file, load_weights
 
 __all__ = [
     "CHECKPOINT_FORMATS",
@@ -38,10 +38,13 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "backbone_weights",
+    "built_with_weights",
+    "describe_file",
     "detect_layout",
     "load_weights",
     "mmseg_checkpoint",
     "mmseg_model_config",
     "mmseg_state",
     "read_checkpoint",
+    "sha256_of",
 ]

@@ -18,6 +18,7 @@ that says how to keep only its weights. A missing, empty, truncated or foreign f
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -151,3 +152,12 @@ def _tensors(state: dict[Any, Any], path: Path) -> dict[str, Tensor]:
     if all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex (mmcv's published names end in its first 8 digits: ``-5ccf03dd.pth``)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from bench.constants import CHECKPOINT_FORMATS
 from bench.weights.errors import LayoutError
 from bench.weights.keymap import MMSEG_MODELS
 
-CHECKPOINT_FORMATS: tuple[str, ...] = ("auto", "mmseg", "mmcv_resnet", "timm_resnet", "bench")
 BACKBONE_FORMATS: tuple[str, ...] = ("mmcv_resnet", "timm_resnet")
 
 # ResNet depth from the block counts of layer1..4 (He et al. 2016, Table 1) and the block type
@@ -171,8 +171,8 @@ def detect_layout(state: dict[str, Tensor], checkpoint_format: str = "auto", pat
         )
     if wanted == "mmseg" and found != "mmseg":
         raise LayoutError(f"{path} is not a whole mmseg model (no decode_head.* keys; it looks like {found}); {_SET}")
-    if wanted == "bench" and found != "bench":
-        raise LayoutError(f"{path} is not a suite checkpoint (no backbone.body.* keys; it looks like {found}); {_SET}")
+    if wanted == "bench" and found == "mmseg":  # a plugin model's own names may look like nothing known
+        raise LayoutError(f"{path} is not a suite checkpoint (it has decode_head.* keys: mmseg); {_SET}")
     if wanted == "mmseg":
         return _mmseg_layout(state, path)
     if wanted == "bench":

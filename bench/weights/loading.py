@@ -3,6 +3,8 @@
     from bench.weights.loading import load_weights, backbone_weights
     report = load_weights(model, "tmanet_cityscapes.pth")                 # official TMANet (mmseg 0.x layout)
     report = load_weights(model, ckpt, checkpoint_format="mmcv_resnet")   # only the backbone of a whole model
+    model = built_with_weights(make_model, "tmanet_cityscapes.pth", "auto")   # build, then load (a run's builder)
+    describe_file("tmanet_cityscapes.pth")   # {"checkpoint", "format", "layout", "sha256", "bytes"}: for records
     report.describe()        # "official TMANet (mmseg layout), ResNet-50 (deep stem), T = 2, 19 classes: 377 tensors"
     state = backbone_weights("resnet50_v1c.pth")     # timm names (conv1.0.weight, layer1.0.conv1.weight, ...)
 
@@ -15,6 +17,7 @@ every tensor of ``model.backbone``; a missing, unexpected or mis-shaped key is a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from bench.weights.errors import LayoutError
-from bench.weights.files import Checkpoint, read_checkpoint
+from bench.weights.files import Checkpoint, read_checkpoint, sha256_of
 from bench.weights.layouts import BACKBONE_FORMATS, Layout, detect_layout
 from bench.weights.mapping import SUITE_BACKBONE, suite_model, suite_state
 from bench.weights.mismatch import check_fit
@@ -98,3 +101,25 @@ def backbone_weights(path: str | Path) -> dict[str, Tensor]:
     mapped = suite_state(ckpt.state, layout)
     state = {k[len(SUITE_BACKBONE) :]: v for k, v in mapped.state.items()}
     return state | {k: ckpt.state[k] for k in mapped.unmapped}
+
+
+def built_with_weights(build: Callable[[], nn.Module], checkpoint: str | Path, checkpoint_format: str) -> nn.Module:
+    """``build()``, then ``load_weights`` of ``checkpoint`` into it: a run's model builder with ``model.checkpoint``
+    (``bench.run.model.model_builder`` hands this, partially applied, to the engine)."""
+    model = build()
+    load_weights(model, checkpoint, checkpoint_format)
+    return model
+
+
+def describe_file(checkpoint: str | Path, checkpoint_format: str = "auto") -> dict[str, Any]:
+    """What a record says about loaded weights: the path, the format asked for, the layout the keys show, the
+    file's SHA-256 and size (the path alone does not name the weights: the file may be replaced)."""
+    ckpt = read_checkpoint(checkpoint)
+    layout = detect_layout(ckpt.state, checkpoint_format, ckpt.path)
+    return {
+        "checkpoint": str(checkpoint),
+        "format": checkpoint_format,
+        "layout": layout.describe(),
+        "sha256": sha256_of(ckpt.path),
+        "bytes": ckpt.path.stat().st_size,
+    }
