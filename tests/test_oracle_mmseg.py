@@ -1,7 +1,9 @@
 """mmsegmentation 1.2.2 as the oracle of checkpoint import and export: its own ResNetV1c D8 + PSPHead / FCNHead
 (+ the auxiliary FCNHead), with random weights and BatchNorm statistics, saved as an mmseg checkpoint, loaded
-through ``bench.weights`` into the suite's model; the logits agree within 1e-5 with ``align_corners`` both ways.
-The other way, a suite model exported to the mmseg layout builds and loads strictly in mmseg and agrees too.
+through ``bench.weights`` into the suite's model; the logits agree within 1e-5 with ``align_corners`` both ways,
+whole and sliding-window (an image smaller than the window in one dimension included), and under multi-scale +
+flip test-time augmentation (mmseg's ``SegTTAModel``). The other way, a suite model exported to the mmseg layout
+builds and loads strictly in mmseg and agrees too.
 
 Skips (with the install command) without the oracle extra; fails instead under ``BENCH_ORACLE=1`` (CI).
 """
@@ -13,6 +15,8 @@ import torch
 from helpers.oracle import build_mmseg, randomise, require_oracle
 
 from baselines.image_heads import fcn, pspnet
+from bench.evaluation.inference import predict_logits
+from bench.evaluation.tta import Protocol, augment, predict_scores, scaled_size
 from bench.weights import load_weights, mmseg_checkpoint
 
 TOLERANCE = 1e-5
@@ -129,3 +133,59 @@ def test_resnet101_v1c_d8_backbone_equals_mmsegs(tmp_path):
         outs = net(image(4, (33, 41)))
     torch.testing.assert_close(layer3, outs[2], rtol=0, atol=TOLERANCE)
     torch.testing.assert_close(layer4, outs[3], rtol=0, atol=TOLERANCE)
+
+
+def _reference(head: str, state: dict, align_corners: bool, test_cfg: dict) -> torch.nn.Module:
+    from mmengine.config import ConfigDict  # mmseg reads test_cfg by attribute, as its configs build it
+
+    net = build_mmseg({**mmseg_config(head, align_corners), "test_cfg": ConfigDict(test_cfg)})
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_slide_inference_equals_mmsegs_where_the_image_is_smaller_than_the_window(released, align_corners):
+    """A 40x150 image under 64x64 windows every 43 px: the windows are 40 high and run unpadded, as mmseg's
+    ``slide_inference`` (padding them to 64 changed logits by up to 2.5 before)."""
+    state, path = released["pspnet"]
+    net = _reference("pspnet", state, align_corners, dict(mode="slide", crop_size=(64, 64), stride=(43, 43)))
+    model = pspnet(num_classes=CLASSES, backbone="resnet50c", align_corners=align_corners)
+    load_weights(model, path)
+    frame = image(5, (40, 150))
+    with torch.no_grad():
+        expected = net.slide_inference(frame, [dict(img_shape=(40, 150), ori_shape=(40, 150))])
+        got = predict_logits(model.eval(), frame.unsqueeze(1), None, "slide", (64, 64), (43, 43))
+    torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE)
+
+
+def test_multi_scale_flip_equals_mmsegs_test_time_augmentation(released):
+    """Each scaled and mirrored input through mmseg's ``predict`` (its ``postprocess_result`` mirrors back and
+    resizes to the original size) and ``SegTTAModel.merge_preds`` (mean softmax, argmax) against
+    ``predict_scores``; the inputs are the suite's resized tensors (mmseg resizes the 8-bit image)."""
+    from mmseg.models.segmentors import SegTTAModel
+    from mmseg.structures import SegDataSample
+
+    state, path = released["fcn"]
+    net = _reference("fcn", state, True, dict(mode="whole"))
+    model = fcn(num_classes=CLASSES, backbone="resnet50c", align_corners=True)
+    load_weights(model, path)
+    protocol = Protocol(scales=(0.75, 1.25), flip=True)
+    frame = image(6)
+    size = tuple(frame.shape[-2:])
+    passes = []
+    with torch.no_grad():
+        for scale, mirrored in protocol.augmentations():
+            scaled, _ = augment(frame.unsqueeze(1), None, scaled_size(size, scale), mirrored)
+            meta = dict(
+                img_shape=tuple(scaled.shape[-2:]),
+                ori_shape=size,
+                flip=mirrored,
+                flip_direction="horizontal",
+                img_path="frame.png",
+            )
+            passes += net.predict(scaled[:, 0], [SegDataSample(metainfo=meta)])
+        merged = SegTTAModel(module=net).merge_preds([passes])[0].pred_sem_seg.data
+        expected = torch.stack([p.seg_logits.data.softmax(0) for p in passes]).mean(0)
+        got = predict_scores(model.eval(), frame.unsqueeze(1), None, protocol)[0]
+    torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE)
+    assert torch.equal(got.argmax(0), merged.squeeze(0))

@@ -231,6 +231,10 @@ class EvalConfig(Checked, prefix="eval."):
     mode: str = choice("whole", ("whole", "slide"), "slide = sliding windows, for large images (Cityscapes, CamVid)")
     crop_size: list[int] = listed([769, 769], 2, "slide window [H, W] (official: Cityscapes 769, CamVid 640)")
     stride: list[int] = listed([513, 513], 2, "slide window step [H, W] (official: Cityscapes 513, CamVid 512)")
+    scales: list[float] = listed(
+        [1.0], None, "test-time image ratios, softmax averaged (mmseg --aug-test: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75])"
+    )
+    flip: bool = described(False, "also predict the mirrored image (and memory frames), softmax averaged")
     batch_size: int = bounded(1, 1, help="clips per evaluation batch")
     temporal_consistency: bool = described(True, "also measure temporal consistency (eval.tc_metric)")
     tc_flow: str = choice(

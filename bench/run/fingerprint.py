@@ -52,6 +52,7 @@ COMPUTING: tuple[str, ...] = (
     "bench/engine/temporal_loss.py",
     "bench/evaluation/evaluate.py",
     "bench/evaluation/inference.py",
+    "bench/evaluation/tta.py",
     "bench/evaluation/temporal.py",
     "bench/run/model.py",
     "bench/run/arguments.py",
