@@ -53,6 +53,7 @@ COMPUTING: tuple[str, ...] = (
     "bench/evaluation/evaluate.py",
     "bench/evaluation/inference.py",
     "bench/evaluation/tta.py",
+    "bench/evaluation/protocols.py",
     "bench/evaluation/temporal.py",
     "bench/run/model.py",
     "bench/run/arguments.py",
