@@ -217,7 +217,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
-    from bench.report.paper_specs import describe, paper_tables, render
+    from bench.report.paper_specs import describe, paper_tables, render, render_released
 
     tables = paper_tables()
     if args.table:
@@ -225,5 +225,32 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([describe(t) for t in tables], indent=2))
     else:
-        print(render(tables), end="")
+        print(render(tables) + "\n" if tables else "", end="")
+        if args.table in (None, "released"):
+            print(render_released(), end="")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from bench.grid.released import load_released_spec, reproduce_spec
+    from bench.report.released import released_rows, write_released_table
+
+    spec = load_released_spec(args.spec, list(args.overrides))
+    outcomes = reproduce_spec(spec, evaluate=not args.check)
+    for outcome in outcomes:
+        if outcome.problem:
+            print(f"not evaluated: {outcome.problem}")
+    if args.check:
+        print(f"{sum(o.problem is None for o in outcomes)} of {len(outcomes)} evaluations have their file")
+        return 0
+    paths = write_released_table(spec, released_rows(outcomes), args.out)
+    print(paths[0].read_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.run.export_run import export_command
+
+    print(f"wrote {export_command(args.run, args.format, args.out)}")
     return 0

@@ -14,6 +14,7 @@ from bench.cli.commands import (
     cmd_config,
     cmd_curves,
     cmd_eval,
+    cmd_export,
     cmd_latency,
     cmd_models,
     cmd_paper,
@@ -22,6 +23,7 @@ from bench.cli.commands import (
     cmd_prepare_camvid_segnet,
     cmd_preview,
     cmd_report,
+    cmd_reproduce,
     cmd_status,
     cmd_sweep,
     cmd_train,
@@ -206,13 +208,28 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
 
     p = add(
+        "reproduce",
+        cmd_reproduce,
+        "evaluate the released checkpoints of a spec (ablations/*_released.yaml) that are present, say where to "
+        "put the others, and write the published-vs-reproduced table",
+    )
+    p.add_argument("spec", help="released-weights spec, e.g. ablations/cityscapes_released.yaml")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted overrides for every evaluation, e.g. data.root=")
+    p.add_argument("--out", default="reports", help="report folder: the table goes to OUT/tables/<spec name>.md")
+    p.add_argument("--check", action="store_true", help="only check which files are present; evaluate nothing")
+    p = add("export", cmd_export, "write a run's weights in another layout (mmseg: for mmseg's own tools)")
+    p.add_argument("run", metavar="RUN_DIR", help="run folder (results/runs/<id>) or its checkpoint.pt")
+    p.add_argument("--format", default="mmseg", choices=("mmseg",), help="the layout to write")
+    p.add_argument("--out", default=None, help="the file to write (default ./<run id>.mmseg.pth)")
+
+    p = add(
         "paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM commands"
     )
     p.add_argument(
         "table",
         nargs="?",
         default=None,
-        choices=("sota", "memory_length", "aggregation", "encoding"),
+        choices=("sota", "memory_length", "aggregation", "encoding", "released"),
         help="show one table only",
     )
     p.add_argument("--json", action="store_true", help="print as JSON")

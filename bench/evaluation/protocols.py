@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MMSEG_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # mmseg tools/test.py --aug-test img_ratios
+MMSEG_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # mmseg test.py --aug-test img_ratios
 
 
 @dataclass(frozen=True)

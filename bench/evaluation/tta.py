@@ -5,7 +5,7 @@
     protocol.label()                                  # "single-scale", "flip", "ms (0.5-1.75)", "ms+flip (0.5-1.75)"
 
 mmseg's protocol (0.x ``EncoderDecoder.aug_test`` / ``inference``, 1.x ``SegTTAModel.merge_preds`` and
-``EncoderDecoder.postprocess_result``; ``tools/test.py --aug-test`` sets ratios 0.5, 0.75, 1.0, 1.25, 1.5, 1.75
+``EncoderDecoder.postprocess_result``; ``test.py --aug-test`` (mmseg) sets ratios 0.5, 0.75, 1.0, 1.25, 1.5, 1.75
 and flip): for every scale s and flip, the input is resized to (int(H*s + 0.5), int(W*s + 0.5)) (mmcv's
 ``rescale_size`` rounding) and mirrored, run through the usual whole or slide inference, its logits resized back to
 (H, W) (bilinear, the model's ``align_corners``) and mirrored back; the softmax of each is averaged. Memory frames

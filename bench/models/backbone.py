@@ -78,10 +78,10 @@ class Backbone(nn.Module):
         else:
             self.body = timm.create_model(name, pretrained=False, **kwargs)
             if pretrained_path:
-                self.load_report = self.load_weights(pretrained_path)
+                self.load_report = self.load_pretrained(pretrained_path)
         self.aux_channels, self.out_channels = self.body.feature_info.channels()
 
-    def load_weights(self, path: str | Path) -> dict[str, list[str]]:
+    def load_pretrained(self, path: str | Path) -> dict[str, list[str]]:
         """Load a local state dict non-strictly; warn about missing keys; error if nothing matches."""
         own = self.body.state_dict()
         try:

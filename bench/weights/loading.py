@@ -12,7 +12,7 @@
 every tensor of ``model.backbone``; a missing, unexpected or mis-shaped key is a one-line
 ``WeightsMismatchError`` with the likely cause (``bench.weights.mismatch``), a checkpoint of another model a
 ``LayoutError``. Nothing is loaded unless everything fits. ``backbone_weights`` feeds the backbone's own, lenient
-``model.pretrained_path`` initialisation (``bench.models.backbone.Backbone.load_weights``).
+``model.pretrained_path`` initialisation (``bench.models.backbone.Backbone.load_pretrained``).
 """
 
 from __future__ import annotations
