@@ -5,12 +5,12 @@
     net = build_mmseg(dict(type="EncoderDecoder", backbone=..., decode_head=...))    # mmseg.registry.MODELS
     randomise(net, seed=0, forward=lambda x: net.encode_decode(x, metas))   # random weights and BN statistics
 
-The oracle extra (``pip install -e ".[oracle]"``) is mmsegmentation 1.2.2 with mmcv-lite 2.1.0 and mmengine: pure
-Python, so ``mmcv.ops`` (compiled CUDA/C++ operators) is absent, while ``import mmseg.models`` imports it for
-heads the suite never builds (point_head, psa_head, ...). ``install_ops_stand_in`` registers a module whose every
-attribute is a class that raises when used, so those imports succeed and nothing of them can run silently.
-``.ci/run`` installs the extra and sets ``BENCH_ORACLE=1``: the oracle tests fail there instead of skipping.
-"""
+The oracle extra (``make oracle``: ``pip install -e ".[dev,oracle]"`` and the headless OpenCV put back) is
+mmsegmentation 1.2.2 with mmcv-lite 2.1.0 and mmengine: pure Python, so ``mmcv.ops`` (compiled CUDA/C++ operators)
+is absent, while ``import mmseg.models`` imports it for heads the suite never builds (point_head, psa_head, ...).
+``install_ops_stand_in`` registers a module whose every attribute is a class that raises when used, so those imports
+succeed and nothing of them can run silently. ``.ci/run`` installs the extra and sets ``BENCH_ORACLE=1``: the oracle
+tests fail there instead of skipping."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import pytest
 import torch
 from torch import nn
 
-INSTALL = 'pip install -e ".[oracle]"'
+INSTALL = "make oracle"  # pip install -e ".[dev,oracle]", then the headless OpenCV put back (Makefile)
 
 
 class _CompiledOp:
