@@ -24,6 +24,8 @@ SUBCOMMANDS = (
     "prepare-camvid-full",
     "models",
     "paper",
+    "reproduce",
+    "export",
 )
 
 

@@ -34,8 +34,8 @@ from bench.data.catalog import dataset_info
 from bench.engine.checkpoint import CheckpointError
 from bench.models import registry
 from bench.run.arguments import model_arguments
-from bench.run.rundir import RunDir
-from bench.weights import LayoutError, built_with_weights, load_weights, read_checkpoint
+from bench.run.rundir import RunDir, RunDirError
+from bench.weights import Checkpoint, LayoutError, built_with_weights, load_weights, read_checkpoint
 
 
 def model_builder(
@@ -60,6 +60,20 @@ def build_model(cfg: Config, arguments: dict[str, Any] | None = None, initial_we
     return model_builder(cfg, arguments, initial_weights)()
 
 
+def _stored_config(ckpt: Checkpoint) -> dict[str, Any]:
+    """The run's config for a checkpoint: its own, else its run folder's; released weights are sent to
+    ``bench eval CONFIG --checkpoint``."""
+    try:
+        return RunDir(ckpt.path.parent).stored_config(ckpt.meta)
+    except RunDirError:
+        if ckpt.container in ("bench", "wrapped", "bare"):
+            raise
+        raise LayoutError(
+            f"{ckpt.path} is not a checkpoint written by bench train (a {ckpt.container} file without a run "
+            f"config); evaluate released weights with their config: bench eval CONFIG --checkpoint {ckpt.path}"
+        ) from None
+
+
 def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Module, Config, dict[str, Any]]:
     """(model with the trained weights, the run's ``Config``, checkpoint metadata).
 
@@ -70,12 +84,7 @@ def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Modul
     """
     path = RunDir.checkpoint_of(run)
     ckpt = read_checkpoint(path, hint="train first (bench train CONFIG) or fix the path")
-    if ckpt.container != "bench" and cfg is None:
-        raise LayoutError(
-            f"{path} is not a checkpoint written by bench train (a {ckpt.container} file); evaluate released "
-            f"weights with their config: bench eval CONFIG --checkpoint {path}"
-        )
-    cfg = cfg if cfg is not None else from_dict(Config, RunDir(path.parent).stored_config(ckpt.meta))
+    cfg = cfg if cfg is not None else from_dict(Config, _stored_config(ckpt))
     classes = list(dataset_info(cfg.data).class_names)
     stored_classes = ckpt.meta.get("classes")
     if stored_classes is not None and list(stored_classes) != classes:
