@@ -106,8 +106,9 @@ def test_an_mmseg_checkpoint_gives_mmsegs_logits(released, head):
         torch.testing.assert_close(suite_logits(model, image(1)), expected, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("head", sorted(HEADS))
-def test_an_exported_suite_model_loads_strictly_in_mmseg_and_agrees(tmp_path, released, head):
+def test_an_exported_suite_model_loads_strictly_in_mmseg_and_agrees(tmp_path, released):
+    """PSPNet (the export's key map of FCN and TMANet is checked by round trips in tests/test_weights.py)."""
+    head = "pspnet"
     model = FACTORIES[head](num_classes=CLASSES, backbone="resnet50c", align_corners=True)
     randomise(model, seed=7, forward=lambda x: model(x.unsqueeze(1)))
     container = mmseg_checkpoint(model.state_dict(), [str(i) for i in range(CLASSES)], align_corners=True)

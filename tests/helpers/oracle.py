@@ -104,7 +104,7 @@ def randomise(module: nn.Module, seed: int, forward: Callable[[torch.Tensor], An
             norm.reset_running_stats()
             norm.momentum = None  # a cumulative average over the calibration batch
         module.train()
-        forward(torch.randn(2, 3, 48, 64, generator=generator))
+        forward(torch.randn(2, 3, 48, 64, generator=generator))  # the tests' image sizes
         for norm in norms:
             norm.momentum = 0.1
             scale = torch.rand(norm.running_var.shape, generator=generator) * 0.45 + 0.8
