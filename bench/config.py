@@ -223,6 +223,15 @@ class ModelConfig(Checked):
         metadata={"help": "accel: the light per-frame backbone of the update branch (a timm ResNet)"},
     )
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
+    # feature pyramids (bench/models/pyramid.py): MiT, Swin and other timm pyramids, SegFormer and CFFM heads
+    feature_level: str = described(
+        "", "backbone level the head reads: layer4 / s8 / s32 ...; '' = the deepest (layer4, or s32 of a pyramid)"
+    )
+    aux_feature_level: str = described("", "backbone level of the aux head; '' = the one before the deepest")
+    decoder_channels: int = bounded(
+        256, 1, help="segformer / cffm: width of the all-MLP decoder (official MiT-B0/B1 and CFFM 256, B2-B5 768)"
+    )
+    cffm_depth: int = bounded(2, 1, 8, "cffm: coarse-to-fine transformer blocks (official B0 1, B1/B2 2, B5 4)")
 
 
 @dataclass
@@ -271,6 +280,16 @@ class TrainConfig(Checked):
         '(pip install -e ".[wandb]"; upload later with wandb sync)',
     )
     tracker_project: str = described("vss-bench", "MLflow experiment / W&B project name")
+    # optimiser choice and parameter groups (the SegFormer / CFFM recipe: adamw, lr 6e-5, betas (0.9, 0.999),
+    # weight decay 0.01, head lr x10, no decay on norms, poly power 1.0 to 0 after a 1500-iteration linear warm-up)
+    optimizer: str = choice("sgd", ("sgd", "adamw"), "sgd (momentum, the TMANet recipe) or adamw (SegFormer, CFFM)")
+    betas: list[float] = listed([0.9, 0.999], 2, "adamw: beta1, beta2")
+    head_lr_mult: float = bounded(1.0, 0.0, help="learning-rate multiplier of every parameter outside the backbone")
+    norm_decay_mult: float = bounded(
+        1.0, 0.0, help="weight-decay multiplier of normalisation-layer parameters (SegFormer / CFFM: 0)"
+    )
+    warmup_iters: int = bounded(0, 0, help="linear warm-up iterations before the poly schedule (SegFormer: 1500)")
+    warmup_ratio: float = bounded(1e-6, 0.0, 1.0, "learning rate at iteration 0 as a fraction of the scheduled one")
 
 
 @dataclass
