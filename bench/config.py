@@ -291,6 +291,11 @@ class TrainConfig(Checked):
     warmup_iters: int = bounded(0, 0, help="linear warm-up iterations before the poly schedule (SegFormer: 1500)")
     warmup_ratio: float = bounded(1e-6, 0.0, 1.0, "learning rate at iteration 0 as a fraction of the scheduled one")
 
+    def __post_init__(self) -> None:
+        """AdamW's betas must lie in [0, 1)."""
+        if any(not 0.0 <= float(b) < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas: {list(self.betas)} must both lie in [0, 1), e.g. [0.9, 0.999]")
+
 
 @dataclass
 class EvalConfig(Checked):
