@@ -30,7 +30,7 @@ import torch
 from bench.config import load_config
 from bench.models.registry import list_models
 from bench.perf import attention_bench
-from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext
+from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext, model_overrides
 from bench.perf.gpu_train import train_step
 from bench.run.evaluate import needs_flow_input
 from bench.run.latency import ModeMismatchError, measure_latency
@@ -218,6 +218,7 @@ def latency(ctx: PartContext) -> None:
             if ctx.out_of_budget(label):
                 return
             overrides = base + [f"model.name={name}"] + ([f"model.memory_length={t}"] if t is not None else [])
+            overrides += model_overrides(name, ctx.smoke)
             try:
                 torch.manual_seed(0)
                 model = build_model(load_config(RECIPE, overrides))
