@@ -283,7 +283,8 @@ class TrainConfig(Checked):
     # optimiser choice and parameter groups (the SegFormer / CFFM recipe: adamw, lr 6e-5, betas (0.9, 0.999),
     # weight decay 0.01, head lr x10, no decay on norms, poly power 1.0 to 0 after a 1500-iteration linear warm-up)
     optimizer: str = choice("sgd", ("sgd", "adamw"), "sgd (momentum, the TMANet recipe) or adamw (SegFormer, CFFM)")
-    betas: list[float] = listed([0.9, 0.999], 2, "adamw: beta1, beta2")
+    adam_beta1: float = bounded(0.9, 0.0, 1.0, "adamw: beta1, < 1")
+    adam_beta2: float = bounded(0.999, 0.0, 1.0, "adamw: beta2, < 1")
     head_lr_mult: float = bounded(1.0, 0.0, help="learning-rate multiplier of every parameter outside the backbone")
     norm_decay_mult: float = bounded(
         1.0, 0.0, help="weight-decay multiplier of normalisation-layer parameters (SegFormer / CFFM: 0)"
@@ -293,8 +294,9 @@ class TrainConfig(Checked):
 
     def __post_init__(self) -> None:
         """AdamW's betas must lie in [0, 1)."""
-        if any(not 0.0 <= float(b) < 1.0 for b in self.betas):
-            raise ConfigError(f"train.betas: {list(self.betas)} must both lie in [0, 1), e.g. [0.9, 0.999]")
+        for name in ("adam_beta1", "adam_beta2"):
+            if float(getattr(self, name)) >= 1.0:
+                raise ConfigError(f"train.{name}: {getattr(self, name)} must be below 1 (e.g. 0.9, 0.999)")
 
 
 @dataclass
