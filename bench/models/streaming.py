@@ -11,11 +11,6 @@
 At the start of a stream (or after ``reset()``) the first frame is repeated T times to fill the memory (the
 author's advice, TMANet issue #23).
 
-Memory offsets: by default the memory is the T frames just before the current one (offsets -T .. -1).
-``memory_offsets`` (negative, oldest first, e.g. CFFM's ``(-9, -6, -3)``) picks other frames: the stream then
-keeps the last ``-min(offsets)`` frames (features in ``streaming``, images in ``recompute``) and hands the
-model the ones at those offsets; at the start the first frame fills every slot.
-
 Keyframe models (``keyframe_interval`` k >= 1: ``baselines.dff``, ``baselines.accel``) follow a fixed schedule
 instead: frames 0, k, 2k, ... of a stream are keyframes. ``streaming`` keeps the last keyframe's features
 (``model.key_features``, run once per keyframe) and segments every frame from them (``model.from_key``, which
@@ -44,7 +39,6 @@ Usage::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -55,15 +49,14 @@ STREAM_MODES: tuple[str, ...] = ("streaming", "recompute")
 class StreamingSegmenter:
     """Causal per-frame inference with a memory of the last ``model.memory_length`` frames."""
 
-    def __init__(self, model: nn.Module, mode: str = "streaming", memory_offsets: Sequence[int] | None = None) -> None:
+    def __init__(self, model: nn.Module, mode: str = "streaming") -> None:
         if mode not in STREAM_MODES:
             raise ValueError(f"unknown streaming mode {mode!r}; choose one of {', '.join(STREAM_MODES)}")
         self.model = model
         self.mode = mode
         self.memory_length = int(model.memory_length)
         self.keyframe_interval = int(getattr(model, "keyframe_interval", 0) or 0)
-        self.offsets = _check_offsets(memory_offsets, self.memory_length, self.keyframe_interval)
-        self._memory: deque = deque(maxlen=max(-self.offsets[0] if self.offsets else 0, 1))
+        self._memory: deque = deque(maxlen=max(self.memory_length, 1))
         self._position = 0
         self._key: dict | None = None
         self.last_frame_type = "key"
@@ -83,26 +76,23 @@ class StreamingSegmenter:
             raise ValueError(f"frame must be (B, 3, H, W), got {tuple(frame.shape)}")
         if self.keyframe_interval:
             return self._keyframe_step(frame, flow)
-        t, span = self.memory_length, self._memory.maxlen
+        t = self.memory_length
         if self.mode == "streaming":
             current = self.model.extract(frame)
             if t and not self._memory:
-                self._memory.extend([current] * span)
-            logits = self.model.decode(current, self._picked(), flow, (frame.shape[-2], frame.shape[-1]))["out"]
+                self._memory.extend([current] * t)
+            memory = list(self._memory) if t else []
+            logits = self.model.decode(current, memory, flow, (frame.shape[-2], frame.shape[-1]))["out"]
             stored = current
         else:
             if t and not self._memory:
-                self._memory.extend([frame] * span)
-            window = [*self._picked(), frame]
+                self._memory.extend([frame] * t)
+            window = [*self._memory, frame] if t else [frame]
             logits = self.model(torch.stack(window, dim=1), flow)["out"]
             stored = frame
         if t:
-            self._memory.append(stored)  # deque(maxlen=span) drops the oldest
+            self._memory.append(stored)  # deque(maxlen=T) drops the oldest
         return logits
-
-    def _picked(self) -> list:
-        """The cached entries at the memory offsets, oldest first ([] for a per-frame model)."""
-        return [self._memory[len(self._memory) + o] for o in self.offsets]
 
     def _keyframe_step(self, frame: Tensor, flow: Tensor | None) -> Tensor:
         """One frame of a keyframe model's schedule (see the module docstring) -> logits (B, C, H, W).
@@ -126,16 +116,3 @@ class StreamingSegmenter:
                 self._memory.append(frame)
         self._position += 1
         return logits
-
-
-def _check_offsets(offsets: Sequence[int] | None, memory_length: int, keyframe_interval: int) -> tuple[int, ...]:
-    """The memory offsets, oldest first: -T .. -1 by default; given ones must be T negative increasing ints."""
-    if offsets is None or keyframe_interval:
-        return tuple(range(-memory_length, 0))
-    offsets = tuple(int(o) for o in offsets)
-    if len(offsets) != memory_length or any(o >= 0 for o in offsets) or list(offsets) != sorted(set(offsets)):
-        raise ValueError(
-            f"memory_offsets {list(offsets)} must be {memory_length} negative offsets, oldest first "
-            f"(e.g. {list(range(-3 * memory_length, 0, 3))})"
-        )
-    return offsets
