@@ -29,15 +29,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from bench.errors import BenchError
 from bench.models.backbone import read_state_dict
 from bench.models.mit import MIT_VARIANTS, MixTransformer
 
 
-class CheckpointSizeError(ValueError):
+class CheckpointSizeError(BenchError, ValueError):
     """A MiT checkpoint whose widths or depths are another variant's than the model's."""
 
 
-class CheckpointLayoutError(ValueError):
+class CheckpointLayoutError(BenchError, ValueError):
     """A file that is no MiT checkpoint, or one with missing or unexpected tensors."""
 
 

@@ -35,6 +35,7 @@ import timm
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.errors import BenchError
 from bench.models.backbone import Backbone, PretrainedWeightsError, _create_from_hub
 from bench.models.mit import MIT_VARIANTS, MixTransformer
 from bench.models.mit_checkpoint import load_mit_checkpoint
@@ -46,11 +47,11 @@ MIT_RELEASE_HINT = (
 )
 
 
-class BackboneNameError(ValueError):
+class BackboneNameError(BenchError, ValueError):
     """A backbone name that is neither a Mix Transformer nor a timm model."""
 
 
-class FeatureLevelError(ValueError):
+class FeatureLevelError(BenchError, ValueError):
     """A head asks for a feature level its backbone does not have."""
 
 
