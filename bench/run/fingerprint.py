@@ -47,6 +47,7 @@ COMPUTING: tuple[str, ...] = (
     "bench/engine/finite.py",
     "bench/engine/batches.py",
     "bench/engine/recipe.py",
+    "bench/engine/optimizer.py",
     "bench/engine/checkpoint.py",
     "bench/engine/temporal_loss.py",
     "bench/evaluation/evaluate.py",
