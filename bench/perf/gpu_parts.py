@@ -33,6 +33,7 @@ from bench.evaluation.latency import ModeMismatchError, measure_latency
 from bench.models.registry import list_models
 from bench.perf import attention_bench
 from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext, model_overrides
+from bench.perf.gpu_fps import fps
 from bench.perf.gpu_train import train_step
 from bench.run.model import build_model
 
@@ -254,6 +255,7 @@ PARTS: dict[str, Callable[[PartContext], None]] = {
     "cuda_tests": cuda_tests,
     "attention": attention,
     "latency": latency,
+    "fps": fps,
     "train_step": train_step,
 }
 
