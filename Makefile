@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
 STAMP := $(VENV)/.installed-stamp
 DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
-SOTA_SPECS := $(DEMO_SPECS) ablations/synthetic_sota.yaml
+SOTA_SPECS := $(DEMO_SPECS) ablations/synthetic_sota.yaml ablations/synthetic_transformers.yaml
 ALL_SPECS := $(SOTA_SPECS) ablations/synthetic_keyframe.yaml ablations/synthetic_flow_source.yaml
 
 .PHONY: setup test test-fast demo demo-sota demo-all report gpu-check clean
