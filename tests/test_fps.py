@@ -35,6 +35,8 @@ def test_both_modes_at_a_fixed_size_with_flops_and_parameters():
     # recompute re-encodes the three references: about four frames of backbone and decoder against one
     assert recompute["gflops"] > 2.5 * streaming["gflops"] > 0
     assert result["params"] == sum(p.numel() for p in model.parameters())
+    per_frame_classifier = sum(p.numel() for p in model.decode_head.frame.linear_pred.parameters())
+    assert result["params_inference"] == result["params"] - per_frame_classifier
 
 
 def test_bench_latency_size_measures_the_run_under_the_protocol(tmp_path: Path):

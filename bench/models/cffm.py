@@ -78,6 +78,10 @@ class CFFM(nn.Module):
         self.decode_head.dropout = nn.Dropout2d(head.dropout)
         self.decode_head.linear_pred2 = nn.Conv2d(2 * decoder_channels, num_classes, 1)
 
+    def training_only_modules(self) -> list[nn.Module]:
+        """The per-frame classifier: its prediction is the training-only aux output."""
+        return [self.decode_head.frame.linear_pred]
+
     def extract(self, image: Tensor) -> dict[str, Any]:
         """image (B, 3, H, W) -> {"context": (B, D, h8, w8), "pooled": [block][slot] (B, h', w', D)} and, in
         training mode, {"frame_logits": (B, K, h4, w4)} (the per-frame SegFormer prediction)."""
