@@ -46,7 +46,7 @@ def test_partial_file_warns_and_foreign_file_raises(tmp_path):
     assert any(k.startswith("layer4") for k in bb.load_report["missing"])
     foreign = tmp_path / "foreign.pth"
     torch.save({"decoder.weight": torch.zeros(3)}, foreign)
-    with pytest.raises(PretrainedWeightsError, match="none of the known layouts"):
+    with pytest.raises(PretrainedWeightsError, match="matches backbone"):
         Backbone("resnet18", pretrained_path=str(foreign))
     other = tmp_path / "resnet50.pth"
     torch.save(timm.create_model("resnet50", pretrained=False).state_dict(), other)

@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from bench.weights.errors import LayoutError
 from bench.weights.files import Checkpoint, read_checkpoint, sha256_of
-from bench.weights.layouts import BACKBONE_FORMATS, Layout, detect_layout
-from bench.weights.mapping import SUITE_BACKBONE, suite_model, suite_state
+from bench.weights.layouts import BACKBONE_FORMATS, Layout, detect_layout, guess_format
+from bench.weights.mapping import SUITE_BACKBONE, Mapped, backbone_state, suite_model, suite_state
 from bench.weights.mismatch import check_fit
 
 
@@ -92,15 +92,20 @@ def load_weights(model: nn.Module, source: str | Path | Checkpoint, checkpoint_f
 
 
 def backbone_weights(path: str | Path) -> dict[str, Tensor]:
-    """The backbone weights of any supported file (a backbone, a whole mmseg model, a suite checkpoint) under
-    timm's names (``conv1.0.weight``, ``layer1.0.conv1.weight``); an ImageNet classifier (``fc.*``) is left out."""
+    """The backbone weights of a file under timm's names, for the lenient ``model.pretrained_path``: mmcv/mmseg
+    ResNet keys (a backbone, or the backbone of a whole mmseg model) mapped (``stem.*`` -> ``conv1.*`` / ``bn1``),
+    a suite checkpoint's ``backbone.body.*``, and any other layout (timm, Swin, ...) as it is, a ``backbone.``
+    prefix removed. An ImageNet classifier (``fc.*``) stays in; the backbone's loader ignores it."""
     ckpt = read_checkpoint(path, hint="give the path of the downloaded file, or set model.pretrained=false")
-    layout = detect_layout(ckpt.state, "auto", ckpt.path)
-    if layout.format not in BACKBONE_FORMATS:
-        layout = detect_layout(ckpt.state, "mmcv_resnet" if layout.format == "mmseg" else "timm_resnet", ckpt.path)
-    mapped = suite_state(ckpt.state, layout)
-    state = {k[len(SUITE_BACKBONE) :]: v for k, v in mapped.state.items()}
-    return state | {k: ckpt.state[k] for k in mapped.unmapped}
+    found = guess_format(list(ckpt.state))
+    if found in ("mmseg", "mmcv_resnet"):
+        mapped = Mapped()
+        backbone_state(ckpt.state, "mmcv_resnet", mapped)
+        return {k[len(SUITE_BACKBONE) :]: v for k, v in mapped.state.items()} | {
+            k: ckpt.state[k] for k in mapped.unmapped
+        }
+    prefix = SUITE_BACKBONE if found == "bench" else "backbone."
+    return {k.removeprefix(prefix): v for k, v in ckpt.state.items() if found != "bench" or k.startswith(prefix)}
 
 
 def built_with_weights(build: Callable[[], nn.Module], checkpoint: str | Path, checkpoint_format: str) -> nn.Module:

@@ -64,11 +64,11 @@ def suite_state(state: dict[str, Tensor], layout: Layout) -> Mapped:
         for key, value in state.items():
             mapped.add(key, to_suite_key(key, layout.model), value)
     else:
-        _backbone_state(state, layout.format, mapped)
+        backbone_state(state, layout.format, mapped)
     return mapped
 
 
-def _backbone_state(state: dict[str, Tensor], checkpoint_format: str, mapped: Mapped) -> None:
+def backbone_state(state: dict[str, Tensor], checkpoint_format: str, mapped: Mapped) -> None:
     """A backbone read from a backbone file, or from the backbone of a whole model (the rest ``ignored``)."""
     keys = list(state)
     if any(k.startswith(SUITE_BACKBONE) for k in keys):
