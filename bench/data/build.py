@@ -22,8 +22,9 @@ from bench.data.cityscapes import build_cityscapes
 from bench.data.errors import DatasetError
 from bench.data.memory import is_consecutive
 from bench.data.synthetic import build_synthetic
+from bench.data.vspw import build_vspw
 
-DATASETS = ("synthetic", "cityscapes", "camvid")
+DATASETS = ("synthetic", "cityscapes", "camvid", "vspw")
 
 
 def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> Dataset:
@@ -38,6 +39,8 @@ def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: b
         return build_cityscapes(data_cfg, split, memory_length, train)
     if name == "camvid":
         return build_camvid(data_cfg, split, memory_length, train)
+    if name == "vspw":
+        return build_vspw(data_cfg, split, memory_length, train)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
@@ -48,6 +51,16 @@ def check_memory_support(data_cfg: DataConfig) -> None:
             f"data.memory_source=labelled is for label-only video sets (camvid); "
             f"{data_cfg.dataset} has video frames: use data.memory_source=video"
         )
+    vspw_only = {
+        "data.reverse_prob": data_cfg.reverse_prob != 0.0,
+        "data.train_sampling": data_cfg.train_sampling != "frame",
+        "data.missing_files": data_cfg.missing_files != "error",
+    }
+    for key, changed in vspw_only.items():
+        if changed and data_cfg.dataset != "vspw":
+            raise ConfigError(
+                f"{key} is implemented for data.dataset=vspw only; leave it at its default for {data_cfg.dataset}"
+            )
     if data_cfg.dataset == "synthetic" and not is_consecutive(data_cfg):
         raise ConfigError(
             "synthetic clips only have consecutive memory frames; leave data.memory_offsets, "
