@@ -1,11 +1,12 @@
-"""Build a clip dataset from a ``DataConfig`` and batch its samples.
+"""Build a clip dataset (or a split as whole videos) from a ``DataConfig`` and batch its samples.
 
 Usage::
 
-    from bench.data.build import build_dataset, collate_clips
+    from bench.data.build import build_dataset, build_videos, collate_clips
     dataset = build_dataset(cfg.data, "train", memory_length=2, train=True)
     loader = DataLoader(dataset, batch_size=8, shuffle=True, collate_fn=collate_clips)
     batch = next(iter(loader))  # frames (B, T+1, 3, H, W), label (B, H, W), flow (B, T, 2, H, W), name [B]
+    videos = build_videos(cfg.data, "val")   # bench.data.videos.VideoSet: every labelled frame of each video
 
 Every dataset exposes ``num_classes``, ``class_names`` and ``ignore_index`` (255). Asking for
 ``memory_length + 1`` (e.g. for temporal consistency) just returns one more past frame.
@@ -21,8 +22,9 @@ from bench.data.camvid import build_camvid
 from bench.data.cityscapes import build_cityscapes
 from bench.data.errors import DatasetError
 from bench.data.memory import is_consecutive
-from bench.data.synthetic import build_synthetic
-from bench.data.vspw import build_vspw
+from bench.data.synthetic import build_synthetic, build_synthetic_videos
+from bench.data.videos import VideoSet
+from bench.data.vspw import VspwVideos, build_vspw
 
 DATASETS = ("synthetic", "cityscapes", "camvid", "vspw")
 
@@ -42,6 +44,20 @@ def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: b
     if name == "vspw":
         return build_vspw(data_cfg, split, memory_length, train)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def build_videos(data_cfg: DataConfig, split: str) -> VideoSet:
+    """``split`` as whole videos, every labelled frame in order (``bench.data.videos``): VSPW, or the synthetic
+    clips rendered as videos of ``data.synthetic.val_video_length`` frames. Other datasets label one frame per
+    snippet (Cityscapes) or one per second (CamVid), too sparse for whole-video metrics."""
+    if data_cfg.dataset == "vspw":
+        return VspwVideos(data_cfg.root, split, data_cfg.missing_files)
+    if data_cfg.dataset == "synthetic":
+        return build_synthetic_videos(data_cfg, split)
+    raise DatasetError(
+        f"whole-video evaluation needs densely labelled videos (vspw, synthetic); {data_cfg.dataset} labels too "
+        "few frames per video"
+    )
 
 
 def check_memory_support(data_cfg: DataConfig) -> None:

@@ -39,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ from bench.constants import IGNORE_INDEX
 from bench.data.classes import class_hue, synthetic_class_names
 from bench.data.errors import DatasetError
 from bench.data.transforms import ClipTransform, clip_sample
+from bench.data.videos import VideoFrame, VideoSet
 
 SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
 TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
@@ -84,6 +86,22 @@ class RenderedClip:
     labels: torch.Tensor
     flow: torch.Tensor
     step_flow: torch.Tensor | None = None
+
+
+@dataclass
+class RenderedVideo:
+    """A whole video for whole-video evaluation: frames uint8 ``(F, 3, H, W)``, labels int64 ``(F, H, W)`` (every
+    frame labelled), step_flow float32 ``(F-1, 2, H, W)``: ``step_flow[i]`` = frame i+1 -> frame i."""
+
+    frames: torch.Tensor
+    labels: torch.Tensor
+    step_flow: torch.Tensor
+
+
+def _to_uint8(image: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) floats in [0, 1] -> uint8 (F, 3, H, W)."""
+    frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(frames))
 
 
 @dataclass(frozen=True)
@@ -170,17 +188,57 @@ class SyntheticVideo:
             )
         scene_rng, cue_rng, degrade_rng = self._streams(split, index)
         background, objects = self._background(scene_rng), self._objects(scene_rng)
-        height, width = self.size
         times = np.arange(-(num_frames - 1), 1, dtype=np.float64)  # frame time relative to the current frame
-        ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
-        image = self._render_background(background, times, xs, ys)
-        labels = np.zeros((num_frames, height, width), dtype=np.int64)
-        top = np.full((num_frames, height, width), -1, dtype=np.int64)
         # drawn for every frame of the whole clip, then cut, so a frame's cue does not depend on num_frames
         cue = (cue_rng.random(self.clip_length) < self.cue_prob)[-num_frames:]
         cue[-1] = self.current_cue == "visible"
         if not degrade:
             cue[:] = True
+        image, labels, top, positions = self._draw(background, objects, times, cue)
+        flow = self._flow(background, positions, times, top[-1])
+        step_flow = self._step_flow(background, positions, top)
+        if degrade:
+            image[-1] = self._degrade(image[-1], degrade_rng)
+        return RenderedClip(
+            frames=_to_uint8(image),
+            labels=torch.from_numpy(labels),
+            flow=torch.from_numpy(flow.astype(np.float32)),
+            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
+        )
+
+    def render_video(self, split: str, index: int, num_frames: int) -> RenderedVideo:
+        """Render clip ``index`` of ``split`` as a video of ``num_frames`` frames, every frame labelled, for
+        whole-video evaluation: the scene of the clip, extended into the past, in which EVERY frame shows the class
+        hues with probability ``cue_prob`` (``current_cue="visible"``: always) and gets the optional degradations;
+        no frame is special, since each is the current frame in turn."""
+        if num_frames < 1:
+            raise ValueError(f"a video needs at least one frame, got {num_frames}")
+        scene_rng, cue_rng, degrade_rng = self._streams(split, index)
+        background, objects = self._background(scene_rng), self._objects(scene_rng)
+        times = np.arange(-(num_frames - 1), 1, dtype=np.float64)
+        cue = cue_rng.random(num_frames) < self.cue_prob
+        if self.current_cue == "visible":
+            cue[:] = True
+        image, labels, top, positions = self._draw(background, objects, times, cue)
+        step_flow = self._step_flow(background, positions, top)
+        for k in range(num_frames):
+            image[k] = self._degrade(image[k], degrade_rng)
+        return RenderedVideo(
+            frames=_to_uint8(image),
+            labels=torch.from_numpy(labels),
+            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
+        )
+
+    def _draw(
+        self, background: dict, objects: list[dict], times: np.ndarray, cue: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Frames at ``times``: image (F, H, W, 3) floats, labels (F, H, W), topmost object per pixel (-1 for the
+        background) and each object's centre (F, 2); objects show their hue where ``cue`` (F,) is True."""
+        height, width = self.size
+        ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
+        image = self._render_background(background, times, xs, ys)
+        labels = np.zeros((len(times), height, width), dtype=np.int64)
+        top = np.full((len(times), height, width), -1, dtype=np.int64)
         positions = []
         for k, obj in enumerate(objects):
             centre = _bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
@@ -196,17 +254,7 @@ class SyntheticVideo:
             image = np.where(mask[..., None], value * (1 - saturation + saturation * hue), image)
             labels[mask] = obj["cls"]
             top[mask] = k
-        flow = self._flow(background, positions, times, top[-1])
-        step_flow = self._step_flow(background, positions, top)
-        if degrade:
-            image[-1] = self._degrade(image[-1], degrade_rng)
-        frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
-        return RenderedClip(
-            frames=torch.from_numpy(np.ascontiguousarray(frames)),
-            labels=torch.from_numpy(labels),
-            flow=torch.from_numpy(flow.astype(np.float32)),
-            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
-        )
+        return image, labels, top, positions
 
     def _render_background(self, background: dict, times: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Camera-translated plane-wave texture: (F, H, W, 3) floats."""
@@ -350,10 +398,32 @@ class SyntheticClips(Dataset):
         return sample
 
 
-def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:
-    """The synthetic dataset of ``data_cfg.synthetic`` (train clips for ``train``, val clips otherwise)."""
+class SyntheticVideos(VideoSet):
+    """The clips of a split rendered as whole videos of ``length`` frames (``SyntheticVideo.render_video``), every
+    frame labelled: the synthetic input of whole-video evaluation (``data.synthetic.val_video_length``)."""
+
+    def __init__(self, video: SyntheticVideo, split: str, count: int, length: int) -> None:
+        self.skipped_files: list[str] = []  # nothing is read from disk
+        if split not in SPLIT_CODES:
+            raise DatasetError(f"unknown synthetic split {split!r}; choose one of {sorted(SPLIT_CODES)}")
+        self.video, self.split, self.length = video, split, length
+        self.num_classes = video.num_classes
+        self.class_names = synthetic_class_names(video.num_classes)
+        self.names = [f"synthetic-{split}-{index:06d}" for index in range(count)]
+
+    def frame_names(self, video: str) -> list[str]:
+        return [f"{k:06d}" for k in range(self.length)]
+
+    def frames(self, video: str, images: bool = True) -> Iterator[VideoFrame]:
+        rendered = self.video.render_video(self.split, self.names.index(video), self.length)
+        for name, image, label in zip(self.frame_names(video), rendered.frames, rendered.labels):
+            yield VideoFrame(name, image if images else None, label, label.numpy())
+
+
+def synthetic_video(data_cfg: DataConfig) -> SyntheticVideo:
+    """The renderer described by ``data.synthetic``."""
     cfg = data_cfg.synthetic
-    video = SyntheticVideo(
+    return SyntheticVideo(
         size=(int(cfg.size[0]), int(cfg.size[1])),
         num_classes=int(cfg.num_classes),
         clip_length=int(cfg.clip_length),
@@ -368,5 +438,18 @@ def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train:
         blur=float(cfg.blur),
         seed=int(cfg.seed),
     )
+
+
+def build_synthetic_videos(data_cfg: DataConfig, split: str) -> SyntheticVideos:
+    """The clips of ``split`` as videos of ``data.synthetic.val_video_length`` frames (0: ``clip_length``)."""
+    cfg = data_cfg.synthetic
+    count = int(cfg.train_clips) if split == "train" else int(cfg.val_clips)
+    return SyntheticVideos(synthetic_video(data_cfg), split, count, int(cfg.val_video_length or cfg.clip_length))
+
+
+def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:
+    """The synthetic dataset of ``data_cfg.synthetic`` (train clips for ``train``, val clips otherwise)."""
+    cfg = data_cfg.synthetic
+    video = synthetic_video(data_cfg)
     num_clips = int(cfg.train_clips) if split == "train" else int(cfg.val_clips)
     return SyntheticClips(video, split, num_clips, memory_length, ClipTransform.from_config(data_cfg, train))

@@ -27,12 +27,13 @@ Usage::
 
     dataset = VspwClips("/data/VSPW_480p", "val", memory_length=3, transform=ClipTransform(train=False),
                         data_cfg=cfg.data)
-    videos = index_split("/data/VSPW_480p", "val", missing="error")[0]     # [VspwVideo] for whole-video work
+    videos = VspwVideos("/data/VSPW_480p", "val")          # whole videos (bench.data.videos), raw masks included
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +45,10 @@ from bench.constants import IGNORE_INDEX
 from bench.data.classes import VSPW_CLASSES
 from bench.data.clips import FileClips
 from bench.data.errors import DatasetError
-from bench.data.io import layout_error
+from bench.data.io import layout_error, map_label, read_raw_label, read_rgb
 from bench.data.memory import memory_positions
 from bench.data.transforms import ClipTransform
+from bench.data.videos import VideoFrame, VideoSet
 
 log = logging.getLogger("bench.data.vspw")
 
@@ -242,6 +244,31 @@ class VspwClips(FileClips):
         item = self.items[index]
         use_backward = item["backward"] is not None and (backward or item["frames"] is None)
         return self._read({**item, "frames": item["backward"] if use_backward else item["frames"]})
+
+
+class VspwVideos(VideoSet):
+    """The videos of a VSPW split for whole-video evaluation and scoring (``bench.data.videos``); test videos have
+    no masks (their frames come with ``label=None``)."""
+
+    num_classes = NUM_CLASSES
+    class_names = VSPW_CLASSES
+
+    def __init__(self, root: str | Path, split: str, missing: str = "error") -> None:
+        self.root, self.split = Path(root), split
+        videos, self.skipped_files = index_split(self.root, split, missing)
+        self.videos = {video.name: video for video in videos}
+        self.names = list(self.videos)
+        self.gt_lut = vspw_lut()
+
+    def frame_names(self, video: str) -> list[str]:
+        return list(self.videos[video].frames)
+
+    def frames(self, video: str, images: bool = True) -> Iterator[VideoFrame]:
+        entry = self.videos[video]
+        for name, image, mask in zip(entry.frames, entry.images, entry.masks):
+            raw = None if mask is None else read_raw_label(mask)
+            label = None if raw is None else map_label(raw, self.gt_lut, NUM_CLASSES, mask, MASK_VALUES)
+            yield VideoFrame(name, read_rgb(image) if images else None, label, raw)
 
 
 def build_vspw(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> VspwClips:

@@ -2,7 +2,8 @@
 
 * ``bench.metrics.segmentation``: confusion matrix, mIoU under its two conventions, per-class IoU, accuracies;
 * ``bench.metrics.temporal``: flow-warped consistency of consecutive predictions (pixel agreement, ETC's TC);
-* ``bench.metrics.video_consistency``: VSPW's mVC_C (official and the variants in circulation).
+* ``bench.metrics.video_consistency``: VSPW's mVC_C (official and the variants in circulation);
+* ``bench.metrics.video_scores``: all of it per video, for whole-video evaluation and scoring prediction folders.
 
 The names below are importable from ``bench.metrics`` directly, as before the package was split.
 """
@@ -27,6 +28,7 @@ from bench.metrics.temporal import (
     warp_prediction,
 )
 from bench.metrics.video_consistency import VC_VARIANTS, VcVariant, VideoConsistency, mvc
+from bench.metrics.video_scores import VideoScores
 
 __all__ = [
     "MIOU_CONVENTIONS",
@@ -36,6 +38,7 @@ __all__ = [
     "PixelAgreement",
     "VcVariant",
     "VideoConsistency",
+    "VideoScores",
     "confusion_matrix",
     "iou_per_class",
     "mean_class_accuracy",
