@@ -31,7 +31,7 @@ ID_SPACES = ("class", "mask")
 
 
 def _video_status(root: Path, videos: VideoSet, video: str) -> str:
-    """"complete", "absent" (no prediction file at all) or "partial" for the predictions of ``video``."""
+    """ "complete", "absent" (no prediction file at all) or "partial" for the predictions of ``video``."""
     present = [(root / video / f"{frame}.png").is_file() for frame in videos.frame_names(video)]
     return "complete" if all(present) else "absent" if not any(present) else "partial"
 
