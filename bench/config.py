@@ -277,6 +277,19 @@ class TrainConfig(Checked):
         "all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones"
     )
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
+    # the optimiser of the SegFormer / CFFM line (VSS-CFFM local_configs/cffm/*/cffm.*.480x480.vspw2.160k.py)
+    optimizer: str = choice(
+        "sgd", ("sgd", "adamw"), "sgd (momentum, weight_decay: TMANet) or adamw (betas, weight_decay: SegFormer, CFFM)"
+    )
+    betas: list[float] = listed([0.9, 0.999], 2, "adamw betas")
+    head_lr_mult: float = bounded(
+        1.0, 0.0, help="lr multiplier of every parameter outside model.backbone (mmseg custom_keys head; CFFM 10)"
+    )
+    norm_decay_mult: float = bounded(
+        1.0, 0.0, help="weight-decay multiplier of normalisation layers' parameters (SegFormer / CFFM: 0)"
+    )
+    warmup_iters: int = bounded(0, 0, help="linear warm-up iterations before the poly schedule (CFFM 1500)")
+    warmup_ratio: float = bounded(1e-6, 0.0, 1.0, "lr at iteration 0 of the warm-up, a fraction of the scheduled lr")
     tc_loss_weight: float = bounded(
         0.0,
         0.0,

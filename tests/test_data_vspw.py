@@ -69,7 +69,7 @@ def test_suite_offsets_count_positions_and_repeat_the_first_frame(vspw_root):
 
 
 def test_reversed_clips_read_later_frames_mirrored_at_the_end(vspw_root):
-    cfg = vspw_config(vspw_root, memory_preset="cffm", reverse_prob=1.0, photometric=False, flip=False)
+    cfg = vspw_config(vspw_root, memory_preset="cffm", reverse_prob=1.0, photometric=False, scale_range=[1.0, 1.0])
     dataset = build_dataset(cfg, "train", memory_length=3, train=True)
     first = [item for item in dataset.items if item["name"].startswith("1_aaa")]  # 12 frames
     assert positions(first[0], "backward") == [9, 6, 3, 0] and positions(first[2], "backward") == [11, 8, 5, 2]
@@ -81,13 +81,17 @@ def test_reversed_clips_read_later_frames_mirrored_at_the_end(vspw_root):
     assert all(item["backward"] is None for item in evaluation.items)  # never reversed outside training
 
 
-def test_video_sampling_makes_one_item_per_video(vspw_root):
-    cfg = vspw_config(vspw_root, train_sampling="video", memory_preset="cffm", first_frames="skip")
+def test_video_sampling_makes_one_item_per_video_drawn_among_frames_with_complete_memory(vspw_root):
+    cfg = vspw_config(vspw_root, train_sampling="video", memory_preset="cffm")
     dataset = build_dataset(cfg, "train", memory_length=3, train=True)
-    assert len(dataset) == 1  # 2_bbb has 5 frames: none with 9 earlier frames, so no item
+    assert len(dataset) == 2
     torch.manual_seed(0)
-    names = {dataset[0]["name"] for _ in range(30)}
-    assert names <= {f"1_aaa/{frame_name(k)}" for k in (9, 10, 11)} and len(names) > 1
+    names = [{dataset[v]["name"] for _ in range(30)} for v in (0, 1)]
+    assert names[0] <= {f"1_aaa/{frame_name(k)}" for k in (9, 10, 11)} and len(names[0]) > 1  # as CFFM's sampler
+    assert len(names[1]) > 2  # 2_bbb (5 frames) has no frame with 9 earlier ones: any of its frames
+    cfg.first_frames = "skip"
+    skipping = build_dataset(cfg, "train", memory_length=3, train=True)
+    assert len(skipping) == 1  # with first_frames=skip, 2_bbb has no item at all
 
 
 def test_a_missing_or_empty_file_is_named_or_skipped_and_counted(vspw_root):
@@ -126,3 +130,19 @@ def test_bad_trees_and_options_get_one_line_errors(vspw_root, tmp_path):
         DataConfig(dataset="vspw", memory_preset="cffm", memory_offsets=[-2, -1])
     with pytest.raises(ConfigError, match=r"data.memory_preset=cffm \[-9, -6, -3\] has 3 entries but 2"):
         build_dataset(vspw_config(vspw_root, memory_preset="cffm"), "val", 2, train=False)
+
+
+def test_the_cffm_line_recipe_config_loads_and_builds_on_a_vspw_tree(vspw_root):
+    from bench.config import load_config
+
+    cfg = load_config("configs/vspw_tmanet.yaml", [f"data.root={vspw_root}", "device=cpu"])
+    assert (cfg.data.memory_preset, cfg.model.memory_length, cfg.data.crop_size) == ("cffm", 3, [480, 480])
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.head_lr_mult, cfg.train.warmup_iters) == (
+        "adamw",
+        6e-5,
+        10,
+        1500,
+    )
+    train = build_dataset(cfg.data, "train", cfg.model.memory_length, train=True)
+    assert len(train) == 2 and train.reverse_prob == 0.5  # one item per video
+    assert len(build_dataset(cfg.data, "val", cfg.model.memory_length, train=False)) == 11  # every labelled frame

@@ -185,13 +185,19 @@ class VspwClips(FileClips):
         self.video_items = self._usable_by_video()
 
     def _usable_by_video(self) -> list[tuple[list[int], list[int]]]:
-        """Per video with an item: (items usable forwards, items usable backwards); train_sampling=video draws."""
+        """Per video with an item: (items to draw forwards, items to draw backwards) for train_sampling=video. As
+        CFFM's sampler, a draw is among the frames whose memory lies inside the video in that direction; a video
+        without any such frame draws among all its usable items."""
         usable: list[tuple[list[int], list[int]]] = [([], []) for _ in self.videos]
+        complete: list[tuple[list[int], list[int]]] = [([], []) for _ in self.videos]
         for i, item in enumerate(self.items):
             for direction, key in enumerate(("frames", "backward")):
                 if item[key] is not None:
                     usable[item["video"]][direction].append(i)
-        return [pair for pair in usable if pair[0] or pair[1]]
+                    if item[f"{key}_complete"]:
+                        complete[item["video"]][direction].append(i)
+        drawn = [tuple(c or u for c, u in zip(full, all_)) for full, all_ in zip(complete, usable)]
+        return [pair for pair in drawn if pair[0] or pair[1]]
 
     def _index(self) -> list[dict]:
         self.videos, self.skipped_files = index_split(self.root, self.split, self.data_cfg.missing_files)
@@ -214,7 +220,9 @@ class VspwClips(FileClips):
                     self.skipped.append(name)
                     continue
                 item = {"name": name, "label": video.masks[position], "lut": lut, "video": number}
-                items.append({**item, "frames": forward, "backward": backward})
+                items.append(
+                    {**item, "frames": forward, "backward": backward, **self._complete(video, position, offsets)}
+                )
         if self.skipped:
             log.info("VSPW %s: %d labelled frames skipped (data.first_frames=skip)", self.split, len(self.skipped))
         if not items:
@@ -231,6 +239,14 @@ class VspwClips(FileClips):
         return tuple(
             None if p is None else [video.images[i] for i in p] + [video.images[position]] for p in (forward, backward)
         )
+
+    def _complete(self, video: VspwVideo, position: int, offsets: tuple[int, ...]) -> dict[str, bool]:
+        """Whether the memory of ``position`` lies inside the video forwards and backwards (no first-frames rule)."""
+        last = len(video.frames) - 1
+        return {
+            "frames_complete": all(position + o >= 0 for o in offsets),
+            "backward_complete": all(position - o <= last for o in offsets),
+        }
 
     def __len__(self) -> int:
         return len(self.video_items) if self.by_video else len(self.items)
