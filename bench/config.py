@@ -279,9 +279,12 @@ class TrainConfig(Checked):
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
     # the optimiser of the SegFormer / CFFM line (VSS-CFFM local_configs/cffm/*/cffm.*.480x480.vspw2.160k.py)
     optimizer: str = choice(
-        "sgd", ("sgd", "adamw"), "sgd (momentum, weight_decay: TMANet) or adamw (betas, weight_decay: SegFormer, CFFM)"
+        "sgd",
+        ("sgd", "adamw"),
+        "sgd (momentum, weight_decay: TMANet) or adamw (adamw_beta1/2, weight_decay: SegFormer, CFFM)",
     )
-    betas: list[float] = listed([0.9, 0.999], 2, "adamw betas")
+    adamw_beta1: float = bounded(0.9, 0.0, 1.0, "adamw: first-moment decay (beta1)")
+    adamw_beta2: float = bounded(0.999, 0.0, 1.0, "adamw: second-moment decay (beta2)")
     head_lr_mult: float = bounded(
         1.0, 0.0, help="lr multiplier of every parameter outside model.backbone (mmseg custom_keys head; CFFM 10)"
     )
