@@ -1,4 +1,4 @@
-"""The neutral scorer (bench.scoring) on a tiny VSPW tree: the same numbers as a written-out transcription of the
+"""The neutral scorer (bench.evaluation.scoring) on a tiny VSPW tree: the same numbers as a written-out transcription of the
 official scripts (VC_perclip.py of VSPW_baseline and of CFFM, VSPW's Evaluator), palette and index PNGs alike,
 and a one-line error for every kind of bad prediction folder."""
 
@@ -16,7 +16,7 @@ from bench.data import DatasetError
 from bench.data.catalog import default_palette
 from bench.data.submission import read_prediction, submission_file, write_prediction
 from bench.data.vspw import VspwVideos, vspw_lut
-from bench.scoring import score_predictions
+from bench.evaluation.scoring import score_predictions
 
 VIDEOS = {"3_ccc": 11, "5_eee": 20}
 PALETTE = default_palette(124)

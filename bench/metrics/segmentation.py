@@ -11,7 +11,7 @@ conventions circulate, and on a split where some class is predicted but never la
 
 * ``nonzero_union`` (the suite's default, ``mean_iou``): the mean over classes present in the ground truth or
   the predictions; a class absent from both has IoU 0/0 and is skipped, as mmseg's ``nanmean`` and
-  cityscapesscripts do (baselines.md §4). A class predicted but never labelled counts with IoU 0.
+  cityscapesscripts do (docs/baselines.md §4). A class predicted but never labelled counts with IoU 0.
 * ``present_in_gt`` (``mean_iou_present_in_gt``): the mean over the classes present in the ground truth only,
   as the VSPW authors' evaluator does (``Evaluator.Mean_Intersection_over_Union`` of VSPW_baseline and of the
   ``VC_perclip.py`` that CFFM ships): a class that is only predicted does not enter the mean (its false
