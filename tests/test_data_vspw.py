@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from vspw_tree import H, W, frame_name, write_vspw_tree
+from helpers.vspw_tree import H, W, frame_name, write_vspw_tree
 
 from bench.config import ConfigError, DataConfig
 from bench.data import DatasetError, build_dataset
@@ -119,7 +119,7 @@ def test_bad_trees_and_options_get_one_line_errors(vspw_root, tmp_path):
     with pytest.raises(DatasetError, match="4_ddd of split 'test' has no mask folder"):
         build_dataset(vspw_config(vspw_root), "test", 0, train=False)
     mask = np.full((H, W), 130, dtype=np.uint8)
-    from vspw_tree import write_mask
+    from helpers.vspw_tree import write_mask
 
     write_mask(vspw_root / "data" / "3_ccc" / "mask" / f"{frame_name(0)}.png", mask)
     with pytest.raises(DatasetError, match=r"holds invalid values \[130\]; allowed are 0 \(others\), 1..124"):

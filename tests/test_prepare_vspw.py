@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from vspw_tree import H, W, frame_name, write_mask, write_vspw_tree
+from helpers.vspw_tree import H, W, frame_name, write_mask, write_vspw_tree
 
 from bench.data import DatasetError
 from bench.data.classes import VSPW_CLASSES

@@ -1,4 +1,4 @@
-"""The neutral scorer (bench.evaluation.scoring) on a tiny VSPW tree: the same numbers as a written-out transcription of the
+"""The neutral scorer (bench.evaluation.scoring) on a tiny VSPW tree: the same numbers as a written-out
 official scripts (VC_perclip.py of VSPW_baseline and of CFFM, VSPW's Evaluator), palette and index PNGs alike,
 and a one-line error for every kind of bad prediction folder."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.vspw_tree import H, W, frame_name, write_mask, write_vspw_tree
 from PIL import Image
-from vspw_tree import H, W, frame_name, write_mask, write_vspw_tree
 
 from bench.data import DatasetError
 from bench.data.catalog import default_palette

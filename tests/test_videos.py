@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from vspw_tree import frame_name, mask_of, write_vspw_tree
+from helpers.vspw_tree import frame_name, mask_of, write_vspw_tree
 
 from bench.config import DataConfig, SyntheticConfig
 from bench.data import DatasetError, build_videos

@@ -22,7 +22,8 @@ from bench.data.camvid import build_camvid
 from bench.data.cityscapes import build_cityscapes
 from bench.data.errors import DatasetError
 from bench.data.memory import is_consecutive
-from bench.data.synthetic import build_synthetic, build_synthetic_videos
+from bench.data.synthetic import build_synthetic
+from bench.data.synthetic_videos import build_synthetic_videos
 from bench.data.videos import VideoSet
 from bench.data.vspw import VspwVideos, build_vspw
 

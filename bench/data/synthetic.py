@@ -38,8 +38,6 @@ Usage::
 
 from __future__ import annotations
 
-import colorsys
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,30 +48,13 @@ from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.classes import class_hue, synthetic_class_names
 from bench.data.errors import DatasetError
+from bench.data.synthetic_shapes import SHAPES, TEXTURES, bounce, gaussian_blur, hue_rgb, shape_mask, texture
 from bench.data.transforms import ClipTransform, clip_sample
-from bench.data.videos import VideoFrame, VideoSet
 
-SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
-TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 CUE_MODES = ("hidden", "visible")
 CUE_SATURATION = 0.9
 OBJECTS_PER_CLIP = (2, 3)
-
-
-def _hue_rgb(hue: float) -> np.ndarray:
-    """Fully saturated, full-value RGB of ``hue``; ``v * (1 - s + s * rgb)`` is then HSV (hue, s, v)."""
-    return np.array(colorsys.hsv_to_rgb(hue, 1.0, 1.0))
-
-
-def _bounce(
-    start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> np.ndarray:
-    """Positions (F, 2) at ``times`` of a point moving at ``velocity`` and reflected at ``low``/``high``."""
-    span = high - low
-    free = (start - low)[None] + times[:, None] * velocity[None]  # unbounded travel from ``low``
-    folded = np.mod(free, 2 * span)
-    return low + np.where(folded > span, 2 * span - folded, folded)
 
 
 @dataclass
@@ -241,16 +222,16 @@ class SyntheticVideo:
         top = np.full((len(times), height, width), -1, dtype=np.int64)
         positions = []
         for k, obj in enumerate(objects):
-            centre = _bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
+            centre = bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
             positions.append(centre)
             ux, uy = xs[None] - centre[:, 0, None, None], ys[None] - centre[:, 1, None, None]
             cos_o, sin_o = np.cos(obj["orientation"]), np.sin(obj["orientation"])
             a, b = ux * cos_o + uy * sin_o, -ux * sin_o + uy * cos_o
-            mask = _shape_mask(obj["shape"], a, b, obj["radius"], obj["aspect"])
-            shade = _texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])
+            mask = shape_mask(obj["shape"], a, b, obj["radius"], obj["aspect"])
+            shade = texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])
             value = obj["value"] * (1 - 0.3 * shade)[..., None]  # (F, H, W, 1): the instance pattern
             saturation = CUE_SATURATION * cue[:, None, None, None]
-            hue = _hue_rgb(class_hue(obj["cls"], self.num_classes))
+            hue = hue_rgb(class_hue(obj["cls"], self.num_classes))
             image = np.where(mask[..., None], value * (1 - saturation + saturation * hue), image)
             labels[mask] = obj["cls"]
             top[mask] = k
@@ -310,51 +291,6 @@ class SyntheticVideo:
         return image
 
 
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an ``(H, W, C)`` float image (edges replicated)."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
-    height, width = image.shape[:2]
-    rows = sum(w * padded[i : i + height] for i, w in enumerate(taps))
-    return sum(w * rows[:, i : i + width] for i, w in enumerate(taps))
-
-
-def _shape_mask(shape: int, a: np.ndarray, b: np.ndarray, radius: float, aspect: float) -> np.ndarray:
-    """Inside-test in the object's rotated frame (a, b); ``radius`` sets the size."""
-    name = SHAPES[shape]
-    if name == "disc":
-        return a * a + b * b <= radius * radius
-    if name == "rectangle":
-        return (np.abs(a) <= radius) & (np.abs(b) <= radius * aspect)
-    if name == "triangle":  # equilateral, circumradius 1.5 * radius (area close to a disc's): three half-planes
-        inside = np.ones(a.shape, dtype=bool)
-        for j in range(3):
-            normal = np.pi / 2 + 2 * np.pi * j / 3
-            inside &= a * np.cos(normal) + b * np.sin(normal) <= 0.75 * radius
-        return inside
-    if name == "diamond":
-        return np.abs(a) / radius + np.abs(b) / (radius * aspect) <= 1
-    distance = np.sqrt(a * a + b * b)  # ring: its hole shows what lies behind
-    return (distance <= radius) & (distance >= 0.5 * radius)
-
-
-def _texture(texture: int, a: np.ndarray, b: np.ndarray, wavelength: float, phase: float, radius: float) -> np.ndarray:
-    """Texture intensity in [0, 1], attached to the object (a function of its local coordinates)."""
-    name = TEXTURES[texture]
-    k = 2 * np.pi / wavelength
-    if name == "stripes":
-        return 0.5 + 0.5 * np.sin(k * a + phase)
-    if name == "checker":
-        return 0.5 + 0.5 * np.tanh(2 * np.sin(k * a) * np.sin(k * b))
-    if name == "rings":
-        return 0.5 + 0.5 * np.sin(k * np.sqrt(a * a + b * b) + phase)
-    if name == "dots":
-        return 0.5 + 0.5 * np.cos(k * a) * np.cos(k * b)
-    return np.clip(0.5 + 0.5 * a / radius, 0, 1)  # ramp
-
-
 class SyntheticClips(Dataset):
     """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips.
 
@@ -398,28 +334,6 @@ class SyntheticClips(Dataset):
         return sample
 
 
-class SyntheticVideos(VideoSet):
-    """The clips of a split rendered as whole videos of ``length`` frames (``SyntheticVideo.render_video``), every
-    frame labelled: the synthetic input of whole-video evaluation (``data.synthetic.val_video_length``)."""
-
-    def __init__(self, video: SyntheticVideo, split: str, count: int, length: int) -> None:
-        self.skipped_files: list[str] = []  # nothing is read from disk
-        if split not in SPLIT_CODES:
-            raise DatasetError(f"unknown synthetic split {split!r}; choose one of {sorted(SPLIT_CODES)}")
-        self.video, self.split, self.length = video, split, length
-        self.num_classes = video.num_classes
-        self.class_names = synthetic_class_names(video.num_classes)
-        self.names = [f"synthetic-{split}-{index:06d}" for index in range(count)]
-
-    def frame_names(self, video: str) -> list[str]:
-        return [f"{k:06d}" for k in range(self.length)]
-
-    def frames(self, video: str, images: bool = True) -> Iterator[VideoFrame]:
-        rendered = self.video.render_video(self.split, self.names.index(video), self.length)
-        for name, image, label in zip(self.frame_names(video), rendered.frames, rendered.labels):
-            yield VideoFrame(name, image if images else None, label, label.numpy())
-
-
 def synthetic_video(data_cfg: DataConfig) -> SyntheticVideo:
     """The renderer described by ``data.synthetic``."""
     cfg = data_cfg.synthetic
@@ -438,13 +352,6 @@ def synthetic_video(data_cfg: DataConfig) -> SyntheticVideo:
         blur=float(cfg.blur),
         seed=int(cfg.seed),
     )
-
-
-def build_synthetic_videos(data_cfg: DataConfig, split: str) -> SyntheticVideos:
-    """The clips of ``split`` as videos of ``data.synthetic.val_video_length`` frames (0: ``clip_length``)."""
-    cfg = data_cfg.synthetic
-    count = int(cfg.train_clips) if split == "train" else int(cfg.val_clips)
-    return SyntheticVideos(synthetic_video(data_cfg), split, count, int(cfg.val_video_length or cfg.clip_length))
 
 
 def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:

@@ -84,7 +84,7 @@ def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) ->
         "seeds; Δ paper = reproduced − paper.",
         "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
         "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
-        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py).",
+        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics/temporal.py).",
     ]
     legacy = [
         str(r.get("run_id"))

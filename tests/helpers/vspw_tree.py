@@ -1,4 +1,4 @@
-"""A tiny VSPW_480p tree in the release's exact layout, for tests (imported like ``tiny``).
+"""A tiny VSPW_480p tree in the release's exact layout, for tests (``from helpers.vspw_tree import ...``).
 
     root = write_vspw_tree(tmp_path, {"val": {"1_aaa": 12, "2_bbb": 5}})
     # root/val.txt, root/data/1_aaa/origin/00000001.jpg ... 00000012.jpg, root/data/1_aaa/mask/00000001.png ...
