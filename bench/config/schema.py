@@ -289,6 +289,30 @@ class EvalConfig(Checked, prefix="eval."):
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
     tc_raft_weights: str = described("", "RAFT weights for tc_flow=raft: 'default' (torchvision) or a local .pth")
     max_images: int = bounded(0, 0, help="0 = the whole split")
+    # whole-video evaluation (bench/evaluation/videos.py, docs/vspw.md)
+    whole_videos: bool = described(
+        False,
+        "evaluate every labelled frame of each validation video in order, the memory streamed from frame to frame "
+        "(vspw, synthetic long videos): mIoU and mVC instead of one clip per labelled frame",
+    )
+    stream_mode: str = choice(
+        "streaming",
+        ("streaming", "recompute"),
+        "whole videos: memory features cached from frame to frame, or every memory frame re-encoded at each frame",
+    )
+    vc_windows: list[int] = listed([8, 16], None, "whole videos: the mVC window lengths C (VSPW papers: 8 and 16)")
+    vc_variant: str = choice(
+        "official",
+        ("official", "remapped_gt", "cffm", "last_window", "void_excluded"),
+        "whole videos: the mVC copy metrics.mvc_C shows (every variant is recorded; docs/vspw.md)",
+    )
+    miou_convention: str = choice(
+        "nonzero_union",
+        ("nonzero_union", "present_in_gt"),
+        "whole videos: what metrics.miou averages (classes with a non-zero union, as mmseg; or present in the "
+        "ground truth, as VSPW's evaluator); both are recorded",
+    )
+    max_videos: int = bounded(0, 0, help="whole videos: 0 = every video of the split")
 
 
 @dataclass

@@ -90,7 +90,7 @@ def score_predictions(
         else:
             score_video(root, videos, video, scores, ids)
         tick()
-    if not scores.per_video["names"]:
+    if not scores.videos:
         raise DatasetError(f"no video of the split has predictions under {root}")
     result = scores.summary(videos.class_names, convention)
     extra = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in set(videos.names))

@@ -33,7 +33,11 @@ def _as_tensor(values: Any) -> torch.Tensor:
 
 
 class VideoScores:
-    """Per-video confusion counts and mVC windows; ``summary`` gives the split's numbers (module docstring)."""
+    """Per-video confusion counts and mVC windows; ``summary`` gives the split's numbers (module docstring).
+
+    DDP: each rank scores its videos; ``parts()`` (picklable) of every rank go to ``absorb`` on each, with the
+    pooled confusion matrices summed into ``matrix`` (``bench.evaluation.videos`` does both).
+    """
 
     def __init__(
         self,
@@ -47,13 +51,7 @@ class VideoScores:
         self.ignore_index = ignore_index
         self.vc = VideoConsistency(windows, variants, gt_lut, ignore_index)
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-        self.per_video: dict[str, list] = {
-            "names": [],
-            "intersection": [],
-            "union": [],
-            "label_pixels": [],
-            "frames": [],
-        }
+        self.videos: list[dict[str, Any]] = []  # per video: name, frames, intersection, union, label_pixels, vc
         self._video_matrix: torch.Tensor | None = None
 
     def begin_video(self, name: str) -> None:
@@ -71,36 +69,56 @@ class VideoScores:
         matrix, self._video_matrix = self._video_matrix, None
         video = self.vc.end_video()
         tp = matrix.diag()
-        for key, values in (
-            ("names", video.name),
-            ("intersection", tp.tolist()),
-            ("union", (matrix.sum(0) + matrix.sum(1) - tp).tolist()),
-            ("label_pixels", matrix.sum(1).tolist()),
-            ("frames", video.frames),
-        ):
-            self.per_video[key].append(values)
+        union = matrix.sum(0) + matrix.sum(1) - tp
+        self.videos.append(
+            {
+                "name": video.name,
+                "frames": video.frames,
+                "intersection": tp.tolist(),
+                "union": union.tolist(),
+                "label_pixels": matrix.sum(1).tolist(),
+                "vc": video,
+            }
+        )
         self.matrix += matrix
 
-    def summary(self, class_names: Sequence[str], convention: str) -> dict[str, Any]:
-        """``segmentation_summary`` of the pooled confusion matrix with ``miou`` under ``convention`` (named in
-        ``miou_convention``), ``miou_<convention>`` for both, ``mvc`` (``VideoConsistency.summary``: every variant
-        and window), ``num_videos``, ``num_frames`` and ``per_video`` (names, intersection, union, label_pixels,
-        frames, and ``vc``: {variant: {C: [[window sum, windows] per video]}})."""
-        if convention not in MIOU_CONVENTIONS:
-            raise ValueError(f"unknown mIoU convention {convention!r}; choose one of {', '.join(MIOU_CONVENTIONS)}")
-        out = segmentation_summary(self.matrix, class_names)
-        by_convention = {name: miou_by_convention(self.matrix, name) for name in MIOU_CONVENTIONS}
-        for name, value in by_convention.items():
-            out[f"miou_{name}"] = None if np.isnan(value) else value
-        out["miou"], out["miou_convention"] = out[f"miou_{convention}"], convention
-        out["mvc"] = self.vc.summary()
-        out["num_videos"], out["num_frames"] = len(self.per_video["names"]), sum(self.per_video["frames"])
-        vc = {
+    def parts(self) -> list[dict[str, Any]]:
+        """This instance's per-video entries (picklable), for a gather across ranks."""
+        return list(self.videos)
+
+    def absorb(self, parts: list[dict[str, Any]], order: Sequence[str]) -> None:
+        """Take every rank's ``parts`` as the videos, in the split's ``order``; ``matrix`` is the caller's to sum."""
+        position = {name: i for i, name in enumerate(order)}
+        self.videos = sorted(parts, key=lambda part: position[part["name"]])
+        self.vc.videos = [part["vc"] for part in self.videos]
+
+    def per_video(self) -> dict[str, Any]:
+        """``{"names", "frames", "intersection", "union", "label_pixels", "vc"}``: lists over videos in order;
+        ``vc`` = {variant: {C: [[window sum, windows] per video]}} (a bootstrap over videos resamples them)."""
+        out: dict[str, Any] = {"names": [v["name"] for v in self.videos]}
+        for key in ("frames", "intersection", "union", "label_pixels"):
+            out[key] = [v[key] for v in self.videos]
+        out["vc"] = {
             variant.name: {
                 str(c): [[total, count] for _, total, count in self.vc.per_video(c, variant.name)]
                 for c in self.vc.windows
             }
             for variant in self.vc.variants
         }
-        out["per_video"] = {**self.per_video, "vc": vc}
+        return out
+
+    def summary(self, class_names: Sequence[str], convention: str) -> dict[str, Any]:
+        """``segmentation_summary`` of the pooled confusion matrix with ``miou`` under ``convention`` (named in
+        ``miou_convention``), ``miou_<convention>`` for both, ``mvc`` (``VideoConsistency.summary``: every variant
+        and window), ``num_videos``, ``num_frames`` and ``per_video`` (``per_video()``)."""
+        if convention not in MIOU_CONVENTIONS:
+            raise ValueError(f"unknown mIoU convention {convention!r}; choose one of {', '.join(MIOU_CONVENTIONS)}")
+        out = segmentation_summary(self.matrix, class_names)
+        for name in MIOU_CONVENTIONS:
+            value = miou_by_convention(self.matrix, name)
+            out[f"miou_{name}"] = None if np.isnan(value) else value
+        out["miou"], out["miou_convention"] = out[f"miou_{convention}"], convention
+        out["mvc"] = self.vc.summary()
+        out["num_videos"], out["num_frames"] = len(self.videos), sum(v["frames"] for v in self.videos)
+        out["per_video"] = self.per_video()
         return out

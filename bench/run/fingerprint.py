@@ -52,6 +52,7 @@ COMPUTING: tuple[str, ...] = (
     "bench/evaluation/evaluate.py",
     "bench/evaluation/inference.py",
     "bench/evaluation/temporal.py",
+    "bench/evaluation/videos.py",
     "bench/run/model.py",
     "bench/run/arguments.py",
 )

@@ -23,9 +23,11 @@ def frame_name(position: int) -> str:
     return f"{position + 1:08d}"
 
 
-def mask_of(position: int) -> np.ndarray:
-    mask = np.zeros((H, W), dtype=np.uint8)
-    mask[:, 3:6], mask[:, 6:9], mask[:, 9:] = 1 + position % 3, 124, 255
+def mask_of(position: int, size: tuple[int, int] = (H, W)) -> np.ndarray:
+    """Column blocks (a quarter of the width each) of 0, ``1 + position % 3``, 124 and 255."""
+    mask = np.zeros(size, dtype=np.uint8)
+    q = size[1] // 4
+    mask[:, q : 2 * q], mask[:, 2 * q : 3 * q], mask[:, 3 * q :] = 1 + position % 3, 124, 255
     return mask
 
 
@@ -35,20 +37,21 @@ def write_mask(path: Path, mask: np.ndarray) -> None:
     image.save(path)
 
 
-def write_video(root: Path, video: str, frames: int, labelled: bool = True) -> None:
+def write_video(root: Path, video: str, frames: int, labelled: bool = True, size: tuple[int, int] = (H, W)) -> None:
     origin, mask = root / "data" / video / "origin", root / "data" / video / "mask"
     origin.mkdir(parents=True, exist_ok=True)
     if labelled:
         mask.mkdir(parents=True, exist_ok=True)
     for k in range(frames):
-        pixels = np.zeros((H, W, 3), dtype=np.uint8)
+        pixels = np.zeros((*size, 3), dtype=np.uint8)
         pixels[..., 0], pixels[..., 1] = 20 * k % 250, 100
+        pixels[:, : size[1] // 2, 2] = 200  # a left/right edge, so a model has something to see
         Image.fromarray(pixels).save(origin / f"{frame_name(k)}.jpg", quality=95)
         if labelled:
-            write_mask(mask / f"{frame_name(k)}.png", mask_of(k))
+            write_mask(mask / f"{frame_name(k)}.png", mask_of(k, size))
 
 
-def write_vspw_tree(base: Path, splits: dict[str, dict[str, int]]) -> Path:
+def write_vspw_tree(base: Path, splits: dict[str, dict[str, int]], size: tuple[int, int] = (H, W)) -> Path:
     """``base/VSPW_480p`` with one split file per key of ``splits`` ({split: {video: frame count}}); the test
     split's videos get no masks, as in the release."""
     root = base / "VSPW_480p"
@@ -56,5 +59,5 @@ def write_vspw_tree(base: Path, splits: dict[str, dict[str, int]]) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         (root / f"{split}.txt").write_text("".join(f"{v}\n" for v in videos))
         for video, frames in videos.items():
-            write_video(root, video, frames, labelled=split != "test")
+            write_video(root, video, frames, labelled=split != "test", size=size)
     return root
