@@ -4,6 +4,7 @@ record (what make demo does for mVC), and the report's mVC columns."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from bench.cli import main
 from bench.data.catalog import default_palette
 from bench.data.submission import submission_file, write_prediction
 from bench.data.vspw import vspw_lut
+from bench.demo import video_metrics
 from bench.report.notes import table_notes
 from bench.report.paper import load_paper_reference
 from bench.report.sources import load_source
@@ -69,12 +71,13 @@ def finished(tmp_path_factory) -> tuple[object, object]:
 
 def test_whole_video_metrics_join_a_finished_runs_record_and_its_report_table(finished):
     cfg, folder = finished
-    assert add_missing_video_metrics(cfg, ["data.synthetic.val_video_length=10", "eval.vc_windows=[8]"])
+    grid = SimpleNamespace(runs=[SimpleNamespace(run_id="r", config=cfg)] * 2)  # one run in two grids
+    assert video_metrics([grid]) == 1  # make demo's stage: bench eval RUN eval.whole_videos=true --record
     record = RunDir.of(cfg).read_record().record
     videos = record["videos"]
     assert videos["whole_videos"] and videos["num_videos"] == 4 and 0 <= videos["mvc_8"] <= 1
-    assert videos["mvc"]["official"]["counts"]["8"]["windows"] == 4 * 2  # range(10 - 8) per video
-    assert add_missing_video_metrics(cfg) is None  # measured once
+    assert videos["mvc"]["official"]["counts"]["8"]["windows"] == 4 * 4  # range(12 - 8) per video (DEMO_VIDEOS)
+    assert add_missing_video_metrics(cfg) is None and video_metrics([grid]) == 0  # measured once
     source = load_source(folder)
     table = summarise(source, load_paper_reference())
     shown = display_frame(table)

@@ -14,7 +14,7 @@ from bench.data.catalog import dataset_info
 from bench.distributed import DistEnv
 from bench.evaluation.evaluate import evaluate_model
 from bench.evaluation.scoring import score_predictions
-from bench.evaluation.videos import evaluate_videos
+from bench.evaluation.videos import VideoEvalError, evaluate_videos, video_groups
 from bench.models.tmanet import tmanet
 
 SMALL = dict(backbone="resnet10t", value_channels=8, channels=8, aux_channels=8, key_channels=8)
@@ -92,6 +92,19 @@ def test_a_run_trains_and_evaluates_whole_synthetic_videos(tmp_path):
     assert 0 <= metrics["mvc_4"] <= 1 and 0 <= metrics["mvc_8"] <= 1
 
 
+def test_videos_of_one_length_stream_together_with_the_same_result():
+    cfg = tiny_config(
+        "data.synthetic.val_video_length=9", "data.synthetic.val_clips=5", settings={"model.memory_length": 2}
+    )
+    torch.manual_seed(0)
+    model = tmanet(num_classes=6, memory_length=2, **SMALL).eval()
+    videos = build_videos(cfg.data, "val")
+    one = evaluate_videos(model, videos, EvalConfig(vc_windows=[8]), cfg.data)
+    batched = evaluate_videos(model, videos, EvalConfig(vc_windows=[8], batch_size=2), cfg.data)
+    assert batched["per_video"] == one["per_video"] and batched["mvc"] == one["mvc"]
+    assert video_groups(videos, videos.names, 2) == [videos.names[0:2], videos.names[2:4], videos.names[4:]]
+
+
 def test_whole_videos_need_dense_labels_and_whole_frames():
     with pytest.raises(ConfigError, match="needs densely labelled videos"):
         tiny_config("eval.whole_videos=true", "data.dataset=camvid")
@@ -99,3 +112,22 @@ def test_whole_videos_need_dense_labels_and_whole_frames():
         tiny_config("eval.whole_videos=true", "eval.mode=slide")
     with pytest.raises(ConfigError, match="at least 2 frames"):
         tiny_config("eval.whole_videos=true", "eval.vc_windows=[1]")
+
+
+def test_a_model_reading_ground_truth_flow_gets_the_synthetic_flow_to_the_previous_frame():
+    from baselines.flow_warp import flow_warp
+
+    cfg = tiny_config(
+        "data.synthetic.val_video_length=9", "data.synthetic.val_clips=2", settings={"model.memory_length": 1}
+    )
+    torch.manual_seed(0)
+    small = {k: v for k, v in SMALL.items() if k != "key_channels"}
+    model = flow_warp(num_classes=6, memory_length=1, flow_source="ground_truth", **small).eval()
+    videos = build_videos(cfg.data, "val")
+    metrics = evaluate_videos(model, videos, EvalConfig(vc_windows=[8]), cfg.data)
+    assert metrics["num_images"] == 18
+    frames = list(videos.frames(videos.names[0]))
+    assert frames[0].flow.abs().sum() == 0 and frames[1].flow.shape == (2, 32, 32)
+    with pytest.raises(VideoEvalError, match="needs model.memory_length=1"):
+        two = flow_warp(num_classes=6, memory_length=2, flow_source="ground_truth", **small).eval()
+        evaluate_videos(two, videos, EvalConfig(vc_windows=[8]), cfg.data)

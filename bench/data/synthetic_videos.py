@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
+
 from bench.config import DataConfig
 from bench.data.classes import synthetic_class_names
 from bench.data.errors import DatasetError
@@ -34,8 +36,9 @@ class SyntheticVideos(VideoSet):
 
     def frames(self, video: str, images: bool = True) -> Iterator[VideoFrame]:
         rendered = self.video.render_video(self.split, self.names.index(video), self.length)
-        for name, image, label in zip(self.frame_names(video), rendered.frames, rendered.labels):
-            yield VideoFrame(name, image if images else None, label, label.numpy())
+        flows = torch.cat([torch.zeros_like(rendered.step_flow[:1]), rendered.step_flow])  # frame k -> k-1
+        for name, image, label, flow in zip(self.frame_names(video), rendered.frames, rendered.labels, flows):
+            yield VideoFrame(name, image if images else None, label, label.numpy(), flow)
 
 
 def build_synthetic_videos(data_cfg: DataConfig, split: str) -> SyntheticVideos:

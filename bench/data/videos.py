@@ -30,6 +30,8 @@ class VideoFrame:
     image: torch.Tensor | None  # uint8 (3, H, W); None when images were not asked for
     label: torch.Tensor | None  # int64 (H, W): class ids and 255; None for an unlabelled frame
     raw: np.ndarray | None  # int64 (H, W): the stored values the label was mapped from
+    flow: torch.Tensor | None = None  # float32 (2, H, W): this frame -> the previous one (synthetic: exact); zero
+    # for a video's first frame (its "previous" frame is itself); None where the dataset has no flow
 
 
 class VideoSet:

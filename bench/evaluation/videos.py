@@ -15,6 +15,7 @@ predictions are written as palette PNGs in the submission layout (``bench.data.s
 ``bench score``. DDP: video i goes to rank i % world size; counts are all-reduced, per-video scores gathered, so
 every rank returns the same metrics in split order.
 
+Videos of one length are streamed together, ``eval.batch_size`` at a time (their frames must have one size).
 ``timings`` (optional dict) receives the seconds spent reading frames, predicting, scoring and writing PNGs
 (``bench/perf/video_eval_bench.py``).
 """
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.config import DataConfig, EvalConfig
-from bench.data.memory import fixed_offsets, memory_positions
+from bench.data.memory import fixed_offsets, is_consecutive, memory_positions
 from bench.data.submission import submission_file, write_prediction
 from bench.data.transforms import normalize, rescaled_size
 from bench.data.videos import VideoSet
@@ -46,13 +47,19 @@ from bench.progress import Progress
 
 
 class VideoEvalError(BenchError):
-    """A model or config that whole-video evaluation cannot run (ground-truth flow input, random memory)."""
+    """A model or config that whole-video evaluation cannot run (ground-truth flow it does not have)."""
 
 
 def memory_rule(model: nn.Module, data: DataConfig) -> tuple[Callable[[int], list[int]] | None, int | None]:
     """(memory positions of the frame at each position, max lag) for ``StreamingSegmenter``; (None, None) for a
-    keyframe model (its own schedule) or a per-frame one."""
+    keyframe model (its own schedule) or a per-frame one. A model that reads ground-truth flow gets it only for
+    the previous frame (``VideoFrame.flow``): memory length 1, consecutive memory."""
     memory = int(getattr(model, "memory_length", 0))
+    if needs_flow_input(model) and (memory != 1 or not is_consecutive(data)):
+        raise VideoEvalError(
+            "whole videos carry ground-truth flow to the previous frame only: a model reading ground-truth flow "
+            "needs model.memory_length=1 and consecutive memory"
+        )
     if memory == 0 or getattr(model, "keyframe_interval", 0):
         return None, None
     offsets = fixed_offsets(data, memory)
@@ -69,12 +76,27 @@ def frame_input(image: Tensor, base_size: Sequence[int], device: torch.device) -
     return normalize(frame)
 
 
-def predict_frame(stream: StreamingSegmenter, frame: Tensor, label_size: tuple[int, int]) -> np.ndarray:
-    """Class ids (H, W) of the next frame of ``stream``, at ``label_size``."""
-    logits = stream.step(frame).float()
+def predict_frames(
+    stream: StreamingSegmenter, frames: Tensor, label_size: tuple[int, int], flow: Tensor | None = None
+) -> np.ndarray:
+    """Class ids (B, H, W) of the next frames ``frames`` (B, 3, H', W') of ``stream``, at ``label_size``; ``flow``
+    (B, 1, 2, H', W'): to the previous frame, for a model that reads ground-truth flow."""
+    logits = stream.step(frames, flow).float()
     if tuple(logits.shape[-2:]) != tuple(label_size):
         logits = F.interpolate(logits, size=label_size, mode="bilinear", align_corners=False)
-    return logits.argmax(1)[0].cpu().numpy()
+    return logits.argmax(1).cpu().numpy()
+
+
+def video_groups(videos: VideoSet, names: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive runs of at most ``size`` videos with the same number of frames: streamed together as a batch."""
+    groups: list[list[str]] = []
+    for name in names:
+        last = groups[-1] if groups else None
+        if last and len(last) < size and len(videos.frame_names(last[0])) == len(videos.frame_names(name)):
+            last.append(name)
+        else:
+            groups.append([name])
+    return groups
 
 
 @contextmanager
@@ -96,31 +118,54 @@ def _frames(videos: VideoSet, name: str, timings: dict[str, float] | None) -> It
         yield frame
 
 
-def evaluate_video(
+def _batch(frames: Sequence[Any], base_size: Sequence[int], device: torch.device, flow: bool) -> tuple[Tensor, Any]:
+    """The model input (B, 3, H', W') of one frame of each video of a group, and with ``flow`` their flow to the
+    previous frame (B, 1, 2, H', W')."""
+    for frame in frames:
+        if frame.label is None:
+            raise BenchError(f"frame {frame.name} has no label (VSPW test split): whole-video evaluation needs labels")
+    inputs = [frame_input(frame.image, base_size, device) for frame in frames]
+    if len({tuple(x.shape) for x in inputs}) > 1:
+        raise BenchError(
+            "videos streamed together (eval.batch_size > 1) must have frames of one size; set eval.batch_size=1"
+        )
+    if not flow:
+        return torch.cat(inputs), None
+    if any(f.flow is None for f in frames) or tuple(inputs[0].shape[-2:]) != tuple(frames[0].image.shape[-2:]):
+        raise VideoEvalError(
+            "ground-truth flow exists for the synthetic videos at their own size only (data.base_size=[])"
+        )
+    return torch.cat(inputs), torch.stack([f.flow for f in frames])[:, None].to(device)
+
+
+def evaluate_group(
     stream: StreamingSegmenter,
     videos: VideoSet,
-    name: str,
-    scores: VideoScores,
+    group: Sequence[str],
+    scores: list[VideoScores],
     base_size: Sequence[int],
     out: tuple[Path, Sequence[Sequence[int]]] | None = None,
     timings: dict[str, float] | None = None,
 ) -> None:
-    """Stream the frames of video ``name`` through ``stream`` (reset first) and count them in ``scores``; with
-    ``out`` = (folder, palette) write each prediction in the submission layout."""
+    """Stream the videos of ``group`` (of one length) through ``stream`` in lockstep, video i counted in
+    ``scores[i]``; with ``out`` = (folder, palette) each prediction is written in the submission layout."""
     device = next(stream.model.parameters()).device
     stream.reset()
-    scores.begin_video(name)
-    for frame in _frames(videos, name, timings):
-        if frame.label is None:
-            raise BenchError(f"video {name} has no labels (the VSPW test split): whole-video evaluation needs them")
+    for name, counts in zip(group, scores):
+        counts.begin_video(name)
+    for frames in zip(*(_frames(videos, name, timings) for name in group)):
         with _timed(timings, "predict"):
-            pred = predict_frame(stream, frame_input(frame.image, base_size, device), tuple(frame.label.shape))
+            inputs, flow = _batch(frames, base_size, device, needs_flow_input(stream.model))
+            preds = predict_frames(stream, inputs, tuple(frames[0].label.shape), flow)
         with _timed(timings, "score"):
-            scores.add_frame(frame.label, frame.raw, pred)
+            for counts, frame, pred in zip(scores, frames, preds):
+                counts.add_frame(frame.label, frame.raw, pred)
         if out is not None:
             with _timed(timings, "write"):
-                write_prediction(submission_file(out[0], name, frame.name), pred, out[1])
-    scores.end_video()
+                for name, frame, pred in zip(group, frames, preds):
+                    write_prediction(submission_file(out[0], name, frame.name), pred, out[1])
+    for counts in scores:
+        counts.end_video()
 
 
 @torch.no_grad()
@@ -140,8 +185,6 @@ def evaluate_videos(
     ``num_images`` (frames scored)."""
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
-    if needs_flow_input(model):
-        raise VideoEvalError("whole-video evaluation cannot feed ground-truth flow: use a model that computes flow")
     if out_dir is not None and not palette:
         raise ValueError("writing predictions needs the dataset's palette")
     names = videos.names[: eval_cfg.max_videos or None]
@@ -149,13 +192,17 @@ def evaluate_videos(
     stream = StreamingSegmenter(model, eval_cfg.stream_mode, rule, lag)
     scores = VideoScores(videos.num_classes, eval_cfg.vc_windows, tuple(VC_VARIANTS), videos.gt_lut)
     out = None if out_dir is None else (Path(out_dir), palette)
+    groups = video_groups(videos, names[env.rank :: env.world_size], eval_cfg.batch_size)
     was_training = model.training
     model.eval()
     try:
-        mine = names[env.rank :: env.world_size]
-        with Progress(len(mine), "videos", enabled=env.is_main, unit="video", leave=False) as bar:
-            for name in mine:
-                evaluate_video(stream, videos, name, scores, data_cfg.base_size, out, timings)
+        with Progress(len(groups), "videos", enabled=env.is_main, unit="batch", leave=False) as bar:
+            for group in groups:
+                per_video = [scores.empty_like() for _ in group]
+                evaluate_group(stream, videos, group, per_video, data_cfg.base_size, out, timings)
+                for counts in per_video:
+                    scores.videos += counts.parts()
+                    scores.matrix += counts.matrix
                 bar.update(1)
     finally:
         model.train(was_training)

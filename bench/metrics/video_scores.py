@@ -54,6 +54,11 @@ class VideoScores:
         self.videos: list[dict[str, Any]] = []  # per video: name, frames, intersection, union, label_pixels, vc
         self._video_matrix: torch.Tensor | None = None
 
+    def empty_like(self) -> VideoScores:
+        """A new, empty ``VideoScores`` with the same classes, windows, variants and label table."""
+        vc = self.vc
+        return VideoScores(self.num_classes, vc.windows, [v.name for v in vc.variants], vc.gt_lut, self.ignore_index)
+
     def begin_video(self, name: str) -> None:
         self.vc.begin_video(name)
         self._video_matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
