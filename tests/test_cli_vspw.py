@@ -101,3 +101,18 @@ def test_eval_record_needs_whole_videos(finished, capsys):
     cfg, _ = finished
     assert main(["eval", str(RunDir.of(cfg).path), "--record"]) != 0
     assert "--record adds whole-video metrics to a run's record: add eval.whole_videos=true" in capsys.readouterr().err
+
+
+def test_the_published_vspw_rows_carry_their_source_and_match_only_their_backbone():
+    from bench.report.paper import paper_number
+
+    reference = load_paper_reference()
+    rows = {e["method"]: e for e in reference["entries"] if e["dataset"] == "vspw"}
+    assert len(rows) == 14 and all(e["source"] == "Ashesham/TV3S README.md @4951815" for e in rows.values())
+    cffm = rows["CFFM MiT-B1"]
+    assert (cffm["miou"], cffm["mvc_8"], cffm["mvc_16"]) == (38.5, 88.6, 84.1)
+    assert rows["TV3S MiT-B2"]["mvc_16"] == 88.35
+    value, note = paper_number(reference, "vspw", {"model.name": "cffm", "model.backbone": "mit_b1"}, "methods")
+    assert value == 38.5 and "source: Ashesham/TV3S" in note
+    resnet = {"model.name": "tmanet", "model.backbone": "resnet50c", "model.memory_length": 3}
+    assert paper_number(reference, "vspw", resnet, "methods") == (None, "no paper number for this setting")

@@ -111,7 +111,8 @@ def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) ->
     for note, rows in frame.groupby("paper_note", sort=False)[factor]:
         notes.append(f"paper ({factor} {', '.join(map(str, rows))}): {note}")
     src = reference.get("source") or {}
-    if frame["paper_miou"].notna().any() and src:
+    own_source = frame.loc[frame["paper_miou"].notna(), "paper_note"].str.contains("source: ").all()
+    if frame["paper_miou"].notna().any() and src and not own_source:
         notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}.")
     return notes
 
