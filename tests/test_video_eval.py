@@ -105,6 +105,20 @@ def test_videos_of_one_length_stream_together_with_the_same_result():
     assert video_groups(videos, videos.names, 2) == [videos.names[0:2], videos.names[2:4], videos.names[4:]]
 
 
+def test_files_left_out_by_missing_files_skip_are_listed_in_the_metrics(vspw, tmp_path):
+    data, model, _ = vspw
+    root = write_vspw_tree(tmp_path, {"val": {"7_ggg": 9}}, size=(16, 16))
+    missing = root / "data" / "7_ggg" / "origin" / "00000004.jpg"
+    missing.unlink()
+    skipping = DataConfig(dataset="vspw", root=str(root), memory_preset="cffm", missing_files="skip")
+    clips = evaluate_model(
+        model, build_dataset(skipping, "val", 3, train=False), EvalConfig(temporal_consistency=False)
+    )
+    streamed = evaluate_videos(model, build_videos(skipping, "val"), EvalConfig(vc_windows=[4]), skipping)
+    assert clips["skipped_files"] == streamed["skipped_files"] == [str(missing)]
+    assert clips["num_images"] == streamed["num_images"] == 8
+
+
 def test_whole_videos_need_dense_labels_and_whole_frames():
     with pytest.raises(ConfigError, match="needs densely labelled videos"):
         tiny_config("eval.whole_videos=true", "data.dataset=camvid")
