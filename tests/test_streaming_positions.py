@@ -8,7 +8,7 @@ from bench.data.memory import memory_positions
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
 
-SMALL = dict(backbone="resnet18", value_channels=16, channels=16, aux_channels=16, key_channels=8)
+SMALL = dict(backbone="resnet10t", value_channels=8, channels=8, aux_channels=8, key_channels=8)
 CFFM = (-9, -6, -3)
 
 
