@@ -201,6 +201,15 @@ class ModelConfig(Checked, prefix="model."):
         metadata={"help": "accel: the light per-frame backbone of the update branch (a timm ResNet)"},
     )
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
+    # feature pyramids (bench/models/pyramid.py): MiT, Swin and other timm pyramids, SegFormer and CFFM heads
+    feature_level: str = described(
+        "", "backbone level the head reads: layer4 / s8 / s32 ...; '' = the deepest (layer4, or s32 of a pyramid)"
+    )
+    aux_feature_level: str = described("", "backbone level of the aux head; '' = the one before the deepest")
+    decoder_channels: int = bounded(
+        256, 1, help="segformer / cffm: width of the all-MLP decoder (official MiT-B0/B1 and CFFM 256, B2-B5 768)"
+    )
+    cffm_depth: int = bounded(2, 1, 8, "cffm: coarse-to-fine transformer blocks (official B0 1, B1/B2 2, B5 4)")
 
 
 @dataclass
