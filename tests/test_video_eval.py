@@ -145,3 +145,17 @@ def test_a_model_reading_ground_truth_flow_gets_the_synthetic_flow_to_the_previo
     with pytest.raises(VideoEvalError, match="needs model.memory_length=1"):
         two = flow_warp(num_classes=6, memory_length=2, flow_source="ground_truth", **small).eval()
         evaluate_videos(two, videos, EvalConfig(vc_windows=[8]), cfg.data)
+
+
+def test_cffm_streams_its_t9_t6_t3_references_on_whole_vspw_videos(tmp_path):
+    from bench.models.registry import create
+
+    root = write_vspw_tree(tmp_path, {"val": {"3_ccc": 10}}, size=(32, 32))
+    data = DataConfig(dataset="vspw", root=str(root), memory_preset="cffm")
+    torch.manual_seed(0)
+    model = create("cffm", 124, {"backbone": "mit_tiny", "pretrained": False, "memory_length": 3}).eval()
+    videos = build_videos(data, "val")
+    streamed = evaluate_videos(model, videos, EvalConfig(vc_windows=[8]), data)
+    recomputed = evaluate_videos(model, videos, EvalConfig(vc_windows=[8], stream_mode="recompute"), data)
+    clips = evaluate_model(model, build_dataset(data, "val", 3, train=False), EvalConfig(temporal_consistency=False))
+    assert streamed["confusion_matrix"] == recomputed["confusion_matrix"] == clips["confusion_matrix"]
