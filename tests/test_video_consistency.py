@@ -146,3 +146,12 @@ def test_bad_input_is_refused():
         vc.add_frame(np.zeros((2, 2), int), np.zeros((2, 3), int))
     with pytest.raises(KeyError, match="mVC_16"):
         VideoConsistency((8,)).value(16)
+
+
+def test_the_config_offers_exactly_the_metric_variants_and_conventions():
+    from bench.config import EvalConfig
+    from bench.metrics import MIOU_CONVENTIONS
+
+    fields = EvalConfig.__dataclass_fields__
+    assert fields["vc_variant"].metadata["choices"] == tuple(VC_VARIANTS)
+    assert fields["miou_convention"].metadata["choices"] == tuple(MIOU_CONVENTIONS)
