@@ -6,7 +6,11 @@
    are skipped, so a second ``make demo`` only redoes what is missing);
 2. every finished run without a latency measurement gets one (``bench latency``, streaming and recompute;
    with ``launch.latency: true`` the trainer usually takes it right after training);
-3. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
+3. every finished run without whole-video metrics gets them: ``bench eval RUN eval.whole_videos=true --record``
+   on ``DEMO_VIDEOS`` (the first 32 validation clips rendered as videos of 12 frames, all labelled), so the
+   tables carry mVC_8 (VSPW's video consistency, docs/vspw.md) beside mIoU and ETC TC; the runs' ids and their
+   clip evaluation are unchanged;
+4. ``bench report`` writes the tables and figures under ``reports/`` from the run records.
 
 Progress goes to stderr (``bench.progress`` logging, configured by ``main``): each stage and grid is named
 ("=== grid 2 of 4: ablations/x.yaml"), each run start and end is a line, and a summary line comes every
@@ -19,12 +23,23 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_grid
 from bench.progress import configure_logging
 from bench.report.build import report_command
+from bench.run.eval_run import add_missing_video_metrics
 from bench.run.latency_run import measure_missing_latency
+
+# whole-video evaluation of the demo's runs: 12 frames give 4 windows of mVC_8 per video; 32 videos streamed 16 at a
+# time keep the stage near a second per run
+DEMO_VIDEOS = (
+    "data.synthetic.val_video_length=12",
+    "eval.max_videos=32",
+    "eval.batch_size=16",
+    "eval.vc_windows=[8]",
+)
 
 
 def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:
@@ -51,10 +66,31 @@ def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int
             print(f"{run.run_id}: {medians}", flush=True)
     if not measured:
         print("nothing to measure: every finished run has its latency (taken right after training)", flush=True)
+    video_metrics(grids)
     print(f"\n=== report -> {out_dir}/", flush=True)
     status = report_command(grids, out_dir=out_dir)
     print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {out_dir}/index.md", flush=True)
     return 1 if failed or status else 0
+
+
+def video_metrics(grids: Sequence[Any]) -> int:
+    """Whole-video metrics (mVC_8) for every finished run of ``grids`` that has none; returns how many were added."""
+    print("\n=== whole videos (mVC_8) for every finished run", flush=True)
+    seen: set[str] = set()
+    added = 0
+    for run in (run for grid in grids for run in grid.runs):
+        if run.run_id in seen:
+            continue
+        seen.add(run.run_id)
+        metrics = add_missing_video_metrics(run.config, DEMO_VIDEOS)
+        if metrics is not None:
+            added += 1
+            print(
+                f"{run.run_id}: mVC_8 {100 * metrics['mvc_8']:.1f}, video mIoU {100 * metrics['miou']:.1f}", flush=True
+            )
+    if not added:
+        print("nothing to add: every finished run has its whole-video metrics", flush=True)
+    return added
 
 
 def main(argv: Sequence[str] | None = None) -> int:

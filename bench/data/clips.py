@@ -29,6 +29,7 @@ class FileClips(Dataset):
     class_names: list[str]
     palette: list[tuple[int, int, int]]
     ignore_index = IGNORE_INDEX
+    label_values: str | None = None  # what a label file may hold, for errors (None: classes and 255)
 
     def __init__(
         self,
@@ -58,8 +59,11 @@ class FileClips(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
-        label = read_label(item["label"], item["lut"], self.num_classes)
+        return self._read(self.items[index])
+
+    def _read(self, item: dict) -> dict:
+        """The sample of ``item``: its frames resized to its label map's size, then the clip transform."""
+        label = read_label(item["label"], item["lut"], self.num_classes, self.label_values)
         frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
         return clip_sample(self.transform, frames, label, None, item["name"])
 

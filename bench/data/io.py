@@ -38,13 +38,8 @@ def read_rgb(path: Path | str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
-def read_label(path: Path | str, lut: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Read a single-channel index PNG and map it through ``lut``.
-
-    ``lut`` is an int64 array of 256 entries: raw value -> class id in ``[0, num_classes)``, 255
-    (ignore), or -1 for values that must not occur. Returns int64 ``(H, W)``. Raises
-    :class:`DatasetError` naming the file and the offending raw values.
-    """
+def read_raw_label(path: Path | str) -> np.ndarray:
+    """The stored values of a single-channel index (or palette) PNG: int64 ``(H, W)``, unmapped."""
     try:
         with Image.open(path) as image:
             raw = np.asarray(image)
@@ -55,18 +50,33 @@ def read_label(path: Path | str, lut: np.ndarray, num_classes: int) -> torch.Ten
             f"label map {path} has shape {raw.shape}; expected a single-channel index PNG "
             "(colour-coded labels must be converted to class indices first)"
         )
-    raw = raw.astype(np.int64)
+    return raw.astype(np.int64)
+
+
+def map_label(
+    raw: np.ndarray, lut: np.ndarray, num_classes: int, path: Path | str, allowed: str | None = None
+) -> torch.Tensor:
+    """``lut[raw]`` as int64 ``(H, W)``; values outside 0..255 or marked -1 in ``lut`` raise, naming ``path`` and
+    what is ``allowed`` (default: the classes 0..num_classes-1 and 255)."""
     out_of_range = np.unique(raw[(raw < 0) | (raw > 255)])
     if out_of_range.size:
         raise DatasetError(f"label map {path} holds values outside 0..255: {out_of_range[:20].tolist()}")
     mapped = lut[raw]
     bad = np.unique(raw[mapped < 0])
     if bad.size:
-        raise DatasetError(
-            f"label map {path} holds invalid values {bad[:20].tolist()}; "
-            f"allowed are the classes 0..{num_classes - 1} and {IGNORE_INDEX} (ignore)"
-        )
+        allowed = allowed or f"the classes 0..{num_classes - 1} and {IGNORE_INDEX} (ignore)"
+        raise DatasetError(f"label map {path} holds invalid values {bad[:20].tolist()}; allowed are {allowed}")
     return torch.from_numpy(mapped)
+
+
+def read_label(path: Path | str, lut: np.ndarray, num_classes: int, allowed: str | None = None) -> torch.Tensor:
+    """Read a single-channel index PNG and map it through ``lut``.
+
+    ``lut`` is an int64 array of 256 entries: raw value -> class id in ``[0, num_classes)``, 255
+    (ignore), or -1 for values that must not occur. Returns int64 ``(H, W)``. Raises
+    :class:`DatasetError` naming the file, the offending raw values and what is ``allowed``.
+    """
+    return map_label(read_raw_label(path), lut, num_classes, path, allowed)
 
 
 def resize_to(frame: torch.Tensor, size: tuple[int, int], path: Path | str) -> torch.Tensor:

@@ -70,6 +70,7 @@ from bench.engine.temporal_loss import build_temporal_loss, train_memory_length
 from bench.engine.train_log import truncate_log
 from bench.evaluation.evaluate import evaluate_model
 from bench.evaluation.latency import measure_model_latency
+from bench.evaluation.videos import evaluate_videos
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [
@@ -204,7 +205,14 @@ def step(run: Training) -> StepState:
 
 
 def evaluate(run: Training) -> dict[str, Any]:
-    """Metrics of the current model on the validation split; the global RNG is left as it was."""
+    """Metrics of the current model on the validation split (its clips, or its whole videos with
+    ``eval.whole_videos``); the global RNG is left as it was."""
+    if run.eval.whole_videos:
+        videos = run.val_videos()
+        saved = rng_state()
+        metrics = evaluate_videos(run.model, videos, run.eval, run.data, run.env)
+        set_rng_state(saved)
+        return metrics
     dataset, with_tc, reason = run.val_set()
     saved = rng_state()
     metrics = evaluate_model(

@@ -195,7 +195,10 @@ def evaluate_model(
             done += size
     finally:
         model.train(was_training)
-    return _gathered_metrics(counts, temporal, plan, dataset.class_names, eval_cfg, env, tc_skipped)
+    metrics = _gathered_metrics(counts, temporal, plan, dataset.class_names, eval_cfg, env, tc_skipped)
+    if hasattr(dataset, "skipped_files"):  # files data.missing_files=skip left out (VSPW): counted in the record
+        metrics["skipped_files"] = list(dataset.skipped_files)
+    return metrics
 
 
 def _gathered_metrics(
