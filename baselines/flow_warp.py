@@ -1,4 +1,4 @@
-"""Optical-flow warping baseline (NetWarp-style feature propagation, baselines.md §1.6 and §2).
+"""Optical-flow warping baseline (NetWarp-style feature propagation, docs/baselines.md §1 and §2).
 
 Same backbone, aux head and decoder as ``per_frame`` and TMANet; only the use of the past differs:
 

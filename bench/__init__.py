@@ -27,9 +27,9 @@ _API: dict[str, str] = {
     "execute": "bench.run.execute",
     "build_report": "bench.report.build",
     "register_model": "bench.models.registry",
-    "evaluate_model": "bench.run.evaluate",
-    "build_eval_dataset": "bench.run.evaluate",
-    "TrainHook": "bench.run.hooks",
+    "evaluate_model": "bench.evaluation.evaluate",
+    "build_eval_dataset": "bench.evaluation.evaluate",
+    "TrainHook": "bench.engine.hooks",
 }
 
 __all__ = ["__version__", *_API]

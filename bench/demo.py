@@ -24,7 +24,7 @@ from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_grid
 from bench.progress import configure_logging
 from bench.report.build import report_command
-from bench.run.latency import measure_missing_latency
+from bench.run.latency_run import measure_missing_latency
 
 
 def run_demo(specs: Sequence[str], out_dir: str = "reports", latency_frames: int = 20, threads: int = 2) -> int:

@@ -26,7 +26,7 @@ The two temporal measures:
 
 mIoU is computed from the dataset-level confusion matrix (rows = ground truth, columns = prediction) and
 averages only classes present in the ground truth or the predictions: a class absent from both has IoU 0/0
-and is skipped, as mmseg's ``nanmean`` and cityscapesscripts do (baselines.md §4).
+and is skipped, as mmseg's ``nanmean`` and cityscapesscripts do (docs/baselines.md §4).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 seed_everything(0, deterministic=True)     # python, numpy, torch (+ CUDA) and deterministic kernels
 state = rng_state()                        # stored in checkpoint.pt
 set_rng_state(state)                       # on resume
-sample_seed(0, epoch=3, index=17)          # the seed of one augmented sample (see bench.run.trainer)
+sample_seed(0, epoch=3, index=17)          # the seed of one augmented sample (see bench.engine.trainer)
 """
 
 from __future__ import annotations

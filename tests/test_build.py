@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides
 
 from bench.config import ConfigError, load_config, to_dict
 from bench.data.build import build_dataset
 from bench.data.camvid_protocols import CAMVID_PROTOCOLS
 from bench.data.catalog import CATALOG, DatasetInfo, dataset_info
 from bench.data.errors import DatasetError
+from bench.engine.checkpoint import CheckpointError, save_checkpoint
 from bench.run import rundir
-from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.run.model import build_model, load_run_model
 
 BUILD_TINY = as_overrides({**TINY, "model.memory_length": 1, "data.synthetic.num_classes": 5})

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import TINY, as_overrides
 from PIL import Image
-from tiny import TINY, as_overrides
 
 from bench.cli import main
 

@@ -18,8 +18,8 @@ from bench.config import (
     to_yaml,
     validate,
 )
-from bench.run import rundir
 from bench.run.identity import config_hash, run_id
+from bench.run.rundir import RunDir
 
 
 def write(path: Path, data: dict) -> Path:
@@ -106,7 +106,7 @@ def test_run_id_is_stable_and_ignores_where_and_how_it_runs():
     assert run_id(a) == run_id(b) and run_id(a) != run_id(c)
     assert run_id(a).startswith("tmanet-") and len(run_id(a)) == len("tmanet-") + 10
     assert config_hash(a) == config_hash(load_config(None, ["model.memory_length=4"]))
-    assert rundir.path_for(a).name == run_id(a)
+    assert RunDir.of(a).path.name == run_id(a)
 
 
 def test_override_values_are_parsed_as_yaml():

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import fabricate_records, write_report_spec
+from helpers import fabricate_records, write_report_spec
 from test_figures import FIGURE_BASE
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
-from bench.run import rundir
+from bench.run.rundir import RunDir
 
 
 def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_p
     )
     fabricate_records(spec, lambda r: 0.6 + 0.01 * r.seed)
     for run in build_grid(spec).runs:  # 4 classes; per_frame confuses class 1 with class 2 more
-        path = rundir.path_for(run.config) / "record.json"
+        path = RunDir.of(run.config).path / "record.json"
         record = json.loads(path.read_text())
         matrix = np.diag([50, 40, 30, 20]) + 1
         matrix[1, 2] += 30 if run.config.model.name == "per_frame" else 0

@@ -10,14 +10,15 @@ import statistics
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from bench.distributed import DistEnv
+from bench.engine import trainer
+from bench.evaluation.latency import timed_step
 from bench.models.attention import get_tma_read
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
-from bench.run import trainer
-from bench.run.latency import timed_step
+from bench.run.execute import train_job
 
 pytestmark = [
     pytest.mark.cuda,
@@ -45,7 +46,7 @@ def test_amp_training_steps_through_the_trainer(tmp_path, amp):
         "model.memory_length=1",
         f"run_dir={tmp_path}",
     )
-    run = trainer.setup(cfg, tmp_path, DistEnv(device=torch.device("cuda")))
+    run = trainer.setup(train_job(cfg, tmp_path)[0], DistEnv(device=torch.device("cuda")))
     states = [trainer.step(run) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor([s.loss, s.aux_loss])).all() for s in states)
     assert all(torch.isfinite(p).all() for p in run.model.parameters())

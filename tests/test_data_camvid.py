@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_frame as shared_write_frame
+from helpers import write_frame as shared_write_frame
 from PIL import Image
 
 from bench.data import DatasetError, build_dataset

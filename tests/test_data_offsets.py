@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_frame as shared_write_frame
+from helpers import write_frame as shared_write_frame
 from PIL import Image
 
 from bench.config import ConfigError, DataConfig, load_config

@@ -7,7 +7,7 @@ import torch
 from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.distributed import DistEnv
-from bench.run.batches import InfiniteBatches
+from bench.engine.batches import InfiniteBatches
 
 
 def demo_datasets(split: str = "train", train: bool = True, memory_length: int = 2):

@@ -44,7 +44,7 @@ def test_cityscapes_predictions_are_coloured_and_mapped_to_label_ids(tmp_path):
 
     from bench.config import load_config
     from bench.data.catalog import dataset_info
-    from bench.run.predictions import PredictionWriter
+    from bench.evaluation.predictions import PredictionWriter
 
     writer = PredictionWriter(tmp_path, dataset_info(load_config(None, ["data.dataset=cityscapes"]).data))
     pred = torch.tensor([[[0, 13], [18, 2]]])

@@ -6,25 +6,18 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 from torch import nn
 
 from bench.config import ConfigError, to_dict
 from bench.data.catalog import dataset_info
 from bench.distributed import DistEnv
+from bench.engine.checkpoint import CheckpointError, save_checkpoint
+from bench.evaluation.evaluate import SplitCounts, build_eval_dataset, evaluate_model
+from bench.evaluation.inference import predict_logits, slide_windows
+from bench.evaluation.temporal import TcPlan, tc_plan
 from bench.metrics import confusion_matrix, pair_miou
-from bench.run.checkpoint import CheckpointError, save_checkpoint
 from bench.run.eval_run import evaluate_checkpoint
-from bench.run.evaluate import (
-    SplitCounts,
-    TcPlan,
-    build_eval_dataset,
-    evaluate_model,
-    predict_logits,
-    slide_windows,
-    tc_plan,
-)
 from bench.run.model import build_model
 
 SETTINGS = {"model.memory_length": 1, "data.synthetic.num_classes": 4}
@@ -86,7 +79,7 @@ def test_overlapping_windows_are_averaged():
 
 def test_a_window_covering_the_image_is_whole_image_inference_with_a_warning(caplog):
     model = CallCounter()
-    with caplog.at_level("WARNING", logger="bench.run.evaluate"):
+    with caplog.at_level("WARNING", logger="bench.evaluation.evaluate"):
         logits = predict_logits(model, torch.zeros(1, 1, 3, 8, 8), None, "slide", (769, 769), (513, 513))
         predict_logits(model, torch.zeros(1, 1, 3, 8, 8), None, "slide", (769, 769), (513, 513))
     assert model.calls == 2 and logits.shape == (1, 1, 8, 8)  # one unpadded pass each, not 769x769 windows
@@ -316,8 +309,8 @@ sys.path.insert(0, "tests")
 from bench.config import load_config
 from bench.distributed import init_distributed, shutdown_distributed
 from bench.run.model import build_model
-from bench.run.evaluate import build_eval_dataset, evaluate_model
-from tiny import TINY, as_overrides
+from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
+from helpers import TINY, as_overrides
 import torch
 cfg = load_config(None, as_overrides({**TINY, "data.synthetic.val_clips": 5, "data.synthetic.num_classes": 4})
                   + ["model.name=per_frame", "eval.batch_size=2"])
@@ -378,7 +371,7 @@ def test_per_image_counts_are_gathered_in_dataset_order_under_ddp(tmp_path):
 
 
 def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
-    from bench.run.batches import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
+    from bench.distributed import AUTO_WORKERS_CAP, loader_options, resolve_num_workers
 
     cpu, cuda = DistEnv(device=torch.device("cpu")), DistEnv(device=torch.device("cuda", 0))
     assert resolve_num_workers(-1, cpu) == 0 and resolve_num_workers(3, cpu) == 3
@@ -397,7 +390,7 @@ def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
 def test_persistent_workers_keep_the_stream_identical_across_epochs_and_resumes():
     # the CUDA setting (one loader, persistent workers re-iterated each epoch) forced on the CPU
     from bench.data.build import build_dataset
-    from bench.run.batches import InfiniteBatches
+    from bench.engine.batches import InfiniteBatches
 
     cfg = tiny_config()
     dataset = build_dataset(cfg.data, "train", 1, train=True)

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from helpers import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from test_figures import FIGURE_BASE, LATENCY, MIOU, keyframe_spec, methods_spec
@@ -20,13 +20,14 @@ from test_figures import FIGURE_BASE, LATENCY, MIOU, keyframe_spec, methods_spec
 from bench.config import DataConfig, SyntheticConfig
 from bench.data.catalog import dataset_info
 from bench.data.classes import HUE_NAMES, synthetic_class_names
+from bench.engine.checkpoint import save_checkpoint
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
 from bench.report.curves import curves_figure, read_log
 from bench.report.plotting import class_legend, colourise
 from bench.run import rundir
-from bench.run.checkpoint import save_checkpoint
 from bench.run.model import build_model
+from bench.run.rundir import RunDir
 
 TOLERANCE = 1.0  # pixels
 
@@ -89,16 +90,15 @@ def report(tmp_path_factory) -> dict:
         methods, lambda r: MIOU[r.config.model.name] + 0.01 * r.seed, latency_of=lambda r: LATENCY[r.config.model.name]
     )
     for run in build_grid(methods).runs:
-        path = rundir.path_for(run.config) / "record.json"
+        path = RunDir.of(run.config).path / "record.json"
         record = json.loads(path.read_text())
         record["metrics"]["confusion_matrix"] = (np.diag([50, 40, 30, 20]) + 3).tolist()
         path.write_text(json.dumps(record))
         if run.seed == 0 and run.config.model.name != "flow_warp":
             save_checkpoint(
-                rundir.path_for(run.config) / "checkpoint.pt", {"model": build_model(run.config).state_dict()}
+                RunDir.of(run.config).path / "checkpoint.pt", {"model": build_model(run.config).state_dict()}
             )
-        rundir.merge_into_record(
-            rundir.path_for(run.config),
+        RunDir(RunDir.of(run.config).path).merge_into_record(
             "latency",
             {
                 "modes": {

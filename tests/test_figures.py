@@ -10,16 +10,16 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from helpers import fabricate_records, per_image_fabricator, write_report_spec
 from matplotlib.container import ErrorbarContainer
 
 from bench.data.classes import synthetic_class_names
+from bench.engine.checkpoint import save_checkpoint
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
-from bench.report.figures import pareto_front
-from bench.run import rundir
-from bench.run.checkpoint import save_checkpoint
+from bench.report.cost_figures import pareto_front
 from bench.run.model import build_model
+from bench.run.rundir import RunDir
 
 FIGURE_BASE = {
     "name": "tiny",
@@ -107,7 +107,7 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
     for run in build_grid(methods).runs:  # checkpoints for seed 0 of tmanet and per_frame; none for flow_warp
         if run.seed == 0 and run.config.model.name != "flow_warp":
             model = build_model(run.config)
-            save_checkpoint(rundir.path_for(run.config) / "checkpoint.pt", {"model": model.state_dict()})
+            save_checkpoint(RunDir.of(run.config).path / "checkpoint.pt", {"model": model.state_dict()})
     memory = write_report_spec(
         tmp_path,
         "syn_mem",
@@ -235,8 +235,7 @@ def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp
     )
     for run in build_grid(methods).runs:
         median = fast[run.config.model.name]
-        rundir.merge_into_record(
-            rundir.path_for(run.config),
+        RunDir(RunDir.of(run.config).path).merge_into_record(
             "latency",
             {
                 "modes": {
@@ -301,8 +300,7 @@ def test_keyframe_intervals_are_connected_cost_curves_per_method(tmp_path: Path)
     for run in build_grid(spec).runs:
         k, extra = run.config.model.keyframe_interval, 2.0 * (run.config.model.name == "accel")
         median = 10.0 / k + extra
-        rundir.merge_into_record(
-            rundir.path_for(run.config),
+        RunDir(RunDir.of(run.config).path).merge_into_record(
             "latency",
             {
                 "modes": {

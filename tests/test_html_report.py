@@ -12,11 +12,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 from PIL import Image
 
 from bench.report.build import build_report
-from bench.report.tables import best_text, display_frame
+from bench.report.readings import best_text
+from bench.report.table_files import display_frame
 
 WEIRD = '<b>runs & "co"'  # a folder source whose name must be escaped in text and percent-encoded in links
 WINDOW = (1200, 900)

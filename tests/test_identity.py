@@ -6,8 +6,8 @@ import dataclasses
 
 import bench.config
 from bench.config import Config, load_config, to_dict
-from bench.run import rundir
 from bench.run.identity import differences, identity, run_id
+from bench.run.rundir import RunDir
 
 
 def test_fields_the_model_does_not_take_do_not_change_its_id():
@@ -39,7 +39,7 @@ def test_where_how_and_how_often_it_logs_do_not_change_the_id():
     )
     assert run_id(a) == run_id(b)
     assert run_id(a) != run_id(load_config(None, ["model.memory_length=4", "train.seed=1"]))
-    assert rundir.path_for(a).name == run_id(a)
+    assert RunDir.of(a).path.name == run_id(a)
 
 
 def test_only_non_default_values_are_hashed_so_a_new_defaulted_field_keeps_every_id(monkeypatch):

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 
 from bench.cli import main
 from bench.config import load_config
 from bench.data.build import build_dataset
+from bench.evaluation import latency
+from bench.evaluation.latency import measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.models.registry import list_models
-from bench.run import latency, rundir
 from bench.run.fingerprint import code_fingerprint
-from bench.run.latency import latency_command, measure_latency, stream_frames, summarise_passes, summarise_times
+from bench.run.latency_run import latency_command
 from bench.run.model import build_model
+from bench.run.rundir import RunDir
 
 # one RAFT refinement keeps the RAFT baseline quick; its time is still counted
 SETTINGS = {"data.synthetic.val_clips": 3, "model.flow.iters": 1}
@@ -48,7 +49,7 @@ def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path,
     assert result["params"] == sum(p.numel() for p in build_model(cfg).parameters())
     assert "2 FLOPs per multiply-add" in result["flop_convention"]
     assert result["weights"].startswith("random init")
-    saved = json.loads((rundir.path_for(cfg) / "latency.json").read_text())
+    saved = json.loads((RunDir.of(cfg).path / "latency.json").read_text())
     assert saved["modes"]["streaming"]["median_ms"] == pytest.approx(modes["streaming"]["median_ms"])
 
 
@@ -69,21 +70,21 @@ def test_recompute_flops_grow_with_memory_length_streaming_flops_do_not(tmp_path
 
 
 def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp_path: Path) -> None:
-    from bench.run.checkpoint import save_checkpoint
+    from bench.engine.checkpoint import save_checkpoint
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=2")
     torch.manual_seed(1)
     model = build_model(cfg)
-    save_checkpoint(rundir.path_for(cfg) / "checkpoint.pt", {"model": model.state_dict()})
+    save_checkpoint(RunDir.of(cfg).path / "checkpoint.pt", {"model": model.state_dict()})
     record = {"schema": 1, "run_id": "x", "status": "done", "metrics": {"miou": 0.5}}
-    (rundir.path_for(cfg) / "record.json").write_text(json.dumps(record))
+    (RunDir.of(cfg).path / "record.json").write_text(json.dumps(record))
     result = latency_command(cfg, frames=3, warmup=2, threads=1, modes=["streaming", "recompute"], repeats=1)
     assert result["weights"].endswith("checkpoint.pt") and result["modes_agree"]
-    merged = json.loads((rundir.path_for(cfg) / "record.json").read_text())
+    merged = json.loads((RunDir.of(cfg).path / "record.json").read_text())
     assert merged["metrics"] == {"miou": 0.5} and merged["latency"]["modes"]["recompute"]["timed_frames"] == 3
     latency_command(cfg, frames=1, warmup=0, threads=1, modes=["streaming"], write_record=False, repeats=1)
-    assert json.loads((rundir.path_for(cfg) / "record.json").read_text()) == merged  # --no-record: untouched
-    assert json.loads((rundir.path_for(cfg) / "latency.json").read_text())["modes"]["streaming"]["timed_frames"] == 1
+    assert json.loads((RunDir.of(cfg).path / "record.json").read_text()) == merged  # --no-record: untouched
+    assert json.loads((RunDir.of(cfg).path / "latency.json").read_text())["modes"]["streaming"]["timed_frames"] == 1
 
 
 def test_summarise_times_matches_numpy() -> None:
@@ -129,7 +130,7 @@ class DriftingModel(torch.nn.Module):
 
 
 def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
-    from bench.run.latency import ModeMismatchError
+    from bench.evaluation.latency import ModeMismatchError
 
     cfg = tiny_config(tmp_path, "model.name=tmanet", "model.memory_length=1")
     dataset = build_dataset(cfg.data, "val", 1, train=False)
@@ -139,7 +140,7 @@ def test_mode_disagreement_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path) -> None:
-    from bench.run.trainer import train_and_evaluate
+    from bench.run.execute import train_and_evaluate
 
     cfg = tiny_config(
         tmp_path,
@@ -160,14 +161,14 @@ def test_the_trainer_measures_its_in_memory_model_into_the_record(tmp_path: Path
 
 
 def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path) -> None:
-    from bench.run.latency import measure_missing_latency
+    from bench.run.latency_run import measure_missing_latency
 
     cfg = tiny_config(tmp_path, "model.name=per_frame")
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # no record yet: nothing to add to
-    rundir.path_for(cfg).mkdir(parents=True)
-    (rundir.path_for(cfg) / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    RunDir.of(cfg).path.mkdir(parents=True)
+    (RunDir.of(cfg).path / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
     assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
-    assert "latency" in json.loads((rundir.path_for(cfg) / "record.json").read_text())
+    assert "latency" in json.loads((RunDir.of(cfg).path / "record.json").read_text())
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once
 
 
@@ -242,9 +243,9 @@ def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_pat
         "--repeats",
         "1",
     ]
-    run_dir = rundir.path_for(
+    run_dir = RunDir.of(
         load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"])
-    )
+    ).path
     run_dir.mkdir(parents=True)
     old = {
         "status": "done",

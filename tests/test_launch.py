@@ -11,22 +11,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import fake_slurm, slurm_gate
+from helpers import fake_slurm, slurm_gate
 
+import bench.run.claims as claims
+import bench.run.execute as trainer
 import bench.run.liveness as liveness
-import bench.run.rundir as rundir
-import bench.run.trainer as trainer
 from bench.config import LaunchConfig
 from bench.grid.slurm import Job, slurm_parameters
 from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
 from bench.run.liveness import JobStatus, Liveness
-from bench.run.rundir import acquire_claim, release_claim
+from bench.run.rundir import RunDir
 
 
 def _claim_worker(run_dir: str, start, done, results) -> None:
     start.wait()
-    results.put(acquire_claim(Path(run_dir)).ok)
+    results.put(RunDir(Path(run_dir)).acquire_claim().ok)
     done.wait()  # stay alive so that the winner's claim is live while the others try
 
 
@@ -48,16 +48,16 @@ def test_concurrent_claims_have_exactly_one_winner(tmp_path):
 
 
 def test_live_claim_refuses_and_release_frees(tmp_path):
-    got = acquire_claim(tmp_path)
+    got = RunDir(tmp_path).acquire_claim()
     assert got.ok and got.claim.pid == os.getpid()
     code = (
-        "import sys; from pathlib import Path; from bench.run.rundir import acquire_claim; "
-        f"got = acquire_claim(Path({str(tmp_path)!r})); "
+        "import sys; from pathlib import Path; from bench.run.rundir import RunDir; "
+        f"got = RunDir(Path({str(tmp_path)!r})).acquire_claim(); "
         f"sys.exit(0 if not got.ok and got.claim.pid == {os.getpid()} "
         f"and got.check.liveness.value == 'alive' else 1)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # refused: this test process is alive
-    release_claim(tmp_path)
+    RunDir(tmp_path).release_claim()
     assert not (tmp_path / "claim.json").exists()
 
 
@@ -67,7 +67,7 @@ def test_stale_local_claim_is_taken_over(tmp_path):
     (tmp_path / "claim.json").write_text(
         json.dumps({"host": socket.gethostname(), "pid": dead.pid, "job_id": None, "time": 0})
     )
-    got = acquire_claim(tmp_path)
+    got = RunDir(tmp_path).acquire_claim()
     assert got.ok and got.claim.pid == os.getpid()
     assert not list(tmp_path.glob(".claim.stale.*"))
 
@@ -75,11 +75,11 @@ def test_stale_local_claim_is_taken_over(tmp_path):
 def test_slurm_claims_follow_the_job_state(tmp_path, monkeypatch):
     (tmp_path / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "12_3", "time": 0}))
     answer = {"12_3": JobStatus("12_3", Liveness.ALIVE, "REQUEUED", "SLURM job 12_3 REQUEUED")}
-    monkeypatch.setattr(rundir, "query_slurm_jobs", lambda ids: answer)
-    assert acquire_claim(tmp_path).ok is False  # requeued job still owns its run
-    assert acquire_claim(tmp_path, job_id="12_3").ok is True  # ...and gets it back when it restarts
+    monkeypatch.setattr(claims, "query_slurm_jobs", lambda ids: answer)
+    assert RunDir(tmp_path).acquire_claim().ok is False  # requeued job still owns its run
+    assert RunDir(tmp_path).acquire_claim(job_id="12_3").ok is True  # ...and gets it back when it restarts
     answer["12_3"] = JobStatus("12_3", Liveness.DEAD, "CANCELLED", "SLURM job 12_3 CANCELLED")
-    got = acquire_claim(tmp_path, job_id="13_0")
+    got = RunDir(tmp_path).acquire_claim(job_id="13_0")
     assert got.ok and got.claim.job_id == "13_0"
 
 
@@ -129,7 +129,7 @@ def test_a_slurm_time_limit_too_short_to_requeue_is_refused(tmp_path, monkeypatc
 def _stored_run(tmp_path: Path, write_spec) -> tuple[Path, Path]:
     """(run dir, submit dir) of a one-run grid whose config.yaml is stored as at submission."""
     run = build_grid(write_spec(grid=[{"product": {"model.memory_length": [1]}}])).runs[0]
-    rundir.write_config(run.run_dir, run.config)
+    RunDir(run.run_dir).write_config(run.config)
     return run.run_dir, tmp_path
 
 
@@ -145,7 +145,7 @@ def test_job_trains_under_a_claim_and_releases_it(tmp_path, monkeypatch, write_s
     result = Job(str(run_dir), str(cwd))()
     assert result["status"] == "done" and result["metrics"] == {"miou": 0.5}
     assert seen == [os.getpid()] and not (run_dir / "claim.json").exists()
-    assert rundir.read_record(run_dir).done
+    assert RunDir(run_dir).read_record().done
 
 
 def test_job_refuses_a_run_claimed_by_a_live_process(tmp_path, monkeypatch, write_spec):

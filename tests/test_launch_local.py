@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides
 
 from bench.cli import main
 from bench.grid.spec import build_grid

@@ -16,23 +16,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import fake_eval_record, fake_slurm
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, fake_eval_record, fake_slurm
 
+import bench.run.execute as trainer
 import bench.run.liveness as liveness
-import bench.run.trainer as trainer
 from bench.cli import main
 from bench.config import load_config, to_dict
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
 from bench.run import rundir
+from bench.run.claims import ClaimState
 from bench.run.eval_run import evaluate_command
 from bench.run.execute import Outcome, RunBusyError, execute
 from bench.run.liveness import Liveness
+from bench.run.rundir import RunDir
 
 
 def fake_record(cfg, **fields) -> dict:
-    return fake_eval_record(rundir.path_for(cfg).name, cfg.train.seed, miou=0.25, config=to_dict(cfg), **fields)
+    return fake_eval_record(RunDir.of(cfg).path.name, cfg.train.seed, miou=0.25, config=to_dict(cfg), **fields)
 
 
 def no_training(*args, **kwargs):
@@ -70,7 +71,7 @@ def holder_claim(run_dir: Path, proc) -> None:
 def test_train_into_a_run_dir_of_another_config_is_refused(tmp_path, tiny_cfg, monkeypatch, capsys):
     run_dir = tmp_path / "X"
     old = tiny_cfg(run_dir, "model.memory_length=1")
-    rundir.write_record(run_dir, fake_record(old))
+    RunDir(run_dir).write_record(fake_record(old))
     monkeypatch.setattr(trainer, "train_and_evaluate", no_training)
     overrides = as_overrides({**TINY, "train.iters": 2, "train.batch_size": 2}) + [f"run_dir={run_dir}"]
     assert main(["train", "model.memory_length=2", *overrides]) == 2
@@ -87,7 +88,7 @@ def test_a_stored_config_or_checkpoint_of_another_run_is_refused(tmp_path, tiny_
 
     old, new = tiny_cfg(tmp_path, "train.lr=0.5"), tiny_cfg(tmp_path, "train.lr=0.1")
     if stored == "config.yaml":
-        rundir.write_config(tmp_path, old)
+        RunDir(tmp_path).write_config(old)
     else:
         torch.save({"iteration": 1, "config": to_dict(old)}, tmp_path / "checkpoint.pt")
     monkeypatch.setattr(trainer, "train_and_evaluate", no_training)
@@ -104,11 +105,11 @@ def test_a_grid_whose_base_sets_run_dir_is_an_error(write_spec, tmp_path):
 def test_a_run_stored_under_an_older_id_is_not_trained_again(tmp_path, monkeypatch):
     cfg = load_config(None, as_overrides(TINY) + [f"output_root={tmp_path}"])
     old = tmp_path / f"{cfg.model.name}-0123456789"  # the same run, named by an older id scheme
-    rundir.write_config(old, cfg)
+    RunDir(old).write_config(cfg)
     monkeypatch.setattr(trainer, "train_and_evaluate", no_training)
-    with pytest.raises(rundir.RunMismatchError, match=f"mv {old} {rundir.path_for(cfg)}"):
+    with pytest.raises(rundir.RunMismatchError, match=f"mv {old} {RunDir.of(cfg).path}"):
         execute(cfg)
-    assert not rundir.path_for(cfg).exists()
+    assert not RunDir.of(cfg).path.exists()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_a_live_slurm_claim_is_left_alone_when_slurm_does_not_answer(tmp_path, m
     (run,) = build_grid(path).runs
     run.run_dir.mkdir(parents=True)
     (run.run_dir / "claim.json").write_text(json.dumps({"host": "node7", "pid": 1, "job_id": "77", "time": 0}))
-    got = rundir.acquire_claim(run.run_dir)
+    got = RunDir(run.run_dir).acquire_claim()
     assert not got.ok and got.check.liveness is Liveness.UNKNOWN
     assert "exited with 1: Unable to contact slurm controller" in got.busy_message(run.run_dir)
     assert "--take-over" in got.busy_message(run.run_dir)
@@ -135,7 +136,7 @@ def test_a_live_slurm_claim_is_left_alone_when_slurm_does_not_answer(tmp_path, m
     assert launched == [] and "unknown" in capsys.readouterr().out
     assert main(["sweep", str(path), "--launcher", "local", "--take-over"]) == 0
     assert [r.run_id for r in launched[0]] == [run.run_id]
-    assert rundir.acquire_claim(run.run_dir, take_over=True).ok  # taken over only on purpose
+    assert RunDir(run.run_dir).acquire_claim(take_over=True).ok  # taken over only on purpose
 
 
 def test_a_slurm_query_that_times_out_is_unknown(tmp_path, monkeypatch):
@@ -160,7 +161,7 @@ def test_bench_train_refuses_a_run_a_sweep_job_trains(tmp_path, tiny_cfg, live_h
 
 def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, live_holder):
     cfg = tiny_cfg(tmp_path, f"checkpoint={tmp_path / 'checkpoint.pt'}")
-    rundir.write_config(tmp_path, cfg)
+    RunDir(tmp_path).write_config(cfg)
     holder_claim(tmp_path, live_holder)
     with pytest.raises(RunBusyError, match=f"pid {live_holder.pid}"):
         evaluate_command([f"checkpoint={tmp_path / 'checkpoint.pt'}", f"run_dir={tmp_path}"])
@@ -169,10 +170,10 @@ def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, liv
 @pytest.mark.parametrize("content", [b"", b'{"host": "n', b"[]"])
 def test_an_empty_or_corrupt_claim_is_taken_over_with_a_warning(tmp_path, content):
     (tmp_path / "claim.json").write_bytes(content)
-    assert rundir.read_claim(tmp_path).state is rundir.ClaimState.CORRUPT
+    assert RunDir(tmp_path).read_claim().state is ClaimState.CORRUPT
     with pytest.warns(RuntimeWarning, match="taking the run over"):
-        got = rundir.acquire_claim(tmp_path)
-    assert got.ok and rundir.read_claim(tmp_path).claim.pid == os.getpid()
+        got = RunDir(tmp_path).acquire_claim()
+    assert got.ok and RunDir(tmp_path).read_claim().claim.pid == os.getpid()
 
 
 def test_temporary_files_of_a_killed_save_are_removed_by_the_next_owner(tmp_path, tiny_cfg, monkeypatch):
@@ -180,7 +181,7 @@ def test_temporary_files_of_a_killed_save_are_removed_by_the_next_owner(tmp_path
     for path in leftovers:
         path.write_bytes(b"half a file")
     with pytest.raises(rundir.RunDirError, match="claim"):
-        rundir.remove_temp_files(tmp_path)  # only the claim's holder cleans up
+        RunDir(tmp_path).remove_temp_files()  # only the claim's holder cleans up
     assert all(p.exists() for p in leftovers)
     cfg = tiny_cfg(tmp_path)
     monkeypatch.setattr(trainer, "train_and_evaluate", lambda cfg, run_dir, **k: fake_record(cfg))
@@ -194,9 +195,9 @@ def test_temporary_files_of_a_killed_save_are_removed_by_the_next_owner(tmp_path
 
 
 def test_read_record_states(tmp_path):
-    assert rundir.read_record(tmp_path).state is rundir.RecordState.MISSING
+    assert RunDir(tmp_path).read_record().state is rundir.RecordState.MISSING
     (tmp_path / "record.json").write_text("{broken")
-    read = rundir.read_record(tmp_path)
+    read = RunDir(tmp_path).read_record()
     assert read.state is rundir.RecordState.CORRUPT and "record.json is unreadable" in read.reason
     for record in (
         {"metrics": {"miou": 0.5}},
@@ -204,10 +205,10 @@ def test_read_record_states(tmp_path):
         {"status": "done", "metrics": {}},
         {"status": "failed", "metrics": {"miou": 0.5}},
     ):
-        rundir.write_record(tmp_path, record)
-        assert rundir.read_record(tmp_path).state is rundir.RecordState.NOT_DONE, record
-    rundir.write_record(tmp_path, {"status": "done", "metrics": {"miou": 0.5}})
-    assert rundir.read_record(tmp_path).done
+        RunDir(tmp_path).write_record(record)
+        assert RunDir(tmp_path).read_record().state is rundir.RecordState.NOT_DONE, record
+    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}})
+    assert RunDir(tmp_path).read_record().done
 
 
 def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
@@ -216,8 +217,8 @@ def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
     for run in runs:
         run.run_dir.mkdir(parents=True)
     (corrupt.run_dir / "record.json").write_text("")
-    rundir.write_record(unfinished.run_dir, {"metrics": {"miou": 0.5}})  # no status: not done
-    rundir.write_record(foreign.run_dir, fake_record(corrupt.config))  # another run's record
+    RunDir(unfinished.run_dir).write_record({"metrics": {"miou": 0.5}})  # no status: not done
+    RunDir(foreign.run_dir).write_record(fake_record(corrupt.config))  # another run's record
     states = run_statuses(runs, tmp_path / "manifest.jsonl")
     assert [s.state for s in states] == [RunState.CORRUPT, RunState.PENDING, RunState.CORRUPT]
     assert "record.json is unreadable" in states[0].reason and "delete it" in states[0].reason
@@ -227,15 +228,15 @@ def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
 
 
 def test_merge_into_record_refuses_to_replace_a_section(tmp_path):
-    rundir.write_record(tmp_path, {"status": "done", "metrics": {"miou": 0.5}, "latency": {"ms": 1}})
+    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}, "latency": {"ms": 1}})
     with pytest.raises(rundir.RunDirError, match="already has 'latency'"):
-        rundir.merge_into_record(tmp_path, "latency", {"ms": 2})
+        RunDir(tmp_path).merge_into_record("latency", {"ms": 2})
     with pytest.raises(rundir.RunDirError, match="cannot be replaced"):
-        rundir.merge_into_record(tmp_path, "metrics", {}, overwrite=True)
-    assert rundir.merge_into_record(tmp_path, "latency", {"ms": 2}, overwrite=True)["latency"] == {"ms": 2}
-    assert rundir.read_record(tmp_path).record["latency"] == {"ms": 2}
+        RunDir(tmp_path).merge_into_record("metrics", {}, overwrite=True)
+    assert RunDir(tmp_path).merge_into_record("latency", {"ms": 2}, overwrite=True)["latency"] == {"ms": 2}
+    assert RunDir(tmp_path).read_record().record["latency"] == {"ms": 2}
     with pytest.raises(rundir.RunDirError, match="has not finished"):
-        rundir.merge_into_record(tmp_path / "nothing", "latency", {})
+        RunDir(tmp_path / "nothing").merge_into_record("latency", {})
 
 
 # --------------------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_etc_tc_is_one_for_identical_or_exactly_warped_predictions():
 
 
 # --------------------------------------------------------------------------------------------------
-# cityscapesscripts cross-check (baselines.md §3.1)
+# cityscapesscripts cross-check (docs/baselines.md §3.1)
 
 # Cityscapes label id of each trainId 0..18
 TRAIN_TO_ID = np.array([7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33], dtype=np.uint8)

@@ -20,7 +20,7 @@ def test_resnet50c_has_deep_stem_and_contracted_dilation():
     assert (bb.aux_channels, bb.out_channels) == (1024, 2048)
     modules = dict(bb.body.named_modules())
     assert modules["conv1.0"].out_channels == 32  # V1c deep stem 3 -> 32 -> 32 -> 64
-    # contract_dilation (tmanet.md §1.2): first block of a dilated stage uses half the dilation
+    # contract_dilation (docs/tmanet.md §1.2): first block of a dilated stage uses half the dilation
     dilations = {n: modules[f"{n}.conv2"].dilation[0] for n in ("layer3.0", "layer3.1", "layer4.0", "layer4.1")}
     assert dilations == {"layer3.0": 1, "layer3.1": 2, "layer4.0": 2, "layer4.1": 4}
 

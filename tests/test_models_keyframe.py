@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_config
 
 from baselines.accel import accel
 from baselines.dff import dff
 from baselines.per_frame import per_frame
 from bench.config import ConfigError, load_config
+from bench.engine.checkpoint import load_checkpoint
+from bench.engine.trainer import TrainHook, TrainingInterrupted
+from bench.evaluation.latency import measure_latency
 from bench.flow.warp import backward_warp, resize_flow
 from bench.models.layers import resize_to
 from bench.models.streaming import StreamingSegmenter
-from bench.run.checkpoint import load_checkpoint
-from bench.run.latency import measure_latency
-from bench.run.trainer import TrainHook, TrainingInterrupted, train_and_evaluate
+from bench.run.execute import train_and_evaluate
 
 SMALL = dict(backbone="resnet18", value_channels=8, channels=8, aux_channels=8)
 

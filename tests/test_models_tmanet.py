@@ -52,7 +52,7 @@ def test_memory_encoders_are_per_slot_and_not_shared():
 
 
 def test_official_head_parameter_counts():
-    # tmanet.md §1.10 [X]: T=2, 19 classes -> memory encoders 2.567 M, query 1.283 M, bottleneck 2.360 M
+    # docs/tmanet.md §1.10 [X]: T=2, 19 classes -> memory encoders 2.567 M, query 1.283 M, bottleneck 2.360 M
     model = tmanet(num_classes=19, backbone="resnet50", memory_length=2)
     count = lambda *mods: sum(p.numel() for m in mods for p in m.parameters())  # noqa: E731
     assert round(count(model.memory_keys, model.memory_values) / 1e6, 3) == 2.567

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import yaml
-from tiny import TINY
+from helpers import TINY
 
 from bench.cli import main
 from bench.grid.spec import build_grid

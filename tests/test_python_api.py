@@ -38,8 +38,8 @@ def test_importing_any_bench_module_leaves_the_matplotlib_backend_alone():
 
 def test_the_api_is_reexported_lazily():
     from bench.config import load_config
+    from bench.evaluation.evaluate import evaluate_model
     from bench.report.build import build_report
-    from bench.run.evaluate import evaluate_model
     from bench.run.execute import execute
     from bench.run.model import build_model, load_run_model
 

@@ -1,5 +1,5 @@
 """Every ```python block of README.md runs as written, in order, in one namespace (later blocks use earlier
-names), on tiny settings: ``bench.load_config`` appends the tiny overrides of ``tests/tiny.py`` (resnet18,
+names), on tiny settings: ``bench.load_config`` appends the tiny overrides of ``tests/helpers/configs.py`` (resnet18,
 32x32 clips, 2 iterations), in a temporary folder that links the repository's configs, specs and examples."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides
 
 import bench
 import bench.config

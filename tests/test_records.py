@@ -7,9 +7,10 @@ import math
 
 import pytest
 
+from bench.atomic import default_file_mode, write_json_atomic
 from bench.config import load_config, to_dict
 from bench.run.identity import config_hash, run_id
-from bench.run.records import RunStamp, default_file_mode, environment_info, make_record, write_json_atomic
+from bench.run.records import RunStamp, environment_info, make_record
 
 
 def test_write_json_atomic_replaces_nan_and_leaves_no_temporary_files(tmp_path):

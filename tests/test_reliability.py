@@ -9,16 +9,17 @@ import time
 
 import pytest
 import yaml
-from conftest import fake_slurm
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, fake_slurm
 
 import bench.run.liveness as liveness
 from bench.cli import main
 from bench.config import ConfigError, parse_yaml
 from bench.grid.spec import SweepError, build_grid
 from bench.grid.status import RunState, run_statuses
-from bench.run import rundir
+from bench.run import claims
+from bench.run.claims import claim_liveness
 from bench.run.liveness import Liveness
+from bench.run.rundir import RunDir
 
 
 def _claimed_run(write_spec, claim: dict):
@@ -38,7 +39,7 @@ def test_an_empty_squeue_answer_leaves_a_slurm_run_alone(tmp_path, monkeypatch, 
     (status,) = run_statuses([run], tmp_path / "manifest.jsonl")
     assert status.state is RunState.UNKNOWN and "squeue answered nothing" in status.reason
     assert "--take-over" in status.reason
-    got = rundir.acquire_claim(run.run_dir)
+    got = RunDir(run.run_dir).acquire_claim()
     assert not got.ok and got.check.liveness is Liveness.UNKNOWN
     launched = []
     monkeypatch.setattr("bench.grid.local.run_local", lambda todo, *a, **k: launched.append(todo) or [])
@@ -72,13 +73,13 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
 
 
 def test_a_claim_without_a_start_time_is_unknown_and_can_be_taken_over(tmp_path, monkeypatch, capsys):
-    import bench.run.trainer as trainer
+    import bench.run.execute as trainer
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     claim = {"host": socket.gethostname(), "pid": 1, "pid_start": None, "job_id": None, "time": 0}
     (run_dir / "claim.json").write_text(json.dumps(claim))
-    check = rundir.claim_liveness(rundir.read_claim(run_dir).claim)
+    check = claim_liveness(RunDir(run_dir).read_claim().claim)
     assert check.liveness is Liveness.UNKNOWN and "no start time" in check.reason
     trained = []
     monkeypatch.setattr(
@@ -181,8 +182,8 @@ def trained(tmp_path_factory):
 def test_a_finished_checkpoint_evaluated_again_logs_one_validation_line(trained):
     (trained / "record.json").unlink()
     assert main(["train", *TRAIN, f"run_dir={trained}"]) == 0
-    entries = rundir.read_log(trained).entries
-    assert [e["iter"] for e in entries if "val" in e] == [2] and rundir.read_record(trained).done
+    entries = RunDir(trained).read_log().entries
+    assert [e["iter"] for e in entries if "val" in e] == [2] and RunDir(trained).read_record().done
 
 
 def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monkeypatch, capsys):
@@ -228,30 +229,30 @@ def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsy
     def refuse(*args, **kwargs):
         raise OSError(code, text)
 
-    monkeypatch.setattr(rundir.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(claims.tempfile, "mkstemp", refuse)
     assert main(["train", *TRAIN, f"run_dir={tmp_path / 'run'}"]) == 2
     _one_line(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
     assert not (tmp_path / "run" / "claim.json").exists()
 
 
 def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypatch, write_spec, capsys):
-    import bench.run.records as records
+    import bench.atomic as atomic
 
     def refuse(*args, dir=None, **kwargs):
         raise OSError(30, "Read-only file system", str(dir))
 
-    monkeypatch.setattr(records.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     assert main(["sweep", str(write_spec()), "--launcher", "local"]) == 2
     _one_line(capsys, "Read-only file system", "choose a writable folder")
 
 
 def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tmp_path, monkeypatch):
-    import bench.run.checkpoint as checkpoint
+    import bench.engine.checkpoint as checkpoint
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    monkeypatch.setattr(checkpoint, "atomic_file", full)
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint was saved yet") as first:
         checkpoint.save_checkpoint(tmp_path / "checkpoint.pt", {})
     assert "intact" not in str(first.value)

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import fabricate_records, per_image_fabricator, write_report_spec
+from helpers import fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.report.build import build_report
 

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import REPORT_BASE, fabricate_records, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, write_report_spec
 
 from bench.report.build import build_report, report_command
 from bench.report.publish import report_lock

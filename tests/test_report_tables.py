@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.cli import main
 from bench.grid.spec import build_grid
 from bench.report.build import build_report, report_command
 from bench.report.paper import load_paper_reference, paper_number
+from bench.report.readings import reading
 from bench.report.sources import ReportError, load_source, validate_record
 from bench.report.stats import compare, counts_from_record
-from bench.report.tables import MISSING, display_frame, key_text, reading, summarise
+from bench.report.table_files import display_frame
+from bench.report.table_model import MISSING, key_text
+from bench.report.tables import summarise
 
 CITYSCAPES = {
     "model": {"name": "tmanet", "backbone": "resnet50c", "memory_length": 2},
@@ -505,9 +508,9 @@ def test_an_invalid_record_of_a_spec_run_counts_as_missing(tmp_path: Path) -> No
 
 def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
     """Issue 18: a report never shows a number that other code made without saying so."""
-    from conftest import fake_eval_record
+    from helpers import fake_eval_record
 
-    from bench.run import rundir
+    from bench.run.rundir import RunDir
 
     made_now = fake_eval_record("tmanet-now", 0, miou=0.5, config={"model": {"name": "tmanet"}})
     old = {
@@ -516,7 +519,7 @@ def test_records_made_by_other_code_are_skipped_unless_accepted(tmp_path):
     }
     for record in (made_now, old):
         (tmp_path / record["run_id"]).mkdir()
-        rundir.write_record(tmp_path / record["run_id"], record)
+        RunDir(tmp_path / record["run_id"]).write_record(record)
     source = load_source(tmp_path)
     assert [r["run_id"] for r in source.records] == ["tmanet-now"]
     assert (

@@ -11,14 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
+from bench.report.readings import reading
 from bench.report.sources import load_source
-from bench.report.tables import reading
-from bench.run import rundir
 from bench.run.fingerprint import code_fingerprint
+from bench.run.rundir import RunDir
 
 METHODS = [{"product": {"model.name": ["tmanet", "per_frame", "flow_warp"]}}]
 
@@ -73,7 +73,7 @@ def test_rows_of_one_seed_get_no_significance_claim(tmp_path: Path) -> None:
 
 def _record_path(spec: Path, model: str, seed: int) -> Path:
     run = next(r for r in build_grid(spec).runs if r.config.model.name == model and r.seed == seed)
-    return rundir.record_file(rundir.path_for(run.config))
+    return RunDir(RunDir.of(run.config).path).record_file
 
 
 def test_a_headline_that_disagrees_with_its_counts_is_skipped_with_a_note(tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_slurm
-from tiny import TINY
+from helpers import TINY, require_slurm
 
 from bench.cli import main
 from bench.config import to_dict

@@ -26,11 +26,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import require_slurm
-from tiny import TINY
+from helpers import TINY, require_slurm
 
 from bench.cli import main
-from bench.run.checkpoint import load_checkpoint
+from bench.engine.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slurm
 

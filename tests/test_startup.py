@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, REPORT_BASE, fabricate_records, write_report_spec
+from helpers import REPO, REPORT_BASE, fabricate_records, write_report_spec
 
 from bench.models import registry
 from bench.models.declared import declared_factories

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
+from helpers import counts_miou, fake_eval_record, fake_image_rows, noisy_iou, per_image_counts
 from scipy import stats as scipy_stats
 
 from bench.report.stats import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny import TINY
+from helpers import TINY
 
 from bench.cli import main
 from bench.grid import manifest

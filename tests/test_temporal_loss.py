@@ -2,13 +2,14 @@
 
 import pytest
 import torch
-from conftest import tiny_builder
+from helpers import tiny_builder
 
 from bench.config import ConfigError, load_config
 from bench.distributed import DistEnv
+from bench.engine.temporal_loss import build_temporal_loss, flow_warped_l1
+from bench.engine.trainer import setup, step
+from bench.run.execute import train_and_evaluate, train_job
 from bench.run.model import build_model
-from bench.run.temporal_loss import build_temporal_loss, flow_warped_l1
-from bench.run.trainer import setup, step, train_and_evaluate
 
 SETTINGS = {
     "model.name": "per_frame",
@@ -63,7 +64,7 @@ def test_the_term_changes_the_step_and_pairs_are_loaded(tmp_path, source="ground
             f"train.tc_loss_flow={source}",
             "data.num_workers=0",
         )
-        run = setup(cfg, tmp_path / f"{source}{weight}", DistEnv())
+        run = setup(train_job(cfg, tmp_path / f"{source}{weight}")[0], DistEnv())
         assert (run.tc is None) == (weight == 0)
         assert run.batches.dataset[(0, 0)]["frames"].shape[0] == (2 if weight else 1)  # (t-1, t) pairs for TC
         step(run)

@@ -9,9 +9,10 @@ import sys
 import pytest
 
 from bench.config import ConfigError
+from bench.engine.tensorboard import TensorBoardHook, tensorboard_hooks
 from bench.run import rundir
-from bench.run.tensorboard import TensorBoardHook, tensorboard_hooks
-from bench.run.trainer import train_and_evaluate
+from bench.run.execute import train_and_evaluate
+from bench.run.rundir import RunDir
 
 
 class FakeWriter:
@@ -53,13 +54,13 @@ def test_hook_mirrors_every_log_line_and_validation(tmp_path, tiny_cfg):
 
 
 def test_off_by_default_and_missing_package_is_one_line(tmp_path, tiny_cfg, monkeypatch):
-    assert tensorboard_hooks(tiny_cfg(tmp_path).train, tmp_path, True) == []
+    assert tensorboard_hooks(tiny_cfg(tmp_path).train, RunDir(tmp_path).tensorboard_dir, True) == []
     cfg = tiny_cfg(tmp_path, "train.tensorboard=true")
     if importlib.util.find_spec("tensorboard") is not None:
-        hooks = tensorboard_hooks(cfg.train, tmp_path, True)
+        hooks = tensorboard_hooks(cfg.train, RunDir(tmp_path).tensorboard_dir, True)
         assert len(hooks) == 1 and (tmp_path / "tensorboard").is_dir()
         hooks[0].close()
         monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
     with pytest.raises(ConfigError, match=r'pip install -e "\.\[tensorboard\]"') as err:
-        tensorboard_hooks(cfg.train, tmp_path, True)
+        tensorboard_hooks(cfg.train, RunDir(tmp_path).tensorboard_dir, True)
     assert "\n" not in str(err.value)

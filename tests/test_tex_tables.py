@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
+from helpers import REPORT_BASE, fabricate_records, per_image_fabricator, write_report_spec
 
 from bench.report.build import build_report
-from bench.report.tables import tex_symbols
+from bench.report.table_files import tex_symbols
 
 DOCUMENT = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{%s}\n\\end{document}\n"
 

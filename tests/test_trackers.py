@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_tracker
+from helpers import require_tracker
 
 from bench.config import ConfigError
+from bench.engine.trackers import tracker_hooks
 from bench.run import rundir
-from bench.run.trackers import tracker_hooks
-from bench.run.trainer import train_and_evaluate
+from bench.run.execute import train_and_evaluate
+from bench.run.rundir import RunDir
 
 SETTINGS = ("train.iters=2", "train.log_every=1", "eval.temporal_consistency=false")
 
@@ -31,7 +32,7 @@ def test_mlflow_gets_every_log_line_and_the_config(tmp_path, tiny_cfg):
     run_dir = tmp_path / "run"
     cfg = tiny_cfg(run_dir, *SETTINGS, "train.mlflow=true")
     train_and_evaluate(cfg, run_dir)
-    client = mlflow.tracking.MlflowClient(tracking_uri=rundir.mlflow_dir(run_dir).resolve().as_uri())
+    client = mlflow.tracking.MlflowClient(tracking_uri=RunDir(run_dir).mlflow_dir.resolve().as_uri())
     (run,) = client.search_runs([client.get_experiment_by_name("vss-bench").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["bench.run_id"] == run_dir.name
     assert run.data.params["train.iters"] == "2" and run.data.params["model.backbone"] == "resnet18"
@@ -64,7 +65,7 @@ def test_wandb_offline_run_gets_every_log_line_and_the_config(tmp_path, tiny_cfg
     run_dir = tmp_path / "run"
     cfg = tiny_cfg(run_dir, *SETTINGS, "train.wandb=true")
     train_and_evaluate(cfg, run_dir)
-    (path,) = glob.glob(str(rundir.wandb_dir(run_dir) / "wandb" / "offline-run-*" / "run-*.wandb"))
+    (path,) = glob.glob(str(RunDir(run_dir).wandb_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
     history, config = {}, {}
     for data in _wandb_records(path):
         record = wandb_internal_pb2.Record()
@@ -83,9 +84,11 @@ def test_wandb_offline_run_gets_every_log_line_and_the_config(tmp_path, tiny_cfg
 
 
 def test_off_by_default_and_a_missing_package_is_one_line(tmp_path, tiny_cfg, monkeypatch):
-    assert tracker_hooks(tiny_cfg(tmp_path), tmp_path, True) == []
+    assert tracker_hooks(tiny_cfg(tmp_path), RunDir(tmp_path).train_paths(), True) == []
     for key in ("mlflow", "wandb"):
         monkeypatch.setitem(sys.modules, key, None)  # as if it were not installed
         with pytest.raises(ConfigError, match=rf'train.{key}=true needs .* pip install -e "\.\[{key}\]"') as err:
-            tracker_hooks(tiny_cfg(tmp_path, f"train.{key}=true"), tmp_path, False)  # every rank checks
+            tracker_hooks(
+                tiny_cfg(tmp_path, f"train.{key}=true"), RunDir(tmp_path).train_paths(), False
+            )  # every rank checks
         assert "\n" not in str(err.value)

@@ -7,24 +7,23 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 from torch import nn
 
 from bench.config import ConfigError, load_config, to_dict
 from bench.data.build import build_dataset
 from bench.distributed import DistEnv
-from bench.models.registry import register_model
-from bench.run.batches import InfiniteBatches, ResumableSampler, per_rank_batch
-from bench.run.checkpoint import load_checkpoint
-from bench.run.recipe import MixedPrecision, poly_lr, segmentation_loss
-from bench.run.trainer import (
+from bench.engine.batches import InfiniteBatches, ResumableSampler, per_rank_batch
+from bench.engine.checkpoint import load_checkpoint
+from bench.engine.recipe import MixedPrecision, poly_lr, segmentation_loss
+from bench.engine.trainer import (
     NonFiniteLossError,
     NonFiniteStateError,
     TrainHook,
     TrainingInterrupted,
-    train_and_evaluate,
 )
+from bench.models.registry import register_model
+from bench.run.execute import train_and_evaluate
 
 SETTINGS = {
     "model.memory_length": 1,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_builder
-from tiny import TINY, as_overrides
+from helpers import TINY, as_overrides, tiny_builder
 
-from bench.run.checkpoint import load_checkpoint
-from bench.run.trainer import TrainHook, TrainingInterrupted, train_and_evaluate
+from bench.engine.checkpoint import load_checkpoint
+from bench.engine.trainer import TrainHook, TrainingInterrupted
+from bench.run.execute import train_and_evaluate
 
 # TMANet (dropout on, so the global RNG matters) with random crops / flips / photometric distortion
 SETTINGS = {
@@ -114,7 +114,8 @@ def test_sigterm_with_default_handler_saves_and_ends_the_process(tmp_path):
         import os, signal
         from pathlib import Path
         from bench.config import load_config
-        from bench.run.trainer import TrainHook, train_and_evaluate
+        from bench.engine.trainer import TrainHook
+        from bench.run.execute import train_and_evaluate
         class SignalAt(TrainHook):
             def on_step_end(self, state):
                 if state.iteration == 2:

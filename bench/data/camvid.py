@@ -18,7 +18,7 @@ ratio), e.g. 720x960 video frames for 360x480 SegNet labels.
 Memory (``data.memory_source``), with the offsets ``o`` of ``bench.data.memory`` (default -T..-1):
 
 * ``video``: frame ``{video}_{prefix}{number+o}`` of frames/{video}/, ``f`` prefix and zero padding kept
-  (tmanet.md §2.3);
+  (docs/tmanet.md §2.3);
 * ``labelled``: the labelled frame ``o`` places earlier among the labelled frames of the same video in the same
   split list (sorted by frame number); no video needed. Labels are 1 Hz (30 frames apart), except the 15 Hz
   val part of 0016E5.

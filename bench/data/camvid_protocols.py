@@ -89,7 +89,7 @@ _ELEVEN = dict(class_names=tuple(SEGNET_CLASSES), palette=tuple(SEGNET_PALETTE),
 CAMVID_PROTOCOLS: dict[str, CamVidProtocol] = {
     "segnet11": CamVidProtocol("segnet11", label_dir="labels", image_dir="images", size=(360, 480), **_ELEVEN),
     "full11": CamVidProtocol("full11", label_dir="labels_full", image_dir="images_full", size=(720, 960), **_ELEVEN),
-    # official CLASSES of mmseg/datasets/camvid_video.py, void first (tmanet.md §2.3)
+    # official CLASSES of mmseg/datasets/camvid_video.py, void first (docs/tmanet.md §2.3)
     "tmanet12": CamVidProtocol(
         "tmanet12",
         class_names=("void", *SEGNET_CLASSES),

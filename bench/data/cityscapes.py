@@ -1,4 +1,4 @@
-"""Cityscapes video clips: the annotated frame plus its T preceding frames (tmanet.md §2.2).
+"""Cityscapes video clips: the annotated frame plus its T preceding frames (docs/tmanet.md §2.2).
 
 Layout under ``root`` (the official download names; the sequence package ``leftImg8bit_sequence_trainvaltest.zip``
 must be requested from the Cityscapes team)::

@@ -1,6 +1,6 @@
-"""Which past frames form a clip's memory: offsets from the current frame, fixed or drawn (tmanet.md §2.1).
+"""Which past frames form a clip's memory: offsets from the current frame, fixed or drawn (docs/tmanet.md §2.1).
 
-Config keys (``bench/config.py`` ``DataConfig``)::
+Config keys (``bench/config/schema.py`` ``DataConfig``)::
 
     data.memory_offsets: [-4, -3, -2, -1]   # explicit offsets, oldest first; their number must be model.memory_length
     data.memory_stride: k                   # or offsets -T*k .. -k (default k = 1: the official {t-T .. t-1})

@@ -1,6 +1,6 @@
 """Extract every frame of the four CamVid videos into ``{out_root}/frames/{video}/{name}.png`` with ffmpeg.
 
-Frame names follow the official TMANet extraction (tmanet.md §2.3): video frame ``i`` (0-based) is written as
+Frame names follow the official TMANet extraction (docs/tmanet.md §2.3): video frame ``i`` (0-based) is written as
 ``template.format(i + file_start)``, so file numbers match the numbering of the labelled stills
 (``0001TP_006690`` ...). Frames whose number would be negative (the first frame of the three videos with
 ``file_start = -1``) are dropped. Unlike the official script, each video goes to its own folder under

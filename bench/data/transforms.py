@@ -1,6 +1,6 @@
 """Clip-consistent augmentation and normalisation (the mmseg pipeline of the official TMANet configs).
 
-Training, in the order of the official pipeline (tmanet.md §2.1, §3)::
+Training, in the order of the official pipeline (docs/tmanet.md §2.1, §3)::
 
     Resize(img_scale=base_size, ratio_range=scale_range, keep_ratio) -> RandomCrop(crop_size, cat_max_ratio)
     -> RandomFlip(0.5) -> PhotoMetricDistortion -> Normalize -> Pad(crop_size, img 0, label 255)
@@ -184,7 +184,7 @@ def choose_crop(
 ) -> Box:
     """mmseg RandomCrop: redraw (up to 10 times) until no class covers ``cat_max_ratio`` of the crop.
 
-    Only the current frame's label is inspected (tmanet.md §2.1): a ``(H, W)`` tensor or a
+    Only the current frame's label is inspected (docs/tmanet.md §2.1): a ``(H, W)`` tensor or a
     :class:`ResizedLabel`. Returns (top, left, height, width).
     """
     box = _random_box(tuple(label.shape), crop, generator)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from bench.errors import BenchError
 
-# Bad input that the CLI prints as one line (bench.cli.USER_ERRORS): what to download, install or set.
-class FlowWeightsMissing(FileNotFoundError):
+
+# Bad input that the CLI prints as one line (bench.errors.BenchError): what to download, install or set.
+class FlowWeightsMissing(BenchError, FileNotFoundError):
     """A flow network's weights file does not exist (e.g. ``model.flow.weights``, ``eval.tc_raft_weights``)."""
 
 
-class FlowWeightsOffline(RuntimeError):
+class FlowWeightsOffline(BenchError, RuntimeError):
     """A flow network's default weights could not be fetched (offline); the message names the file to place."""
 
 
-class FlowPackageMissing(ImportError):
+class FlowPackageMissing(BenchError, ImportError):
     """A flow source needs a package that is not installed (OpenCV for dis / farneback)."""
 
 

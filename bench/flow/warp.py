@@ -1,4 +1,4 @@
-"""Backward warping with optical flow (baselines.md §1.6).
+"""Backward warping with optical flow (docs/baselines.md §1).
 
 Convention (the dataset contract and RAFT agree): ``flow`` is defined on the TARGET frame (the current frame t)
 and points into the SOURCE frame (a past frame), channel 0 = dx, 1 = dy, in pixels, so that
@@ -68,7 +68,7 @@ def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
 def warp_valid_mask(flow: Tensor) -> Tensor:
     """(B, 2, H, W) -> (B, 1, H, W) bool: True where ``p + flow(p)`` lies inside the source image.
 
-    Warping a ones image bilinearly with zero padding and keeping pixels that stay at 1 (baselines.md §1.6);
+    Warping a ones image bilinearly with zero padding and keeping pixels that stay at 1 (docs/baselines.md §1);
     occlusions are not detected.
     """
     ones = torch.ones(flow.shape[0], 1, *flow.shape[-2:], device=flow.device, dtype=flow.dtype)

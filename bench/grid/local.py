@@ -2,7 +2,7 @@
 
     results = run_local(grid.runs, max_parallel=2, sweep_dir=grid.sweep_dir)
 
-Before a run starts, ``rundir.check_reuse`` checks its folder and ``rundir.write_config`` stores its config
+Before a run starts, ``RunDir.check_reuse`` checks its folder and ``RunDir.write_config`` stores its config
 (``RUN_DIR/config.yaml``, the only copy); the subprocess executes that file (``bench.run.execute``). Logs go to
 ``sweep_dir/logs/<run_id>.log``; the manifest gets a ``submit`` and an ``end`` line per run.
 
@@ -30,7 +30,7 @@ from bench.constants import EXIT_BUSY
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run, format_varied
 from bench.progress import Progress
-from bench.run import rundir
+from bench.run.rundir import RunDir, RunDirError
 
 EXIT_REFUSED = 2  # the run dir cannot take the run (its config.yaml could not be written): not started
 log = logging.getLogger("bench.grid.local")
@@ -38,7 +38,7 @@ log = logging.getLogger("bench.grid.local")
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a local sweep: the running children were sent SIGTERM and have ended (a child in its
-    training loop saves a checkpoint first, bench.run.signals)."""
+    training loop saves a checkpoint first, bench.engine.signals)."""
 
     def __init__(self, stopped: int, not_started: int) -> None:
         super().__init__(
@@ -68,7 +68,7 @@ class _Active:
 
 
 def _last_error_line(run_dir: Path, log: Path) -> str:
-    err = rundir.read_error(run_dir)
+    err = RunDir(run_dir).read_error()
     if err:
         return str(err.get("last_line", ""))
     try:
@@ -92,8 +92,8 @@ def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_
     started."""
     log_path = sweep_dir / "logs" / f"{run.run_id}.log"
     try:
-        rundir.write_config(run.run_dir, run.config)
-    except (rundir.RunDirError, OSError) as err:
+        RunDir(run.run_dir).write_config(run.config)
+    except (RunDirError, OSError) as err:
         log_path.write_text(f"{type(err).__name__}: {err}\n")
         return LocalResult(run.run_id, EXIT_REFUSED, 0.0, log_path, f"{type(err).__name__}: {err}")
     log = open(log_path, "w")

@@ -3,7 +3,7 @@
     jobs = submit_slurm(grid.runs, grid.launch, grid.sweep_dir, name=grid.name)
 
 Each task runs ``Job(run_dir, cwd)()``: it reads ``run_dir/config.yaml`` (stored at submission by
-``rundir.write_config``, the only copy) and executes it (``bench.run.execute``: reuse check, claim under the
+``RunDir.write_config``, the only copy) and executes it (``bench.run.execute``: reuse check, claim under the
 SLURM job id, train, record, release). On preemption or a time limit submitit calls ``Job.checkpoint()``, which
 returns a fresh ``Job`` as a ``DelayedSubmission``: the task is requeued, keeps its claim, and resumes from
 ``run_dir/checkpoint.pt``.
@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import LaunchConfig
+from bench.errors import BenchError
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run
 from bench.progress import configure_logging
-from bench.run import rundir
 from bench.run.liveness import slurm_reachable
+from bench.run.rundir import RunDir
 
 
-class LaunchError(RuntimeError):
+class LaunchError(BenchError, RuntimeError):
     """The launcher cannot be used (e.g. no ``sbatch`` on PATH) or a submission failed."""
 
 
@@ -75,7 +76,7 @@ class Job:
 
             self._preempted = False
             result = execute(
-                rundir.read_config(self.run_dir),
+                RunDir(self.run_dir).read_config(),
                 self.run_dir,
                 take_over=self.take_over,
                 preempted=lambda: self._preempted,
@@ -174,7 +175,7 @@ def submit_slurm(
     import submitit
 
     for run in runs:
-        rundir.write_config(run.run_dir, run.config)
+        RunDir(run.run_dir).write_config(run.config)
     manifest = manifest or Path(sweep_dir) / "manifest.jsonl"
     # many timeouts allowed: long runs chain through time limits, resuming from checkpoint.pt each time
     executor = submitit.AutoExecutor(

@@ -53,8 +53,8 @@ from bench.config import (
 from bench.grid import manifest as manifest_file
 from bench.models import registry
 from bench.models.registry import RegistryError
-from bench.run import rundir
-from bench.run.identity import run_id
+from bench.run.identity import RunIdentity
+from bench.run.rundir import RunDir
 
 SPEC_KEYS = ("name", "ablation", "factor", "description", "base", "overrides", "grid", "seeds", "launch")
 ABLATIONS = ("memory_length", "aggregation", "encoding", "methods", "sota", "other")
@@ -231,8 +231,8 @@ def _entry_config(
     launch_values: dict[str, Any],
     cli: list[Any],
     where: str,
-) -> Config:
-    """The validated config of one grid entry and seed (order: module docstring)."""
+) -> tuple[Config, str]:
+    """The validated config of one grid entry and seed (order: module docstring), and its run id."""
     values = apply_overrides(base_values, list(spec.overrides.items()) + list(entry.items()))
     if seed is not None:
         values = apply_overrides(values, [("train.seed", seed)])
@@ -240,10 +240,10 @@ def _entry_config(
     values = apply_overrides(values, cli)
     try:
         cfg = from_dict(Config, values)
-        run_id(cfg)  # imports the model's plugins: an unknown model fails here
+        rid = RunIdentity.of(cfg).run_id  # imports the model's plugins: an unknown model fails here
     except (ConfigError, RegistryError) as err:
         raise _fail(spec.path, f"{where}: {err}") from err
-    return cfg
+    return cfg, rid
 
 
 def _launch_values(launch: dict[str, Any] | None, spec: GridSpec) -> dict[str, Any]:
@@ -268,12 +268,11 @@ def _expand(
             for seed in spec.seeds or [None]:
                 where = f"grid[{i}] entry {format_varied(entry) or '(base)'}"
                 where += f" seed {seed}" if seed is not None else ""
-                cfg = _entry_config(spec, base_values, entry, seed, launch_values, cli, where)
-                rid = run_id(cfg)
+                cfg, rid = _entry_config(spec, base_values, entry, seed, launch_values, cli, where)
                 if rid in runs:
                     runs[rid] = replace(runs[rid], also=runs[rid].also + (dict(entry),))
                 else:
-                    runs[rid] = Run(rid, cfg, rundir.path_for(cfg), dict(entry), cfg.train.seed)
+                    runs[rid] = Run(rid, cfg, RunDir.of(cfg, rid).path, dict(entry), cfg.train.seed)
     _check_distinct_run_dirs(spec, list(runs.values()))
     return list(runs.values())
 

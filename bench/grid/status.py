@@ -22,8 +22,10 @@ from typing import Any
 
 from bench.grid import manifest as manifest_file
 from bench.grid.spec import Run, format_varied
-from bench.run import rundir
+from bench.run.claims import claim_liveness
 from bench.run.liveness import JobStatus, Liveness, query_slurm_jobs
+from bench.run.reads import RecordState
+from bench.run.rundir import RunDir
 
 
 class RunState(enum.Enum):
@@ -51,7 +53,7 @@ class RunStatus:
 def _slurm_ids(runs: Sequence[Run], submissions: dict[str, dict[str, Any]]) -> list[str]:
     ids = [str(s["job_id"]) for s in submissions.values() if s.get("launcher") == "slurm"]
     for run in runs:
-        claim = rundir.read_claim(run.run_dir).claim
+        claim = RunDir(run.run_dir).read_claim().claim
         if claim is not None and claim.job_id:
             ids.append(str(claim.job_id))
     return ids
@@ -69,7 +71,7 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
     """DONE for a finished record of this config and code; STALE for one made by other code; CORRUPT when the
     folder cannot hold the run (``rundir``'s reuse decision: another run's files, or a corrupt
     record); None otherwise."""
-    reuse = rundir.inspect_reuse(run.run_dir, run.config)
+    reuse = RunDir(run.run_dir).inspect_reuse(run.config)
     if reuse.stale:
         return RunStatus(run, RunState.STALE, f"code changed ({'; '.join(reuse.stale)})", job_id)
     if reuse.problem:
@@ -81,10 +83,10 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
 
 def _claim_status(run: Run, jobs: dict[str, JobStatus], job_id: str) -> tuple[RunStatus | None, str]:
     """(status from a live or uncheckable claim, or None; a note on a dead claim)."""
-    held = rundir.read_claim(run.run_dir)
+    held = RunDir(run.run_dir).read_claim()
     if held.claim is None:
         return None, ""
-    check = rundir.claim_liveness(held.claim, jobs)
+    check = claim_liveness(held.claim, jobs)
     owner = str(held.claim.job_id or job_id)
     if check.liveness is Liveness.ALIVE:
         queued = check.job is not None and not check.job.running
@@ -92,7 +94,7 @@ def _claim_status(run: Run, jobs: dict[str, JobStatus], job_id: str) -> tuple[Ru
             return RunStatus(run, RunState.QUEUED, f"{check.reason} (holds the claim)", owner), ""
         return RunStatus(run, RunState.RUNNING, check.reason, owner), ""
     if check.liveness is Liveness.UNKNOWN:
-        return RunStatus(run, RunState.UNKNOWN, f"{check.reason}; {rundir.take_over_hint(run.run_dir)}", owner), ""
+        return RunStatus(run, RunState.UNKNOWN, f"{check.reason}; {RunDir(run.run_dir).take_over_hint()}", owner), ""
     return None, check.reason
 
 
@@ -109,8 +111,8 @@ def run_status(run: Run, sub: dict[str, Any], jobs: dict[str, JobStatus]) -> Run
     if job is not None and job.liveness is Liveness.ALIVE:
         return RunStatus(run, RunState.RUNNING if job.running else RunState.QUEUED, job.reason, job_id)
     if job is not None and job.liveness is Liveness.UNKNOWN:
-        return RunStatus(run, RunState.UNKNOWN, f"{job.reason}; {rundir.take_over_hint(run.run_dir)}", job_id)
-    error = rundir.read_error(run.run_dir)
+        return RunStatus(run, RunState.UNKNOWN, f"{job.reason}; {RunDir(run.run_dir).take_over_hint()}", job_id)
+    error = RunDir(run.run_dir).read_error()
     if error is not None:
         where = f" (job {error.get('job_id')})" if error.get("job_id") else ""
         return RunStatus(run, RunState.FAILED, f"{error.get('last_line', error.get('error', ''))}{where}", job_id)
@@ -125,11 +127,9 @@ def _ended_status(run: Run, sub: dict[str, Any], job: JobStatus | None, dead_cla
         return RunStatus(run, RunState.FAILED, f"exit code {sub['returncode']}: {sub.get('end_reason', '')}", job_id)
     if dead_claim:
         return RunStatus(run, RunState.FAILED, f"its process died ({dead_claim})", job_id)
-    not_done = rundir.read_record(run.run_dir)
+    not_done = RunDir(run.run_dir).read_record()
     reason = (
-        not_done.reason
-        if not_done.state is rundir.RecordState.NOT_DONE
-        else ("not submitted" if not sub else "no record yet")
+        not_done.reason if not_done.state is RecordState.NOT_DONE else ("not submitted" if not sub else "no record yet")
     )
     return RunStatus(run, RunState.PENDING, reason, job_id)
 

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import ensure_writable
 from bench.constants import EXIT_BUSY
 from bench.grid import local, manifest, slurm
 from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
-from bench.run import rundir
 from bench.run.liveness import slurm_reachable
-from bench.run.records import ensure_writable
+from bench.run.rundir import RunDir
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
 MIN_PREEMPTIBLE_TIME_MIN = 11
@@ -53,7 +53,7 @@ def _todo(statuses: list[RunStatus], take_over: bool, stale: str) -> list[Any]:
     if stale == "rerun":
         for s in statuses:
             if s.state is RunState.STALE:
-                print(f"{s.run.run_id}: {s.reason}; kept as {rundir.move_aside(s.run.run_dir)}, training it again")
+                print(f"{s.run.run_id}: {s.reason}; kept as {RunDir(s.run.run_dir).move_aside()}, training it again")
                 todo.append(s.run)
     return todo
 

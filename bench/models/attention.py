@@ -1,4 +1,4 @@
-"""Temporal memory attention (TMA) read, as ``MemoryModule`` of the official TMANet (tmanet.md §1.5).
+"""Temporal memory attention (TMA) read, as ``MemoryModule`` of the official TMANet (docs/tmanet.md §1.5).
 
 For every query position p of the current frame::
 
@@ -37,10 +37,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
+from bench.errors import BenchError
+
 ATTENTION_IMPLS: tuple[str, ...] = ("sdpa", "reference")
 
 
-class WindowSizeError(ValueError):
+class WindowSizeError(BenchError, ValueError):
     """A local read's window that is even, below 1, or larger than its feature map needs (a user error)."""
 
 

@@ -1,7 +1,7 @@
 """Dilated (output stride 8) timm ResNet backbone returning layer3 and layer4 features.
 
 The official TMANet backbone is mmseg's ResNetV1c-50 with strides (1, 2, 1, 1), dilations (1, 1, 2, 4) and
-``contract_dilation=True`` (tmanet.md §1.2). timm's ``features_only=True, output_stride=8`` builds exactly that
+``contract_dilation=True`` (docs/tmanet.md §1.2). timm's ``features_only=True, output_stride=8`` builds exactly that
 dilation pattern (the first block of a dilated stage uses half the dilation); ``resnet50c`` / ``resnet50d`` have
 the deep stem of V1c (``resnet50d`` adds avg-down), ``resnet18`` is the tiny model used by the tests. A dilated
 convolution on a map no larger than its dilation computes only its centre tap (``bench.models.dilated``: the
@@ -38,13 +38,14 @@ import torch
 from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
+from bench.errors import BenchError
 from bench.models.dilated import skip_padding_taps
 
 HUB_HOST = "huggingface.co"
 REACH_TIMEOUT_S = 3.0
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(BenchError, RuntimeError):
     """Pretrained backbone weights are neither where the user put them nor downloadable from here; the message
     names the file to download and where to put it."""
 

@@ -1,6 +1,6 @@
 """Small building blocks shared by TMANet and the baselines.
 
-Everything mirrors mmcv/mmseg defaults used by the official TMANet code (tmanet.md §1.4, §1.6, §1.7, §1.9):
+Everything mirrors mmcv/mmseg defaults used by the official TMANet code (docs/tmanet.md §1.4, §1.6, §1.7, §1.9):
 
 * ``ConvBNReLU``: conv (bias off) -> BatchNorm -> ReLU, Kaiming-normal ``fan_out`` init, BN weight 1 / bias 0.
 * ``Classifier``: ``Dropout2d`` -> 1x1 conv with bias, normal(0, 0.01) init (mmseg ``cls_seg``).
@@ -50,7 +50,7 @@ class Classifier(nn.Sequential):
 class FCNAuxHead(nn.Sequential):
     """Auxiliary FCN head on layer3 (training only): (B, C_in, h, w) -> (B, num_classes, h, w).
 
-    3x3 ConvBNReLU(C_in -> channels) -> Dropout2d -> 1x1 classifier (tmanet.md §1.7: 1024 -> 256 -> classes).
+    3x3 ConvBNReLU(C_in -> channels) -> Dropout2d -> 1x1 classifier (docs/tmanet.md §1.7: 1024 -> 256 -> classes).
     """
 
     def __init__(self, in_channels: int, channels: int, num_classes: int, dropout: float = 0.1) -> None:

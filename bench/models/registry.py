@@ -26,6 +26,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bench.errors import BenchError
 from bench.models.declared import DeclaredFactory, declared_factories
 from bench.models.head import HeadParams
 
@@ -50,7 +51,7 @@ BUILTIN_MODEL_MODULES: tuple[str, ...] = (
 )
 
 
-class RegistryError(ValueError):
+class RegistryError(BenchError, ValueError):
     """Unknown model name, a failing plugin import, or arguments a factory does not accept."""
 
 

@@ -1,4 +1,4 @@
-"""TMANet (Wang et al., ICIP 2021) in plain PyTorch, exact to the official TMAHead (tmanet.md §1).
+"""TMANet (Wang et al., ICIP 2021) in plain PyTorch, exact to the official TMAHead (docs/tmanet.md §1).
 
 Pipeline for a clip ``frames (B, T+1, 3, H, W)`` (memory frames oldest first, current frame last):
 

@@ -9,7 +9,7 @@ Run::
 
 A row is printed as soon as its size is measured.
 
-The read is the TMANet head's (tmanet.md §1.5): query key (B, 64, S, S), memory keys (B, T, 64, S, S), memory
+The read is the TMANet head's (docs/tmanet.md §1.5): query key (B, 64, S, S), memory keys (B, T, 64, S, S), memory
 values (B, T, 256, S, S), post-ReLU-like inputs; 97x97 is the feature grid of a 769x769 crop at output stride 8.
 
 What is measured:
@@ -38,8 +38,8 @@ import time
 import psutil
 import torch
 
+from bench.evaluation.measure import cuda_sync
 from bench.models.attention import ATTENTION_IMPLS, get_tma_read
-from bench.run.latency import cuda_sync
 
 
 def make_inputs(

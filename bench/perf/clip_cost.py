@@ -6,7 +6,7 @@ Used by ``python -m bench.perf.data_loader_bench --clip-cost`` (see there for th
     rows = measure_clip_cost(cfg, memory_lengths=(2, 4), clips=22)
     print(clip_cost_report(rows))
 
-The two paths read the same files with the same random draws (``bench.run.batches.SeededClips``, one seed per
+The two paths read the same files with the same random draws (``bench.engine.batches.SeededClips``, one seed per
 clip):
 
 * ``reference``: PIL decoding (``decoder="pil"``) and the whole frames resized before the crop
@@ -43,7 +43,7 @@ from PIL import Image
 from bench.config import Config
 from bench.constants import IMAGENET_STD
 from bench.data.build import build_dataset
-from bench.run.batches import SeededClips
+from bench.engine.batches import SeededClips
 
 FRAME_NAME = re.compile(r"^(?P<city>[a-z]+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 PATHS = ("reference", "fast")

@@ -20,7 +20,7 @@ temporary layout with stand-in labels.
 Each timed step is printed as it finishes; ``--max-seconds`` ends the timing early (at least one timed step).
 
 For the recipe (config + overrides; ``model.pretrained`` is forced off: random init) it builds the training
-split, ``bench.run.batches.InfiniteBatches`` with the recipe's ``data.num_workers`` (-1 = auto, resolved as in
+split, ``bench.engine.batches.InfiniteBatches`` with the recipe's ``data.num_workers`` (-1 = auto, resolved as in
 training) and the model, then for ``--steps`` steps after ``--warmup`` untimed ones measures, alternately:
 
 * data ms: wall time of ``next(batches)`` (with workers, the time the step waits for a batch; with 0 workers,
@@ -49,11 +49,11 @@ import torch
 from bench.config import Config, load_config
 from bench.data.build import build_dataset
 from bench.distributed import DistEnv, resolve_device
+from bench.engine.batches import InfiniteBatches
+from bench.engine.recipe import total_loss
+from bench.evaluation.measure import cuda_sync
 from bench.perf.clip_cost import cityscapes_layout_from_frames, clip_cost_report, measure_clip_cost
-from bench.run.batches import InfiniteBatches
-from bench.run.latency import cuda_sync
 from bench.run.model import build_model
-from bench.run.recipe import total_loss
 
 
 def measure(

@@ -10,7 +10,7 @@ tiny sizes (a CPU, resnet18-sized models).
 * ``attention``: ``bench.perf.attention_bench`` at 97x97, T=4, fp32 and bf16: forward and forward + backward
   time and peak memory, fused (SDPA) against the reference;
 * ``latency``: every registered model (``bench.models.registry.list_models``) at 769x769 and 1024x2048 through
-  ``bench.run.latency.measure_latency`` (TMANet at T=2 and T=4, streaming and recompute), random init, random
+  ``bench.evaluation.latency.measure_latency`` (TMANet at T=2 and T=4, streaming and recompute), random init, random
   frames, batch 1;
 * ``train_step`` (``bench.perf.gpu_train``): one training step of the Cityscapes recipe.
 """
@@ -28,12 +28,12 @@ from typing import Any
 import torch
 
 from bench.config import load_config
+from bench.evaluation.inference import needs_flow_input
+from bench.evaluation.latency import ModeMismatchError, measure_latency
 from bench.models.registry import list_models
 from bench.perf import attention_bench
 from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext
 from bench.perf.gpu_train import train_step
-from bench.run.evaluate import needs_flow_input
-from bench.run.latency import ModeMismatchError, measure_latency
 from bench.run.model import build_model
 
 # --------------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from bench.config import load_config
+from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.evaluation.measure import cuda_sync
 from bench.perf.gpu_context import RECIPE, SMOKE_MODEL, PartContext
-from bench.run.latency import cuda_sync
 from bench.run.model import build_model
-from bench.run.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
 
 
 class UtilisationSampler:

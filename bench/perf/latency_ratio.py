@@ -11,7 +11,7 @@ at most ``--max-extra-passes`` more while a mode is unstable (default 0: an unst
 are skipped.
 
 Every memory length runs in this one process on the same synthetic validation clips (streamed frame by frame,
-``bench.run.latency.measure_latency``), so the rows are side by side: the median ms per frame of each mode, their
+``bench.evaluation.latency.measure_latency``), so the rows are side by side: the median ms per frame of each mode, their
 ratio (recompute / streaming: how much the official recompute-everything inference costs over caching backbone
 features), GMACs per frame of each mode, and the max abs difference between the two modes' logits.
 """
@@ -27,7 +27,7 @@ import torch
 from bench.config import load_config
 from bench.data.build import build_dataset
 from bench.distributed import resolve_device
-from bench.run.latency import measure_latency, stream_frames
+from bench.evaluation.latency import measure_latency, stream_frames
 from bench.run.model import build_model
 
 SMALL_MODEL = [

@@ -22,9 +22,9 @@ import time
 import torch
 
 from baselines.per_frame import per_frame
+from bench.evaluation.measure import cuda_sync
 from bench.models.streaming import StreamingSegmenter
 from bench.models.tmanet import tmanet
-from bench.run.latency import cuda_sync
 
 
 def frame_latencies_ms(

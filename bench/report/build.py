@@ -15,16 +15,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_text_atomic
 from bench.config import ConfigError, check_inside
 from bench.grid.spec import Grid
 from bench.report.figures import draw_all
 from bench.report.html import write_html, write_html_index
+from bench.report.notes import runs_notes
 from bench.report.paper import PAPER_REFERENCE_PATH, load_paper_reference
 from bench.report.paper_table import write_paper_tables
 from bench.report.publish import merge_entries, publish, relative, report_lock, staging_dir
+from bench.report.readings import reading
 from bench.report.sources import ReportError, load_source
-from bench.report.tables import Table, make_folder, reading, runs_notes, summarise, write_table
-from bench.run.records import write_text_atomic
+from bench.report.table_files import make_folder, write_table
+from bench.report.table_model import Table
+from bench.report.tables import summarise
 
 
 def write_index(out_dir: Path, entries: dict[str, dict[str, dict[str, Any]]]) -> Path:

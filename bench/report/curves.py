@@ -4,7 +4,7 @@
     bench curves results/runs/<id> results/runs/<other id> --out plots/curves.png
 
 One line per run, the legend names the run id (``record.json``'s ``run_id``, else the folder name). The trainer
-(``bench.run.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
+(``bench.engine.trainer``) writes ``{"iter", "loss", "aux_loss", "lr", ...}`` every ``train.log_every`` iterations
 and ``{"iter", "val": {"miou", ...}}`` after each validation (mIoU a fraction, plotted in percent). A run without
 validation lines has no mIoU points (the command says so); a torn last line (a run killed mid-write) is skipped.
 Drawn with the matplotlib Figure API: importing this module changes no backend or global style.
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from bench.engine import train_log
 from bench.report.sources import ReportError
-from bench.run import rundir
+from bench.run.rundir import RunDir
 
 
 class CurvesError(ReportError):
@@ -42,9 +43,9 @@ def _entries(run: str | Path) -> tuple[Path, list[dict], list[str]]:
     """(log path, its entries with an "iter", notes); a torn last line is dropped with a note, a bad line
     elsewhere is an error."""
     try:
-        log = rundir.read_log(run)
+        log = train_log.read_log(RunDir.log_of(run))
     except (FileNotFoundError, IsADirectoryError):
-        raise CurvesError(f"{run}: no {rundir.LOG}; give run folders written by `bench train`") from None
+        raise CurvesError(f"{run}: no {RunDir.log_of(run).name}; give run folders written by `bench train`") from None
     notes = []
     for number, reason in log.bad:
         if number != log.lines:
@@ -68,7 +69,7 @@ def read_log(run: str | Path) -> RunLog:
         if isinstance(miou, (int, float)):
             series["miou"][it] = 100.0 * float(miou)
     log = RunLog(
-        rundir.run_name(run_dir), path, notes=notes, **{key: sorted(values.items()) for key, values in series.items()}
+        RunDir(run_dir).name(), path, notes=notes, **{key: sorted(values.items()) for key, values in series.items()}
     )
     if not log.miou:
         log.notes.append(f"{log.run_id}: no validation lines in {path}, so no mIoU points")
@@ -114,7 +115,7 @@ def curves_command(runs: list[str], out: str | Path | None = None) -> int:
     """``bench curves``: read every run's log, draw, save ``out`` (PNG; default ``curves.png`` in the first run's
     folder, never the working directory), print what each run contributed."""
     logs = [read_log(run) for run in runs]
-    out = Path(out) if out else rundir.curves_file(logs[0].path.parent)
+    out = Path(out) if out else RunDir(logs[0].path.parent).curves_file
     out.parent.mkdir(parents=True, exist_ok=True)
     curves_figure(logs).savefig(out, dpi=120)
     for log in logs:

@@ -13,8 +13,6 @@ run's model does not take (``model.update_backbone`` of a DFF run) is blank: it 
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import math
 from collections.abc import Iterable
@@ -23,30 +21,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.config import ModelConfig
+from bench.config import dotted_items
 from bench.models import registry
 from bench.models.registry import RegistryError
 from bench.report.provenance import run_provenance
 from bench.report.sources import get_dotted
-from bench.run.arguments import flatten_model_config
+from bench.run.arguments import dotted_model_keys
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
 IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
 
 
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> ``{"model.memory_length": 2, ...}``; lists become JSON strings (hashable)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten_config(value, dotted + "."))
-        elif isinstance(value, (list, dict)):
-            flat[dotted] = json.dumps(value)
-        else:
-            flat[dotted] = value
-    return flat
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Nested config -> ``{"model.memory_length": 2, ...}`` (``bench.config.dotted_items``); lists and empty
+    mappings become JSON strings (hashable)."""
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in dotted_items(config).items()}
 
 
 def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
@@ -89,17 +79,6 @@ def latency_unstable(record: dict[str, Any], mode: str = "streaming") -> bool:
     return (modes.get(mode) or {}).get("unstable") is True
 
 
-@functools.cache
-def _dotted_model_keys() -> dict[str, str]:
-    """Factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
-    defaults = ModelConfig()
-    nested = {f.name for f in dataclasses.fields(defaults) if dataclasses.is_dataclass(getattr(defaults, f.name))}
-    return {
-        arg: "model." + (arg.replace("_", ".", 1) if arg.split("_", 1)[0] in nested else arg)
-        for arg in flatten_model_config(defaults)
-    }
-
-
 def unused_model_keys(model_name: str) -> set[str]:
     """The dotted ``model.*`` keys (``model.update_backbone``, ``model.flow.source``...) that the factory of
     ``model_name`` does not take, so they cannot change its runs (run ids leave them out); empty when the model
@@ -110,7 +89,7 @@ def unused_model_keys(model_name: str) -> set[str]:
         accepted = registry.recorded_arguments(model_name)
         if accepted is None:
             return set()
-    return {key for arg, key in _dotted_model_keys().items() if arg not in accepted}
+    return {key for arg, key in dotted_model_keys().items() if arg not in accepted}
 
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:

@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bench.atomic import write_text_atomic
 from bench.report.plotting import FigureResult
 from bench.report.provenance import committed_files
-from bench.report.tables import MISSING, Table, best_text, display_frame
-from bench.run import rundir
-from bench.run.records import write_text_atomic
+from bench.report.readings import best_text
+from bench.report.table_files import display_frame
+from bench.report.table_model import MISSING, Table
+from bench.run.rundir import RunDir
 
 PAGE_DIR = "html"
-# Display column (``tables.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
+# Display column (``table_files.display_frame``) -> the numeric ``Table.frame`` column it sorts by and its data-key.
 SORT_COLUMNS: dict[str, str] = {
     "mIoU (%)": "miou_mean",
     "std": "miou_std",
@@ -188,7 +190,7 @@ def _run_links(run_dir: Any, page_dir: Path) -> str:
     not committed, "run not committed" and the links to this machine's copy, marked local."""
     if not run_dir or not Path(run_dir).is_dir():
         return "run not committed (no local copy)"
-    files = rundir.reported_files(run_dir)
+    files = RunDir(run_dir).reported_files()
     committed = committed_files(files)
     links = " · ".join(f'<a href="{_href(path, page_dir)}">{_e(path.name)}</a>' for path in files if path in committed)
     if committed and len(committed) == len(files):

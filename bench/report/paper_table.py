@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 
 from bench.report.paper import method_entry, paper_entry
-from bench.report.tables import MISSING, Table, make_folder
+from bench.report.table_files import make_folder
+from bench.report.table_model import MISSING, Table
 
 # The paper's row order and groups (images/sota.png of wanghao9610/TMANet, top to bottom).
 PAPER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -13,10 +13,11 @@ them ("unknown"); the hardware falls back to the latency block's ``device_name``
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from bench.run.git import git
 
 UNKNOWN = "unknown"
 PROVENANCE_COLUMNS: tuple[str, ...] = ("commit", "dirty", "torch", "timm", "numpy", "device", "hardware")
@@ -98,16 +99,6 @@ def committed_files(paths: list[Path]) -> set[Path]:
     clone has them; empty outside a git checkout or without git."""
     if not paths:
         return set()
-    folder = paths[0].parent
-    try:
-        result = subprocess.run(
-            ["git", "ls-tree", "--name-only", "HEAD", "--", *(p.name for p in paths)],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    names = {Path(line).name for line in result.stdout.splitlines()} if result.returncode == 0 else set()
+    out = git("ls-tree", "--name-only", "HEAD", "--", *(p.name for p in paths), cwd=paths[0].parent)
+    names = {Path(line).name for line in out.splitlines()} if out is not None else set()
     return {p for p in paths if p.name in names}

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.run.records import write_json_atomic
+from bench.atomic import write_json_atomic
 
 ENTRIES = "index.json"
 LOCK = ".report.lock"

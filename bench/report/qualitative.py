@@ -21,10 +21,10 @@ from bench.constants import IMAGENET_MEAN, IMAGENET_STD
 from bench.data.build import build_dataset
 from bench.data.catalog import dataset_info
 from bench.data.errors import DatasetError
+from bench.engine.checkpoint import CheckpointError
 from bench.report.plotting import FigureResult, class_legend, colourise, save
-from bench.run import rundir
-from bench.run.checkpoint import CheckpointError
 from bench.run.model import load_run_model
+from bench.run.rundir import RunDir
 
 
 def to_image(frame: Any) -> np.ndarray:
@@ -42,8 +42,8 @@ def _strip_models(table: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[st
         found = None
         for run_id in str(row["run_ids"]).split():
             run_dir = table.runs.loc[table.runs["run_id"] == run_id, "run_dir"].iloc[0]
-            if run_dir and rundir.has_checkpoint(run_dir):
-                found = rundir.read_record(run_dir).record
+            if run_dir and RunDir(run_dir).has_checkpoint():
+                found = RunDir(run_dir).read_record().record
                 found["_run_dir"] = run_dir
                 break
         if found is None:

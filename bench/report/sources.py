@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import Config, ConfigError, apply_overrides, from_dict, read_yaml_with_base
+from bench.errors import BenchError
 from bench.grid import manifest
 from bench.grid.spec import Grid, build_grid
 from bench.report.stats import StatsError, counts_from_record, run_miou
-from bench.run import rundir
 from bench.run.fingerprint import code_changes, code_fingerprint
+from bench.run.reads import RecordState
+from bench.run.rundir import RunDir
 
 # |recomputed - stored| mIoU (fraction) beyond which a record's headline is called inconsistent with its counts:
 # 0.01 mIoU points, far above float32 rounding of a mean of class IoUs
 MIOU_TOLERANCE = 1e-4
 
 
-class ReportError(ValueError):
+class ReportError(BenchError, ValueError):
     """A source that is neither a grid spec nor a folder, or a malformed record / reference file."""
 
 
@@ -140,17 +142,17 @@ def stale_reason(record: dict[str, Any]) -> str | None:
 def read_run_record(
     run_dir: Path, strict: bool = False, accept_stale: bool = False
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The record of one run folder (``bench.run.rundir.read_record``): ``(record with "_run_dir", None)``,
+    """The record of one run folder (``bench.run.rundir.RunDir.read_record``): ``(record with "_run_dir", None)``,
     ``(None, "<path>: <reason>")`` when it cannot be reported, or ``(None, None)`` when there is none.
 
     ``strict``: an unusable record raises ReportError instead. A record made by other code (``stale_reason``)
     is unusable unless ``accept_stale``.
     """
-    read = rundir.read_record(run_dir)
-    if read.state is rundir.RecordState.MISSING:
+    read = RunDir(run_dir).read_record()
+    if read.state is RecordState.MISSING:
         return None, None
-    path = rundir.record_file(run_dir)
-    reason = read.reason if read.state is rundir.RecordState.CORRUPT else validate_record(read.record)
+    path = RunDir(run_dir).record_file
+    reason = read.reason if read.state is RecordState.CORRUPT else validate_record(read.record)
     if reason is None and not accept_stale:
         reason = stale_reason(read.record)
     if reason is not None:
@@ -165,7 +167,7 @@ def records_from_folder(folder: Path, strict: bool = False, accept_stale: bool =
     """Every valid finished record below ``folder``; invalid ones are listed in ``invalid``."""
     records, invalid, duplicates = [], [], []
     seen: dict[str, str] = {}
-    for run_dir in rundir.run_dirs_below(folder):
+    for run_dir in RunDir.below(folder):
         record, problem = read_run_record(run_dir, strict, accept_stale)
         invalid += [problem] if problem is not None else []
         if record is None:

@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import t as student_t
 
+from bench.errors import BenchError
+
 REPLICATES = 2000
 RNG_SEED = 0
 ALPHA = 0.05
@@ -50,7 +52,7 @@ NO_TEST = "n < 2: no test"
 WELCH = "Welch t-test over seeds"
 
 
-class StatsError(ValueError):
+class StatsError(BenchError, ValueError):
     """Per-image counts that do not fit together (shapes, image names)."""
 
 

@@ -33,25 +33,18 @@ it and why (``--strict``: the first one is an error).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from bench.config import Config, to_dict
 from bench.report.frames import get_or, mean_or_nan, per_class_frame, runs_frame, varying_keys
+from bench.report.notes import table_notes
 from bench.report.paper import paper_number
 from bench.report.provenance import PROVENANCE_COLUMNS, combined, provenance_note
+from bench.report.readings import row_name
 from bench.report.sources import ReportError, TableSource
 from bench.report.stats import (
-    ALPHA,
-    NO_TEST,
-    REPLICATES,
-    RNG_SEED,
-    SIG_LEGEND,
-    BestResult,
-    Comparison,
     RunCounts,
     StatsError,
     best_row,
@@ -61,49 +54,10 @@ from bench.report.stats import (
     pairwise,
     row_stats,
 )
-
-MISSING = "—"
-UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench.run.latency.summarise_passes)
-# CSV column order after the row keys
-STAT_COLUMNS: tuple[str, ...] = (
-    "oracle",
-    "miou_mean",
-    "miou_std",
-    "n",
-    "ci_low",
-    "ci_high",
-    "ci_method",
-    "delta_ref",
-    "delta_ref_low",
-    "delta_ref_high",
-    "p_ref",
-    "p_ref_raw",
-    "sig_ref",
-    "delta_ref_method",
+from bench.report.table_model import (
+    STAT_COLUMNS,
+    Table,
 )
-ORACLE_LABEL = "(oracle: {})"  # appended to the row label of a run fed an oracle input (frames.oracle_input)
-
-
-@dataclass
-class Table:
-    """A summary table: numeric ``frame`` (CSV), its row keys, statistics, and notes printed under it."""
-
-    name: str
-    ablation: str
-    factor_label: str
-    key_columns: list[str]  # display names of the row keys, factor first
-    key_sources: list[str]  # their ``cfg:<dotted key>`` columns in ``runs``
-    frame: pd.DataFrame
-    runs: pd.DataFrame
-    per_class: pd.DataFrame
-    notes: list[str]
-    origin: str
-    reference: int | None = None  # frame row of the reference (deltas are to it); None when absent
-    best: BestResult | None = None  # frame row significantly better than every other row, if any
-    pairs: dict[tuple[int, int], Comparison] = field(default_factory=dict)  # (i, j) -> row i - row j, Holm-adjusted
-    provenance: str = ""  # commit, versions, device and hardware of its runs (bench.report.provenance)
-    chance: dict[str, float] = field(default_factory=dict)  # dataset -> majority-class mIoU (%)
-    stat_problems: list[str] = field(default_factory=list)  # comparisons that could not be made, and why
 
 
 def _label(key: str) -> str:
@@ -186,7 +140,7 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
     )
     add_statistics(table, source)
     table.provenance = provenance_note(source.records)
-    table.notes = [table.provenance + "."] + _table_notes(source, table, reference)
+    table.notes = [table.provenance + "."] + table_notes(source, table, reference)
     return table
 
 
@@ -254,7 +208,7 @@ def add_statistics(table: Table, source: TableSource) -> None:
         for j in range(i + 1, len(groups)):
             if (i, j) not in table.pairs:
                 table.stat_problems.append(
-                    f"{_row_name(table, i)} vs {_row_name(table, j)}: evaluated on "
+                    f"{row_name(table, i)} vs {row_name(table, j)}: evaluated on "
                     "different images (per_image.names differ)"
                 )
     comparisons = [
@@ -283,316 +237,4 @@ def _add_chance(table: Table, by_run: dict[str, RunCounts]) -> None:
             table.chance[str(dataset)] = 100 * chance_miou(labelled[0].label_pixels)
 
 
-def method_note(table: Table) -> str:
-    """How the table's statistics were made (docs/statistics.md), stated under every table."""
-    tested = sum(1 for c in table.pairs.values() if c.tested)
-    holm = (
-        f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
-        "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
-        if tested > 1
-        else "one comparison tested, no multiplicity correction"
-        if tested == 1
-        else "no comparison tested (every pair has a row with n < 2)"
-    )
-    one_run = (
-        "; a row with n = 1: 95% CI = percentile bootstrap over validation images "
-        f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
-        "seed-to-seed spread"
-        if "images, n = 1" in set(table.frame["ci_method"])
-        else ""
-    )
-    return (
-        "statistics (docs/statistics.md): the seed (training run) is the unit; each run's mIoU is recomputed "
-        "from its per-image counts where the record has them; row 95% CI = mean ± t(n−1)·s/√n over seeds"
-        f"{one_run}; differences: Welch t-test on seed-level mIoU (two-sided, Welch–Satterthwaite df), "
-        f"95% CI = Δ ± t(df)·SE; no test and no CI when a row has n < 2 ({NO_TEST}); {holm}."
-    )
-
-
-def _statistics_notes(table: Table) -> list[str]:
-    frame = table.frame
-    factor = table.factor_label
-    notes = [method_note(table)]
-    if table.reference is None:
-        notes.append(f"no reference row (its {factor} is not in this table): no Δ ref.")
-    else:
-        notes.append(
-            f"Δ ref = row − reference row ({factor} = {frame.loc[table.reference, factor]}, marked `ref`) "
-            f"in mIoU points, mean over all runs of each row, with its 95% CI and two-sided p; "
-            f"{SIG_LEGEND}."
-        )
-    oracles = [_row_name(table, i) for i in frame.index if frame.loc[i, "oracle"]]
-    if oracles:
-        notes.append(
-            f"oracle rows ({', '.join(oracles)}): the model was given ground-truth input that a deployed "
-            "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
-            "and never on a Pareto front."
-        )
-    notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
-    notes.append(best_text(table) + ".")
-    notes.extend(
-        f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
-        for dataset, value in table.chance.items()
-    )
-    return notes
-
-
-def _table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -> list[str]:
-    frame = table.frame
-    notes = [
-        "mIoU, pixel agreement and ETC TC in percent; std = sample standard deviation over seeds (ddof=1); "
-        "n = finished runs (seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over "
-        "seeds; Δ paper = reproduced − paper.",
-        "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
-        "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
-        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py).",
-    ]
-    legacy = [
-        str(r.get("run_id"))
-        for r in source.records
-        if "pixel_agreement" not in (r.get("metrics") or {}) and (r.get("metrics") or {}).get("tc") is not None
-    ]
-    if legacy:
-        notes.append(
-            f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
-            f"measure, formerly called TC): {' '.join(legacy)}."
-        )
-    notes += _statistics_notes(table)
-    if "latency_unstable" in frame and frame["latency_unstable"].any():
-        notes.append(
-            f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
-            "their median; see latency.modes.*.spread in the record): re-measure on an idle machine with "
-            "bench latency --repeats N --overwrite."
-        )
-    notes += runs_notes(source)
-    factor = frame.columns[0]
-    for note, rows in frame.groupby("paper_note", sort=False)[factor]:
-        notes.append(f"paper ({factor} {', '.join(map(str, rows))}): {note}")
-    src = reference.get("source") or {}
-    if frame["paper_miou"].notna().any() and src:
-        notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}.")
-    return notes
-
-
-def runs_notes(source: TableSource) -> list[str]:
-    """Which runs a table used and which it lacks: run ids, overrides, skipped invalid records, other sweeps."""
-    used = [str(r.get("run_id")) for r in source.records]
-    with_overrides = f" with overrides {' '.join(source.overrides)}" if source.overrides else ""
-    if source.expected_runs is None:
-        notes = [f"runs used ({len(used)} records under {source.origin}): {', '.join(used) or 'none'}."]
-    else:
-        notes = [
-            f"runs of the spec{with_overrides}: {len(used)} of {source.expected_runs} records found; "
-            f"used: {', '.join(used) or 'none'}."
-        ]
-        if source.not_done:
-            notes.append(
-                f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished "
-                f"record yet: {', '.join(source.not_done)}."
-            )
-    if source.invalid:
-        notes.append(f"skipped {len(source.invalid)} invalid records: {'; '.join(source.invalid)}.")
-    if source.duplicates:
-        notes.append(
-            f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
-            f"({'; '.join(source.duplicates)})."
-        )
-    if source.hint:
-        notes.append(source.hint + ".")
-    return notes
-
-
-def _fmt(value: Any, digits: int = 2, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _fmt_ci(low: float, high: float, digits: int = 1, signed: bool = False) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return MISSING
-    return f"[{_fmt(low, digits, signed)}, {_fmt(high, digits, signed)}]"
-
-
-def _fmt_p(p: float) -> str:
-    if math.isnan(p):
-        return MISSING
-    return "<0.001" if p < 0.001 else f"{p:.3g}" if p < 0.01 else f"{p:.3f}"  # never rounds across 0.01
-
-
-def is_blank(value: Any) -> bool:
-    """A row-key value the row's model does not take (``frames.runs_frame`` leaves it blank)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def key_text(value: Any) -> str:
-    return MISSING if is_blank(value) else str(value)
-
-
-def display_frame(table: Table) -> pd.DataFrame:
-    """Strings for Markdown / LaTeX: 2 decimals, signed deltas, CIs in brackets, "—" where there is no value."""
-    frame = table.frame
-    shown = pd.DataFrame({k: frame[k].map(key_text) for k in table.key_columns})
-    factor = table.factor_label
-    shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
-    shown["mIoU (%)"] = frame["miou_mean"].map(_fmt)
-    shown["std"] = frame["miou_std"].map(_fmt)
-    shown["n"] = frame["n"].astype(int).astype(str)
-    shown["95% CI"] = [_fmt_ci(lo, hi) for lo, hi in zip(frame["ci_low"], frame["ci_high"])]
-    shown["Δ ref"] = [_fmt(d, 2, signed=True) + mark for d, mark in zip(frame["delta_ref"], frame["sig_ref"])]
-    if table.reference is not None:
-        shown.loc[table.reference, "Δ ref"] = "ref"
-    shown["Δ ref 95% CI"] = [
-        _fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"], frame["delta_ref_high"])
-    ]
-    shown["p"] = frame["p_ref"].map(_fmt_p)
-    shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(_fmt)
-    shown["ETC TC (%)"] = frame["etc_tc_mean"].map(_fmt)
-    unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
-    shown["latency ms"] = [
-        UNSTABLE_MARK + _fmt(v) if flag and not math.isnan(v) else _fmt(v)
-        for v, flag in zip(frame["latency_ms"], unstable)
-    ]
-    shown["paper mIoU"] = frame["paper_miou"].map(lambda v: _fmt(v, 1))
-    shown["Δ paper"] = frame["delta_paper"].map(lambda v: _fmt(v, 2, signed=True))
-    return shown
-
-
-def make_folder(path: Path, what: str) -> Path:
-    """``path`` as a folder (created if needed); a file in the way is a ReportError naming ``what``."""
-    if path.exists() and not path.is_dir():
-        raise ReportError(f"{what} {path} is a file, not a folder; pass a new or existing folder instead")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ReportError(f"{what} {path}: cannot create the folder ({err.strerror}); pass another folder") from err
-    return path
-
-
-# symbols of the tables as LaTeX commands: pdflatex without unicode set-up rejects the characters themselves
-TEX_SYMBOLS = {
-    "Δ": r"$\Delta$",
-    "−": "$-$",
-    "±": r"$\pm$",
-    "≤": r"$\leq$",
-    "≥": r"$\geq$",
-    "×": r"$\times$",
-    "–": "--",
-    "—": "---",
-    "…": r"\ldots{}",
-    "<": "$<$",
-    ">": "$>$",
-}
-
-
-def tex_symbols(latex: str) -> str:
-    """``latex`` with each of ``TEX_SYMBOLS`` replaced by its command (``Δ ref`` -> ``$\\Delta$ ref``)."""
-    return latex.translate(str.maketrans(TEX_SYMBOLS))
-
-
-def write_table(table: Table, out_dir: str | Path) -> dict[str, Path]:
-    """``<out_dir>/tables/<name>.{md,tex,csv}``; returns the paths by suffix."""
-    folder = make_folder(Path(out_dir) / "tables", "--out")
-    paths = {ext: folder / f"{table.name}.{ext}" for ext in ("md", "tex", "csv")}
-    table.frame.to_csv(paths["csv"], index=False, float_format="%.4f")
-    shown = display_frame(table)
-    align = ("left",) * len(table.key_columns) + ("right",) * (shown.shape[1] - len(table.key_columns))
-    notes_md = "\n".join(f"- {n}" for n in table.notes)
-    paths["md"].write_text(
-        f"# {table.name}\n\nSource: `{table.origin}` (ablation: {table.ablation})\n\n"
-        f"{shown.to_markdown(index=False, tablefmt='github', disable_numparse=True, colalign=align)}\n\n{notes_md}\n"
-    )
-    latex = tex_symbols(
-        shown.replace({MISSING: "---"})
-        .style.hide(axis="index")
-        .format(escape="latex")
-        .format_index(escape="latex", axis=1)
-        .to_latex(
-            hrules=True,
-            column_format="".join(a[0] for a in align),
-            caption=f"{table.name.replace('_', ' ')}: reproduced mIoU vs paper",
-        )
-    )
-    tex_notes = "".join(f"% {n}\n" for n in table.notes)
-    paths["tex"].write_text(
-        f"% generated by bench report from {table.origin}; needs \\usepackage{{booktabs}}\n{tex_notes}{latex}"
-    )
-    return paths
-
-
-# --------------------------------------------------------------------------------------------------
-# one-line readings and the index
-
-
-def _row_name(table: Table, i: int) -> str:
-    row = table.frame.loc[i]
-    extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:] if not is_blank(row[k]))
-    oracle = f" {ORACLE_LABEL.format(row['oracle'])}" if row.get("oracle") else ""
-    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + oracle
-
-
-def _mean_ci(table: Table, i: int) -> str:
-    row = table.frame.loc[i]
-    return f"{row['miou_mean']:.1f} mIoU, 95% CI {_fmt_ci(row['ci_low'], row['ci_high'])}, n={int(row['n'])}"
-
-
-def _p_text(comparison: Comparison, holm: bool) -> str:
-    """ "p < 0.001" / "p = 0.43"; after a Holm correction "Holm p = ...", with the raw p when only it is < alpha."""
-    p = comparison.p_adjusted
-    text = "p < 0.001" if p < 0.001 else f"p = {_fmt_p(p)}"
-    if not holm:
-        return text
-    raw = comparison.p_value
-    return "Holm " + text + (f" (raw p = {_fmt_p(raw)})" if raw < ALPHA <= p else "")
-
-
-def pair_text(table: Table, i: int, j: int, comparison: Comparison, holm: bool = False) -> str:
-    """One pairwise difference, higher mean first: "a > b: +26.8 [+19.8, +33.6], p < 0.001" when significant,
-    "a vs b: no significant difference, +2.5 [-5.1, +10.1], p = 0.43" when not (``holm``: the p is
-    Holm-adjusted and says so), or why no test was made. The CI is the test's own unadjusted 95% interval."""
-    if comparison.delta < 0:
-        i, j, comparison = j, i, comparison.reversed()
-    a, b = _row_name(table, i), _row_name(table, j)
-    if not comparison.tested:
-        return f"{a} vs {b}: {comparison.method} (Δ {100 * comparison.delta:+.1f})"
-    delta = (
-        f"{100 * comparison.delta:+.1f} {_fmt_ci(100 * comparison.ci_low, 100 * comparison.ci_high, 1, signed=True)}"
-    )
-    if comparison.significant:
-        return f"{a} > {b}: {delta}, {_p_text(comparison, holm)}"
-    return f"{a} vs {b}: no significant difference, {delta}, {_p_text(comparison, holm)}"
-
-
-def best_text(table: Table) -> str:
-    """What the table says, pair by pair: every significant difference with its CI and p, then the pairs that
-    do not differ significantly and those that could not be tested; "best X" first when one row is
-    significantly better than every other row. Never a global "no significant difference"."""
-    factor = table.factor_label
-    if len(table.frame) < 2:
-        return f"{factor}: one row only ({_row_name(table, 0)}, {_mean_ci(table, 0)}), nothing to compare"
-    pairs = sorted(table.pairs.items(), key=lambda kv: (not kv[1].significant, not kv[1].tested, kv[0]))
-    tested = sum(1 for c in table.pairs.values() if c.tested)
-    parts = [pair_text(table, i, j, c, holm=tested > 1) for (i, j), c in pairs]
-    how = f"Welch t-test over seeds, Holm-adjusted over {tested} tests" if tested > 1 else "Welch t-test over seeds"
-    body = "; ".join(parts) if parts else "no pair of rows could be compared"
-    best = table.best
-    if best is not None and best.found:
-        return (
-            f"best {factor}: {_row_name(table, best.index)} ({_mean_ci(table, best.index)}; significantly "
-            f"better than every other row); {how} (α = {ALPHA}): {body}"
-        )
-    return f"{factor} ({how}, α = {ALPHA}): {body}; no single row is significantly better than every other"
-
-
-def reading(table: Table) -> str:
-    """One sentence from the data: the "best" row only when significant, the lowest row, deltas to the paper."""
-    frame = table.frame
-    text = best_text(table)
-    if len(frame) > 1:
-        worst = int(frame["miou_mean"].idxmin())
-        text += f"; lowest: {_row_name(table, worst)} ({frame.loc[worst, 'miou_mean']:.1f})"
-    with_paper = frame[frame["paper_miou"].notna()]
-    if not with_paper.empty:
-        parts = [f"{r[table.factor_label]} {r['delta_paper']:+.1f}" for _, r in with_paper.iterrows()]
-        text += f"; vs paper: {', '.join(parts)}"
-    return text
+__all__ = ["Table", "summarise", "reference_value", "add_statistics"]

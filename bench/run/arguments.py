@@ -16,6 +16,7 @@ the factory's signature: the run ids come out the same, and nothing is built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from bench.config import Config, ModelConfig
@@ -23,19 +24,35 @@ from bench.models import registry
 from bench.models.registry import RegistryError
 
 
-def flatten_model_config(model_cfg: ModelConfig) -> dict[str, Any]:
-    """``ModelConfig`` -> keyword arguments: nested dataclass fields become ``parent_field``; ``name`` and
+def _model_fields(model_cfg: ModelConfig) -> list[tuple[str, str, Any]]:
+    """(factory argument name, dotted config key, value) of every ``ModelConfig`` field a factory may receive:
+    nested dataclass fields become ``parent_field`` (``model.flow.source`` -> ``flow_source``); ``name`` and
     ``options`` are left out."""
-    kwargs: dict[str, Any] = {}
+    found = []
     for field in dataclasses.fields(model_cfg):
         value = getattr(model_cfg, field.name)
         if field.name in ("name", "options"):
             continue
         if dataclasses.is_dataclass(value):
-            kwargs.update({f"{field.name}_{sub.name}": getattr(value, sub.name) for sub in dataclasses.fields(value)})
+            found += [
+                (f"{field.name}_{sub.name}", f"model.{field.name}.{sub.name}", getattr(value, sub.name))
+                for sub in dataclasses.fields(value)
+            ]
         else:
-            kwargs[field.name] = value
-    return kwargs
+            found.append((field.name, f"model.{field.name}", value))
+    return found
+
+
+def flatten_model_config(model_cfg: ModelConfig) -> dict[str, Any]:
+    """``ModelConfig`` -> keyword arguments (``flow_source``: ``model.flow.source``); ``name`` and ``options``
+    are left out."""
+    return {arg: value for arg, _, value in _model_fields(model_cfg)}
+
+
+@functools.cache
+def dotted_model_keys() -> dict[str, str]:
+    """The inverse naming: factory argument name -> dotted config key (``flow_source`` -> ``model.flow.source``)."""
+    return {arg: key for arg, key, _ in _model_fields(ModelConfig())}
 
 
 def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_defaults: dict[str, Any]) -> None:
@@ -45,7 +62,7 @@ def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_def
         if name in config_defaults and param.default is not param.empty and param.default != config_defaults[name]:
             raise RegistryError(
                 f"model {model_name!r}: argument {name}={param.default!r} of {factory.__module__}."
-                f"{factory.__qualname__} shadows config field model.{name.replace('flow_', 'flow.', 1)} "
+                f"{factory.__qualname__} shadows config field {dotted_model_keys()[name]} "
                 f"(default {config_defaults[name]!r}), whose value it always receives; give it the same default "
                 f"or no default, or rename the argument"
             )

@@ -8,8 +8,8 @@
     metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
 
 The model and its config come from the run (``bench.run.model.load_run_model``); inference and metrics are
-``bench.run.evaluate.evaluate_model``; ``eval.json`` is written through ``bench.run.rundir``. A run another
-process is training is never evaluated (its claim is taken first).
+``bench.evaluation.evaluate.evaluate_model``; ``eval.json`` is written through ``bench.run.rundir.RunDir``. A run
+another process is training is never evaluated (its claim is taken first).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.catalog import dataset_info
 from bench.distributed import init_distributed, shutdown_distributed
-from bench.run import rundir
-from bench.run.checkpoint import CheckpointError
-from bench.run.evaluate import build_eval_dataset, evaluate_model
+from bench.engine.checkpoint import CheckpointError
+from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
+from bench.evaluation.predictions import PredictionWriter
 from bench.run.execute import RunBusyError
 from bench.run.identity import differences
 from bench.run.liveness import current_job_id
 from bench.run.model import load_run_model
-from bench.run.predictions import PredictionWriter
+from bench.run.rundir import RunDir, RunDirError
 
 log = logging.getLogger("bench.run.eval_run")
 
@@ -59,7 +59,7 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
     on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
-    prediction PNGs (``bench.run.predictions``).
+    prediction PNGs (``bench.evaluation.predictions``).
 
     The model and its config come from the run (``bench.run.model.load_run_model``); see ``eval_config``.
     """
@@ -69,7 +69,7 @@ def evaluate_checkpoint(
             "bench eval needs the checkpoint to evaluate: add checkpoint=PATH "
             "(e.g. checkpoint=results/runs/<run id>/checkpoint.pt)"
         )
-    path = rundir.checkpoint_file(requested.checkpoint)
+    path = RunDir.checkpoint_of(requested.checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
     model, run_cfg, meta = load_run_model(path)
@@ -93,8 +93,7 @@ def evaluate_checkpoint(
         if writer is not None:
             log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
         if env.is_main:
-            rundir.write_eval(
-                path.parent,
+            RunDir(path.parent).write_eval(
                 {
                     "checkpoint": str(path),
                     "iteration": meta.get("iteration"),
@@ -124,7 +123,7 @@ def evaluate_command(
     save_preds: str | Path | None = None,
 ) -> dict[str, Any]:
     """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
-    claim (never a run another process trains); see ``bench.run.evaluate.evaluate_checkpoint``. ``save_preds``:
+    claim (never a run another process trains); see ``bench.evaluation.evaluate.evaluate_checkpoint``. ``save_preds``:
     a folder for prediction PNGs.
 
     The claim is taken only when the checkpoint lies in a run directory (one holding ``config.yaml``).
@@ -132,7 +131,7 @@ def evaluate_command(
     overrides = list(overrides)
     if run_dir is not None:
         if not Path(run_dir).is_dir():
-            raise rundir.RunDirError(
+            raise RunDirError(
                 f"{run_dir} is not a run folder; give bench eval a folder under results/runs "
                 f"(one holding checkpoint.pt) or a config file with checkpoint=PATH"
             )
@@ -140,14 +139,14 @@ def evaluate_command(
             raise ConfigError(f"give either the run folder {run_dir} or checkpoint=PATH, not both")
         overrides.insert(0, f"checkpoint={run_dir}")
     requested = load_config(config_file, overrides)
-    folder = rundir.checkpoint_file(requested.checkpoint).parent if requested.checkpoint else None
-    if folder is None or not rundir.has_config(folder):
+    folder = RunDir(RunDir.checkpoint_of(requested.checkpoint).parent) if requested.checkpoint else None
+    if folder is None or not folder.has_config():
         return evaluate_checkpoint(overrides, config_file, save_preds)
     job_id = current_job_id()
-    got = rundir.acquire_claim(folder, job_id)
+    got = folder.acquire_claim(job_id)
     if not got.ok:
         raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
     try:
         return evaluate_checkpoint(overrides, config_file, save_preds)
     finally:
-        rundir.release_claim(folder, job_id)
+        folder.release_claim(job_id)

@@ -5,11 +5,13 @@
 
     python -m bench.run.execute RUN_DIR [--take-over]   # runs RUN_DIR/config.yaml (what the local launcher starts)
 
-Steps: ``rundir.inspect_reuse`` (a finished, matching run returns its record; a mismatch raises
+Steps: the run's identity, computed once (``RunIdentity``: model arguments, hash, run id) -> its folder
+(``RunDir``) -> ``RunDir.inspect_reuse`` (a finished, matching run returns its record; a mismatch raises
 ``RunMismatchError``) -> claim the run (owned by another live process: outcome BUSY) -> remove temporary files
-of killed writes -> write ``config.yaml`` -> ``trainer.train_and_evaluate(cfg, run_dir)`` -> ``record.json``
-(rank 0) -> release the claim. A launcher (``bench.grid``) makes the reuse decision and writes ``config.yaml``
-itself before it starts ``python -m bench.run.execute RUN_DIR``, which then skips those two steps. Any
+of killed writes -> write ``config.yaml`` -> ``train_and_evaluate``: a ``TrainJob`` for the engine
+(``bench.engine.trainer.train``), its ``TrainResult`` made into ``record.json`` (rank 0) -> release the claim.
+A launcher (``bench.grid``) makes the reuse decision and writes ``config.yaml`` itself before it starts
+``python -m bench.run.execute RUN_DIR``, which then skips those two steps. Any
 exception (training, evaluation, latency) writes ``error.json``, releases the claim and is re-raised; a SLURM
 preemption (``preempted()`` true) keeps the claim for the requeued job.
 """
@@ -18,24 +20,26 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import Config, ConfigError, validate
+from bench.atomic import write_problem
+from bench.config import Config, validate
 from bench.constants import EXIT_BUSY
-from bench.data.errors import DatasetError
-from bench.models.backbone import PretrainedWeightsError
-from bench.models.registry import RegistryError
+from bench.distributed import global_rank
+from bench.engine.hooks import TrainHook
+from bench.engine.job import TrainJob
+from bench.engine.trainer import train
+from bench.errors import BenchError, one_line
 from bench.progress import configure_logging
-from bench.run import rundir, trainer
-from bench.run.checkpoint import CheckpointError
-from bench.run.hooks import TrainHook
+from bench.run.identity import RunIdentity
 from bench.run.liveness import current_job_id
-from bench.run.records import write_problem
+from bench.run.model import model_builder
+from bench.run.records import RunStamp, make_record
+from bench.run.rundir import RunDir
 
 
 class Outcome(enum.Enum):
@@ -62,15 +66,8 @@ class Result:
         }
 
 
-class RunBusyError(RuntimeError):
+class RunBusyError(BenchError, RuntimeError):
     """Another live process owns the run; the message names it."""
-
-
-def global_rank() -> int:
-    for var in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
 
 
 def _claims(job_id: str | None) -> bool:
@@ -88,67 +85,108 @@ def execute(
     launched: bool = False,
     stale: str = "stop",
 ) -> Result:
-    """Execute ``cfg`` in ``run_dir`` (default ``rundir.path_for(cfg)``); see the module docstring.
+    """Execute ``cfg`` in ``run_dir`` (default ``RunDir.of(cfg)``); see the module docstring.
 
     ``launched``: a launcher made the reuse decision and wrote ``config.yaml`` (``cfg`` was read from it), so
-    neither is repeated. ``hooks``: training hooks (``bench.run.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
+    neither is repeated. ``hooks``: training hooks (``bench.engine.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
     logger. ``cfg`` is validated again first (assignments are checked one by one; this checks them together).
     ``stale``: a record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept")
     or moved aside and trained again ("rerun").
     """
     validate(cfg)
-    run_dir = Path(run_dir) if run_dir is not None else rundir.path_for(cfg)
+    ident = RunIdentity.of(cfg)
+    folder = RunDir(run_dir) if run_dir is not None else RunDir.of(cfg, ident.run_id)
     if not launched:
-        reuse = rundir.inspect_reuse(run_dir, cfg)
+        reuse = folder.inspect_reuse(ident)
         if reuse.stale and stale == "accept":
-            return Result(Outcome.DONE, run_dir, reuse.read.record)
+            return Result(Outcome.DONE, folder.path, reuse.read.record)
         if reuse.stale and stale == "rerun":
-            rundir.move_aside(run_dir)
+            folder.move_aside()
         else:
             reuse.raise_problem()
             if reuse.read.done:
-                return Result(Outcome.DONE, run_dir, reuse.read.record)
+                return Result(Outcome.DONE, folder.path, reuse.read.record)
     job_id = current_job_id()
     if _claims(job_id):
-        got = rundir.acquire_claim(run_dir, job_id, take_over=take_over)
+        got = folder.acquire_claim(job_id, take_over=take_over)
         if not got.ok:
-            return Result(Outcome.BUSY, run_dir, reason=got.busy_message(run_dir))
-        read = rundir.read_record(run_dir)  # finished by its previous owner meanwhile (under this config)?
+            return Result(Outcome.BUSY, folder.path, reason=got.busy_message(folder))
+        read = folder.read_record()  # finished by its previous owner meanwhile (under this config)?
         if read.done:
-            rundir.release_claim(run_dir, job_id)
-            return Result(Outcome.DONE, run_dir, read.record)
+            folder.release_claim(job_id)
+            return Result(Outcome.DONE, folder.path, read.record)
     try:
-        record = _train(cfg, run_dir, job_id, hooks, write_config=not launched)
+        record = _train(ident, folder, job_id, hooks, write_config=not launched)
     except SystemExit:
         if not preempted():  # a requeued SLURM job keeps its claim (its job id stays the same)
-            _fail(run_dir, RuntimeError("the run exited (SystemExit) before finishing"), job_id)
+            _fail(folder, RuntimeError("the run exited (SystemExit) before finishing"), job_id)
         raise
     except BaseException as err:
-        _fail(run_dir, err, job_id)
+        _fail(folder, err, job_id)
         raise
     if global_rank() == 0:
-        rundir.release_claim(run_dir, job_id)
-    return Result(Outcome.DONE, run_dir, record)
+        folder.release_claim(job_id)
+    return Result(Outcome.DONE, folder.path, record)
 
 
 def _train(
-    cfg: Config, run_dir: Path, job_id: str | None, hooks: Sequence[TrainHook], write_config: bool
+    ident: RunIdentity, folder: RunDir, job_id: str | None, hooks: Sequence[TrainHook], write_config: bool
 ) -> dict[str, Any]:
     if global_rank() == 0:
-        rundir.remove_temp_files(run_dir, job_id)
-        rundir.clear_error(run_dir)
+        folder.remove_temp_files(job_id)
+        folder.clear_error()
         if write_config:
-            rundir.write_config(run_dir, cfg)
-    record = trainer.train_and_evaluate(cfg, run_dir, hooks=hooks)
+            folder.write_config(ident.config)
+    record = train_and_evaluate(ident.config, folder.path, hooks=hooks, identity=ident)
     if global_rank() == 0:
-        rundir.write_record(run_dir, record)
+        folder.write_record(record)
     return record
 
 
-def _fail(run_dir: Path, err: BaseException, job_id: str | None) -> None:
-    rundir.write_error(run_dir, err, job_id)
+def _fail(folder: RunDir, err: BaseException, job_id: str | None) -> None:
+    folder.write_error(err, job_id)
     if global_rank() == 0:
-        rundir.release_claim(run_dir, job_id)
+        folder.release_claim(job_id)
+
+
+def train_job(cfg: Config, run_dir: str | Path, identity: RunIdentity | None = None) -> tuple[TrainJob, RunStamp]:
+    """The engine's job for ``cfg`` in ``run_dir`` and the run's stamp (``identity``: computed once per run, else
+    here): the paths ``RunDir`` names, the model builder with the factory's arguments, the checkpoint stamp."""
+    ident = identity if identity is not None else RunIdentity.of(cfg)
+    stamp = RunStamp.of(ident)
+    job = TrainJob(
+        cfg,
+        RunDir(run_dir).train_paths(),
+        model_builder(cfg, ident.model_args),
+        memory_length=int(ident.model_args.get("memory_length", 0)),
+        stamp={"config": stamp.config, "config_hash": stamp.config_hash, "classes": list(stamp.classes)},
+        model_name=cfg.model.name,
+    )
+    return job, stamp
+
+
+def train_and_evaluate(
+    cfg: Config, run_dir: str | Path, *, hooks: Sequence[TrainHook] = (), identity: RunIdentity | None = None
+) -> dict[str, Any]:
+    """Train ``cfg`` in ``run_dir`` (resuming its checkpoint) with the engine, evaluate, return the record dict on
+    every rank. Writes only the checkpoint and ``log.jsonl`` (and the loggers asked for); the record, config
+    and claim are ``execute``'s."""
+    job, stamp = train_job(cfg, run_dir, identity)
+    result = train(job, hooks)
+    record = make_record(
+        stamp,
+        metrics=result.metrics,
+        device=result.device,
+        iters=result.iters,
+        wall_time_s=result.wall_time_s,
+        checkpoint=result.checkpoint,
+        batch_size=result.batch_size,
+        batch_size_per_rank=result.batch_size_per_rank,
+        world_size=result.world_size,
+    )
+    if result.latency is not None:
+        record["latency"] = result.latency
+    return record
 
 
 def train_command(cfg: Config, take_over: bool = False, stale: str = "stop") -> dict[str, Any]:
@@ -173,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bench.run.execute RUN_DIR [--take-over]", file=sys.stderr)
         return 2
     try:
-        result = execute(rundir.read_config(args[0]), args[0], take_over=take_over, launched=True)
-    except (ConfigError, CheckpointError, RegistryError, DatasetError, PretrainedWeightsError, OSError) as err:
+        result = execute(RunDir(args[0]).read_config(), args[0], take_over=take_over, launched=True)
+    except (BenchError, OSError) as err:
         problem = write_problem(err)
-        if problem is None and isinstance(err, OSError):
+        if problem is None and not isinstance(err, BenchError):
             raise
-        print(f"bench: {problem or type(err).__name__ + ': ' + ' '.join(str(err).split())}", file=sys.stderr)
+        print(f"bench: {problem}" if problem else one_line(err), file=sys.stderr)
         return 2
     print(json.dumps(result.summary(), default=str), flush=True)
     return EXIT_BUSY if result.outcome is Outcome.BUSY else 0

@@ -8,7 +8,8 @@
 What is hashed (SHA-1 of the file contents, not of their timestamps):
 
 * ``suite``: the suite's modules that compute a record (``COMPUTING``: models, baselines, data, flow, metrics,
-  seeding, distributed and the trainer / evaluation modules of ``bench.run``). Editing the reports, the grids
+  seeding, distributed, the computing modules of ``bench.engine`` and ``bench.evaluation``, and how ``bench.run``
+  builds a model). Editing the reports, the grids
   or the CLI leaves it unchanged: they never change a number a run produces.
 * ``plugins``: each plugin module a config lists (``plugins:``), by the file it was imported from; a plugin
   that is a package is hashed with every ``.py`` file below it. Code a plugin imports from elsewhere is not
@@ -25,12 +26,13 @@ import functools
 import hashlib
 import importlib
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from bench.run import git
+
+REPO_ROOT = git.REPO_ROOT
 COMPUTING: tuple[str, ...] = (
     "bench/models",
     "bench/data",
@@ -40,23 +42,42 @@ COMPUTING: tuple[str, ...] = (
     "bench/seeding.py",
     "bench/distributed.py",
     "bench/constants.py",
-    "bench/run/trainer.py",
-    "bench/run/batches.py",
-    "bench/run/recipe.py",
-    "bench/run/evaluate.py",
+    "bench/engine/trainer.py",
+    "bench/engine/state.py",
+    "bench/engine/finite.py",
+    "bench/engine/batches.py",
+    "bench/engine/recipe.py",
+    "bench/engine/checkpoint.py",
+    "bench/engine/temporal_loss.py",
+    "bench/evaluation/evaluate.py",
+    "bench/evaluation/inference.py",
+    "bench/evaluation/temporal.py",
     "bench/run/model.py",
     "bench/run/arguments.py",
-    "bench/run/checkpoint.py",
-    "bench/run/temporal_loss.py",
 )
-# the bench.run modules the trainer and evaluation import that never change a metric of the record
+# the modules of the engine and evaluation, and the bench.run modules they or a run's training use, that never
+# change a metric of the record (tests/test_sweep.py checks that every such module is in one of the two lists)
 NOT_COMPUTING_RUN: tuple[str, ...] = (
+    "bench/engine/__init__.py",
+    "bench/engine/job.py",
+    "bench/engine/hooks.py",
+    "bench/engine/loggers.py",
+    "bench/engine/log_writer.py",
+    "bench/engine/train_log.py",
+    "bench/engine/tensorboard.py",
+    "bench/engine/trackers.py",
+    "bench/engine/signals.py",
+    "bench/evaluation/__init__.py",
+    "bench/evaluation/latency.py",
+    "bench/evaluation/latency_stats.py",
+    "bench/evaluation/flops.py",
+    "bench/evaluation/measure.py",
+    "bench/evaluation/predictions.py",
     "bench/run/rundir.py",
-    "bench/run/hooks.py",
-    "bench/run/latency.py",
-    "bench/run/loggers.py",
     "bench/run/records.py",
-    "bench/run/signals.py",
+    "bench/run/identity.py",
+    "bench/run/reads.py",
+    "bench/run/claims.py",
 )
 
 
@@ -98,19 +119,10 @@ def plugin_hash(module_name: str) -> str:
 @functools.lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
     """(commit, dirty) of the suite's checkout; (None, None) outside git or without git."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = git.commit()
     if commit is None:
         return None, None
-    status = git("status", "--porcelain", "--untracked-files=no", "--", *COMPUTING)
-    return commit.strip(), None if status is None else bool(status.strip())
+    return commit, git.dirty(paths=COMPUTING, untracked=False)
 
 
 def code_fingerprint(plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

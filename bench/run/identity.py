@@ -1,9 +1,11 @@
 """What a run computes, its id, and how two configs of a run differ.
 
-    from bench.run.identity import run_id, identity, differences
-    run_id(cfg)                    # "tmanet-3f9c0a1b2d": the run folder's name under output_root
-    identity(cfg)                  # the canonical dict the id hashes (only non-default values)
-    differences(stored, cfg)       # ["model.args.memory_length: stored 2, now 4", ...]; [] = the same run
+    from bench.run.identity import RunIdentity, run_id, identity, differences
+    ident = RunIdentity.of(cfg)    # computed once per run: model arguments, identity, hash, run id
+    ident.run_id                   # "tmanet-3f9c0a1b2d": the run folder's name under output_root
+    ident.model_args               # what the factory receives (bench.run.arguments.model_arguments)
+    run_id(cfg), identity(cfg)     # the same from a config (the canonical dict the id hashes: non-default values)
+    differences(stored, ident)     # ["model.args.memory_length: stored 2, now 4", ...]; [] = the same run
 
 **What is hashed.** Only what changes the numbers a run produces:
 
@@ -26,12 +28,14 @@ stops with the differing keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from bench.config import Config, ConfigError, from_dict, to_dict
-from bench.run.arguments import model_arguments
+from bench.config import Config, ConfigError, dotted_items, from_dict, to_dict
+from bench.run.arguments import flatten_model_config, model_arguments
 
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
@@ -52,7 +56,19 @@ _ABSENT = object()
 
 def _defaults(cfg: Config) -> dict[str, Any]:
     """The defaults of each section of ``cfg``, from the section's own dataclass."""
-    return {section: to_dict(type(getattr(cfg, section))()) for section in ("model",) + SECTIONS}
+    return {section: _section_defaults(type(getattr(cfg, section))) for section in ("model",) + SECTIONS}
+
+
+@functools.cache
+def _section_defaults(section: type) -> dict[str, Any]:
+    """A section dataclass's defaults as a dict, built once per class (read only)."""
+    return to_dict(section())
+
+
+@functools.cache
+def _model_defaults(section: type) -> dict[str, Any]:
+    """``ModelConfig`` defaults as factory keyword names, built once per class (read only)."""
+    return flatten_model_config(section())
 
 
 def _sparse(values: dict[str, Any], defaults: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -72,20 +88,43 @@ def _sparse(values: dict[str, Any], defaults: dict[str, Any], prefix: str) -> di
     return out
 
 
-def full_identity(cfg: Config) -> dict[str, Any]:
-    """Everything the run computes from, defaults included (what ``differences`` compares)."""
+@dataclass(frozen=True)
+class RunIdentity:
+    """What identifies a run, computed once per run (``RunIdentity.of(cfg)``) and passed down: the config, the
+    keyword arguments its model factory receives, the full and the sparse identity, and the hash."""
+
+    config: Config
+    model_args: dict[str, Any]
+    full: dict[str, Any]  # everything the run computes from, defaults included (what ``differences`` compares)
+    sparse: dict[str, Any]  # non-default values only: what the id hashes
+    config_hash: str
+
+    @property
+    def run_id(self) -> str:
+        """``{model name}-{config_hash[:10]}``: the name of the run's folder under ``output_root``."""
+        return run_id_of(self.config.model.name, self.config_hash)
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunIdentity:
+        args = model_arguments(cfg)
+        full = _full_identity(cfg, args)
+        sparse = _sparse_identity(cfg, full)
+        digest = hashlib.sha1(json.dumps(sparse, sort_keys=True).encode()).hexdigest()
+        return cls(cfg, args, full, sparse, digest)
+
+
+def _full_identity(cfg: Config, model_args: dict[str, Any]) -> dict[str, Any]:
     values = to_dict(cfg)
-    ident = {"model": {"name": cfg.model.name, "plugins": list(cfg.plugins), "args": model_arguments(cfg)}}
+    ident = {"model": {"name": cfg.model.name, "plugins": list(cfg.plugins), "args": model_args}}
     for section in SECTIONS:
         ident[section] = {k: v for k, v in values[section].items() if f"{section}.{k}" not in PERFORMANCE_ONLY}
     return json.loads(json.dumps(ident))  # tuples -> lists, as stored in JSON/YAML
 
 
-def identity(cfg: Config) -> dict[str, Any]:
+def _sparse_identity(cfg: Config, full: dict[str, Any]) -> dict[str, Any]:
     """The canonical, sparse dict the run id hashes: non-default values only (module docstring)."""
     defaults = _defaults(cfg)
-    full = full_identity(cfg)
-    model_defaults = _flat_model_defaults(defaults["model"])
+    model_defaults = _model_defaults(type(cfg.model))
     ident: dict[str, Any] = {"id_scheme": ID_SCHEME, "model": {"name": full["model"]["name"]}}
     if full["model"]["plugins"]:
         ident["model"]["plugins"] = full["model"]["plugins"]
@@ -100,27 +139,24 @@ def identity(cfg: Config) -> dict[str, Any]:
     return json.loads(json.dumps(ident))
 
 
-def _flat_model_defaults(model: dict[str, Any]) -> dict[str, Any]:
-    """``ModelConfig`` defaults as factory keyword names (``flow.source`` -> ``flow_source``)."""
-    flat: dict[str, Any] = {}
-    for key, value in model.items():
-        if key in ("name", "options"):
-            continue
-        if isinstance(value, dict):
-            flat.update({f"{key}_{sub}": v for sub, v in value.items()})
-        else:
-            flat[key] = value
-    return flat
+def full_identity(cfg: Config) -> dict[str, Any]:
+    """Everything the run computes from, defaults included (what ``differences`` compares)."""
+    return RunIdentity.of(cfg).full
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The canonical, sparse dict the run id hashes: non-default values only (module docstring)."""
+    return RunIdentity.of(cfg).sparse
 
 
 def config_hash(cfg: Config) -> str:
     """SHA-1 of the canonical JSON of ``identity(cfg)``."""
-    return hashlib.sha1(json.dumps(identity(cfg), sort_keys=True).encode()).hexdigest()
+    return RunIdentity.of(cfg).config_hash
 
 
 def run_id(cfg: Config) -> str:
     """``{model name}-{config_hash[:10]}``: the name of the run's folder under ``output_root``."""
-    return run_id_of(cfg.model.name, config_hash(cfg))
+    return RunIdentity.of(cfg).run_id
 
 
 def run_id_of(model_name: str, digest: str) -> str:
@@ -128,33 +164,38 @@ def run_id_of(model_name: str, digest: str) -> str:
     return f"{model_name}-{digest[:10]}"
 
 
-def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(values, dict) and values:
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): values}
-
-
-def differences(stored_config: dict[str, Any], cfg: Config) -> list[str]:
+def differences(stored_config: dict[str, Any], run: Config | RunIdentity) -> list[str]:
     """Keys whose values differ between a stored resolved config (``record.json``/``checkpoint.pt``/
-    ``config.yaml``) and ``cfg``, as ``"key: stored X, now Y"`` lines; [] when both compute the same run.
+    ``config.yaml``) and the run (its config, or its ``RunIdentity`` computed once), as ``"key: stored X, now Y"``
+    lines; [] when both compute the same run.
 
     Fields missing from the stored config (added to the schema since) count as their defaults. A stored config
-    that no longer parses is one difference that says so.
+    that no longer parses is one difference that says so. A stored config equal to the run's resolved config is
+    the same run, found without computing either identity.
     """
+    cfg = run.config if isinstance(run, RunIdentity) else run
+    if _same_values(stored_config, cfg):
+        return []
     try:
         stored = from_dict(Config, stored_config)
     except (ConfigError, TypeError) as err:
         return [f"the stored config cannot be read by this version ({err})"]
-    before, now = _flatten(full_identity(stored)), _flatten(full_identity(cfg))
+    current = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
+    before, now = dotted_items(full_identity(stored)), dotted_items(current.full)
     keys = sorted(set(before) | set(now))
     return [
         f"{key}: stored {_show(before, key)}, now {_show(now, key)}"
         for key in keys
         if before.get(key, _ABSENT) != now.get(key, _ABSENT)
     ]
+
+
+def _same_values(stored_config: Any, cfg: Config) -> bool:
+    """Whether the stored dict is the resolved ``cfg`` itself (as YAML and JSON store it)."""
+    try:
+        return json.dumps(stored_config, sort_keys=True) == json.dumps(to_dict(cfg), sort_keys=True)
+    except (TypeError, ValueError):  # a stored value JSON cannot write (a YAML date...): compare the long way
+        return False
 
 
 def _show(values: dict[str, Any], key: str) -> str:

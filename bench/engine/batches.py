@@ -9,18 +9,13 @@
 Every augmented sample is drawn from its own seed ``(seed, epoch, index)`` and the sampler is seeded per epoch,
 so the stream does not depend on the worker count or on where a run was interrupted.
 
-Loader settings (``loader_options``, also used by evaluation): ``data.num_workers`` -1 = auto, i.e.
-``min(4, CPUs per process)`` on CUDA and 0 (load in the training process) on CPU, where workers would compete
-with the model for the same cores; on CUDA pinned memory and persistent workers (kept alive across epochs and
-evaluations instead of being re-forked).
+Loader settings (workers, pinned memory): ``bench.distributed.loader_options``, shared with evaluation.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from bench.config import ConfigError
 from bench.data.build import collate_clips
-from bench.distributed import DistEnv
+from bench.distributed import DistEnv, loader_options
 from bench.seeding import sample_seed
 
 
@@ -40,29 +35,6 @@ def per_rank_batch(global_batch: int, world_size: int) -> int:
             f"{world_size} processes; use a multiple of {world_size}"
         )
     return global_batch // world_size
-
-
-AUTO_WORKERS_CAP = 4  # per process; data_loader_bench measured loading well under the step time with 4
-
-
-def resolve_num_workers(num_workers: int, env: DistEnv) -> int:
-    """``data.num_workers``, with -1 (auto) resolved: min(4, CPUs per process) on CUDA, 0 on CPU."""
-    if num_workers >= 0:
-        return num_workers
-    if env.device.type != "cuda":
-        return 0
-    # the affinity mask is already per task under srun --cpus-per-task; torchrun processes share the node's
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    local_processes = 1 if "SLURM_CPUS_PER_TASK" in os.environ else int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return min(AUTO_WORKERS_CAP, max(1, cpus // max(1, local_processes)))
-
-
-def loader_options(num_workers: int, env: DistEnv, persistent: bool = True) -> dict[str, Any]:
-    """``DataLoader`` keyword arguments: workers (auto resolved), pinned memory and (``persistent``, for a loader
-    iterated more than once) persistent workers on CUDA."""
-    workers = resolve_num_workers(num_workers, env)
-    cuda = env.device.type == "cuda"
-    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": persistent and cuda and workers > 0}
 
 
 class SeededClips(Dataset):

@@ -3,7 +3,7 @@
 
     bench train configs/synthetic_tmanet.yaml train.tensorboard=true    # writes run_dir/tensorboard/
 
-``TensorBoardHook`` is a ``bench.run.hooks.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
+``TensorBoardHook`` is a ``bench.engine.hooks.TrainHook`` that mirrors every ``log.jsonl`` line (``on_log``):
 training lines as ``train/<key>`` scalars (loss, aux_loss, lr, throughput, max_memory_mb, ...), validation
 lines as ``val/<key>`` (miou, pixel_acc, macc, tc, ...) and ``val/iou/<class>``, at the line's iteration.
 Only rank 0 writes. Any object with ``add_scalar(tag, value, step)``, ``flush()`` and ``close()`` can stand in
@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, TrainConfig
-from bench.run import rundir
-from bench.run.hooks import ScalarLogHook, TrainHook
+from bench.engine.hooks import ScalarLogHook, TrainHook
 
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 
@@ -38,9 +37,10 @@ def summary_writer_class() -> Any:
     return SummaryWriter
 
 
-def tensorboard_hooks(train_cfg: TrainConfig, run_dir: Path, is_main: bool) -> list[TrainHook]:
-    """``[TensorBoardHook]`` writing to ``run_dir/tensorboard`` when ``train.tensorboard`` (rank 0), else []."""
+def tensorboard_hooks(train_cfg: TrainConfig, log_dir: Path, is_main: bool) -> list[TrainHook]:
+    """``[TensorBoardHook]`` writing to ``log_dir`` (the run's ``tensorboard/``) when ``train.tensorboard``
+    (rank 0), else []."""
     if not train_cfg.tensorboard:
         return []
     writer_class = summary_writer_class()  # every rank checks, so a missing package stops them all
-    return [TensorBoardHook(writer_class(log_dir=str(rundir.tensorboard_dir(run_dir))))] if is_main else []
+    return [TensorBoardHook(writer_class(log_dir=str(log_dir)))] if is_main else []

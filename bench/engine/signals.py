@@ -87,7 +87,7 @@ def current_command() -> str:
     point (or ``python -m bench.cli``), ``python -m bench.run.execute RUN_DIR`` for a launcher's subprocess, else
     "the same command" (e.g. a SLURM job, which its launcher requeues)."""
     program, args = os.path.basename(sys.argv[0]) if sys.argv else "", sys.argv[1:]
-    if program in ("bench", "cli.py"):
+    if program in ("bench", "cli.py", "__main__.py"):
         return shlex.join(["bench", *args])
     if program == "execute.py":
         return shlex.join(["python", "-m", "bench.run.execute", *args])

@@ -1,4 +1,4 @@
-"""The training recipe shared by every model (tmanet.md §3): schedule, loss, optimiser, mixed precision.
+"""The training recipe shared by every model (docs/tmanet.md §3): schedule, loss, optimiser, mixed precision.
 
     optimizer = build_optimizer(trainable, cfg.train)          # SGD, momentum, weight decay on every parameter
     lr = poly_lr(it, iters, base_lr, min_lr, power)            # mmcv poly with min_lr, per iteration
@@ -40,7 +40,7 @@ def segmentation_loss(
 ) -> Tensor:
     """Cross-entropy of logits (B, C, H, W) against label (B, H, W).
 
-    ``all_pixels``: mean over every pixel, ignored ones counting 0 (mmseg, tmanet.md §1.8);
+    ``all_pixels``: mean over every pixel, ignored ones counting 0 (mmseg, docs/tmanet.md §1.8);
     ``valid_pixels``: mean over non-ignored pixels (0 when there are none).
     """
     if logits.shape[-2:] != label.shape[-2:]:
@@ -64,7 +64,7 @@ def total_loss(out: dict[str, Tensor], label: Tensor, train_cfg: TrainConfig) ->
 
 
 def build_optimizer(params: Iterable[nn.Parameter], train_cfg: TrainConfig) -> torch.optim.SGD:
-    """SGD with momentum and weight decay on every given parameter (no per-parameter groups, tmanet.md §3)."""
+    """SGD with momentum and weight decay on every given parameter (no per-parameter groups, docs/tmanet.md §3)."""
     return torch.optim.SGD(
         list(params), lr=train_cfg.lr, momentum=train_cfg.momentum, weight_decay=train_cfg.weight_decay
     )

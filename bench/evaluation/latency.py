@@ -1,15 +1,11 @@
 """Per-frame latency of a registered model on real clips, streamed one frame at a time; FLOPs, params, memory.
 
-    bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
-    bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
-    bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
-
-    from bench.run.latency import measure_latency, measure_model_latency, stream_frames
+    from bench.evaluation.latency import measure_latency, measure_model_latency, stream_frames
     result = measure_latency(model, list(stream_frames(dataset, 40)), warmup=5, device="cpu", threads=2)
     result = measure_model_latency(model, "tmanet", cfg.data, cfg.launch, frames=30)  # validation clips
     result["modes"]["streaming"]["median_ms"], result["modes"]["recompute"]["gmacs"], result["max_abs_diff"]
 
-Protocol (research/tooling.md §2.6):
+Protocol (the stored-run command is ``bench.run.latency_run``):
 
 * frames come from the configured validation split, clip after clip, each clip's frames in time order, at
   batch 1; the state (memory) is carried from frame to frame through ``bench.models.streaming.StreamingSegmenter``.
@@ -41,58 +37,44 @@ Protocol (research/tooling.md §2.6):
   reset per mode through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``, the process-lifetime peak).
 * both modes' logits on the same frames must agree (max abs difference reported; a mismatch is an error).
 
-``bench latency`` takes the weights from ``<run dir>/checkpoint.pt`` if present, else random init (latency does
-not depend on them); its result is written to ``<run dir>/latency.json`` and merged into ``<run dir>/record.json``
-under ``"latency"`` when the run has a record; a latency already in the record is replaced only with
-``--overwrite`` (else a one-line refusal). The trainer measures its in-memory model with
-``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record it returns.
+``bench latency`` (``bench.run.latency_run``) takes the run's trained weights if it has a checkpoint, else a random
+init (latency does not depend on them), and stores the result with the run. The trainer measures its in-memory
+model with ``measure_model_latency`` when ``launch.latency`` is true and puts the result in the record.
+Statistics of the times: ``bench.evaluation.latency_stats``; FLOPs: ``bench.evaluation.flops``; peak memory:
+``bench.evaluation.measure``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import resource
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from bench.config import Config, DataConfig, LaunchConfig
+from bench.config import DataConfig, LaunchConfig
 from bench.data.build import build_dataset
-from bench.distributed import resolve_device
+from bench.errors import BenchError
+from bench.evaluation.flops import FLOP_CONVENTION, count_parameters, flop_stats
+from bench.evaluation.inference import needs_flow_input
+from bench.evaluation.latency_stats import UNSTABLE_SPREAD, frame_type_stats, summarise_passes, summarise_times
+from bench.evaluation.measure import PeakMemory, cpu_model, cuda_sync
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 from bench.progress import Progress
-from bench.run import rundir
-from bench.run.evaluate import needs_flow_input
-from bench.run.model import build_model, load_run_model
-from bench.run.records import cpu_model
 
 # 2: median_ms is the median of pass medians; adds iqr_ms, spread, pass_medians_ms, passes, unstable,
 # frames_median_ms per mode and repeats, stability at the top (readers of schema 1 fields keep working)
 LATENCY_SCHEMA = 2
 DEFAULT_REPEATS = 5
 MAX_EXTRA_PASSES = 5
-# a pass-median IQR above 10% of the median: under load one measurement put flow-warp's streaming time (25 ms)
-# above its recompute time (23 ms), an inversion a spread check flags
-UNSTABLE_SPREAD = 0.10
-FLOP_CONVENTION = (
-    "gflops: torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; "
-    "gmacs = gflops / 2 (one multiply-add = one FLOP, the mmseg/fvcore 'GFLOPs'); "
-    "attention on its true shapes: 2*B*N*(T*N)*(Ck+Cv) per memory read (QK^T and SV, softmax "
-    "not counted; zero-padding for fused kernels excluded)"
-)
-# Streaming and recompute run the same ops on the same inputs, in a different grouping; the tolerance only
 # absorbs reordered floating-point sums (and TF32 on GPU).
 AGREEMENT_RTOL = 1e-3
 
 
-class ModeMismatchError(RuntimeError):
+class ModeMismatchError(BenchError, RuntimeError):
     """Streaming and recompute logits differ by more than the tolerance: a caching bug."""
 
 
@@ -124,138 +106,6 @@ def stream_frames(dataset: Any, count: int, needs_flow: bool = False) -> Iterato
 # measurement helpers
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated percentile ``q`` in [0, 100] of an ascending list."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def summarise_times(times_ms: Sequence[float]) -> dict[str, float]:
-    """median / p90 / p99 / mean / min / max in ms and FPS (1000 / mean) of per-frame times."""
-    values = sorted(float(t) for t in times_ms)
-    mean = sum(values) / len(values) if values else math.nan
-    return {
-        "median_ms": _percentile(values, 50),
-        "p90_ms": _percentile(values, 90),
-        "p99_ms": _percentile(values, 99),
-        "mean_ms": mean,
-        "min_ms": values[0] if values else math.nan,
-        "max_ms": values[-1] if values else math.nan,
-        "fps": 1000.0 / mean if mean > 0 else math.nan,
-    }
-
-
-def summarise_passes(pass_times_ms: Sequence[Sequence[float]], max_spread: float = UNSTABLE_SPREAD) -> dict[str, Any]:
-    """Statistics of repeated passes (each a list of per-frame ms): the median of the pass medians
-    (``median_ms``), their IQR (``iqr_ms``), ``spread`` = IQR / median, ``unstable`` (spread > ``max_spread``),
-    and p90 / p99 / mean / min / max / FPS of all frames (``frames_median_ms`` is the all-frame median)."""
-    medians = [summarise_times(times)["median_ms"] for times in pass_times_ms]
-    ordered = sorted(medians)
-    median = _percentile(ordered, 50)
-    iqr = _percentile(ordered, 75) - _percentile(ordered, 25)
-    spread = iqr / median if median > 0 else math.nan
-    frames = summarise_times([t for times in pass_times_ms for t in times])
-    return {
-        **frames,
-        "frames_median_ms": frames["median_ms"],
-        "median_ms": median,
-        "iqr_ms": iqr,
-        "spread": spread,
-        "pass_medians_ms": medians,
-        "passes": len(medians),
-        "unstable": not spread <= max_spread,
-    }  # NaN (no time measured) counts as unstable
-
-
-class PeakMemory:
-    """Peak memory over a region: CUDA max allocated, or the CPU peak RSS (see the module docstring)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.kind = ""
-
-    def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.kind = "cuda_max_memory_allocated"
-            return
-        try:  # Linux: writing 5 resets the peak RSS (VmHWM) of this process
-            Path("/proc/self/clear_refs").write_text("5")
-            self.kind = "cpu_peak_rss_vmhwm_reset_per_mode"
-        except OSError:
-            self.kind = "cpu_peak_rss_ru_maxrss_process_lifetime"
-
-    def peak_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        if self.kind.startswith("cpu_peak_rss_vmhwm"):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, kB on Linux
-
-
-def cuda_sync(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on the CPU), so wall-clock timing measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def count_step_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None) -> int:
-    """FLOPs (2 per multiply-add) of one ``stream.step``; the step is real (it advances the memory)."""
-    with FlopCounterMode(display=False) as counter:
-        stream.step(frame, flow)
-    return int(counter.get_total_flops())
-
-
-def count_frame_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | None) -> dict[str, Any]:
-    """FLOPs per frame: one step for most models; for a keyframe model (interval k) steps until a keyframe and a
-    non-keyframe were counted, ``flops`` = the cycle mean (key + (k - 1) * non-key) / k.
-
-    Returns ``{"flops": int}`` plus ``{"flops_key", "flops_non_key"}`` for keyframe models. FlopCounterMode counts
-    torch operators only: a classical (OpenCV) flow costs time but no counted FLOPs.
-    """
-    k = stream.keyframe_interval
-    if not k:
-        return {"flops": count_step_flops(stream, frame, flow)}
-    counted: dict[str, int] = {}
-    for _ in range(k + 1):
-        flops = count_step_flops(stream, frame, flow)
-        counted.setdefault(stream.last_frame_type, flops)
-        if "key" in counted and ("non_key" in counted or k == 1):
-            break
-    non_key = counted.get("non_key", counted["key"])
-    return {
-        "flops": int(round((counted["key"] + (k - 1) * non_key) / k)),
-        "flops_key": counted["key"],
-        "flops_non_key": non_key,
-    }
-
-
-def frame_type_stats(times_ms: Sequence[float], types: Sequence[str], keyframe_interval: int) -> dict[str, Any]:
-    """A keyframe model's timed frames split by type: ``{"key": summarise_times, "non_key": ...}`` and
-    ``cycle_mean_ms`` = (key median + (k - 1) * non-key median) / k, the mean cost of a keyframe cycle."""
-    result: dict[str, Any] = {"keyframe_interval": keyframe_interval}
-    for kind in ("key", "non_key"):
-        chosen = [t for t, k in zip(times_ms, types) if k == kind]
-        result[kind] = {**summarise_times(chosen), "frames": len(chosen)} if chosen else None
-    key = result["key"]["median_ms"] if result["key"] else math.nan
-    non_key = result["non_key"]["median_ms"] if result["non_key"] else key
-    result["cycle_mean_ms"] = (key + (keyframe_interval - 1) * non_key) / keyframe_interval
-    return result
-
-
-def count_parameters(model: nn.Module) -> dict[str, int]:
-    """All parameters, and those used at inference (without an ``aux_head``, as mmseg get_flops drops it)."""
-    total = sum(p.numel() for p in model.parameters())
-    aux = sum(p.numel() for p in model.aux_head.parameters()) if hasattr(model, "aux_head") else 0
-    return {"params": total, "params_inference": total - aux}
-
-
 # --------------------------------------------------------------------------------------------------
 # one mode
 
@@ -277,16 +127,6 @@ def timed_step(
     cuda_sync(device)
     elapsed = (time.perf_counter() - t0) * 1000.0
     return elapsed, events[0].elapsed_time(events[1]) if events else None, logits
-
-
-def _flop_stats(stream: StreamingSegmenter, last: tuple[Tensor, Tensor | None], device: torch.device) -> dict:
-    """GFLOPs (total and per kind) and GMACs of one streamed frame, the last of the sequence."""
-    frame, flow = last
-    flops = count_frame_flops(stream, frame.to(device), flow.to(device) if flow is not None else None)
-    return {
-        **{name.replace("flops", "gflops"): value / 1e9 for name, value in flops.items()},
-        "gmacs": flops["flops"] / 2e9,
-    }
 
 
 def _first_pass(
@@ -360,7 +200,7 @@ def measure_mode(
         "timed_frames": len(first),
         "peak_memory_mb": memory.peak_mb(),
         "peak_memory_kind": memory.kind,
-        **_flop_stats(stream, frames[last], device),
+        **flop_stats(stream, frames[last], device),
     }
     if stream.keyframe_interval:
         stats["frame_types"] = frame_type_stats([t for times in passes for t in times], types, stream.keyframe_interval)
@@ -539,70 +379,3 @@ def measure_model_latency(
         }
     )
     return result
-
-
-def latency_command(
-    cfg: Config,
-    frames: int = 30,
-    warmup: int = 5,
-    threads: int = 2,
-    modes: Sequence[str] = STREAM_MODES,
-    write_record: bool = True,
-    repeats: int | None = None,
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """``bench latency``: measure the config's model on its validation clips.
-
-    Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
-    result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
-    ``overwrite`` (then a line on stderr says so); otherwise ``RunDirError`` after latency.json is written.
-    Returns the result dict. The weights are the run's trained ones (``bench.run.model.load_run_model``) when it
-    has a checkpoint, else a random init of ``cfg``'s model (latency does not depend on the weights).
-    """
-    run_dir = rundir.path_for(cfg)
-    if rundir.has_checkpoint(run_dir):
-        model, _, meta = load_run_model(run_dir, cfg)
-        weights = str(meta["checkpoint"])
-    else:
-        model, weights = build_model(cfg), "random init (no checkpoint)"
-    result = measure_model_latency(
-        model,
-        cfg.model.name,
-        cfg.data,
-        cfg.launch,
-        frames=frames,
-        warmup=warmup,
-        threads=threads,
-        modes=modes,
-        device=resolve_device(cfg.device),
-        weights=weights,
-        repeats=repeats,
-    )
-    saved = rundir.write_latency(run_dir, result)
-    record = rundir.read_record(run_dir).record
-    if write_record and record is not None:
-        replacing = "latency" in record
-        if replacing and not overwrite:
-            raise rundir.RunDirError(
-                f"{rundir.record_file(run_dir)} already has a latency section; not replaced "
-                f"(the new measurement is in {saved}); pass --overwrite to replace it"
-            )
-        rundir.merge_into_record(run_dir, "latency", result, overwrite=overwrite)
-        if replacing:
-            print(
-                f"bench: replaced the latency section of {rundir.record_file(run_dir)} (--overwrite)",
-                file=sys.stderr,
-                flush=True,
-            )
-    return result
-
-
-def measure_missing_latency(cfg: Config, frames: int = 30, threads: int | None = None) -> dict[str, Any] | None:
-    """Measure a finished run that has no latency yet (a sweep step after training, and ``make demo``).
-
-    Returns the new result, or None when the run has no record yet or already has its latency.
-    """
-    read = rundir.read_record(rundir.path_for(cfg))
-    if not read.done or "latency" in (read.record or {}):
-        return None
-    return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads())

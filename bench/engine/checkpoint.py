@@ -3,7 +3,7 @@
     save_checkpoint(path, state)          # torch.save to a temporary file in the same folder, fsync, os.replace
     state = load_checkpoint(path)         # weights_only load (tensors, numbers, strings, lists, dicts)
 
-A training state (built by ``bench.run.trainer``) holds::
+A training state (built by ``bench.engine.trainer``) holds::
 
     {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": GradScaler state ({} without fp16),
      "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},
@@ -21,10 +21,11 @@ from typing import Any
 
 import torch
 
-from bench.run.records import write_atomic
+from bench.atomic import atomic_file
+from bench.errors import BenchError
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BenchError, RuntimeError):
     """A checkpoint is missing, unreadable or does not belong to this run."""
 
 
@@ -35,7 +36,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """
     had_one = Path(path).is_file()
     try:
-        return write_atomic(path, lambda handle: torch.save(state, handle))
+        with atomic_file(path) as handle:
+            torch.save(state, handle)
+        return Path(path)
     except (OSError, RuntimeError) as err:
         if not disk_full(err):
             raise

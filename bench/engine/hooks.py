@@ -5,7 +5,7 @@
             if state.iteration == 10:
                 state.request_stop("enough")       # checkpoint after this step, then TrainingInterrupted
 
-    train_and_evaluate(cfg, run_dir, hooks=[StopAfter()])      # bench.run.trainer
+    train_and_evaluate(cfg, run_dir, hooks=[StopAfter()])      # bench.run.execute
     bench.execute(cfg, hooks=[StopAfter()])                     # the same through the run executor
 
 Loggers (``log.jsonl``, TensorBoard, MLflow, W&B) are hooks too: ``on_log`` sees each ``log.jsonl`` line as

@@ -5,7 +5,7 @@
     bench train configs/synthetic_tmanet.yaml train.wandb=true      # run_dir/wandb/ (pip install -e ".[wandb]")
     wandb sync results/runs/<id>/wandb/offline-run-*                # upload it later, when online
 
-Both go through the same hook as TensorBoard (``bench.run.hooks.ScalarLogHook``): every ``log.jsonl`` line
+Both go through the same hook as TensorBoard (``bench.engine.hooks.ScalarLogHook``): every ``log.jsonl`` line
 becomes ``train/<key>`` / ``val/<key>`` scalars at its iteration; the resolved config (dotted keys) is stored as
 the run's parameters (MLflow) or config (W&B), the run id as its name. Nothing is sent over the network:
 ``train.mlflow_uri`` empty = ``file://run_dir/mlflow`` (a URI of your own server is used as given), W&B runs
@@ -20,27 +20,16 @@ import importlib
 import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.config import Config, ConfigError, to_dict
-from bench.run import rundir
-from bench.run.hooks import ScalarLogHook, TrainHook
+from bench.config import Config, ConfigError, dotted_items, to_dict
+from bench.engine.hooks import ScalarLogHook, TrainHook
+from bench.engine.job import TrainPaths
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:
     """``{"train.lr": 0.01, "model.flow.source": "raft", ...}``: the resolved config with dotted keys."""
-
-    def walk(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-        flat: dict[str, Any] = {}
-        for key, value in values.items():
-            if isinstance(value, dict) and value and key not in ("options", "sbatch_extra"):
-                flat.update(walk(value, f"{prefix}{key}."))
-            else:
-                flat[prefix + key] = value
-        return flat
-
-    return walk(to_dict(cfg), "")
+    return dotted_items(to_dict(cfg), keep=("options", "sbatch_extra"))
 
 
 def _package(module: str, key: str, extra: str) -> Any:
@@ -75,16 +64,16 @@ class MlflowWriter:
         self.client.set_terminated(self.run_id)
 
 
-def _mlflow_run(mlflow: Any, cfg: Config, run_dir: Path) -> MlflowWriter:
-    """The MLflow run of ``run_dir`` (created with the config as parameters, or the one a resume left)."""
-    uri = cfg.train.mlflow_uri or rundir.mlflow_dir(run_dir).resolve().as_uri()
+def _mlflow_run(mlflow: Any, cfg: Config, paths: TrainPaths) -> MlflowWriter:
+    """The MLflow run of the run (created with the config as parameters, or the one a resume left)."""
+    uri = cfg.train.mlflow_uri or paths.mlflow.resolve().as_uri()
     if uri.startswith("file:"):
         # MLflow 3 refuses its file store unless asked for it; it is the offline store we want
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(cfg.train.tracker_project)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(cfg.train.tracker_project)
-    name = Path(run_dir).name
+    name = paths.folder.name
     found = client.search_runs([experiment_id], filter_string=f"tags.`bench.run_id` = '{name}'", max_results=1)
     if found:
         return MlflowWriter(client, found[0].info.run_id, mlflow.entities.Metric)
@@ -115,10 +104,10 @@ class WandbWriter:
         self.run.finish()
 
 
-def _wandb_run(wandb: Any, cfg: Config, run_dir: Path) -> WandbWriter:
-    folder = rundir.wandb_dir(run_dir)
+def _wandb_run(wandb: Any, cfg: Config, paths: TrainPaths) -> WandbWriter:
+    folder = paths.wandb
     folder.mkdir(parents=True, exist_ok=True)
-    name = Path(run_dir).name
+    name = paths.folder.name
     settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)  # leave the run's log alone
     run = wandb.init(
         mode="offline",
@@ -133,7 +122,7 @@ def _wandb_run(wandb: Any, cfg: Config, run_dir: Path) -> WandbWriter:
     return WandbWriter(run)
 
 
-def tracker_hooks(cfg: Config, run_dir: Path, is_main: bool) -> list[TrainHook]:
+def tracker_hooks(cfg: Config, paths: TrainPaths, is_main: bool) -> list[TrainHook]:
     """The MLflow / W&B hooks ``cfg.train`` asks for (rank 0 only); every rank checks the packages first."""
     mlflow = _package("mlflow", "train.mlflow", "mlflow") if cfg.train.mlflow else None
     wandb = _package("wandb", "train.wandb", "wandb") if cfg.train.wandb else None
@@ -141,7 +130,7 @@ def tracker_hooks(cfg: Config, run_dir: Path, is_main: bool) -> list[TrainHook]:
         return []
     hooks: list[TrainHook] = []
     if mlflow is not None:
-        hooks.append(ScalarLogHook(_mlflow_run(mlflow, cfg, run_dir)))
+        hooks.append(ScalarLogHook(_mlflow_run(mlflow, cfg, paths)))
     if wandb is not None:
-        hooks.append(ScalarLogHook(_wandb_run(wandb, cfg, run_dir)))
+        hooks.append(ScalarLogHook(_wandb_run(wandb, cfg, paths)))
     return hooks

@@ -1,0 +1,28 @@
+"""The base class of every error meant for a user, and the one line the command line prints for it.
+
+    from bench.errors import BenchError
+
+    class SweepError(BenchError, ValueError): ...    # keep the builtin base where callers catch it
+
+    try:
+        ...
+    except BenchError as err:
+        print(one_line(err))                     # "bench: SweepError: <message on one line>"
+
+A ``BenchError`` says what is wrong with the user's input or files and what to do about it, in its message; the
+``bench`` command (``bench.cli``) catches this class, prints ``one_line(err)`` to stderr and exits with 2, and
+``python -m bench.run.execute`` does the same. Every other exception is a bug and keeps its traceback. Each
+concept keeps its own subclass beside its code (``bench.config.ConfigError``, ``bench.data.errors.DatasetError``,
+``bench.run.rundir.RunDirError``...); ``tests/test_errors.py`` checks that every one of them derives from here.
+"""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """An error meant for a user: its message names the problem and the way out, on one line."""
+
+
+def one_line(err: BaseException) -> str:
+    """``bench: <class name>: <message with its whitespace collapsed>`` (a message may carry newlines)."""
+    return f"bench: {type(err).__name__}: {' '.join(str(err).split())}"

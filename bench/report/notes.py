@@ -1,0 +1,141 @@
+"""The notes printed under a table: method, statistics, oracle rows, the runs it used and those it lacks.
+
+table.notes = [table.provenance + "."] + table_notes(source, table, reference)   # bench.report.tables
+runs_notes(source)                                                              # which runs, which missing
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report.readings import best_text, row_name
+from bench.report.sources import TableSource
+from bench.report.stats import (
+    NO_TEST,
+    REPLICATES,
+    RNG_SEED,
+    SIG_LEGEND,
+)
+from bench.report.table_model import (
+    UNSTABLE_MARK,
+    Table,
+)
+
+
+def method_note(table: Table) -> str:
+    """How the table's statistics were made (docs/statistics.md), stated under every table."""
+    tested = sum(1 for c in table.pairs.values() if c.tested)
+    holm = (
+        f"p-values Holm-adjusted over the table's {tested} tested pairwise comparisons (the p column and "
+        "the marks are adjusted; the CSV keeps the raw p as p_ref_raw; CIs are unadjusted 95%)"
+        if tested > 1
+        else "one comparison tested, no multiplicity correction"
+        if tested == 1
+        else "no comparison tested (every pair has a row with n < 2)"
+    )
+    one_run = (
+        "; a row with n = 1: 95% CI = percentile bootstrap over validation images "
+        f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
+        "seed-to-seed spread"
+        if "images, n = 1" in set(table.frame["ci_method"])
+        else ""
+    )
+    return (
+        "statistics (docs/statistics.md): the seed (training run) is the unit; each run's mIoU is recomputed "
+        "from its per-image counts where the record has them; row 95% CI = mean ± t(n−1)·s/√n over seeds"
+        f"{one_run}; differences: Welch t-test on seed-level mIoU (two-sided, Welch–Satterthwaite df), "
+        f"95% CI = Δ ± t(df)·SE; no test and no CI when a row has n < 2 ({NO_TEST}); {holm}."
+    )
+
+
+def _statistics_notes(table: Table) -> list[str]:
+    frame = table.frame
+    factor = table.factor_label
+    notes = [method_note(table)]
+    if table.reference is None:
+        notes.append(f"no reference row (its {factor} is not in this table): no Δ ref.")
+    else:
+        notes.append(
+            f"Δ ref = row − reference row ({factor} = {frame.loc[table.reference, factor]}, marked `ref`) "
+            f"in mIoU points, mean over all runs of each row, with its 95% CI and two-sided p; "
+            f"{SIG_LEGEND}."
+        )
+    oracles = [row_name(table, i) for i in frame.index if frame.loc[i, "oracle"]]
+    if oracles:
+        notes.append(
+            f"oracle rows ({', '.join(oracles)}): the model was given ground-truth input that a deployed "
+            "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
+            "and never on a Pareto front."
+        )
+    notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
+    notes.append(best_text(table) + ".")
+    notes.extend(
+        f"chance level ({dataset}): {value:.1f} mIoU, predicting the majority class everywhere."
+        for dataset, value in table.chance.items()
+    )
+    return notes
+
+
+def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) -> list[str]:
+    frame = table.frame
+    notes = [
+        "mIoU, pixel agreement and ETC TC in percent; std = sample standard deviation over seeds (ddof=1); "
+        "n = finished runs (seeds); latency = streaming-mode median ms per frame (`bench latency`), mean over "
+        "seeds; Δ paper = reproduced − paper.",
+        "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
+        "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
+        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py).",
+    ]
+    legacy = [
+        str(r.get("run_id"))
+        for r in source.records
+        if "pixel_agreement" not in (r.get("metrics") or {}) and (r.get("metrics") or {}).get("tc") is not None
+    ]
+    if legacy:
+        notes.append(
+            f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
+            f"measure, formerly called TC): {' '.join(legacy)}."
+        )
+    notes += _statistics_notes(table)
+    if "latency_unstable" in frame and frame["latency_unstable"].any():
+        notes.append(
+            f"{UNSTABLE_MARK} marks a latency measured as unstable (its pass medians' IQR exceeds 10% of "
+            "their median; see latency.modes.*.spread in the record): re-measure on an idle machine with "
+            "bench latency --repeats N --overwrite."
+        )
+    notes += runs_notes(source)
+    factor = frame.columns[0]
+    for note, rows in frame.groupby("paper_note", sort=False)[factor]:
+        notes.append(f"paper ({factor} {', '.join(map(str, rows))}): {note}")
+    src = reference.get("source") or {}
+    if frame["paper_miou"].notna().any() and src:
+        notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}.")
+    return notes
+
+
+def runs_notes(source: TableSource) -> list[str]:
+    """Which runs a table used and which it lacks: run ids, overrides, skipped invalid records, other sweeps."""
+    used = [str(r.get("run_id")) for r in source.records]
+    with_overrides = f" with overrides {' '.join(source.overrides)}" if source.overrides else ""
+    if source.expected_runs is None:
+        notes = [f"runs used ({len(used)} records under {source.origin}): {', '.join(used) or 'none'}."]
+    else:
+        notes = [
+            f"runs of the spec{with_overrides}: {len(used)} of {source.expected_runs} records found; "
+            f"used: {', '.join(used) or 'none'}."
+        ]
+        if source.not_done:
+            notes.append(
+                f"{len(source.not_done)} of {source.expected_runs} runs of the spec have no finished "
+                f"record yet: {', '.join(source.not_done)}."
+            )
+    if source.invalid:
+        notes.append(f"skipped {len(source.invalid)} invalid records: {'; '.join(source.invalid)}.")
+    if source.duplicates:
+        notes.append(
+            f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
+            f"({'; '.join(source.duplicates)})."
+        )
+    if source.hint:
+        notes.append(source.hint + ".")
+    return notes
