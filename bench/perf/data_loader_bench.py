@@ -48,7 +48,7 @@ import torch
 
 from bench.config import Config, load_config
 from bench.data.build import build_dataset
-from bench.distributed import DistEnv, resolve_device
+from bench.distributed import DistEnv, LoaderSettings, resolve_device
 from bench.engine.batches import InfiniteBatches
 from bench.engine.recipe import total_loss
 from bench.evaluation.measure import cuda_sync
@@ -70,7 +70,7 @@ def measure(
     env = DistEnv(device=device)
     model = build_model(cfg).to(device).train()
     dataset = build_dataset(cfg.data, cfg.data.train_split, int(cfg.model.memory_length), train=True)
-    batches = InfiniteBatches(dataset, int(cfg.train.batch_size), int(cfg.train.seed), env, cfg.data.num_workers)
+    batches = InfiniteBatches(dataset, int(cfg.train.batch_size), int(cfg.train.seed), env, LoaderSettings.of(cfg.data))
     data_ms, model_ms = [], []
     for i in range(warmup + steps):
         start = time.perf_counter()

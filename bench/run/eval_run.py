@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.catalog import dataset_info
-from bench.distributed import init_distributed, shutdown_distributed
+from bench.distributed import LoaderSettings, init_distributed, set_threads, shutdown_distributed
 from bench.engine.checkpoint import CheckpointError
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
 from bench.evaluation.predictions import PredictionWriter
@@ -75,6 +75,7 @@ def evaluate_checkpoint(
     model, run_cfg, meta = load_run_model(path)
     cfg = eval_config(run_cfg, overrides, config_file)
     env = init_distributed(cfg.device)
+    set_threads(cfg.threads)
     try:
         dataset, plan, reason = build_eval_dataset(cfg.data, cfg.eval, model)
         if reason:
@@ -87,7 +88,7 @@ def evaluate_checkpoint(
             env,
             with_tc=plan,
             tc_skipped=reason,
-            num_workers=cfg.data.num_workers,
+            num_workers=LoaderSettings.of(cfg.data),
             on_batch=None if writer is None else writer.write,
         )
         if writer is not None:

@@ -33,7 +33,7 @@ def latency_command(
     cfg: Config,
     frames: int = 30,
     warmup: int = 5,
-    threads: int = 2,
+    threads: int | None = None,
     modes: Sequence[str] = STREAM_MODES,
     write_record: bool = True,
     repeats: int | None = None,
@@ -45,7 +45,8 @@ def latency_command(
     result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
     ``overwrite`` (then a line on stderr says so); otherwise ``RunDirError`` after latency.json is written.
     Returns the result dict. The weights are the run's trained ones (``bench.run.model.load_run_model``) when it
-    has a checkpoint, else a random init of ``cfg``'s model (latency does not depend on the weights).
+    has a checkpoint, else a random init of ``cfg``'s model (latency does not depend on the weights). ``threads``:
+    CPU threads, default the config's ``threads``.
     """
     folder = RunDir.of(cfg)
     if folder.has_checkpoint():
@@ -60,7 +61,7 @@ def latency_command(
         cfg.launch,
         frames=frames,
         warmup=warmup,
-        threads=threads,
+        threads=cfg.threads if threads is None else threads,
         modes=modes,
         device=resolve_device(cfg.device),
         weights=weights,
