@@ -288,7 +288,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> TrainResult:
         batch_size=run.train.batch_size,
         batch_size_per_rank=run.batch_per_rank,
         world_size=run.env.world_size,
-        latency=_measure_latency(run) if run.launch.latency else None,
+        latency=_measure_latency(run) if run.launch.latency and run.job.latency else None,
     )
 
 
