@@ -10,7 +10,8 @@ from helpers import tiny_config
 
 from bench.data.build import build_dataset, collate_clips
 from bench.distributed import DistEnv, set_threads
-from bench.engine.recipe import build_optimizer, total_loss
+from bench.engine.optimizer import build_optimizer
+from bench.engine.recipe import total_loss
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
 from bench.run.model import build_model
 
@@ -20,7 +21,7 @@ def briefly_trained(cfg):
     torch.manual_seed(0)
     model = build_model(cfg).train()
     train_set = build_dataset(cfg.data, "train", int(getattr(model, "memory_length", 0)), train=True)
-    optimizer = build_optimizer(model.parameters(), cfg.train)
+    optimizer = build_optimizer(model, cfg.train)
     for step in range(3):
         batch = collate_clips([train_set[(2 * step + k) % len(train_set)] for k in range(2)])
         loss = total_loss(model(batch["frames"], batch.get("flow")), batch["label"], cfg.train)[0]
