@@ -158,7 +158,7 @@ def _latency_command(add: Adder) -> None:
     _config_args(p)
     p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
     p.add_argument("--warmup", type=int, default=5, help="untimed frames before timing (at least memory_length)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the config's threads)")
     p.add_argument(
         "--modes",
         nargs="+",

@@ -1,7 +1,10 @@
 """Procedural synthetic video in which the class of an object can only be read from the past.
 
-No download, no disk cache: clip ``index`` of a split is rendered on the fly from ``(seed, split, index)``,
-so the same seed gives identical bytes in any worker or process (numpy ``SeedSequence`` streams).
+No download, no disk cache: clip ``index`` of a split is rendered from ``(seed, split, index)``, so the same seed
+gives identical bytes in any worker or process (numpy ``SeedSequence`` streams). A ``SyntheticClips`` dataset
+keeps each clip it rendered in memory (up to ``CACHE_BYTES`` per dataset and process) and renders it once: a
+clip is a pure function of its index, so the cache changes no byte of any sample, only the time (a training run
+draws each clip several times, once per epoch, with new augmentation).
 docs/synthetic.md explains why each choice below makes memory necessary.
 
 The scene (per clip)
@@ -55,6 +58,7 @@ SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 CUE_MODES = ("hidden", "visible")
 CUE_SATURATION = 0.9
 OBJECTS_PER_CLIP = (2, 3)
+CACHE_BYTES = 512 * 2**20  # rendered clips kept per SyntheticClips object and process (demo: 30-90 MB)
 
 
 @dataclass
@@ -318,14 +322,29 @@ class SyntheticClips(Dataset):
         self.transform = transform
         self.num_classes = video.num_classes
         self.class_names = synthetic_class_names(video.num_classes)
+        self.cache_bytes = CACHE_BYTES
+        self._cache: dict[int, RenderedClip] = {}
+        self._cached_bytes = 0
 
     def __len__(self) -> int:
         return self.num_clips
 
+    def clip(self, index: int) -> RenderedClip:
+        """Clip ``index`` with ``memory_length + 1`` frames, rendered once (module docstring); ``labels`` holds only
+        the current frame's label ``(1, H, W)``. The tensors are copies: changing them leaves the cache alone."""
+        clip = self._cache.get(index)
+        if clip is None:
+            rendered = self.video.render(self.split, index, self.memory_length + 1)
+            clip = RenderedClip(rendered.frames, rendered.labels[-1:].clone(), rendered.flow, rendered.step_flow)
+            size = sum(t.numel() * t.element_size() for t in (clip.frames, clip.labels, clip.flow, clip.step_flow))
+            if self._cached_bytes + size <= self.cache_bytes:
+                self._cache[index], self._cached_bytes = clip, self._cached_bytes + size
+        return RenderedClip(clip.frames.clone(), clip.labels.clone(), clip.flow.clone(), clip.step_flow.clone())
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_clips:
             raise IndexError(index)
-        clip = self.video.render(self.split, index, self.memory_length + 1)
+        clip = self.clip(index)
         name = f"synthetic-{self.split}-{index:06d}"
         if not self.step_flow:
             return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)

@@ -282,7 +282,7 @@ class VspwVideos(VideoSet):
     def frames(self, video: str, images: bool = True) -> Iterator[VideoFrame]:
         entry = self.videos[video]
         for name, image, mask in zip(entry.frames, entry.images, entry.masks):
-            raw = None if mask is None else read_raw_label(mask)
+            raw = None if mask is None else read_raw_label(mask).astype(np.int64)
             label = None if raw is None else map_label(raw, self.gt_lut, NUM_CLASSES, mask, MASK_VALUES)
             yield VideoFrame(name, read_rgb(image) if images else None, label, raw)
 

@@ -26,7 +26,7 @@ from typing import Any
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.build import build_videos
 from bench.data.catalog import dataset_info
-from bench.distributed import init_distributed, shutdown_distributed
+from bench.distributed import LoaderSettings, init_distributed, set_threads, shutdown_distributed
 from bench.engine.checkpoint import CheckpointError
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
 from bench.evaluation.predictions import PredictionWriter
@@ -93,6 +93,7 @@ def evaluate_checkpoint(
     if record and not cfg.eval.whole_videos:
         raise ConfigError("--record adds whole-video metrics to a run's record: add eval.whole_videos=true")
     env = init_distributed(cfg.device)
+    set_threads(cfg.threads)
     try:
         metrics = _evaluate(model.to(env.device), cfg, env, save_preds)
         if env.is_main:
@@ -137,7 +138,7 @@ def _evaluate(model: Any, cfg: Config, env: Any, save_preds: str | Path | None) 
         env,
         with_tc=plan,
         tc_skipped=reason,
-        num_workers=cfg.data.num_workers,
+        num_workers=LoaderSettings.of(cfg.data),
         on_batch=None if writer is None else writer.write,
     )
     if writer is not None:
