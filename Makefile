@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml tools/install_torch.py
 
 setup: $(STAMP)
 
-# the tests' oracle (pyproject extra "oracle": mmsegmentation 1.2.2, mmcv-lite, mmengine, torchmetrics; tests/
-# test_oracle_*.py). mmcv-lite and mmengine declare the GUI build of OpenCV, whose cv2 needs libGL and replaces the
+# the tests' oracles (pyproject extra "oracle": transformers, mmsegmentation 1.2.2, mmcv-lite, mmengine, torchmetrics;
+# tests/test_oracle_*.py). mmcv-lite and mmengine declare the GUI build of OpenCV, whose cv2 needs libGL and replaces the
 # headless cv2 the suite uses: the headless build (same version) is put back afterwards.
 oracle: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/torch-constraint.txt -e ".[dev,oracle]"
@@ -36,12 +36,13 @@ oracle: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 		"opencv-python-headless==$$($(PY) -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')"
 
+# one torch thread per test worker (the runs' default, threads: 1): workers never oversubscribe the cores
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 # everything but the real-SLURM integration test
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile -m "not slurm"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile -m "not slurm"
 
 demo: $(STAMP)
 	$(PY) -m bench.demo $(DEMO_SPECS)

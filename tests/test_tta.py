@@ -100,3 +100,25 @@ def test_tables_show_the_protocol_in_the_row_label(tmp_path):
     build_report([str(spec)], tmp_path / "reports")
     table = (tmp_path / "reports" / "tables" / "tta.md").read_text()
     assert "per_frame [ms+flip (0.5-1.5)]" in table and "fcn [ms+flip (0.5-1.5)]" in table
+
+
+def test_whole_video_streaming_under_tta_scores_the_clip_evaluation_of_the_same_frames(tmp_path):
+    """Whole-video evaluation keeps one streaming cache per scale and flip (AugmentedStream); its pixels are the
+    clip evaluation's under the same protocol (the memory frames scaled and mirrored with the current one)."""
+    from helpers.vspw_tree import write_vspw_tree
+
+    from bench.config import DataConfig, EvalConfig
+    from bench.data.build import build_dataset, build_videos
+    from bench.evaluation.videos import evaluate_videos
+    from bench.models.tmanet import tmanet
+
+    root = write_vspw_tree(tmp_path, {"val": {"3_ccc": 9}}, size=(16, 16))
+    data = DataConfig(dataset="vspw", root=str(root), memory_preset="cffm")
+    torch.manual_seed(0)
+    model = tmanet(num_classes=124, memory_length=3, backbone="resnet10t", value_channels=8, channels=8,
+                   aux_channels=8, key_channels=8).eval()  # fmt: skip
+    tta = dict(scales=[0.75, 1.0], flip=True)
+    streamed = evaluate_videos(model, build_videos(data, "val"), EvalConfig(vc_windows=[8], **tta), data)
+    clips = evaluate_model(model, build_dataset(data, "val", 3, train=False),
+                           EvalConfig(temporal_consistency=False, **tta))  # fmt: skip
+    assert streamed["confusion_matrix"] == clips["confusion_matrix"]

@@ -20,6 +20,8 @@ mmseg applies to the 8-bit image before normalising), so an up- or down-scaled i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -84,27 +86,38 @@ def predict_scores(model: nn.Module, frames: Tensor, flow: Tensor | None, protoc
 
 class AugmentedStream:
     """``StreamingSegmenter`` under test-time augmentation: one stream (and so one memory feature cache) per
-    (scale, flip), each fed the frame at its scale and mirroring; ``step`` returns the mean softmax (whole-image
-    inference, as streaming is). With ``scales=(1.0,)`` and no flip it is the plain stream's logits."""
+    (scale, flip), each fed the frame (and its flow) at its scale and mirroring; ``step`` returns the mean softmax
+    (whole-image inference, as streaming is). With ``scales=(1.0,)`` and no flip it is the plain stream's logits.
+    ``memory_positions`` / ``max_lag``: as ``StreamingSegmenter`` (whole-video evaluation's memory rule)."""
 
-    def __init__(self, model: nn.Module, protocol: Protocol, mode: str = "streaming") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        protocol: Protocol,
+        mode: str = "streaming",
+        memory_positions: Callable[[int], Sequence[int]] | None = None,
+        max_lag: int | None = None,
+    ) -> None:
+        self.model = model
         self.protocol = protocol
         self.align_corners = bool(getattr(model, "align_corners", False))
-        self.streams = {aug: StreamingSegmenter(model, mode) for aug in protocol.augmentations()}
+        self.streams = {
+            aug: StreamingSegmenter(model, mode, memory_positions, max_lag) for aug in protocol.augmentations()
+        }
 
     def reset(self) -> None:
         for stream in self.streams.values():
             stream.reset()
 
     @torch.no_grad()
-    def step(self, frame: Tensor) -> Tensor:
-        """``frame`` (B, 3, H, W) -> scores (B, C, H, W)."""
+    def step(self, frame: Tensor, flow: Tensor | None = None) -> Tensor:
+        """``frame`` (B, 3, H, W), ``flow`` (B, T, 2, H, W) or None -> scores (B, C, H, W)."""
         if self.protocol.single:
-            return next(iter(self.streams.values())).step(frame)
+            return next(iter(self.streams.values())).step(frame, flow)
         size = (frame.shape[-2], frame.shape[-1])
         total = None
         for (scale, mirrored), stream in self.streams.items():
-            scaled, _ = augment(frame[:, None], None, scaled_size(size, scale), mirrored)
-            probs = _back(stream.step(scaled[:, 0]), size, mirrored, self.align_corners)
+            scaled, scaled_flow = augment(frame[:, None], flow, scaled_size(size, scale), mirrored)
+            probs = _back(stream.step(scaled[:, 0], scaled_flow), size, mirrored, self.align_corners)
             total = probs if total is None else total + probs
         return total / len(self.streams)

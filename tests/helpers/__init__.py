@@ -7,7 +7,8 @@ keeps only fixtures and pytest hooks.
   fabricator, writing through ``RunDir``), ``write_report_spec``, ``fabricate_records``;
 * ``helpers.machines``: SLURM gates and a fake cluster, optional tracker packages, image files;
 * ``helpers.oracle`` (imported on its own: it imports torch): mmsegmentation as the oracle (``require_oracle``,
-  the ``mmcv.ops`` stand-in, ``build_mmseg``, ``randomise``).
+  the ``mmcv.ops`` stand-in, ``build_mmseg``, ``randomise``);
+* ``helpers.vspw_tree``: a tiny VSPW_480p tree in the release's exact layout (imported as a module).
 """
 
 from helpers.configs import REPO, SYNTHETIC_BASE, TINY, as_overrides, tiny_builder, tiny_config, write_grid_spec
