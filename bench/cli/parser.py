@@ -268,6 +268,21 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--plugins", nargs="*", default=[], help="deprecated: use plugins=[module, ...]")
 
     p = add(
+        "paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM commands"
+    )
+    p.add_argument(
+        "table",
+        nargs="?",
+        default=None,
+        choices=("sota", "memory_length", "aggregation", "encoding", "released"),
+        help="show one table only",
+    )
+    p.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def _released_commands(add: Adder) -> None:
+    """reproduce, export: released weights in and out."""
+    p = add(
         "reproduce",
         cmd_reproduce,
         "evaluate the released checkpoints of a spec (ablations/*_released.yaml) that are present, say where to "
@@ -281,18 +296,6 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="run folder (results/runs/<id>) or its checkpoint.pt")
     p.add_argument("--format", default="mmseg", choices=("mmseg",), help="the layout to write")
     p.add_argument("--out", default=None, help="the file to write (default ./<run id>.mmseg.pth)")
-
-    p = add(
-        "paper", cmd_paper, "list the paper tables the suite regenerates, their specs and the local / SLURM commands"
-    )
-    p.add_argument(
-        "table",
-        nargs="?",
-        default=None,
-        choices=("sota", "memory_length", "aggregation", "encoding", "released"),
-        help="show one table only",
-    )
-    p.add_argument("--json", action="store_true", help="print as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,7 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    for group in (_run_commands, _grid_commands, _latency_command, _report_commands, _data_commands):
+    for group in (
+        _run_commands,
+        _grid_commands,
+        _latency_command,
+        _report_commands,
+        _data_commands,
+        _released_commands,
+    ):
         group(add)
     return parser
 
