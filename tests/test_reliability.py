@@ -57,9 +57,10 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
     fake_slurm(tmp_path / "bin", monkeypatch, squeue=squeue, sacct="exit 1", grace_s=0.2)
     job = liveness.query_slurm_jobs(["77"])["77"]
     assert job.liveness is Liveness.ALIVE and job.state == "RUNNING" and count.read_text().strip() == "2"
-    # still not listed by a controller that answers: gone
-    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 1")
+    # still not listed by a controller that answers, and unknown to an accounting that answers: gone
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 0")
     assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # (with sacct failing, a squeue listing only other jobs is no evidence: tests/test_fault_matrix.py)
     # a final state from sacct is evidence at once
     fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo '77|TIMEOUT'")
     assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD

@@ -27,11 +27,27 @@ def layout_error(problem: str, path: Path | str, layout: str) -> DatasetError:
     return DatasetError(f"{problem}: {path}\n\nExpected layout:\n{layout}")
 
 
+# PIL modes of one channel holding more than 8 bits: convert("RGB") clips them (a 16-bit frame turns white)
+WIDE_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B"})
+
+
+def wide_frame_error(path: Path | str, mode: str) -> DatasetError:
+    """The one-line error for a frame stored with more than 8 bits per sample."""
+    return DatasetError(
+        f"frame {path} is a {'16' if '16' in mode else '32'}-bit single-channel image (PIL mode {mode}); converting "
+        f"it to RGB would clip it to white. Expected 8-bit RGB frames (PNG/JPEG, 3 x 8 bits): convert them, e.g. "
+        f"ffmpeg -i IN -pix_fmt rgb24 OUT.png"
+    )
+
+
 def read_rgb(path: Path | str) -> torch.Tensor:
-    """Decode a PNG/JPEG file as RGB. Returns uint8 ``(3, H, W)``."""
+    """Decode a PNG/JPEG file as RGB. Returns uint8 ``(3, H, W)``. A frame of more than 8 bits per sample is a
+    ``DatasetError`` (``wide_frame_error``)."""
     # PIL rather than torchvision.io, whose image decoding is deprecated since torchvision 0.29
     try:
         with Image.open(path) as image:
+            if image.mode in WIDE_MODES:
+                raise wide_frame_error(path, image.mode)
             pixels = np.asarray(image.convert("RGB"))
     except OSError as error:
         raise DatasetError(f"cannot read image {path}: {error}") from error
@@ -55,10 +71,15 @@ def read_label(path: Path | str, lut: np.ndarray, num_classes: int) -> torch.Ten
             f"label map {path} has shape {raw.shape}; expected a single-channel index PNG "
             "(colour-coded labels must be converted to class indices first)"
         )
+    bits = raw.dtype.itemsize * 8
     raw = raw.astype(np.int64)
     out_of_range = np.unique(raw[(raw < 0) | (raw > 255)])
     if out_of_range.size:
-        raise DatasetError(f"label map {path} holds values outside 0..255: {out_of_range[:20].tolist()}")
+        raise DatasetError(
+            f"label map {path} is a {bits}-bit image holding values outside 0..255 "
+            f"({out_of_range[:20].tolist()}); expected an 8-bit index PNG of class ids "
+            f"(0..{num_classes - 1}, {IGNORE_INDEX} = ignore, or the dataset's own ids)"
+        )
     mapped = lut[raw]
     bad = np.unique(raw[mapped < 0])
     if bad.size:

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from bench.config import DataConfig, EvalConfig, LaunchConfig, TrainConfig
 from bench.distributed import DistEnv
 from bench.engine.batches import InfiniteBatches
+from bench.engine.divergence import LossWatch
 from bench.engine.job import TrainJob
 from bench.engine.recipe import MixedPrecision
 from bench.engine.temporal_loss import TemporalLoss
@@ -49,6 +50,7 @@ class Training:
     saved_at: int | None = None
     val: tuple[Dataset, TcPlan, str | None] | None = None
     tc: TemporalLoss | None = None  # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
+    losses: LossWatch = field(default_factory=lambda: LossWatch(1))  # setup: LossWatch.for_iters(iters)
 
     @property
     def checkpoint_path(self) -> Path:
