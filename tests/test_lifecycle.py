@@ -207,7 +207,10 @@ def test_read_record_states(tmp_path):
     ):
         RunDir(tmp_path).write_record(record)
         assert RunDir(tmp_path).read_record().state is rundir.RecordState.NOT_DONE, record
-    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}})
+    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}})  # done, but no config: invalid
+    read = RunDir(tmp_path).read_record()
+    assert read.state is rundir.RecordState.CORRUPT and "config must be an object" in read.reason
+    RunDir(tmp_path).write_record(fake_record(load_config(None, [])))
     assert RunDir(tmp_path).read_record().done
 
 
@@ -228,7 +231,7 @@ def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
 
 
 def test_merge_into_record_refuses_to_replace_a_section(tmp_path):
-    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}, "latency": {"ms": 1}})
+    RunDir(tmp_path).write_record(fake_record(load_config(None, []), latency={"ms": 1}))
     with pytest.raises(rundir.RunDirError, match="already has 'latency'"):
         RunDir(tmp_path).merge_into_record("latency", {"ms": 2})
     with pytest.raises(rundir.RunDirError, match="cannot be replaced"):
