@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import TINY, as_overrides, fabricate_records, fake_slurm, per_image_fabricator, tiny_config
+from helpers import TINY, as_overrides, fabricate_records, fake_slurm, one_line_error, per_image_fabricator, tiny_config
 
 from bench.cli import main
 from bench.config import load_config
@@ -25,15 +25,6 @@ from bench.run import fingerprint, git
 from bench.run.identity import run_id
 from bench.run.records import RunStamp, make_record
 from bench.run.rundir import RunDir
-
-
-def _one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
 
 # --------------------------------------------------------------------------------------------------
 # one validity check: bench status / sweep show as done only what bench report accepts
@@ -179,10 +170,10 @@ def test_a_diverged_run_is_not_recorded_done(tmp_path, capsys):
     run_dir = tmp_path / "run"
     settings = {**TINY, "train.iters": 8, "train.batch_size": 2, "model.memory_length": 1, "train.lr": 30.0}
     assert main(["train", *as_overrides(settings), f"run_dir={run_dir}"]) == 2
-    err = _one_line(capsys, "training diverged", "Lower train.lr")
+    err = one_line_error(capsys, "training diverged", "Lower train.lr")
     assert not RunDir(run_dir).record_file.exists() and "diverged" in RunDir(run_dir).read_error()["message"]
     assert main(["train", *as_overrides(settings), f"run_dir={run_dir}"]) == 2  # resumed at its end: still no
-    assert _one_line(capsys, "training diverged") == err and not RunDir(run_dir).record_file.exists()
+    assert one_line_error(capsys, "training diverged") == err and not RunDir(run_dir).record_file.exists()
 
 
 @pytest.fixture

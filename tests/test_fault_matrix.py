@@ -9,13 +9,11 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, as_overrides, fake_slurm, tiny_config, write_frame
+from helpers import TINY, as_overrides, fake_slurm, one_line_error, tiny_config, write_frame
 from PIL import Image
 
 from bench.cli import main
@@ -32,14 +30,6 @@ from bench.run.rundir import RunDir
 
 SETTINGS = {**TINY, "train.iters": 2, "train.batch_size": 2, "model.memory_length": 1}
 TRAIN = as_overrides(SETTINGS)
-
-
-def _one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def _own_claim(run_dir, **changes) -> dict:
@@ -60,40 +50,31 @@ def _own_claim(run_dir, **changes) -> dict:
     return claim
 
 
-@pytest.fixture
-def other_process():
-    """A live process that is not this one (an owner at work elsewhere on this host)."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield child
-    child.kill()
-    child.wait()
-
-
 # --------------------------------------------------------------------------------------------------
 # double training (clock skew): identity by start ticks, never by a wall-clock start
 
 
-def test_a_live_owner_whose_wall_clock_start_moved_keeps_its_run(tmp_path, other_process, capsys):
+def test_a_live_owner_whose_wall_clock_start_moved_keeps_its_run(tmp_path, live_process, capsys):
     import psutil
 
     from bench import process  # new in issue 34 (imported here: on older code only this test fails)
 
-    created = psutil.Process(other_process.pid).create_time()
+    created = psutil.Process(live_process.pid).create_time()
     run_dir = tmp_path / "run"
     claim = _own_claim(
-        run_dir, pid=other_process.pid, pid_start=created - 5.0, pid_ticks=process.start_ticks(other_process.pid)
+        run_dir, pid=live_process.pid, pid_start=created - 5.0, pid_ticks=process.start_ticks(live_process.pid)
     )
     check = claim_liveness(RunDir(run_dir).read_claim().claim)
     assert check.liveness is Liveness.ALIVE, check.reason  # an NTP step of 5 s is not a reused pid
     assert main(["train", *TRAIN, f"run_dir={run_dir}"]) == 2
-    _one_line(capsys, f"pid {other_process.pid}", "wait for it to finish")
+    one_line_error(capsys, f"pid {live_process.pid}", "wait for it to finish")
     assert json.loads((run_dir / "claim.json").read_text()) == claim and not (run_dir / "checkpoint.pt").exists()
     # without start ticks (a claim of older code) a skewed start is unknown, never dead
-    _own_claim(run_dir, pid=other_process.pid, pid_start=created - 5.0, pid_ticks=None)
+    _own_claim(run_dir, pid=live_process.pid, pid_start=created - 5.0, pid_ticks=None)
     check = claim_liveness(RunDir(run_dir).read_claim().claim)
     assert check.liveness is Liveness.UNKNOWN and "clock step" in check.reason
     # other start ticks: the pid was reused by a later process
-    _own_claim(run_dir, pid=other_process.pid, pid_ticks=process.start_ticks(other_process.pid) - 1)
+    _own_claim(run_dir, pid=live_process.pid, pid_ticks=process.start_ticks(live_process.pid) - 1)
     assert claim_liveness(RunDir(run_dir).read_claim().claim).liveness is Liveness.DEAD
 
 
@@ -117,17 +98,17 @@ def test_a_squeue_that_lists_only_other_jobs_while_sacct_fails_is_no_evidence(tm
     assert launched == [] and (run.run_dir / "claim.json").exists()
 
 
-def test_the_claim_holder_removes_only_temporary_files_of_writers_that_are_gone(tmp_path, monkeypatch, other_process):
+def test_the_claim_holder_removes_only_temporary_files_of_writers_that_are_gone(tmp_path, monkeypatch, live_process):
     from bench import process  # new in issue 34 (imported here: on older code only this test fails)
 
     fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '77|RUNNING'; echo '78|COMPLETED'", sacct="exit 1")
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     here = process.host_hash()
-    live = run.path / f".checkpoint.pt.~{here}~{other_process.pid}~{process.start_ticks(other_process.pid)}~~ab.tmp"
+    live = run.path / f".checkpoint.pt.~{here}~{live_process.pid}~{process.start_ticks(live_process.pid)}~~ab.tmp"
     live_job = run.path / f".checkpoint.pt.~{process.host_hash('node7')}~12~34~77~cd.tmp"
     dead_job = run.path / f".checkpoint.pt.~{process.host_hash('node7')}~12~34~78~ef.tmp"
-    dead_pid = run.path / f".checkpoint.pt.~{here}~{other_process.pid}~1~~gh.tmp"  # same pid, other start: gone
+    dead_pid = run.path / f".checkpoint.pt.~{here}~{live_process.pid}~1~~gh.tmp"  # same pid, other start: gone
     untagged = run.path / ".record.json.xyz.tmp"  # written by older code
     for path in (live, live_job, dead_job, dead_pid, untagged):
         path.write_bytes(b"x" * 10)
@@ -167,7 +148,7 @@ def test_a_foreign_checkpoint_copied_into_a_killed_run_is_refused(checkpoints, t
     run_dir = _killed_run(checkpoints, tmp_path, seed=0, checkpoint_of=1)
     before = (run_dir / "checkpoint.pt").read_bytes()
     assert main(["train", *TRAIN, "train.seed=0", f"run_dir={run_dir}"]) == 2
-    _one_line(capsys, "checkpoint.pt", "train.seed: stored 1, now 0")
+    one_line_error(capsys, "checkpoint.pt", "train.seed: stored 1, now 0")
     assert (run_dir / "checkpoint.pt").read_bytes() == before and not (run_dir / "record.json").exists()
     stamp = torch.load(checkpoints / "seed1" / "checkpoint.pt", weights_only=True)
     ident = RunIdentity.of(tiny_config(*TRAIN, "train.seed=1"))
@@ -185,7 +166,7 @@ def test_a_checkpoint_saved_by_other_code_is_refused_or_restarted_with_rerun_sta
     run_dir = _killed_run(checkpoints, tmp_path, seed=0, checkpoint_of=0)
     _other_code(run_dir / "checkpoint.pt")
     assert main(["train", *TRAIN, "train.seed=0", f"run_dir={run_dir}"]) == 2
-    _one_line(capsys, "stale checkpoint", "suite sources (made at commit abc1234def)", "--rerun-stale")
+    one_line_error(capsys, "stale checkpoint", "suite sources (made at commit abc1234def)", "--rerun-stale")
     assert not (run_dir / "record.json").exists()
     # a SLURM requeue after a git pull executes the launched run: refused the same way, error.json says why
     assert execute_main([str(run_dir)]) == 2
@@ -294,7 +275,7 @@ def test_a_folder_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, caps
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert main(["train", *TRAIN, f"run_dir={tmp_path}"]) == 2
-    _one_line(capsys, "is not a run folder of bench", "nothing in it was changed")
+    one_line_error(capsys, "is not a run folder of bench", "nothing in it was changed")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
     assert all((tmp_path / name).read_text() == text for name, text in files.items())
 
@@ -339,7 +320,7 @@ def test_a_grid_over_a_key_the_model_does_not_take_is_refused_when_expanded(writ
     with pytest.raises(SweepError, match=f"give the same run .*{model} does not take {key}"):
         build_grid(spec)
     assert main(["report", str(spec)]) == 2
-    _one_line(capsys, f"grid[0].product.{key}")
+    one_line_error(capsys, f"grid[0].product.{key}")
 
 
 @pytest.mark.parametrize(
@@ -354,11 +335,11 @@ def test_counts_below_one_are_a_one_line_usage_error(capsys, argv, message):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    _one_line(capsys, message, "--help")
+    one_line_error(capsys, message, "--help")
 
 
 @pytest.mark.parametrize("content", ["text", "dict"])
-def test_pretrained_path_to_a_file_without_weights_is_one_line(tmp_path, capsys, content):
+def test_pretrained_path_to_a_file_without_weights_isone_line_error(tmp_path, capsys, content):
     path = tmp_path / "weights.pth"
     if content == "text":
         path.write_text("these are not weights\n")
@@ -366,22 +347,22 @@ def test_pretrained_path_to_a_file_without_weights_is_one_line(tmp_path, capsys,
         torch.save({"epoch": 3, "note": "an unrelated dict"}, path)
     run = ["train", *TRAIN, "model.pretrained=true", f"model.pretrained_path={path}", f"run_dir={tmp_path / 'r'}"]
     assert main(run) == 2
-    _one_line(capsys, "model.pretrained_path", str(path))
+    one_line_error(capsys, "model.pretrained_path", str(path))
 
 
 def test_pretrained_false_with_a_path_is_an_error(capsys, tmp_path):
     assert main(["config", *TRAIN, f"model.pretrained_path={tmp_path / 'w.pth'}"]) == 2
-    _one_line(capsys, "model.pretrained is false", "model.pretrained=true")
+    one_line_error(capsys, "model.pretrained is false", "model.pretrained=true")
 
 
-def test_a_plugin_that_calls_sys_exit_at_import_is_one_line(tmp_path, monkeypatch, capsys):
+def test_a_plugin_that_calls_sys_exit_at_import_isone_line_error(tmp_path, monkeypatch, capsys):
     (tmp_path / "exiting_plugin.py").write_text("import sys\nsys.exit(3)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["config", *TRAIN, "plugins=[exiting_plugin]"]) == 2
-    _one_line(capsys, "exiting_plugin", "sys.exit(3)")
+    one_line_error(capsys, "exiting_plugin", "sys.exit(3)")
 
 
 def test_an_empty_config_file_is_an_error(tmp_path, capsys):
     (tmp_path / "empty.yaml").write_text("# nothing yet\n")
     assert main(["config", str(tmp_path / "empty.yaml")]) == 2
-    _one_line(capsys, "is empty", "give no config file")
+    one_line_error(capsys, "is empty", "give no config file")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from helpers import TINY, as_overrides, fake_slurm
+from helpers import TINY, as_overrides, fake_slurm, one_line_error
 
 import bench.run.liveness as liveness
 from bench.cli import main
@@ -165,14 +165,6 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
 TRAIN = as_overrides({**TINY, "train.iters": 2, "train.batch_size": 2, "model.memory_length": 1})
 
 
-def _one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("trained") / "run"
@@ -187,7 +179,7 @@ def test_a_finished_checkpoint_evaluated_again_logs_one_validation_line(trained)
     assert [e["iter"] for e in entries if "val" in e] == [2] and RunDir(trained).read_record().done
 
 
-def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monkeypatch, capsys):
+def test_save_preds_into_a_read_only_folder_isone_line_error(trained, tmp_path, monkeypatch, capsys):
     import errno
     from pathlib import Path
 
@@ -200,7 +192,7 @@ def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monke
 
     monkeypatch.setattr(Path, "mkdir", mkdir)
     assert main(["eval", str(trained), "--save-preds", str(tmp_path / "ro" / "preds")]) == 2
-    _one_line(capsys, "Read-only file system", "choose a writable folder")
+    one_line_error(capsys, "Read-only file system", "choose a writable folder")
 
 
 def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
@@ -217,7 +209,7 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
         run_dir.mkdir()
         torch.save(foreign, run_dir / "checkpoint.pt")
         assert main(["train", *TRAIN, f"run_dir={run_dir}"]) == 2
-        _one_line(capsys, message, "move it aside")
+        one_line_error(capsys, message, "move it aside")
         assert torch.load(run_dir / "checkpoint.pt", weights_only=True).keys() == foreign.keys()
         assert not (run_dir / "claim.json").exists()
 
@@ -226,17 +218,17 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
     "code, text, hint",
     [(28, "No space left on device", "df -h"), (30, "Read-only file system", "choose a writable folder")],
 )
-def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, code, text, hint):
+def test_a_claim_that_cannot_be_written_isone_line_error(tmp_path, monkeypatch, capsys, code, text, hint):
     def refuse(*args, **kwargs):
         raise OSError(code, text)
 
     monkeypatch.setattr(claims.tempfile, "mkstemp", refuse)
     assert main(["train", *TRAIN, f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
+    one_line_error(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
     assert not (tmp_path / "run" / "claim.json").exists()
 
 
-def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypatch, write_spec, capsys):
+def test_a_sweep_into_a_read_only_results_folder_isone_line_error(tmp_path, monkeypatch, write_spec, capsys):
     import bench.atomic as atomic
 
     def refuse(*args, dir=None, **kwargs):
@@ -244,7 +236,7 @@ def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypat
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     assert main(["sweep", str(write_spec()), "--launcher", "local"]) == 2
-    _one_line(capsys, "Read-only file system", "choose a writable folder")
+    one_line_error(capsys, "Read-only file system", "choose a writable folder")
 
 
 def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tmp_path, monkeypatch):
@@ -265,28 +257,28 @@ def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tm
 @pytest.mark.parametrize(
     "source, kind", [("raise RuntimeError('boom')\n", "RuntimeError: boom"), ("def broken(:\n", "SyntaxError")]
 )
-def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys, source, kind):
+def test_a_plugin_that_fails_at_import_isone_line_error(tmp_path, monkeypatch, capsys, source, kind):
     name = f"bench_test_bad_plugin_{abs(hash(source))}"
     (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["models", f"plugins=[{name}]"]) == 2
-    _one_line(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
+    one_line_error(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
 
 
-def test_tmanet_without_memory_is_one_line(tmp_path, capsys):
+def test_tmanet_without_memory_isone_line_error(tmp_path, capsys):
     assert main(["train", *TRAIN, "model.memory_length=0", f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
+    one_line_error(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
 
 
-def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
+def test_execute_with_a_bad_stored_config_isone_line_error(tmp_path, capsys):
     from bench.run.execute import main as execute_main
 
     (tmp_path / "config.yaml").write_text("model: {memory_length: 99}\n")
     assert execute_main([str(tmp_path)]) == 2
-    _one_line(capsys, f"{tmp_path / 'config.yaml'}: model.memory_length: value 99", "delete it and launch")
+    one_line_error(capsys, f"{tmp_path / 'config.yaml'}: model.memory_length: value 99", "delete it and launch")
     (tmp_path / "config.yaml").write_text("model: [\n")
     assert execute_main([str(tmp_path)]) == 2
-    _one_line(capsys, "not valid YAML")
+    one_line_error(capsys, "not valid YAML")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,14 +297,14 @@ def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monke
         f"output_root={tmp_path / 'runs'}",
     ]
     assert main(args) == 2
-    _one_line(capsys, "DatasetError", str(tmp_path / "EMPTY"))
+    one_line_error(capsys, "DatasetError", str(tmp_path / "EMPTY"))
 
 
-def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
+def test_offline_pretrained_weights_areone_line_error(tmp_path, monkeypatch, capsys):
     import bench.models.backbone as backbone
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
     assert main(["train", *TRAIN, "model.pretrained=true", f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")
+    one_line_error(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")
