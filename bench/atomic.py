@@ -131,7 +131,7 @@ def ensure_writable(folder: str | Path) -> Path:
 
 def output_file(out: str | Path, default_name: str) -> Path:
     """Where a command's ``--out`` puts its file: a path ending in a separator, or naming an existing folder,
-    means ``default_name`` inside that folder (issue 34: ``--out DIR/`` wrote ``DIR.png`` beside it); a name
+    means ``default_name`` inside that folder (never ``DIR.png`` beside it, which may be another file); a name
     without a suffix gets ``default_name``'s (the suffix the writer would add itself)."""
     text = str(out)
     path = Path(text)

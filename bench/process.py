@@ -10,7 +10,7 @@ belongs to, its host, and its SLURM job. Claims (``bench.run.claims``) and the t
     process.writer_of(".checkpoint.pt.~ab12cd34~4711~99~~x1y2.tmp")   # Writer(host_hash, pid, ticks, job)
 
 ``psutil.Process.create_time()`` is the boot time *read from the wall clock now* plus the start ticks, so an NTP
-step moves it and a live owner looks like a reused pid (issue 34); the ticks themselves never move. The bottom
+step moves it and a live owner looks like a reused pid; the ticks themselves never move. The bottom
 layer (beside ``bench.atomic``): the standard library only.
 """
 

@@ -122,7 +122,7 @@ class CityscapesClips(FileClips):
 
     def check_label(self, item: dict, label: torch.Tensor) -> None:
         """A ``*_labelIds.png`` whose values stay within the trainIds (0..18) while most pixels map to ignore
-        holds trainIds under a labelId name (issue 34: 68% of the pixels were ignored without a word)."""
+        holds trainIds under a labelId name: read as labelIds, road, building and sky would all be ignored."""
         path = item["label"]
         if path.name.endswith("_labelTrainIds.png"):
             return

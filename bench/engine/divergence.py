@@ -1,5 +1,6 @@
-"""A finite but exploding loss: the run diverged and is not recorded (issue 34: lr = 30 ended at loss 2.4e7 and
-was recorded done at chance level).
+"""A finite but exploding loss: the run diverged and is not recorded (e.g. train.lr = 30 on the tiny synthetic run
+of tests/test_fault_leftovers.py: its mean loss rises 600-fold in 8 iterations, and its evaluation at chance
+level would otherwise become a record).
 
     watch = LossWatch.for_iters(cfg.train.iters)     # Training.losses
     watch.add(step_state.loss)                       # every iteration (the mean over ranks: the same on each)

@@ -299,7 +299,7 @@ def _check_axes(
 ) -> None:
     """A product axis whose different values give the same run (a key the model does not take, data the dataset
     does not read) is refused here: it would collapse silently into fewer runs than the grid shows
-    and a report over it would have no row per value (issue 34)."""
+    and a report over it would have no row per value."""
     for key, values in (block.get("product") or {}).items():
         if len(values) < 2:
             continue

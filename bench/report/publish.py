@@ -47,8 +47,8 @@ def report_lock(out: Path) -> Iterator[None]:
 
 def staging_dir(out: Path) -> Path:
     """A fresh hidden folder inside ``out`` (same file system, so ``publish`` renames are atomic). Called under
-    ``report_lock``: any other staging folder there is a killed report's, and is removed first (issue 34: they
-    stayed forever)."""
+    ``report_lock``: any other staging folder there is a killed report's, and is removed first (else it would stay
+    forever)."""
     for left in out.glob(f"{STAGE_PREFIX}*.tmp"):
         if left.is_dir():
             shutil.rmtree(left, ignore_errors=True)

@@ -217,7 +217,7 @@ def image_bootstrap_ci(run: RunCounts, replicates: int = REPLICATES, seed: int =
     """95% CI of one run's mIoU over its validation images (within-run: no seed variance): the percentile
     interval of the replicates shifted by their bias (replicate mean - estimate). The dataset-level mIoU drops a
     class from a replicate that draws none of its images, so replicates are biased (upwards when a rare class
-    scores low) and the plain percentile interval can put the estimate at its edge (issue 34)."""
+    scores low) and the plain percentile interval can put the estimate at its edge."""
     weights = _image_weights(np.random.default_rng(seed), run.intersection.shape[0], replicates)
     samples = miou_from_sums(weights @ run.intersection, weights @ run.union)
     low, high = _percentile_ci(samples)

@@ -52,8 +52,8 @@ PERFORMANCE_ONLY: frozenset[str] = frozenset(
         "train.tracker_project",
     }
 )
-# data keys only some datasets read: for the others they are not part of the run (issue 34: data.root set on a
-# synthetic run, or a CamVid protocol on Cityscapes, gave identical runs two ids)
+# data keys only some datasets read: for the others they are not part of the run (data.root set on a synthetic run,
+# or a CamVid protocol on Cityscapes, must not give one run two ids)
 DATASET_ONLY: dict[str, frozenset[str]] = {
     "data.root": frozenset({"cityscapes", "camvid"}),
     "data.camvid_protocol": frozenset({"camvid"}),

@@ -127,7 +127,7 @@ def read_config_dict(path: Path) -> dict[str, Any] | None:
 def foreign_folder(folder: Path, config_file: Path, run_files: frozenset[str]) -> str:
     """Why ``folder`` is not a run of this suite ("" when it is one, or is empty): its ``config_file`` holds
     something other than a config mapping, or it holds files but none of a run's (``run_files``). Training there
-    would overwrite or rewrite what it holds (issue 34)."""
+    would overwrite or rewrite what it holds."""
     if not folder.is_dir():
         return f"{folder} is not a folder; choose another run_dir" if folder.exists() else ""
     way_out = "choose a new or empty run_dir (or output_root); nothing in it was changed"
