@@ -87,8 +87,10 @@ def test_a_sweep_removes_the_checkpoint_tmp_a_killed_run_left(tmp_path, write_sp
     left.write_bytes(b"\0" * 1000)
     live = second.path / f".checkpoint.pt.~{process.host_hash()}~{os.getpid()}~{process.start_ticks()}~~d4.tmp"
     live.write_bytes(b"\0" * 10)  # a writer at work (this process): kept
+    untagged = first.path / ".notes.tmp"  # names no writer: not known to be a leftover, kept
+    untagged.write_text("mine")
     assert sweep_command(str(spec), launcher="local") == 0
-    assert not left.exists() and live.exists()
+    assert not left.exists() and live.exists() and untagged.exists()
     assert "removed 1 temporary file(s)" in capsys.readouterr().out
     assert not first.claim_file.exists() and not second.claim_file.exists()
 

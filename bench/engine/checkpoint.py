@@ -28,6 +28,8 @@ import torch
 from bench.atomic import atomic_file
 from bench.errors import BenchError
 
+STAMP = ("config", "code")  # dict entries of the stamp that read_stamp keeps (the training state's dicts are left out)
+
 
 class CheckpointError(BenchError, RuntimeError):
     """A checkpoint is missing, unreadable or does not belong to this run."""
@@ -96,9 +98,6 @@ def read_stamp(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         return {}
     return {key: value for key, value in state.items() if not isinstance(value, (dict, torch.Tensor)) or key in STAMP}
-
-
-STAMP = ("config", "code")  # dict entries of the stamp (the training state's dicts are left out)
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:

@@ -76,7 +76,8 @@ def _clean_leftovers(statuses: list[RunStatus]) -> None:
     removed = [
         tmp
         for s in statuses
-        if s.state not in (RunState.RUNNING, RunState.QUEUED, RunState.UNKNOWN) and Path(s.run.run_dir).is_dir()
+        if s.state not in (RunState.RUNNING, RunState.QUEUED, RunState.UNKNOWN, RunState.CORRUPT)
+        and Path(s.run.run_dir).is_dir()
         for tmp in RunDir(s.run.run_dir).clean_leftovers()
     ]
     if removed:

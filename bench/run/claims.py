@@ -235,13 +235,14 @@ def holds(path: Path, job_id: str | None = None) -> bool:
     return held.claim is not None and held.claim.is_mine(job_id)
 
 
-def writer_gone(name: str, job_id: str | None = None) -> bool:
+def writer_gone(name: str, job_id: str | None = None, untagged: bool = True) -> bool:
     """Whether the process that made the temporary file ``name`` is known to be gone, so the claim's holder (SLURM
-    job ``job_id``, or this process) may remove it: an untagged name (older code), an earlier run of the holder's
-    own SLURM job, a dead pid on this host, or an ended SLURM job. A live or uncheckable writer keeps its file."""
+    job ``job_id``, or this process) may remove it: an earlier run of the holder's own SLURM job, a dead pid on
+    this host, an ended SLURM job, or (``untagged``) a name without a writer (made by older code). A live or
+    uncheckable writer keeps its file."""
     writer = process.writer_of(name)
     if writer is None:
-        return True
+        return untagged
     if writer.me:
         return False
     if writer.job_id:

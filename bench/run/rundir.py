@@ -346,25 +346,27 @@ class RunDir:
     def take_over_hint(self) -> str:
         return claims.take_over_hint(self.claim_file)
 
-    def remove_temp_files(self, job_id: str | None = None) -> list[Path]:
+    def remove_temp_files(self, job_id: str | None = None, untagged: bool = True) -> list[Path]:
         """Delete ``.*.tmp`` files (atomic writes cut short by a kill) whose writer is gone (``claims.writer_gone``:
-        a live writer keeps its file); only while holding the folder's claim (else ``RunDirError``)."""
+        a live writer keeps its file; ``untagged``: also those of older code, which name no writer); only while
+        holding the folder's claim (else ``RunDirError``)."""
         if not claims.holds(self.claim_file, job_id):
             raise RunDirError(f"{self.path}: temporary files are only removed by the claim's holder")
         removed = []
         for tmp in self.path.glob(".*.tmp"):
-            if tmp.is_file() and claims.writer_gone(tmp.name, job_id):
+            if tmp.is_file() and claims.writer_gone(tmp.name, job_id, untagged):
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
         return removed
 
     def clean_leftovers(self) -> list[Path]:
-        """``remove_temp_files`` for a run nobody is at work on (a killed run's checkpoint ``.tmp``): the claim is
-        taken only when free or its owner is gone, and released at once; [] otherwise."""
-        if not any(self.path.glob(".*.tmp")) or not self.acquire_claim().ok:
+        """The temporary files of gone writers in a run nobody is at work on (a killed run's checkpoint ``.tmp``):
+        the claim is taken only when free or its owner is gone, and released at once; a folder that is not a run,
+        and files that name no writer, are left alone. Returns what was removed."""
+        if not any(self.path.glob(".*.tmp")) or self.foreign() or not self.acquire_claim().ok:
             return []
         try:
-            return self.remove_temp_files()
+            return self.remove_temp_files(untagged=False)
         finally:
             self.release_claim()
 
