@@ -4,6 +4,7 @@ store the result with the run.
     bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
     bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
+    bench latency CONFIG --size 480 853 --no-record                      # the field's FPS protocol (docs/fps.md)
 
     from bench.run.latency_run import latency_command, measure_missing_latency
     result = latency_command(cfg, frames=30)          # <run dir>/latency.json, merged into record.json
@@ -23,6 +24,7 @@ import torch
 
 from bench.config import Config
 from bench.distributed import resolve_device
+from bench.evaluation.fps import measure_fps
 from bench.evaluation.latency import measure_model_latency
 from bench.models.streaming import STREAM_MODES
 from bench.run.model import build_model, load_run_model
@@ -38,8 +40,10 @@ def latency_command(
     write_record: bool = True,
     repeats: int | None = None,
     overwrite: bool = False,
+    size: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """``bench latency``: measure the config's model on its validation clips.
+    """``bench latency``: measure the config's model on its validation clips, or with ``size`` (H, W) under the
+    field's FPS protocol (``bench.evaluation.fps``: random frames of that size, fp32).
 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
     result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
@@ -53,19 +57,15 @@ def latency_command(
         weights = str(meta["checkpoint"])
     else:
         model, weights = build_model(cfg), "random init (no checkpoint)"
-    result = measure_model_latency(
-        model,
-        cfg.model.name,
-        cfg.data,
-        cfg.launch,
-        frames=frames,
-        warmup=warmup,
-        threads=threads,
-        modes=modes,
-        device=resolve_device(cfg.device),
-        weights=weights,
-        repeats=repeats,
-    )
+    device = resolve_device(cfg.device)
+    if size:
+        repeats = cfg.launch.latency_repeats if repeats is None else repeats
+        result = measure_fps(model, cfg.model.name, tuple(size), frames, warmup, repeats, device, threads, modes)
+        result["weights"] = weights
+    else:
+        result = measure_model_latency(
+            model, cfg.model.name, cfg.data, cfg.launch, frames, warmup, threads, modes, device, weights, repeats
+        )
     saved = folder.write_latency(result)
     record = folder.read_record().record
     if write_record and record is not None:
