@@ -339,7 +339,7 @@ def test_counts_below_one_are_a_one_line_usage_error(capsys, argv, message):
 
 
 @pytest.mark.parametrize("content", ["text", "dict"])
-def test_pretrained_path_to_a_file_without_weights_isone_line_error(tmp_path, capsys, content):
+def test_pretrained_path_to_a_file_without_weights_is_one_line(tmp_path, capsys, content):
     path = tmp_path / "weights.pth"
     if content == "text":
         path.write_text("these are not weights\n")
@@ -355,7 +355,7 @@ def test_pretrained_false_with_a_path_is_an_error(capsys, tmp_path):
     one_line_error(capsys, "model.pretrained is false", "model.pretrained=true")
 
 
-def test_a_plugin_that_calls_sys_exit_at_import_isone_line_error(tmp_path, monkeypatch, capsys):
+def test_a_plugin_that_calls_sys_exit_at_import_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "exiting_plugin.py").write_text("import sys\nsys.exit(3)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["config", *TRAIN, "plugins=[exiting_plugin]"]) == 2

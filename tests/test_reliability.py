@@ -179,7 +179,7 @@ def test_a_finished_checkpoint_evaluated_again_logs_one_validation_line(trained)
     assert [e["iter"] for e in entries if "val" in e] == [2] and RunDir(trained).read_record().done
 
 
-def test_save_preds_into_a_read_only_folder_isone_line_error(trained, tmp_path, monkeypatch, capsys):
+def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monkeypatch, capsys):
     import errno
     from pathlib import Path
 
@@ -218,7 +218,7 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
     "code, text, hint",
     [(28, "No space left on device", "df -h"), (30, "Read-only file system", "choose a writable folder")],
 )
-def test_a_claim_that_cannot_be_written_isone_line_error(tmp_path, monkeypatch, capsys, code, text, hint):
+def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, code, text, hint):
     def refuse(*args, **kwargs):
         raise OSError(code, text)
 
@@ -228,7 +228,7 @@ def test_a_claim_that_cannot_be_written_isone_line_error(tmp_path, monkeypatch, 
     assert not (tmp_path / "run" / "claim.json").exists()
 
 
-def test_a_sweep_into_a_read_only_results_folder_isone_line_error(tmp_path, monkeypatch, write_spec, capsys):
+def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypatch, write_spec, capsys):
     import bench.atomic as atomic
 
     def refuse(*args, dir=None, **kwargs):
@@ -257,7 +257,7 @@ def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tm
 @pytest.mark.parametrize(
     "source, kind", [("raise RuntimeError('boom')\n", "RuntimeError: boom"), ("def broken(:\n", "SyntaxError")]
 )
-def test_a_plugin_that_fails_at_import_isone_line_error(tmp_path, monkeypatch, capsys, source, kind):
+def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys, source, kind):
     name = f"bench_test_bad_plugin_{abs(hash(source))}"
     (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -265,12 +265,12 @@ def test_a_plugin_that_fails_at_import_isone_line_error(tmp_path, monkeypatch, c
     one_line_error(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
 
 
-def test_tmanet_without_memory_isone_line_error(tmp_path, capsys):
+def test_tmanet_without_memory_is_one_line(tmp_path, capsys):
     assert main(["train", *TRAIN, "model.memory_length=0", f"run_dir={tmp_path / 'run'}"]) == 2
     one_line_error(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
 
 
-def test_execute_with_a_bad_stored_config_isone_line_error(tmp_path, capsys):
+def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
     from bench.run.execute import main as execute_main
 
     (tmp_path / "config.yaml").write_text("model: {memory_length: 99}\n")
@@ -300,7 +300,7 @@ def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monke
     one_line_error(capsys, "DatasetError", str(tmp_path / "EMPTY"))
 
 
-def test_offline_pretrained_weights_areone_line_error(tmp_path, monkeypatch, capsys):
+def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
     import bench.models.backbone as backbone
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

@@ -263,10 +263,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> TrainResult:
     if run.saved_at != run.iteration:  # e.g. train.iters=0: the record still points at a checkpoint
         save(run)
     raise_if_any_rank(first_non_finite(run.model) or non_finite_logits(run), run)
-    tcfg = run.train
-    run.losses.check(
-        run.iteration, poly_lr(max(run.iteration - 1, 0), tcfg.iters, tcfg.lr, tcfg.min_lr, tcfg.poly_power)
-    )
+    run.losses.check(run.iteration, scheduled_lr(max(run.iteration - 1, 0), run.train))
     reason = run.val_set()[2]
     if reason:
         warnings.warn(f"temporal consistency skipped: {reason}", stacklevel=2)
