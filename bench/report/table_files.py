@@ -43,6 +43,10 @@ def display_frame(table: Table) -> pd.DataFrame:
     shown["p"] = frame["p_ref"].map(fmt_p)
     shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(fmt)
     shown["ETC TC (%)"] = frame["etc_tc_mean"].map(fmt)
+    for window in (8, 16):  # VSPW's video consistency, only in tables of runs that measured it
+        column = f"mvc_{window}_mean"
+        if column in frame and frame[column].notna().any():
+            shown[f"mVC_{window} (%)"] = frame[column].map(fmt)
     unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
     shown["latency ms"] = [
         UNSTABLE_MARK + fmt(v) if flag and not math.isnan(v) else fmt(v)

@@ -14,9 +14,11 @@
   signature names, plus ``model.options``). A field the model does not take is not part of the run: the
   per-frame baseline has one id whatever ``model.memory_length`` or ``model.key_channels`` say.
 * the ``data``, ``train`` and ``eval`` sections, less the knobs that cannot change a result
-  (``PERFORMANCE_ONLY``: worker count, log and checkpoint intervals; the trainer's data stream and RNG do not
-  depend on them, tests/test_trainer_resume.py) and the data keys the dataset never reads (``DATASET_ONLY``:
-  ``data.root`` on synthetic, ``data.camvid_protocol`` off CamVid, ``data.synthetic.*`` off synthetic).
+  (``PERFORMANCE_ONLY``: worker count and loader settings, the evaluation batch, log and checkpoint intervals;
+  the trainer's data stream and RNG do not depend on them, tests/test_trainer_resume.py, and evaluation gives the
+  same metrics in batches, tests/test_evaluate_batched.py) and the data keys the dataset never reads
+  (``DATASET_ONLY``: ``data.root`` on synthetic, ``data.camvid_protocol`` off CamVid, ``data.synthetic.*`` off
+  synthetic).
 
 Not hashed: ``name``, ``launch``, ``device``, ``output_root``, ``run_dir``, ``checkpoint``.
 
@@ -43,6 +45,10 @@ SECTIONS: tuple[str, ...] = ("data", "train", "eval")
 PERFORMANCE_ONLY: frozenset[str] = frozenset(
     {
         "data.num_workers",
+        "data.pin_memory",
+        "data.persistent_workers",
+        "data.prefetch_factor",
+        "eval.batch_size",  # batched evaluation gives the same metrics (tests/test_evaluate_batched.py)
         "train.log_every",
         "train.checkpoint_every",
         "train.tensorboard",
@@ -55,7 +61,7 @@ PERFORMANCE_ONLY: frozenset[str] = frozenset(
 # data keys only some datasets read: for the others they are not part of the run (data.root set on a synthetic run,
 # or a CamVid protocol on Cityscapes, must not give one run two ids)
 DATASET_ONLY: dict[str, frozenset[str]] = {
-    "data.root": frozenset({"cityscapes", "camvid"}),
+    "data.root": frozenset({"cityscapes", "camvid", "vspw"}),
     "data.camvid_protocol": frozenset({"camvid"}),
     "data.synthetic": frozenset({"synthetic"}),
 }

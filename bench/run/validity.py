@@ -8,8 +8,8 @@ so none of them shows as done what another rejects.
 *corrupt* (``RecordState.CORRUPT`` with this reason) for every reader. A record is valid when this version can
 read it (``schema`` at most ``RECORD_SCHEMA``), its fields have their types (``metrics.miou`` and the other
 headline metrics finite fractions, ``per_class_iou`` a mapping, ``run_id`` a string, ``latency`` a mapping), its
-headline ``metrics.miou`` agrees with its own per-image counts (``metrics.per_image``: reports recompute from
-them, docs/statistics.md), and its stored config still validates.
+headline ``metrics.miou`` agrees with its own per-image (or per-video) counts under its ``miou_convention``
+(reports recompute from them, docs/statistics.md), and its stored config still validates.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ MIOU_TOLERANCE = 1e-4
 FRACTIONS = ("miou", "pixel_agreement", "etc_tc", "tc", "pixel_acc")
 
 
-def miou_from_sums(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
-    """(..., C) summed intersection and union -> (...) mIoU; classes with union 0 skipped (NaN if none left)."""
+def miou_from_sums(intersection: np.ndarray, union: np.ndarray, labelled: np.ndarray | None = None) -> np.ndarray:
+    """(..., C) summed intersection and union -> (...) mIoU over the classes with union > 0, or with ``labelled``
+    (summed labelled pixels) over the classes with labelled pixels (``present_in_gt``); NaN if no class is left."""
     intersection = np.asarray(intersection, dtype=float)
     union = np.asarray(union, dtype=float)
+    counted = union > 0 if labelled is None else np.asarray(labelled) > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, intersection / np.where(union > 0, union, 1), np.nan)
-    present = (union > 0).sum(-1)
+        iou = np.where(counted, intersection / np.where(union > 0, union, 1), np.nan)
+    present = counted.sum(-1)
     total = np.nansum(iou, axis=-1)
     return np.where(present > 0, total / np.maximum(present, 1), np.nan)
 
@@ -92,20 +94,21 @@ def _fields_problem(record: dict[str, Any]) -> str | None:
 
 
 def _headline_problem(metrics: dict[str, Any]) -> str | None:
-    """The stored ``miou`` against the one recomputed from ``per_image`` (None without per-image counts)."""
-    per_image = metrics.get("per_image")
-    if not per_image:
+    """The stored ``miou`` against the one recomputed from ``per_video`` (else ``per_image``) counts under the
+    record's ``miou_convention`` (None without counts)."""
+    key = "per_video" if metrics.get("per_video") else "per_image"
+    counts = metrics.get(key)
+    if not counts:
         return None
     try:
-        names = per_image["names"]
-        arrays = [np.asarray(per_image[key], dtype=np.int64) for key in ("intersection", "union", "label_pixels")]
+        names = counts["names"]
+        arrays = [np.asarray(counts[name], dtype=np.int64) for name in ("intersection", "union", "label_pixels")]
     except (KeyError, TypeError, ValueError) as err:
-        return (
-            f"metrics.per_image is malformed ({type(err).__name__}: {err}); re-run `bench eval` to rewrite the record"
-        )
+        return f"metrics.{key} is malformed ({type(err).__name__}: {err}); re-run `bench eval` to rewrite the record"
     if any(a.ndim != 2 or a.shape != arrays[0].shape or a.shape[0] != len(names) for a in arrays):
-        return "metrics.per_image arrays must be (images, classes), one row per name; re-run `bench eval`"
-    recomputed = float(miou_from_sums(arrays[0].sum(0), arrays[1].sum(0)))
+        return f"metrics.{key} arrays must be (rows, classes), one row per name; re-run `bench eval`"
+    labelled = arrays[2].sum(0) if metrics.get("miou_convention") == "present_in_gt" else None
+    recomputed = float(miou_from_sums(arrays[0].sum(0), arrays[1].sum(0), labelled))
     if not abs(recomputed - metrics["miou"]) <= MIOU_TOLERANCE:
         return (
             f"metrics.miou {100 * metrics['miou']:.2f} disagrees with its own per-image counts "
