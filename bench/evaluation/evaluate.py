@@ -191,12 +191,7 @@ def evaluate_model(
         for batch in _progress(loader, len(loader), "eval", env.is_main):
             pred = _predict_batch(model, batch, env.device, protocol, memory, temporal)
             size = pred.shape[0]
-            counts.add(
-                shard[done : done + size],
-                list(batch["name"]),
-                pred,
-                batch["label"].to(pred.device),
-            )
+            counts.add(shard[done : done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
             if on_batch is not None:
                 on_batch(list(batch["name"]), pred)
             done += size

@@ -60,6 +60,10 @@ class MissingWeightsFile(PretrainedWeightsError, FileNotFoundError):
     """``model.pretrained_path`` names no file."""
 
 
+class ForeignWeightsFile(PretrainedWeightsError, ValueError):
+    """``model.pretrained_path`` names a file that holds no weights of the backbone (a text file, another dict)."""
+
+
 # Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
 LAYER3_INDEX, LAYER4_INDEX = 3, 4
 
@@ -97,8 +101,8 @@ class Backbone(nn.Module):
             state = backbone_weights(path)
         except MissingCheckpointFile as err:
             raise MissingWeightsFile(f"model.pretrained_path: {err}") from err
-        except WeightsError as err:
-            raise PretrainedWeightsError(f"model.pretrained_path: {err}") from err
+        except WeightsError as err:  # empty, truncated, refused or not a weights file at all
+            raise ForeignWeightsFile(f"model.pretrained_path: {err}") from err
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         report = {
             "missing": sorted(k for k in own if k not in usable and not k.endswith("num_batches_tracked")),
@@ -106,8 +110,8 @@ class Backbone(nn.Module):
             "mismatched": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
         }
         if not usable:
-            raise PretrainedWeightsError(
-                f"no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
+            raise ForeignWeightsFile(
+                f"model.pretrained_path: no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
                 f"{list(state)[:3]}, model keys {list(own)[:3]}); is it a {self.name} checkpoint?"
             )
         self.body.load_state_dict(usable, strict=False)

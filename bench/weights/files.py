@@ -33,7 +33,7 @@ from torch import Tensor
 from bench.weights.errors import CheckpointFileError, MissingCheckpointFile
 
 # entries of a suite training checkpoint that are training state, not a description of the weights
-_TRAINING_STATE = frozenset({"model", "optimizer", "scaler", "rng", "data"})
+_TRAINING_STATE = frozenset({"model", "optimizer", "scaler", "rng", "data", "loss_watch"})
 _UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
