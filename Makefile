@@ -15,7 +15,7 @@ DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length
 SOTA_SPECS := $(DEMO_SPECS) ablations/synthetic_sota.yaml ablations/synthetic_transformers.yaml
 ALL_SPECS := $(SOTA_SPECS) ablations/synthetic_keyframe.yaml ablations/synthetic_flow_source.yaml
 
-.PHONY: setup test test-fast demo demo-sota demo-all report gpu-check clean
+.PHONY: setup oracle test test-fast demo demo-sota demo-all report gpu-check clean
 
 # torch first (tools/install_torch.py: the CPU build on a machine without a GPU, and an installed torch is kept);
 # the constraints file pins that torch so torchvision is chosen to match it rather than replacing it.
@@ -26,6 +26,15 @@ $(STAMP): pyproject.toml tools/install_torch.py
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# the tests' oracles (pyproject extra "oracle": transformers, mmsegmentation 1.2.2, mmcv-lite, mmengine, torchmetrics;
+# tests/test_oracle_*.py). mmcv-lite and mmengine declare the GUI build of OpenCV, whose cv2 needs libGL and replaces the
+# headless cv2 the suite uses: the headless build (same version) is put back afterwards.
+oracle: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/torch-constraint.txt -e ".[dev,oracle]"
+	$(PY) -m pip uninstall --quiet -y opencv-python
+	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+		"opencv-python-headless==$$($(PY) -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')"
 
 # one torch thread per test worker (the runs' default, threads: 1): workers never oversubscribe the cores
 test: $(STAMP)

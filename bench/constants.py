@@ -15,6 +15,11 @@ EXIT_BUSY = 75
 # against this tuple): torchvision RAFT, OpenCV DIS and Farneback, the synthetic dataset's exact flow
 FLOW_SOURCES: tuple[str, ...] = ("raft", "dis", "farneback", "ground_truth")
 
+# the key layouts a checkpoint file can be read in (model.checkpoint_format; bench.weights.layouts detects them):
+# auto = from its keys; mmseg = a whole mmseg / official-TMANet model; mmcv_resnet / timm_resnet = backbone weights
+# (forced on a whole model: its backbone only); bench = a checkpoint written by bench train
+CHECKPOINT_FORMATS: tuple[str, ...] = ("auto", "mmseg", "mmcv_resnet", "timm_resnet", "bench")
+
 # the backbones' output stride (bench.models.backbone: timm output_stride=8, as the official dilated ResNet);
 # an input side must cover at least MIN_FEATURE_CELLS feature cells, else the run "learns" 1-cell images
 OUTPUT_STRIDE = 8

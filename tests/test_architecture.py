@@ -100,9 +100,10 @@ def test_only_rundir_names_run_directory_files():
 
 
 def test_a_trained_model_is_loaded_in_one_place():
-    """``load_run_model`` (bench/run/model.py) is the only code that puts checkpoint weights into a model."""
-    allowed = {REPO / "bench" / "run" / "model.py", REPO / "bench" / "engine" / "checkpoint.py"}
-    names = {"load_state_into", "model_state_from", "load_model_weights"}
+    """``bench.weights.load_weights`` puts checkpoint weights into a model, called by bench/run/model.py only
+    (``model.checkpoint`` in ``model_builder``, a run's checkpoint in ``load_run_model``)."""
+    allowed = {REPO / "bench" / "run" / "model.py", *(REPO / "bench" / "weights").glob("*.py")}
+    names = {"load_weights", "built_with_weights"}
     offenders = [
         f"{path.relative_to(REPO)}:{line}: {name}"
         for path in SOURCES

@@ -26,6 +26,8 @@ SUBCOMMANDS = (
     "score",
     "models",
     "paper",
+    "reproduce",
+    "export",
 )
 
 

@@ -250,19 +250,19 @@ ERRORS = [
     Case(
         "eval: checkpoint is a bare tensor",
         ("eval", "checkpoint={tmp}/foreign.pt"),
-        "foreign.pt holds a Tensor, not a checkpoint; pass the checkpoint.pt that bench train wrote",
+        "foreign.pt holds a Tensor, not a state dict or a checkpoint; give a file written by",
         {"foreign.pt": _torch_file(torch.zeros(3))},
     ),
     Case(
         "eval: checkpoint without model",
         ("eval", "checkpoint={tmp}/foreign.pt"),
-        "foreign.pt holds no model weights (its keys: epoch, weights; 'model' is missing",
+        "foreign.pt holds no weights (no tensors; its keys: epoch, weights); give a model checkpoint",
         {"foreign.pt": _torch_file({"weights": [1.0], "epoch": 3})},
     ),
     Case(
         "eval: weights of another model",
         ("eval", "checkpoint={tmp}/run/checkpoint.pt"),
-        "run/checkpoint.pt do not fit the model TMANet: ",
+        "run/checkpoint.pt holds another model than TMANet: modules w only in the file",
         {"run/checkpoint.pt": _torch_file({"model": {"w": torch.zeros(1)}}), "run/config.yaml": "name: other\n"},
     ),
     Case(

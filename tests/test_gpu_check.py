@@ -28,6 +28,7 @@ def test_smoke_run_writes_every_part_to_the_report(tmp_path: Path, monkeypatch: 
         "latency": "done",
         "fps": "done",
         "train_step": "done",
+        "released_eval": "done",
     }
     fps_rows = {(r["model"], r["mode"]) for r in parts["fps"]["rows"]}
     assert {("cffm MiT-B1", "streaming"), ("cffm MiT-B1", "recompute"), ("segformer MiT-B1", "streaming")} <= fps_rows
@@ -43,8 +44,14 @@ def test_smoke_run_writes_every_part_to_the_report(tmp_path: Path, monkeypatch: 
     phases = {r["phase"]: r["median_ms"] for r in parts["train_step"]["rows"]}
     assert set(phases) == {"data", "forward", "backward", "optimizer", "step"} and phases["step"] > 0
     assert any("projected 80000 iterations" in n for n in parts["train_step"]["notes"])
+    released = {(r["model"], r["protocol"]): r for r in parts["released_eval"]["rows"]}
+    assert set(released) == {(m, f"slide 16x16/11, {p}") for m in ("tmanet", "pspnet")
+                             for p in ("single-scale", "flip")}  # fmt: skip
+    assert released[("tmanet", "slide 16x16/11, single-scale")]["windows"] == 2  # 16x24 under 16/11
+    assert all(r["seconds_per_image"] > 0 for r in released.values())
     md = (tmp_path / "report.md").read_text()
     assert md.index("## Environment") < md.index("## 1. CUDA tests") < md.index("## 4. One training step")
+    assert md.index("## 4. One training step") < md.index("## 5. Evaluating released weights")
     assert "CPU SMOKE MODE" in md and "status: **skipped**" in md and "reference / fused" in md
 
 

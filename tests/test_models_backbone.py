@@ -4,7 +4,8 @@ import pytest
 import timm
 import torch
 
-from bench.models.backbone import Backbone, read_state_dict
+from bench.models.backbone import Backbone, PretrainedWeightsError
+from bench.weights import backbone_weights
 
 
 def test_resnet18_output_stride_8_and_channels():
@@ -45,8 +46,12 @@ def test_partial_file_warns_and_foreign_file_raises(tmp_path):
     assert any(k.startswith("layer4") for k in bb.load_report["missing"])
     foreign = tmp_path / "foreign.pth"
     torch.save({"decoder.weight": torch.zeros(3)}, foreign)
-    with pytest.raises(ValueError, match="matches backbone"):
+    with pytest.raises(PretrainedWeightsError, match="matches backbone"):
         Backbone("resnet18", pretrained_path=str(foreign))
+    other = tmp_path / "resnet50.pth"
+    torch.save(timm.create_model("resnet50", pretrained=False).state_dict(), other)
+    with pytest.warns(UserWarning, match="missing"):  # same names, other shapes / blocks: lenient, reported
+        assert Backbone("resnet18", pretrained_path=str(other)).load_report["unexpected"]
     with pytest.raises(FileNotFoundError, match="pretrained_path"):
         Backbone("resnet18", pretrained_path=str(tmp_path / "absent.pth"))
 
@@ -58,12 +63,12 @@ def test_mmcv_resnet_v1c_keys_are_remapped(tmp_path):
             "state_dict": {
                 "stem.0.weight": torch.zeros(1),
                 "stem.7.running_mean": torch.ones(1),
-                "backbone.layer1.0.conv1.weight": torch.ones(2),
+                "layer1.0.conv1.weight": torch.ones(2),
             }
         },
         path,
     )
-    assert set(read_state_dict(path)) == {"conv1.0.weight", "bn1.running_mean", "layer1.0.conv1.weight"}
+    assert set(backbone_weights(path)) == {"conv1.0.weight", "bn1.running_mean", "layer1.0.conv1.weight"}
 
 
 def test_pretrained_without_path_offline_gives_instructions(monkeypatch):

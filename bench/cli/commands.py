@@ -56,6 +56,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bench.run.eval_run import evaluate_command
 
     target, overrides = args.target, list(args.overrides)
+    if args.checkpoint is not None:
+        return _eval_released(args)
     run_dir = config_file = None
     if target is not None and "=" in target:  # no run folder or config file: checkpoint=PATH names the run
         overrides = [target] + overrides
@@ -65,6 +67,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         config_file = target
     metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds, record=args.record)
     print(json.dumps(_brief(metrics), indent=2))
+    return 0
+
+
+def _eval_released(args: argparse.Namespace) -> int:
+    """``bench eval CONFIG --checkpoint PATH``: the released weights' own run (``evaluate_released``)."""
+    from bench.config import ConfigError
+    from bench.run.eval_run import evaluate_released
+
+    if args.save_preds is not None:
+        raise ConfigError("--save-preds needs a run: evaluate first, then bench eval RUN_DIR --save-preds DIR")
+    if args.target is not None and "=" in args.target:
+        args.overrides, args.target = [args.target, *args.overrides], None
+    record = evaluate_released(args.checkpoint, list(args.overrides), args.target)
+    shown = {k: record[k] for k in ("run_id", "status", "weights") if k in record}
+    print(json.dumps({**shown, "metrics": _brief(record.get("metrics") or {})}, indent=2))
     return 0
 
 
@@ -241,7 +258,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
-    from bench.report.paper_specs import describe, paper_tables, render
+    from bench.report.paper_specs import describe, paper_tables, render, render_released
 
     tables = paper_tables()
     if args.table:
@@ -249,5 +266,32 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([describe(t) for t in tables], indent=2))
     else:
-        print(render(tables), end="")
+        print(render(tables) + "\n" if tables else "", end="")
+        if args.table in (None, "released"):
+            print(render_released(), end="")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from bench.grid.released import load_released_spec, reproduce_spec
+    from bench.report.released import released_rows, write_released_table
+
+    spec = load_released_spec(args.spec, list(args.overrides))
+    outcomes = reproduce_spec(spec, evaluate=not args.check)
+    for outcome in outcomes:
+        if outcome.problem:
+            print(f"not evaluated: {outcome.problem}")
+    if args.check:
+        print(f"{sum(o.problem is None for o in outcomes)} of {len(outcomes)} evaluations have their file")
+        return 0
+    paths = write_released_table(spec, released_rows(outcomes), args.out)
+    print(paths[0].read_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.run.export_run import export_command
+
+    print(f"wrote {export_command(args.run, args.format, args.out)}")
     return 0

@@ -15,6 +15,7 @@ from bench.cli.commands import (
     cmd_config,
     cmd_curves,
     cmd_eval,
+    cmd_export,
     cmd_latency,
     cmd_models,
     cmd_paper,
@@ -24,6 +25,7 @@ from bench.cli.commands import (
     cmd_prepare_vspw,
     cmd_preview,
     cmd_report,
+    cmd_reproduce,
     cmd_score,
     cmd_status,
     cmd_sweep,
@@ -106,6 +108,13 @@ def _run_commands(add: Adder) -> None:
         default=None,
         help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server; "
         "eval.whole_videos=true: palette PNGs in DIR/result_submission/<video>/<frame>.png)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="released weights to evaluate with the CONFIG given (official TMANet, mmseg PSPNet / FCN, docs/"
+        "checkpoints.md): a run with model.checkpoint=PATH and train.iters=0, its record reused while it matches",
     )
     p.add_argument(
         "--record",
@@ -290,7 +299,7 @@ def _data_commands(add: Adder) -> None:
         "table",
         nargs="?",
         default=None,
-        choices=("sota", "memory_length", "aggregation", "encoding"),
+        choices=("sota", "memory_length", "aggregation", "encoding", "released"),
         help="show one table only",
     )
     p.add_argument("--json", action="store_true", help="print as JSON")
@@ -302,6 +311,24 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _released_commands(add: Adder) -> None:
+    """reproduce, export: released weights in and out."""
+    p = add(
+        "reproduce",
+        cmd_reproduce,
+        "evaluate the released checkpoints of a spec (ablations/*_released.yaml) that are present, say where to "
+        "put the others, and write the published-vs-reproduced table",
+    )
+    p.add_argument("spec", help="released-weights spec, e.g. ablations/cityscapes_released.yaml")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted overrides for every evaluation, e.g. data.root=")
+    p.add_argument("--out", default="reports", help="report folder: the table goes to OUT/tables/<spec name>.md")
+    p.add_argument("--check", action="store_true", help="only check which files are present; evaluate nothing")
+    p = add("export", cmd_export, "write a run's weights in another layout (mmseg: for mmseg's own tools)")
+    p.add_argument("run", metavar="RUN_DIR", help="run folder (results/runs/<id>) or its checkpoint.pt")
+    p.add_argument("--format", default="mmseg", choices=("mmseg",), help="the layout to write")
+    p.add_argument("--out", default=None, help="the file to write (default ./<run id>.mmseg.pth)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,7 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    for group in (_run_commands, _grid_commands, _latency_command, _report_commands, _data_commands):
+    for group in (
+        _run_commands,
+        _grid_commands,
+        _latency_command,
+        _report_commands,
+        _data_commands,
+        _released_commands,
+    ):
         group(add)
     return parser
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.config.fields import Checked, ConfigError, bounded, choice, described, listed
-from bench.constants import FLOW_SOURCES
+from bench.constants import CHECKPOINT_FORMATS, FLOW_SOURCES
 
 
 @dataclass
@@ -175,6 +175,12 @@ class ModelConfig(Checked, prefix="model."):
     backbone: str = described("resnet50c", "timm backbone name (resnet50c = deep-stem ResNet-50, as the paper)")
     pretrained: bool = described(False, "start from ImageNet weights (pretrained_path, else a timm download)")
     pretrained_path: str = described("", "local backbone weights (.pth / .safetensors), loaded non-strictly")
+    checkpoint: str = described(
+        "",
+        "weights to evaluate or start from, loaded strictly: official TMANet, mmseg PSPNet / FCN, a ResNet "
+        "backbone or a bench checkpoint (docs/checkpoints.md); with train.iters=0 the run evaluates them",
+    )
+    checkpoint_format: str = choice("auto", CHECKPOINT_FORMATS, "model.checkpoint's key layout; auto = from its keys")
     memory_length: int = bounded(2, 0, 8, "past frames read (Cityscapes 2, CamVid 4 in the official configs)")
     aggregation: str = choice("concat", ("concat", "sum"), "how the memory read joins the current frame")
     encoding: str = choice("1x1+3x3", ("1x1", "3x3", "1x1+3x3"), "key/value encoder convolutions")
@@ -289,6 +295,10 @@ class EvalConfig(Checked, prefix="eval."):
     mode: str = choice("whole", ("whole", "slide"), "slide = sliding windows, for large images (Cityscapes, CamVid)")
     crop_size: list[int] = listed([769, 769], 2, "slide window [H, W] (official: Cityscapes 769, CamVid 640)")
     stride: list[int] = listed([513, 513], 2, "slide window step [H, W] (official: Cityscapes 513, CamVid 512)")
+    scales: list[float] = listed(
+        [1.0], None, "test-time image ratios, softmax averaged (mmseg --aug-test: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75])"
+    )
+    flip: bool = described(False, "also predict the mirrored image (and memory frames), softmax averaged")
     batch_size: int = bounded(1, 1, help="clips per evaluation batch")
     temporal_consistency: bool = described(True, "also measure temporal consistency (eval.tc_metric)")
     tc_flow: str = choice(

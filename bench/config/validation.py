@@ -62,6 +62,7 @@ def validate(cfg: Config) -> None:
         if any(v <= 0 for v in size):
             raise ConfigError(f"{key}: sizes must be positive, got {size}; give [H, W] with H, W >= 1")
     _check_image_sizes({k: v for k, v in sizes.items() if k != "eval.stride"})
+    _check_scales(cfg.eval.scales)
     low, high = cfg.data.scale_range
     if not 0 < low <= high:
         raise ConfigError(
@@ -165,4 +166,13 @@ def check_device(device: str) -> None:
         raise ConfigError(
             f"device={device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
             "pick one of them or use device=cuda"
+        )
+
+
+def _check_scales(scales: list[float]) -> None:
+    """``eval.scales``: a non-empty list of distinct positive ratios."""
+    if not scales or any(s <= 0 for s in scales) or len(set(scales)) != len(scales):
+        raise ConfigError(
+            f"eval.scales: {scales} must be distinct positive image ratios, e.g. [1.0] (single-scale) or mmseg's "
+            f"[0.5, 0.75, 1.0, 1.25, 1.5, 1.75] (multi-scale)"
         )

@@ -20,8 +20,9 @@ from bench.config import DataConfig, EvalConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.build import build_dataset, collate_clips
 from bench.distributed import DistEnv, LoaderSettings, all_gather_list, all_reduce_sum, loader_options
-from bench.evaluation.inference import current_clip, predict_logits
+from bench.evaluation.inference import current_clip
 from bench.evaluation.temporal import TcPlan, TemporalCounts, resolve_plan, tc_flow_fn, tc_plan
+from bench.evaluation.tta import Protocol, predict_scores
 from bench.metrics import confusion_matrix, segmentation_summary
 from bench.progress import Progress
 
@@ -113,7 +114,7 @@ def _predict_batch(
     model: nn.Module,
     batch: dict,
     device: torch.device,
-    window: dict[str, Any],
+    protocol: Protocol,
     memory: int,
     temporal: TemporalCounts | None,
 ) -> Tensor:
@@ -121,9 +122,9 @@ def _predict_batch(
     frames = batch["frames"].to(device, non_blocking=True)
     current, flow = current_clip(batch, model)
     flow = None if flow is None else flow.to(device, non_blocking=True)
-    pred = predict_logits(model, current.to(device, non_blocking=True), flow, **window).argmax(1)
+    pred = predict_scores(model, current.to(device, non_blocking=True), flow, protocol).argmax(1)
     if temporal is not None:
-        temporal.count(model, batch, frames, pred, window, memory)
+        temporal.count(model, batch, frames, pred, protocol, memory)
     return pred
 
 
@@ -138,6 +139,11 @@ def _shard_loader(
         collate_fn=_collate_with_step_flow,
         **loader_options(num_workers, env, persistent=False),
     )
+
+
+def eval_protocol(eval_cfg: EvalConfig) -> Protocol:
+    """The inference protocol of ``eval.*``: whole / slide window, scales, flip (``bench.evaluation.tta``)."""
+    return Protocol.of(eval_cfg.mode, eval_cfg.crop_size, eval_cfg.stride, eval_cfg.scales, eval_cfg.flip)
 
 
 @torch.no_grad()
@@ -156,13 +162,16 @@ def evaluate_model(
     all-reduced (per-image counts gathered), so every rank returns the same metrics.
 
     Returns ``{"miou", "pixel_acc", "per_class_iou", "pixel_agreement", "etc_tc", "etc_pairs", "tc_flow",
-    "tc_skipped", "num_images", "mode", "per_image"}``; ``per_image`` = ``{"names": [N], "intersection" / "union" /
-    "label_pixels": [N][C] ints}`` in dataset order, ignored pixels excluded (their sums over images give the
-    split's confusion-matrix counts). ``with_tc``: a ``TcPlan`` (``build_eval_dataset``), or True for the measures
-    of ``eval.tc_metric`` on all the dataset's extra past frames (it must hold ``memory_length + N`` of them,
-    consecutive). ``num_workers`` -1 = auto (``bench.distributed.resolve_num_workers``), or the ``data.*`` loader
-    settings (``bench.distributed.LoaderSettings``). ``on_batch(names, pred (B, H, W))`` sees every batch's
-    predicted classes (e.g. ``bench.evaluation.predictions.PredictionWriter.write``).
+    "tc_skipped", "num_images", "mode", "protocol", "scales", "flip", "per_image"}`` (``protocol``: e.g.
+    "slide 769x769/513, ms+flip (0.5-1.75)", ``bench.evaluation.tta``); ``per_image`` = ``{"names": [N],
+    "intersection" / "union" / "label_pixels": [N][C] ints}`` in dataset order, ignored pixels excluded (their
+    sums over images give the split's confusion-matrix counts). ``with_tc``: a ``TcPlan``
+    (``build_eval_dataset``), or True for the measures of ``eval.tc_metric`` on all the dataset's extra past
+    frames (it must hold ``memory_length + N`` of them, consecutive). ``num_workers`` -1 = auto
+    (``bench.distributed.resolve_num_workers``), or the ``data.*`` loader settings
+    (``bench.distributed.LoaderSettings``). ``on_batch(names, pred (B, H, W))`` sees every batch's predicted
+    classes (e.g.
+    ``bench.evaluation.predictions.PredictionWriter.write``).
     """
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
@@ -176,11 +185,11 @@ def evaluate_model(
     plan = resolve_plan(with_tc, eval_cfg, dataset, memory)
     estimate = tc_flow_fn(eval_cfg.tc_flow, eval_cfg.tc_raft_weights, env.device) if plan else None
     temporal = TemporalCounts(plan, dataset.num_classes, estimate) if plan else None
-    window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
+    protocol = eval_protocol(eval_cfg)
     done = 0
     try:
         for batch in _progress(loader, len(loader), "eval", env.is_main):
-            pred = _predict_batch(model, batch, env.device, window, memory, temporal)
+            pred = _predict_batch(model, batch, env.device, protocol, memory, temporal)
             size = pred.shape[0]
             counts.add(shard[done : done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
             if on_batch is not None:
@@ -214,6 +223,9 @@ def _gathered_metrics(
             "tc_skipped": plan.skipped or (None if plan else tc_skipped),
             "num_images": len(counts.rows),
             "mode": eval_cfg.mode,
+            "protocol": eval_protocol(eval_cfg).label(),
+            "scales": list(eval_cfg.scales),
+            "flip": bool(eval_cfg.flip),
             "per_image": counts.per_image(),
         }
     )

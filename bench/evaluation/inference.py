@@ -5,12 +5,14 @@
 
 Sliding-window inference follows mmseg's ``slide_inference``: windows of ``eval.crop_size`` every
 ``eval.stride`` pixels, the last window of a row/column shifted back to end at the border, every memory frame
-(and the ground-truth flow) cropped with the same window, overlapping logits averaged. A window larger than
-the image is padded at the bottom/right (image 0 = the mean colour after normalisation) and the padded logits
-are dropped. Slide is for large images: the official TMANet configs slide 769x769 windows every 513 pixels
-over Cityscapes' 1024x2048 frames and 640/512 over CamVid's 720x960. A window that covers the whole image in
-both dimensions (e.g. the default 769x769 on 64x64 synthetic frames) would be one padded window, many times
-the pixels of the image: that is run as whole-image inference instead, with a warning.
+(and the ground-truth flow) cropped with the same window, overlapping logits averaged. Where the image is
+smaller than the window in a dimension, the window is the image's extent there and runs unpadded, as in mmseg
+and the official TMANet ("the small patch will be used to decode without padding"; tests/test_oracle_mmseg.py
+compares the logits with mmseg's ``slide_inference``). Slide is for large images: the official TMANet configs
+slide 769x769 windows every 513 pixels over Cityscapes' 1024x2048 frames and 640/512 over CamVid's 720x960. A
+window that covers the whole image in both dimensions (e.g. the default 769x769 on 64x64 synthetic frames) is
+one pass over the whole image, as whole-image inference; a warning says so. Test-time augmentation (scales,
+flip) is ``bench.evaluation.tta``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 log = logging.getLogger("bench.evaluation.inference")
@@ -45,16 +46,6 @@ def slide_windows(size: tuple[int, int], crop: tuple[int, int], stride: tuple[in
     return windows
 
 
-def _pad_bottom_right(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Zero-pad the last two dims of ``x`` up to ``size`` (no-op if already that large)."""
-    ph, pw = size[0] - x.shape[-2], size[1] - x.shape[-1]
-    if ph <= 0 and pw <= 0:
-        return x
-    shape = x.shape
-    padded = F.pad(x.reshape(-1, *shape[-3:]), (0, max(pw, 0), 0, max(ph, 0)))
-    return padded.reshape(*shape[:-2], *padded.shape[-2:])
-
-
 _WARNED: set[tuple[tuple[int, int], tuple[int, int]]] = set()
 
 
@@ -65,8 +56,7 @@ def _warn_whole_image(size: tuple[int, int], crop: tuple[int, int]) -> None:
     _WARNED.add((size, crop))
     log.warning(
         f"eval.mode=slide: the window eval.crop_size={list(crop)} covers the whole {size[0]}x{size[1]} "
-        f"image, so it is evaluated as eval.mode=whole (padding to the window would cost "
-        f"{crop[0] * crop[1] / (size[0] * size[1]):.0f}x the pixels); slide is for large images "
+        f"image, so slide is one pass over the whole image, as eval.mode=whole; slide is for large images "
         f"(Cityscapes, CamVid): give eval.mode=whole, or an eval.crop_size smaller than the image"
     )
 
@@ -95,9 +85,8 @@ def predict_logits(
     summed: Tensor | None = None
     count = torch.zeros(1, 1, h, w, device=frames.device)
     for y1, y2, x1, x2 in slide_windows((h, w), crop, (int(stride[0]), int(stride[1]))):
-        window = _pad_bottom_right(frames[..., y1:y2, x1:x2], crop)
-        window_flow = None if flow is None else _pad_bottom_right(flow[..., y1:y2, x1:x2], crop)
-        logits = model(window, window_flow)["out"].float()[..., : y2 - y1, : x2 - x1]
+        window_flow = None if flow is None else flow[..., y1:y2, x1:x2]
+        logits = model(frames[..., y1:y2, x1:x2], window_flow)["out"].float()  # a short window runs unpadded
         if summed is None:
             summed = torch.zeros(logits.shape[0], logits.shape[1], h, w, device=frames.device)
         summed[..., y1:y2, x1:x2] += logits

@@ -31,7 +31,8 @@ from torch.utils.data import Dataset
 from bench.config import DataConfig, EvalConfig
 from bench.data.memory import is_consecutive, temporal_consistency_problem
 from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
-from bench.evaluation.inference import needs_flow_input, predict_logits
+from bench.evaluation.inference import needs_flow_input
+from bench.evaluation.tta import Protocol, predict_scores
 from bench.flow.estimator import FlowWeightsMissing
 from bench.flow.sources import make_flow_estimator
 from bench.metrics import EtcConsistency, PixelAgreement
@@ -173,7 +174,7 @@ class TemporalCounts:
         batch: dict,
         frames: Tensor,
         pred: Tensor,
-        window: dict[str, Any],
+        protocol: Protocol,
         memory: int,
     ) -> None:
         """Predict the earlier frames of ``batch`` and count every pair; ``pred`` (B, H, W) = prediction at t."""
@@ -183,7 +184,7 @@ class TemporalCounts:
         later = pred
         for j in range(pairs if self.plan.etc else 1):
             start = pairs - j - 1
-            earlier = predict_logits(model, frames[:, start : start + memory + 1], None, **window).argmax(1)
+            earlier = predict_scores(model, frames[:, start : start + memory + 1], None, protocol).argmax(1)
             flow = self.pair_flow(batch, frames, j)
             if j == 0 and self.plan.pixel_agreement:
                 self.agreement.update(later, earlier, flow)

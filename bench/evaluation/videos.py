@@ -41,6 +41,7 @@ from bench.data.videos import VideoSet
 from bench.distributed import DistEnv, all_gather_list, all_reduce_sum
 from bench.errors import BenchError
 from bench.evaluation.inference import needs_flow_input
+from bench.evaluation.tta import AugmentedStream, Protocol
 from bench.metrics import VC_VARIANTS, VideoScores
 from bench.models.streaming import StreamingSegmenter
 from bench.progress import Progress
@@ -77,7 +78,10 @@ def frame_input(image: Tensor, base_size: Sequence[int], device: torch.device) -
 
 
 def predict_frames(
-    stream: StreamingSegmenter, frames: Tensor, label_size: tuple[int, int], flow: Tensor | None = None
+    stream: StreamingSegmenter | AugmentedStream,
+    frames: Tensor,
+    label_size: tuple[int, int],
+    flow: Tensor | None = None,
 ) -> np.ndarray:
     """Class ids (B, H, W) of the next frames ``frames`` (B, 3, H', W') of ``stream``, at ``label_size``; ``flow``
     (B, 1, 2, H', W'): to the previous frame, for a model that reads ground-truth flow."""
@@ -139,7 +143,7 @@ def _batch(frames: Sequence[Any], base_size: Sequence[int], device: torch.device
 
 
 def evaluate_group(
-    stream: StreamingSegmenter,
+    stream: StreamingSegmenter | AugmentedStream,
     videos: VideoSet,
     group: Sequence[str],
     scores: list[VideoScores],
@@ -189,7 +193,12 @@ def evaluate_videos(
         raise ValueError("writing predictions needs the dataset's palette")
     names = videos.names[: eval_cfg.max_videos or None]
     rule, lag = memory_rule(model, data_cfg)
-    stream = StreamingSegmenter(model, eval_cfg.stream_mode, rule, lag)
+    protocol = Protocol.of("whole", eval_cfg.crop_size, eval_cfg.stride, eval_cfg.scales, eval_cfg.flip)
+    stream = (
+        StreamingSegmenter(model, eval_cfg.stream_mode, rule, lag)
+        if protocol.single
+        else AugmentedStream(model, protocol, eval_cfg.stream_mode, rule, lag)  # one feature cache per scale, flip
+    )
     scores = VideoScores(videos.num_classes, eval_cfg.vc_windows, tuple(VC_VARIANTS), videos.gt_lut)
     out = None if out_dir is None else (Path(out_dir), palette)
     groups = video_groups(videos, names[env.rank :: env.world_size], eval_cfg.batch_size)

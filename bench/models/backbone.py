@@ -9,9 +9,10 @@ other taps read zero padding; at demo scale, 32x32 images, layer4's maps are 4x4
 
 Pretrained weights are never downloaded silently in offline settings:
 
-* ``pretrained_path="/path/file.pth"`` (or ``.safetensors``) loads a local state dict non-strictly (timm keys,
-  or mmcv/mmseg ResNetV1c keys such as ``resnet50_v1c-2cccc1ad.pth``, remapped) and records missing keys in
-  ``Backbone.load_report`` (also emitted as a warning);
+* ``pretrained_path="/path/file.pth"`` (or ``.safetensors``) loads a local file's backbone non-strictly and
+  records missing keys in ``Backbone.load_report`` (also emitted as a warning). The file is read and its keys
+  mapped by ``bench.weights`` (``backbone_weights``): timm / torchvision ResNet keys, mmcv/mmseg ResNetV1c keys
+  such as ``resnet50_v1c-2cccc1ad.pth``, or the backbone of a whole mmseg model or suite checkpoint;
 * ``pretrained=True`` without a path first looks in the local caches (the Hugging Face hub cache,
   ``HF_HUB_CACHE``, and torch's ``$TORCH_HOME/hub/checkpoints/``) and loads a copy found there; otherwise, when
   huggingface.co cannot be reached (or ``HF_HUB_OFFLINE=1``), it fails at once (no download retries) with a
@@ -24,6 +25,9 @@ Usage::
     layer3, layer4 = bb(images)                      # (B, 256, H/8, W/8), (B, 512, H/8, W/8) for resnet18
     bb.aux_channels, bb.out_channels                 # 256, 512 (1024, 2048 for resnet50c, the default)
     bb.features(images)                              # {"layer3": ..., "layer4": ...} (bench.models.pyramid's interface)
+
+``resnet50c`` / ``resnet101c`` are the R50-D8 / R101-D8 backbones of mmseg's PSPNet and FCN configs
+(``ResNetV1c``, depth 50 / 101).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from torch import Tensor, nn
 
 from bench.errors import BenchError
 from bench.models.dilated import skip_padding_taps
+from bench.weights import MissingCheckpointFile, WeightsError, backbone_weights
 
 HUB_HOST = "huggingface.co"
 REACH_TIMEOUT_S = 3.0
@@ -62,51 +67,6 @@ class ForeignWeightsFile(PretrainedWeightsError, ValueError):
 # Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
 LAYER3_INDEX, LAYER4_INDEX = 3, 4
 
-# mmcv/mmseg ResNetV1c deep-stem keys -> timm deep-stem keys ('stem.7' is the last stem BN, timm's 'bn1').
-_MMCV_STEM_KEYS: dict[str, str] = {
-    "stem.0.": "conv1.0.",
-    "stem.1.": "conv1.1.",
-    "stem.3.": "conv1.3.",
-    "stem.4.": "conv1.4.",
-    "stem.6.": "conv1.6.",
-    "stem.7.": "bn1.",
-}
-
-
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Tensor state dict from a local ``.pth``/``.pt``/``.bin``/``.safetensors`` file.
-
-    Unwraps ``state_dict`` / ``model`` containers, strips ``module.`` and ``backbone.`` prefixes and remaps
-    mmcv ResNetV1c deep-stem names to timm names.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise MissingWeightsFile(
-            f"backbone weights file {str(path)!r} does not exist (model.pretrained_path); "
-            "give the path of the downloaded file, or set model.pretrained=false"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for container in ("state_dict", "model", "module"):
-        if isinstance(state, dict) and isinstance(state.get(container), dict):
-            state = state[container]
-    cleaned: dict[str, Tensor] = {}
-    for key, value in state.items():
-        if not isinstance(value, Tensor):
-            continue
-        for prefix in ("module.", "backbone."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-        for old, new in _MMCV_STEM_KEYS.items():
-            if key.startswith(old):
-                key = new + key[len(old) :]
-        cleaned[key] = value
-    return cleaned
-
 
 class Backbone(nn.Module):
     """timm ResNet-like backbone at output stride 8: image (B, 3, H, W) -> (layer3, layer4) at (H/8, W/8).
@@ -126,7 +86,7 @@ class Backbone(nn.Module):
         else:
             self.body = timm.create_model(name, pretrained=False, **kwargs)
             if pretrained_path:
-                self.load_report = self.load_weights(pretrained_path)
+                self.load_report = self.load_pretrained(pretrained_path)
         self.aux_channels, self.out_channels = self.body.feature_info.channels()
         skip_padding_taps(self.body)  # dilated 3x3 convolutions on maps smaller than their dilation (demo scale)
         # the feature-level interface shared with bench.models.pyramid (levels, strides, default levels)
@@ -134,18 +94,15 @@ class Backbone(nn.Module):
         self.strides = {"layer3": 8, "layer4": 8}
         self.default_levels = ("layer4", "layer3")
 
-    def load_weights(self, path: str | Path) -> dict[str, list[str]]:
+    def load_pretrained(self, path: str | Path) -> dict[str, list[str]]:
         """Load a local state dict non-strictly; warn about missing keys; error if nothing matches."""
         own = self.body.state_dict()
         try:
-            state = read_state_dict(path)
-        except PretrainedWeightsError:
-            raise
-        except Exception as err:  # noqa: BLE001 - a text file, a pickle of other objects: not a weights file
-            raise ForeignWeightsFile(
-                f"model.pretrained_path: {str(path)!r} is not a weights file ({type(err).__name__}: "
-                f"{' '.join(str(err).split())[:160]}); give a .pth / .safetensors state dict of backbone {self.name!r}"
-            ) from err
+            state = backbone_weights(path)
+        except MissingCheckpointFile as err:
+            raise MissingWeightsFile(f"model.pretrained_path: {err}") from err
+        except WeightsError as err:  # empty, truncated, refused or not a weights file at all
+            raise ForeignWeightsFile(f"model.pretrained_path: {err}") from err
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         report = {
             "missing": sorted(k for k in own if k not in usable and not k.endswith("num_batches_tracked")),

@@ -10,9 +10,10 @@ Two layouts are read (recognised from their keys):
   query rows first, then keys and values: split here into ``q`` and ``kv``), ``attn.attn.out_proj``, 1x1-conv
   FFN weights ``ffn.layers.{0,1,4}`` (squeezed back to linear), ``layers.{i}.2`` (the stage norm).
 
-Containers (``state_dict`` / ``model``) and ``backbone.`` / ``module.`` prefixes are unwrapped
-(``bench.models.backbone.read_state_dict``). Loading is strict: a checkpoint of another MiT size is a one-line
-``CheckpointSizeError`` naming both sizes; a missing or unexpected key names the key.
+Containers (``state_dict`` / ``model``) and the ``module.`` prefix are unwrapped by
+``bench.weights.read_checkpoint`` (``weights_only``; one-line errors for a missing, truncated or refused file), the
+``backbone.`` prefix here. Loading is strict: a checkpoint of another MiT size is a one-line ``CheckpointSizeError``
+naming both sizes; a missing or unexpected key names the key.
 
 Usage::
 
@@ -30,8 +31,8 @@ import torch
 from torch import Tensor
 
 from bench.errors import BenchError
-from bench.models.backbone import read_state_dict
 from bench.models.mit import MIT_VARIANTS, MixTransformer
+from bench.weights import read_checkpoint
 
 
 class CheckpointSizeError(BenchError, ValueError):
@@ -156,7 +157,8 @@ def check_size(model: MixTransformer, state: dict[str, Tensor], path: str | Path
 
 def load_mit_checkpoint(model: MixTransformer, path: str | Path) -> dict[str, Any]:
     """Load a released MiT checkpoint into ``model`` (strict); returns ``{"layout", "loaded", "ignored"}``."""
-    raw = read_state_dict(path)
+    hint = f"download {model.name}.pth ({model.name}: NVlabs SegFormer or mmseg) and set model.pretrained_path"
+    raw = {k.removeprefix("backbone."): v for k, v in read_checkpoint(path, hint=hint).state.items()}
     state, layout = to_our_layout(raw)
     check_size(model, state, path)
     ignored = sorted(k for k in state if k.startswith("head."))  # the ImageNet classifier

@@ -113,7 +113,7 @@ class PyramidBackbone(nn.Module):
         else:
             self.body = _timm_pyramid(name, pretrained and not pretrained_path)
             if pretrained_path:
-                self.load_report = Backbone.load_weights(self, pretrained_path)  # type: ignore[arg-type]
+                self.load_report = Backbone.load_pretrained(self, pretrained_path)  # type: ignore[arg-type]
             info = self.body.feature_info
             self._timm_indices = [i for i, r in enumerate(info.reduction()) if r in PYRAMID_STRIDES]
             self.strides = {f"s{info.reduction()[i]}": info.reduction()[i] for i in self._timm_indices}

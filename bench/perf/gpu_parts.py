@@ -12,7 +12,9 @@ tiny sizes (a CPU, resnet18-sized models).
 * ``latency``: every registered model (``bench.models.registry.list_models``) at 769x769 and 1024x2048 through
   ``bench.evaluation.latency.measure_latency`` (TMANet at T=2 and T=4, streaming and recompute), random init, random
   frames, batch 1;
-* ``train_step`` (``bench.perf.gpu_train``): one training step of the Cityscapes recipe.
+* ``train_step`` (``bench.perf.gpu_train``): one training step of the Cityscapes recipe;
+* ``released_eval`` (``bench.perf.gpu_released``): seconds per 1024x2048 image of released-layout TMANet and
+  PSPNet R-50-D8 under slide 769/513, single-scale and ms+flip (how long ``bench reproduce`` takes).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bench.models.registry import list_models
 from bench.perf import attention_bench
 from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext, model_overrides
 from bench.perf.gpu_fps import fps
+from bench.perf.gpu_released import released_eval
 from bench.perf.gpu_train import train_step
 from bench.run.model import build_model
 
@@ -257,6 +260,7 @@ PARTS: dict[str, Callable[[PartContext], None]] = {
     "latency": latency,
     "fps": fps,
     "train_step": train_step,
+    "released_eval": released_eval,
 }
 
 

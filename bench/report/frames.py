@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.config import dotted_items
+from bench.evaluation.protocols import augmentation_label
 from bench.models import registry
 from bench.models.registry import RegistryError
 from bench.report.provenance import run_provenance
@@ -77,6 +78,13 @@ def latency_quartiles(record: dict[str, Any], mode: str = "streaming") -> tuple[
         return float(low), float(high)
     median, iqr = latency_ms(record, mode), latency_field(record, "iqr_ms", mode)
     return median - iqr / 2, median + iqr / 2
+
+
+def test_time_augmentation(config: dict[str, Any]) -> str:
+    """A run's test-time augmentation in a table's words ("ms+flip (0.5-1.75)"), "" for single-scale."""
+    scales, flip = get_or(config, "eval.scales") or [1.0], bool(get_or(config, "eval.flip"))
+    label = augmentation_label(scales, flip)
+    return "" if label == "single-scale" else label
 
 
 def oracle_input(config: dict[str, Any]) -> str:
@@ -141,6 +149,7 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             unused_of[name] = unused_model_keys(name)
         unused = unused_of[name]
         row["oracle"] = "" if "model.flow.source" in unused else oracle_input(config)
+        row["protocol"] = test_time_augmentation(config)
         # a key the model does not take is blank: it cannot tell two rows apart (the run ids leave it out)
         row.update({f"cfg:{k}": None if k in unused else v for k, v in flatten_config(config).items()})
         rows.append(row)

@@ -85,6 +85,29 @@ PAPER_TABLES: tuple[PaperTable, ...] = (
 )
 
 
+# published-vs-reproduced tables from released weights (bench reproduce; bench.report.released): the image is the
+# unit there, so they are listed apart from the paper's seed-level tables
+RELEASED_SPECS: tuple[str, ...] = ("ablations/cityscapes_released.yaml", "ablations/camvid_released.yaml")
+
+
+def render_released(specs: tuple[str, ...] = RELEASED_SPECS) -> str:
+    """The ``bench paper`` section on released weights: each spec, what it writes, its commands."""
+    lines = ["[released] published vs reproduced from released checkpoints (unit: the image; bench reproduce)"]
+    for path in specs:
+        data = yaml.safe_load((ROOT / path).read_text()) if (ROOT / path).is_file() else None
+        if not isinstance(data, dict):
+            lines.append(f"  spec: {path} (MISSING FILE)")
+            continue
+        names = ", ".join(str(c.get("name")) for c in data.get("checkpoints") or [])
+        lines += [
+            f"  spec: {path}: {names}",
+            f"  writes: reports/tables/{data.get('name', Path(path).stem)}.md",
+            f"    bench reproduce {path} --check      # which files are present, where to put the others",
+            f"    bench reproduce {path}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def _spec_summary(path: str) -> dict[str, Any]:
     """A spec's description, grid rows (model names or factor values) and seeds, read from its YAML."""
     file = ROOT / path

@@ -12,6 +12,7 @@ from bench.report.stats import (
 )
 from bench.report.table_model import (
     ORACLE_LABEL,
+    PROTOCOL_LABEL,
     Table,
     fmt_ci,
     fmt_p,
@@ -23,7 +24,8 @@ def row_name(table: Table, i: int) -> str:
     row = table.frame.loc[i]
     extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:] if not is_blank(row[k]))
     oracle = f" {ORACLE_LABEL.format(row['oracle'])}" if row.get("oracle") else ""
-    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + oracle
+    protocol = f" {PROTOCOL_LABEL.format(row['protocol'])}" if row.get("protocol") else ""
+    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + protocol + oracle
 
 
 def mean_ci(table: Table, i: int) -> str:

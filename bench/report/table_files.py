@@ -15,6 +15,7 @@ from bench.report.sources import ReportError
 from bench.report.table_model import (
     MISSING,
     ORACLE_LABEL,
+    PROTOCOL_LABEL,
     UNSTABLE_MARK,
     Table,
     fmt,
@@ -30,6 +31,10 @@ def display_frame(table: Table) -> pd.DataFrame:
     shown = pd.DataFrame({k: frame[k].map(key_text) for k in table.key_columns})
     factor = table.factor_label
     shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
+    if "protocol" in frame:
+        shown[factor] = [
+            f"{v} {PROTOCOL_LABEL.format(p)}" if p else v for v, p in zip(shown[factor], frame["protocol"])
+        ]
     shown["mIoU (%)"] = frame["miou_mean"].map(fmt)
     shown["std"] = frame["miou_std"].map(fmt)
     shown["n"] = frame["n"].astype(int).astype(str)

@@ -21,6 +21,7 @@ UNSTABLE_MARK = "~"  # prefix of a latency whose repeated passes disagree (bench
 # CSV column order after the row keys
 STAT_COLUMNS: tuple[str, ...] = (
     "oracle",
+    "protocol",
     "miou_mean",
     "miou_std",
     "n",
@@ -36,6 +37,7 @@ STAT_COLUMNS: tuple[str, ...] = (
     "delta_ref_method",
 )
 ORACLE_LABEL = "(oracle: {})"  # appended to the row label of a run fed an oracle input (frames.oracle_input)
+PROTOCOL_LABEL = "[{}]"  # appended to the row label of runs evaluated with test-time augmentation (ms+flip)
 
 
 @dataclass

@@ -124,6 +124,7 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
                 "latency_q25_ms": mean_or_nan(group["latency_q25_ms"]),
                 "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
                 "oracle": combined(v for v in group["oracle"] if v),
+                "protocol": combined(v for v in group["protocol"] if v),
                 "paper_miou": paper if paper is not None else math.nan,
                 "delta_paper": mean - paper if paper is not None else math.nan,
                 "paper_note": note,

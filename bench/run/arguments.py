@@ -23,15 +23,19 @@ from bench.config import Config, ModelConfig
 from bench.models import registry
 from bench.models.registry import RegistryError
 
+# ModelConfig fields no factory receives: the model's name, the plugin options (passed as they are), and the
+# weights loaded into the built model (bench.run.model)
+NOT_ARGUMENTS: tuple[str, ...] = ("name", "options", "checkpoint", "checkpoint_format")
+
 
 def _model_fields(model_cfg: ModelConfig) -> list[tuple[str, str, Any]]:
     """(factory argument name, dotted config key, value) of every ``ModelConfig`` field a factory may receive:
-    nested dataclass fields become ``parent_field`` (``model.flow.source`` -> ``flow_source``); ``name`` and
-    ``options`` are left out."""
+    nested dataclass fields become ``parent_field`` (``model.flow.source`` -> ``flow_source``); ``name``,
+    ``options`` and the weights to load (``checkpoint``, ``checkpoint_format``: ``bench.run.model``) are left out."""
     found = []
     for field in dataclasses.fields(model_cfg):
         value = getattr(model_cfg, field.name)
-        if field.name in ("name", "options"):
+        if field.name in NOT_ARGUMENTS:
             continue
         if dataclasses.is_dataclass(value):
             found += [

@@ -3,10 +3,15 @@
     bench eval results/runs/<id>                                             # the config comes from the run
     bench eval checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide    # overrides: eval.*, data.val_split/root
     bench eval results/runs/<id> --save-preds preds/                         # + prediction PNGs
+    bench eval configs/cityscapes_tmanet.yaml --checkpoint tmanet_cityscapes.pth eval.mode=slide   # released weights
     bench eval results/runs/<id> eval.whole_videos=true --record            # mVC etc. into record.json ("videos")
 
     from bench.run.eval_run import evaluate_command, evaluate_checkpoint
     metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
+
+Released weights (``--checkpoint``, ``evaluate_released``) are evaluated as a run of their own: the config with
+``model.checkpoint=PATH`` and ``train.iters=0``, through ``bench.run.execute`` (its record is reused while config
+and code match, and reports read it like any other).
 
 The model and its config come from the run (``bench.run.model.load_run_model``); inference and metrics are
 ``bench.evaluation.evaluate.evaluate_model``, or ``bench.evaluation.videos.evaluate_videos`` with
@@ -32,7 +37,7 @@ from bench.engine.checkpoint import CheckpointError
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
 from bench.evaluation.predictions import PredictionWriter
 from bench.evaluation.videos import evaluate_videos
-from bench.run.execute import RunBusyError
+from bench.run.execute import RunBusyError, train_command
 from bench.run.identity import differences
 from bench.run.liveness import current_job_id
 from bench.run.model import load_run_model
@@ -208,6 +213,21 @@ def evaluate_command(
         return evaluate_checkpoint(overrides, config_file, save_preds, record)
     finally:
         folder.release_claim(job_id)
+
+
+def evaluate_released(
+    checkpoint: str | Path, overrides: Sequence[str] = (), config_file: str | Path | None = None
+) -> dict[str, Any]:
+    """``bench eval CONFIG --checkpoint PATH``: the record of the run that evaluates released weights as they are
+    (``model.checkpoint=PATH``, ``train.iters=0``; ``bench.run.execute``, so a finished one is reused)."""
+    requested = load_config(config_file, overrides)
+    if requested.train.iters != 0 and any(o.startswith("train.iters=") for o in overrides):
+        raise ConfigError(
+            f"bench eval --checkpoint evaluates the weights as they are (train.iters=0), got "
+            f"train.iters={requested.train.iters}; to train from them: bench train CONFIG model.checkpoint={checkpoint}"
+        )
+    cfg = load_config(config_file, [*overrides, f"model.checkpoint={checkpoint}", "train.iters=0"])
+    return train_command(cfg)
 
 
 def add_missing_video_metrics(cfg: Config, overrides: Sequence[str] = ()) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from bench.run.liveness import current_job_id
 from bench.run.model import model_builder
 from bench.run.records import RunStamp, make_record
 from bench.run.rundir import RunDir, RunMismatchError, RunStaleError
+from bench.weights import describe_file
 
 
 class Outcome(enum.Enum):
@@ -212,6 +213,8 @@ def train_and_evaluate(
     )
     if result.latency is not None:
         record["latency"] = result.latency
+    if cfg.model.checkpoint:  # the weights the run started from: the path, the layout, the file's SHA-256
+        record["weights"] = describe_file(cfg.model.checkpoint, cfg.model.checkpoint_format)
     return record
 
 

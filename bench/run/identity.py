@@ -13,6 +13,8 @@
   actually receives (``bench.run.arguments.model_arguments``: the ``ModelConfig`` fields the factory's
   signature names, plus ``model.options``). A field the model does not take is not part of the run: the
   per-frame baseline has one id whatever ``model.memory_length`` or ``model.key_channels`` say.
+* ``model.weights``: ``model.checkpoint`` and ``model.checkpoint_format`` when a checkpoint is loaded into the
+  built model (its path, not its contents: the record stores the file's SHA-256, ``bench.weights.describe_file``);
 * the ``data``, ``train`` and ``eval`` sections, less the knobs that cannot change a result
   (``PERFORMANCE_ONLY``: worker count and loader settings, the evaluation batch, log and checkpoint intervals;
   the trainer's data stream and RNG do not depend on them, tests/test_trainer_resume.py, and evaluation gives the
@@ -139,6 +141,8 @@ def _full_identity(cfg: Config, model_args: dict[str, Any]) -> dict[str, Any]:
     values = to_dict(cfg)
     skip = PERFORMANCE_ONLY | ignored_keys(cfg)
     ident = {"model": {"name": cfg.model.name, "plugins": list(cfg.plugins), "args": model_args}}
+    if cfg.model.checkpoint:  # absent without one, so the identities of earlier runs are unchanged
+        ident["model"]["weights"] = {"checkpoint": cfg.model.checkpoint, "format": cfg.model.checkpoint_format}
     for section in SECTIONS:
         ident[section] = {k: v for k, v in values[section].items() if f"{section}.{k}" not in skip}
     return json.loads(json.dumps(ident))  # tuples -> lists, as stored in JSON/YAML
@@ -154,6 +158,8 @@ def _sparse_identity(cfg: Config, full: dict[str, Any]) -> dict[str, Any]:
     args = {k: v for k, v in full["model"]["args"].items() if model_defaults.get(k, _ABSENT) != v}
     if args:
         ident["model"]["args"] = args
+    if "weights" in full["model"]:
+        ident["model"]["weights"] = full["model"]["weights"]
     values = to_dict(cfg)
     for section in SECTIONS:
         sparse = _sparse(values[section], defaults[section], f"{section}.", ignored_keys(cfg))

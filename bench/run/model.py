@@ -7,6 +7,12 @@
     model, cfg, meta = load_run_model("results/runs/<id>")    # the run's config, its checkpoint's weights
     meta["iteration"], meta["classes"], meta["checkpoint"]
 
+Weights go into a model here only, through ``bench.weights`` (strict, one-line errors with the likely cause):
+``model.checkpoint`` (released weights: official TMANet, mmseg PSPNet / FCN, a ResNet backbone, a bench
+checkpoint) is loaded into every model ``model_builder`` builds, for training (initialisation) and for
+evaluation (``train.iters=0``: the run evaluates the weights as they are); ``load_run_model`` loads a run's own
+``checkpoint.pt`` instead (the released file is then not needed).
+
 ``build_model`` never opens a dataset: the class count comes from ``bench.data.catalog.dataset_info``.
 The factory's keyword arguments come from ``bench.run.arguments.model_arguments``.
 ``load_run_model`` reads the run's config from its checkpoint, else ``config.yaml``, else ``record.json``
@@ -25,28 +31,47 @@ from torch import nn
 
 from bench.config import Config, from_dict
 from bench.data.catalog import dataset_info
-from bench.engine.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
+from bench.engine.checkpoint import CheckpointError
 from bench.models import registry
 from bench.run.arguments import model_arguments
-from bench.run.rundir import RunDir
-
-# checkpoint entries that are training state, not a description of the weights
-TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data", "loss_watch"})
+from bench.run.rundir import RunDir, RunDirError
+from bench.weights import Checkpoint, LayoutError, built_with_weights, load_weights, read_checkpoint
 
 
-def model_builder(cfg: Config, arguments: dict[str, Any] | None = None) -> Callable[[], nn.Module]:
+def model_builder(
+    cfg: Config, arguments: dict[str, Any] | None = None, initial_weights: bool = True
+) -> Callable[[], nn.Module]:
     """A call that builds the model of ``cfg``: a ``functools.partial`` of ``registry.create`` with the class count
     from the dataset catalog and the factory's arguments (``arguments``: the ones already computed for the run,
-    ``RunIdentity.model_args``). Plugins are imported here; the model is built (and pretrained weights looked
-    for) only when it is called."""
+    ``RunIdentity.model_args``), wrapped in ``bench.weights.built_with_weights`` when ``model.checkpoint`` is set
+    (and ``initial_weights``). Plugins are imported here; the model is built (and weights read) only when it is
+    called."""
     registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
     args = model_arguments(cfg) if arguments is None else arguments
-    return functools.partial(registry.create, cfg.model.name, dataset_info(cfg.data).num_classes, args)
+    build = functools.partial(registry.create, cfg.model.name, dataset_info(cfg.data).num_classes, args)
+    if initial_weights and cfg.model.checkpoint:
+        return functools.partial(built_with_weights, build, cfg.model.checkpoint, cfg.model.checkpoint_format)
+    return build
 
 
-def build_model(cfg: Config, arguments: dict[str, Any] | None = None) -> nn.Module:
-    """The model of ``cfg``: its plugins imported, ``num_classes`` from the dataset catalog."""
-    return model_builder(cfg, arguments)()
+def build_model(cfg: Config, arguments: dict[str, Any] | None = None, initial_weights: bool = True) -> nn.Module:
+    """The model of ``cfg``: its plugins imported, ``num_classes`` from the dataset catalog, ``model.checkpoint``
+    loaded (unless ``initial_weights`` is false)."""
+    return model_builder(cfg, arguments, initial_weights)()
+
+
+def _stored_config(ckpt: Checkpoint) -> dict[str, Any]:
+    """The run's config for a checkpoint: its own, else its run folder's; released weights are sent to
+    ``bench eval CONFIG --checkpoint``."""
+    try:
+        return RunDir(ckpt.path.parent).stored_config(ckpt.meta)
+    except RunDirError:
+        if ckpt.container in ("bench", "wrapped", "bare"):
+            raise
+        raise LayoutError(
+            f"{ckpt.path} is not a checkpoint written by bench train (a {ckpt.container} file without a run "
+            f"config); evaluate released weights with their config: bench eval CONFIG --checkpoint {ckpt.path}"
+        ) from None
 
 
 def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Module, Config, dict[str, Any]]:
@@ -58,18 +83,17 @@ def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Modul
     ``"checkpoint"``: the path read.
     """
     path = RunDir.checkpoint_of(run)
-    state = load_checkpoint(path)
-    weights = model_state_from(state, path)  # a foreign file (a bare tensor, no "model") fails here, in one line
-    cfg = cfg if cfg is not None else from_dict(Config, RunDir(path.parent).stored_config(state))
+    ckpt = read_checkpoint(path, hint="train first (bench train CONFIG) or fix the path")
+    cfg = cfg if cfg is not None else from_dict(Config, _stored_config(ckpt))
     classes = list(dataset_info(cfg.data).class_names)
-    stored_classes = state.get("classes")
+    stored_classes = ckpt.meta.get("classes")
     if stored_classes is not None and list(stored_classes) != classes:
         raise CheckpointError(
             f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
             f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on"
         )
-    model = build_model(cfg)
-    load_state_into(model, weights, path)
-    meta = {key: value for key, value in state.items() if key not in TRAINING_STATE_KEYS}
+    model = build_model(cfg, initial_weights=False)  # the run's checkpoint holds every weight
+    load_weights(model, ckpt, "bench")
+    meta = dict(ckpt.meta)
     meta["checkpoint"] = path
     return model, cfg, meta

@@ -6,6 +6,8 @@ keeps only fixtures and pytest hooks.
 * ``helpers.records``: per-image counts with known statistics and ``fake_eval_record`` (the one record
   fabricator, writing through ``RunDir``), ``write_report_spec``, ``fabricate_records``;
 * ``helpers.machines``: SLURM gates and a fake cluster, optional tracker packages, image files;
+* ``helpers.oracle`` (imported on its own: it imports torch): mmsegmentation as the oracle (``require_oracle``,
+  the ``mmcv.ops`` stand-in, ``build_mmseg``, ``randomise``);
 * ``helpers.output``: ``one_line_error`` (stderr is one line without a traceback, holding the given words);
 * ``helpers.vspw_tree``: a tiny VSPW_480p tree in the release's exact layout (imported as a module).
 """
