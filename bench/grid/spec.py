@@ -53,6 +53,7 @@ from bench.config import (
 from bench.grid import manifest as manifest_file
 from bench.models import registry
 from bench.models.registry import RegistryError
+from bench.run.arguments import model_plugins
 from bench.run.identity import RunIdentity
 from bench.run.rundir import RunDir
 
@@ -327,7 +328,10 @@ def build_grid(
     except ConfigError as err:
         raise _fail(spec.path, str(err)) from None
     if recorded:
-        registry.record_arguments(manifest_file.recorded_signatures(manifest_path(sweep_dir)))
+        manifest = manifest_path(sweep_dir)
+        registry.record_arguments(
+            manifest_file.recorded_signatures(manifest), manifest_file.recorded_signatures(manifest, "plugins")
+        )
     runs = _expand(spec, overrides, launch)
     return Grid(spec, tuple(runs), launch_cfg, sweep_dir, tuple(str(o) for o in overrides))
 
@@ -336,6 +340,16 @@ def model_signatures(grid: Grid) -> dict[str, list[str]]:
     """The argument names each model of ``grid`` accepts (its plugins are importable: the grid was built)."""
     names = sorted({run.config.model.name for run in grid.runs})
     return {name: registry.accepted_arguments(registry.get_factory(name)) for name in names}
+
+
+def model_plugins_of(grid: Grid) -> dict[str, list[str]]:
+    """The plugins each plugin model of ``grid`` depends on (``bench.run.arguments.model_plugins``)."""
+    found: dict[str, list[str]] = {}
+    for run in grid.runs:
+        plugins = model_plugins(run.config)
+        if plugins:
+            found.setdefault(run.config.model.name, list(plugins))
+    return found
 
 
 def _format_value(value: Any) -> str:

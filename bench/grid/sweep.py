@@ -25,7 +25,7 @@ from typing import Any
 from bench.atomic import ensure_writable
 from bench.constants import EXIT_BUSY
 from bench.grid import local, manifest, slurm
-from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
+from bench.grid.spec import Grid, SweepError, build_grid, model_plugins_of, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
 from bench.run.liveness import slurm_reachable
 from bench.run.rundir import RunDir
@@ -82,7 +82,15 @@ def _prepare(grid: Grid, todo: list[Any]) -> None:
     and record the models' argument names, so `bench status` names these runs even where a plugin is not
     importable."""
     _check_writable(grid, todo)
-    manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
+    manifest.append(
+        grid.manifest,
+        {
+            "event": "signatures",
+            "models": model_signatures(grid),
+            "plugins": model_plugins_of(grid),
+            "time": time.time(),
+        },
+    )
 
 
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:

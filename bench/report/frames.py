@@ -30,7 +30,10 @@ from bench.run.arguments import dotted_model_keys
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
-IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
+# plugins: the model name tells a plugin's rows apart; a built-in model's runs do not depend on the list
+IGNORED_KEY_PREFIXES: tuple[str, ...] = (
+    "name", "launch.", "device", "output_root", "run_dir", "checkpoint", "plugins"
+)  # fmt: skip
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:

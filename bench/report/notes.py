@@ -136,6 +136,12 @@ def runs_notes(source: TableSource) -> list[str]:
             f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
             f"({'; '.join(source.duplicates)})."
         )
+    if source.unchecked:
+        notes.append(
+            f"code not checked for {len(source.unchecked)} run(s) whose plugin is not importable here (its "
+            f"records are used as they are; report where the plugin is installed to check them): "
+            f"{'; '.join(source.unchecked)}."
+        )
     if source.hint:
         notes.append(source.hint + ".")
     return notes

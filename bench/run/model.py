@@ -39,7 +39,8 @@ def model_builder(cfg: Config, arguments: dict[str, Any] | None = None) -> Calla
     from the dataset catalog and the factory's arguments (``arguments``: the ones already computed for the run,
     ``RunIdentity.model_args``). Plugins are imported here; the model is built (and pretrained weights looked
     for) only when it is called."""
-    registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
+    if not registry.is_builtin(cfg.model.name):  # a built-in model never depends on a plugin
+        registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
     args = model_arguments(cfg) if arguments is None else arguments
     return functools.partial(registry.create, cfg.model.name, dataset_info(cfg.data).num_classes, args)
 

@@ -78,6 +78,7 @@ class Reuse:
     problem: str = ""
     mismatch: bool = False
     stale: tuple[str, ...] = ()  # what code changed since the record was made (``fingerprint.code_changes``)
+    unchecked: tuple[str, ...] = ()  # plugins of a done record whose code cannot be found here (not checked)
 
     @property
     def done(self) -> bool:

@@ -102,7 +102,7 @@ class RunStamp:
             to_dict(cfg),
             ident.config_hash,
             tuple(dataset_info(cfg.data).class_names),
-            code_fingerprint(cfg.plugins),
+            code_fingerprint(ident.plugins),
         )
 
 

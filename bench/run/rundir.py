@@ -28,9 +28,10 @@ from bench.config import Config, ConfigError, check_inside, check_safe_name, loa
 from bench.engine import train_log
 from bench.engine.job import TrainPaths
 from bench.run import claims
-from bench.run.fingerprint import code_changes, code_fingerprint
+from bench.run.fingerprint import code_changes, code_fingerprint, unchecked_plugins
 from bench.run.identity import RunIdentity, differences
 from bench.run.liveness import current_job_id
+from bench.run.moved import moved_run
 from bench.run.reads import (
     RecordRead,
     RecordState,
@@ -300,7 +301,7 @@ class RunDir:
         finished record only if the same code made it. Never raises for what it finds (see ``Reuse``)."""
         ident = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
         if not self.path.exists():
-            moved = "" if ident.config.run_dir else self._moved_run(ident)
+            moved = "" if ident.config.run_dir else moved_run(self.path, ident, RunDir.sibling_config)
             return Reuse(RecordRead(RecordState.MISSING), moved, mismatch=bool(moved))
         read = self.read_record()
         if read.state is RecordState.CORRUPT:
@@ -314,9 +315,11 @@ class RunDir:
             if diffs:
                 return Reuse(read, mismatch_text(self.path, name, diffs), mismatch=True)
         if read.done and read.record is not None:
-            changes = code_changes(read.record.get("code"), code_fingerprint(ident.config.plugins))
+            code = code_fingerprint(ident.plugins)
+            changes = code_changes(read.record.get("code"), code)
             if changes:
                 return Reuse(read, stale_text(self.record_file, STALE_MARK, changes), stale=tuple(changes))
+            return Reuse(read, unchecked=tuple(unchecked_plugins(code)))
         return Reuse(read)
 
     def check_reuse(self, run: Config | RunIdentity) -> RecordRead:
@@ -326,26 +329,16 @@ class RunDir:
         reuse.raise_problem()
         return reuse.read
 
-    def _moved_run(self, ident: RunIdentity) -> str:
-        """Why not to train: a sibling folder holds this very run under an id of an older scheme ("" if none)."""
-        parent = self.path.parent
-        if not parent.is_dir():
-            return ""
-        for sibling in sorted(parent.glob(f"{ident.config.model.name}-*")):
-            if sibling == self.path or not sibling.is_dir():
-                continue
-            other = RunDir(sibling)
-            try:
-                stored = other._stored_yaml()
-            except RunDirError:
-                stored = None
-            stored = stored or (other.read_record().record or {}).get("config")
-            if isinstance(stored, dict) and not differences(stored, ident):
-                return (
-                    f"this run already exists as {sibling} (an older run id); rename it so it is reused instead "
-                    f"of trained again: mv {sibling} {self.path}"
-                )
-        return ""
+    @staticmethod
+    def sibling_config(path: Path) -> dict[str, Any] | None:
+        """The stored config of the run folder ``path``: its ``config.yaml``, else its record's (None if neither)."""
+        other = RunDir(path)
+        try:
+            stored = other._stored_yaml()
+        except RunDirError:
+            stored = None
+        stored = stored or (other.read_record().record or {}).get("config")
+        return stored if isinstance(stored, dict) else None
 
     # ----------------------------------------------------------------------------------------------
     # claims (bench.run.claims)

@@ -18,6 +18,7 @@ import yaml
 from bench.config import to_dict
 from bench.grid.spec import build_grid
 from bench.run.fingerprint import code_fingerprint
+from bench.run.identity import RunIdentity
 from bench.run.rundir import RunDir
 
 REPORT_BASE = {"name": "tiny", "model": {"name": "tmanet", "backbone": "resnet18"}, "data": {"dataset": "synthetic"}}
@@ -144,7 +145,7 @@ def fabricate_records(
             run.seed,
             per_image,
             miou,
-            plugins=run.config.plugins,
+            plugins=RunIdentity.of(run.config).plugins,  # what a run stores: its model's plugins only
             name=run.run_id,
             model=run.config.model.name,
             dataset=run.config.data.dataset,
