@@ -185,6 +185,7 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from bench.config import ConfigError, load_config
     from bench.models.registry import describe, list_models, load_plugins
+    from bench.run import arguments  # noqa: F401 - checks each plugin factory as it registers (shadowed fields)
 
     others = [o for o in args.overrides if o.partition("=")[0].strip() != "plugins"]
     if others:

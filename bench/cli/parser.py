@@ -85,7 +85,8 @@ def _run_commands(add: Adder) -> None:
         "--save-preds",
         metavar="DIR",
         default=None,
-        help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server)",
+        help="write prediction PNGs to DIR: palette colours and class indices (Cityscapes also labelIds for its "
+        "test server)",
     )
 
 
@@ -233,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Subcommands whose dotted overrides may come after options (`bench sweep SPEC --launcher local train.iters=5`).
-MIXED_OVERRIDES = ("sweep", "status", "report")
+# Subcommands whose dotted overrides may come after options (`bench sweep SPEC --launcher local train.iters=5`,
+# `bench eval RUN --save-preds DIR eval.max_images=8`): every command that takes overrides.
+MIXED_OVERRIDES = ("sweep", "status", "report", "eval", "train", "config", "latency", "preview")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ _MODELS: dict[str, ModelFactory] = {}
 # model name -> the argument names its factory accepts, as a sweep recorded them (``recorded_arguments``)
 _RECORDED: dict[str, list[str]] = {}
 _RECORDED_PLUGINS: dict[str, list[str]] = {}  # model name -> the plugins it depends on, as a sweep recorded them
+_CHECKS: list[Callable[[str, ModelFactory], None]] = []  # add_registration_check
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = (
@@ -71,10 +73,20 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
             raise RegistryError(
                 f"model name {name!r} is already registered by {existing.__module__}.{existing.__qualname__}"
             )
+        for check in _CHECKS:
+            check(name, factory)
         _MODELS[name] = factory
         return factory
 
     return decorator
+
+
+def add_registration_check(check: Callable[[str, ModelFactory], None]) -> None:
+    """Run ``check(name, factory)`` on every factory registered from now on; it raises ``RegistryError`` for a
+    factory that cannot be used (``bench.run.arguments`` adds the check that a factory default does not shadow a
+    config field, which the registry cannot see: it knows no config)."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
 
 
 def load_builtin_models() -> None:
@@ -88,6 +100,9 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
+        except RegistryError:  # its registration was refused: the message says why and what to change
+            sys.modules.pop(module, None)  # a fixed plugin is imported afresh
+            raise
         except ImportError as err:
             raise RegistryError(
                 f"plugin module {module!r} could not be imported ({err}); it must be importable "

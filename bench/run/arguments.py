@@ -70,6 +70,15 @@ def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_def
             )
 
 
+def _check_registered(name: str, factory: registry.ModelFactory) -> None:
+    """The shadowing check at registration (``registry.add_registration_check``): a plugin with a clashing
+    default fails when it is imported (``bench models plugins=[...]`` too), not first at ``bench train``."""
+    _check_shadowing(factory, name, flatten_model_config(ModelConfig()))
+
+
+registry.add_registration_check(_check_registered)
+
+
 def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) -> dict[str, Any]:
     """The keyword arguments ``factory`` receives for ``model_cfg`` (module docstring)."""
     _check_shadowing(factory, model_cfg.name, flatten_model_config(ModelConfig()))
