@@ -127,6 +127,12 @@ def latency_table(result: dict[str, Any]) -> str:
         for key in ("device", "threads", "frames", "weights", "modes_note")
         if result.get(key) not in (None, "")
     ]
+    source = result.get("input") or {}
+    if source.get("frames") == "random":
+        height, width = source.get("size", ["?", "?"])
+        notes.append(f"input: random {height}x{width} frames ({source.get('why', '')})")
+    elif source.get("frames") == "dataset":
+        notes.append(f"input: the {result.get('dataset')} {source.get('split')} clips")
     return "\n".join([table, *notes])
 
 

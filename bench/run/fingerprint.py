@@ -72,6 +72,7 @@ NOT_COMPUTING_RUN: tuple[str, ...] = (
     "bench/engine/signals.py",
     "bench/evaluation/__init__.py",
     "bench/evaluation/latency.py",
+    "bench/evaluation/latency_input.py",
     "bench/evaluation/latency_stats.py",
     "bench/evaluation/flops.py",
     "bench/evaluation/measure.py",

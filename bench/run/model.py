@@ -5,6 +5,7 @@
     make = model_builder(cfg, ident.model_args)               # the same, built when called (by the engine)
     model_arguments(cfg)                                      # the keyword arguments the factory receives
     model, cfg, meta = load_run_model("results/runs/<id>")    # the run's config, its checkpoint's weights
+    build_model(without_initial_weights(cfg))                 # random init: no pretrained weights file needed
     meta["iteration"], meta["classes"], meta["checkpoint"]
 
 ``build_model`` never opens a dataset: the class count comes from ``bench.data.catalog.dataset_info``.
@@ -23,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from bench.config import Config, from_dict
+from bench.config import Config, from_dict, to_dict
 from bench.data.catalog import dataset_info
 from bench.engine.checkpoint import CheckpointError, load_checkpoint, load_state_into, model_state_from
 from bench.models import registry
@@ -50,6 +51,17 @@ def build_model(cfg: Config, arguments: dict[str, Any] | None = None) -> nn.Modu
     return model_builder(cfg, arguments)()
 
 
+def without_initial_weights(cfg: Config) -> Config:
+    """A copy of ``cfg`` whose model starts from a random init: no ImageNet backbone, no RAFT weights file (nor
+    accel's ``model.options.update_pretrained_path``). For a model whose weights come from a checkpoint next, or
+    whose weights do not matter (latency): nothing then asks for a weights file."""
+    values = to_dict(cfg)
+    values["model"].update(pretrained=False, pretrained_path="")
+    values["model"]["flow"]["weights"] = ""
+    values["model"]["options"] = {k: v for k, v in values["model"]["options"].items() if k != "update_pretrained_path"}
+    return from_dict(Config, values)
+
+
 def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Module, Config, dict[str, Any]]:
     """(model with the trained weights, the run's ``Config``, checkpoint metadata).
 
@@ -69,7 +81,7 @@ def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Modul
             f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
             f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on"
         )
-    model = build_model(cfg)
+    model = build_model(without_initial_weights(cfg))  # every weight comes from the checkpoint (strict)
     load_state_into(model, weights, path)
     meta = {key: value for key, value in state.items() if key not in TRAINING_STATE_KEYS}
     meta["checkpoint"] = path

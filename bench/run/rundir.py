@@ -156,6 +156,11 @@ class RunDir:
         return self.path / WANDB
 
     @property
+    def latency_file(self) -> Path:
+        """Where ``bench latency`` keeps its last measurement (``write_latency``)."""
+        return self.path / LATENCY
+
+    @property
     def curves_file(self) -> Path:
         return self.path / CURVES
 
@@ -186,7 +191,7 @@ class RunDir:
 
     def write_latency(self, result: dict[str, Any]) -> Path:
         """``latency.json``: the last ``bench latency`` measurement of this run (atomic)."""
-        return write_json_atomic(self.path / LATENCY, result)
+        return write_json_atomic(self.latency_file, result)
 
     def read_log(self) -> train_log.LogRead:
         """The run's ``log.jsonl`` (``FileNotFoundError`` when there is none)."""
