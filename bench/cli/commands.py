@@ -80,6 +80,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         take_over=args.take_over,
         stale=_stale_policy(args),
+        check_only=args.check,
+        preflight=not args.no_check,
     )
     if args.dry_run:
         print("dry run: nothing was submitted or started")

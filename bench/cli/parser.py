@@ -96,7 +96,16 @@ def _grid_commands(add: Adder) -> None:
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="dotted overrides applied to every run")
     p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="overrides the spec's launcher")
-    p.add_argument("--dry-run", action="store_true", help="print the run table and submit nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the run table and what is missing on disk; submit nothing"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check every data folder, split list, weights file and device the runs need (the preflight every "
+        "launch makes), print each, launch nothing",
+    )
+    p.add_argument("--no-check", action="store_true", help="launch without the preflight (data, weights, devices)")
     p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
     p.add_argument(
         "--take-over",

@@ -57,6 +57,7 @@ class LocalResult:
     wall_time_s: float
     log: Path
     last_line: str
+    user_error: tuple[str, str] | None = None  # (class, message) of a user error (BenchError) it failed with
 
 
 @dataclass
@@ -115,10 +116,17 @@ def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_
     return _Active(run, proc, log, time.time())
 
 
+def _user_error(run_dir: Path) -> tuple[str, str] | None:
+    """(class, message) of the user error (``BenchError``) the run's ``error.json`` records, else None."""
+    err = RunDir(run_dir).read_error() or {}
+    return (str(err.get("error")), str(err.get("message"))) if err.get("user_error") else None
+
+
 def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
     active.log.close()
     log_path = Path(active.log.name)
     last = "" if code == 0 else _last_error_line(active.run.run_dir, log_path)
+    user_error = None if code in (0, EXIT_BUSY) else _user_error(active.run.run_dir)
     manifest_file.append(
         manifest,
         {
@@ -130,7 +138,19 @@ def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
             "time": time.time(),
         },
     )
-    return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last)
+    return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last, user_error)
+
+
+STOP_AFTER_SAME_ERROR = 2  # the first runs that failed alike: the next ones would fail the same way
+
+
+def same_user_error(results: Sequence[LocalResult]) -> str:
+    """The last line of the user error every run so far failed with, when at least ``STOP_AFTER_SAME_ERROR``
+    ended and all alike (bad input or files: a missing dataset, a malformed file...); "" otherwise."""
+    errors = {r.user_error for r in results}
+    if len(results) < STOP_AFTER_SAME_ERROR or len(errors) != 1 or None in errors:
+        return ""
+    return results[-1].last_line
 
 
 def _end_line(result: LocalResult) -> str:
@@ -158,6 +178,17 @@ def _stop_all(active: dict[str, _Active]) -> None:
         item.log.close()
 
 
+def _stop_if_alike(results: list[LocalResult], queue: list[Run], say: Any) -> None:
+    """Empty ``queue`` (and say so) when the runs so far all failed with the same user error."""
+    alike = same_user_error(results) if queue else ""
+    if alike:
+        say(
+            f"stopping: the first {len(results)} runs all failed with the same error ({alike}); the other "
+            f"{len(queue)} run{'s' * (len(queue) != 1)} are not started (fix it, then sweep again)"
+        )
+        queue.clear()
+
+
 def run_local(
     runs: Sequence[Run],
     max_parallel: int,
@@ -166,7 +197,9 @@ def run_local(
     echo: bool = True,
     take_over: bool = False,
 ) -> list[LocalResult]:
-    """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others.
+    """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others,
+    except that when the first runs all fail with the same user error (``same_user_error``) no further run is
+    started (those running finish).
 
     Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
     ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
@@ -186,6 +219,7 @@ def run_local(
         results.append(result)
         say(_end_line(result))
         bar.update(1)
+        _stop_if_alike(results, queue, say)
 
     try:
         while queue or active:

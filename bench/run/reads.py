@@ -24,6 +24,7 @@ import yaml
 
 from bench.atomic import read_json
 from bench.config import ConfigError
+from bench.errors import BenchError, shorten
 
 SHOWN_DIFFERENCES = 3
 
@@ -124,12 +125,14 @@ def read_config_dict(path: Path) -> dict[str, Any] | None:
 def error_payload(err: BaseException, job_id: str | None) -> dict[str, Any]:
     """What ``error.json`` holds: exception type, message, the traceback and its last line, where and when."""
     lines = traceback.format_exception(type(err), err, err.__traceback__)
-    # the traceback's last entry ("ValueError: message"), on one line even when the message has several
-    last = " ".join("".join(traceback.format_exception_only(type(err), err)).split())
+    # the traceback's last entry ("ValueError: message"), on one line even when the message has several; a long
+    # one keeps its end (a dataset error ends with what to download and from where)
+    last = shorten("".join(traceback.format_exception_only(type(err), err)), 400)
     return {
         "error": type(err).__name__,
+        "user_error": isinstance(err, BenchError),  # bad input or files, the same for every run that reads them
         "message": str(err),
-        "last_line": last if len(last) <= 400 else last[:397] + "...",
+        "last_line": last,
         "traceback": "".join(lines),
         "host": socket.gethostname(),
         "pid": os.getpid(),
