@@ -52,7 +52,7 @@ SORT_COLUMNS: dict[str, str] = {
 TABLE_FIGURES: tuple[str, ...] = ("{t}_miou_vs_memory_length", "{t}_bars", "qualitative_{t}")
 
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1400px;
        padding: 0 1rem; color: #1d1d1f; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: .85rem; }
@@ -60,7 +60,8 @@ th, td { border-bottom: 1px solid #d0d4da; padding: .3rem .45rem; text-align: ri
 th { background: #eef1f5; position: sticky; top: 0; }
 th.sortable { cursor: pointer; user-select: none; } th.sortable:hover { background: #dde3ea; }
 th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
-td.key, th.key { text-align: left; } td.runs { white-space: normal; }
+td.key, th.key { text-align: left; } td.runs { white-space: normal; } td.runs a { white-space: nowrap; }
+details.runs summary { cursor: pointer; color: #3b73b9; white-space: nowrap; } details.runs a { display: block; }
 .scroll { overflow-x: auto; } tr.ref td { background: #f4f6f9; } tr.best td { background: #e5f5e8; }
 tr.oracle td { font-style: italic; }
 .reading { border-left: 4px solid #3b73b9; background: #f3f7fc; padding: .6rem 1rem; }
@@ -142,6 +143,14 @@ def _sort_value(frame_value: Any, text: str) -> str:
     return text
 
 
+def _runs_cell(run_ids: list[str]) -> str:
+    """The runs of a summary row: "3 runs", unfolding to one link per run id (an id never breaks across lines;
+    the table stays readable at 1400 px however many seeds a row has)."""
+    links = "".join(f'<a href="#{_anchor("run", r)}">{_e(r)}</a>' for r in run_ids)
+    count = f"{len(run_ids)} run{'s' * (len(run_ids) != 1)}"
+    return f'<details class="runs"><summary>{count}</summary>{links}</details>'
+
+
 def table_html(table: Table) -> str:
     """The sortable summary table: the cells of ``display_frame`` plus a column of run links."""
     shown = display_frame(table)
@@ -165,8 +174,7 @@ def table_html(table: Table) -> str:
                 number = 0.0  # the reference row differs from itself by 0
             cls = ' class="key"' if column in keys else ""
             cells.append(f'<td{cls} data-v="{_e(_sort_value(number, text))}">{_e(text)}</td>')
-        runs = " ".join(f'<a href="#{_anchor("run", r)}">{_e(r)}</a>' for r in str(frame.loc[i, "run_ids"]).split())
-        cells.append(f'<td class="key runs">{runs}</td>')
+        cells.append(f'<td class="key runs">{_runs_cell(str(frame.loc[i, "run_ids"]).split())}</td>')
         best = table.best is not None and table.best.found and table.best.index == i
         cls = (
             ' class="best"'

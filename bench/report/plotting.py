@@ -75,6 +75,7 @@ CI_METHODS = {
     "t over seeds": "mean ± t·s/√n over seeds",
     "images, n = 1": "one run: bootstrap over images",
     "none": "none (n = 1, no per-image counts)",
+    "identical runs: no CI": "none (every seed gave the same mIoU)",
 }
 ORACLE_MARK = " (oracle: {})"
 

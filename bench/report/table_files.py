@@ -13,14 +13,15 @@ import pandas as pd
 
 from bench.report.sources import ReportError
 from bench.report.table_model import (
+    CONSTANT_MARK,
     MISSING,
-    ORACLE_LABEL,
     UNSTABLE_MARK,
     Table,
     fmt,
     fmt_ci,
     fmt_p,
     key_text,
+    row_marks,
 )
 
 
@@ -29,7 +30,7 @@ def display_frame(table: Table) -> pd.DataFrame:
     frame = table.frame
     shown = pd.DataFrame({k: frame[k].map(key_text) for k in table.key_columns})
     factor = table.factor_label
-    shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
+    shown[factor] = [f"{v}{row_marks(row)}" for v, (_, row) in zip(shown[factor], frame.iterrows())]
     shown["mIoU (%)"] = frame["miou_mean"].map(fmt)
     shown["std"] = frame["miou_std"].map(fmt)
     shown["n"] = frame["n"].astype(int).astype(str)
@@ -41,8 +42,11 @@ def display_frame(table: Table) -> pd.DataFrame:
         fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"], frame["delta_ref_high"])
     ]
     shown["p"] = frame["p_ref"].map(fmt_p)
-    shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(fmt)
-    shown["ETC TC (%)"] = frame["etc_tc_mean"].map(fmt)
+    constant = frame["constant_runs"] > 0 if "constant_runs" in frame else [False] * len(frame)
+    for column, source in (("pixel agreement (%)", "pixel_agreement_mean"), ("ETC TC (%)", "etc_tc_mean")):
+        shown[column] = [
+            fmt(v) + (CONSTANT_MARK if flag and not math.isnan(v) else "") for v, flag in zip(frame[source], constant)
+        ]
     unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
     shown["latency ms"] = [
         UNSTABLE_MARK + fmt(v) if flag and not math.isnan(v) else fmt(v)
