@@ -63,7 +63,7 @@ from bench.evaluation.flops import FLOP_CONVENTION, count_parameters, flop_stats
 from bench.evaluation.inference import needs_flow_input
 from bench.evaluation.latency_input import latency_frames, stream_frames  # noqa: F401 - stream_frames re-exported
 from bench.evaluation.latency_stats import UNSTABLE_SPREAD, frame_type_stats, summarise_passes, summarise_times
-from bench.evaluation.measure import PeakMemory, cpu_model, cuda_sync
+from bench.evaluation.measure import PeakMemory, cpu_details, cpu_model, cuda_sync
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 from bench.progress import Progress
 
@@ -266,6 +266,7 @@ def _latency_result(
         "schema": LATENCY_SCHEMA,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "cpu": cpu_details(),
         "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
         "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
         "memory_length": int(model.memory_length),
