@@ -3,7 +3,7 @@
 #   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores)
 #   make demo-sota - make demo plus the comparison table's synthetic twin (ablations/synthetic_sota.yaml; ~6 min more, 23 min in all)
 #   make demo-all  - make demo-sota plus the optical-flow family's keyframe and flow-source grids (~15 min more, 39 min)
-#   make gpu-check - CUDA tests + attention / latency / training-step measurements on one GPU (<= 6 min) ->
+#   make gpu-check - CUDA tests + attention / latency / FPS-protocol / training-step measurements on one GPU (<= 8 min) ->
 #                 gpu-check/report.md and report.json (a CPU smoke run at tiny sizes without CUDA)
 
 VENV ?= .venv
@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
 STAMP := $(VENV)/.installed-stamp
 DEMO_SPECS := ablations/synthetic_methods.yaml ablations/synthetic_memory_length.yaml ablations/synthetic_control.yaml ablations/synthetic_aggregation.yaml ablations/synthetic_encoding.yaml
-SOTA_SPECS := $(DEMO_SPECS) ablations/synthetic_sota.yaml
+SOTA_SPECS := $(DEMO_SPECS) ablations/synthetic_sota.yaml ablations/synthetic_transformers.yaml
 ALL_SPECS := $(SOTA_SPECS) ablations/synthetic_keyframe.yaml ablations/synthetic_flow_source.yaml
 
 .PHONY: setup test test-fast demo demo-sota demo-all report gpu-check clean

@@ -23,7 +23,9 @@ from bench.models.segmenter import Features, SegmenterBase
 
 
 class PerFrameSegmenter(SegmenterBase):
-    """Single-frame segmenter; ``memory_length = 0``."""
+    """Single-frame segmenter; ``memory_length = 0``. Runs on a pyramid too (``model.feature_level``)."""
+
+    PYRAMID_READY = True
 
     def __init__(self, num_classes: int, head: HeadParams) -> None:
         super().__init__(num_classes, 0, head.value_channels, head)

@@ -26,8 +26,12 @@ def test_smoke_run_writes_every_part_to_the_report(tmp_path: Path, monkeypatch: 
         "cuda_tests": "skipped",
         "attention": "done",
         "latency": "done",
+        "fps": "done",
         "train_step": "done",
     }
+    fps_rows = {(r["model"], r["mode"]) for r in parts["fps"]["rows"]}
+    assert {("cffm MiT-B1", "streaming"), ("cffm MiT-B1", "recompute"), ("segformer MiT-B1", "streaming")} <= fps_rows
+    assert all(r["size"] == "32x32" and r["gmacs"] > 0 and r["params_m"] > 0 for r in parts["fps"]["rows"])
     assert parts["environment"]["rows"][0]["torch"]
     assert {(r["impl"], r["dtype"]) for r in parts["attention"]["rows"]} == {
         ("sdpa", "float32"),

@@ -27,11 +27,14 @@ from bench.run.rundir import RunDir
 SETTINGS = {"data.synthetic.val_clips": 3, "model.flow.iters": 1}
 LATENCY_TINY = as_overrides({**TINY, **SETTINGS})
 tiny_config = tiny_builder(SETTINGS, "output_root")
+# models that read a feature pyramid (s4..s32) run on the tiny Mix Transformer instead of the dilated resnet18
+PYRAMID_TINY = {"segformer": ["model.backbone=mit_tiny", "model.decoder_channels=16"]}
+PYRAMID_TINY["cffm"] = [*PYRAMID_TINY["segformer"], "model.cffm_depth=1"]
 
 
 @pytest.mark.parametrize("name", [m for m in list_models() if not m.startswith("test_")])  # not test doubles
 def test_latency_runs_for_every_registered_model_and_modes_agree(tmp_path: Path, name: str) -> None:
-    cfg = tiny_config(tmp_path, f"model.name={name}", "model.memory_length=1")
+    cfg = tiny_config(tmp_path, f"model.name={name}", "model.memory_length=1", *PYRAMID_TINY.get(name, []))
     result = latency_command(cfg, frames=2, warmup=1, threads=1, repeats=2)
     modes = result["modes"]
     if result["memory_length"] == 0:

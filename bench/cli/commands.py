@@ -110,6 +110,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         write_record=not args.no_record,
         repeats=args.repeats,
         overwrite=args.overwrite,
+        size=args.size,
     )
     print(json.dumps(result, indent=2) if args.json else latency_table(result))
     return 0

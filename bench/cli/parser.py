@@ -143,6 +143,14 @@ def _latency_command(add: Adder) -> None:
         "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="the field's FPS protocol (docs/fps.md): random frames of this size, fp32, instead of validation clips "
+        "(VSPW 480 853, Cityscapes 1024 2048)",
+    )
 
 
 def _report_commands(add: Adder) -> None:

@@ -168,6 +168,15 @@ class ModelConfig(Checked, prefix="model."):
         metadata={"help": "accel: the light per-frame backbone of the update branch (a timm ResNet)"},
     )
     options: dict = field(default_factory=dict, metadata={"help": "extra keyword arguments for a plugin model"})
+    # feature pyramids (bench/models/pyramid.py): MiT, Swin and other timm pyramids, SegFormer and CFFM heads
+    feature_level: str = described(
+        "", "backbone level the head reads: layer4 / s8 / s32 ...; '' = the deepest (layer4, or s32 of a pyramid)"
+    )
+    aux_feature_level: str = described("", "backbone level of the aux head; '' = the one before the deepest")
+    decoder_channels: int = bounded(
+        256, 1, help="segformer / cffm: width of the all-MLP decoder (official MiT-B0/B1 and CFFM 256, B2-B5 768)"
+    )
+    cffm_depth: int = bounded(2, 1, 8, "cffm: coarse-to-fine transformer blocks (official B0 1, B1/B2 2, B5 4)")
 
 
 @dataclass
@@ -189,6 +198,22 @@ class TrainConfig(Checked, prefix="train."):
         "all_pixels", ("all_pixels", "valid_pixels"), "cross-entropy mean over all pixels (mmseg) or non-ignored ones"
     )
     grad_clip: float = bounded(0.0, 0.0, help="max gradient norm; 0 = off")
+    # the optimiser of the SegFormer / CFFM line (VSS-CFFM local_configs/cffm/*/cffm.*.480x480.vspw2.160k.py)
+    optimizer: str = choice(
+        "sgd",
+        ("sgd", "adamw"),
+        "sgd (momentum, weight_decay: TMANet) or adamw (adamw_beta1/2, weight_decay: SegFormer, CFFM)",
+    )
+    adamw_beta1: float = bounded(0.9, 0.0, 1.0, "adamw: first-moment decay (beta1)")
+    adamw_beta2: float = bounded(0.999, 0.0, 1.0, "adamw: second-moment decay (beta2)")
+    head_lr_mult: float = bounded(
+        1.0, 0.0, help="lr multiplier of every parameter outside model.backbone (mmseg custom_keys head; CFFM 10)"
+    )
+    norm_decay_mult: float = bounded(
+        1.0, 0.0, help="weight-decay multiplier of normalisation layers' parameters (SegFormer / CFFM: 0)"
+    )
+    warmup_iters: int = bounded(0, 0, help="linear warm-up iterations before the poly schedule (CFFM 1500)")
+    warmup_ratio: float = bounded(1e-6, 0.0, 1.0, "lr at iteration 0 of the warm-up, a fraction of the scheduled lr")
     tc_loss_weight: float = bounded(
         0.0,
         0.0,

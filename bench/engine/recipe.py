@@ -1,6 +1,5 @@
 """The training recipe shared by every model (docs/tmanet.md §3): schedule, loss, optimiser, mixed precision.
 
-    optimizer = build_optimizer(trainable, cfg.train)          # SGD, momentum, weight decay on every parameter
     lr = poly_lr(it, iters, base_lr, min_lr, power)            # mmcv poly with min_lr, per iteration
     loss = segmentation_loss(logits, label, "all_pixels")      # CE, ignore 255, mmseg averaging
     amp = MixedPrecision.create(cfg.train.amp, device)
@@ -8,15 +7,15 @@
         out = network(frames, flow)
     amp.backward_and_step(total_loss, optimizer, trainable, grad_clip)
 
-There is one mixed-precision path: ``autocast()`` is a ``torch.autocast`` that is disabled without AMP, and the
-scaler is a ``torch.amp.GradScaler`` that is disabled (scale = identity, ``step`` = ``optimizer.step()``) unless
+The optimiser, its parameter groups and the warm-up are ``bench.engine.optimizer``'s. There is one mixed-
+precision path: ``autocast()`` is a ``torch.autocast`` that is disabled without AMP, and the scaler is a
+``torch.amp.GradScaler`` that is disabled (scale = identity, ``step`` = ``optimizer.step()``) unless
 ``train.amp=fp16``, so a float32 step and an fp16 step run the same lines.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -61,18 +60,6 @@ def total_loss(out: dict[str, Tensor], label: Tensor, train_cfg: TrainConfig) ->
     loss = segmentation_loss(out["out"], label, train_cfg.loss_average)
     aux = segmentation_loss(out["aux"], label, train_cfg.loss_average) if "aux" in out else loss.new_zeros(())
     return loss + train_cfg.aux_weight * aux, loss, aux
-
-
-def build_optimizer(params: Iterable[nn.Parameter], train_cfg: TrainConfig) -> torch.optim.SGD:
-    """SGD with momentum and weight decay on every given parameter (no per-parameter groups, docs/tmanet.md §3)."""
-    return torch.optim.SGD(
-        list(params), lr=train_cfg.lr, momentum=train_cfg.momentum, weight_decay=train_cfg.weight_decay
-    )
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 @dataclass

@@ -62,7 +62,8 @@ from bench.engine.hooks import StepState, TrainHook
 from bench.engine.job import TrainJob, TrainResult
 from bench.engine.log_writer import TrainLog
 from bench.engine.loggers import logger_hooks
-from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.engine.optimizer import build_optimizer, scheduled_lr, set_lr
+from bench.engine.recipe import MixedPrecision, total_loss
 from bench.engine.signals import PreemptionSignals, TrainingInterrupted
 from bench.engine.state import Training
 from bench.engine.temporal_loss import build_temporal_loss, train_memory_length
@@ -125,7 +126,7 @@ def setup(job: TrainJob, env: DistEnv) -> Training:
         env,
         model,
         network,
-        build_optimizer(trainable, tcfg),
+        build_optimizer(model, tcfg),
         trainable,
         MixedPrecision.create(tcfg.amp, env.device),
         InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers),
@@ -176,10 +177,10 @@ def _check_training_state(state: Any, path: Path) -> None:
 
 
 def step(run: Training) -> StepState:
-    """One SGD step on the next batch; a NaN/inf loss (mean over ranks) raises ``NonFiniteLossError``."""
+    """One optimiser step on the next batch; a NaN/inf loss (mean over ranks) raises ``NonFiniteLossError``."""
     tcfg, device = run.train, run.env.device
     batch = next(run.batches)
-    lr = poly_lr(run.iteration, tcfg.iters, tcfg.lr, tcfg.min_lr, tcfg.poly_power)
+    lr = scheduled_lr(run.iteration, tcfg)
     set_lr(run.optimizer, lr)
     frames = batch["frames"].to(device, non_blocking=True)
     label = batch["label"].to(device, non_blocking=True)

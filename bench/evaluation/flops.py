@@ -56,10 +56,14 @@ def count_frame_flops(stream: StreamingSegmenter, frame: Tensor, flow: Tensor | 
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """All parameters, and those used at inference (without an ``aux_head``, as mmseg get_flops drops it)."""
+    """All parameters, and those used at inference: without the modules only training uses (a model's
+    ``training_only_modules()``, else its ``aux_head``), as mmseg get_flops drops the auxiliary head."""
+    if callable(getattr(model, "training_only_modules", None)):
+        unused = list(model.training_only_modules())
+    else:
+        unused = [model.aux_head] if hasattr(model, "aux_head") else []
     total = sum(p.numel() for p in model.parameters())
-    aux = sum(p.numel() for p in model.aux_head.parameters()) if hasattr(model, "aux_head") else 0
-    return {"params": total, "params_inference": total - aux}
+    return {"params": total, "params_inference": total - sum(p.numel() for m in unused for p in m.parameters())}
 
 
 def flop_stats(stream: StreamingSegmenter, last: tuple[Tensor, Tensor | None], device: torch.device) -> dict:

@@ -21,6 +21,7 @@ Usage::
     bb = Backbone("resnet18")                        # random init
     layer3, layer4 = bb(images)                      # (B, 256, H/8, W/8), (B, 512, H/8, W/8) for resnet18
     bb.aux_channels, bb.out_channels                 # 256, 512 (1024, 2048 for resnet50c, the default)
+    bb.features(images)                              # {"layer3": ..., "layer4": ...} (bench.models.pyramid's interface)
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ class Backbone(nn.Module):
             if pretrained_path:
                 self.load_report = self.load_weights(pretrained_path)
         self.aux_channels, self.out_channels = self.body.feature_info.channels()
+        # the feature-level interface shared with bench.models.pyramid (levels, strides, default levels)
+        self.levels = {"layer3": self.aux_channels, "layer4": self.out_channels}
+        self.strides = {"layer3": 8, "layer4": 8}
+        self.default_levels = ("layer4", "layer3")
 
     def load_weights(self, path: str | Path) -> dict[str, list[str]]:
         """Load a local state dict non-strictly; warn about missing keys; error if nothing matches."""
@@ -145,6 +150,12 @@ class Backbone(nn.Module):
                 stacklevel=2,
             )
         return report
+
+    def features(self, image: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) -> {"layer3": (B, aux_channels, h, w), "layer4": (B, out_channels, h, w)} (through
+        ``forward``, so its hooks run)."""
+        layer3, layer4 = self(image)
+        return {"layer3": layer3, "layer4": layer4}
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, H, W) -> layer3 (B, aux_channels, h, w), layer4 (B, out_channels, h, w), h = ceil(H/8)."""

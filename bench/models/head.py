@@ -36,6 +36,10 @@ class HeadParams:
     aux_channels: int = 256
     dropout: float = 0.1
     align_corners: bool = False
+    # the backbone levels the head reads (bench.models.pyramid); "" = the backbone's deepest level (layer4 of
+    # the dilated ResNets, s32 of a pyramid) and, for the aux head, the one before it (layer3, s16)
+    feature_level: str = ""
+    aux_feature_level: str = ""
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:

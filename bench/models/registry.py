@@ -51,6 +51,8 @@ BUILTIN_MODEL_MODULES: tuple[str, ...] = (
     "baselines.accel",
     "baselines.image_heads",
     "bench.models.local_tmanet",
+    "bench.models.segformer",
+    "bench.models.cffm",
 )
 
 

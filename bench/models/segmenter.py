@@ -12,6 +12,11 @@ OS-8 backbone runs once per frame slot (current first, then memory slots 0..T-1,
 current layer4, ``fuse`` (the model's own use of the past), a 3x3 ConvBNReLU bottleneck, Dropout2d -> 1x1
 classifier, bilinear upsampling to the input size; in training mode an FCN aux head on the current frame's
 layer3 adds ``"aux"`` (its loss weight, 0.4 officially, is the trainer's business).
+
+Backbones (``bench.models.pyramid.build_backbone``): the levels read are ``self.level`` (value encoder; "layer4"
+above) and ``self.aux_level`` (aux head; "layer3"), from ``HeadParams.feature_level`` / ``aux_feature_level``
+("" = the backbone's deepest level and the one before it). A subclass that reads them through these names sets
+``PYRAMID_READY = True`` and then also runs on a pyramid (MiT, Swin: e.g. TMANet reading ``s8`` or ``s32``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch import Tensor, nn
 from bench.models.backbone import Backbone
 from bench.models.head import HeadParams
 from bench.models.layers import Classifier, ConvBNReLU, FCNAuxHead, make_encoder, resize_to
+from bench.models.pyramid import FeatureLevelError, build_backbone, resolve_levels
 from bench.models.registry import RegistryError
 
 MAX_MEMORY_LENGTH = 8
@@ -36,6 +42,10 @@ class SegmenterBase(nn.Module):
     (B, C4, h, w) when built with ``encode_value=False`` (the per-frame image heads of ``baselines.image_heads``).
     """
 
+    # Whether the model reads its levels through ``self.level`` / ``self.aux_level`` (and so runs on a feature
+    # pyramid such as MiT); a subclass that reads "layer3"/"layer4" itself keeps False: dilated ResNets only.
+    PYRAMID_READY = False
+
     def __init__(
         self, num_classes: int, memory_length: int, fused_channels: int, head: HeadParams, encode_value: bool = True
     ) -> None:
@@ -44,21 +54,33 @@ class SegmenterBase(nn.Module):
         self.memory_length = memory_length
         self.head = head
         self.align_corners = head.align_corners
-        self.backbone = Backbone(head.backbone, pretrained=head.pretrained, pretrained_path=head.pretrained_path)
-        # image heads (PSPNet, FCN) read layer4 itself: ``value`` is then (B, C4, h, w)
+        self.backbone = build_backbone(head.backbone, pretrained=head.pretrained, pretrained_path=head.pretrained_path)
+        self.level, self.aux_level = self._levels(head)
+        self.in_channels = self.backbone.levels[self.level]
+        # image heads (PSPNet, FCN) read the level itself: ``value`` is then (B, C, h, w)
         self.query_value = (
-            make_encoder(self.backbone.out_channels, head.value_channels, head.encoding)
-            if encode_value
-            else nn.Identity()
+            make_encoder(self.in_channels, head.value_channels, head.encoding) if encode_value else nn.Identity()
         )
         self.bottleneck = ConvBNReLU(fused_channels, head.channels, 3)
         self.classifier = Classifier(head.channels, num_classes, head.dropout)
-        self.aux_head = FCNAuxHead(self.backbone.aux_channels, head.aux_channels, num_classes, head.dropout)
+        self.aux_head = FCNAuxHead(self.backbone.levels[self.aux_level], head.aux_channels, num_classes, head.dropout)
+
+    def _levels(self, head: HeadParams) -> tuple[str, str]:
+        """(main, aux) levels of ``self.backbone`` (``bench.models.pyramid.resolve_levels``)."""
+        name = type(self).__name__
+        if not self.PYRAMID_READY and not isinstance(self.backbone, Backbone):
+            raise FeatureLevelError(
+                f"{name} reads layer3/layer4 of the dilated ResNets only; backbone {head.backbone!r} is a feature "
+                f"pyramid (use a timm ResNet such as resnet50c, or a model that reads pyramids: tmanet, "
+                f"per_frame, local_tmanet, segformer, cffm)"
+            )
+        return resolve_levels(self.backbone, head.feature_level, head.aux_feature_level, name)
 
     def extract(self, image: Tensor) -> Features:
-        """Per-frame features: image (B, 3, H, W) -> {"layer3": (B, C3, h, w), "layer4": (B, C4, h, w)}."""
-        layer3, layer4 = self.backbone(image)
-        return {"layer3": layer3, "layer4": layer4}
+        """Per-frame features: image (B, 3, H, W) -> {aux level: (B, C3, h, w), main level: (B, C4, h, w)}, i.e.
+        {"layer3", "layer4"} on a dilated ResNet (the default levels)."""
+        feats = self.backbone.features(image)
+        return {self.aux_level: feats[self.aux_level], self.level: feats[self.level]}
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         raise NotImplementedError
@@ -75,7 +97,7 @@ class SegmenterBase(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} has memory_length={self.memory_length} but got {len(memory)} memory frames"
             )
-        value = self.query_value(current["layer4"])
+        value = self.query_value(current[self.level])
         logits = self.classifier(self.bottleneck(self.fuse(current, memory, flow, value)))
         return self.upsample(logits, current, image_size)
 
@@ -84,7 +106,7 @@ class SegmenterBase(nn.Module):
         size = (int(image_size[0]), int(image_size[1]))
         result = {"out": resize_to(logits, size, self.align_corners)}
         if self.training:
-            result["aux"] = resize_to(self.aux_head(current["layer3"]), size, self.align_corners)
+            result["aux"] = resize_to(self.aux_head(current[self.aux_level]), size, self.align_corners)
         return result
 
     def forward(self, frames: Tensor, flow: Tensor | None = None) -> dict[str, Tensor]:

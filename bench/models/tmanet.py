@@ -42,7 +42,11 @@ class TMANet(SegmenterBase):
     """Temporal Memory Attention Network. Shapes for memory_length T, image (H, W), h = H/8:
 
     query key (B, Ck, h, w), memory keys (B, T, Ck, h, w), memory values (B, T, Cv, h, w), read (B, Cv, h, w).
+    The read is on ``self.level`` (layer4 of a dilated ResNet; on a pyramid such as MiT the deepest level by
+    default, or the one ``model.feature_level`` names, e.g. ``s8``).
     """
+
+    PYRAMID_READY = True
 
     def __init__(
         self,
@@ -61,7 +65,7 @@ class TMANet(SegmenterBase):
         self.aggregation = aggregation
         self.attention = attention
         self.read = get_tma_read(attention)
-        in_channels, value_channels, encoding = self.backbone.out_channels, head.value_channels, head.encoding
+        in_channels, value_channels, encoding = self.in_channels, head.value_channels, head.encoding
         self.query_key = make_encoder(in_channels, key_channels, encoding)
         # SequenceConv: one independent encoder per memory slot (slot 0 = oldest frame)
         self.memory_keys = nn.ModuleList(
@@ -73,9 +77,9 @@ class TMANet(SegmenterBase):
 
     def fuse(self, current: Features, memory: list[Features], flow: Tensor | None, value: Tensor) -> Tensor:
         """Query value (B, Cv, h, w) + TMA read of the memory -> (B, 2Cv or Cv, h, w). ``flow`` is unused."""
-        query_key = self.query_key(current["layer4"])
-        keys = torch.stack([enc(m["layer4"]) for enc, m in zip(self.memory_keys, memory)], dim=1)
-        values = torch.stack([enc(m["layer4"]) for enc, m in zip(self.memory_values, memory)], dim=1)
+        query_key = self.query_key(current[self.level])
+        keys = torch.stack([enc(m[self.level]) for enc, m in zip(self.memory_keys, memory)], dim=1)
+        values = torch.stack([enc(m[self.level]) for enc, m in zip(self.memory_values, memory)], dim=1)
         read = self.read(query_key, keys, values)
         if self.aggregation == "concat":
             return torch.cat([value, read], dim=1)  # query value first, as the official head

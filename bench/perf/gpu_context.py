@@ -28,6 +28,20 @@ SMOKE_MODEL = [
     "model.flow.iters=1",
     "model.window_size=3",
 ]  # 3: a 4x4 smoke feature map
+# models that read a feature pyramid (s4..s32) run on MiT: MiT-B1 (the field's VSPW and Cityscapes rows, CFFM's
+# three references), in smoke mode the tiny MiT with a 16-channel decoder and one CFFM block
+PYRAMID_MODELS: dict[str, list[str]] = {
+    "segformer": ["model.backbone=mit_b1"],
+    "cffm": ["model.backbone=mit_b1", "model.memory_length=3"],
+}
+SMOKE_PYRAMID = ["model.backbone=mit_tiny", "model.decoder_channels=16", "model.cffm_depth=1"]
+
+
+def model_overrides(name: str, smoke: bool) -> list[str]:
+    """The overrides that make model ``name`` buildable here: its pyramid backbone where it needs one."""
+    if name not in PYRAMID_MODELS:
+        return []
+    return PYRAMID_MODELS[name] + (SMOKE_PYRAMID if smoke else [])
 
 
 @dataclass

@@ -32,7 +32,8 @@ from bench.evaluation.inference import needs_flow_input
 from bench.evaluation.latency import ModeMismatchError, measure_latency
 from bench.models.registry import list_models
 from bench.perf import attention_bench
-from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext
+from bench.perf.gpu_context import RECIPE, REPO, SMOKE_MODEL, PartContext, model_overrides
+from bench.perf.gpu_fps import fps
 from bench.perf.gpu_train import train_step
 from bench.run.model import build_model
 
@@ -218,6 +219,7 @@ def latency(ctx: PartContext) -> None:
             if ctx.out_of_budget(label):
                 return
             overrides = base + [f"model.name={name}"] + ([f"model.memory_length={t}"] if t is not None else [])
+            overrides += model_overrides(name, ctx.smoke)
             try:
                 torch.manual_seed(0)
                 model = build_model(load_config(RECIPE, overrides))
@@ -253,6 +255,7 @@ PARTS: dict[str, Callable[[PartContext], None]] = {
     "cuda_tests": cuda_tests,
     "attention": attention,
     "latency": latency,
+    "fps": fps,
     "train_step": train_step,
 }
 

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from bench.config import load_config
-from bench.engine.recipe import MixedPrecision, build_optimizer, poly_lr, set_lr, total_loss
+from bench.engine.optimizer import build_optimizer, scheduled_lr, set_lr
+from bench.engine.recipe import MixedPrecision, total_loss
 from bench.evaluation.measure import cuda_sync
 from bench.perf.gpu_context import RECIPE, SMOKE_MODEL, PartContext
 from bench.run.model import build_model
@@ -85,7 +86,7 @@ def _phase_step(
     lap()
     amp.scaler.scale(total).backward()
     lap()
-    set_lr(optimizer, poly_lr(iteration, cfg.train.iters, cfg.train.lr, cfg.train.min_lr, cfg.train.poly_power))
+    set_lr(optimizer, scheduled_lr(iteration, cfg.train))
     amp.scaler.step(optimizer)
     amp.scaler.update()
     optimizer.zero_grad(set_to_none=True)
@@ -96,8 +97,7 @@ def _phase_step(
 def _train_steps(ctx: PartContext, cfg: Any, batch: int, steps: int) -> list[dict[str, float]]:
     torch.manual_seed(0)
     model = build_model(cfg).to(ctx.device).train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer, amp = build_optimizer(trainable, cfg.train), MixedPrecision.create(cfg.train.amp, ctx.device)
+    optimizer, amp = build_optimizer(model, cfg.train), MixedPrecision.create(cfg.train.amp, ctx.device)
     times = []
     for i in range(steps):
         if i > 1 and ctx.out_of_budget(f"step {i + 1} of {steps}"):

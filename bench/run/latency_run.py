@@ -4,6 +4,7 @@ store the result with the run.
     bench latency configs/synthetic_tmanet.yaml                         # both modes, result -> record.json
     bench latency configs/synthetic_tmanet.yaml --frames 50 --threads 4 --modes streaming --no-record
     bench latency configs/synthetic_tmanet.yaml --repeats 9 --overwrite # replace the record's latency
+    bench latency CONFIG --size 480 853 --no-record                      # the field's FPS protocol (docs/fps.md)
 
     from bench.run.latency_run import latency_command, measure_missing_latency
     result = latency_command(cfg, frames=30)          # <run dir>/latency.json, merged into record.json
@@ -14,7 +15,8 @@ that has a latency already keeps it unless ``--overwrite`` (said on stderr at th
 and the measurement is still made, written to ``latency.json`` and printed. Nothing a latency does not depend on
 is required: without a checkpoint the model is a random init built without pretrained weights (no ImageNet or RAFT
 file needed), and without the dataset the frames are random frames of the evaluation size (``input`` in the
-result says which; ``bench.evaluation.latency_input``).
+result says which; ``bench.evaluation.latency_input``). With ``size`` (H, W) the field's FPS protocol
+(``bench.evaluation.fps``: random frames of that size, fp32) needs no dataset either.
 
 The measurement itself (protocol, statistics) is ``bench.evaluation.latency``; the weights come from
 ``bench.run.model.load_run_model``; the files are written through ``bench.run.rundir.RunDir``.
@@ -31,6 +33,7 @@ import torch
 
 from bench.config import Config
 from bench.distributed import resolve_device
+from bench.evaluation.fps import measure_fps
 from bench.evaluation.latency import measure_model_latency
 from bench.models.streaming import STREAM_MODES
 from bench.run.model import build_model, load_run_model, without_initial_weights
@@ -68,6 +71,7 @@ def latency_command(
     repeats: int | None = None,
     overwrite: bool = False,
     missing_data: str = "random",
+    size: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """``bench latency``: measure the config's model (module docstring: check first, print always).
 
@@ -75,7 +79,8 @@ def latency_command(
     result into it under ``"latency"`` (atomic writes); a latency already in the record is replaced only with
     ``overwrite``. Returns the result dict. The weights are the run's trained ones
     (``bench.run.model.load_run_model``) when it has a checkpoint, else a random init of ``cfg``'s model.
-    ``missing_data``: "random" frames when the dataset cannot be read, or "error".
+    ``missing_data``: "random" frames when the dataset cannot be read, or "error"; ``size`` (H, W): the field's
+    FPS protocol instead (``bench.evaluation.fps``).
     """
     folder = RunDir.of(cfg)
     merge, why_not = _record_plan(folder, write_record, overwrite)
@@ -91,10 +96,15 @@ def latency_command(
         cfg.model.name, weights, ", ".join(modes), frames, repeats or cfg.launch.latency_repeats, threads,
     )  # fmt: skip
     device = resolve_device(cfg.device)
-    result = measure_model_latency(
-        model, cfg.model.name, cfg.data, cfg.launch, frames=frames, warmup=warmup, threads=threads,
-        modes=modes, device=device, weights=weights, repeats=repeats, missing_data=missing_data,
-    )  # fmt: skip
+    if size:
+        repeats = cfg.launch.latency_repeats if repeats is None else repeats
+        result = measure_fps(model, cfg.model.name, tuple(size), frames, warmup, repeats, device, threads, modes)
+        result["weights"] = weights
+    else:
+        result = measure_model_latency(
+            model, cfg.model.name, cfg.data, cfg.launch, frames=frames, warmup=warmup, threads=threads,
+            modes=modes, device=device, weights=weights, repeats=repeats, missing_data=missing_data,
+        )  # fmt: skip
     saved = folder.write_latency(result)
     if merge:
         replacing = "latency" in (folder.read_record().record or {})
