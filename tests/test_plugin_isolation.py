@@ -145,14 +145,14 @@ def test_status_and_report_work_without_the_plugin(tmp_path, monkeypatch, capsys
 def test_one_changed_plugin_marks_only_its_own_runs_stale(tmp_path, monkeypatch, capsys):
     """Two plugins in one grid; a helper module that only the first imports is edited: only its runs are stale."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    _write_plugin(tmp_path, "iso_plugin_a", "iso_model_a", "iso_helper_a")
-    _write_plugin(tmp_path, "iso_plugin_b", "iso_model_b", "iso_helper_b")
-    spec = _spec(tmp_path, ["tmanet", "iso_model_a", "iso_model_b"], ["iso_plugin_a", "iso_plugin_b"])
+    _write_plugin(tmp_path, "iso_plugin_a", "test_iso_model_a", "iso_helper_a")
+    _write_plugin(tmp_path, "iso_plugin_b", "test_iso_model_b", "iso_helper_b")
+    spec = _spec(tmp_path, ["tmanet", "test_iso_model_a", "test_iso_model_b"], ["iso_plugin_a", "iso_plugin_b"])
     grid = build_grid(spec)
     assert {r.config.model.name: RunIdentity.of(r.config).plugins for r in grid.runs} == {
         "tmanet": (),
-        "iso_model_a": ("iso_plugin_a",),
-        "iso_model_b": ("iso_plugin_b",),
+        "test_iso_model_a": ("iso_plugin_a",),
+        "test_iso_model_b": ("iso_plugin_b",),
     }
     fabricate_records(spec, miou_of=lambda run: 0.5)
     before = plugin_hash("iso_plugin_a")
@@ -166,7 +166,7 @@ def test_one_changed_plugin_marks_only_its_own_runs_stale(tmp_path, monkeypatch,
         for name, rid in ((r.config.model.name, r.run_id) for r in grid.runs)
         if row.startswith(rid)
     }
-    assert states == {"tmanet": "done", "iso_model_a": "stale", "iso_model_b": "done"}
+    assert states == {"tmanet": "done", "test_iso_model_a": "stale", "test_iso_model_b": "done"}
 
 
 def test_a_plugin_is_fingerprinted_with_every_project_local_module_it_imports(tmp_path, monkeypatch):
