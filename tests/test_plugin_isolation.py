@@ -5,6 +5,7 @@ commands, and `bench status` / `bench report` of it work where the plugin is not
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -15,12 +16,14 @@ from helpers import TINY, fabricate_records
 
 from bench.cli import main
 from bench.config import load_config, to_yaml
+from bench.engine.checkpoint import save_checkpoint
 from bench.grid import manifest
 from bench.grid.spec import build_grid, model_plugins_of, model_signatures
 from bench.models import registry
 from bench.models.registry import RegistryError, register_model
 from bench.run.fingerprint import plugin_hash
 from bench.run.identity import RunIdentity
+from bench.run.model import build_model
 from bench.run.plugin_files import imported_modules
 from bench.run.rundir import RunDir
 
@@ -125,6 +128,9 @@ def test_status_and_report_work_without_the_plugin(tmp_path, monkeypatch, capsys
     _swept(grid)
     fabricate_records(spec, miou_of=lambda run: 0.5)
     ids = {run.config.model.name: run.run_id for run in grid.runs}
+    for run in grid.runs:  # trained weights: the report's strip builds the models it can
+        if run.config.model.name != "per_frame":
+            save_checkpoint(run.run_dir / "checkpoint.pt", {"model": build_model(run.config).state_dict()})
 
     _hide_plugin(monkeypatch, "temporal_mean")
     assert main(["status", str(spec)]) == 0
@@ -140,6 +146,8 @@ def test_status_and_report_work_without_the_plugin(tmp_path, monkeypatch, capsys
     notes = (tmp_path / "reports" / "tables" / "plugin_grid.md").read_text()
     assert "code not checked for 1 run(s) whose plugin is not importable here" in notes
     assert f"{ids['temporal_mean']}: plugin temporal_mean" in notes and "skipped" not in notes
+    strip = json.loads((tmp_path / "reports" / "index.json").read_text())["figures"]["qualitative_plugin_grid"]
+    assert strip["files"] and "temporal_mean: skipped, its plugin is not importable here" in strip["reading"]
 
 
 def test_one_changed_plugin_marks_only_its_own_runs_stale(tmp_path, monkeypatch, capsys):
