@@ -27,12 +27,13 @@ $(STAMP): pyproject.toml tools/install_torch.py
 
 setup: $(STAMP)
 
+# one torch thread per test worker (the runs' default, threads: 1): workers never oversubscribe the cores
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 # everything but the real-SLURM integration test
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile -m "not slurm"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile -m "not slurm"
 
 demo: $(STAMP)
 	$(PY) -m bench.demo $(DEMO_SPECS)

@@ -10,6 +10,9 @@ backend::
     model, run_cfg, meta = bench.load_run_model("results/runs/<id>")
     dataset, plan, skipped = bench.build_eval_dataset(run_cfg.data, run_cfg.eval, model)
     metrics = bench.evaluate_model(model, dataset, run_cfg.eval, with_tc=plan)
+    videos = bench.build_videos(run_cfg.data, "val")                      # whole videos (VSPW, synthetic)
+    metrics = bench.evaluate_videos(model, videos, run_cfg.eval, run_cfg.data)   # mIoU and mVC, memory streamed
+    scores = bench.score_predictions("preds/", videos, convention="nonzero_union")   # any codebase's PNGs
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ _API: dict[str, str] = {
     "register_model": "bench.models.registry",
     "evaluate_model": "bench.evaluation.evaluate",
     "build_eval_dataset": "bench.evaluation.evaluate",
+    "build_videos": "bench.data.build",
+    "evaluate_videos": "bench.evaluation.videos",
+    "score_predictions": "bench.evaluation.scoring",
     "TrainHook": "bench.engine.hooks",
 }
 

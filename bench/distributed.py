@@ -11,10 +11,16 @@
 
 The backend is NCCL on CUDA and Gloo on CPU.
 
+Threads: ``set_threads(cfg.threads)`` at the start of every run (``bench.engine.trainer``, ``bench eval``,
+``bench latency``): torch's intra-op threads are a config value (default 1), not the launcher's or the machine's
+choice, because the thread count changes CPU float digits; 0 leaves torch's default (every core, or the SLURM
+allocation: ``bench.grid.slurm``).
+
 Each process's share of the machine for data loading (``loader_options``, used by training and evaluation):
 ``data.num_workers`` -1 = auto, i.e. ``min(4, CPUs per process)`` on CUDA and 0 (load in the training process)
 on CPU, where workers would compete with the model for the same cores; on CUDA pinned memory and persistent
-workers (kept alive across epochs and evaluations instead of being re-forked).
+workers (kept alive across epochs and evaluations instead of being re-forked). ``data.pin_memory``,
+``data.persistent_workers`` and ``data.prefetch_factor`` set them (``LoaderSettings``; -1 = that automatic choice).
 """
 
 from __future__ import annotations
@@ -134,6 +140,13 @@ def barrier(env: DistEnv) -> None:
         dist.barrier()
 
 
+def set_threads(threads: int) -> int:
+    """``torch.set_num_threads(threads)`` (``cfg.threads``; 0 = leave torch's default); returns the count in use."""
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 AUTO_WORKERS_CAP = 4  # per process; data_loader_bench measured loading well under the step time with 4
 
 
@@ -149,9 +162,32 @@ def resolve_num_workers(num_workers: int, env: DistEnv) -> int:
     return min(AUTO_WORKERS_CAP, max(1, cpus // max(1, local_processes)))
 
 
-def loader_options(num_workers: int, env: DistEnv, persistent: bool = True) -> dict[str, Any]:
-    """``DataLoader`` keyword arguments: workers (auto resolved), pinned memory and (``persistent``, for a loader
-    iterated more than once) persistent workers on CUDA."""
-    workers = resolve_num_workers(num_workers, env)
+@dataclass(frozen=True)
+class LoaderSettings:
+    """The ``data.*`` loader settings: ``num_workers`` (-1 auto), ``pin_memory`` and ``persistent_workers`` (-1
+    auto, 0 off, 1 on), ``prefetch_factor`` (batches per worker loaded ahead)."""
+
+    num_workers: int = -1
+    pin_memory: int = -1
+    persistent_workers: int = -1
+    prefetch_factor: int = 2
+
+    @classmethod
+    def of(cls, data: Any) -> LoaderSettings:
+        """From a ``DataConfig`` (or anything with those four attributes)."""
+        return cls(int(data.num_workers), int(data.pin_memory), int(data.persistent_workers), int(data.prefetch_factor))
+
+
+def loader_options(settings: LoaderSettings | int, env: DistEnv, persistent: bool = True) -> dict[str, Any]:
+    """``DataLoader`` keyword arguments from ``settings`` (or a bare ``num_workers``): workers (auto resolved),
+    pinned memory (auto: on CUDA; never without CUDA), persistent workers (``persistent``: a loader iterated more
+    than once; auto: on CUDA with workers) and the prefetch factor (with workers)."""
+    settings = settings if isinstance(settings, LoaderSettings) else LoaderSettings(num_workers=int(settings))
+    workers = resolve_num_workers(settings.num_workers, env)
     cuda = env.device.type == "cuda"
-    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": persistent and cuda and workers > 0}
+    pin = cuda if settings.pin_memory < 0 else cuda and bool(settings.pin_memory)
+    keep = cuda if settings.persistent_workers < 0 else bool(settings.persistent_workers)
+    options = {"num_workers": workers, "pin_memory": pin, "persistent_workers": persistent and keep and workers > 0}
+    if workers > 0:
+        options["prefetch_factor"] = settings.prefetch_factor
+    return options

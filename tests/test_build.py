@@ -48,18 +48,18 @@ def test_catalog_describes_each_dataset_without_opening_it():
     assert (
         dataset_info(load_config(None, ["data.dataset=camvid", "data.camvid_protocol=tmanet12"]).data).num_classes == 12
     )
-    assert set(CATALOG) == {"synthetic", "cityscapes", "camvid"}
+    assert set(CATALOG) == {"synthetic", "cityscapes", "camvid", "vspw"}
     with pytest.raises(ValueError, match="3 class names for 2 classes"):
         DatasetInfo(2, ("a", "b", "c"))
 
 
 def test_unknown_dataset_lists_the_catalog():
     cfg = load_config(None, BUILD_TINY)
-    with pytest.raises(ConfigError, match="valid choices: synthetic, cityscapes, camvid"):
+    with pytest.raises(ConfigError, match="valid choices: synthetic, cityscapes, camvid, vspw"):
         cfg.data.dataset = "kitti"  # a loaded config refuses it at once
     data = cfg.data
     object.__setattr__(data, "dataset", "kitti")  # and the catalog, for a config built around the check
-    with pytest.raises(DatasetError, match="synthetic, cityscapes, camvid"):
+    with pytest.raises(DatasetError, match="synthetic, cityscapes, camvid, vspw"):
         dataset_info(data)
 
 

@@ -22,6 +22,8 @@ SUBCOMMANDS = (
     "prepare-camvid",
     "prepare-camvid-segnet",
     "prepare-camvid-full",
+    "prepare-vspw",
+    "score",
     "models",
     "paper",
 )

@@ -382,7 +382,12 @@ def test_loader_options_resolve_auto_workers_and_pin_only_on_cuda(monkeypatch):
     assert resolve_num_workers(-1, cuda) == 2  # 16 CPUs shared by 8 torchrun processes
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     assert resolve_num_workers(-1, cuda) == AUTO_WORKERS_CAP
-    assert loader_options(-1, cuda) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True}
+    assert loader_options(-1, cuda) == {
+        "num_workers": 4,
+        "pin_memory": True,
+        "persistent_workers": True,
+        "prefetch_factor": 2,
+    }
     assert loader_options(-1, cuda, persistent=False)["persistent_workers"] is False
     assert loader_options(0, cuda)["persistent_workers"] is False  # persistent needs workers
 

@@ -32,6 +32,7 @@ def test_a_non_terminal_sweep_reports_each_run_and_a_periodic_summary(tmp_path, 
     captured_stderr = io.StringIO()  # set in the test: pytest re-installs its own capture after fixture set-up
     monkeypatch.setattr(sys, "stderr", captured_stderr)
     monkeypatch.setenv("BENCH_STATUS_EVERY", "0.2")
+    monkeypatch.setenv("BENCH_LOCAL_START", "subprocess")  # the stand-ins are subprocesses, not forked runs
     real_popen = subprocess.Popen
     monkeypatch.setattr(
         local.subprocess,

@@ -231,7 +231,7 @@ def test_sweep_skips_finished_and_running_runs(tmp_path, capsys, monkeypatch):
     (runs[1].run_dir / "claim.json").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
     launched = []
 
-    def fake_run_local(todo, max_parallel, folder, manifest, echo=True, take_over=False):
+    def fake_run_local(todo, max_parallel, folder, manifest, echo=True, take_over=False, **launch):
         launched.extend(r.run_id for r in todo)
         return []
 

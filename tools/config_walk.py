@@ -36,7 +36,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = (str(REPO / "bench") + "/", str(REPO / "baselines") + "/")
-LEAF_ROOMS = ("bench/models/", "bench/data/", "bench/flow/", "baselines/", "bench/metrics.py")
+LEAF_ROOMS = ("bench/models/", "bench/data/", "bench/flow/", "baselines/", "bench/metrics/")
 TINY = [
     "data.synthetic.size=[32,32]",
     "data.crop_size=[32,32]",

@@ -59,14 +59,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
         run_dir = target
     else:
         config_file = target
-    metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds)
+    metrics = evaluate_command(overrides, config_file, run_dir=run_dir, save_preds=args.save_preds, record=args.record)
     print(json.dumps(_brief(metrics), indent=2))
     return 0
 
 
 def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics without the per-image counts and the confusion matrix (record.json / eval.json keep them)."""
-    return {k: v for k, v in metrics.items() if k not in ("per_image", "confusion_matrix")}
+    """Metrics without the per-image (per-video) counts and the confusion matrix (record.json / eval.json keep
+    them)."""
+    return {k: v for k, v in metrics.items() if k not in ("per_image", "per_video", "confusion_matrix")}
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bench.atomic import write_json_atomic
+    from bench.config import load_config
+    from bench.data.build import build_videos
+    from bench.evaluation.scoring import score_predictions
+    from bench.progress import Progress
+    from bench.report.score_summary import score_lines
+
+    cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.root={args.root}", *args.overrides])
+    videos = build_videos(cfg.data, args.split)
+    with Progress(len(videos.names), "score", unit="video", leave=False) as bar:
+        result = score_predictions(
+            args.pred_dir,
+            videos,
+            args.convention,
+            windows=args.windows,
+            ids=args.ids,
+            missing=args.missing,
+            tick=lambda: bar.update(1),
+        )
+    print("\n".join(score_lines(result)))
+    if args.json:
+        write_json_atomic(args.json, {**result, "split": args.split, "dataset": args.dataset, "root": args.root})
+    return 0
+
+
+def cmd_prepare_vspw(args: argparse.Namespace) -> int:
+    from bench.data.prepare_vspw import check_vspw
+
+    report = check_vspw(args.root, tuple(args.splits), decode=not args.no_decode)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

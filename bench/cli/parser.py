@@ -20,8 +20,10 @@ from bench.cli.commands import (
     cmd_prepare_camvid,
     cmd_prepare_camvid_full,
     cmd_prepare_camvid_segnet,
+    cmd_prepare_vspw,
     cmd_preview,
     cmd_report,
+    cmd_score,
     cmd_status,
     cmd_sweep,
     cmd_train,
@@ -86,8 +88,48 @@ def _run_commands(add: Adder) -> None:
         metavar="DIR",
         default=None,
         help="write prediction PNGs to DIR: palette colours and class indices (Cityscapes also labelIds for its "
-        "test server)",
+        "test server; eval.whole_videos=true: palette PNGs in DIR/result_submission/<video>/<frame>.png)",
     )
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="with eval.whole_videos=true: add the metrics (mVC...) to the run's record.json as its videos section",
+    )
+    _score_command(add)
+
+
+def _score_command(add: Adder) -> None:
+    p = add(
+        "score",
+        cmd_score,
+        "score a folder of prediction PNGs made by any codebase (result_submission/<video>/<frame>.png) with the "
+        "suite's mIoU and mVC, 95%% CIs over videos",
+    )
+    p.add_argument("pred_dir", metavar="PRED_DIR", help="folder holding result_submission/ (or one folder per video)")
+    p.add_argument("--dataset", default="vspw", choices=("vspw", "synthetic"), help="the ground truth's dataset")
+    p.add_argument("--root", default="", help="dataset folder (VSPW: the VSPW_480p folder)")
+    p.add_argument("--split", default="val", help="split whose videos are scored")
+    p.add_argument(
+        "--ids",
+        default="class",
+        choices=("class", "mask"),
+        help="pixel values: class ids 0..C-1 (CFFM, TV3S, VSPW_baseline) or the dataset's mask values (VSPW 1..124)",
+    )
+    p.add_argument(
+        "--missing",
+        default="error",
+        choices=("error", "skip"),
+        help="a video without any prediction: an error, or left out and listed",
+    )
+    p.add_argument(
+        "--convention",
+        default="nonzero_union",
+        choices=("nonzero_union", "present_in_gt"),
+        help="the mIoU written as 'miou' in --json (both are printed)",
+    )
+    p.add_argument("--windows", type=int, nargs="+", default=[8, 16], help="mVC window lengths")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write every number and per-video count here")
+    p.add_argument("overrides", nargs="*", default=[], help="data.* overrides, e.g. data.missing_files=skip")
 
 
 def _grid_commands(add: Adder) -> None:
@@ -125,7 +167,7 @@ def _latency_command(add: Adder) -> None:
     _config_args(p)
     p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
     p.add_argument("--warmup", type=int, default=5, help="untimed frames before timing (at least memory_length)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (fixed for comparable numbers)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the config's threads)")
     p.add_argument(
         "--modes",
         nargs="+",
@@ -185,7 +227,7 @@ def _report_commands(add: Adder) -> None:
 
 
 def _data_commands(add: Adder) -> None:
-    """prepare-camvid*, models."""
+    """prepare-camvid*, prepare-vspw, models."""
     p = add("prepare-camvid", cmd_prepare_camvid, "extract CamVid video frames into the expected layout (needs ffmpeg)")
     p.add_argument("--videos", required=True, help="folder with the CamVid videos (0001TP, 0006R0, 0016E5, 0005VD)")
     p.add_argument("--out", required=True, help="CamVid root to write frames/ into")
@@ -211,6 +253,15 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--stills-dir", required=True, help="701_StillsRaw_full (the labelled 960x720 stills)")
     p.add_argument("--labels-dir", required=True, help="LabeledApproved_full (NAME_L.png colour annotations)")
     p.add_argument("--out", required=True, help="CamVid root (data.root)")
+
+    p = add(
+        "prepare-vspw",
+        cmd_prepare_vspw,
+        "check a downloaded VSPW_480p tree: videos, frames and masks per split, every missing, empty or broken file",
+    )
+    p.add_argument("--root", required=True, help="the VSPW_480p folder (train.txt, val.txt, test.txt, data/)")
+    p.add_argument("--splits", nargs="+", default=["train", "val", "test"], help="split files to check")
+    p.add_argument("--no-decode", action="store_true", help="only list and stat the files (fast); default decodes all")
 
     p = add("models", cmd_models, "list registered models (plugins=[module, ...] imports plugin modules first)")
     p.add_argument("overrides", nargs="*", default=[], help="plugins=[module, ...], as for every other command")

@@ -39,6 +39,13 @@ class SyntheticConfig(Checked, prefix="data.synthetic."):
     classes_per_clip: int = bounded(
         1, 1, 3, "distinct classes among a clip's 2..3 objects; > 1 needs instance matching"
     )
+    val_video_length: int = bounded(
+        0,
+        0,
+        256,
+        "frames of each validation video in whole-video evaluation, every frame labelled (mVC_C needs more than C); "
+        "0 = clip_length",
+    )
     seed: int = described(0, "seed of the generated videos (the same seed = the same dataset)")
 
 
@@ -46,7 +53,7 @@ class SyntheticConfig(Checked, prefix="data.synthetic."):
 class DataConfig(Checked, prefix="data."):
     """Which dataset, where it lives, and how clips are augmented (docs/tmanet.md §3)."""
 
-    dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid"), "which dataset")
+    dataset: str = choice("synthetic", ("synthetic", "cityscapes", "camvid", "vspw"), "which dataset")
     root: str = described("", "dataset folder (README: what to download and where); unused by synthetic")
     train_split: str = described("train", "split used for training")
     val_split: str = described("val", "split used for evaluation")
@@ -62,6 +69,12 @@ class DataConfig(Checked, prefix="data."):
     photometric: bool = described(True, "random brightness/contrast/saturation/hue, drawn per frame")
     # -1 = auto (bench.distributed.resolve_num_workers): min(4, CPUs per process) on CUDA, 0 on CPU
     num_workers: int = bounded(-1, -1, 64, "data-loader worker processes per process; -1 = auto")
+    # DataLoader settings that keep a GPU fed (bench.distributed.loader_options); none changes a number
+    pin_memory: int = bounded(-1, -1, 1, "page-locked batches (faster copies to the GPU): -1 = auto (on CUDA), 0, 1")
+    persistent_workers: int = bounded(
+        -1, -1, 1, "keep the training loader's workers across epochs: -1 = auto (on CUDA with workers), 0, 1"
+    )
+    prefetch_factor: int = bounded(2, 1, 64, "batches each loader worker prepares ahead (with workers)")
     # memory frames (bench/data/memory.py); the default is the official {t-T .. t-1} (docs/tmanet.md §2.1)
     memory_offsets: list[int] = listed(
         [], None, "memory frame offsets, oldest first, e.g. [-4, -3, -2, -1]; [] = -T*k .. -k with k = memory_stride"
@@ -90,6 +103,27 @@ class DataConfig(Checked, prefix="data."):
     camvid_protocol: str = choice(
         "segnet11", ("segnet11", "full11", "tmanet12"), "CamVid classes and label resolution (README, CamVid)"
     )
+    # VSPW and the conventions of the CFFM line (bench/data/vspw.py, bench/data/memory.py)
+    memory_preset: str = choice(
+        "none",
+        ("none", "cffm"),
+        "cffm = CFFM's reference frames t-9, t-6, t-3 (model.memory_length=3) with its table for a video's first 9 "
+        "frames (bench/data/memory.py)",
+    )
+    reverse_prob: float = bounded(
+        0.0, 0.0, 1.0, "training: chance that a clip is read backwards in time (memory from later frames; CFFM 0.5)"
+    )
+    train_sampling: str = choice(
+        "frame",
+        ("frame", "video"),
+        "training items: every labelled frame, or one random labelled frame per video and pass (CFFM's VSPW sampler)",
+    )
+    missing_files: str = choice(
+        "error",
+        ("error", "skip"),
+        "a missing or 0-byte frame or mask (the VSPW 480p release has both): a one-line error naming it, or skip "
+        "that frame and count it in the record",
+    )
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
@@ -106,6 +140,11 @@ class DataConfig(Checked, prefix="data."):
             raise ConfigError(
                 "data.memory_sampling=random draws its own offsets; leave data.memory_offsets and "
                 "data.memory_stride at their defaults ([] and 1)"
+            )
+        if self.memory_preset != "none" and (offsets or self.memory_stride != 1 or self.memory_sampling != "fixed"):
+            raise ConfigError(
+                f"data.memory_preset={self.memory_preset} sets the memory offsets itself; leave data.memory_offsets, "
+                "data.memory_stride and data.memory_sampling at their defaults ([], 1, fixed)"
             )
 
 
@@ -265,6 +304,30 @@ class EvalConfig(Checked, prefix="eval."):
     tc_pairs: int = bounded(4, 1, help="consecutive prediction pairs per clip for etc (capped by the clip's frames)")
     tc_raft_weights: str = described("", "RAFT weights for tc_flow=raft: 'default' (torchvision) or a local .pth")
     max_images: int = bounded(0, 0, help="0 = the whole split")
+    # whole-video evaluation (bench/evaluation/videos.py, docs/vspw.md)
+    whole_videos: bool = described(
+        False,
+        "evaluate every labelled frame of each validation video in order, the memory streamed from frame to frame "
+        "(vspw, synthetic long videos): mIoU and mVC instead of one clip per labelled frame",
+    )
+    stream_mode: str = choice(
+        "streaming",
+        ("streaming", "recompute"),
+        "whole videos: memory features cached from frame to frame, or every memory frame re-encoded at each frame",
+    )
+    vc_windows: list[int] = listed([8, 16], None, "whole videos: the mVC window lengths C (VSPW papers: 8 and 16)")
+    vc_variant: str = choice(
+        "official",
+        ("official", "remapped_gt", "cffm", "last_window", "void_excluded"),
+        "whole videos: the mVC copy metrics.mvc_C shows (every variant is recorded; docs/vspw.md)",
+    )
+    miou_convention: str = choice(
+        "nonzero_union",
+        ("nonzero_union", "present_in_gt"),
+        "whole videos: what metrics.miou averages (classes with a non-zero union, as mmseg; or present in the "
+        "ground truth, as VSPW's evaluator); both are recorded",
+    )
+    max_videos: int = bounded(0, 0, help="whole videos: 0 = every video of the split")
 
 
 @dataclass
@@ -310,6 +373,11 @@ class Config(Checked):
     eval: EvalConfig = field(default_factory=EvalConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:N"})
+    # the thread count changes CPU float digits (other reductions): one fixed default gives bench train, a local
+    # sweep and make demo the same numbers for a run id; records and reports show it (bench.distributed)
+    threads: int = bounded(
+        1, 0, 1024, "torch intra-op threads of a run (training, evaluation, latency); 0 = torch's default (all cores)"
+    )
     plugins: list[str] = listed([], None, "modules imported before the model is built")
     output_root: str = described("results/runs", "runs go to output_root/<run id>")
     run_dir: str = described("", "this run's folder; '' = output_root/<run id>")

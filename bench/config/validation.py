@@ -76,6 +76,7 @@ def validate(cfg: Config) -> None:
     if not cfg.model.pool_scales or min(cfg.model.pool_scales) < 1:
         raise ConfigError(f"model.pool_scales={cfg.model.pool_scales} must be positive bin sizes, e.g. [1, 2, 3, 6]")
     _check_tc_loss(cfg)
+    _check_whole_videos(cfg)
     if cfg.data.dataset != "synthetic":
         return
     syn, memory = cfg.data.synthetic, cfg.model.memory_length
@@ -91,6 +92,27 @@ def validate(cfg: Config) -> None:
             f"model.memory_length={memory}: a sample needs memory_length + 1 = {memory + 1} "
             f"frames; raise it to at least {memory + 1} ({memory + 2} to also measure temporal "
             "consistency)"
+        )
+
+
+def _check_whole_videos(cfg: Config) -> None:
+    """Whole-video evaluation needs densely labelled videos, whole-image inference and windows of >= 2 frames."""
+    ev = cfg.eval
+    if not cfg.eval.whole_videos:
+        return
+    if cfg.data.dataset not in ("vspw", "synthetic"):
+        raise ConfigError(
+            f"eval.whole_videos=true needs densely labelled videos (data.dataset vspw or synthetic); "
+            f"{cfg.data.dataset} labels too few frames per video: set eval.whole_videos=false"
+        )
+    if ev.mode != "whole":
+        raise ConfigError("eval.whole_videos=true streams whole frames: set eval.mode=whole")
+    if not ev.vc_windows or min(ev.vc_windows) < 2:
+        raise ConfigError(f"eval.vc_windows={ev.vc_windows}: give window lengths of at least 2 frames, e.g. [8, 16]")
+    if cfg.data.memory_sampling == "random" and cfg.data.sequence_range > 0:
+        raise ConfigError(
+            "eval.whole_videos=true streams fixed memory offsets; data.memory_sampling=random draws them per "
+            "image: set data.memory_sampling=fixed (or data.sequence_range=0)"
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 _API: dict[str, str] = {
     "build_dataset": "bench.data.build",
+    "build_videos": "bench.data.build",
     "collate_clips": "bench.data.build",
     "DatasetError": "bench.data.errors",
 }

@@ -1,11 +1,12 @@
-"""Build a clip dataset from a ``DataConfig`` and batch its samples.
+"""Build a clip dataset (or a split as whole videos) from a ``DataConfig`` and batch its samples.
 
 Usage::
 
-    from bench.data.build import build_dataset, collate_clips
+    from bench.data.build import build_dataset, build_videos, collate_clips
     dataset = build_dataset(cfg.data, "train", memory_length=2, train=True)
     loader = DataLoader(dataset, batch_size=8, shuffle=True, collate_fn=collate_clips)
     batch = next(iter(loader))  # frames (B, T+1, 3, H, W), label (B, H, W), flow (B, T, 2, H, W), name [B]
+    videos = build_videos(cfg.data, "val")   # bench.data.videos.VideoSet: every labelled frame of each video
 
 Every dataset exposes ``num_classes``, ``class_names`` and ``ignore_index`` (255). Asking for
 ``memory_length + 1`` (e.g. for temporal consistency) just returns one more past frame.
@@ -22,8 +23,11 @@ from bench.data.cityscapes import build_cityscapes
 from bench.data.errors import DatasetError
 from bench.data.memory import is_consecutive
 from bench.data.synthetic import build_synthetic
+from bench.data.synthetic_videos import build_synthetic_videos
+from bench.data.videos import VideoSet
+from bench.data.vspw import VspwVideos, build_vspw
 
-DATASETS = ("synthetic", "cityscapes", "camvid")
+DATASETS = ("synthetic", "cityscapes", "camvid", "vspw")
 
 
 def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> Dataset:
@@ -38,7 +42,23 @@ def build_dataset(data_cfg: DataConfig, split: str, memory_length: int, train: b
         return build_cityscapes(data_cfg, split, memory_length, train)
     if name == "camvid":
         return build_camvid(data_cfg, split, memory_length, train)
+    if name == "vspw":
+        return build_vspw(data_cfg, split, memory_length, train)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def build_videos(data_cfg: DataConfig, split: str) -> VideoSet:
+    """``split`` as whole videos, every labelled frame in order (``bench.data.videos``): VSPW, or the synthetic
+    clips rendered as videos of ``data.synthetic.val_video_length`` frames. Other datasets label one frame per
+    snippet (Cityscapes) or one per second (CamVid), too sparse for whole-video metrics."""
+    if data_cfg.dataset == "vspw":
+        return VspwVideos(data_cfg.root, split, data_cfg.missing_files)
+    if data_cfg.dataset == "synthetic":
+        return build_synthetic_videos(data_cfg, split)
+    raise DatasetError(
+        f"whole-video evaluation needs densely labelled videos (vspw, synthetic); {data_cfg.dataset} labels too "
+        "few frames per video"
+    )
 
 
 def check_memory_support(data_cfg: DataConfig) -> None:
@@ -48,6 +68,16 @@ def check_memory_support(data_cfg: DataConfig) -> None:
             f"data.memory_source=labelled is for label-only video sets (camvid); "
             f"{data_cfg.dataset} has video frames: use data.memory_source=video"
         )
+    vspw_only = {
+        "data.reverse_prob": data_cfg.reverse_prob != 0.0,
+        "data.train_sampling": data_cfg.train_sampling != "frame",
+        "data.missing_files": data_cfg.missing_files != "error",
+    }
+    for key, changed in vspw_only.items():
+        if changed and data_cfg.dataset != "vspw":
+            raise ConfigError(
+                f"{key} is implemented for data.dataset=vspw only; leave it at its default for {data_cfg.dataset}"
+            )
     if data_cfg.dataset == "synthetic" and not is_consecutive(data_cfg):
         raise ConfigError(
             "synthetic clips only have consecutive memory frames; leave data.memory_offsets, "

@@ -47,6 +47,7 @@ from bench.data.camvid_protocols import CAMVID_PROTOCOLS, SEGNET_CLASSES, SEGNET
 from bench.data.clips import FileClips, missing_memory_frame
 from bench.data.errors import DatasetError
 from bench.data.io import layout_error
+from bench.data.memory import memory_positions
 from bench.data.transforms import ClipTransform
 
 log = logging.getLogger("bench.data.camvid")
@@ -84,20 +85,9 @@ def format_frame_name(video: str, prefix: str, number: int, digits: int) -> str:
     return f"{video}_{prefix}{number:0{digits}d}"
 
 
-def memory_positions(current: int, offsets: tuple[int, ...], earliest: int, policy: str) -> list[int] | None:
-    """``current + o`` for each offset; positions before ``earliest`` repeat ``earliest`` (or ``current`` when even
-    that lies after it) for ``policy="repeat"``, or make the frame skipped (None) for ``policy="skip"``."""
-    positions = [current + o for o in offsets]
-    if any(p < earliest for p in positions):
-        if policy == "skip":
-            return None
-        positions = [max(p, min(earliest, current)) for p in positions]
-    return positions
-
-
 def memory_frame_numbers(number: int, memory_length: int, earliest: int) -> list[int]:
     """Frame numbers ``number-T .. number-1`` (oldest first); numbers before ``earliest`` repeat ``earliest``."""
-    return memory_positions(number, tuple(range(-memory_length, 0)), earliest, "repeat") or []
+    return memory_positions(number, tuple(range(-memory_length, 0)), "repeat", earliest) or []
 
 
 class CamVidClips(FileClips):
@@ -151,7 +141,7 @@ class CamVidClips(FileClips):
         policy = self.data_cfg.first_frames
         if self.data_cfg.memory_source == "labelled":  # offsets count labelled frames of this video and split
             numbers = labelled[video]
-            positions = memory_positions(numbers.index(number), offsets, 0, policy)
+            positions = memory_positions(numbers.index(number), offsets, policy)
             paths = (
                 None
                 if positions is None
@@ -160,7 +150,7 @@ class CamVidClips(FileClips):
         else:  # offsets count video frames
             if offsets and video not in earliest:
                 earliest[video] = self._earliest_video_frame(video)
-            positions = memory_positions(number, offsets, earliest.get(video, number), policy)
+            positions = memory_positions(number, offsets, policy, earliest.get(video, number))
             paths = (
                 None
                 if positions is None

@@ -25,6 +25,7 @@ from bench.data.classes import (
     CITYSCAPES_CLASSES,
     CITYSCAPES_PALETTE,
     TRAIN_ID_TO_LABEL_ID,
+    VSPW_CLASSES,
     class_hue,
     synthetic_class_names,
 )
@@ -86,10 +87,16 @@ def _camvid(data_cfg: DataConfig) -> DatasetInfo:
     return DatasetInfo(protocol.num_classes, tuple(protocol.class_names), palette=palette, frame_size=protocol.size)
 
 
+def _vspw(data_cfg: DataConfig) -> DatasetInfo:
+    """The 124 classes of VSPW (mask values 1..124, ``bench.data.vspw.vspw_lut``) in a generated palette."""
+    return DatasetInfo(len(VSPW_CLASSES), tuple(VSPW_CLASSES))
+
+
 CATALOG: dict[str, Callable[[DataConfig], DatasetInfo]] = {
     "synthetic": _synthetic,
     "cityscapes": _cityscapes,
     "camvid": _camvid,
+    "vspw": _vspw,
 }
 
 

@@ -5,6 +5,8 @@ label map's path), ``lut`` (a 256-entry table from stored values to train ids, 2
 (the clip's image paths, memory frames oldest first and the current frame last). The memory offsets of each
 item come from :func:`bench.data.memory.memory_offsets` (``self.offsets(n)``). Reading a sample is shared:
 frames are resized to the label map's size and the clip transform is applied (docs/architecture.md, "Clips").
+``decoder`` picks the image decoder of ``bench.data.io`` (default: pyspng when installed, else PIL; the same
+pixels either way).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch.utils.data import Dataset
 from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.errors import DatasetError
-from bench.data.io import read_label, read_rgb, resize_to
+from bench.data.io import DEFAULT_DECODER, read_label, read_rgb, resize_to
 from bench.data.memory import memory_offsets
 from bench.data.transforms import ClipTransform, clip_sample
 
@@ -29,6 +31,8 @@ class FileClips(Dataset):
     class_names: list[str]
     palette: list[tuple[int, int, int]]
     ignore_index = IGNORE_INDEX
+    label_values: str | None = None  # what a label file may hold, for errors (None: classes and 255)
+    decoder = DEFAULT_DECODER
 
     def __init__(
         self,
@@ -58,9 +62,13 @@ class FileClips(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
-        label = read_label(item["label"], item["lut"], self.num_classes)
-        frames = torch.stack([resize_to(read_rgb(path), tuple(label.shape), path) for path in item["frames"]])
+        return self._read(self.items[index])
+
+    def _read(self, item: dict) -> dict:
+        """The sample of ``item``: its frames resized to its label map's size, then the clip transform."""
+        label = read_label(item["label"], item["lut"], self.num_classes, self.label_values, self.decoder)
+        size = tuple(label.shape)
+        frames = torch.stack([resize_to(read_rgb(path, self.decoder), size, path) for path in item["frames"]])
         return clip_sample(self.transform, frames, label, None, item["name"])
 
 

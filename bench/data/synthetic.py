@@ -1,7 +1,10 @@
 """Procedural synthetic video in which the class of an object can only be read from the past.
 
-No download, no disk cache: clip ``index`` of a split is rendered on the fly from ``(seed, split, index)``,
-so the same seed gives identical bytes in any worker or process (numpy ``SeedSequence`` streams).
+No download, no disk cache: clip ``index`` of a split is rendered from ``(seed, split, index)``, so the same seed
+gives identical bytes in any worker or process (numpy ``SeedSequence`` streams). A ``SyntheticClips`` dataset
+keeps each clip it rendered in memory (up to ``CACHE_BYTES`` per dataset and process) and renders it once: a
+clip is a pure function of its index, so the cache changes no byte of any sample, only the time (a training run
+draws each clip several times, once per epoch, with new augmentation).
 docs/synthetic.md explains why each choice below makes memory necessary.
 
 The scene (per clip)
@@ -38,7 +41,6 @@ Usage::
 
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,29 +51,14 @@ from bench.config import DataConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.classes import class_hue, synthetic_class_names
 from bench.data.errors import DatasetError
+from bench.data.synthetic_shapes import SHAPES, TEXTURES, bounce, gaussian_blur, hue_rgb, shape_mask, texture
 from bench.data.transforms import ClipTransform, clip_sample
 
-SHAPES = ("disc", "rectangle", "triangle", "diamond", "ring")
-TEXTURES = ("stripes", "checker", "rings", "dots", "ramp")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 CUE_MODES = ("hidden", "visible")
 CUE_SATURATION = 0.9
 OBJECTS_PER_CLIP = (2, 3)
-
-
-def _hue_rgb(hue: float) -> np.ndarray:
-    """Fully saturated, full-value RGB of ``hue``; ``v * (1 - s + s * rgb)`` is then HSV (hue, s, v)."""
-    return np.array(colorsys.hsv_to_rgb(hue, 1.0, 1.0))
-
-
-def _bounce(
-    start: np.ndarray, velocity: np.ndarray, times: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> np.ndarray:
-    """Positions (F, 2) at ``times`` of a point moving at ``velocity`` and reflected at ``low``/``high``."""
-    span = high - low
-    free = (start - low)[None] + times[:, None] * velocity[None]  # unbounded travel from ``low``
-    folded = np.mod(free, 2 * span)
-    return low + np.where(folded > span, 2 * span - folded, folded)
+CACHE_BYTES = 512 * 2**20  # rendered clips kept per SyntheticClips object and process (demo: 30-90 MB)
 
 
 @dataclass
@@ -84,6 +71,22 @@ class RenderedClip:
     labels: torch.Tensor
     flow: torch.Tensor
     step_flow: torch.Tensor | None = None
+
+
+@dataclass
+class RenderedVideo:
+    """A whole video for whole-video evaluation: frames uint8 ``(F, 3, H, W)``, labels int64 ``(F, H, W)`` (every
+    frame labelled), step_flow float32 ``(F-1, 2, H, W)``: ``step_flow[i]`` = frame i+1 -> frame i."""
+
+    frames: torch.Tensor
+    labels: torch.Tensor
+    step_flow: torch.Tensor
+
+
+def _to_uint8(image: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) floats in [0, 1] -> uint8 (F, 3, H, W)."""
+    frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(frames))
 
 
 @dataclass(frozen=True)
@@ -170,43 +173,73 @@ class SyntheticVideo:
             )
         scene_rng, cue_rng, degrade_rng = self._streams(split, index)
         background, objects = self._background(scene_rng), self._objects(scene_rng)
-        height, width = self.size
         times = np.arange(-(num_frames - 1), 1, dtype=np.float64)  # frame time relative to the current frame
-        ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
-        image = self._render_background(background, times, xs, ys)
-        labels = np.zeros((num_frames, height, width), dtype=np.int64)
-        top = np.full((num_frames, height, width), -1, dtype=np.int64)
         # drawn for every frame of the whole clip, then cut, so a frame's cue does not depend on num_frames
         cue = (cue_rng.random(self.clip_length) < self.cue_prob)[-num_frames:]
         cue[-1] = self.current_cue == "visible"
         if not degrade:
             cue[:] = True
-        positions = []
-        for k, obj in enumerate(objects):
-            centre = _bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
-            positions.append(centre)
-            ux, uy = xs[None] - centre[:, 0, None, None], ys[None] - centre[:, 1, None, None]
-            cos_o, sin_o = np.cos(obj["orientation"]), np.sin(obj["orientation"])
-            a, b = ux * cos_o + uy * sin_o, -ux * sin_o + uy * cos_o
-            mask = _shape_mask(obj["shape"], a, b, obj["radius"], obj["aspect"])
-            shade = _texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])
-            value = obj["value"] * (1 - 0.3 * shade)[..., None]  # (F, H, W, 1): the instance pattern
-            saturation = CUE_SATURATION * cue[:, None, None, None]
-            hue = _hue_rgb(class_hue(obj["cls"], self.num_classes))
-            image = np.where(mask[..., None], value * (1 - saturation + saturation * hue), image)
-            labels[mask] = obj["cls"]
-            top[mask] = k
+        image, labels, top, positions = self._draw(background, objects, times, cue)
         flow = self._flow(background, positions, times, top[-1])
         step_flow = self._step_flow(background, positions, top)
         if degrade:
             image[-1] = self._degrade(image[-1], degrade_rng)
-        frames = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
         return RenderedClip(
-            frames=torch.from_numpy(np.ascontiguousarray(frames)),
+            frames=_to_uint8(image),
             labels=torch.from_numpy(labels),
             flow=torch.from_numpy(flow.astype(np.float32)),
             step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
         )
+
+    def render_video(self, split: str, index: int, num_frames: int) -> RenderedVideo:
+        """Render clip ``index`` of ``split`` as a video of ``num_frames`` frames, every frame labelled, for
+        whole-video evaluation: the scene of the clip, extended into the past, in which EVERY frame shows the class
+        hues with probability ``cue_prob`` (``current_cue="visible"``: always) and gets the optional degradations;
+        no frame is special, since each is the current frame in turn."""
+        if num_frames < 1:
+            raise ValueError(f"a video needs at least one frame, got {num_frames}")
+        scene_rng, cue_rng, degrade_rng = self._streams(split, index)
+        background, objects = self._background(scene_rng), self._objects(scene_rng)
+        times = np.arange(-(num_frames - 1), 1, dtype=np.float64)
+        cue = cue_rng.random(num_frames) < self.cue_prob
+        if self.current_cue == "visible":
+            cue[:] = True
+        image, labels, top, positions = self._draw(background, objects, times, cue)
+        step_flow = self._step_flow(background, positions, top)
+        for k in range(num_frames):
+            image[k] = self._degrade(image[k], degrade_rng)
+        return RenderedVideo(
+            frames=_to_uint8(image),
+            labels=torch.from_numpy(labels),
+            step_flow=torch.from_numpy(np.ascontiguousarray(step_flow, dtype=np.float32)),
+        )
+
+    def _draw(
+        self, background: dict, objects: list[dict], times: np.ndarray, cue: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Frames at ``times``: image (F, H, W, 3) floats, labels (F, H, W), topmost object per pixel (-1 for the
+        background) and each object's centre (F, 2); objects show their hue where ``cue`` (F,) is True."""
+        height, width = self.size
+        ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
+        image = self._render_background(background, times, xs, ys)
+        labels = np.zeros((len(times), height, width), dtype=np.int64)
+        top = np.full((len(times), height, width), -1, dtype=np.int64)
+        positions = []
+        for k, obj in enumerate(objects):
+            centre = bounce(obj["start"], obj["velocity"], times, obj["low"], obj["high"])  # (F, 2)
+            positions.append(centre)
+            ux, uy = xs[None] - centre[:, 0, None, None], ys[None] - centre[:, 1, None, None]
+            cos_o, sin_o = np.cos(obj["orientation"]), np.sin(obj["orientation"])
+            a, b = ux * cos_o + uy * sin_o, -ux * sin_o + uy * cos_o
+            mask = shape_mask(obj["shape"], a, b, obj["radius"], obj["aspect"])
+            shade = texture(obj["texture"], a, b, obj["wavelength"], obj["phase"], obj["radius"])
+            value = obj["value"] * (1 - 0.3 * shade)[..., None]  # (F, H, W, 1): the instance pattern
+            saturation = CUE_SATURATION * cue[:, None, None, None]
+            hue = hue_rgb(class_hue(obj["cls"], self.num_classes))
+            image = np.where(mask[..., None], value * (1 - saturation + saturation * hue), image)
+            labels[mask] = obj["cls"]
+            top[mask] = k
+        return image, labels, top, positions
 
     def _render_background(self, background: dict, times: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Camera-translated plane-wave texture: (F, H, W, 3) floats."""
@@ -262,51 +295,6 @@ class SyntheticVideo:
         return image
 
 
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an ``(H, W, C)`` float image (edges replicated)."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
-    height, width = image.shape[:2]
-    rows = sum(w * padded[i : i + height] for i, w in enumerate(taps))
-    return sum(w * rows[:, i : i + width] for i, w in enumerate(taps))
-
-
-def _shape_mask(shape: int, a: np.ndarray, b: np.ndarray, radius: float, aspect: float) -> np.ndarray:
-    """Inside-test in the object's rotated frame (a, b); ``radius`` sets the size."""
-    name = SHAPES[shape]
-    if name == "disc":
-        return a * a + b * b <= radius * radius
-    if name == "rectangle":
-        return (np.abs(a) <= radius) & (np.abs(b) <= radius * aspect)
-    if name == "triangle":  # equilateral, circumradius 1.5 * radius (area close to a disc's): three half-planes
-        inside = np.ones(a.shape, dtype=bool)
-        for j in range(3):
-            normal = np.pi / 2 + 2 * np.pi * j / 3
-            inside &= a * np.cos(normal) + b * np.sin(normal) <= 0.75 * radius
-        return inside
-    if name == "diamond":
-        return np.abs(a) / radius + np.abs(b) / (radius * aspect) <= 1
-    distance = np.sqrt(a * a + b * b)  # ring: its hole shows what lies behind
-    return (distance <= radius) & (distance >= 0.5 * radius)
-
-
-def _texture(texture: int, a: np.ndarray, b: np.ndarray, wavelength: float, phase: float, radius: float) -> np.ndarray:
-    """Texture intensity in [0, 1], attached to the object (a function of its local coordinates)."""
-    name = TEXTURES[texture]
-    k = 2 * np.pi / wavelength
-    if name == "stripes":
-        return 0.5 + 0.5 * np.sin(k * a + phase)
-    if name == "checker":
-        return 0.5 + 0.5 * np.tanh(2 * np.sin(k * a) * np.sin(k * b))
-    if name == "rings":
-        return 0.5 + 0.5 * np.sin(k * np.sqrt(a * a + b * b) + phase)
-    if name == "dots":
-        return 0.5 + 0.5 * np.cos(k * a) * np.cos(k * b)
-    return np.clip(0.5 + 0.5 * a / radius, 0, 1)  # ramp
-
-
 class SyntheticClips(Dataset):
     """``dataset[i]`` -> the sample dict of docs/architecture.md, with ``flow``; ``len`` = number of clips.
 
@@ -334,14 +322,29 @@ class SyntheticClips(Dataset):
         self.transform = transform
         self.num_classes = video.num_classes
         self.class_names = synthetic_class_names(video.num_classes)
+        self.cache_bytes = CACHE_BYTES
+        self._cache: dict[int, RenderedClip] = {}
+        self._cached_bytes = 0
 
     def __len__(self) -> int:
         return self.num_clips
 
+    def clip(self, index: int) -> RenderedClip:
+        """Clip ``index`` with ``memory_length + 1`` frames, rendered once (module docstring); ``labels`` holds only
+        the current frame's label ``(1, H, W)``. The tensors are copies: changing them leaves the cache alone."""
+        clip = self._cache.get(index)
+        if clip is None:
+            rendered = self.video.render(self.split, index, self.memory_length + 1)
+            clip = RenderedClip(rendered.frames, rendered.labels[-1:].clone(), rendered.flow, rendered.step_flow)
+            size = sum(t.numel() * t.element_size() for t in (clip.frames, clip.labels, clip.flow, clip.step_flow))
+            if self._cached_bytes + size <= self.cache_bytes:
+                self._cache[index], self._cached_bytes = clip, self._cached_bytes + size
+        return RenderedClip(clip.frames.clone(), clip.labels.clone(), clip.flow.clone(), clip.step_flow.clone())
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_clips:
             raise IndexError(index)
-        clip = self.video.render(self.split, index, self.memory_length + 1)
+        clip = self.clip(index)
         name = f"synthetic-{self.split}-{index:06d}"
         if not self.step_flow:
             return clip_sample(self.transform, clip.frames, clip.labels[-1], clip.flow, name)
@@ -350,10 +353,10 @@ class SyntheticClips(Dataset):
         return sample
 
 
-def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:
-    """The synthetic dataset of ``data_cfg.synthetic`` (train clips for ``train``, val clips otherwise)."""
+def synthetic_video(data_cfg: DataConfig) -> SyntheticVideo:
+    """The renderer described by ``data.synthetic``."""
     cfg = data_cfg.synthetic
-    video = SyntheticVideo(
+    return SyntheticVideo(
         size=(int(cfg.size[0]), int(cfg.size[1])),
         num_classes=int(cfg.num_classes),
         clip_length=int(cfg.clip_length),
@@ -368,5 +371,11 @@ def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train:
         blur=float(cfg.blur),
         seed=int(cfg.seed),
     )
+
+
+def build_synthetic(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> SyntheticClips:
+    """The synthetic dataset of ``data_cfg.synthetic`` (train clips for ``train``, val clips otherwise)."""
+    cfg = data_cfg.synthetic
+    video = synthetic_video(data_cfg)
     num_clips = int(cfg.train_clips) if split == "train" else int(cfg.val_clips)
     return SyntheticClips(video, split, num_clips, memory_length, ClipTransform.from_config(data_cfg, train))

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from bench.config import ConfigError
 from bench.data.build import collate_clips
-from bench.distributed import DistEnv, loader_options
+from bench.distributed import DistEnv, LoaderSettings, loader_options
 from bench.seeding import sample_seed
 
 
@@ -90,11 +90,13 @@ class InfiniteBatches:
     """Endless batches of ``batch_size`` (per rank) over epochs; ``state_dict()`` = (epoch, batches consumed in
     it) resumes exactly."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: int = -1) -> None:
+    def __init__(
+        self, dataset: Dataset, batch_size: int, seed: int, env: DistEnv, num_workers: LoaderSettings | int = -1
+    ) -> None:
         self.dataset = SeededClips(dataset, seed)
         self.batch_size = batch_size
         self.seed = seed
-        self.loader_options = loader_options(num_workers, env)
+        self.loader_options = loader_options(num_workers, env)  # the data.* loader settings, or a worker count
         self.num_workers = self.loader_options["num_workers"]
         self.collate = collate_clips
         self.sampler = ResumableSampler(dataset, env.world_size, env.rank, seed)

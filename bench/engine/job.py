@@ -44,6 +44,9 @@ class TrainJob:
     memory_length: int
     stamp: dict[str, Any]
     model_name: str
+    # False: no latency after training even with launch.latency (a local sweep measures it once per architecture
+    # when every run has finished: bench.run.latency_run.share_latency)
+    latency: bool = True
 
 
 @dataclass(frozen=True)

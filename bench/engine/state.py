@@ -1,7 +1,7 @@
 """The state of one training run that every stage of the trainer shares (``Training``).
 
 run = setup(job, env)            # bench.engine.trainer
-run.iteration, run.model, run.checkpoint_path, run.val_set()
+run.iteration, run.model, run.checkpoint_path, run.val_set(), run.val_videos()
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from bench.config import DataConfig, EvalConfig, LaunchConfig, TrainConfig
+from bench.data.build import build_videos
+from bench.data.videos import VideoSet
 from bench.distributed import DistEnv
 from bench.engine.batches import InfiniteBatches
 from bench.engine.job import TrainJob
@@ -49,6 +51,7 @@ class Training:
     saved_at: int | None = None
     val: tuple[Dataset, TcPlan, str | None] | None = None
     tc: TemporalLoss | None = None  # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
+    videos: VideoSet | None = None  # the validation videos of eval.whole_videos
 
     @property
     def checkpoint_path(self) -> Path:
@@ -62,3 +65,9 @@ class Training:
         if self.val is None:
             self.val = build_eval_dataset(self.data, self.eval, self.model)
         return self.val
+
+    def val_videos(self) -> VideoSet:
+        """The validation split as whole videos (``eval.whole_videos``), indexed once."""
+        if self.videos is None:
+            self.videos = build_videos(self.data, self.data.val_split)
+        return self.videos

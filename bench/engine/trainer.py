@@ -48,7 +48,16 @@ import torch
 from torch import nn
 
 from bench.data.build import build_dataset
-from bench.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown_distributed
+from bench.distributed import (
+    DistEnv,
+    LoaderSettings,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    set_threads,
+    shutdown_distributed,
+)
 from bench.engine.batches import InfiniteBatches, per_rank_batch
 from bench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bench.engine.finite import (
@@ -70,6 +79,7 @@ from bench.engine.temporal_loss import build_temporal_loss, train_memory_length
 from bench.engine.train_log import truncate_log
 from bench.evaluation.evaluate import evaluate_model
 from bench.evaluation.latency import measure_model_latency
+from bench.evaluation.videos import evaluate_videos
 from bench.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [
@@ -129,7 +139,7 @@ def setup(job: TrainJob, env: DistEnv) -> Training:
         build_optimizer(model, tcfg),
         trainable,
         MixedPrecision.create(tcfg.amp, env.device),
-        InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, cfg.data.num_workers),
+        InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, LoaderSettings.of(cfg.data)),
         batch_per_rank,
         tc=tc,
     )
@@ -204,11 +214,24 @@ def step(run: Training) -> StepState:
 
 
 def evaluate(run: Training) -> dict[str, Any]:
-    """Metrics of the current model on the validation split; the global RNG is left as it was."""
+    """Metrics of the current model on the validation split (its clips, or its whole videos with
+    ``eval.whole_videos``); the global RNG is left as it was."""
+    if run.eval.whole_videos:
+        videos = run.val_videos()
+        saved = rng_state()
+        metrics = evaluate_videos(run.model, videos, run.eval, run.data, run.env)
+        set_rng_state(saved)
+        return metrics
     dataset, with_tc, reason = run.val_set()
     saved = rng_state()
     metrics = evaluate_model(
-        run.model, dataset, run.eval, run.env, with_tc=with_tc, tc_skipped=reason, num_workers=run.data.num_workers
+        run.model,
+        dataset,
+        run.eval,
+        run.env,
+        with_tc=with_tc,
+        tc_skipped=reason,
+        num_workers=LoaderSettings.of(run.data),
     )
     set_rng_state(saved)
     return metrics
@@ -274,7 +297,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> TrainResult:
         batch_size=run.train.batch_size,
         batch_size_per_rank=run.batch_per_rank,
         world_size=run.env.world_size,
-        latency=_measure_latency(run) if run.launch.latency else None,
+        latency=_measure_latency(run) if run.launch.latency and run.job.latency else None,
     )
 
 
@@ -289,6 +312,7 @@ def train(job: TrainJob, hooks: Sequence[TrainHook] = ()) -> TrainResult:
     diverged run, ``TrainingInterrupted`` when stopped (signal or hook).
     """
     env = init_distributed(job.cfg.device)
+    set_threads(job.cfg.threads)
     try:
         return _train(job, env, hooks)
     except TrainingInterrupted as err:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from bench.config import DataConfig, EvalConfig
 from bench.constants import IGNORE_INDEX
 from bench.data.build import build_dataset, collate_clips
-from bench.distributed import DistEnv, all_gather_list, all_reduce_sum, loader_options
+from bench.distributed import DistEnv, LoaderSettings, all_gather_list, all_reduce_sum, loader_options
 from bench.evaluation.inference import current_clip, predict_logits
 from bench.evaluation.temporal import TcPlan, TemporalCounts, resolve_plan, tc_flow_fn, tc_plan
 from bench.metrics import confusion_matrix, segmentation_summary
@@ -127,7 +127,9 @@ def _predict_batch(
     return pred
 
 
-def _shard_loader(dataset: Dataset, shard: list[int], batch_size: int, num_workers: int, env: DistEnv) -> DataLoader:
+def _shard_loader(
+    dataset: Dataset, shard: list[int], batch_size: int, num_workers: LoaderSettings | int, env: DistEnv
+) -> DataLoader:
     """In-order batches of this rank's ``shard`` of ``dataset``; one pass, so no persistent workers."""
     return DataLoader(
         Subset(dataset, shard),
@@ -147,7 +149,7 @@ def evaluate_model(
     *,
     with_tc: bool | TcPlan = False,
     tc_skipped: str | None = None,
-    num_workers: int = 0,
+    num_workers: LoaderSettings | int = 0,
     on_batch: Callable[[list[str], Tensor], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (unwrapped, any device) on ``dataset``; every DDP rank takes a share and counts are
@@ -158,7 +160,8 @@ def evaluate_model(
     "label_pixels": [N][C] ints}`` in dataset order, ignored pixels excluded (their sums over images give the
     split's confusion-matrix counts). ``with_tc``: a ``TcPlan`` (``build_eval_dataset``), or True for the measures
     of ``eval.tc_metric`` on all the dataset's extra past frames (it must hold ``memory_length + N`` of them,
-    consecutive). ``num_workers`` -1 = auto (``bench.distributed.resolve_num_workers``). ``on_batch(names,
+    consecutive). ``num_workers`` -1 = auto (``bench.distributed.resolve_num_workers``), or the ``data.*`` loader
+    settings (``bench.distributed.LoaderSettings``). ``on_batch(names,
     pred (B, H, W))`` sees every batch's predicted classes (e.g.
     ``bench.evaluation.predictions.PredictionWriter.write``).
     """
@@ -195,7 +198,10 @@ def evaluate_model(
             done += size
     finally:
         model.train(was_training)
-    return _gathered_metrics(counts, temporal, plan, dataset.class_names, eval_cfg, env, tc_skipped)
+    metrics = _gathered_metrics(counts, temporal, plan, dataset.class_names, eval_cfg, env, tc_skipped)
+    if hasattr(dataset, "skipped_files"):  # files data.missing_files=skip left out (VSPW): counted in the record
+        metrics["skipped_files"] = list(dataset.skipped_files)
+    return metrics
 
 
 def _gathered_metrics(

@@ -1,6 +1,14 @@
-"""The local launcher: each run in its own ``python -m bench.run.execute RUN_DIR`` subprocess, N at a time.
+"""The local launcher: each run in its own process running ``bench.run.execute RUN_DIR``, N at a time.
 
     results = run_local(grid.runs, max_parallel=2, sweep_dir=grid.sweep_dir)
+    results = run_local(queue, 2, first.sweep_dir, homes={run.run_id: grid.sweep_dir, ...})  # several grids
+
+The processes are forked from a fork server that imported torch and the suite once (``bench.grid.forked``:
+imports are paid once per sweep, not once per run), or are subprocesses where that is not available.
+``defer_latency`` asks each run to leave its latency to the caller (``bench.run.latency_run.share_latency``:
+measured once per architecture after every run has finished, never beside a training run). ``homes`` gives
+each run the bookkeeping folder (logs, manifest) of its own grid when one queue holds the runs of several grids
+(``make demo``); the queue runs in the order given.
 
 Before a run starts, ``RunDir.check_reuse`` checks its folder and ``RunDir.write_config`` stores its config
 (``RUN_DIR/config.yaml``, the only copy); the subprocess executes that file (``bench.run.execute``). Logs go to
@@ -19,17 +27,18 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.constants import EXIT_BUSY
 from bench.grid import manifest as manifest_file
-from bench.grid.spec import Run, format_varied
+from bench.grid.forked import EXECUTE, LATENCY, RunStarter
+from bench.grid.spec import Run, format_varied, manifest_path
 from bench.progress import Progress
+from bench.run.identity import RunIdentity
 from bench.run.rundir import RunDir, RunDirError
 
 EXIT_REFUSED = 2  # the run dir cannot take the run (its config.yaml could not be written): not started
@@ -63,9 +72,10 @@ class LocalResult:
 @dataclass
 class _Active:
     run: Run
-    proc: subprocess.Popen
-    log: Any
+    proc: Any  # subprocess.Popen or bench.grid.forked.ForkedRun
+    log: Path
     start: float
+    manifest: Path
 
 
 def _last_error_line(run_dir: Path, log: Path) -> str:
@@ -87,19 +97,22 @@ def _child_env(max_parallel: int) -> dict[str, str]:
     return env
 
 
-def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_over: bool) -> _Active | LocalResult:
-    """Store the run's config (the only copy: the executor reads it) and start its subprocess. The reuse decision
+def _start(
+    run: Run, sweep_dir: Path, env: dict[str, str], flags: list[str], starter: RunStarter, manifest: Path | None
+) -> _Active | LocalResult:
+    """Store the run's config (the only copy: the executor reads it) and start its process. The reuse decision
     was made by ``bench.grid.status`` (only launchable runs come here); a folder that cannot be written is not
     started."""
     log_path = sweep_dir / "logs" / f"{run.run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = manifest or manifest_path(sweep_dir)
     try:
         RunDir(run.run_dir).write_config(run.config)
     except (RunDirError, OSError) as err:
         log_path.write_text(f"{type(err).__name__}: {err}\n")
         return LocalResult(run.run_id, EXIT_REFUSED, 0.0, log_path, f"{type(err).__name__}: {err}")
-    log = open(log_path, "w")
-    command = [sys.executable, "-m", "bench.run.execute", str(run.run_dir)] + (["--take-over"] if take_over else [])
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env)
+    log_path.write_text("")
+    proc = starter.start(EXECUTE, [str(run.run_dir), *flags], log_path, env)
     manifest_file.append(
         manifest,
         {
@@ -113,7 +126,7 @@ def _start(run: Run, sweep_dir: Path, manifest: Path, env: dict[str, str], take_
             "time": time.time(),
         },
     )
-    return _Active(run, proc, log, time.time())
+    return _Active(run, proc, log_path, time.time(), manifest)
 
 
 def _user_error(run_dir: Path) -> tuple[str, str] | None:
@@ -122,13 +135,11 @@ def _user_error(run_dir: Path) -> tuple[str, str] | None:
     return (str(err.get("error")), str(err.get("message"))) if err.get("user_error") else None
 
 
-def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
-    active.log.close()
-    log_path = Path(active.log.name)
-    last = "" if code == 0 else _last_error_line(active.run.run_dir, log_path)
+def _finish(active: _Active, code: int) -> LocalResult:
+    last = "" if code == 0 else _last_error_line(active.run.run_dir, active.log)
     user_error = None if code in (0, EXIT_BUSY) else _user_error(active.run.run_dir)
     manifest_file.append(
-        manifest,
+        active.manifest,
         {
             "event": "end",
             "run_id": active.run.run_id,
@@ -138,7 +149,7 @@ def _finish(active: _Active, code: int, manifest: Path) -> LocalResult:
             "time": time.time(),
         },
     )
-    return LocalResult(active.run.run_id, code, time.time() - active.start, log_path, last, user_error)
+    return LocalResult(active.run.run_id, code, time.time() - active.start, active.log, last, user_error)
 
 
 STOP_AFTER_SAME_ERROR = 2  # the first runs that failed alike: the next ones would fail the same way
@@ -175,7 +186,20 @@ def _stop_all(active: dict[str, _Active]) -> None:
             item.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             item.proc.kill()
-        item.log.close()
+
+
+def _starter(
+    sweep_dir: Path, manifest: Path | None, homes: Mapping[str, Path], env: dict[str, str], flags: list[str]
+) -> Callable[[Run], _Active | LocalResult]:
+    """``start(run)``: ``_start`` with the run's bookkeeping folder (its home, else ``sweep_dir`` and
+    ``manifest``), the environment and the executor's flags."""
+    starter = RunStarter()
+
+    def start(run: Run) -> _Active | LocalResult:
+        home = Path(homes.get(run.run_id, sweep_dir))
+        return _start(run, home, env, flags, starter, manifest if home == sweep_dir else None)
+
+    return start
 
 
 def _stop_if_alike(results: list[LocalResult], queue: list[Run], say: Any) -> None:
@@ -196,20 +220,23 @@ def run_local(
     manifest: Path | None = None,
     echo: bool = True,
     take_over: bool = False,
+    defer_latency: bool = False,
+    homes: Mapping[str, Path] | None = None,
 ) -> list[LocalResult]:
-    """Run each ``Run`` in its own subprocess, ``max_parallel`` at once; a failing run does not stop the others,
+    """Run each ``Run`` in its own process, ``max_parallel`` at once, in order; a failing run stops no other,
     except that when the first runs all fail with the same user error (``same_user_error``) no further run is
     started (those running finish).
 
     Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
     ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
-    ``--take-over`` (claims whose owner cannot be checked).
+    ``--take-over`` (claims whose owner cannot be checked), ``defer_latency`` ``--defer-latency`` (the caller
+    measures latency afterwards). ``homes``: run id -> bookkeeping folder of the run's grid (default
+    ``sweep_dir``, whose manifest is ``manifest``).
     """
     sweep_dir = Path(sweep_dir)
-    manifest = manifest or sweep_dir / "manifest.jsonl"
-    (sweep_dir / "logs").mkdir(parents=True, exist_ok=True)
     queue, total = list(runs), len(runs)
-    env = _child_env(max_parallel)
+    flags = ["--take-over"] * take_over + ["--defer-latency"] * defer_latency
+    start = _starter(sweep_dir, manifest, homes or {}, _child_env(max_parallel), flags)
     active: dict[str, _Active] = {}
     results: list[LocalResult] = []
     bar = Progress(total, f"sweep {sweep_dir.name}", enabled=echo, unit="run", done="done")
@@ -224,7 +251,7 @@ def run_local(
     try:
         while queue or active:
             while queue and len(active) < max(1, max_parallel):
-                started = _start(queue.pop(0), sweep_dir, manifest, env, take_over)
+                started = start(queue.pop(0))
                 if isinstance(started, LocalResult):
                     ended(started)
                     continue
@@ -237,7 +264,7 @@ def run_local(
                 code = item.proc.poll()
                 if code is not None:
                     del active[rid]
-                    ended(_finish(item, code, manifest))
+                    ended(_finish(item, code))
             bar.tick(running=len(active), queued=len(queue))
             time.sleep(0.1)
     except KeyboardInterrupt:
@@ -249,3 +276,37 @@ def run_local(
     finally:
         bar.close()
     return results
+
+
+def share_latency_after(runs: Sequence[Run], sweep_dir: Path, echo: bool = True) -> int:
+    """Latency once per architecture of the finished ``runs`` (``bench.run.latency_run.share_latency``), in a
+    process of its own started when no run trains any more; its lines are echoed. Returns its exit status."""
+    log_path = Path(sweep_dir) / "logs" / "latency.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
+    proc = RunStarter().start(LATENCY, [str(run.run_dir) for run in runs], log_path, _child_env(1))
+    try:
+        code = proc.wait()
+    except BaseException:
+        _stop_all({"latency": _Active(runs[0], proc, log_path, time.time(), manifest_path(sweep_dir))})
+        raise
+    say = print if echo else log.debug
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.strip() and " INFO bench.progress: " not in line:
+            say(line)
+    return code
+
+
+def estimated_cost(run: Run) -> float:
+    """A run's training work in frame-pixels: iterations x batch x frames per clip (the T + 1 the model reads)
+    x crop pixels; orders a queue (``longest_first``), not a prediction of seconds."""
+    cfg = run.config
+    frames = 1 + int(RunIdentity.of(cfg).model_args.get("memory_length", 0) or 0)
+    crop = int(cfg.data.crop_size[0]) * int(cfg.data.crop_size[1])
+    return float(cfg.train.iters) * cfg.train.batch_size * frames * crop
+
+
+def longest_first(runs: Sequence[Run]) -> list[Run]:
+    """``runs`` with the most work first (ties keep their order): with N at a time, the last runs to start are
+    short ones, so no core idles long at the end while one long run finishes."""
+    return sorted(runs, key=estimated_cost, reverse=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,16 @@ def _run_locally(grid: Grid, todo: list[Any], take_over: bool) -> int:
     _prepare(grid, todo)
     print(f"running {len(todo)} runs locally, {grid.launch.max_parallel} at a time")
     start = time.time()
-    results = local.run_local(todo, grid.launch.max_parallel, grid.sweep_dir, grid.manifest, take_over=take_over)
+    results = local.run_local(
+        todo, grid.launch.max_parallel, grid.sweep_dir, grid.manifest, take_over=take_over, defer_latency=True
+    )
     failed = [r for r in results if r.returncode != 0]
     print(
         f"\nsweep {grid.name} finished in {time.time() - start:.1f}s: "
         f"{len(results) - len(failed)} ok, {len(failed)} not ok"
     )
+    if grid.launch.latency:  # once per architecture, now that no run trains beside the measurement
+        local.share_latency_after(grid.runs, grid.sweep_dir)
     final = run_statuses(grid.runs, grid.manifest)
     print(format_table(final))
     not_ok = [r for r in failed if r.returncode != EXIT_BUSY]  # a busy run is someone else's, not a failure
@@ -230,6 +235,39 @@ def sweep_grid(
     except slurm.LaunchError as err:
         print(f"bench: launch error: {err}", file=sys.stderr)
         return 2
+
+
+def sweep_grids_locally(grids: Sequence[Grid], stale: str = "rerun", max_parallel: int | None = None) -> int:
+    """Several grids in one local queue (``make demo``): the runs to do of every grid, each run once (its home is
+    the first grid that lists it), longest first (``local.longest_first``), ``max_parallel`` at a time (default:
+    the first grid's); then latency once per architecture when any grid asks for it. Returns 1 when a run
+    failed, 2 when a stale run stops the queue (``stale="stop"``), else 0."""
+    queue: dict[str, Any] = {}
+    homes: dict[str, Path] = {}
+    for grid in grids:  # one grid after another: a stale run shared by two grids is moved aside once
+        statuses = run_statuses(grid.runs, grid.manifest)
+        print(f"sweep {grid.name}: {len(grid.runs)} runs ({counts(statuses)}); bookkeeping in {grid.sweep_dir}")
+        stop = _stale_stop(statuses, grid.spec.path.name) if stale == "stop" else ""
+        if stop:
+            print(f"bench: {stop}", file=sys.stderr)
+            return 2
+        todo = [run for run in _todo(statuses, False, stale) if run.run_id not in queue]
+        if todo:
+            _prepare(grid, todo)
+        for run in todo:
+            queue[run.run_id], homes[run.run_id] = run, grid.sweep_dir
+    parallel = max_parallel or grids[0].launch.max_parallel
+    ordered = local.longest_first(list(queue.values()))
+    print(f"\nrunning {len(ordered)} runs of {len(grids)} grids in one queue, longest first, {parallel} at a time")
+    start = time.time()
+    results = local.run_local(ordered, parallel, grids[0].sweep_dir, defer_latency=True, homes=homes) if ordered else []
+    not_ok = [r for r in results if r.returncode not in (0, EXIT_BUSY)]  # a busy run is someone else's
+    print(f"\nqueue finished in {time.time() - start:.1f}s: {len(results) - len(not_ok)} ok, {len(not_ok)} not ok")
+    if any(grid.launch.latency for grid in grids):
+        runs = {run.run_id: run for grid in grids for run in grid.runs}
+        local.share_latency_after(list(runs.values()), grids[0].sweep_dir)
+    failed = any(s.state is RunState.FAILED for grid in grids for s in run_statuses(grid.runs, grid.manifest))
+    return 1 if not_ok or failed else 0
 
 
 def status_command(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> int:

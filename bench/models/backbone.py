@@ -3,7 +3,9 @@
 The official TMANet backbone is mmseg's ResNetV1c-50 with strides (1, 2, 1, 1), dilations (1, 1, 2, 4) and
 ``contract_dilation=True`` (docs/tmanet.md §1.2). timm's ``features_only=True, output_stride=8`` builds exactly that
 dilation pattern (the first block of a dilated stage uses half the dilation); ``resnet50c`` / ``resnet50d`` have
-the deep stem of V1c (``resnet50d`` adds avg-down), ``resnet18`` is the tiny model used by the tests.
+the deep stem of V1c (``resnet50d`` adds avg-down), ``resnet18`` is the tiny model used by the tests. A dilated
+convolution on a map no larger than its dilation computes only its centre tap (``bench.models.dilated``: the
+other taps read zero padding; at demo scale, 32x32 images, layer4's maps are 4x4).
 
 Pretrained weights are never downloaded silently in offline settings:
 
@@ -38,6 +40,7 @@ from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
 from bench.errors import BenchError
+from bench.models.dilated import skip_padding_taps
 
 HUB_HOST = "huggingface.co"
 REACH_TIMEOUT_S = 3.0
@@ -121,6 +124,7 @@ class Backbone(nn.Module):
             if pretrained_path:
                 self.load_report = self.load_weights(pretrained_path)
         self.aux_channels, self.out_channels = self.body.feature_info.channels()
+        skip_padding_taps(self.body)  # dilated 3x3 convolutions on maps smaller than their dilation (demo scale)
         # the feature-level interface shared with bench.models.pyramid (levels, strides, default levels)
         self.levels = {"layer3": self.aux_channels, "layer4": self.out_channels}
         self.strides = {"layer3": 8, "layer4": 8}

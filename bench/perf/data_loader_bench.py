@@ -7,6 +7,15 @@ Run::
         train.batch_size=2 --steps 4 --warmup 1
     python -m bench.perf.data_loader_bench configs/cityscapes_tmanet.yaml data.num_workers=8 device=cuda
     python -m bench.perf.data_loader_bench configs/synthetic_tmanet.yaml --max-seconds 60   # stop timing after 60 s
+    python -m bench.perf.data_loader_bench configs/cityscapes_tmanet.yaml --clip-cost --frames TDNet/Testing/data/vid1
+    python -m bench.perf.data_loader_bench configs/cityscapes_tmanet.yaml data.root=/data/cityscapes --clip-cost \
+        --memory-lengths 2 4 --clips 40
+
+``--clip-cost`` measures something else: the CPU seconds to load and augment one training clip on one core, the
+loader as it was (PIL, whole frames resized before the crop) against the fast path (pyspng, only the crop window
+resized), side by side on the same files and random draws (``bench.perf.clip_cost``). ``--frames DIR`` takes a
+folder of consecutive Cityscapes frames without labels (the TDNet repository's ``Testing/data/vid1``) and builds a
+temporary layout with stand-in labels.
 
 Each timed step is printed as it finishes; ``--max-seconds`` ends the timing early (at least one timed step).
 
@@ -29,18 +38,21 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.config import Config, load_config
 from bench.data.build import build_dataset
-from bench.distributed import DistEnv, resolve_device
+from bench.distributed import DistEnv, LoaderSettings, resolve_device
 from bench.engine.batches import InfiniteBatches
 from bench.engine.recipe import total_loss
 from bench.evaluation.measure import cuda_sync
+from bench.perf.clip_cost import cityscapes_layout_from_frames, clip_cost_report, measure_clip_cost
 from bench.run.model import build_model
 
 
@@ -58,7 +70,7 @@ def measure(
     env = DistEnv(device=device)
     model = build_model(cfg).to(device).train()
     dataset = build_dataset(cfg.data, cfg.data.train_split, int(cfg.model.memory_length), train=True)
-    batches = InfiniteBatches(dataset, int(cfg.train.batch_size), int(cfg.train.seed), env, cfg.data.num_workers)
+    batches = InfiniteBatches(dataset, int(cfg.train.batch_size), int(cfg.train.seed), env, LoaderSettings.of(cfg.data))
     data_ms, model_ms = [], []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -116,15 +128,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="stop timing after this many seconds (default 600; at least one timed step)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0 = torch's default)")
+    parser.add_argument("--clip-cost", action="store_true", help="CPU-s per clip: reference vs fast loader path")
+    parser.add_argument("--memory-lengths", type=int, nargs="+", default=[2, 4], help="--clip-cost: T values")
+    parser.add_argument("--clips", type=int, default=22, help="--clip-cost: clips per path and T (default 22)")
+    parser.add_argument("--frames", help="--clip-cost: folder of consecutive *_leftImg8bit.png frames, no labels")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be >= 1 and --warmup >= 0")
+    if args.steps < 1 or args.warmup < 0 or args.clips < 1:
+        parser.error("--steps and --clips must be >= 1 and --warmup >= 0")
+    if args.clip_cost:
+        clip_cost(args)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, [*args.overrides, "model.pretrained=false"])
     step = iter(range(1, args.steps + 1))
     show = lambda data, model: print(f"step {next(step)}: data {data:.1f} ms, model {model:.1f} ms", flush=True)  # noqa: E731
     print(report(measure(cfg, args.steps, args.warmup, args.max_seconds, show)))
+
+
+def clip_cost(args: argparse.Namespace) -> None:
+    """``--clip-cost``: on one torch thread (unless ``--threads``), optionally on a layout built from ``--frames``."""
+    torch.set_num_threads(args.threads or 1)
+    with tempfile.TemporaryDirectory(prefix="clip-cost-") as scratch:
+        overrides = list(args.overrides)
+        if args.frames:
+            labelled = cityscapes_layout_from_frames(Path(args.frames), Path(scratch), max(args.memory_lengths))
+            print(f"{labelled} clips from {args.frames} (stand-in labels; bench.perf.clip_cost)")
+            overrides += [f"data.root={scratch}", "data.train_split=val", "data.dataset=cityscapes"]
+        cfg = load_config(args.config, [*overrides, "model.pretrained=false"])
+        print(clip_cost_report(measure_clip_cost(cfg, tuple(args.memory_lengths), args.clips)))
 
 
 if __name__ == "__main__":

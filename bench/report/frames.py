@@ -52,6 +52,18 @@ def latency_ms(record: dict[str, Any], mode: str = "streaming") -> float:
     return float(value) if value is not None else math.nan
 
 
+def video_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    """The whole-video metrics of a run (mVC, bench.evaluation.videos): its ``metrics`` when it was evaluated on
+    whole videos, else the ``videos`` section ``bench eval --record`` merged into the record; {} when neither."""
+    metrics = record.get("metrics") or {}
+    return metrics if metrics.get("whole_videos") else record.get("videos") or {}
+
+
+def mvc(record: dict[str, Any], window: int) -> float:
+    """mVC_``window`` in percent (the record's ``mvc_variant``), NaN if not measured."""
+    return percent(video_metrics(record).get(f"mvc_{window}"))
+
+
 def latency_field(record: dict[str, Any], key: str, mode: str = "streaming") -> float:
     """``latency.modes.<mode>.<key>`` (``iqr_ms``, ``gflops``...) as a float, NaN if absent."""
     modes = (record.get("latency") or {}).get("modes") or {}
@@ -123,6 +135,11 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             # records before the rename stored pixel agreement as "tc" (read as such; _table_notes says so)
             "pixel_agreement": percent(metrics.get("pixel_agreement", metrics.get("tc"))),
             "etc_tc": percent(metrics.get("etc_tc")),
+            "mvc_8": mvc(record, 8),
+            "mvc_16": mvc(record, 16),
+            "mvc_variant": video_metrics(record).get("mvc_variant"),
+            "miou_convention": metrics.get("miou_convention", "nonzero_union"),
+            "whole_videos": bool(metrics.get("whole_videos")),
             "pixel_acc": percent(metrics.get("pixel_acc")),
             "predicted_classes": predicted_classes(record),
             "latency_ms": latency_ms(record),

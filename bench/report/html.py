@@ -44,6 +44,8 @@ SORT_COLUMNS: dict[str, str] = {
     "p": "p_ref",
     "pixel agreement (%)": "pixel_agreement_mean",
     "ETC TC (%)": "etc_tc_mean",
+    "mVC_8 (%)": "mvc_8_mean",
+    "mVC_16 (%)": "mvc_16_mean",
     "latency ms": "latency_ms",
     "paper mIoU": "paper_miou",
     "Δ paper": "delta_paper",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report.provenance import combined
 from bench.report.readings import best_text, row_name
 from bench.report.sources import TableSource
 from bench.report.stats import (
@@ -35,11 +36,12 @@ def method_note(table: Table) -> str:
         if tested == 1
         else "no comparison tested (every pair has a row with n < 2)"
     )
+    units = [u for u in ("images", "videos") if f"{u}, n = 1" in set(table.frame["ci_method"])]
     one_run = (
-        "; a row with n = 1: 95% CI = percentile bootstrap over validation images "
-        f"({REPLICATES} replicates, RNG seed {RNG_SEED}), a within-run interval that ignores the "
-        "seed-to-seed spread"
-        if "images, n = 1" in set(table.frame["ci_method"])
+        f"; a row with n = 1: 95% CI = percentile bootstrap over validation {' or '.join(units)} "
+        f"({REPLICATES} replicates, RNG seed {RNG_SEED}; videos for whole-video evaluation, where the video, not "
+        "the frame, is the independent unit), a within-run interval that ignores the seed-to-seed spread"
+        if units
         else ""
     )
     return (
@@ -112,7 +114,7 @@ def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) ->
         "seeds; Δ paper = reproduced − paper.",
         "pixel agreement = pooled fraction of pixels whose prediction at t equals the flow-warped prediction at "
         "t-1 (one pair per clip); ETC TC = ETC's temporal consistency (Liu et al., ECCV 2020): mean over "
-        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics.py).",
+        "consecutive pairs of the mIoU between the warped t-1 and the t prediction (bench/metrics/temporal.py).",
     ]
     legacy = [
         str(r.get("run_id"))
@@ -124,6 +126,7 @@ def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) ->
             f"pixel agreement of {len(legacy)} run(s) read from the older metrics key `tc` (the same "
             f"measure, formerly called TC): {' '.join(legacy)}."
         )
+    notes += video_notes(frame)
     notes += _statistics_notes(table)
     if "latency_unstable" in frame and frame["latency_unstable"].any():
         notes.append(
@@ -136,8 +139,29 @@ def table_notes(source: TableSource, table: Table, reference: dict[str, Any]) ->
     for note, rows in frame.groupby("paper_note", sort=False)[factor]:
         notes.append(f"paper ({factor} {', '.join(map(str, rows))}): {note}")
     src = reference.get("source") or {}
-    if frame["paper_miou"].notna().any() and src:
+    own_source = frame.loc[frame["paper_miou"].notna(), "paper_note"].str.contains("source: ").all()
+    if frame["paper_miou"].notna().any() and src and not own_source:
         notes.append(f"paper numbers: {src.get('paper')}, arXiv {src.get('arxiv')}, {src.get('table')}.")
+    return notes
+
+
+def video_notes(frame: Any) -> list[str]:
+    """What the mVC columns and the mIoU of whole-video runs are (docs/vspw.md), when a row has them."""
+    notes = []
+    if any(c in frame and frame[c].notna().any() for c in ("mvc_8_mean", "mvc_16_mean")):
+        variants = combined(v for v in frame["mvc_variant"] if v)
+        notes.append(
+            "mVC_C = VSPW's video consistency (Miao et al., CVPR 2021): over windows of C consecutive frames, the "
+            "share of the pixels whose ground truth stays constant where the prediction stays constant too, pooled "
+            f"over whole validation videos (every labelled frame, memory streamed), in percent, mean over seeds; "
+            f"computation: {variants} (bench/metrics/video_consistency.py, docs/vspw.md)."
+        )
+    if "whole_videos" in frame and frame["whole_videos"].any():
+        conventions = combined(frame.loc[frame["whole_videos"], "miou_convention"])
+        notes.append(
+            f"mIoU of whole-video rows: every labelled frame of each validation video, averaged over the classes "
+            f"of the {conventions} convention (bench/metrics/segmentation.py)."
+        )
     return notes
 
 

@@ -45,6 +45,8 @@ def paper_number(
         note = f"{entry['method']}: {entry.get('setting', '')}"
         if entry.get("caveat"):
             note += f" ({entry['caveat']})"
+        if entry.get("source"):
+            note += f"; source: {entry['source']}"
         if ablation in missing:
             note = f"paper main result at this setting, {note}; {missing[ablation]}"
         return float(entry["miou"]), note

@@ -215,7 +215,7 @@ def display(lines: list[Line], datasets: list[str]) -> pd.DataFrame:
 
 def _notes(lines: list[Line], reference: dict[str, Any], synthetic: bool) -> list[str]:
     notes = [
-        "mIoU and ETC TC (Liu et al., ECCV 2020; bench/metrics.py) in percent; [95% CI] and n from the "
+        "mIoU and ETC TC (Liu et al., ECCV 2020; bench/metrics/temporal.py) in percent; [95% CI] and n from the "
         "row's runs (bench.report.stats: mean ± t·s/√n over seeds; one run: bootstrap over its images), the "
         "same as the spec's own table (tables/<spec>.md) which also has std, Δ ref (vs per_frame) and "
         "p-values."

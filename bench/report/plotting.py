@@ -74,6 +74,7 @@ def class_legend(class_names: Sequence[str], palette: Palette) -> list[Patch]:
 CI_METHODS = {
     "t over seeds": "mean ± t·s/√n over seeds",
     "images, n = 1": "one run: bootstrap over images",
+    "videos, n = 1": "one run: bootstrap over videos",
     "none": "none (n = 1, no per-image counts)",
     "identical runs: no CI": "none (every seed gave the same mIoU)",
 }

@@ -9,9 +9,11 @@ Every quantity is a fraction (0..1) like ``metrics.miou``; the report prints per
 and its limits are in docs/statistics.md.
 
 Data. A run record may carry ``metrics.per_image`` = ``{"names", "intersection", "union", "label_pixels"}``,
-each an (N images, C classes) integer array. A run's dataset-level mIoU is the mean over classes of
-``sum_i I[i, c] / sum_i U[i, c]``, classes with union 0 skipped (the convention of ``bench.metrics.mean_iou``);
-``run_miou`` recomputes it from the counts when present (``metrics.miou`` otherwise).
+each an (N images, C classes) integer array, or for whole-video evaluation ``metrics.per_video`` (the same, one
+row per video: videos are the independent unit of VSPW, their frames are not). A run's dataset-level mIoU is the
+mean over classes of ``sum_i I[i, c] / sum_i U[i, c]``, over the classes of its ``metrics.miou_convention``
+(``nonzero_union``, the default: union > 0, as ``bench.metrics.mean_iou``; ``present_in_gt``: labelled pixels
+> 0); ``run_miou`` recomputes it from the counts when present (``metrics.miou`` otherwise).
 
 The unit that varies is the seed (the training run): two runs of one config differ by several mIoU points,
 far more than the image-sampling noise of one run, so every claim about a config is made over seeds.
@@ -19,8 +21,10 @@ far more than the image-sampling noise of one run, so every claim about a config
 * ``row_stats``: mean and sample std (ddof=1) of the runs' mIoU; n >= 2: 95% CI = mean ± t(0.975, n-1) · s/√n
   (``ci_method`` "t over seeds"); runs that all gave the same mIoU have no CI (``IDENTICAL``: the spread is
   unknown, and a zero-width interval would claim it is zero). n = 1: a percentile bootstrap over validation
-  images (``REPLICATES`` replicates, RNG seed ``RNG_SEED``), a within-run interval that knows nothing of
-  seed-to-seed variance ("images, n = 1"); without per-image counts, no CI ("none").
+  images, or videos for a whole-video record (``REPLICATES`` replicates, RNG seed ``RNG_SEED``), a within-run
+  interval that knows nothing of seed-to-seed variance ("images, n = 1" / "videos, n = 1"); without counts, no
+  CI ("none").
+* ``mvc_bootstrap_ci``: the same over videos for a run's mVC (window sums and counts per video).
 * ``compare(a, b)``: delta = mean mIoU(a) - mean mIoU(b) over all their runs; Welch's t-test (unequal
   variances, Welch–Satterthwaite df), two-sided p, 95% CI = delta ± t(0.975, df) · SE, so the CI excludes 0
   exactly when p < 0.05. A row with n < 2 gets no test (p and CI NaN, method "n < 2: no test").
@@ -69,6 +73,8 @@ class RunCounts:
     intersection: np.ndarray | None = None  # (N, C)
     union: np.ndarray | None = None  # (N, C)
     label_pixels: np.ndarray | None = None  # (N, C)
+    unit: str = "images"  # what the N rows are: "images", or "videos" (whole-video evaluation)
+    convention: str = "nonzero_union"  # the classes metrics.miou averages (bench.metrics.MIOU_CONVENTIONS)
 
     @property
     def has_images(self) -> bool:
@@ -84,7 +90,7 @@ class RowStats:
     n: int
     ci_low: float
     ci_high: float
-    ci_method: str  # "t over seeds" | "images, n = 1" | "none"
+    ci_method: str  # "t over seeds" | "images, n = 1" | "videos, n = 1" | "none"
 
 
 @dataclass
@@ -144,47 +150,54 @@ def significance_mark(p_value: float) -> str:
 
 
 def counts_from_record(record: dict[str, Any]) -> RunCounts:
-    """A record's ``metrics.miou`` (fraction) and ``metrics.per_image`` counts, if present."""
+    """A record's ``metrics.miou`` (fraction) and its ``metrics.per_image`` (or ``per_video``) counts, if present."""
     metrics = record.get("metrics") or {}
     miou = metrics.get("miou")
     run = RunCounts(
         run_id=str(record.get("run_id")), seed=record.get("seed"), miou=float(miou) if miou is not None else math.nan
     )
-    per_image = metrics.get("per_image")
-    if not per_image:
+    run.convention = str(metrics.get("miou_convention") or "nonzero_union")
+    key = "per_video" if metrics.get("per_video") else "per_image"
+    counts = metrics.get(key)
+    if not counts:
         return run
     arrays = {}
-    for key in ("intersection", "union", "label_pixels"):
-        array = np.asarray(per_image.get(key, []), dtype=np.int64)
-        if array.ndim != 2 or array.shape[0] != len(per_image.get("names", [])):
+    for name in ("intersection", "union", "label_pixels"):
+        array = np.asarray(counts.get(name, []), dtype=np.int64)
+        if array.ndim != 2 or array.shape[0] != len(counts.get("names", [])):
             raise StatsError(
-                f"run {run.run_id}: metrics.per_image.{key} must be an (images, classes) array with "
+                f"run {run.run_id}: metrics.{key}.{name} must be an (rows, classes) array with "
                 f"one row per name; re-run `bench eval` to rewrite the record"
             )
-        arrays[key] = array
+        arrays[name] = array
     if len({a.shape for a in arrays.values()}) != 1:
-        raise StatsError(f"run {run.run_id}: metrics.per_image arrays differ in shape; re-run `bench eval`")
-    run.names = tuple(str(n) for n in per_image["names"])
+        raise StatsError(f"run {run.run_id}: metrics.{key} arrays differ in shape; re-run `bench eval`")
+    run.names = tuple(str(n) for n in counts["names"])
     run.intersection, run.union, run.label_pixels = arrays["intersection"], arrays["union"], arrays["label_pixels"]
+    run.unit = "videos" if key == "per_video" else "images"
     return run
 
 
-def miou_from_sums(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
-    """(..., C) summed intersection and union -> (...) mIoU; classes with union 0 skipped (NaN if none left)."""
+def miou_from_sums(intersection: np.ndarray, union: np.ndarray, labelled: np.ndarray | None = None) -> np.ndarray:
+    """(..., C) summed intersection and union -> (...) mIoU over the classes with union > 0, or with ``labelled``
+    (summed labelled pixels) over the classes with labelled pixels (``present_in_gt``); NaN if no class is left."""
     intersection = np.asarray(intersection, dtype=float)
     union = np.asarray(union, dtype=float)
+    counted = union > 0 if labelled is None else np.asarray(labelled) > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, intersection / np.where(union > 0, union, 1), np.nan)
-    present = (union > 0).sum(-1)
+        iou = np.where(counted, intersection / np.where(union > 0, union, 1), np.nan)
+    present = counted.sum(-1)
     total = np.nansum(iou, axis=-1)
     return np.where(present > 0, total / np.maximum(present, 1), np.nan)
 
 
 def run_miou(run: RunCounts) -> float:
-    """A run's dataset-level mIoU: recomputed from its per-image counts when it has them, else ``run.miou``."""
+    """A run's dataset-level mIoU under its convention: recomputed from its counts when it has them, else
+    ``run.miou``."""
     if not run.has_images:
         return run.miou
-    return float(miou_from_sums(run.intersection.sum(0), run.union.sum(0)))
+    labelled = run.label_pixels.sum(0) if run.convention == "present_in_gt" else None
+    return float(miou_from_sums(run.intersection.sum(0), run.union.sum(0), labelled))
 
 
 def chance_miou(label_pixels: np.ndarray) -> float:
@@ -226,9 +239,24 @@ def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
 
 
 def image_bootstrap_ci(run: RunCounts, replicates: int = REPLICATES, seed: int = RNG_SEED) -> tuple[float, float]:
-    """95% percentile CI of one run's mIoU over its validation images (within-run: no seed variance)."""
+    """95% percentile CI of one run's mIoU over its validation images (or videos): within-run, no seed variance."""
     weights = _image_weights(np.random.default_rng(seed), run.intersection.shape[0], replicates)
-    return _percentile_ci(miou_from_sums(weights @ run.intersection, weights @ run.union))
+    labelled = weights @ run.label_pixels if run.convention == "present_in_gt" else None
+    return _percentile_ci(miou_from_sums(weights @ run.intersection, weights @ run.union, labelled))
+
+
+def mvc_bootstrap_ci(
+    windows: Sequence[Sequence[float]], replicates: int = REPLICATES, seed: int = RNG_SEED
+) -> tuple[float, float]:
+    """95% percentile CI of one run's mVC over its videos: ``windows`` = [window-score sum, windows] per video
+    (``metrics.per_video.vc[variant][C]``); a resample's mVC is the sum of the sums over the sum of the counts."""
+    pairs = np.asarray(windows, dtype=float).reshape(-1, 2)
+    if pairs.shape[0] == 0 or pairs[:, 1].sum() == 0:
+        return math.nan, math.nan
+    weights = _image_weights(np.random.default_rng(seed), pairs.shape[0], replicates)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        samples = (weights @ pairs[:, 0]) / (weights @ pairs[:, 1])
+    return _percentile_ci(samples)
 
 
 def row_stats(runs: Sequence[RunCounts], replicates: int = REPLICATES, seed: int = RNG_SEED) -> RowStats:
@@ -247,7 +275,7 @@ def row_stats(runs: Sequence[RunCounts], replicates: int = REPLICATES, seed: int
         return RowStats(mean, std, n, mean - half, mean + half, "t over seeds")
     if runs[0].has_images:
         low, high = image_bootstrap_ci(runs[0], replicates, seed)
-        return RowStats(mean, math.nan, 1, low, high, "images, n = 1")
+        return RowStats(mean, math.nan, 1, low, high, f"{runs[0].unit}, n = 1")
     return RowStats(mean, math.nan, 1, math.nan, math.nan, "none")
 
 

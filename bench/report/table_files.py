@@ -42,8 +42,14 @@ def display_frame(table: Table) -> pd.DataFrame:
         fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"], frame["delta_ref_high"])
     ]
     shown["p"] = frame["p_ref"].map(fmt_p)
-    constant = frame["constant_runs"] > 0 if "constant_runs" in frame else [False] * len(frame)
-    for column, source in (("pixel agreement (%)", "pixel_agreement_mean"), ("ETC TC (%)", "etc_tc_mean")):
+    constant = frame["constant_runs"] > 0 if "constant_runs" in frame else pd.Series([False] * len(frame))
+    temporal = [("pixel agreement (%)", "pixel_agreement_mean"), ("ETC TC (%)", "etc_tc_mean")]
+    temporal += [  # VSPW's video consistency, only in tables of runs that measured it
+        (f"mVC_{w} (%)", f"mvc_{w}_mean")
+        for w in (8, 16)
+        if f"mvc_{w}_mean" in frame and frame[f"mvc_{w}_mean"].notna().any()
+    ]
+    for column, source in temporal:  # a constant prediction agrees with itself: trivially 100%, marked
         shown[column] = [
             fmt(v) + (CONSTANT_MARK if flag and not math.isnan(v) else "") for v, flag in zip(frame[source], constant)
         ]

@@ -85,6 +85,17 @@ def _row_keys(source: TableSource, runs: pd.DataFrame) -> list[str]:
     return [factor_col] + extra
 
 
+def video_columns(group: pd.DataFrame) -> dict[str, Any]:
+    """A row's whole-video measures: mean mVC_8 / mVC_16 over its runs, the mVC copy and the mIoU convention."""
+    return {
+        "mvc_8_mean": mean_or_nan(group["mvc_8"]),
+        "mvc_16_mean": mean_or_nan(group["mvc_16"]),
+        "mvc_variant": combined(str(v) for v in group["mvc_variant"].dropna()),
+        "miou_convention": combined(group["miou_convention"].astype(str)),
+        "whole_videos": bool(group["whole_videos"].any()),
+    }
+
+
 def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
     """Group the source's runs by factor value (and any other varying key) -> statistics, paper number, deltas."""
     runs = runs_frame(source.records)
@@ -105,6 +116,7 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
                 "n": int(len(group)),
                 "pixel_agreement_mean": mean_or_nan(group["pixel_agreement"]),
                 "etc_tc_mean": mean_or_nan(group["etc_tc"]),
+                **video_columns(group),
                 "latency_ms": float(group["latency_ms"].mean()) if group["latency_ms"].notna().any() else math.nan,
                 "latency_unstable": bool(group["latency_unstable"].any()),
                 "latency_iqr_ms": mean_or_nan(group["latency_iqr_ms"]),

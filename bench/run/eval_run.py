@@ -3,13 +3,17 @@
     bench eval results/runs/<id>                                             # the config comes from the run
     bench eval checkpoint=results/runs/<id>/checkpoint.pt eval.mode=slide    # overrides: eval.*, data.val_split/root
     bench eval results/runs/<id> --save-preds preds/                         # + prediction PNGs
+    bench eval results/runs/<id> eval.whole_videos=true --record            # mVC etc. into record.json ("videos")
 
     from bench.run.eval_run import evaluate_command, evaluate_checkpoint
     metrics = evaluate_checkpoint(["checkpoint=results/runs/<id>", "eval.mode=slide"])   # + eval.json there
 
 The model and its config come from the run (``bench.run.model.load_run_model``); inference and metrics are
-``bench.evaluation.evaluate.evaluate_model``; ``eval.json`` is written through ``bench.run.rundir.RunDir``. A run
-another process is training is never evaluated (its claim is taken first).
+``bench.evaluation.evaluate.evaluate_model``, or ``bench.evaluation.videos.evaluate_videos`` with
+``eval.whole_videos=true`` (then ``--save-preds`` writes the submission layout ``<dir>/result_submission/<video>/
+<frame>.png``, and ``--record`` adds the metrics to a clip-evaluated run's record as its ``videos`` section, as
+``make demo`` does for mVC: ``add_missing_video_metrics``); ``eval.json`` is written through
+``bench.run.rundir.RunDir``. A run another process is training is never evaluated (its claim is taken first).
 """
 
 from __future__ import annotations
@@ -20,21 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
+from bench.data.build import build_videos
 from bench.data.catalog import dataset_info
-from bench.distributed import init_distributed, shutdown_distributed
+from bench.distributed import LoaderSettings, init_distributed, set_threads, shutdown_distributed
 from bench.engine.checkpoint import CheckpointError
 from bench.evaluation.evaluate import build_eval_dataset, evaluate_model
 from bench.evaluation.predictions import PredictionWriter
+from bench.evaluation.videos import evaluate_videos
 from bench.run.execute import RunBusyError
 from bench.run.identity import differences
 from bench.run.liveness import current_job_id
 from bench.run.model import load_run_model
-from bench.run.rundir import RunDir, RunDirError
+from bench.run.rundir import VIDEOS_SECTION, RunDir, RunDirError
 
 log = logging.getLogger("bench.run.eval_run")
 
 # what `bench eval` may change in a run's config: where and how it is evaluated, never what was trained
-EVAL_OVERRIDABLE: tuple[str, ...] = ("eval.", "data.val_split:", "data.root:")
+EVAL_OVERRIDABLE: tuple[str, ...] = (
+    "eval.",
+    "data.val_split:",
+    "data.root:",
+    "data.missing_files:",
+    "data.synthetic.val_video_length:",  # the validation videos' length: only whole-video evaluation reads it
+)
 
 
 def eval_config(run_cfg: Config, overrides: Sequence[str], config_file: str | Path | None = None) -> Config:
@@ -55,11 +67,15 @@ def eval_config(run_cfg: Config, overrides: Sequence[str], config_file: str | Pa
 
 
 def evaluate_checkpoint(
-    overrides: Sequence[str] = (), config_file: str | Path | None = None, save_preds: str | Path | None = None
+    overrides: Sequence[str] = (),
+    config_file: str | Path | None = None,
+    save_preds: str | Path | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """``bench eval [CONFIG] checkpoint=PATH [overrides]``: evaluate a run's checkpoint (a file, or a run folder)
     on ``data.val_split``; write ``eval.json`` next to it; return the metrics. ``save_preds``: a folder for
-    prediction PNGs (``bench.evaluation.predictions``).
+    prediction PNGs (``bench.evaluation.predictions``; whole videos: the submission layout). ``record``: add
+    whole-video metrics to the run's record as its ``videos`` section (replacing an older one).
 
     The model and its config come from the run (``bench.run.model.load_run_model``); see ``eval_config``.
     """
@@ -74,26 +90,15 @@ def evaluate_checkpoint(
         raise CheckpointError(f"checkpoint {path} does not exist; train first (bench train CONFIG) or fix the path")
     model, run_cfg, meta = load_run_model(path)
     cfg = eval_config(run_cfg, overrides, config_file)
+    if record and not cfg.eval.whole_videos:
+        raise ConfigError("--record adds whole-video metrics to a run's record: add eval.whole_videos=true")
     env = init_distributed(cfg.device)
+    set_threads(cfg.threads)
     try:
-        dataset, plan, reason = build_eval_dataset(cfg.data, cfg.eval, model)
-        if reason:
-            log.warning("temporal consistency skipped: %s", reason)
-        writer = _prediction_writer(cfg, save_preds)
-        metrics = evaluate_model(
-            model.to(env.device),
-            dataset,
-            cfg.eval,
-            env,
-            with_tc=plan,
-            tc_skipped=reason,
-            num_workers=cfg.data.num_workers,
-            on_batch=None if writer is None else writer.write,
-        )
-        if writer is not None:
-            log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
+        metrics = _evaluate(model.to(env.device), cfg, env, save_preds)
         if env.is_main:
-            RunDir(path.parent).write_eval(
+            folder = RunDir(path.parent)
+            folder.write_eval(
                 {
                     "checkpoint": str(path),
                     "iteration": meta.get("iteration"),
@@ -103,9 +108,42 @@ def evaluate_checkpoint(
                     "metrics": metrics,
                 },
             )
+            if record:
+                folder.merge_into_record(VIDEOS_SECTION, metrics, overwrite=True)
         return metrics
     finally:
         shutdown_distributed(env)
+
+
+def _evaluate(model: Any, cfg: Config, env: Any, save_preds: str | Path | None) -> dict[str, Any]:
+    """The metrics of ``model`` on ``cfg``'s validation split: its clips, or its whole videos."""
+    if cfg.eval.whole_videos:
+        return evaluate_videos(
+            model,
+            build_videos(cfg.data, cfg.data.val_split),
+            cfg.eval,
+            cfg.data,
+            env,
+            out_dir=save_preds,
+            palette=dataset_info(cfg.data).palette,
+        )
+    dataset, plan, reason = build_eval_dataset(cfg.data, cfg.eval, model)
+    if reason:
+        log.warning("temporal consistency skipped: %s", reason)
+    writer = _prediction_writer(cfg, save_preds)
+    metrics = evaluate_model(
+        model,
+        dataset,
+        cfg.eval,
+        env,
+        with_tc=plan,
+        tc_skipped=reason,
+        num_workers=LoaderSettings.of(cfg.data),
+        on_batch=None if writer is None else writer.write,
+    )
+    if writer is not None:
+        log.info("wrote %d prediction images to %s", writer.written, writer.out_dir)
+    return metrics
 
 
 def _prediction_writer(cfg: Config, save_preds: str | Path | None) -> PredictionWriter | None:
@@ -121,6 +159,7 @@ def evaluate_command(
     *,
     run_dir: str | Path | None = None,
     save_preds: str | Path | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """``bench eval``: evaluate the checkpoint of ``run_dir`` (or the one named by ``checkpoint=``) under its run's
     claim (never a run another process trains); see ``bench.evaluation.evaluate.evaluate_checkpoint``. ``save_preds``:
@@ -141,12 +180,24 @@ def evaluate_command(
     requested = load_config(config_file, overrides)
     folder = RunDir(RunDir.checkpoint_of(requested.checkpoint).parent) if requested.checkpoint else None
     if folder is None or not folder.has_config():
-        return evaluate_checkpoint(overrides, config_file, save_preds)
+        return evaluate_checkpoint(overrides, config_file, save_preds, record)
     job_id = current_job_id()
     got = folder.acquire_claim(job_id)
     if not got.ok:
         raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
     try:
-        return evaluate_checkpoint(overrides, config_file, save_preds)
+        return evaluate_checkpoint(overrides, config_file, save_preds, record)
     finally:
         folder.release_claim(job_id)
+
+
+def add_missing_video_metrics(cfg: Config, overrides: Sequence[str] = ()) -> dict[str, Any] | None:
+    """Whole-video metrics for a finished run of ``cfg`` that has none yet (``make demo``'s mVC): ``bench eval
+    RUN eval.whole_videos=true [overrides] --record``; None when the run is not finished or already has them."""
+    folder = RunDir.of(cfg)
+    read = folder.read_record()
+    if read.record is None or not folder.has_checkpoint():
+        return None
+    if VIDEOS_SECTION in read.record or (read.record.get("metrics") or {}).get("whole_videos"):
+        return None
+    return evaluate_command(["eval.whole_videos=true", *overrides], run_dir=folder.path, record=True)

@@ -3,7 +3,7 @@
     from bench.run.execute import execute, Outcome
     result = execute(cfg)                    # Result(outcome=DONE, record=...) or Result(outcome=BUSY, ...)
 
-    python -m bench.run.execute RUN_DIR [--take-over]   # runs RUN_DIR/config.yaml (what the local launcher starts)
+    python -m bench.run.execute RUN_DIR [--take-over] [--defer-latency]   # RUN_DIR/config.yaml (the local launcher)
 
 Steps: the run's identity, computed once (``RunIdentity``: model arguments, hash, run id) -> its folder
 (``RunDir``) -> ``RunDir.inspect_reuse`` (a finished, matching run returns its record; a mismatch raises
@@ -84,6 +84,7 @@ def execute(
     hooks: Sequence[TrainHook] = (),
     launched: bool = False,
     stale: str = "stop",
+    defer_latency: bool = False,
 ) -> Result:
     """Execute ``cfg`` in ``run_dir`` (default ``RunDir.of(cfg)``); see the module docstring.
 
@@ -91,7 +92,8 @@ def execute(
     neither is repeated. ``hooks``: training hooks (``bench.engine.hooks.TrainHook``, ``bench.TrainHook``), e.g. a
     logger. ``cfg`` is validated again first (assignments are checked one by one; this checks them together).
     ``stale``: a record made by other code (``bench.run.fingerprint``) is an error ("stop"), reused ("accept")
-    or moved aside and trained again ("rerun").
+    or moved aside and trained again ("rerun"). ``defer_latency``: no latency after training (``launch.latency``
+    is left to the caller: the local launcher measures once per architecture when the sweep is over).
     """
     validate(cfg)
     ident = RunIdentity.of(cfg)
@@ -116,7 +118,7 @@ def execute(
             folder.release_claim(job_id)
             return Result(Outcome.DONE, folder.path, read.record)
     try:
-        record = _train(ident, folder, job_id, hooks, write_config=not launched)
+        record = _train(ident, folder, job_id, hooks, write_config=not launched, latency=not defer_latency)
     except SystemExit:
         if not preempted():  # a requeued SLURM job keeps its claim (its job id stays the same)
             _fail(folder, RuntimeError("the run exited (SystemExit) before finishing"), job_id)
@@ -130,14 +132,19 @@ def execute(
 
 
 def _train(
-    ident: RunIdentity, folder: RunDir, job_id: str | None, hooks: Sequence[TrainHook], write_config: bool
+    ident: RunIdentity,
+    folder: RunDir,
+    job_id: str | None,
+    hooks: Sequence[TrainHook],
+    write_config: bool,
+    latency: bool = True,
 ) -> dict[str, Any]:
     if global_rank() == 0:
         folder.remove_temp_files(job_id)
         folder.clear_error()
         if write_config:
             folder.write_config(ident.config)
-    record = train_and_evaluate(ident.config, folder.path, hooks=hooks, identity=ident)
+    record = train_and_evaluate(ident.config, folder.path, hooks=hooks, identity=ident, latency=latency)
     if global_rank() == 0:
         folder.write_record(record)
     return record
@@ -149,9 +156,12 @@ def _fail(folder: RunDir, err: BaseException, job_id: str | None) -> None:
         folder.release_claim(job_id)
 
 
-def train_job(cfg: Config, run_dir: str | Path, identity: RunIdentity | None = None) -> tuple[TrainJob, RunStamp]:
+def train_job(
+    cfg: Config, run_dir: str | Path, identity: RunIdentity | None = None, latency: bool = True
+) -> tuple[TrainJob, RunStamp]:
     """The engine's job for ``cfg`` in ``run_dir`` and the run's stamp (``identity``: computed once per run, else
-    here): the paths ``RunDir`` names, the model builder with the factory's arguments, the checkpoint stamp."""
+    here): the paths ``RunDir`` names, the model builder with the factory's arguments, the checkpoint stamp;
+    ``latency`` False: none after training (``TrainJob.latency``)."""
     ident = identity if identity is not None else RunIdentity.of(cfg)
     stamp = RunStamp.of(ident)
     job = TrainJob(
@@ -161,17 +171,23 @@ def train_job(cfg: Config, run_dir: str | Path, identity: RunIdentity | None = N
         memory_length=int(ident.model_args.get("memory_length", 0)),
         stamp={"config": stamp.config, "config_hash": stamp.config_hash, "classes": list(stamp.classes)},
         model_name=cfg.model.name,
+        latency=latency,
     )
     return job, stamp
 
 
 def train_and_evaluate(
-    cfg: Config, run_dir: str | Path, *, hooks: Sequence[TrainHook] = (), identity: RunIdentity | None = None
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    hooks: Sequence[TrainHook] = (),
+    identity: RunIdentity | None = None,
+    latency: bool = True,
 ) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (resuming its checkpoint) with the engine, evaluate, return the record dict on
     every rank. Writes only the checkpoint and ``log.jsonl`` (and the loggers asked for); the record, config
     and claim are ``execute``'s."""
-    job, stamp = train_job(cfg, run_dir, identity)
+    job, stamp = train_job(cfg, run_dir, identity, latency)
     result = train(job, hooks)
     record = make_record(
         stamp,
@@ -201,17 +217,19 @@ def train_command(cfg: Config, take_over: bool = False, stale: str = "stop") -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.run.execute RUN_DIR [--take-over]``: execute the run stored in ``RUN_DIR/config.yaml``
-    (written by the launcher after its reuse check)."""
+    """``python -m bench.run.execute RUN_DIR [--take-over] [--defer-latency]``: execute the run stored in
+    ``RUN_DIR/config.yaml`` (written by the launcher after its reuse check)."""
     configure_logging()  # status lines into the run's log (this process's stderr)
     args = sys.argv[1:] if argv is None else list(argv)
-    take_over = "--take-over" in args
-    args = [a for a in args if a != "--take-over"]
+    flags = {"--take-over", "--defer-latency"}
+    take_over, defer = "--take-over" in args, "--defer-latency" in args
+    args = [a for a in args if a not in flags]
     if len(args) != 1:
-        print("usage: python -m bench.run.execute RUN_DIR [--take-over]", file=sys.stderr)
+        print("usage: python -m bench.run.execute RUN_DIR [--take-over] [--defer-latency]", file=sys.stderr)
         return 2
     try:
-        result = execute(RunDir(args[0]).read_config(), args[0], take_over=take_over, launched=True)
+        folder = RunDir(args[0])
+        result = execute(folder.read_config(), args[0], take_over=take_over, launched=True, defer_latency=defer)
     except (BenchError, OSError) as err:
         problem = write_problem(err)
         if problem is None and not isinstance(err, BenchError):

@@ -16,8 +16,9 @@
   signature names, plus ``model.options``). A field the model does not take is not part of the run: the
   per-frame baseline has one id whatever ``model.memory_length`` or ``model.key_channels`` say.
 * the ``data``, ``train`` and ``eval`` sections, less the knobs that cannot change a result
-  (``PERFORMANCE_ONLY``: worker count, log and checkpoint intervals; the trainer's data stream and RNG do not
-  depend on them, tests/test_trainer_resume.py).
+  (``PERFORMANCE_ONLY``: worker count and loader settings, the evaluation batch, log and checkpoint intervals;
+  the trainer's data stream and RNG do not depend on them, tests/test_trainer_resume.py, and evaluation gives the
+  same metrics in batches, tests/test_evaluate_batched.py).
 
 Not hashed: ``name``, ``launch``, ``device``, ``output_root``, ``run_dir``, ``checkpoint``.
 
@@ -45,6 +46,10 @@ SECTIONS: tuple[str, ...] = ("data", "train", "eval")
 PERFORMANCE_ONLY: frozenset[str] = frozenset(
     {
         "data.num_workers",
+        "data.pin_memory",
+        "data.persistent_workers",
+        "data.prefetch_factor",
+        "eval.batch_size",  # batched evaluation gives the same metrics (tests/test_evaluate_batched.py)
         "train.log_every",
         "train.checkpoint_every",
         "train.tensorboard",

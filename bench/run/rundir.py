@@ -59,6 +59,7 @@ CLAIM = "claim.json"
 ERROR = "error.json"
 LATENCY = "latency.json"
 EVAL = "eval.json"
+VIDEOS_SECTION = "videos"  # the record section bench eval --record adds: whole-video metrics of a clip-evaluated run
 TENSORBOARD = "tensorboard"
 MLFLOW = "mlflow"  # the local MLflow file store of train.mlflow (train.mlflow_uri unset)
 WANDB = "wandb"  # the offline W&B run of train.wandb

@@ -5,7 +5,8 @@ keeps only fixtures and pytest hooks.
   ``write_grid_spec``;
 * ``helpers.records``: per-image counts with known statistics and ``fake_eval_record`` (the one record
   fabricator, writing through ``RunDir``), ``write_report_spec``, ``fabricate_records``;
-* ``helpers.machines``: SLURM gates and a fake cluster, optional tracker packages, image files.
+* ``helpers.machines``: SLURM gates and a fake cluster, optional tracker packages, image files;
+* ``helpers.vspw_tree``: a tiny VSPW_480p tree in the release's exact layout (imported as a module).
 """
 
 from helpers.configs import REPO, SYNTHETIC_BASE, TINY, as_overrides, tiny_builder, tiny_config, write_grid_spec

@@ -25,7 +25,7 @@ TINY: dict[str, Any] = {
     "model.backbone": "resnet18", "model.pretrained": False, "model.key_channels": 8, "model.value_channels": 16,
     "model.channels": 16, "model.aux_channels": 16, "model.window_size": 3, "data.crop_size": [32, 32],
     "data.synthetic.size": [32, 32],
-    "data.synthetic.train_clips": 8, "data.synthetic.val_clips": 4, "device": "cpu",
+    "data.synthetic.train_clips": 8, "data.synthetic.val_clips": 4, "device": "cpu", "threads": 1,
 }  # fmt: skip
 
 
