@@ -18,7 +18,7 @@ from PIL import Image
 
 from bench.cli import main
 from bench.data import DatasetError, build_dataset
-from bench.grid import local
+from bench.grid import forked
 from bench.grid.spec import build_grid
 from bench.run.reads import error_payload
 
@@ -134,11 +134,12 @@ def test_a_local_sweep_stops_when_its_first_runs_fail_alike(tmp_path, monkeypatc
     popen = subprocess.Popen
     started = []
 
-    def fake(command, **kwargs):
-        started.append(command[-1])
-        return popen([sys.executable, str(script), command[-1]], **kwargs)
+    def fake(command, **kwargs):  # python -m bench.run.execute RUN_DIR [flags]
+        started.append(command[3])
+        return popen([sys.executable, str(script), command[3]], **kwargs)
 
-    monkeypatch.setattr(local.subprocess, "Popen", fake)
+    monkeypatch.setenv("BENCH_LOCAL_START", "subprocess")  # runs as subprocesses (not forked): the stand-in applies
+    monkeypatch.setattr(forked.subprocess, "Popen", fake)
     assert main(["sweep", str(spec), "--launcher", "local", "--no-check"]) == 1
     out = "".join(capsys.readouterr())  # state lines go to stderr (bench.progress)
     assert (

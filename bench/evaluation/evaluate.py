@@ -177,11 +177,7 @@ def evaluate_model(
     plan = resolve_plan(with_tc, eval_cfg, dataset, memory)
     estimate = tc_flow_fn(eval_cfg.tc_flow, eval_cfg.tc_raft_weights, env.device) if plan else None
     temporal = TemporalCounts(plan, dataset.num_classes, estimate) if plan else None
-    window = dict(
-        mode=eval_cfg.mode,
-        crop_size=tuple(eval_cfg.crop_size),
-        stride=tuple(eval_cfg.stride),
-    )
+    window = dict(mode=eval_cfg.mode, crop_size=tuple(eval_cfg.crop_size), stride=tuple(eval_cfg.stride))
     done = 0
     try:
         for batch in _progress(loader, len(loader), "eval", env.is_main):

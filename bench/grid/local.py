@@ -202,6 +202,10 @@ def _starter(
     return start
 
 
+def _started_text(started: _Active) -> str:
+    return f"{started.run.run_id} [{_describe(started.run)}] (pid {started.proc.pid}, log {started.log.name})"
+
+
 def _stop_if_alike(results: list[LocalResult], queue: list[Run], say: Any) -> None:
     """Empty ``queue`` (and say so) when the runs so far all failed with the same user error."""
     alike = same_user_error(results) if queue else ""
@@ -256,10 +260,7 @@ def run_local(
                     ended(started)
                     continue
                 active[started.run.run_id] = started
-                say(
-                    f"run {total - len(queue)} of {total}: started {started.run.run_id} [{_describe(started.run)}] "
-                    f"(pid {started.proc.pid}, log {started.log.name})"
-                )
+                say(f"run {total - len(queue)} of {total}: started {_started_text(started)}")
             for rid, item in list(active.items()):
                 code = item.proc.poll()
                 if code is not None:
