@@ -33,7 +33,10 @@ def _comment_claims(text: str) -> dict[str, list[int]]:
     import re
 
     comments = " ".join(line.split("#", 1)[1] for line in text.splitlines() if "#" in line)
-    iters = [int(n) * (1000 if k else 1) for n, k in re.findall(r"(\d+)(k?) iter(?:ation)?s\b", comments)]
+    # a schedule's length, not its warm-up ("linear warm-up 1500 iterations")
+    iters = [
+        int(n) * (1000 if k else 1) for n, k in re.findall(r"(?<!warm-up )\b(\d+)(k?) iter(?:ation)?s\b", comments)
+    ]
     return {"train.iters": iters, "model.memory_length": [int(t) for t in re.findall(r"\bT ?= ?(\d+)", comments)]}
 
 

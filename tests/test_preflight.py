@@ -162,3 +162,15 @@ def test_bench_paper_names_every_file_a_table_needs(capsys):
     assert by_spec["ablations/synthetic_sota.yaml"] == []
     assert main(["paper", "sota"]) == 0
     assert "    needs (every file its runs read):" in capsys.readouterr().out
+
+
+def test_every_dataset_names_its_split_lists(tmp_path):
+    """VSPW too: its split list and video folder, with where to download the 480p release."""
+    from bench.config import load_config
+    from bench.data.needs import dataset_needs
+
+    data = load_config(None, ["data.dataset=vspw", f"data.root={tmp_path / 'VSPW_480p'}"]).data
+    needs = {need.path: need for need in dataset_needs(data, "val", 3)}
+    root = tmp_path / "VSPW_480p"
+    assert set(needs) == {str(root), str(root / "val.txt"), str(root / "data")}
+    assert all("bench prepare-vspw" in need.hint and not need.present() for need in needs.values())

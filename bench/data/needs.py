@@ -6,11 +6,12 @@ what to download and where to put it) and the needs of a dataset split (torch-fr
         print(need.key, need.path, need.present(), need.hint)
 
 A dataset's needs are its root folder, the split's list (CamVid ``splits/{split}.txt``; Cityscapes the
-``gtFine/{split}`` folder), the label and frame folders of the protocol, and the video frames the memory reads.
+``gtFine/{split}`` folder; VSPW ``{split}.txt``), the label and frame folders of the protocol, and the video
+frames the memory reads.
 They are what ``bench sweep`` checks once per distinct data root and split before a grid starts, and what
 ``bench paper`` lists for every table (``bench.run.preflight``); the files inside are checked by building the
 dataset's index (``bench.run.preflight_deep``). The layouts are the loaders' own (``cityscapes.py``,
-``camvid.py``).
+``camvid.py``, ``vspw.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ CAMVID_SEGNET_HINT = (
 CAMVID_FULL_HINT = (
     "bench prepare-camvid-full --stills-dir 701_StillsRaw_full --labels-dir LabeledApproved_full --out {root} "
     "(http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/)"
+)
+VSPW_HINT = (
+    "download the 480p release (VSPW_480p) as https://github.com/sssdddwww2/vspw_dataset_download describes, set "
+    "data.root to the VSPW_480p folder and check it with: bench prepare-vspw --root {root}"
 )
 CAMVID_VIDEO_HINT = (
     "bench prepare-camvid --videos VIDEOS_DIR --out {root} (the four CamVid videos from "
@@ -103,13 +108,23 @@ def _camvid(data: DataConfig, split: str, memory_length: int) -> list[Need]:
     return needs
 
 
+def _vspw(data: DataConfig, split: str, memory_length: int) -> list[Need]:
+    root, hint = Path(data.root), VSPW_HINT.format(root=data.root or "VSPW_480p")
+    return [
+        Need("data.root", f"VSPW split list {split}", str(root / f"{split}.txt"), hint),
+        Need("data.root", "VSPW videos (frames and masks)", str(root / "data"), hint, "folder"),
+    ]
+
+
+DATASETS = {"cityscapes": ("Cityscapes", _cityscapes), "camvid": ("CamVid", _camvid), "vspw": ("VSPW", _vspw)}
+
+
 def dataset_needs(data: DataConfig, split: str, memory_length: int) -> list[Need]:
     """The folders and files ``split`` of ``data`` reads with ``memory_length`` past frames (none for the
     synthetic data); the root folder first."""
-    if data.dataset == "synthetic":
+    if data.dataset not in DATASETS:
         return []
-    name = "Cityscapes" if data.dataset == "cityscapes" else "CamVid"
-    describe = _cityscapes if data.dataset == "cityscapes" else _camvid
+    name, describe = DATASETS[data.dataset]
     parts = describe(data, split, memory_length)
     root = Need("data.root", f"{name} root folder", data.root, parts[0].hint, "folder")
     return [root, *parts]

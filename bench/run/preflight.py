@@ -85,7 +85,12 @@ def _backbone(ident: RunIdentity) -> list[Need]:
         return []
     name = str(args.get("backbone", ""))
     if args.get("pretrained_path"):
-        hint = f"the ImageNet weights of {name} (timm or mmcv layout, .pth / .safetensors)"
+        hint = (
+            f"download MiT's ImageNet weights ({name}.pth, linked from the NVlabs/SegFormer README; "
+            "docs/transformers.md §MiT weights) and put them there"
+            if name.startswith("mit_")
+            else f"the ImageNet weights of {name} (timm or mmcv layout, .pth / .safetensors)"
+        )
         return [
             _weights_file(
                 "model.pretrained_path", f"ImageNet weights of backbone {name}", args["pretrained_path"], hint
