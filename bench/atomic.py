@@ -5,6 +5,7 @@
     with atomic_file(path) as handle:   # a binary stream, e.g. for torch.save(state, handle)
     write_problem(err)                 # "cannot write ...: No space left on device; free space ..." or None
     ensure_writable(folder)            # fails before any work starts when the folder cannot be written
+    output_file("figs/", "curves.png")  # figs/curves.png: --out naming a folder means "inside it"
 
 The bottom of the layers (beside ``bench.errors``): records, checkpoints, reports and their indexes all write
 through here.
@@ -21,6 +22,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from bench.process import writer_tag
 
 
 def _json_ready(obj: Any) -> Any:
@@ -58,7 +61,7 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     block removes the temporary file). Parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as handle:
@@ -71,6 +74,12 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
+def temp_prefix(name: str) -> str:
+    """The prefix of a temporary file (or folder) for ``name``: hidden, and naming its writer
+    (``bench.process.writer_tag``), so a clean-up removes only what a process that is gone left behind."""
+    return f".{name}.{writer_tag()}"
+
+
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (``atomic_file``)."""
     with atomic_file(path) as handle:
@@ -81,6 +90,11 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
 # OSErrors that mean "this place cannot be written" rather than a bug
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def read_only(err: BaseException) -> bool:
+    """Whether ``err`` says a place cannot be written (a read-only file system, a refused permission)."""
+    return isinstance(err, OSError) and err.errno in _READ_ONLY
 
 
 def write_problem(err: BaseException) -> str | None:
@@ -113,6 +127,17 @@ def ensure_writable(folder: str | Path) -> Path:
     os.close(fd)
     Path(probe).unlink(missing_ok=True)
     return folder
+
+
+def output_file(out: str | Path, default_name: str) -> Path:
+    """Where a command's ``--out`` puts its file: a path ending in a separator, or naming an existing folder,
+    means ``default_name`` inside that folder (never ``DIR.png`` beside it, which may be another file); a name
+    without a suffix gets ``default_name``'s (the suffix the writer would add itself)."""
+    text = str(out)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return path / default_name
+    return path if path.suffix else path.with_suffix(Path(default_name).suffix)
 
 
 def default_file_mode() -> int:

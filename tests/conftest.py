@@ -41,3 +41,15 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
 def tiny_cfg() -> Callable[..., Any]:
     """``tiny_cfg(run_dir, "train.iters=2", ...)``: the tiny CPU config in ``run_dir`` (2 iterations of batch 2)."""
     return tiny_builder({"train.iters": 2, "train.batch_size": 2, "model.memory_length": 1}, "run_dir")
+
+
+@pytest.fixture
+def live_process() -> Any:
+    """A live process on this host that is not this one (an owner at work elsewhere); killed afterwards."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc
+    proc.kill()
+    proc.wait()

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, as_overrides, tiny_builder
+from helpers import TINY, as_overrides, fake_eval_record, tiny_builder
 
 from bench.cli import main
-from bench.config import load_config
+from bench.config import load_config, to_dict
 from bench.data.build import build_dataset
 from bench.evaluation import latency
 from bench.evaluation.latency import measure_latency, stream_frames, summarise_passes, summarise_times
@@ -80,8 +80,7 @@ def test_streaming_and_recompute_see_the_same_frames_with_checkpoint_weights(tmp
     torch.manual_seed(1)
     model = build_model(cfg)
     save_checkpoint(RunDir.of(cfg).path / "checkpoint.pt", {"model": model.state_dict()})
-    record = {"schema": 1, "run_id": "x", "status": "done", "metrics": {"miou": 0.5}}
-    (RunDir.of(cfg).path / "record.json").write_text(json.dumps(record))
+    fake_eval_record("x", 0, miou=0.5, config=to_dict(cfg), write_to=RunDir.of(cfg))
     result = latency_command(cfg, frames=3, warmup=2, threads=1, modes=["streaming", "recompute"], repeats=1)
     assert result["weights"].endswith("checkpoint.pt") and result["modes_agree"]
     merged = json.loads((RunDir.of(cfg).path / "record.json").read_text())
@@ -170,7 +169,7 @@ def test_missing_latency_is_measured_once_into_a_finished_record(tmp_path: Path)
     cfg = tiny_config(tmp_path, "model.name=per_frame")
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # no record yet: nothing to add to
     RunDir.of(cfg).path.mkdir(parents=True)
-    (RunDir.of(cfg).path / "record.json").write_text(json.dumps({"status": "done", "metrics": {"miou": 0.5}}))
+    fake_eval_record(RunDir.of(cfg).path.name, 0, miou=0.5, config=to_dict(cfg), write_to=RunDir.of(cfg))
     assert measure_missing_latency(cfg, frames=1, threads=1)["modes"]["streaming"]["timed_frames"] == 1
     assert "latency" in json.loads((RunDir.of(cfg).path / "record.json").read_text())
     assert measure_missing_latency(cfg, frames=1, threads=1) is None  # measured once
@@ -249,15 +248,16 @@ def test_bench_latency_checks_first_prints_always_and_never_replaces_a_record_la
         "--repeats",
         "1",
     ]
-    run_dir = RunDir.of(
-        load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"])
-    ).path
+    cfg = load_config(None, LATENCY_TINY + ["model.name=per_frame", f"output_root={tmp_path / 'runs'}"])
+    run_dir = RunDir.of(cfg).path
     run_dir.mkdir(parents=True)
-    old = {
-        "status": "done",
-        "metrics": {"miou": 0.5},
-        "latency": {"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}},
-    }
+    old = fake_eval_record(
+        run_dir.name,
+        0,
+        miou=0.5,
+        config=to_dict(cfg),
+        latency={"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}},
+    )
     (run_dir / "record.json").write_text(json.dumps(old))
     measure = latency_run.measure_model_latency
 

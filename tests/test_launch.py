@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import fake_slurm, slurm_gate
+from helpers import fake_eval_record, fake_slurm, slurm_gate
 
 import bench.run.claims as claims
 import bench.run.execute as trainer
 import bench.run.liveness as liveness
-from bench.config import LaunchConfig
+from bench.config import LaunchConfig, to_dict
 from bench.grid.slurm import Job, slurm_parameters
 from bench.grid.spec import build_grid
 from bench.grid.sweep import sweep_command
@@ -138,7 +138,7 @@ def test_job_trains_under_a_claim_and_releases_it(tmp_path, monkeypatch, write_s
 
     def train(cfg, run_dir, **kwargs):
         seen.append(json.loads((run_dir / "claim.json").read_text())["pid"])
-        return {"run_id": run_dir.name, "status": "done", "metrics": {"miou": 0.5}, "config": {}}
+        return fake_eval_record(run_dir.name, 0, miou=0.5, config=to_dict(cfg))
 
     monkeypatch.setattr(trainer, "train_and_evaluate", train)
     run_dir, cwd = _stored_run(tmp_path, write_spec)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,15 +36,6 @@ def fake_record(cfg, **fields) -> dict:
 
 def no_training(*args, **kwargs):
     pytest.fail("this run must not be trained")
-
-
-@pytest.fixture
-def live_holder():
-    """A live process on this host that owns claims written with ``holder_claim``."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc
-    proc.kill()
-    proc.wait()
 
 
 def holder_claim(run_dir: Path, proc) -> None:
@@ -150,20 +139,20 @@ def test_a_slurm_query_that_times_out_is_unknown(tmp_path, monkeypatch):
 # 3, 4, 5: claims and temporary files
 
 
-def test_bench_train_refuses_a_run_a_sweep_job_trains(tmp_path, tiny_cfg, live_holder, monkeypatch, capsys):
-    holder_claim(tmp_path, live_holder)
+def test_bench_train_refuses_a_run_a_sweep_job_trains(tmp_path, tiny_cfg, live_process, monkeypatch, capsys):
+    holder_claim(tmp_path, live_process)
     monkeypatch.setattr(trainer, "train_and_evaluate", no_training)
     overrides = as_overrides({**TINY, "train.iters": 2}) + [f"run_dir={tmp_path}"]
     assert main(["train", *overrides]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("bench: RunBusyError:") and f"pid {live_holder.pid}" in err and len(err.splitlines()) == 1
+    assert err.startswith("bench: RunBusyError:") and f"pid {live_process.pid}" in err and len(err.splitlines()) == 1
 
 
-def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, live_holder):
+def test_bench_eval_refuses_a_run_another_process_trains(tmp_path, tiny_cfg, live_process):
     cfg = tiny_cfg(tmp_path, f"checkpoint={tmp_path / 'checkpoint.pt'}")
     RunDir(tmp_path).write_config(cfg)
-    holder_claim(tmp_path, live_holder)
-    with pytest.raises(RunBusyError, match=f"pid {live_holder.pid}"):
+    holder_claim(tmp_path, live_process)
+    with pytest.raises(RunBusyError, match=f"pid {live_process.pid}"):
         evaluate_command([f"checkpoint={tmp_path / 'checkpoint.pt'}", f"run_dir={tmp_path}"])
 
 
@@ -207,7 +196,10 @@ def test_read_record_states(tmp_path):
     ):
         RunDir(tmp_path).write_record(record)
         assert RunDir(tmp_path).read_record().state is rundir.RecordState.NOT_DONE, record
-    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}})
+    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}})  # done, but no config: invalid
+    read = RunDir(tmp_path).read_record()
+    assert read.state is rundir.RecordState.CORRUPT and "config must be an object" in read.reason
+    RunDir(tmp_path).write_record(fake_record(load_config(None, [])))
     assert RunDir(tmp_path).read_record().done
 
 
@@ -228,7 +220,7 @@ def test_status_shows_a_corrupt_record_as_corrupt(write_spec, tmp_path, capsys):
 
 
 def test_merge_into_record_refuses_to_replace_a_section(tmp_path):
-    RunDir(tmp_path).write_record({"status": "done", "metrics": {"miou": 0.5}, "latency": {"ms": 1}})
+    RunDir(tmp_path).write_record(fake_record(load_config(None, []), latency={"ms": 1}))
     with pytest.raises(rundir.RunDirError, match="already has 'latency'"):
         RunDir(tmp_path).merge_into_record("latency", {"ms": 2})
     with pytest.raises(rundir.RunDirError, match="cannot be replaced"):

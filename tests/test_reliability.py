@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from helpers import TINY, as_overrides, fake_slurm
+from helpers import TINY, as_overrides, fake_slurm, one_line_error
 
 import bench.run.liveness as liveness
 from bench.cli import main
@@ -57,9 +57,10 @@ def test_a_job_missing_from_a_partial_answer_is_asked_again_after_the_grace_peri
     fake_slurm(tmp_path / "bin", monkeypatch, squeue=squeue, sacct="exit 1", grace_s=0.2)
     job = liveness.query_slurm_jobs(["77"])["77"]
     assert job.liveness is Liveness.ALIVE and job.state == "RUNNING" and count.read_text().strip() == "2"
-    # still not listed by a controller that answers: gone
-    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 1")
+    # still not listed by a controller that answers, and unknown to an accounting that answers: gone
+    fake_slurm(tmp_path / "bin", monkeypatch, squeue="echo '78|RUNNING'", sacct="exit 0")
     assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
+    # (with sacct failing, a squeue listing only other jobs is no evidence: tests/test_fault_matrix.py)
     # a final state from sacct is evidence at once
     fake_slurm(tmp_path / "bin", monkeypatch, squeue="exit 0", sacct="echo '77|TIMEOUT'")
     assert liveness.query_slurm_jobs(["77"])["77"].liveness is Liveness.DEAD
@@ -164,14 +165,6 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
 TRAIN = as_overrides({**TINY, "train.iters": 2, "train.batch_size": 2, "model.memory_length": 1})
 
 
-def _one_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("trained") / "run"
@@ -199,7 +192,7 @@ def test_save_preds_into_a_read_only_folder_is_one_line(trained, tmp_path, monke
 
     monkeypatch.setattr(Path, "mkdir", mkdir)
     assert main(["eval", str(trained), "--save-preds", str(tmp_path / "ro" / "preds")]) == 2
-    _one_line(capsys, "Read-only file system", "choose a writable folder")
+    one_line_error(capsys, "Read-only file system", "choose a writable folder")
 
 
 def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
@@ -216,7 +209,7 @@ def test_a_foreign_checkpoint_is_refused_on_resume_and_kept(tmp_path, capsys):
         run_dir.mkdir()
         torch.save(foreign, run_dir / "checkpoint.pt")
         assert main(["train", *TRAIN, f"run_dir={run_dir}"]) == 2
-        _one_line(capsys, message, "move it aside")
+        one_line_error(capsys, message, "move it aside")
         assert torch.load(run_dir / "checkpoint.pt", weights_only=True).keys() == foreign.keys()
         assert not (run_dir / "claim.json").exists()
 
@@ -231,7 +224,7 @@ def test_a_claim_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(claims.tempfile, "mkstemp", refuse)
     assert main(["train", *TRAIN, f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
+    one_line_error(capsys, text, hint, str(tmp_path / "run" / "claim.json"))
     assert not (tmp_path / "run" / "claim.json").exists()
 
 
@@ -243,7 +236,7 @@ def test_a_sweep_into_a_read_only_results_folder_is_one_line(tmp_path, monkeypat
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     assert main(["sweep", str(write_spec()), "--launcher", "local"]) == 2
-    _one_line(capsys, "Read-only file system", "choose a writable folder")
+    one_line_error(capsys, "Read-only file system", "choose a writable folder")
 
 
 def test_a_full_disk_checkpoint_message_does_not_invent_a_previous_checkpoint(tmp_path, monkeypatch):
@@ -269,12 +262,12 @@ def test_a_plugin_that_fails_at_import_is_one_line(tmp_path, monkeypatch, capsys
     (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["models", f"plugins=[{name}]"]) == 2
-    _one_line(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
+    one_line_error(capsys, f"plugin module {name!r} failed while being imported", f"{name}.py:1", kind)
 
 
 def test_tmanet_without_memory_is_one_line(tmp_path, capsys):
     assert main(["train", *TRAIN, "model.memory_length=0", f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
+    one_line_error(capsys, "tmanet needs model.memory_length in 1..8, got 0", "per_frame")
 
 
 def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
@@ -282,10 +275,10 @@ def test_execute_with_a_bad_stored_config_is_one_line(tmp_path, capsys):
 
     (tmp_path / "config.yaml").write_text("model: {memory_length: 99}\n")
     assert execute_main([str(tmp_path)]) == 2
-    _one_line(capsys, f"{tmp_path / 'config.yaml'}: model.memory_length: value 99", "delete it and launch")
+    one_line_error(capsys, f"{tmp_path / 'config.yaml'}: model.memory_length: value 99", "delete it and launch")
     (tmp_path / "config.yaml").write_text("model: [\n")
     assert execute_main([str(tmp_path)]) == 2
-    _one_line(capsys, "not valid YAML")
+    one_line_error(capsys, "not valid YAML")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,7 +297,7 @@ def test_a_missing_dataset_is_reported_before_pretrained_weights(tmp_path, monke
         f"output_root={tmp_path / 'runs'}",
     ]
     assert main(args) == 2
-    _one_line(capsys, "DatasetError", str(tmp_path / "EMPTY"))
+    one_line_error(capsys, "DatasetError", str(tmp_path / "EMPTY"))
 
 
 def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
@@ -314,4 +307,4 @@ def test_offline_pretrained_weights_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(backbone, "hub_reachable", lambda *a: False)
     assert main(["train", *TRAIN, "model.pretrained=true", f"run_dir={tmp_path / 'run'}"]) == 2
-    _one_line(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")
+    one_line_error(capsys, "PretrainedWeightsError", "cannot be reached", "model.pretrained_path=")

@@ -9,6 +9,10 @@ import json
 import sys
 from typing import Any
 
+from bench.atomic import output_file
+
+PREVIEW_NAME = "clips.png"  # bench preview's file inside a folder given as --out
+
 
 def _load(args: argparse.Namespace) -> Any:
     """Config from the positional file and overrides; a first positional with '=' is an override."""
@@ -198,8 +202,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from bench.data.preview import preview_main
 
     cfg = _load(args)
-    preview_main(cfg.data, memory_length=cfg.model.memory_length, out_path=args.out, num_clips=args.clips)
-    print(args.out)
+    out = output_file(args.out, PREVIEW_NAME)
+    preview_main(cfg.data, memory_length=cfg.model.memory_length, out_path=out, num_clips=args.clips)
+    print(out)
     return 0
 
 

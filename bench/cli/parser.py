@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from bench import __version__
 from bench.cli.commands import (
@@ -47,6 +48,22 @@ def _stale_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use the records other code made as they are (default: stop and say which)",
     )
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum`` (``--frames 0`` is a one-line usage error, not a traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 # add(name, handler, help) -> the subcommand's parser
@@ -127,7 +144,7 @@ def _score_command(add: Adder) -> None:
         choices=("nonzero_union", "present_in_gt"),
         help="the mIoU written as 'miou' in --json (both are printed)",
     )
-    p.add_argument("--windows", type=int, nargs="+", default=[8, 16], help="mVC window lengths")
+    p.add_argument("--windows", type=at_least(1), nargs="+", default=[8, 16], help="mVC window lengths")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every number and per-video count here")
     p.add_argument("overrides", nargs="*", default=[], help="data.* overrides, e.g. data.missing_files=skip")
 
@@ -148,7 +165,9 @@ def _grid_commands(add: Adder) -> None:
         "launch makes), print each, launch nothing",
     )
     p.add_argument("--no-check", action="store_true", help="launch without the preflight (data, weights, devices)")
-    p.add_argument("--max-parallel", type=int, default=None, help="runs at once (local) / array parallelism (SLURM)")
+    p.add_argument(
+        "--max-parallel", type=at_least(1), default=None, help="runs at once (local) / array parallelism (SLURM)"
+    )
     p.add_argument(
         "--take-over",
         action="store_true",
@@ -165,9 +184,11 @@ def _latency_command(add: Adder) -> None:
     """latency."""
     p = add("latency", cmd_latency, "per-frame latency (streaming and recompute), FLOPs, params, peak memory")
     _config_args(p)
-    p.add_argument("--frames", type=int, default=30, help="timed frames per mode")
-    p.add_argument("--warmup", type=int, default=5, help="untimed frames before timing (at least memory_length)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the config's threads)")
+    p.add_argument("--frames", type=at_least(1), default=30, help="timed frames per mode")
+    p.add_argument(
+        "--warmup", type=at_least(0), default=5, help="untimed frames before timing (at least memory_length)"
+    )
+    p.add_argument("--threads", type=at_least(1), default=None, help="CPU threads (default: the config's threads)")
     p.add_argument(
         "--modes",
         nargs="+",
@@ -179,7 +200,7 @@ def _latency_command(add: Adder) -> None:
     p.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
     p.add_argument(
         "--repeats",
-        type=int,
+        type=at_least(1),
         default=None,
         help="timed passes per mode, reported as the median of pass medians with their IQR "
         "(default launch.latency_repeats, 5); up to 5 more while the spread exceeds 10%%",
@@ -187,7 +208,7 @@ def _latency_command(add: Adder) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a latency already in the run's record.json")
     p.add_argument(
         "--size",
-        type=int,
+        type=at_least(1),
         nargs=2,
         metavar=("H", "W"),
         help="the field's FPS protocol (docs/fps.md): random frames of this size, fp32, instead of validation clips "
@@ -218,12 +239,16 @@ def _report_commands(add: Adder) -> None:
         "curves", cmd_curves, "plot loss, aux loss, learning rate and validation mIoU vs iteration from runs' log.jsonl"
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holding log.jsonl); one line per run")
-    p.add_argument("--out", default=None, help="PNG file to write (default: curves.png in the first run's folder)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="PNG file to write (a folder: curves.png inside it; default: curves.png in the first run's folder)",
+    )
 
     p = add("preview", cmd_preview, "save a PNG grid of clips (frames, label, flow)")
     _config_args(p)
-    p.add_argument("--out", default="clips.png", help="PNG file to write")
-    p.add_argument("--clips", type=int, default=4, help="number of clips (rows)")
+    p.add_argument("--out", default="clips.png", help="PNG file to write (a folder: clips.png inside it)")
+    p.add_argument("--clips", type=at_least(1), default=4, help="number of clips (rows)")
 
 
 def _data_commands(add: Adder) -> None:
@@ -280,17 +305,23 @@ def _data_commands(add: Adder) -> None:
     p.add_argument("--json", action="store_true", help="print as JSON")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``bench latency: error: argument --frames: must be at least 1, got 0;
+    see bench latency --help``) instead of the usage block and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bench", description="Video semantic segmentation benchmark and ablation suite."
-    )
+    parser = OneLineParser(prog="bench", description="Video semantic segmentation benchmark and ablation suite.")
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit"
     )
     level = parser.add_mutually_exclusive_group()
     level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)

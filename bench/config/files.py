@@ -140,7 +140,11 @@ def read_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[
     if path.resolve() in _seen:
         raise ConfigError(f"config files include each other in a cycle: {' -> '.join(map(str, _seen + (path,)))}")
     data = read_yaml(path)
-    data = {} if data is None else data
+    if data is None:  # an empty file (or only comments): most likely not what was meant, never all defaults
+        raise ConfigError(
+            f"{path} is empty: a config file holds a mapping of config keys (e.g. model: {{name: tmanet}}); "
+            f"for every default give no config file (bench train key=value ...)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys, got {type(data).__name__}")
     base = data.pop("base", None)

@@ -356,7 +356,10 @@ class LaunchConfig(Checked, prefix="launch."):
         default_factory=dict, metadata={"help": "extra sbatch options, e.g. {'exclude': 'node3'}"}
     )
     array_parallelism: int = bounded(64, 1, help="SLURM array: jobs running at once")
-    folder: str = described("results/slurm", "submitit job folder (scripts, SLURM logs)")
+    folder: str = described(
+        "",
+        "submitit job folder (scripts, SLURM logs); '' = <the grid's bookkeeping folder>/slurm (follows output_root)",
+    )
     latency: bool = field(default=False, metadata={"help": "after training, measure per-frame latency into the record"})
     latency_frames: int = bounded(30, 1, help="timed frames per mode for that measurement")
     latency_repeats: int = bounded(5, 1, help="timed passes per mode (median of pass medians; latency --repeats)")

@@ -68,6 +68,11 @@ def validate(cfg: Config) -> None:
             f"data.scale_range: {cfg.data.scale_range} must be two positive scales with low <= high, "
             "e.g. [0.5, 2.0] (or [1.0, 1.0] for no rescaling)"
         )
+    if cfg.model.pretrained_path and not cfg.model.pretrained:  # loading it anyway would contradict the flag
+        raise ConfigError(
+            f"model.pretrained_path={cfg.model.pretrained_path!r} is set but model.pretrained is false; set "
+            f"model.pretrained=true to start from that file, or remove model.pretrained_path to train from scratch"
+        )
     if cfg.model.window_size % 2 == 0:
         raise ConfigError(
             f"model.window_size={cfg.model.window_size} must be odd (the window is centred on the "

@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from bench.config import DataConfig
@@ -41,6 +42,10 @@ LAYOUT = """\
                                                                                leftImg8bit_sequence)
 Download gtFine_trainvaltest.zip and leftImg8bit_sequence_trainvaltest.zip from https://www.cityscapes-dataset.com
 and unzip both into {root}."""
+
+
+# a labelIds map with no value above 18 and at least this share of ignored pixels holds trainIds
+TRAIN_ID_SUSPECT_IGNORED = 0.5
 
 
 def label_id_lut() -> np.ndarray:
@@ -109,12 +114,28 @@ class CityscapesClips(FileClips):
             items.append({"name": stem, "label": label, "lut": lut, "frames": memory + [current]})
         return items
 
-    def __getitem__(self, index: int) -> dict:
+    def read_item_label(self, item: dict) -> torch.Tensor:
         try:
-            return super().__getitem__(index)
+            return super().read_item_label(item)
         except DatasetError as err:
-            item = self.items[index]
             raise invalid_label_error(item["label"], item["lut"]) or err from err
+
+    def check_label(self, item: dict, label: torch.Tensor) -> None:
+        """A ``*_labelIds.png`` whose values stay within the trainIds (0..18) while most pixels map to ignore
+        holds trainIds under a labelId name: read as labelIds, road, building and sky would all be ignored."""
+        path = item["label"]
+        if path.name.endswith("_labelTrainIds.png"):
+            return
+        with Image.open(path) as image:
+            raw = np.asarray(image)
+        ignored = float((label == IGNORE_INDEX).float().mean())
+        if raw.size and int(raw.max()) <= 18 and ignored >= TRAIN_ID_SUSPECT_IGNORED:
+            raise DatasetError(
+                f"label map {path} looks like trainIds saved under a *_labelIds.png name: its values are "
+                f"{np.unique(raw)[:20].tolist()} (Cityscapes labelIds of a street scene reach 19..33: vegetation 21, "
+                f"sky 23, car 26) and {100 * ignored:.0f}% of its pixels would map to ignore. Expected labelIds "
+                f"(0..33); name trainId files *_gtFine_labelTrainIds.png, or create labelIds with cityscapesscripts"
+            )
 
 
 def allowed_label_values(label: Path) -> str:
@@ -141,7 +162,12 @@ def invalid_label_error(label: Path, lut: np.ndarray) -> DatasetError | None:
     bad = np.unique(raw[(raw < 0) | (raw > 255) | (lut[np.clip(raw, 0, 255)] < 0)])
     if not bad.size:
         return None
-    return DatasetError(f"label map {label} holds invalid values {bad[:20].tolist()}; {allowed_label_values(label)}")
+    hint, kept = "", raw[raw != IGNORE_INDEX]
+    if IGNORE_INDEX in bad and not label.name.endswith("_labelTrainIds.png") and (kept.size == 0 or kept.max() <= 18):
+        hint = f"; {IGNORE_INDEX} with values 0..18 are trainIds: name such files *_gtFine_labelTrainIds.png"
+    return DatasetError(
+        f"label map {label} holds invalid values {bad[:20].tolist()}; {allowed_label_values(label)}{hint}"
+    )
 
 
 def build_cityscapes(data_cfg: DataConfig, split: str, memory_length: int, train: bool) -> CityscapesClips:

@@ -69,8 +69,22 @@ def _decode(path: Path | str, decoder: str | None, what: str) -> np.ndarray | No
         raise DatasetError(f"cannot read {what} {path}: {error}") from error
 
 
+# PIL modes of one channel holding more than 8 bits: convert("RGB") clips them (a 16-bit frame turns white)
+WIDE_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B"})
+
+
+def wide_frame_error(path: Path | str, mode: str) -> DatasetError:
+    """The one-line error for a frame stored with more than 8 bits per sample."""
+    return DatasetError(
+        f"frame {path} is a {'16' if '16' in mode else '32'}-bit single-channel image (PIL mode {mode}); converting "
+        f"it to RGB would clip it to white. Expected 8-bit RGB frames (PNG/JPEG, 3 x 8 bits): convert them, e.g. "
+        f"ffmpeg -i IN -pix_fmt rgb24 OUT.png"
+    )
+
+
 def read_rgb(path: Path | str, decoder: str | None = None) -> torch.Tensor:
-    """Decode a PNG/JPEG file as RGB. Returns uint8 ``(3, H, W)``. ``decoder``: see the module docstring."""
+    """Decode a PNG/JPEG file as RGB. Returns uint8 ``(3, H, W)``. ``decoder``: see the module docstring. A frame
+    of more than 8 bits per sample is a ``DatasetError`` (``wide_frame_error``)."""
     pixels = _decode(path, decoder, "image")
     if pixels is not None and pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=2)  # greyscale: PIL's convert("RGB") repeats the channel
@@ -79,6 +93,8 @@ def read_rgb(path: Path | str, decoder: str | None = None) -> torch.Tensor:
     else:
         try:
             with Image.open(path) as image:
+                if image.mode in WIDE_MODES:
+                    raise wide_frame_error(path, image.mode)
                 pixels = np.asarray(image.convert("RGB"))
         except OSError as error:
             raise DatasetError(f"cannot read image {path}: {error}") from error
@@ -115,7 +131,11 @@ def map_label(
     else:
         out_of_range = np.unique(raw[(raw < 0) | (raw > 255)])
         if out_of_range.size:
-            raise DatasetError(f"label map {path} holds values outside 0..255: {out_of_range[:20].tolist()}")
+            raise DatasetError(
+                f"label map {path} holds values outside 0..255 ({out_of_range[:20].tolist()}: a 16-bit image?); "
+                f"expected an 8-bit index PNG of class ids ({num_classes} classes and {IGNORE_INDEX} = ignore, or "
+                f"the dataset's own ids)"
+            )
         mapped = lut[raw]
         bad = np.unique(raw[mapped < 0])
     if bad.size:

@@ -7,7 +7,11 @@ A training state (built by ``bench.engine.trainer``) holds::
 
     {"iteration": int, "model": state_dict, "optimizer": ..., "scaler": GradScaler state ({} without fp16),
      "rng": bench.seeding.rng_state(), "data": {"epoch": int, "position": int},
-     "elapsed_s": float, "config": resolved config dict, "config_hash": str, "classes": [class names]}
+     "elapsed_s": float, "config": resolved config dict, "config_hash": str, "classes": [class names],
+     "run_id": str, "code": the code fingerprint (bench.run.fingerprint)}
+
+The last five are the run's stamp (``TrainJob.stamp``): ``bench.run.resume`` reads them (``read_stamp``) and
+refuses to resume a checkpoint of another run or of other code.
 
 Its weights are always finite (the trainer checks before saving). To rebuild the trained model from a run use
 ``bench.run.model.load_run_model(run_dir)``.
@@ -23,6 +27,8 @@ import torch
 
 from bench.atomic import atomic_file
 from bench.errors import BenchError
+
+STAMP = ("config", "code")  # dict entries of the stamp that read_stamp keeps (the training state's dicts are left out)
 
 
 class CheckpointError(BenchError, RuntimeError):
@@ -79,6 +85,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated files, foreign formats
         raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+
+
+def read_stamp(path: str | Path) -> dict[str, Any]:
+    """The entries of a checkpoint that are not tensors (iteration, config, config_hash, run_id, code, ...),
+    read through a memory map so the weights are not loaded (a plain load for files that cannot be mapped)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # an old (non-zip) format cannot be mapped; load_checkpoint names what is wrong
+        state = load_checkpoint(path)
+    if not isinstance(state, dict):
+        return {}
+    return {key: value for key, value in state.items() if not isinstance(value, (dict, torch.Tensor)) or key in STAMP}
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:

@@ -36,7 +36,8 @@ class TrainPaths:
 @dataclass(frozen=True)
 class TrainJob:
     """One training run as the engine sees it. ``stamp`` goes into every checkpoint (``config``,
-    ``config_hash``, ``classes``); ``memory_length`` is the model's argument (past frames of a training clip)."""
+    ``config_hash``, ``classes``, ``run_id``, ``code``: what ``bench.run.resume`` checks before a resume);
+    ``memory_length`` is the model's argument (past frames of a training clip)."""
 
     cfg: Config
     paths: TrainPaths

@@ -19,6 +19,7 @@ from bench.data.build import build_videos
 from bench.data.videos import VideoSet
 from bench.distributed import DistEnv
 from bench.engine.batches import InfiniteBatches
+from bench.engine.divergence import LossWatch
 from bench.engine.job import TrainJob
 from bench.engine.recipe import MixedPrecision
 from bench.engine.temporal_loss import TemporalLoss
@@ -52,6 +53,7 @@ class Training:
     val: tuple[Dataset, TcPlan, str | None] | None = None
     tc: TemporalLoss | None = None  # ETC's temporal-consistency loss (train.tc_loss_weight > 0)
     videos: VideoSet | None = None  # the validation videos of eval.whole_videos
+    losses: LossWatch = field(default_factory=lambda: LossWatch(1))  # setup: LossWatch.for_iters(iters)
 
     @property
     def checkpoint_path(self) -> Path:

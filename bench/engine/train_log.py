@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.atomic import write_text_atomic
+from bench.atomic import write_atomic
 
 
 def append_log(path: Path, entry: dict[str, Any]) -> None:
@@ -52,14 +52,26 @@ def read_log(path: Path) -> LogRead:
 
 
 def truncate_log(path: Path, iteration: int, final: bool = False) -> None:
-    """Drop log lines written after ``iteration`` (work lost when the run was interrupted) and cut-short lines.
+    """Drop the entries written after ``iteration`` (work lost when the run was interrupted: it is done again).
     ``final``: the checkpoint at ``iteration`` is the last one and is about to be evaluated again, so its
-    validation line goes too (one validation line per evaluation)."""
+    validation line goes too (one validation line per evaluation). Every other line stays as it was, a line
+    that is not a JSON object included (a line cut short by a kill, or one written by something else)."""
     if not path.is_file():
         return
-    kept = [
-        json.dumps(entry)
-        for entry in read_log(path).entries
-        if entry.get("iter", 0) < iteration or (entry.get("iter", 0) == iteration and not (final and "val" in entry))
-    ]
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
+    data = path.read_bytes()
+    rows = data.splitlines()
+    kept = [row for row in rows if not _redone(row, iteration, final)]
+    if len(kept) != len(rows) or (data and not data.endswith(b"\n")):  # a cut-short last line ends here
+        write_atomic(path, b"".join(row + b"\n" for row in kept))
+
+
+def _redone(row: bytes, iteration: int, final: bool) -> bool:
+    """Whether the log line ``row`` is an entry the resumed run writes again."""
+    try:
+        entry = json.loads(row)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    if not isinstance(entry, dict) or not isinstance(entry.get("iter", 0), int):
+        return False
+    at = entry.get("iter", 0)
+    return at > iteration or (at == iteration and final and "val" in entry)

@@ -60,6 +60,7 @@ from bench.distributed import (
 )
 from bench.engine.batches import InfiniteBatches, per_rank_batch
 from bench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bench.engine.divergence import LossWatch
 from bench.engine.finite import (
     NonFiniteLossError,
     NonFiniteStateError,
@@ -142,6 +143,7 @@ def setup(job: TrainJob, env: DistEnv) -> Training:
         InfiniteBatches(train_set, batch_per_rank, tcfg.seed, env, LoaderSettings.of(cfg.data)),
         batch_per_rank,
         tc=tc,
+        losses=LossWatch.for_iters(tcfg.iters),
     )
 
 
@@ -162,6 +164,7 @@ def resume(run: Training) -> None:
             run.batches.load_state_dict(state["data"])
             set_rng_state(state["rng"])
             run.iteration, run.elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
+            run.losses.load_state_dict(state.get("loss_watch") or {})
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             detail = " ".join(str(err).split())[:300]  # load_state_dict lists every key on many lines
             raise CheckpointError(
@@ -251,6 +254,7 @@ def save(run: Training) -> None:
                 "rng": rng_state(),
                 "data": run.batches.state_dict(),
                 "elapsed_s": run.elapsed(),
+                "loss_watch": run.losses.state_dict(),
                 **run.job.stamp,  # config, config_hash, classes
             },
         )
@@ -282,6 +286,7 @@ def finish(run: Training, hooks: Sequence[TrainHook]) -> TrainResult:
     if run.saved_at != run.iteration:  # e.g. train.iters=0: the record still points at a checkpoint
         save(run)
     raise_if_any_rank(first_non_finite(run.model) or non_finite_logits(run), run)
+    run.losses.check(run.iteration, scheduled_lr(max(run.iteration - 1, 0), run.train))
     reason = run.val_set()[2]
     if reason:
         warnings.warn(f"temporal consistency skipped: {reason}", stacklevel=2)
@@ -337,6 +342,7 @@ def _train(job: TrainJob, env: DistEnv, hooks: Sequence[TrainHook]) -> TrainResu
         with PreemptionSignals() as signals:
             while run.iteration < tcfg.iters:
                 state = step(run)
+                run.losses.add(state.loss)
                 for hook in hooks:
                     hook.on_step_end(state)
                 if tcfg.eval_every and run.iteration % tcfg.eval_every == 0 and run.iteration < tcfg.iters:

@@ -161,9 +161,8 @@ def evaluate_model(
     split's confusion-matrix counts). ``with_tc``: a ``TcPlan`` (``build_eval_dataset``), or True for the measures
     of ``eval.tc_metric`` on all the dataset's extra past frames (it must hold ``memory_length + N`` of them,
     consecutive). ``num_workers`` -1 = auto (``bench.distributed.resolve_num_workers``), or the ``data.*`` loader
-    settings (``bench.distributed.LoaderSettings``). ``on_batch(names,
-    pred (B, H, W))`` sees every batch's predicted classes (e.g.
-    ``bench.evaluation.predictions.PredictionWriter.write``).
+    settings (``bench.distributed.LoaderSettings``). ``on_batch(names, pred (B, H, W))`` sees every batch's
+    predicted classes (e.g. ``bench.evaluation.predictions.PredictionWriter.write``).
     """
     env = env or DistEnv(device=next(model.parameters()).device)
     model = getattr(model, "module", model)
@@ -183,12 +182,7 @@ def evaluate_model(
         for batch in _progress(loader, len(loader), "eval", env.is_main):
             pred = _predict_batch(model, batch, env.device, window, memory, temporal)
             size = pred.shape[0]
-            counts.add(
-                shard[done : done + size],
-                list(batch["name"]),
-                pred,
-                batch["label"].to(pred.device),
-            )
+            counts.add(shard[done : done + size], list(batch["name"]), pred, batch["label"].to(pred.device))
             if on_batch is not None:
                 on_batch(list(batch["name"]), pred)
             done += size

@@ -11,6 +11,7 @@ returns a fresh ``Job`` as a ``DelayedSubmission``: the task is requeued, keeps 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -153,6 +154,24 @@ def _submit_array(executor: Any, jobs: list[Job]) -> list[Any]:
             os.environ["PYTHONPATH"] = saved_path
 
 
+def _files_below(folder: Path) -> set[Path]:
+    return set(folder.rglob("*")) if folder.is_dir() else set()
+
+
+def _remove_new(configs: list[Path], before: set[Path], folder: Path) -> None:
+    """Undo a refused submission: the ``config.yaml`` files it wrote (their run folders too when left empty) and
+    the files submitit made under ``folder``."""
+    for config in configs:
+        config.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            config.parent.rmdir()  # only when empty: a folder holding anything else stays
+    for path in sorted(_files_below(folder) - before, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def submit_slurm(
     runs: Sequence[Run],
     launch: LaunchConfig,
@@ -166,7 +185,9 @@ def submit_slurm(
     The runs come from ``bench.grid.status`` (launchable: the reuse decision is made); each run's config is stored
     (``config.yaml``, the only copy the job reads) before anything is submitted.
     Does not wait: job ids go to the sweep manifest, and ``bench status`` reads run dirs, claims,
-    ``error.json`` and ``sacct``. Logs land in ``launch.folder/<name>/<job>/<job>_0_log.{out,err}``.
+    ``error.json`` and ``sacct``. Logs land in ``<sweep_dir>/slurm/<job>/<job>_0_log.{out,err}`` (with
+    ``launch.folder`` set: ``launch.folder/<name>/<job>/...``). A submission that sbatch refuses leaves nothing:
+    the configs it wrote and submitit's files are removed again (``LaunchError``).
     """
     check_time_min(launch)
     ok, why = slurm_reachable()
@@ -174,16 +195,21 @@ def submit_slurm(
         raise LaunchError(f"cannot submit to SLURM: {why}")
     import submitit
 
-    for run in runs:
-        RunDir(run.run_dir).write_config(run.config)
+    folder = Path(launch.folder) / name if launch.folder else Path(sweep_dir) / "slurm"
+    before = _files_below(folder)
+    new = [not RunDir(run.run_dir).has_config() for run in runs]
+    written = [RunDir(run.run_dir).write_config(run.config) for run in runs]
+    written = [path for path, fresh in zip(written, new) if fresh]
     manifest = manifest or Path(sweep_dir) / "manifest.jsonl"
     # many timeouts allowed: long runs chain through time limits, resuming from checkpoint.pt each time
-    executor = submitit.AutoExecutor(
-        folder=Path(launch.folder) / name / "%j", cluster="slurm", slurm_max_num_timeout=20
-    )
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=20)
     executor.update_parameters(**slurm_parameters(launch, f"bench-{name}"))
     cwd = os.getcwd()
-    jobs = _submit_array(executor, [Job(str(run.run_dir), cwd, take_over) for run in runs])
+    try:
+        jobs = _submit_array(executor, [Job(str(run.run_dir), cwd, take_over) for run in runs])
+    except LaunchError:  # a refused sbatch leaves nothing: the configs and job files it made go again
+        _remove_new(written, before, folder)
+        raise
     for run, job in zip(runs, jobs):
         manifest_file.append(
             manifest,

@@ -157,11 +157,7 @@ def load_spec(path: str | Path) -> GridSpec:
         from_dict(LaunchConfig, launch, prefix="launch.")
     except ConfigError as err:
         raise _fail(path, str(err)) from err
-    seeds = data.get("seeds")
-    if seeds is not None:
-        integers = isinstance(seeds, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-        if not seeds or not integers:
-            raise _fail(path, f"'seeds' must be a non-empty list of integers, got {seeds!r}")
+    seeds = _check_seeds(path, data.get("seeds"))
     grid = _check_grid(path, data.get("grid"))
     try:  # the name becomes results/sweeps/<name>/ and reports/tables/<name>.*
         name = check_safe_name(data.get("name") or path.stem, "name")
@@ -179,6 +175,23 @@ def load_spec(path: str | Path) -> GridSpec:
         seeds=seeds,
         launch=dict(launch),
     )
+
+
+def _check_seeds(path: Path, seeds: Any) -> list[int] | None:
+    """``seeds``: None (the config's seed) or a non-empty list of distinct integers."""
+    if seeds is None:
+        return None
+    integers = isinstance(seeds, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    if not seeds or not integers:
+        raise _fail(path, f"'seeds' must be a non-empty list of integers, got {seeds!r}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise _fail(
+            path,
+            f"'seeds' {seeds} lists {repeated[0]} more than once; each seed is one run (n counts distinct "
+            f"seeds): list each seed once",
+        )
+    return seeds
 
 
 def _check_grid(path: Path, grid: Any) -> list[dict[str, dict[str, list[Any]]]]:
@@ -265,17 +278,45 @@ def _expand(
     launch_values = _launch_values(launch, spec)
     runs: dict[str, Run] = {}
     for i, block in enumerate(spec.grid):
+        made: list[tuple[dict[str, Any], int | None, Config, str]] = []
         for entry in expand_block(block):
             for seed in spec.seeds or [None]:
                 where = f"grid[{i}] entry {format_varied(entry) or '(base)'}"
                 where += f" seed {seed}" if seed is not None else ""
                 cfg, rid = _entry_config(spec, base_values, entry, seed, launch_values, cli, where)
-                if rid in runs:
-                    runs[rid] = replace(runs[rid], also=runs[rid].also + (dict(entry),))
-                else:
-                    runs[rid] = Run(rid, cfg, RunDir.of(cfg, rid).path, dict(entry), cfg.train.seed)
+                made.append((entry, seed, cfg, rid))
+        _check_axes(spec, i, block, made)
+        for entry, _seed, cfg, rid in made:
+            if rid in runs:
+                runs[rid] = replace(runs[rid], also=runs[rid].also + (dict(entry),))
+            else:
+                runs[rid] = Run(rid, cfg, RunDir.of(cfg, rid).path, dict(entry), cfg.train.seed)
     _check_distinct_run_dirs(spec, list(runs.values()))
     return list(runs.values())
+
+
+def _check_axes(
+    spec: GridSpec, index: int, block: dict[str, Any], made: list[tuple[dict[str, Any], int | None, Config, str]]
+) -> None:
+    """A product axis whose different values give the same run (a key the model does not take, data the dataset
+    does not read) is refused here: it would collapse silently into fewer runs than the grid shows
+    and a report over it would have no row per value."""
+    for key, values in (block.get("product") or {}).items():
+        if len(values) < 2:
+            continue
+        seen: dict[tuple[str, Any, str], Any] = {}
+        for entry, seed, cfg, rid in made:
+            rest = json.dumps({k: v for k, v in entry.items() if k != key}, sort_keys=True, default=str)
+            first = seen.setdefault((rest, seed, rid), entry[key])
+            if first == entry[key]:
+                continue
+            raise _fail(
+                spec.path,
+                f"grid[{index}].product.{key}: {key}={_format_value(first)} and {key}={_format_value(entry[key])} "
+                f"give the same run {rid}: {cfg.model.name} does not take {key} (or data.dataset "
+                f"{cfg.data.dataset} does not read it); remove the axis, or vary a key this model takes "
+                f"(`bench models` lists each model's arguments)",
+            )
 
 
 def _check_distinct_run_dirs(spec: GridSpec, runs: list[Run]) -> None:

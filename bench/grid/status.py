@@ -72,6 +72,8 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
     folder cannot hold the run (``rundir``'s reuse decision: another run's files, or a corrupt
     record); None otherwise."""
     reuse = RunDir(run.run_dir).inspect_reuse(run.config)
+    if reuse.stale and not reuse.read.done:  # a stale checkpoint: a live owner still trains under its code
+        return None
     if reuse.stale:
         return RunStatus(run, RunState.STALE, f"code changed ({'; '.join(reuse.stale)})", job_id)
     if reuse.problem:
@@ -83,6 +85,15 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
             else ""
         )
         return RunStatus(run, RunState.DONE, _metric_text(reuse.read.record) + unchecked, job_id)
+    return None
+
+
+def _stale_checkpoint_status(run: Run, job_id: str) -> RunStatus | None:
+    """STALE for an unfinished run nobody is at work on whose checkpoint other code saved
+    (``bench.run.resume``): resuming it is refused, ``--rerun-stale`` restarts it."""
+    reuse = RunDir(run.run_dir).inspect_reuse(run.config)
+    if reuse.stale and not reuse.read.done:
+        return RunStatus(run, RunState.STALE, f"checkpoint saved by other code ({'; '.join(reuse.stale)})", job_id)
     return None
 
 
@@ -110,6 +121,8 @@ def run_status(run: Run, sub: dict[str, Any], jobs: dict[str, JobStatus]) -> Run
     found = _record_status(run, job_id)
     if found is None:
         found, dead_claim = _claim_status(run, jobs, job_id)
+    if found is None:
+        found = _stale_checkpoint_status(run, job_id)
     if found is not None:
         return found
     job = jobs.get(job_id) if sub.get("launcher") == "slurm" else None

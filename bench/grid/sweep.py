@@ -74,6 +74,20 @@ def _stale_stop(statuses: list[RunStatus], spec: str) -> str:
     )
 
 
+def _clean_leftovers(statuses: list[RunStatus]) -> None:
+    """Remove the temporary files that killed runs left (a checkpoint ``.tmp`` of tens of MB) in every run folder
+    nobody is at work on (``RunDir.clean_leftovers``: only under the run's claim, only a gone writer's files)."""
+    removed = [
+        tmp
+        for s in statuses
+        if s.state not in (RunState.RUNNING, RunState.QUEUED, RunState.UNKNOWN, RunState.CORRUPT)
+        and Path(s.run.run_dir).is_dir()
+        for tmp in RunDir(s.run.run_dir).clean_leftovers()
+    ]
+    if removed:
+        print(f"removed {len(removed)} temporary file(s) that killed runs left behind (e.g. {removed[0]})")
+
+
 def _check_writable(grid: Grid, todo: list[Any]) -> None:
     """The bookkeeping folder and every run's parent folder take files (a full disk or a read-only results
     folder fails here, once, before anything is launched)."""
@@ -83,9 +97,14 @@ def _check_writable(grid: Grid, todo: list[Any]) -> None:
 
 def _prepare(grid: Grid, todo: list[Any]) -> None:
     """Once the launcher is known to work (so a refused sweep leaves no trace): check the folders take files,
-    and record the models' argument names, so `bench status` names these runs even where a plugin is not
-    importable."""
+    and record the models' argument names."""
     _check_writable(grid, todo)
+    _record_signatures(grid)
+
+
+def _record_signatures(grid: Grid) -> None:
+    """The models' argument names and plugins into the manifest, so `bench status` and `bench report` name these
+    runs even where a plugin is not importable."""
     manifest.append(
         grid.manifest,
         {
@@ -102,7 +121,7 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
     ok, why = slurm_reachable()
     if not ok:
         raise slurm.LaunchError(f"cannot use the slurm launcher: {why}")
-    _prepare(grid, todo)
+    _check_writable(grid, todo)
     if grid.launch.time_min < MIN_PREEMPTIBLE_TIME_MIN:
         print(
             f"warning: launch.time_min={grid.launch.time_min} < {MIN_PREEMPTIBLE_TIME_MIN}: submitit treats every "
@@ -110,6 +129,7 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
             file=sys.stderr,
         )
     jobs = slurm.submit_slurm(todo, grid.launch, grid.sweep_dir, grid.name, grid.manifest, take_over=take_over)
+    _record_signatures(grid)  # after sbatch accepted the jobs: a refused submission leaves no trace
     array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
     print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
     return 0
@@ -218,6 +238,7 @@ def sweep_grid(
     if dry_run or check_only:
         mode = "check" if check_only else "dry-run"
         return _preflight_says(_preflight(grid, _candidates(statuses, take_over, stale), check_only), spec, mode)
+    _clean_leftovers(statuses)
     stop = _stale_stop(statuses, spec) if stale == "stop" else ""
     if stop:
         print(f"bench: {stop}", file=sys.stderr)

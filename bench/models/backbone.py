@@ -55,6 +55,10 @@ class MissingWeightsFile(PretrainedWeightsError, FileNotFoundError):
     """``model.pretrained_path`` names no file."""
 
 
+class ForeignWeightsFile(PretrainedWeightsError, ValueError):
+    """``model.pretrained_path`` names a file that holds no weights of the backbone (a text file, another dict)."""
+
+
 # Indices of timm's ResNet feature pyramid: 0 stem, 1 layer1, 2 layer2, 3 layer3, 4 layer4.
 LAYER3_INDEX, LAYER4_INDEX = 3, 4
 
@@ -133,7 +137,15 @@ class Backbone(nn.Module):
     def load_weights(self, path: str | Path) -> dict[str, list[str]]:
         """Load a local state dict non-strictly; warn about missing keys; error if nothing matches."""
         own = self.body.state_dict()
-        state = read_state_dict(path)
+        try:
+            state = read_state_dict(path)
+        except PretrainedWeightsError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a text file, a pickle of other objects: not a weights file
+            raise ForeignWeightsFile(
+                f"model.pretrained_path: {str(path)!r} is not a weights file ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:160]}); give a .pth / .safetensors state dict of backbone {self.name!r}"
+            ) from err
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         report = {
             "missing": sorted(k for k in own if k not in usable and not k.endswith("num_batches_tracked")),
@@ -141,8 +153,8 @@ class Backbone(nn.Module):
             "mismatched": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
         }
         if not usable:
-            raise ValueError(
-                f"no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
+            raise ForeignWeightsFile(
+                f"model.pretrained_path: no tensor in {str(path)!r} matches backbone {self.name!r} (e.g. file keys "
                 f"{list(state)[:3]}, model keys {list(own)[:3]}); is it a {self.name} checkpoint?"
             )
         self.body.load_state_dict(usable, strict=False)

@@ -110,6 +110,11 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
                 f"plugin module {module!r} could not be imported ({err}); it must be importable "
                 f"(installed, or on PYTHONPATH) and call bench.models.registry.register_model"
             ) from err
+        except SystemExit as err:  # a plugin that ends the process at import would end bench without a word
+            raise RegistryError(
+                f"plugin module {module!r} called sys.exit({err.code!r}) while being imported; a plugin must "
+                f"only define and register models at import (`python -c 'import {module}'` shows where)"
+            ) from None
         except Exception as err:  # noqa: BLE001 - a plugin's own bug (SyntaxError, RuntimeError...) at import
             raise RegistryError(
                 f"plugin module {module!r} failed while being imported: {_where(err)}"

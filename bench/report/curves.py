@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from bench.atomic import output_file
 from bench.engine import train_log
 from bench.report.sources import ReportError
 from bench.run.rundir import RunDir
@@ -115,7 +116,8 @@ def curves_command(runs: list[str], out: str | Path | None = None) -> int:
     """``bench curves``: read every run's log, draw, save ``out`` (PNG; default ``curves.png`` in the first run's
     folder, never the working directory), print what each run contributed."""
     logs = [read_log(run) for run in runs]
-    out = Path(out) if out else RunDir(logs[0].path.parent).curves_file
+    default = RunDir(logs[0].path.parent).curves_file
+    out = output_file(out, default.name) if out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     curves_figure(logs).savefig(out, dpi=120)
     for log in logs:

@@ -30,6 +30,7 @@ from bench.atomic import write_json_atomic
 
 ENTRIES = "index.json"
 LOCK = ".report.lock"
+STAGE_PREFIX = ".staging."
 Entries = dict[str, dict[str, dict[str, Any]]]
 
 
@@ -45,8 +46,13 @@ def report_lock(out: Path) -> Iterator[None]:
 
 
 def staging_dir(out: Path) -> Path:
-    """A fresh hidden folder inside ``out`` (same file system, so ``publish`` renames are atomic)."""
-    return Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=out))
+    """A fresh hidden folder inside ``out`` (same file system, so ``publish`` renames are atomic). Called under
+    ``report_lock``: any other staging folder there is a killed report's, and is removed first (else it would stay
+    forever)."""
+    for left in out.glob(f"{STAGE_PREFIX}*.tmp"):
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, suffix=".tmp", dir=out))
 
 
 def publish(stage: Path, out: Path) -> None:

@@ -15,7 +15,6 @@ overrides.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,10 @@ from bench.errors import BenchError
 from bench.grid import manifest
 from bench.grid.spec import Grid, build_grid
 from bench.models import registry
-from bench.report.stats import StatsError, counts_from_record, run_miou
 from bench.run.fingerprint import code_changes, code_fingerprint, unchecked_plugins
 from bench.run.reads import RecordState
 from bench.run.rundir import RunDir
-
-# |recomputed - stored| mIoU (fraction) beyond which a record's headline is called inconsistent with its counts:
-# 0.01 mIoU points, far above float32 rounding of a mean of class IoUs
-MIOU_TOLERANCE = 1e-4
+from bench.run.validity import record_problem
 
 
 class ReportError(BenchError, ValueError):
@@ -60,69 +55,9 @@ class TableSource:
 
 
 def validate_record(record: Any) -> str | None:
-    """Why ``record`` (a parsed ``record.json``) cannot be reported, or None when it can.
-
-    A reportable record is a JSON object with ``status: done``, a ``run_id``, ``metrics.miou`` a finite
-    fraction in [0, 1], numeric optional metrics, and a ``config`` object naming ``model.name``.
-    """
-    if not isinstance(record, dict):
-        return f"expected a JSON object (a run record), got {type(record).__name__ if record is not None else 'null'}"
-    if record.get("status") != "done":
-        return f"status is {record.get('status')!r}, not 'done' (only finished runs are reported)"
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict):
-        return f"metrics must be an object holding miou, got {metrics!r}"
-    for key in ("miou", "pixel_agreement", "etc_tc", "tc", "pixel_acc"):
-        value = metrics.get(key)
-        if value is None and key != "miou":
-            continue
-        if not _is_fraction(value):
-            return f"metrics.{key} must be a finite number in [0, 1], got {value!r}"
-    per_class = metrics.get("per_class_iou")
-    # None marks a class absent from both the labels and the predictions (bench.metrics.segmentation_summary)
-    if per_class is not None and not (
-        isinstance(per_class, dict) and all(v is None or _is_fraction(v) for v in per_class.values())
-    ):
-        return "metrics.per_class_iou must map class names to numbers in [0, 1] (or null for an absent class)"
-    config = record.get("config")
-    if (
-        not isinstance(config, dict)
-        or not isinstance(config.get("model"), dict)
-        or not isinstance(config["model"].get("name"), str)
-    ):
-        return "config must be an object with model.name (the resolved config of the run)"
-    if not isinstance(record.get("run_id"), str) or not record["run_id"]:
-        return f"run_id must be a non-empty string, got {record.get('run_id')!r}"
-    if not isinstance(record.get("latency") or {}, dict):
-        return f"latency must be an object, got {record.get('latency')!r}"
-    try:
-        counts = counts_from_record(record)
-    except (StatsError, ValueError, TypeError, AttributeError) as err:
-        return f"metrics.per_image is malformed ({err})"
-    if counts.has_images and not abs(run_miou(counts) - metrics["miou"]) <= MIOU_TOLERANCE:
-        return (
-            f"metrics.miou {100 * metrics['miou']:.2f} disagrees with its own per-image counts "
-            f"({100 * run_miou(counts):.2f}); re-run `bench eval` to rewrite the record"
-        )
-    return _config_problem(config)
-
-
-def _config_problem(config: dict[str, Any]) -> str | None:
-    """Why a stored config no longer validates (the run is corrupt for ``bench status`` too), or None."""
-    try:
-        from_dict(Config, config)
-    except (ConfigError, TypeError, ValueError) as err:
-        return (
-            f"its stored config does not validate ({err}); `bench status` reports the run as corrupt: "
-            "re-run it or delete the folder"
-        )
-    return None
-
-
-def _is_fraction(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= 1.0
-    )
+    """Why ``record`` (a parsed ``record.json``) cannot be reported, or None when it can: THE validity check of
+    ``bench.run.validity.record_problem``, the one ``bench status`` and ``bench sweep`` apply too."""
+    return record_problem(record)
 
 
 def record_plugins(record: dict[str, Any]) -> list[str]:

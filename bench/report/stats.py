@@ -47,6 +47,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from bench.errors import BenchError
+from bench.run.validity import miou_from_sums
 
 REPLICATES = 2000
 RNG_SEED = 0
@@ -178,19 +179,6 @@ def counts_from_record(record: dict[str, Any]) -> RunCounts:
     return run
 
 
-def miou_from_sums(intersection: np.ndarray, union: np.ndarray, labelled: np.ndarray | None = None) -> np.ndarray:
-    """(..., C) summed intersection and union -> (...) mIoU over the classes with union > 0, or with ``labelled``
-    (summed labelled pixels) over the classes with labelled pixels (``present_in_gt``); NaN if no class is left."""
-    intersection = np.asarray(intersection, dtype=float)
-    union = np.asarray(union, dtype=float)
-    counted = union > 0 if labelled is None else np.asarray(labelled) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(counted, intersection / np.where(union > 0, union, 1), np.nan)
-    present = counted.sum(-1)
-    total = np.nansum(iou, axis=-1)
-    return np.where(present > 0, total / np.maximum(present, 1), np.nan)
-
-
 def run_miou(run: RunCounts) -> float:
     """A run's dataset-level mIoU under its convention: recomputed from its counts when it has them, else
     ``run.miou``."""
@@ -239,10 +227,20 @@ def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
 
 
 def image_bootstrap_ci(run: RunCounts, replicates: int = REPLICATES, seed: int = RNG_SEED) -> tuple[float, float]:
-    """95% percentile CI of one run's mIoU over its validation images (or videos): within-run, no seed variance."""
+    """95% CI of one run's mIoU over its validation images (or videos; within-run: no seed variance): the
+    percentile interval of the replicates shifted by their bias (replicate mean - estimate). The dataset-level mIoU
+    drops a class from a replicate that draws none of its images, so replicates are biased (upwards when a rare
+    class scores low) and the plain percentile interval can put the estimate at its edge."""
     weights = _image_weights(np.random.default_rng(seed), run.intersection.shape[0], replicates)
     labelled = weights @ run.label_pixels if run.convention == "present_in_gt" else None
-    return _percentile_ci(miou_from_sums(weights @ run.intersection, weights @ run.union, labelled))
+    samples = miou_from_sums(weights @ run.intersection, weights @ run.union, labelled)
+    low, high = _percentile_ci(samples)
+    estimate = run_miou(run)
+    kept = samples[~np.isnan(samples)]
+    if kept.size == 0 or math.isnan(estimate):
+        return low, high
+    bias = float(kept.mean()) - estimate
+    return max(0.0, min(low - bias, estimate)), min(1.0, max(high - bias, estimate))
 
 
 def mvc_bootstrap_ci(

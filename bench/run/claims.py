@@ -25,6 +25,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import process
 from bench.run.liveness import JobStatus, Liveness, pid_liveness, process_start_time, query_slurm_jobs
 
 
@@ -37,6 +38,8 @@ class Claim:
     pid_start: float | None = None
     job_id: str | None = None
     time: float = 0.0
+    pid_ticks: int | None = None  # start in clock ticks since boot (bench.process): what identifies the pid
+    boot_id: str | None = None
 
     def describe(self) -> str:
         return f"SLURM job {self.job_id}" if self.job_id else f"pid {self.pid} on {self.host}"
@@ -45,7 +48,10 @@ class Claim:
         """Held by this SLURM job (a requeued task, another rank) or by this very process."""
         if job_id and self.job_id == job_id:
             return True
-        return self.pid == os.getpid() and self.host == socket.gethostname() and not (self.job_id or job_id)
+        same_start = self.pid_ticks is None or self.pid_ticks == process.start_ticks()
+        return (
+            self.pid == os.getpid() and self.host == socket.gethostname() and same_start and not (self.job_id or job_id)
+        )
 
 
 class ClaimState(enum.Enum):
@@ -78,6 +84,8 @@ def read_claim(path: Path) -> ClaimRead:
             pid_start=data.get("pid_start"),
             job_id=data.get("job_id"),
             time=float(data.get("time") or 0.0),
+            pid_ticks=data.get("pid_ticks") if isinstance(data.get("pid_ticks"), int) else None,
+            boot_id=data.get("boot_id") if isinstance(data.get("boot_id"), str) else None,
         )
     except (ValueError, TypeError, AttributeError):
         what = "empty" if not raw.strip() else "not a claim"
@@ -102,7 +110,7 @@ def claim_liveness(claim: Claim, jobs: dict[str, JobStatus] | None = None) -> Cl
     if claim.job_id:
         job = (jobs or {}).get(claim.job_id) or query_slurm_jobs([claim.job_id])[claim.job_id]
         return ClaimCheck(job.liveness, job.reason, job)
-    liveness, why = pid_liveness(claim.host, claim.pid, claim.pid_start)
+    liveness, why = pid_liveness(claim.host, claim.pid, claim.pid_start, claim.pid_ticks, claim.boot_id)
     return ClaimCheck(liveness, why)
 
 
@@ -137,7 +145,7 @@ def _link_new_claim(path: Path, claim: Claim) -> bool | None:
     """Create ``path`` with ``claim`` as its complete content; False if it exists already, None if the
     temporary file vanished before the link (removed by the holder's ``remove_temp_files``: try again)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{process.writer_tag()}", suffix=".tmp", dir=path.parent)
     except OSError as err:  # a full disk or a read-only folder: name the file the run could not write
         raise OSError(err.errno, err.strerror, str(path)) from err
     try:
@@ -160,7 +168,7 @@ def _link_new_claim(path: Path, claim: Claim) -> bool | None:
 def _move_aside(path: Path, judged: bytes) -> None:
     """Take over the claim judged stale: rename it aside (atomic; of two takers one wins). If what was moved
     is not what was judged (another taker's fresh claim), put it back."""
-    aside = path.parent / f".claim.stale.{os.getpid()}.{time.time_ns()}.tmp"
+    aside = path.parent / f".claim.stale.{process.writer_tag()}{time.time_ns()}.tmp"
     try:
         os.rename(path, aside)
     except FileNotFoundError:
@@ -181,7 +189,15 @@ def acquire(path: Path, job_id: str | None = None, take_over: bool = False) -> A
     (refused unless ``take_over``) or corrupt (taken over with a warning).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    mine = Claim(socket.gethostname(), os.getpid(), process_start_time(), job_id, time.time())
+    mine = Claim(
+        socket.gethostname(),
+        os.getpid(),
+        process_start_time(),
+        job_id,
+        time.time(),
+        process.start_ticks(),
+        process.boot_id(),
+    )
     held: ClaimRead = ClaimRead(ClaimState.MISSING)
     for _ in range(10):
         created = _link_new_claim(path, mine)
@@ -217,3 +233,22 @@ def holds(path: Path, job_id: str | None = None) -> bool:
     """Whether this process (or SLURM job ``job_id``) holds the claim file ``path``."""
     held = read_claim(path)
     return held.claim is not None and held.claim.is_mine(job_id)
+
+
+def writer_gone(name: str, job_id: str | None = None, untagged: bool = True) -> bool:
+    """Whether the process that made the temporary file ``name`` is known to be gone, so the claim's holder (SLURM
+    job ``job_id``, or this process) may remove it: an earlier run of the holder's own SLURM job, a dead pid on
+    this host, an ended SLURM job, or (``untagged``) a name without a writer (made by older code). A live or
+    uncheckable writer keeps its file."""
+    writer = process.writer_of(name)
+    if writer is None:
+        return untagged
+    if writer.me:
+        return False
+    if writer.job_id:
+        if writer.job_id == job_id:
+            return True  # this job before a requeue (SLURM never runs one job twice at once)
+        return query_slurm_jobs([writer.job_id])[writer.job_id].liveness is Liveness.DEAD
+    if not writer.here:
+        return False
+    return pid_liveness(socket.gethostname(), writer.pid, None, writer.ticks)[0] is Liveness.DEAD

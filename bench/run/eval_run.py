@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import read_only
 from bench.config import Config, ConfigError, apply_overrides, from_dict, load_config, read_yaml_with_base, to_dict
 from bench.data.build import build_videos
 from bench.data.catalog import dataset_info
@@ -98,7 +99,8 @@ def evaluate_checkpoint(
         metrics = _evaluate(model.to(env.device), cfg, env, save_preds)
         if env.is_main:
             folder = RunDir(path.parent)
-            folder.write_eval(
+            _write_eval(
+                folder,
                 {
                     "checkpoint": str(path),
                     "iteration": meta.get("iteration"),
@@ -146,6 +148,16 @@ def _evaluate(model: Any, cfg: Config, env: Any, save_preds: str | Path | None) 
     return metrics
 
 
+def _write_eval(folder: RunDir, payload: dict[str, Any]) -> None:
+    """``eval.json`` into the run folder; on read-only storage a warning instead (the metrics are printed)."""
+    try:
+        folder.write_eval(payload)
+    except OSError as err:
+        if not read_only(err):
+            raise
+        log.warning("eval.json not written: %s is read-only (%s); the metrics are printed", folder, err.strerror)
+
+
 def _prediction_writer(cfg: Config, save_preds: str | Path | None) -> PredictionWriter | None:
     """A ``PredictionWriter`` into ``save_preds`` with the dataset's palette, or None."""
     if save_preds is None:
@@ -182,7 +194,14 @@ def evaluate_command(
     if folder is None or not folder.has_config():
         return evaluate_checkpoint(overrides, config_file, save_preds, record)
     job_id = current_job_id()
-    got = folder.acquire_claim(job_id)
+    try:
+        got = folder.acquire_claim(job_id)
+    except OSError as err:
+        if not read_only(err):
+            raise
+        # a read-only run folder: nobody can be training there (a trainer writes its checkpoint into it)
+        log.warning("%s is read-only: evaluating without its claim; eval.json is not written", folder)
+        return evaluate_checkpoint(overrides, config_file, save_preds, record)
     if not got.ok:
         raise RunBusyError(f"{got.busy_message(folder)}; evaluate when its training has finished")
     try:

@@ -39,7 +39,7 @@ from bench.run.identity import RunIdentity
 from bench.run.liveness import current_job_id
 from bench.run.model import model_builder
 from bench.run.records import RunStamp, make_record
-from bench.run.rundir import RunDir
+from bench.run.rundir import RunDir, RunMismatchError, RunStaleError
 
 
 class Outcome(enum.Enum):
@@ -100,7 +100,7 @@ def execute(
     folder = RunDir(run_dir) if run_dir is not None else RunDir.of(cfg, ident.run_id)
     if not launched:
         reuse = folder.inspect_reuse(ident)
-        if reuse.stale and stale == "accept":
+        if reuse.stale and stale == "accept" and reuse.read.done:  # a stale checkpoint is never resumed
             return Result(Outcome.DONE, folder.path, reuse.read.record)
         if reuse.stale and stale == "rerun":
             folder.move_aside()
@@ -118,6 +118,10 @@ def execute(
             folder.release_claim(job_id)
             return Result(Outcome.DONE, folder.path, read.record)
     try:
+        if launched:  # a requeued SLURM job or a launched process: its checkpoint, saved by this run and code?
+            verdict = folder.checkpoint_verdict(ident)
+            if verdict.problem:
+                raise (RunMismatchError if verdict.mismatch else RunStaleError)(verdict.problem)
         record = _train(ident, folder, job_id, hooks, write_config=not launched, latency=not defer_latency)
     except SystemExit:
         if not preempted():  # a requeued SLURM job keeps its claim (its job id stays the same)
@@ -169,7 +173,13 @@ def train_job(
         RunDir(run_dir).train_paths(),
         model_builder(cfg, ident.model_args),
         memory_length=int(ident.model_args.get("memory_length", 0)),
-        stamp={"config": stamp.config, "config_hash": stamp.config_hash, "classes": list(stamp.classes)},
+        stamp={
+            "config": stamp.config,
+            "config_hash": stamp.config_hash,
+            "classes": list(stamp.classes),
+            "run_id": stamp.run_id,
+            "code": stamp.code,
+        },
         model_name=cfg.model.name,
         latency=latency,
     )

@@ -72,6 +72,7 @@ NOT_COMPUTING_RUN: tuple[str, ...] = (
     "bench/engine/tensorboard.py",
     "bench/engine/trackers.py",
     "bench/engine/signals.py",
+    "bench/engine/divergence.py",
     "bench/evaluation/__init__.py",
     "bench/evaluation/latency.py",
     "bench/evaluation/latency_input.py",

@@ -18,7 +18,9 @@
 * the ``data``, ``train`` and ``eval`` sections, less the knobs that cannot change a result
   (``PERFORMANCE_ONLY``: worker count and loader settings, the evaluation batch, log and checkpoint intervals;
   the trainer's data stream and RNG do not depend on them, tests/test_trainer_resume.py, and evaluation gives the
-  same metrics in batches, tests/test_evaluate_batched.py).
+  same metrics in batches, tests/test_evaluate_batched.py) and the data keys the dataset never reads
+  (``DATASET_ONLY``: ``data.root`` on synthetic, ``data.camvid_protocol`` off CamVid, ``data.synthetic.*`` off
+  synthetic).
 
 Not hashed: ``name``, ``launch``, ``device``, ``output_root``, ``run_dir``, ``checkpoint``.
 
@@ -59,7 +61,19 @@ PERFORMANCE_ONLY: frozenset[str] = frozenset(
         "train.tracker_project",
     }
 )
+# data keys only some datasets read: for the others they are not part of the run (data.root set on a synthetic run,
+# or a CamVid protocol on Cityscapes, must not give one run two ids)
+DATASET_ONLY: dict[str, frozenset[str]] = {
+    "data.root": frozenset({"cityscapes", "camvid", "vspw"}),
+    "data.camvid_protocol": frozenset({"camvid"}),
+    "data.synthetic": frozenset({"synthetic"}),
+}
 _ABSENT = object()
+
+
+def ignored_keys(cfg: Config) -> frozenset[str]:
+    """The dotted data keys the dataset of ``cfg`` never reads (``DATASET_ONLY``), left out of its identity."""
+    return frozenset(key for key, readers in DATASET_ONLY.items() if cfg.data.dataset not in readers)
 
 
 def _defaults(cfg: Config) -> dict[str, Any]:
@@ -79,16 +93,19 @@ def _model_defaults(section: type) -> dict[str, Any]:
     return flatten_model_config(section())
 
 
-def _sparse(values: dict[str, Any], defaults: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """``values`` without the entries equal to ``defaults`` (recursively) or listed in ``PERFORMANCE_ONLY``."""
+def _sparse(
+    values: dict[str, Any], defaults: dict[str, Any], prefix: str, ignored: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``values`` without the entries equal to ``defaults`` (recursively), listed in ``PERFORMANCE_ONLY`` or in
+    ``ignored``."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
-        if dotted in PERFORMANCE_ONLY:
+        if dotted in PERFORMANCE_ONLY or dotted in ignored:
             continue
         default = defaults.get(key, _ABSENT)
         if isinstance(value, dict) and isinstance(default, dict) and value:
-            nested = _sparse(value, default, dotted + ".")
+            nested = _sparse(value, default, dotted + ".", ignored)
             if nested:
                 out[key] = nested
         elif value != default:
@@ -125,9 +142,10 @@ class RunIdentity:
 
 def _full_identity(cfg: Config, model_args: dict[str, Any], plugins: tuple[str, ...]) -> dict[str, Any]:
     values = to_dict(cfg)
+    skip = PERFORMANCE_ONLY | ignored_keys(cfg)
     ident = {"model": {"name": cfg.model.name, "plugins": list(plugins), "args": model_args}}
     for section in SECTIONS:
-        ident[section] = {k: v for k, v in values[section].items() if f"{section}.{k}" not in PERFORMANCE_ONLY}
+        ident[section] = {k: v for k, v in values[section].items() if f"{section}.{k}" not in skip}
     return json.loads(json.dumps(ident))  # tuples -> lists, as stored in JSON/YAML
 
 
@@ -143,7 +161,7 @@ def _sparse_identity(cfg: Config, full: dict[str, Any]) -> dict[str, Any]:
         ident["model"]["args"] = args
     values = to_dict(cfg)
     for section in SECTIONS:
-        sparse = _sparse(values[section], defaults[section], f"{section}.")
+        sparse = _sparse(values[section], defaults[section], f"{section}.", ignored_keys(cfg))
         if sparse:
             ident[section] = sparse
     return json.loads(json.dumps(ident))

@@ -6,10 +6,14 @@
 
 A failed, timed-out, empty or unreadable ``squeue``/``sacct`` answer (or a missing command) gives ``UNKNOWN``,
 never ``DEAD``: a claim whose owner cannot be checked is left alone, and the user is told how to take it over on
-purpose. A job is ``DEAD`` only on positive evidence: a final state (``squeue`` or ``sacct``), or a controller
-that answers (lists other jobs, or says "Invalid job id") and still does not list the job when asked again
-``grace_s()`` seconds later (``BENCH_SLURM_GRACE_S``, default 20: a restarted controller or a federation view
-can miss a live job for a moment).
+purpose. A job is ``DEAD`` only on positive evidence: a final state (``squeue`` or ``sacct``), or SLURM
+knowing nothing of it (squeue says "Invalid job id", or lists other jobs while sacct answers without it) still
+when asked again ``grace_s()`` seconds later (``BENCH_SLURM_GRACE_S``, default 20: a restarted controller or a
+federation view can miss a live job for a moment). A squeue listing only other jobs while sacct fails is no
+evidence (another user's view): UNKNOWN.
+
+A local process is identified by its pid, its start time in clock ticks since boot and the boot id
+(``bench.process``): a clock step cannot make a live owner look like a reused pid.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from bench import process
+from bench.process import current_job_id
+
+__all__ = ["Liveness", "JobStatus", "current_job_id", "query_slurm_jobs", "pid_liveness", "slurm_reachable"]
 
 QUERY_TIMEOUT_S = 30
 GRACE_S = 20.0  # default of BENCH_SLURM_GRACE_S
@@ -67,20 +76,6 @@ class JobStatus:
         return self.state in RUNNING_SLURM_STATES
 
 
-def current_job_id() -> str | None:
-    """This process's SLURM job id (``<array>_<task>`` inside an array), or None outside SLURM.
-
-    None for runs started by the local launcher even inside an allocation (``BENCH_LAUNCHER=local``): they
-    claim by pid, so two local runs never mistake each other's claim for their own.
-    """
-    if os.environ.get("BENCH_LAUNCHER") == "local":
-        return None
-    array_id, task_id = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    if array_id and task_id:
-        return f"{array_id}_{task_id}"
-    return os.environ.get("SLURM_JOB_ID")
-
-
 def expand_job_ids(text: str) -> list[str]:
     """``"12_[0-2,5%2]"`` -> ``["12_0", "12_1", "12_2", "12_5"]``; plain ids are returned as they are."""
     match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", text)
@@ -105,10 +100,13 @@ def grace_s() -> float:
         return GRACE_S
 
 
+INVALID_ID = "squeue: invalid job id (the controller does not know it)"
+
+
 def run_query(command: list[str]) -> tuple[dict[str, str] | None, str]:
     """``({job id: state}, "")`` from a ``squeue``/``sacct`` call printing ``id|state`` lines, or
     ``(None, why it is no answer)``: a failure, a timeout, or (``squeue``) an empty or unreadable output.
-    squeue's "Invalid job id" (the controller does not know the job) is an empty answer ``{}``."""
+    squeue's "Invalid job id" (the controller does not know the job) is the empty answer ``({}, INVALID_ID)``."""
     if shutil.which(command[0]) is None:
         return None, f"{command[0]} is not on PATH"
     try:
@@ -119,7 +117,7 @@ def run_query(command: list[str]) -> tuple[dict[str, str] | None, str]:
         return None, f"{command[0]} failed: {err}"
     if result.returncode != 0:
         if command[0] == "squeue" and "Invalid job id" in result.stderr:
-            return {}, ""
+            return {}, INVALID_ID
         answer = " ".join((result.stderr.strip() or result.stdout.strip()).split())[:200]
         return None, f"{command[0]} exited with {result.returncode}: {answer}"
     states: dict[str, str] = {}
@@ -144,18 +142,29 @@ def _typed(jid: str, state: str) -> JobStatus:
     return JobStatus(jid, Liveness.ALIVE if alive else Liveness.DEAD, state, f"SLURM job {jid} {state}")
 
 
-def _unlisted(jids: list[str], queued: dict[str, str] | None, why: str) -> dict[str, JobStatus]:
-    """Jobs neither queue nor accounting lists: DEAD only when the controller answered and, asked again
-    ``grace_s()`` later, still does not list them; UNKNOWN otherwise."""
+def _unknown(jid: str, why: str) -> JobStatus:
+    return JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({why})")
+
+
+def _unlisted(
+    jids: list[str], queued: dict[str, str] | None, queue_error: str, accounted: bool, why: str
+) -> dict[str, JobStatus]:
+    """Jobs neither queue nor accounting lists, asked again ``grace_s()`` later. DEAD only on evidence that SLURM
+    knows nothing of them, both times: squeue's "Invalid job id", or a squeue that lists other jobs *and* a
+    sacct that answers without them. A squeue that lists only other jobs (another user's view, a federation)
+    while sacct cannot be asked is no evidence: UNKNOWN."""
     if queued is None:
-        return {j: JobStatus(j, Liveness.UNKNOWN, "", f"SLURM job {j}: cannot query SLURM ({why})") for j in jids}
+        return {j: _unknown(j, why) for j in jids}
     time.sleep(grace_s())
     again, again_error = _squeue(jids)
+    evidence = queue_error == INVALID_ID or accounted
     out: dict[str, JobStatus] = {}
     for jid in jids:
         if again is not None and jid in again:
             out[jid] = _typed(jid, again[jid])
-        elif again is not None:
+        elif again is None:
+            out[jid] = _unknown(jid, again_error)
+        elif evidence:
             out[jid] = JobStatus(
                 jid,
                 Liveness.DEAD,
@@ -164,15 +173,17 @@ def _unlisted(jids: list[str], queued: dict[str, str] | None, why: str) -> dict[
                 f"listed it for {grace_s():g}s; {why or 'unknown to sacct'})",
             )
         else:
-            out[jid] = JobStatus(jid, Liveness.UNKNOWN, "", f"SLURM job {jid}: cannot query SLURM ({again_error})")
+            out[jid] = _unknown(
+                jid, f"squeue lists other jobs but not this one, and sacct cannot tell whether it ended ({why})"
+            )
     return out
 
 
 def query_slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobStatus]:
     """A typed answer for every id: ``squeue`` (queued and running jobs) and then ``sacct`` (finished ones).
 
-    A final state from either is DEAD; a job neither lists is DEAD only if the controller answered and still
-    omits it after the grace period (``_unlisted``); any other case is UNKNOWN.
+    A final state from either is DEAD; a job neither lists is DEAD only when SLURM positively knows nothing of
+    it, still after the grace period (``_unlisted``); any other case is UNKNOWN.
     """
     wanted = sorted({str(j) for j in job_ids if j})
     if not wanted:
@@ -193,7 +204,7 @@ def query_slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobStatus]:
             unlisted.append(jid)
     if unlisted:
         why = "; ".join(e for e in (queue_error, acct_error) if e)
-        out.update(_unlisted(unlisted, queued, why))
+        out.update(_unlisted(unlisted, queued, queue_error, finished is not None, why))
     return out
 
 
@@ -212,7 +223,8 @@ def slurm_reachable() -> tuple[bool, str]:
 
 
 def process_start_time(pid: int | None = None) -> float | None:
-    """Creation time of ``pid`` (default: this process), or None when it cannot be read."""
+    """Creation time of ``pid`` (default: this process) by the wall clock, or None when it cannot be read;
+    provenance only (it moves with the clock: identity uses ``bench.process.start_ticks``)."""
     try:
         import psutil
 
@@ -221,8 +233,34 @@ def process_start_time(pid: int | None = None) -> float | None:
         return None
 
 
-def pid_liveness(host: str | None, pid: int | None, started: float | None) -> tuple[Liveness, str]:
-    """(liveness, why) of a local process; a pid on another host cannot be checked (UNKNOWN)."""
+def _same_start(pid: int, started: float | None, ticks: int | None, boot: str | None) -> tuple[Liveness, str]:
+    """Whether the live process ``pid`` is the one that made a claim: by start ticks and boot id (exact,
+    immune to clock steps) when the claim has them, else by the wall-clock start (a difference is UNKNOWN:
+    a clock step and a reused pid look alike)."""
+    now_boot = process.boot_id()
+    if boot and now_boot and boot != now_boot:
+        return Liveness.DEAD, "is gone (the machine rebooted since the claim)"
+    now_ticks = process.start_ticks(pid)
+    if ticks is not None and now_ticks is not None:
+        if now_ticks != ticks:
+            return Liveness.DEAD, f"is gone (pid reused: started at tick {now_ticks}, the owner at {ticks})"
+        return Liveness.ALIVE, ""
+    if started is None:  # a live pid, but nothing tells the claim's owner from a later process on that pid
+        return Liveness.UNKNOWN, "is alive but the claim has no start time (cannot tell it is the owner)"
+    created = process_start_time(pid)
+    if created is not None and abs(created - started) >= 1.0:
+        return Liveness.UNKNOWN, (
+            f"is alive but started {created - started:+.0f}s from the claim's wall-clock start time "
+            f"(a reused pid or a clock step: cannot tell)"
+        )
+    return Liveness.ALIVE, ""
+
+
+def pid_liveness(
+    host: str | None, pid: int | None, started: float | None, ticks: int | None = None, boot: str | None = None
+) -> tuple[Liveness, str]:
+    """(liveness, why) of a local process; a pid on another host cannot be checked (UNKNOWN). ``ticks`` and
+    ``boot``: the owner's start in clock ticks since boot and the boot id (``bench.process``)."""
     import psutil
 
     where = f"pid {pid} on {host}"
@@ -231,16 +269,11 @@ def pid_liveness(host: str | None, pid: int | None, started: float | None) -> tu
     if not isinstance(pid, int):
         return Liveness.DEAD, f"{where}: no valid pid"
     try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
             return Liveness.DEAD, f"{where} is gone"
-        # a reused pid belongs to a process created after the claim's owner
-        if started is not None and abs(proc.create_time() - started) >= 1.0:
-            return Liveness.DEAD, f"{where} is gone (pid reused)"
     except psutil.NoSuchProcess:
         return Liveness.DEAD, f"{where} is gone"
     except psutil.AccessDenied:
         pass
-    if started is None:  # a live pid, but nothing tells the claim's owner from a later process on that pid
-        return Liveness.UNKNOWN, f"{where} is alive but the claim has no start time (cannot tell it is the owner)"
-    return Liveness.ALIVE, where
+    liveness, why = _same_start(pid, started, ticks, boot)
+    return liveness, f"{where} {why}" if why else where

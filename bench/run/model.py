@@ -32,7 +32,7 @@ from bench.run.arguments import model_arguments
 from bench.run.rundir import RunDir
 
 # checkpoint entries that are training state, not a description of the weights
-TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data"})
+TRAINING_STATE_KEYS = frozenset({"model", "optimizer", "scaler", "rng", "data", "loss_watch"})
 
 
 def model_builder(cfg: Config, arguments: dict[str, Any] | None = None) -> Callable[[], nn.Module]:

@@ -25,6 +25,7 @@ import yaml
 from bench.atomic import read_json
 from bench.config import ConfigError
 from bench.errors import BenchError, shorten
+from bench.run.validity import record_problem
 
 SHOWN_DIFFERENCES = 3
 
@@ -106,6 +107,9 @@ def read_record_at(path: Path) -> RecordRead:
         what = "null" if record is None else f"a JSON {'array' if isinstance(record, list) else type(record).__name__}"
         return RecordRead(RecordState.CORRUPT, reason=f"{path} holds {what}, not a record (a JSON object)")
     if is_done(record):
+        problem = record_problem(record)  # the one validity check (status, sweep and report alike)
+        if problem:
+            return RecordRead(RecordState.CORRUPT, record, f"{path}: {problem}")
         return RecordRead(RecordState.DONE, record)
     why = f"status {record.get('status')!r}" if record.get("status") != "done" else "no metrics"
     return RecordRead(RecordState.NOT_DONE, record, f"{path} is not a finished record ({why})")
@@ -120,6 +124,29 @@ def read_config_dict(path: Path) -> dict[str, Any] | None:
     except (OSError, yaml.YAMLError) as err:
         raise RunDirError(f"{path} is unreadable ({type(err).__name__}); delete it (it is rewritten)") from err
     return values if isinstance(values, dict) else None
+
+
+def foreign_folder(folder: Path, config_file: Path, run_files: frozenset[str]) -> str:
+    """Why ``folder`` is not a run of this suite ("" when it is one, or is empty): its ``config_file`` holds
+    something other than a config mapping, or it holds files but none of a run's (``run_files``). Training there
+    would overwrite or rewrite what it holds."""
+    if not folder.is_dir():
+        return f"{folder} is not a folder; choose another run_dir" if folder.exists() else ""
+    way_out = "choose a new or empty run_dir (or output_root); nothing in it was changed"
+    if config_file.is_file():
+        try:
+            values = yaml.safe_load(config_file.read_text())
+        except (OSError, yaml.YAMLError, ValueError):
+            return ""  # unreadable: read_config_dict says so
+        if not isinstance(values, dict):
+            what = "nothing" if values is None else f"a {type(values).__name__}"
+            return f"{folder} is not a run folder of bench: {config_file.name} holds {what}, not a config; {way_out}"
+        return ""
+    names = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    if names and not set(names) & run_files:
+        shown = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+        return f"{folder} is not a run folder of bench (it holds {shown}); {way_out}"
+    return ""
 
 
 def error_payload(err: BaseException, job_id: str | None) -> dict[str, Any]:

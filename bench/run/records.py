@@ -23,11 +23,9 @@ from bench import __version__
 from bench.config import Config, to_dict
 from bench.data.catalog import dataset_info
 from bench.evaluation.measure import cpu_details, cpu_model
-from bench.run import git
-from bench.run.fingerprint import code_fingerprint
+from bench.run.fingerprint import code_fingerprint, git_state
 from bench.run.identity import RunIdentity
-
-RECORD_SCHEMA = 1
+from bench.run.validity import RECORD_SCHEMA
 
 
 def _version(package: str) -> str | None:
@@ -55,15 +53,17 @@ def package_versions() -> dict[str, str | None]:
 
 
 def environment_info() -> dict[str, Any]:
-    """Where and with what a run executes: git commit and dirty flag, package versions, host, CPU model, its
-    family / model / stepping and ISA flags, torch's CPU kernel level, CPU count, torch threads, GPU name (reports
-    print them as the provenance of a table, bench.report.provenance)."""
+    """Where and with what a run executes: git commit and dirty flag (those of ``fingerprint.git_state``, as in
+    the record's ``code``), package versions, host, CPU model, its family / model / stepping and ISA flags, torch's
+    CPU kernel level, CPU count, torch threads, GPU name (reports print them as the provenance of a table,
+    bench.report.provenance)."""
     import torch  # see package_versions
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    commit, dirty = git_state()  # the code fingerprint's: one answer for code.dirty and environment.git_dirty
     return {
-        "git_commit": git.commit(),
-        "git_dirty": git.dirty(),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "versions": package_versions(),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),

@@ -13,9 +13,11 @@ and the reuse rule of one run, in one place.
 
 The files (docs/architecture.md, "Runs") are named here only (``tests/test_architecture.py``); every other module
 reads and writes them through a ``RunDir``. Writes are atomic (``bench.atomic``) except the appended log lines
-(``bench.engine.train_log``). Claims: ``bench.run.claims``; the typed answers: ``bench.run.reads``. **Reuse**: a
-stored record, config or checkpoint is reused only when its config computes the same run (``differences``
-empty) and a finished record was made by the same code (``bench.run.fingerprint``).
+(``bench.engine.train_log``). Claims: ``bench.run.claims``; the typed answers: ``bench.run.reads``. **Reuse**
+(``bench.run.reuse``): a stored record or config is reused only when its config computes the same run
+(``differences`` empty), a finished record only when the same code made it (``bench.run.fingerprint``), a
+checkpoint only when its stamp names this run and this code (``bench.run.resume``), and a folder only when it is
+a run of this suite.
 """
 
 from __future__ import annotations
@@ -27,11 +29,9 @@ from bench.atomic import read_json, write_json_atomic, write_text_atomic
 from bench.config import Config, ConfigError, check_inside, check_safe_name, load_config, to_yaml
 from bench.engine import train_log
 from bench.engine.job import TrainPaths
-from bench.run import claims
-from bench.run.fingerprint import code_changes, code_fingerprint, unchecked_plugins
-from bench.run.identity import RunIdentity, differences
+from bench.run import claims, reuse
+from bench.run.identity import RunIdentity
 from bench.run.liveness import current_job_id
-from bench.run.moved import moved_run
 from bench.run.reads import (
     RecordRead,
     RecordState,
@@ -40,12 +40,12 @@ from bench.run.reads import (
     RunMismatchError,
     RunStaleError,
     error_payload,
+    foreign_folder,
     is_done,
-    mismatch_text,
     read_config_dict,
     read_record_at,
-    stale_text,
 )
+from bench.run.resume import Verdict, checkpoint_verdict
 
 __all__ = [
     "RunDir", "RunDirError", "RunMismatchError", "RunStaleError", "RecordRead", "RecordState", "Reuse", "is_done"
@@ -69,11 +69,15 @@ REPORTED_FILES: tuple[str, ...] = (RECORD, CONFIG, LOG)
 # a merge may add sections (latency, ...) but never replace what defines the run and its result
 PROTECTED_SECTIONS = frozenset({"schema", "run_id", "status", "config", "config_hash", "code", "metrics"})
 STALE_MARK = ".stale-"  # move_aside: <run>.stale-<n>
+# files only a run of this suite makes: a folder holding others but none of these is not a run (foreign_folder)
+RUN_FILES = frozenset({CONFIG, CHECKPOINT, RECORD, CLAIM, ERROR})
 
 
 class RunDir:
     """One run's folder (``RunDir(path)``; ``RunDir.of(cfg)`` for a config's). Equal when the paths are;
     ``os.fspath`` and ``str`` give the path."""
+
+    stale_mark = STALE_MARK
 
     def __init__(self, path: str | Path | RunDir) -> None:
         self.path = Path(path)
@@ -225,7 +229,7 @@ class RunDir:
         False, and always for the sections that define the run (``PROTECTED_SECTIONS``).
         """
         read = self.read_record()
-        if read.record is None:
+        if read.record is None or read.state is RecordState.CORRUPT:
             raise RunDirError(read.reason or f"{self.record_file} does not exist: the run has not finished")
         if section in PROTECTED_SECTIONS:
             raise RunDirError(f"record section {section!r} defines the run and cannot be replaced by a merge")
@@ -261,7 +265,8 @@ class RunDir:
                 f"{text}; fix that file, or delete it and launch the run again (bench sweep SPEC writes it)"
             ) from None
 
-    def _stored_yaml(self) -> dict[str, Any] | None:
+    def stored_yaml(self) -> dict[str, Any] | None:
+        """The mapping ``config.yaml`` holds, None when missing or not a mapping (``RunDirError``: unreadable)."""
         return read_config_dict(self.config_file)
 
     def stored_config(self, checkpoint_state: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -269,7 +274,7 @@ class RunDir:
         ``record.json``'s; none of them is a ``RunDirError`` that says how to evaluate such a checkpoint."""
         if checkpoint_state is not None and isinstance(checkpoint_state.get("config"), dict):
             return checkpoint_state["config"]
-        stored = self._stored_yaml()
+        stored = self.stored_yaml()
         if stored is not None:
             return stored
         record = self.read_record().record
@@ -283,64 +288,37 @@ class RunDir:
     # ----------------------------------------------------------------------------------------------
     # reuse
 
-    def _stored_configs(self, read: RecordRead) -> list[tuple[str, dict[str, Any]]]:
-        """(file name, stored config) of record.json, config.yaml and, for an unfinished run without config.yaml,
-        checkpoint.pt (with config.yaml present the checkpoint was written under it: the claim holder wrote
-        both)."""
-        stored = []
-        if read.record is not None and isinstance(read.record.get("config"), dict):
-            stored.append((RECORD, read.record["config"]))
-        config_yaml = self._stored_yaml()
-        if config_yaml is not None:
-            stored.append((CONFIG, config_yaml))
-        elif not read.done and self.checkpoint.is_file():
-            from bench.engine.checkpoint import load_checkpoint  # torch only when a checkpoint is read (start-up)
+    def checkpoint_verdict(self, ident: RunIdentity) -> Verdict:
+        """Whether this run may resume the folder's ``checkpoint.pt`` (``bench.run.resume``): its stamp names
+        this config and the code running now; no checkpoint is no problem."""
+        if not self.checkpoint.is_file():
+            return Verdict()
+        from bench.engine.checkpoint import read_stamp  # torch only when a checkpoint is read (start-up)
 
-            state = load_checkpoint(self.checkpoint)
-            if isinstance(state.get("config"), dict):
-                stored.append((CHECKPOINT, state["config"]))
-        return stored
+        return checkpoint_verdict(self.checkpoint, read_stamp(self.checkpoint), ident, STALE_MARK)
 
     def inspect_reuse(self, run: Config | RunIdentity) -> Reuse:
-        """Whether this folder can hold the run of ``run`` (a config, or its ``RunIdentity`` computed once):
-        record.json, config.yaml and checkpoint.pt are reused only if ``identity.differences`` is empty, a
-        finished record only if the same code made it. Never raises for what it finds (see ``Reuse``)."""
-        ident = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
-        if not self.path.exists():
-            moved = "" if ident.config.run_dir else moved_run(self.path, ident, RunDir.sibling_config)
-            return Reuse(RecordRead(RecordState.MISSING), moved, mismatch=bool(moved))
-        read = self.read_record()
-        if read.state is RecordState.CORRUPT:
-            return Reuse(read, f"{read.reason}; delete it to recompute the record (the checkpoint is resumed)")
-        try:
-            stored = self._stored_configs(read)
-        except RunDirError as err:
-            return Reuse(read, str(err))
-        for name, values in stored:
-            diffs = differences(values, ident)
-            if diffs:
-                return Reuse(read, mismatch_text(self.path, name, diffs), mismatch=True)
-        if read.done and read.record is not None:
-            code = code_fingerprint(ident.plugins)
-            changes = code_changes(read.record.get("code"), code)
-            if changes:
-                return Reuse(read, stale_text(self.record_file, STALE_MARK, changes), stale=tuple(changes))
-            return Reuse(read, unchecked=tuple(unchecked_plugins(code)))
-        return Reuse(read)
+        """Whether this folder can hold the run of ``run`` (a config, or its ``RunIdentity`` computed once): THE
+        reuse decision, ``bench.run.reuse.inspect``. Never raises for what it finds (see ``Reuse``)."""
+        return reuse.inspect(self, run if isinstance(run, RunIdentity) else RunIdentity.of(run))
 
     def check_reuse(self, run: Config | RunIdentity) -> RecordRead:
         """``inspect_reuse``, raising its problem: ``RunMismatchError`` (another run), ``RunStaleError`` or
         ``RunDirError``."""
-        reuse = self.inspect_reuse(run)
-        reuse.raise_problem()
-        return reuse.read
+        found = self.inspect_reuse(run)
+        found.raise_problem()
+        return found.read
+
+    def foreign(self) -> str:
+        """Why this folder is not a run of this suite ("" when it is one, or does not exist): ``foreign_folder``."""
+        return foreign_folder(self.path, self.config_file, RUN_FILES)
 
     @staticmethod
     def sibling_config(path: Path) -> dict[str, Any] | None:
         """The stored config of the run folder ``path``: its ``config.yaml``, else its record's (None if neither)."""
         other = RunDir(path)
         try:
-            stored = other._stored_yaml()
+            stored = other.stored_yaml()
         except RunDirError:
             stored = None
         stored = stored or (other.read_record().record or {}).get("config")
@@ -364,18 +342,29 @@ class RunDir:
     def take_over_hint(self) -> str:
         return claims.take_over_hint(self.claim_file)
 
-    def remove_temp_files(self, job_id: str | None = None) -> list[Path]:
-        """Delete ``.*.tmp`` files (atomic writes cut short by a kill) in the folder; only while holding its claim.
-
-        Returns the removed paths; raises ``RunDirError`` when this process does not hold the claim.
-        """
+    def remove_temp_files(self, job_id: str | None = None, untagged: bool = True) -> list[Path]:
+        """Delete ``.*.tmp`` files (atomic writes cut short by a kill) whose writer is gone (``claims.writer_gone``:
+        a live writer keeps its file; ``untagged``: also those of older code, which name no writer); only while
+        holding the folder's claim (else ``RunDirError``)."""
         if not claims.holds(self.claim_file, job_id):
             raise RunDirError(f"{self.path}: temporary files are only removed by the claim's holder")
         removed = []
         for tmp in self.path.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+            if tmp.is_file() and claims.writer_gone(tmp.name, job_id, untagged):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
         return removed
+
+    def clean_leftovers(self) -> list[Path]:
+        """The temporary files of gone writers in a run nobody is at work on (a killed run's checkpoint ``.tmp``):
+        the claim is taken only when free or its owner is gone, and released at once; a folder that is not a run,
+        and files that name no writer, are left alone. Returns what was removed."""
+        if not any(self.path.glob(".*.tmp")) or self.foreign() or not self.acquire_claim().ok:
+            return []
+        try:
+            return self.remove_temp_files(untagged=False)
+        finally:
+            self.release_claim()
 
     # ----------------------------------------------------------------------------------------------
     # error records
