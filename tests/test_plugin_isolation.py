@@ -17,8 +17,8 @@ from helpers import TINY, fabricate_records
 from bench.cli import main
 from bench.config import load_config, to_yaml
 from bench.engine.checkpoint import save_checkpoint
-from bench.grid import manifest
-from bench.grid.spec import build_grid, model_plugins_of, model_signatures
+from bench.grid.spec import build_grid
+from bench.grid.sweep import record_signatures
 from bench.models import registry
 from bench.models.registry import RegistryError, register_model
 from bench.run.fingerprint import plugin_hash
@@ -63,10 +63,8 @@ def _write_plugin(folder: Path, module: str, model: str, helper: str) -> Path:
 
 
 def _swept(grid) -> None:
-    """What `bench sweep` writes before it launches: each model's argument names and plugins."""
-    manifest.append(
-        grid.manifest, {"event": "signatures", "models": model_signatures(grid), "plugins": model_plugins_of(grid)}
-    )
+    """What `bench sweep` writes when it launches: each model's argument names and plugins."""
+    record_signatures(grid)
 
 
 def _hide_plugin(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:

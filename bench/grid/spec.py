@@ -53,7 +53,6 @@ from bench.config import (
 from bench.grid import manifest as manifest_file
 from bench.models import registry
 from bench.models.registry import RegistryError
-from bench.run.arguments import model_plugins
 from bench.run.identity import RunIdentity
 from bench.run.rundir import RunDir
 
@@ -381,16 +380,6 @@ def model_signatures(grid: Grid) -> dict[str, list[str]]:
     """The argument names each model of ``grid`` accepts (its plugins are importable: the grid was built)."""
     names = sorted({run.config.model.name for run in grid.runs})
     return {name: registry.accepted_arguments(registry.get_factory(name)) for name in names}
-
-
-def model_plugins_of(grid: Grid) -> dict[str, list[str]]:
-    """The plugins each plugin model of ``grid`` depends on (``bench.run.arguments.model_plugins``)."""
-    found: dict[str, list[str]] = {}
-    for run in grid.runs:
-        plugins = model_plugins(run.config)
-        if plugins:
-            found.setdefault(run.config.model.name, list(plugins))
-    return found
 
 
 def _format_value(value: Any) -> str:

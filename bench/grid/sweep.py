@@ -27,8 +27,9 @@ from typing import Any
 from bench.atomic import ensure_writable
 from bench.constants import EXIT_BUSY
 from bench.grid import local, manifest, slurm
-from bench.grid.spec import Grid, SweepError, build_grid, model_plugins_of, model_signatures
+from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
+from bench.run.arguments import model_plugins
 from bench.run.identity import RunIdentity
 from bench.run.liveness import slurm_reachable
 from bench.run.preflight import Preflight, check
@@ -99,10 +100,20 @@ def _prepare(grid: Grid, todo: list[Any]) -> None:
     """Once the launcher is known to work (so a refused sweep leaves no trace): check the folders take files,
     and record the models' argument names."""
     _check_writable(grid, todo)
-    _record_signatures(grid)
+    record_signatures(grid)
 
 
-def _record_signatures(grid: Grid) -> None:
+def model_plugins_of(grid: Grid) -> dict[str, list[str]]:
+    """The plugins each plugin model of ``grid`` depends on (``bench.run.arguments.model_plugins``)."""
+    found: dict[str, list[str]] = {}
+    for run in grid.runs:
+        plugins = model_plugins(run.config)
+        if plugins:
+            found.setdefault(run.config.model.name, list(plugins))
+    return found
+
+
+def record_signatures(grid: Grid) -> None:
     """The models' argument names and plugins into the manifest, so `bench status` and `bench report` name these
     runs even where a plugin is not importable."""
     manifest.append(
@@ -129,7 +140,7 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
             file=sys.stderr,
         )
     jobs = slurm.submit_slurm(todo, grid.launch, grid.sweep_dir, grid.name, grid.manifest, take_over=take_over)
-    _record_signatures(grid)  # after sbatch accepted the jobs: a refused submission leaves no trace
+    record_signatures(grid)  # after sbatch accepted the jobs: a refused submission leaves no trace
     array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
     print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
     return 0
