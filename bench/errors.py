@@ -8,6 +8,7 @@
         ...
     except BenchError as err:
         print(one_line(err))                     # "bench: SweepError: <message on one line>"
+    shorten(message, 400)                        # one line; a long one loses its middle, never its advice
 
 A ``BenchError`` says what is wrong with the user's input or files and what to do about it, in its message; the
 ``bench`` command (``bench.cli``) catches this class, prints ``one_line(err)`` to stderr and exits with 2, and
@@ -26,3 +27,13 @@ class BenchError(Exception):
 def one_line(err: BaseException) -> str:
     """``bench: <class name>: <message with its whitespace collapsed>`` (a message may carry newlines)."""
     return f"bench: {type(err).__name__}: {' '.join(str(err).split())}"
+
+
+def shorten(text: str, limit: int = 400) -> str:
+    """``text`` on one line, at most ``limit`` characters: a longer one loses its middle, never its end, where a
+    message says what to do ("... Download X from URL and unzip it into ROOT")."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    head = (limit - 5) * 2 // 5
+    return f"{flat[:head]} ... {flat[-(limit - 5 - head) :]}"

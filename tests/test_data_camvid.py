@@ -12,6 +12,7 @@ import torch
 from helpers import write_frame as shared_write_frame
 from PIL import Image
 
+from bench.cli import main
 from bench.data import DatasetError, build_dataset
 from bench.data.camvid import CAMVID_CLASSES, format_frame_name, memory_frame_numbers, parse_frame_name
 from bench.data.prepare_camvid import CAMVID_VIDEOS, extract_video, find_ffmpeg, frame_file_name, prepare_camvid
@@ -140,10 +141,35 @@ def test_frame_file_names_follow_the_official_templates():
 
 
 def test_missing_ffmpeg_says_how_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError, match="apt-get install ffmpeg"):
+    with pytest.raises(DatasetError, match="apt-get install ffmpeg"):
         find_ffmpeg(str(tmp_path / "no-ffmpeg"))
-    with pytest.raises(FileNotFoundError, match="apt-get install ffmpeg"):
+    with pytest.raises(DatasetError, match="apt-get install ffmpeg"):
         prepare_camvid(tmp_path, tmp_path / "out", ffmpeg=str(tmp_path / "no-ffmpeg"))
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["prepare-camvid", "--videos", "{missing}", "--out", "{out}"], "--videos"),
+        (["prepare-camvid", "--videos", "{here}", "--out", "{out}", "--segnet-dir", "{missing}"], "--segnet-dir"),
+        (["prepare-camvid-segnet", "--segnet-dir", "{missing}", "--out", "{out}"], "--segnet-dir"),
+        (
+            ["prepare-camvid-full", "--stills-dir", "{missing}", "--labels-dir", "{here}", "--out", "{out}"],
+            "--stills-dir",
+        ),
+        (
+            ["prepare-camvid-full", "--stills-dir", "{here}", "--labels-dir", "{missing}", "--out", "{out}"],
+            "--labels-dir",
+        ),
+    ],
+)
+def test_prepare_commands_name_a_missing_folder_in_one_line(tmp_path, capsys, command, option):
+    """No traceback: one line naming the option, the folder and what it must hold; nothing is written."""
+    paths = {"missing": str(tmp_path / "nope"), "here": str(tmp_path), "out": str(tmp_path / "out")}
+    assert main([part.format(**paths) for part in command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"bench: DatasetError: {option} {tmp_path / 'nope'} does not exist; pass ")
+    assert "\n" not in err and not (tmp_path / "out").exists()
 
 
 def test_extract_video_names_frames_with_a_stand_in_ffmpeg(tmp_path):

@@ -58,13 +58,19 @@ def test_cityscapes_predictions_are_coloured_and_mapped_to_label_ids(tmp_path):
 def test_bench_eval_takes_a_run_folder_and_saves_predictions(tmp_path, tiny_cfg, capsys):
     import json
 
+    import numpy as np
+    from PIL import Image
+
     from bench.cli import main
+    from bench.config import load_config
+    from bench.data.catalog import dataset_info
     from bench.run import rundir
     from bench.run.execute import execute
 
     run_dir = tmp_path / "run"
     execute(tiny_cfg(run_dir, "train.iters=1", "eval.max_images=2"))
-    assert main(["eval", str(run_dir), "eval.max_images=3", "--save-preds", str(tmp_path / "preds")]) == 0
+    # options and overrides in either order, as for bench sweep
+    assert main(["eval", str(run_dir), "--save-preds", str(tmp_path / "preds"), "eval.max_images=3"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["num_images"] == 3 and 0 <= shown["macc"] <= 1 and "confusion_matrix" not in shown
     stored = json.loads((run_dir / rundir.EVAL).read_text())["metrics"]
@@ -73,6 +79,12 @@ def test_bench_eval_takes_a_run_folder_and_saves_predictions(tmp_path, tiny_cfg,
     assert matrix.shape == (classes, classes) and int(matrix.sum()) == sum(
         map(sum, stored["per_image"]["label_pixels"])
     )
-    pngs = sorted(p.name for p in (tmp_path / "preds").rglob("*.png"))
-    assert len(pngs) == 3 and all(name.endswith("_color.png") for name in pngs)
+    colours = sorted((tmp_path / "preds").rglob("*_color.png"))
+    indices = sorted((tmp_path / "preds").rglob("*_index.png"))
+    assert len(colours) == len(indices) == 3 and len(list((tmp_path / "preds").rglob("*.png"))) == 6
+    palette = np.array(dataset_info(load_config(run_dir / rundir.CONFIG).data).palette, dtype=np.uint8)
+    for colour, index in zip(colours, indices):
+        classes_png = np.array(Image.open(index))
+        assert classes_png.ndim == 2 and classes_png.max() < len(palette)  # class indices, not colours
+        assert (palette[classes_png] == np.array(Image.open(colour))).all()
     assert main(["eval", str(tmp_path / "nowhere")]) == 2  # neither a run folder nor a config file

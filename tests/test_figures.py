@@ -164,6 +164,8 @@ def test_report_figures_are_written_and_loadable(tmp_path: Path) -> None:
     assert front_text.endswith("oracles, not on the front: flow_warp (oracle: ground-truth flow)")
     qualitative = figures["qualitative_syn_methods"].reading
     assert "flow_warp: skipped, no checkpoint.pt" in qualitative
+    assert "pixel accuracy on this one clip (an illustration, not a comparison): " in qualitative
+    assert "best" not in qualitative  # one clip never ranks the models
     for table, paths in result["tables"]:
         assert f"tables/{table.name}.md" in index and all(p.stat().st_size > 0 for p in paths.values())
 
@@ -253,7 +255,7 @@ def test_oracles_leave_the_pareto_front_and_latency_iqr_and_gflops_are_drawn(tmp
     figure = next(f for f in result["figures"] if f.name == "accuracy_vs_latency")
     assert figure.reading.startswith("Pareto front (oracles excluded): per_frame (10.0 ms, 55.5), tmanet (30.0 ms")
     assert "oracles, not on the front: flow_warp (oracle: ground-truth flow)" in figure.reading
-    assert "GFLOPs front: per_frame (1.00 GFLOPs), tmanet (3.00 GFLOPs)" in figure.reading
+    assert "GFLOPs front: per_frame (1.00 GFLOPs, 55.5), tmanet (3.00 GFLOPs, 62.5)" in figure.reading
     latency_ax, flops_ax = figure.figure.axes[:2]
     assert "GFLOPs" in flops_ax.get_xlabel() and "IQR" in latency_ax.get_xlabel()
     horizontal = []

@@ -142,7 +142,9 @@ def test_table_page_shows_the_display_frame_notes_best_and_run_links(report: dic
     shown = display_frame(table)
     assert header == list(shown.columns) + ["runs"] and "95% CI" in header and "Δ ref" in header
     assert [r[:-1] for r in rows] == shown.values.tolist()  # every cell as in the Markdown table
-    assert [r[-1].split() for r in rows] == [ids.split() for ids in table.frame["run_ids"]]
+    # "2 runs", unfolding to one link per run id (<details>)
+    runs = [ids.split() for ids in table.frame["run_ids"]]
+    assert [r[-1] for r in rows] == [f"{len(ids)} runs" + "".join(ids) for ids in runs]
     text = page_path.read_text()
     assert escape(f"{best_text(table)}.") in text and "ref" in [r[header.index("Δ ref")] for r in rows]
     assert "syn_mem_miou_vs_memory_length.png" in text and "per_class_iou_synthetic.png" in text

@@ -17,6 +17,7 @@ from bench.data.build import build_dataset
 from bench.evaluation import latency
 from bench.evaluation.latency import measure_latency, stream_frames, summarise_passes, summarise_times
 from bench.models.registry import list_models
+from bench.run import latency_run
 from bench.run.fingerprint import code_fingerprint
 from bench.run.latency_run import latency_command
 from bench.run.model import build_model
@@ -230,7 +231,9 @@ def test_unstable_measurements_are_repeated_then_flagged(monkeypatch, extra, pas
     assert stats["spread"] == pytest.approx(0.0 if not unstable else 0.25)
 
 
-def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_path: Path, capsys) -> None:
+def test_bench_latency_checks_first_prints_always_and_never_replaces_a_record_latency(tmp_path, capsys, monkeypatch):
+    """A record with a latency keeps it (said before measuring); the measurement is still printed and kept in
+    latency.json; --overwrite replaces it."""
     args = [
         "latency",
         *LATENCY_TINY,
@@ -256,22 +259,67 @@ def test_bench_latency_never_replaces_a_record_latency_without_overwrite(tmp_pat
         latency={"schema": 1, "modes": {"streaming": {"median_ms": 7.0}}},
     )
     (run_dir / "record.json").write_text(json.dumps(old))
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(
-        f"bench: RunDirError: {run_dir / 'record.json'} already has a latency section; not replaced"
-    )
-    assert err.rstrip().endswith("pass --overwrite to replace it")
+    measure = latency_run.measure_model_latency
+
+    def check_first(*args, **kwargs):
+        told = capsys.readouterr().err  # what the user saw before the measurement started
+        assert f"{run_dir / 'record.json'} already has a latency section and keeps it" in told
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(latency_run, "measure_model_latency", check_first)
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "median ms" in out and "streaming" in out  # the table, always
+    assert f"written to {run_dir / 'latency.json'} only" in err and "Traceback" not in err
     assert json.loads((run_dir / "record.json").read_text()) == old  # untouched
     fresh = json.loads((run_dir / "latency.json").read_text())  # the new measurement is kept next to it
     assert fresh["schema"] == 2 and fresh["modes"]["streaming"]["passes"] == 1
 
+    monkeypatch.undo()
     assert main(args + ["--overwrite", "--json"]) == 0
     out, err = capsys.readouterr()
-    assert err == f"bench: replaced the latency section of {run_dir / 'record.json'} (--overwrite)\n"
+    assert err.endswith(f"bench: replaced the latency section of {run_dir / 'record.json'} (--overwrite)\n")
     merged = json.loads((run_dir / "record.json").read_text())
     assert merged["metrics"] == old["metrics"] and merged["latency"] == json.loads(out)
     assert merged["latency"]["repeats"] == 1
+
+
+def test_bench_latency_needs_neither_the_dataset_nor_weight_files(tmp_path, capsys):
+    """A Cityscapes config without its data or its ImageNet weights file: random frames of the evaluation size,
+    a random init, and the table says so."""
+    args = [
+        "latency",
+        *LATENCY_TINY,
+        "data.dataset=cityscapes",
+        f"data.root={tmp_path / 'no-cityscapes'}",
+        "data.base_size=[32,64]",
+        "model.name=tmanet",
+        "model.memory_length=1",
+        "model.pretrained=true",
+        f"model.pretrained_path={tmp_path / 'no-weights.pth'}",
+        f"output_root={tmp_path / 'runs'}",
+        *("--frames", "1", "--warmup", "0", "--threads", "1", "--repeats", "1", "--modes", "streaming"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "input: random 32x64 frames (the cityscapes data was not read: Cityscapes root folder not found" in out
+    assert "weights: random init (no checkpoint)" in out
+
+
+def test_latency_frames_come_from_the_dataset_or_say_they_are_random(tmp_path):
+    from bench.data.errors import DatasetError
+    from bench.evaluation.latency_input import latency_frames
+
+    synthetic = load_config(None, LATENCY_TINY).data
+    frames, source = latency_frames(synthetic, 4, 1, needs_flow=True)
+    assert len(frames) == 4 and source == {"frames": "dataset", "split": "val"} and frames[0][1] is not None
+    missing = load_config(None, ["data.dataset=camvid", f"data.root={tmp_path}"]).data
+    with pytest.raises(DatasetError, match="CamVid split file not found"):
+        latency_frames(missing, 4, 1, needs_flow=False)
+    frames, source = latency_frames(missing, 3, 1, needs_flow=False, missing_data="random")
+    assert [f.shape for f, _ in frames] == [(1, 3, 360, 480)] * 3 and source["size"] == [360, 480]
+    again, _ = latency_frames(missing, 3, 1, needs_flow=False, missing_data="random")
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(frames, again))  # seeded: the same input every time
 
 
 def test_reports_mark_unstable_latencies(tmp_path: Path) -> None:

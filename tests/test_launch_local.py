@@ -50,7 +50,8 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     runs = build_grid(path).runs
     assert len(runs) == 4
 
-    assert main(["sweep", str(path), "--launcher", "local"]) == 1  # one run fails, the others finish
+    # one run fails, the others finish (--no-check: the preflight would refuse the missing CamVid up front)
+    assert main(["sweep", str(path), "--launcher", "local", "--no-check"]) == 1
     out = capsys.readouterr().out
     assert "3 ok, 1 not ok" in out
     for run in runs[:3]:
@@ -74,7 +75,7 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     assert error["last_line"] in status
 
     # a second sweep trains nothing that is done and retries only the failed run
-    assert main(["sweep", str(path)]) == 1
+    assert main(["sweep", str(path), "--no-check"]) == 1
     again = capsys.readouterr().out
     assert "running 1 runs locally" in again and "0 ok, 1 not ok" in again
     assert (

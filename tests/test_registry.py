@@ -103,18 +103,20 @@ def test_head_parameters_are_defined_once_and_exposed_by_the_model_config():
     assert sorted(kwargs) == sorted(HeadParams.names())  # `**head` receives the head, nothing else
 
 
-def test_a_factory_default_that_the_config_would_silently_override_is_an_error(tmp_path, monkeypatch):
+def test_a_factory_default_that_the_config_would_silently_override_is_an_error(tmp_path, monkeypatch, capsys):
+    """Refused when the plugin registers it (so `bench models` fails too), not first at `bench train`."""
+    from bench.cli import main
+
     (tmp_path / "shadowing_plugin.py").write_text(textwrap.dedent(SHADOWING_PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
-    load_plugins(["shadowing_plugin"])
-    cfg = load_config(None, ["model.name=test_shadowing_plugin"])
-    with pytest.raises(
-        RegistryError,
-        match=r"value_channels=128 .* shadows config field model.value_channels "
-        r"\(default 256\)",
-    ):
-        factory_kwargs(get_factory("test_shadowing_plugin"), cfg.model)
-    sys.modules.pop("shadowing_plugin", None)
+    shadows = r"value_channels=128 .* shadows config field model.value_channels \(default 256\)"
+    with pytest.raises(RegistryError, match=shadows):
+        load_plugins(["shadowing_plugin"])
+    assert "test_shadowing_plugin" not in list_models() and "shadowing_plugin" not in sys.modules
+    assert main(["models", "plugins=[shadowing_plugin]"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: RegistryError: model 'test_shadowing_plugin': argument value_channels=128")
+    assert err.count("\n") == 1
 
 
 def test_an_option_that_is_a_config_field_is_an_error(plugin_module):

@@ -135,7 +135,7 @@ def test_every_output_states_its_provenance_and_flags_mixed_environments(tmp_pat
     ((table, paths),) = result["tables"]
     line = (
         "provenance: commit abcdef1234 (uncommitted changes: no), torch 2.14.1, timm 1.0.9, numpy 2.4.6, "
-        "device cpu (Test CPU 9000)"
+        "device cpu (Test CPU 9000; CPU flags unknown; unknown torch threads)"
     )
     html = (tmp_path / "same" / "html" / "syn_methods.html").read_text()
     for text in (paths["md"].read_text(), paths["tex"].read_text(), html):
@@ -162,7 +162,9 @@ def test_provenance_names_opencv_where_the_records_store_it() -> None:
     base = {"git_commit": "abcdef1234567890", "versions": {"torch": "2.14.1", "timm": "1.0.9", "numpy": "2.4.6"}}
     assert "opencv" not in provenance_note([base])
     with_cv = {**base, "versions": {**base["versions"], "opencv": "5.1.0"}}
-    assert provenance_note([with_cv, base]).endswith("numpy 2.4.6, device unknown (unknown), opencv 5.1.0")
+    assert provenance_note([with_cv, base]).endswith(
+        "numpy 2.4.6, device unknown (unknown; CPU flags unknown; unknown torch threads), opencv 5.1.0"
+    )
 
 
 def test_commits_with_the_same_computing_code_are_not_called_mixed_environments() -> None:

@@ -29,11 +29,19 @@ PINNED = [
         "dff-fe11930a95",
     ),
     ("configs/synthetic_tmanet.yaml", ["model.name=local_tmanet", "model.window_size=3"], "local_tmanet-57492eb3c1"),
+    # a plugin's own run keeps its id (computed at commit 9654cc8); a built-in model's run ignores `plugins:`
+    (
+        "configs/synthetic_tmanet.yaml",
+        ["plugins=[temporal_mean]", "model.name=temporal_mean"],
+        "temporal_mean-f2755da22d",
+    ),
+    ("configs/synthetic_tmanet.yaml", ["plugins=[temporal_mean]"], "tmanet-959a5348bf"),
 ]
 
 
 @pytest.mark.parametrize(("path", "overrides", "expected"), PINNED, ids=[p[2] for p in PINNED])
-def test_the_run_ids_of_existing_configs_are_pinned(path, overrides, expected):
+def test_the_run_ids_of_existing_configs_are_pinned(path, overrides, expected, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "examples"))
     cfg = load_config(REPO / path, [*overrides, "device=cpu"])
     assert run_id(cfg) == expected
     assert RunIdentity.of(cfg).run_id == expected

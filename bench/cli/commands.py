@@ -136,6 +136,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         take_over=args.take_over,
         stale=_stale_policy(args),
+        check_only=args.check,
+        preflight=not args.no_check,
     )
     if args.dry_run:
         print("dry run: nothing was submitted or started")
@@ -184,6 +186,12 @@ def latency_table(result: dict[str, Any]) -> str:
         for key in ("device", "threads", "frames", "weights", "modes_note")
         if result.get(key) not in (None, "")
     ]
+    source = result.get("input") or {}
+    if source.get("frames") == "random":
+        height, width = source.get("size", ["?", "?"])
+        notes.append(f"input: random {height}x{width} frames ({source.get('why', '')})")
+    elif source.get("frames") == "dataset":
+        notes.append(f"input: the {result.get('dataset')} {source.get('split')} clips")
     return "\n".join([table, *notes])
 
 
@@ -243,6 +251,7 @@ def cmd_prepare_camvid_full(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from bench.config import ConfigError, load_config
     from bench.models.registry import describe, list_models, load_plugins
+    from bench.run import arguments  # noqa: F401 - checks each plugin factory as it registers (shadowed fields)
 
     others = [o for o in args.overrides if o.partition("=")[0].strip() != "plugins"]
     if others:

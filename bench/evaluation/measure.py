@@ -4,6 +4,7 @@
     peak_memory_mb(device)          # since the process started (CPU) / since the last reset (CUDA): training logs
     cuda_sync(device)               # before reading a wall clock
     cpu_model()                     # "AMD EPYC 7B13" (records, latency results, report provenance)
+    cpu_details()                   # {"family": "25", "model": "1", "stepping": "1", "flags": ["avx2", "fma", ...]}
 
 Peak memory is CUDA's ``max_memory_allocated`` on a GPU; on the CPU the peak resident set size: Linux ``VmHWM``,
 which ``reset`` restarts through ``/proc/self/clear_refs``, else ``ru_maxrss`` (the process-lifetime peak;
@@ -77,3 +78,30 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# the instruction-set extensions that decide which kernels torch runs (x86: SSE4.2 .. AVX-512 and AMX; ARM: NEON,
+# SVE): two hosts that share a model name ("AMD EPYC") but differ here give different digits
+ISA_FLAGS: tuple[str, ...] = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+    "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "asimdhp", "sve", "sve2",
+)  # fmt: skip
+
+
+def cpu_details() -> dict[str, object]:
+    """The CPU's family, model number and stepping (x86) and its ``ISA_FLAGS`` in that order (Linux
+    ``/proc/cpuinfo``; empty where it cannot be read): what tells apart hosts whose model name is the same."""
+    found: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("cpu family", "model", "stepping", "flags", "Features") and key not in found:
+                found[key] = value
+    except OSError:
+        pass
+    flags = set((found.get("flags") or found.get("Features") or "").split())
+    details: dict[str, object] = {
+        k: found[c] for k, c in (("family", "cpu family"), ("model", "model"), ("stepping", "stepping")) if c in found
+    }
+    details["flags"] = [flag for flag in ISA_FLAGS if flag in flags]
+    return details

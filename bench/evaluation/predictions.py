@@ -3,9 +3,11 @@
     writer = PredictionWriter("preds/", dataset_info(cfg.data))
     writer.write(["frankfurt_000000_000294"], pred)          # pred (B, H, W) int class ids
 
-Per image ``<name>_color.png``: RGB in the dataset's fixed palette (``bench.data.catalog``; Cityscapes: its official
-colours). For Cityscapes also ``<name>_labelIds.png``: trainIds mapped to labelIds, the format the Cityscapes
-test server (and cityscapesscripts' evalPixelLevelSemanticLabeling) reads.
+Per image, for every dataset: ``<name>_color.png``, RGB in the dataset's fixed palette (``bench.data.catalog``;
+Cityscapes: its official colours), and ``<name>_index.png``, the predicted class index per pixel (8-bit grey,
+0 .. classes-1 in the order of the catalog's class names: what the metrics compare with the labels). For Cityscapes
+also ``<name>_labelIds.png``: trainIds mapped to labelIds, the format the Cityscapes test server (and
+cityscapesscripts' evalPixelLevelSemanticLabeling) reads.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from bench.config import check_inside
 
 
 class PredictionWriter:
-    """Writes colour (and, where the dataset has official label ids, labelId) PNGs under ``out_dir``."""
+    """Writes colour and class-index (and, where the dataset has official label ids, labelId) PNGs under
+    ``out_dir``."""
 
     def __init__(self, out_dir: str | Path, info: Any) -> None:
         self.out_dir = Path(out_dir)
@@ -43,6 +46,7 @@ class PredictionWriter:
             stem = check_inside(self.out_dir / str(name), self.out_dir, f"prediction of sample {name!r}:")
             stem.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(self.colours[image]).save(f"{stem}_color.png")
+            Image.fromarray(image, mode="L").save(f"{stem}_index.png")
             if self.label_ids is not None:
                 Image.fromarray(self.label_ids[image]).save(f"{stem}_labelIds.png")
             self.written += 1

@@ -66,6 +66,7 @@ class LocalResult:
     wall_time_s: float
     log: Path
     last_line: str
+    user_error: tuple[str, str] | None = None  # (class, message) of a user error (BenchError) it failed with
 
 
 @dataclass
@@ -128,8 +129,15 @@ def _start(
     return _Active(run, proc, log_path, time.time(), manifest)
 
 
+def _user_error(run_dir: Path) -> tuple[str, str] | None:
+    """(class, message) of the user error (``BenchError``) the run's ``error.json`` records, else None."""
+    err = RunDir(run_dir).read_error() or {}
+    return (str(err.get("error")), str(err.get("message"))) if err.get("user_error") else None
+
+
 def _finish(active: _Active, code: int) -> LocalResult:
     last = "" if code == 0 else _last_error_line(active.run.run_dir, active.log)
+    user_error = None if code in (0, EXIT_BUSY) else _user_error(active.run.run_dir)
     manifest_file.append(
         active.manifest,
         {
@@ -141,7 +149,19 @@ def _finish(active: _Active, code: int) -> LocalResult:
             "time": time.time(),
         },
     )
-    return LocalResult(active.run.run_id, code, time.time() - active.start, active.log, last)
+    return LocalResult(active.run.run_id, code, time.time() - active.start, active.log, last, user_error)
+
+
+STOP_AFTER_SAME_ERROR = 2  # the first runs that failed alike: the next ones would fail the same way
+
+
+def same_user_error(results: Sequence[LocalResult]) -> str:
+    """The last line of the user error every run so far failed with, when at least ``STOP_AFTER_SAME_ERROR``
+    ended and all alike (bad input or files: a missing dataset, a malformed file...); "" otherwise."""
+    errors = {r.user_error for r in results}
+    if len(results) < STOP_AFTER_SAME_ERROR or len(errors) != 1 or None in errors:
+        return ""
+    return results[-1].last_line
 
 
 def _end_line(result: LocalResult) -> str:
@@ -182,6 +202,21 @@ def _starter(
     return start
 
 
+def _started_text(started: _Active) -> str:
+    return f"{started.run.run_id} [{_describe(started.run)}] (pid {started.proc.pid}, log {started.log.name})"
+
+
+def _stop_if_alike(results: list[LocalResult], queue: list[Run], say: Any) -> None:
+    """Empty ``queue`` (and say so) when the runs so far all failed with the same user error."""
+    alike = same_user_error(results) if queue else ""
+    if alike:
+        say(
+            f"stopping: the first {len(results)} runs all failed with the same error ({alike}); the other "
+            f"{len(queue)} run{'s' * (len(queue) != 1)} are not started (fix it, then sweep again)"
+        )
+        queue.clear()
+
+
 def run_local(
     runs: Sequence[Run],
     max_parallel: int,
@@ -192,7 +227,9 @@ def run_local(
     defer_latency: bool = False,
     homes: Mapping[str, Path] | None = None,
 ) -> list[LocalResult]:
-    """Run each ``Run`` in its own process, ``max_parallel`` at once, in order; a failing run stops no other.
+    """Run each ``Run`` in its own process, ``max_parallel`` at once, in order; a failing run stops no other,
+    except that when the first runs all fail with the same user error (``same_user_error``) no further run is
+    started (those running finish).
 
     Ctrl-C sends SIGTERM to the children, waits for them and raises ``SweepInterrupted``. Unless
     ``OMP_NUM_THREADS`` is set, parallel runs split the CPU cores between them. ``take_over`` passes
@@ -213,6 +250,7 @@ def run_local(
         results.append(result)
         say(_end_line(result))
         bar.update(1)
+        _stop_if_alike(results, queue, say)
 
     try:
         while queue or active:
@@ -222,10 +260,7 @@ def run_local(
                     ended(started)
                     continue
                 active[started.run.run_id] = started
-                say(
-                    f"run {total - len(queue)} of {total}: started {started.run.run_id} [{_describe(started.run)}] "
-                    f"(pid {started.proc.pid}, log {started.log.name})"
-                )
+                say(f"run {total - len(queue)} of {total}: started {_started_text(started)}")
             for rid, item in list(active.items()):
                 code = item.proc.poll()
                 if code is not None:

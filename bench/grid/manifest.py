@@ -4,9 +4,11 @@ per finished local run. Appends are single ``write`` calls, so concurrent writer
     append(manifest, {"event": "submit", "run_id": ..., "launcher": "local", "job_id": "local-123", ...})
     latest_submissions(manifest)["tmanet-0123456789"]   # the last submit line, its end line merged in
     recorded_signatures(manifest)                       # {"temporal_mean": ["memory_length", ...]}
+    recorded_signatures(manifest, "plugins")            # {"temporal_mean": ["temporal_mean"]}
 
-A sweep also writes a ``signatures`` line before it launches: the argument names each model's factory accepts,
-so ``bench status`` can name the runs of a plugin grid where the plugin is not importable.
+A sweep also writes a ``signatures`` line before it launches: the argument names each model's factory accepts
+and the plugins each model depends on, so ``bench status`` and ``bench report`` can name the runs of a plugin
+grid where the plugin is not importable.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ def latest_submissions(path: Path) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def recorded_signatures(path: Path) -> dict[str, list[str]]:
-    """Per model name, the accepted argument names of the last ``signatures`` line that lists it."""
+def recorded_signatures(path: Path, field: str = "models") -> dict[str, list[str]]:
+    """Per model name, the accepted argument names (``field="plugins"``: the plugins it depends on) of the last
+    ``signatures`` line that lists it."""
     found: dict[str, list[str]] = {}
     for row in read(path):
-        if row.get("event") == "signatures" and isinstance(row.get("models"), dict):
-            found.update({str(k): list(v) for k, v in row["models"].items() if isinstance(v, list)})
+        if row.get("event") == "signatures" and isinstance(row.get(field), dict):
+            found.update({str(k): list(v) for k, v in row[field].items() if isinstance(v, list)})
     return found

@@ -368,7 +368,10 @@ def build_grid(
     except ConfigError as err:
         raise _fail(spec.path, str(err)) from None
     if recorded:
-        registry.record_arguments(manifest_file.recorded_signatures(manifest_path(sweep_dir)))
+        manifest = manifest_path(sweep_dir)
+        registry.record_arguments(
+            manifest_file.recorded_signatures(manifest), manifest_file.recorded_signatures(manifest, "plugins")
+        )
     runs = _expand(spec, overrides, launch)
     return Grid(spec, tuple(runs), launch_cfg, sweep_dir, tuple(str(o) for o in overrides))
 

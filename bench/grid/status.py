@@ -79,7 +79,12 @@ def _record_status(run: Run, job_id: str) -> RunStatus | None:
     if reuse.problem:
         return RunStatus(run, RunState.CORRUPT, reuse.problem, job_id)
     if reuse.done and reuse.read.record is not None:
-        return RunStatus(run, RunState.DONE, _metric_text(reuse.read.record), job_id)
+        unchecked = (
+            f"; plugin {', '.join(reuse.unchecked)} not importable here: its code is not checked"
+            if reuse.unchecked
+            else ""
+        )
+        return RunStatus(run, RunState.DONE, _metric_text(reuse.read.record) + unchecked, job_id)
     return None
 
 

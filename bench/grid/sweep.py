@@ -4,6 +4,7 @@
     bench sweep ablations/synthetic_memory_length.yaml --launcher local --max-parallel 2
     bench sweep ablations/cityscapes_memory_length.yaml --launcher slurm train.iters=40000
     bench sweep SPEC --take-over      # also launch runs whose owner cannot be checked (state "unknown")
+    bench sweep SPEC --check          # every dataset folder, split list, weights file and device the runs need
     bench status ablations/synthetic_memory_length.yaml                   # the state of every run
 
 Spec files and their expansion: ``bench.grid.spec``; states: ``bench.grid.status``; launchers:
@@ -28,7 +29,10 @@ from bench.constants import EXIT_BUSY
 from bench.grid import local, manifest, slurm
 from bench.grid.spec import Grid, SweepError, build_grid, model_signatures
 from bench.grid.status import LAUNCHABLE, RunState, RunStatus, counts, format_table, run_statuses
+from bench.run.arguments import model_plugins
+from bench.run.identity import RunIdentity
 from bench.run.liveness import slurm_reachable
+from bench.run.preflight import Preflight, check
 from bench.run.rundir import RunDir
 
 # submitit treats every USR2 as a time-out (at most 20 requeues) when the time limit is this short
@@ -96,13 +100,31 @@ def _prepare(grid: Grid, todo: list[Any]) -> None:
     """Once the launcher is known to work (so a refused sweep leaves no trace): check the folders take files,
     and record the models' argument names."""
     _check_writable(grid, todo)
-    _record_signatures(grid)
+    record_signatures(grid)
 
 
-def _record_signatures(grid: Grid) -> None:
-    """The models' argument names into the manifest, so `bench status` names these runs even where a plugin is
-    not importable."""
-    manifest.append(grid.manifest, {"event": "signatures", "models": model_signatures(grid), "time": time.time()})
+def model_plugins_of(grid: Grid) -> dict[str, list[str]]:
+    """The plugins each plugin model of ``grid`` depends on (``bench.run.arguments.model_plugins``)."""
+    found: dict[str, list[str]] = {}
+    for run in grid.runs:
+        plugins = model_plugins(run.config)
+        if plugins:
+            found.setdefault(run.config.model.name, list(plugins))
+    return found
+
+
+def record_signatures(grid: Grid) -> None:
+    """The models' argument names and plugins into the manifest, so `bench status` and `bench report` name these
+    runs even where a plugin is not importable."""
+    manifest.append(
+        grid.manifest,
+        {
+            "event": "signatures",
+            "models": model_signatures(grid),
+            "plugins": model_plugins_of(grid),
+            "time": time.time(),
+        },
+    )
 
 
 def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
@@ -118,7 +140,7 @@ def _submit(grid: Grid, todo: list[Any], spec: str, take_over: bool) -> int:
             file=sys.stderr,
         )
     jobs = slurm.submit_slurm(todo, grid.launch, grid.sweep_dir, grid.name, grid.manifest, take_over=take_over)
-    _record_signatures(grid)  # after sbatch accepted the jobs: a refused submission leaves no trace
+    record_signatures(grid)  # after sbatch accepted the jobs: a refused submission leaves no trace
     array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
     print(f"submitted {len(jobs)} runs as SLURM array {array}; follow with: bench status {spec}")
     return 0
@@ -152,21 +174,70 @@ def sweep_command(
     overrides: list[str] | tuple[str, ...] = (),
     take_over: bool = False,
     stale: str = "stop",
+    check_only: bool = False,
+    preflight: bool = True,
 ) -> int:
-    """``bench sweep``: validate everything, then print the table (dry run) or launch the runs to do.
+    """``bench sweep``: validate everything, then print the table (dry run), check what the runs need
+    (``check_only``) or launch the runs to do after the preflight.
 
     Returns 0 when every launched run succeeded (local) or was submitted (SLURM), 1 otherwise, 2 when the
-    launcher cannot be used.
+    launcher cannot be used or the preflight finds something missing.
     """
     grid = build_grid(spec, overrides, _launch_overrides(launcher, max_parallel))
-    return sweep_grid(grid, spec, dry_run, take_over, stale)
+    return sweep_grid(grid, spec, dry_run, take_over, stale, check_only, preflight)
 
 
-def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = False, stale: str = "stop") -> int:
+def _preflight(grid: Grid, runs: list[Any], deep: bool) -> Preflight:
+    """The needs of ``runs`` checked once each (``bench.run.preflight``); ``deep``: also every dataset index, the
+    backbone caches and the local devices (``bench.run.preflight_deep``, which imports torch)."""
+    idents = [RunIdentity.of(run.config) for run in runs]
+    found = check(idents, grid.launch.launcher, grid.launch.gpus_per_node)
+    if not deep:
+        return found
+    from bench.run.preflight_deep import deep_check  # torch: only where files are checked (start-up time)
+
+    return deep_check(found, idents, grid.launch.launcher)
+
+
+def _candidates(statuses: list[RunStatus], take_over: bool, stale: str) -> list[Any]:
+    """The runs a sweep would launch (``_todo`` without its side effects)."""
+    launchable = LAUNCHABLE | ({RunState.UNKNOWN} if take_over else set())
+    return [s.run for s in statuses if s.state in launchable or (stale == "rerun" and s.state is RunState.STALE)]
+
+
+def _preflight_says(found: Preflight, spec: str, mode: str) -> int:
+    """Print the preflight for ``mode`` ("check": every need; "dry-run" / "launch": what is missing); 0 if ok."""
+    if mode == "check":
+        print(f"preflight of {len(found.findings)} distinct needs{' (all there)' if found.ok else ''}:")
+        print(found.text(every=True) or "  nothing to read: no dataset folder or weights file")
+        return 0 if found.ok else 2
+    if found.ok:
+        return 0
+    missing = len(found.missing) + len(found.problems)
+    how = "the sweep would stop here" if mode == "dry-run" else "nothing was started"
+    print(
+        f"bench: preflight: {missing} missing ({how}; `bench sweep {spec} --check` lists every need):", file=sys.stderr
+    )
+    print(found.text(), file=sys.stderr)
+    return 2
+
+
+def sweep_grid(
+    grid: Grid,
+    spec: str,
+    dry_run: bool = False,
+    take_over: bool = False,
+    stale: str = "stop",
+    check_only: bool = False,
+    preflight: bool = True,
+) -> int:
     """``bench sweep`` on an expanded grid (``spec``: its file, for the follow-up command); see ``sweep_command``.
 
     ``stale``: what to do with runs whose record other code made: "stop" (exit 2 with the way out), "accept"
-    (leave them), "rerun" (move their folders aside and train them again)."""
+    (leave them), "rerun" (move their folders aside and train them again). Before anything starts, the preflight
+    checks what the runs to launch need (``bench.run.preflight``: data, weights, devices) and stops with each
+    missing piece (exit 2); ``check_only`` (``--check``) prints every need and launches nothing; a dry run checks
+    the paths (not the files inside); ``preflight=False`` (``--no-check``) skips it."""
     if stale not in STALE_POLICIES:
         raise SweepError(f"unknown stale policy {stale!r}; choose one of {', '.join(STALE_POLICIES)}")
     statuses = run_statuses(grid.runs, grid.manifest)
@@ -175,12 +246,15 @@ def sweep_grid(grid: Grid, spec: str, dry_run: bool = False, take_over: bool = F
         f"bookkeeping in {grid.sweep_dir}"
     )
     print(format_table(statuses))
-    if dry_run:
-        return 0
+    if dry_run or check_only:
+        mode = "check" if check_only else "dry-run"
+        return _preflight_says(_preflight(grid, _candidates(statuses, take_over, stale), check_only), spec, mode)
     _clean_leftovers(statuses)
     stop = _stale_stop(statuses, spec) if stale == "stop" else ""
     if stop:
         print(f"bench: {stop}", file=sys.stderr)
+        return 2
+    if preflight and _preflight_says(_preflight(grid, _candidates(statuses, take_over, stale), True), spec, "launch"):
         return 2
     todo = _todo(statuses, take_over, stale)
     if not todo:

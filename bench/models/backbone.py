@@ -176,15 +176,16 @@ def _create_from_hub(name: str, kwargs: dict) -> nn.Module:
         return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(local)}, **kwargs)
     if not hub_reachable():
         raise PretrainedWeightsError(
-            _fetch_hint(name, f"no copy in the local caches and {HUB_HOST} cannot be reached from here")
+            fetch_hint(name, f"no copy in the local caches and {HUB_HOST} cannot be reached from here")
         )
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except Exception as err:  # network / hub errors come in many types (OSError, HTTPError, hub errors)
-        raise PretrainedWeightsError(_fetch_hint(name, f"{type(err).__name__}: {err}")) from err
+        raise PretrainedWeightsError(fetch_hint(name, f"{type(err).__name__}: {err}")) from err
 
 
-def _fetch_hint(name: str, why: str) -> str:
+def fetch_hint(name: str, why: str) -> str:
+    """Why timm's weights of backbone ``name`` could not be had, and where to download them by hand."""
     cfg = get_pretrained_cfg(name)
     source = []
     if cfg is not None and cfg.hf_hub_id:

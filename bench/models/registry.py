@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ ModelFactory = Callable[..., "nn.Module"]
 _MODELS: dict[str, ModelFactory] = {}
 # model name -> the argument names its factory accepts, as a sweep recorded them (``recorded_arguments``)
 _RECORDED: dict[str, list[str]] = {}
+_RECORDED_PLUGINS: dict[str, list[str]] = {}  # model name -> the plugins it depends on, as a sweep recorded them
+_CHECKS: list[Callable[[str, ModelFactory], None]] = []  # add_registration_check
 
 # Modules whose import registers the built-in models.
 BUILTIN_MODEL_MODULES: tuple[str, ...] = (
@@ -61,15 +64,31 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator registering ``factory`` under ``name``; a second, different factory for a name is an error."""
 
     def decorator(factory: ModelFactory) -> ModelFactory:
+        builtin = _builtin_module(name)
+        if builtin is not None and factory.__module__ != builtin:
+            raise RegistryError(
+                f"{factory.__module__}.{factory.__qualname__} cannot register {name!r}: that is a built-in model "
+                f"({builtin}); give the plugin's model another name"
+            )
         existing = _MODELS.get(name)
         if existing is not None and existing.__qualname__ != factory.__qualname__:
             raise RegistryError(
                 f"model name {name!r} is already registered by {existing.__module__}.{existing.__qualname__}"
             )
+        for check in _CHECKS:
+            check(name, factory)
         _MODELS[name] = factory
         return factory
 
     return decorator
+
+
+def add_registration_check(check: Callable[[str, ModelFactory], None]) -> None:
+    """Run ``check(name, factory)`` on every factory registered from now on; it raises ``RegistryError`` for a
+    factory that cannot be used (``bench.run.arguments`` adds the check that a factory default does not shadow a
+    config field, which the registry cannot see: it knows no config)."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
 
 
 def load_builtin_models() -> None:
@@ -83,6 +102,9 @@ def load_plugins(modules: list[str] | tuple[str, ...]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
+        except RegistryError:  # its registration was refused: the message says why and what to change
+            sys.modules.pop(module, None)  # a fixed plugin is imported afresh
+            raise
         except ImportError as err:
             raise RegistryError(
                 f"plugin module {module!r} could not be imported ({err}); it must be importable "
@@ -140,6 +162,30 @@ def _builtin_names() -> set[str]:
     return set(declared)
 
 
+def _builtin_module(name: str) -> str | None:
+    """The module of built-in model ``name`` (read from the sources, ``declared``), None for any other name."""
+    declared = _declared_builtins()
+    if declared is not None:
+        return declared[name].module if name in declared else None
+    factory = _MODELS.get(name)  # the sources could not be read: the built-ins are imported (``_builtin_names``)
+    return factory.__module__ if factory is not None and factory.__module__ in BUILTIN_MODEL_MODULES else None
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is one of the suite's own models: it never depends on a plugin (``plugins:`` does not
+    change its runs, and its runs never import one)."""
+    if _declared_builtins() is None and name not in _MODELS:
+        load_builtin_models()
+    return _builtin_module(name) is not None
+
+
+def factory_module(name: str) -> str | None:
+    """The module that registered model ``name`` in this process, None when it is not registered here (a plugin
+    not imported; a built-in not imported yet)."""
+    factory = _MODELS.get(name)
+    return factory.__module__ if factory is not None else None
+
+
 def list_models() -> list[str]:
     """Names of all registered models: the built-ins (read from their sources) and the plugins loaded."""
     return sorted(_builtin_names() | set(_MODELS))
@@ -188,9 +234,16 @@ def accepted_arguments(factory: ModelFactory) -> list[str]:
     return names + [n for n in HeadParams.names() if n not in names] if takes_head(factory) else names
 
 
-def record_arguments(signatures: dict[str, list[str]]) -> None:
-    """Remember the accepted argument names of models (from a sweep's manifest), for ``recorded_arguments``."""
+def record_arguments(signatures: dict[str, list[str]], plugins: dict[str, list[str]] | None = None) -> None:
+    """Remember the accepted argument names of models (from a sweep's manifest), for ``recorded_arguments``, and
+    the plugins each depends on, for ``recorded_plugins``."""
     _RECORDED.update({name: list(names) for name, names in signatures.items()})
+    _RECORDED_PLUGINS.update({name: list(names) for name, names in (plugins or {}).items()})
+
+
+def recorded_plugins(name: str) -> list[str] | None:
+    """The plugins a sweep recorded for model ``name`` (``record_arguments``), else None."""
+    return list(_RECORDED_PLUGINS[name]) if name in _RECORDED_PLUGINS else None
 
 
 def recorded_arguments(name: str) -> list[str] | None:

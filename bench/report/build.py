@@ -23,6 +23,7 @@ from bench.report.html import write_html, write_html_index
 from bench.report.notes import runs_notes
 from bench.report.paper import PAPER_REFERENCE_PATH, load_paper_reference
 from bench.report.paper_table import write_paper_tables
+from bench.report.provenance import machine, machine_note, machines_text
 from bench.report.publish import merge_entries, publish, relative, report_lock, staging_dir
 from bench.report.readings import reading
 from bench.report.sources import ReportError, load_source
@@ -45,6 +46,9 @@ def write_index(out_dir: Path, entries: dict[str, dict[str, dict[str, Any]]]) ->
     for name, entry in entries["tables"].items():
         links = " · ".join(f"[{ext}]({path})" for ext, path in entry["files"].items())
         lines.append(f"- **{name}** ({entry['ablation']}; {links}): {entry['reading']}.")
+    differ = machines_text(entries["tables"])
+    if differ:
+        lines += ["", "## Provenance", "", differ + "."]
     lines += ["", "## Figures", ""]
     for name, entry in entries["figures"].items():
         if entry["files"]:
@@ -116,8 +120,20 @@ def build_report(
     if usable:
         make_folder(out, "--out")
         with report_lock(out):
-            result.update(_publish_report([summarise(loaded, reference) for loaded in usable], out, figures, reference))
+            tables = [summarise(loaded, reference) for loaded in usable]
+            _note_machines(tables)
+            result.update(_publish_report(tables, out, figures, reference))
     return result
+
+
+def _note_machines(tables: list[Table]) -> None:
+    """A note under each table when the report's tables were made on different machines, kernel levels or
+    thread counts (``bench.report.provenance.machine_note``)."""
+    machines = {table.name: machine(table.runs) for table in tables}
+    for table in tables:
+        note = machine_note(table.name, machines)
+        if note:
+            table.notes.append(note + ".")
 
 
 def _publish_report(tables: list[Table], out: Path, figures: bool, reference: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +161,7 @@ def _publish_report(tables: list[Table], out: Path, figures: bool, reference: di
                 "runs": len(t.runs),
                 "page": relative(pages[t.name], out),
                 "files": {ext: relative(p, out) for ext, p in paths.items()},
+                "machine": machine(t.runs),
             }
             for t, paths in written
         }

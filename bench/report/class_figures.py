@@ -21,6 +21,7 @@ from bench.report.plotting import (
     FigureResult,
     save,
 )
+from bench.report.table_model import row_marks
 from bench.run.rundir import RunDir
 
 
@@ -37,8 +38,8 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
                 continue
             seen.add(frozenset(ids))
             dataset = str(table.runs.loc[table.runs["run_id"] == ids[0], "dataset"].iloc[0])
-            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + f" (n={len(ids)})"
-            by_dataset.setdefault(dataset, {})[label] = table.per_class.loc[ids].mean()
+            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + row_marks(row)
+            by_dataset.setdefault(dataset, {})[f"{label} (n={len(ids)})"] = table.per_class.loc[ids].mean()
     results = []
     for dataset, rows in by_dataset.items():
         grid = pd.DataFrame(rows).T
@@ -58,13 +59,20 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
         ax.set_title(f"per-class IoU, {dataset} (each row: mean of its n runs)")
         ax.set_xlabel("class")
         ax.set_ylabel("")
-        means = grid.mean(axis=0)
-        text = (
-            f"hardest class: {means.idxmin()} ({means.min():.1f} IoU mean over rows), "
-            f"easiest: {means.idxmax()} ({means.max():.1f})"
-        )
+        text = _extremes(grid.mean(axis=0).round(1))
         results.append(FigureResult(name, save(fig, out_dir, name), figure=fig, reading=text))
     return results
+
+
+def _extremes(means: pd.Series) -> str:
+    """The hardest and easiest class (IoU mean over rows, one decimal), each named only when no other class ties
+    with it; descriptive (no test: the rows' runs are not independent samples of a class)."""
+    parts = []
+    for word, value in (("hardest", means.min()), ("easiest", means.max())):
+        at = list(means.index[means == value])
+        shown = at[0] if len(at) == 1 else f"tied: {', '.join(map(str, at))}"
+        parts.append(f"{word} class: {shown} ({value:.1f} IoU mean over rows)")
+    return "; ".join(parts) if means.nunique() > 1 else f"every class at {means.iloc[0]:.1f} IoU (mean over rows)"
 
 
 def _confusion_of(table: Any, ids: list[str]) -> np.ndarray | None:
@@ -94,7 +102,8 @@ def confusion_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
             classes = names if len(names) == len(counts) else [str(c) for c in range(len(counts))]
             seen.add(frozenset(ids))
             dataset = str(table.runs.loc[table.runs["run_id"] == ids[0], "dataset"].iloc[0])
-            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + f" (n={len(ids)})"
+            label = f"{table.name}: " + ", ".join(f"{k}={row[k]}" for k in table.key_columns) + row_marks(row)
+            label += f" (n={len(ids)})"
             share = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
             by_dataset.setdefault(dataset, {})[label] = pd.DataFrame(share, index=classes, columns=classes)
     return [_confusion_grid(dataset, grids, out_dir) for dataset, grids in by_dataset.items()]

@@ -9,6 +9,8 @@ keyframe-interval grid's curves per method (``bench.report.figures`` lists every
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,81 @@ from bench.report.plotting import (
     row_settings,
     save,
 )
+from bench.report.stats import RunCounts, oriented, pairwise
 from bench.report.table_model import is_blank
 
 
 def pareto_front(points: pd.DataFrame, x: str = "latency_ms", y: str = "miou_mean") -> pd.DataFrame:
-    """Points not dominated by another that is at least as fast and as accurate, and strictly better in one."""
+    """Points not dominated by another that is at least as fast and as accurate, and strictly better in one
+    (by the point values alone; ``separated_front`` is what a report claims)."""
     keep = []
     for i, p in points.iterrows():
         dominated = ((points[x] <= p[x]) & (points[y] >= p[y]) & ((points[x] < p[x]) | (points[y] > p[y]))).any()
         if not dominated:
             keep.append(i)
     return points.loc[keep].sort_values(x)
+
+
+@dataclass
+class Front:
+    """The front a figure may claim: its points (sorted by cost), whether the tests support naming it, and the
+    front's pairs that are not separated from each other."""
+
+    points: pd.DataFrame
+    named: bool
+    ties: list[tuple[str, str]]
+    tests: int  # accuracy comparisons in the Holm family
+
+
+def _cheaper(points: pd.DataFrame, x: str) -> Callable[[int, int], bool]:
+    """``cheaper(i, j)``: point i costs separably less than j: latency IQRs of pass medians apart (q75 < q25),
+    GFLOPs (exact counts) lower."""
+    if x == "latency_ms":
+        return lambda i, j: bool(points.at[i, "q75"] < points.at[j, "q25"])  # False when a quartile is NaN
+    return lambda i, j: bool(points.at[i, x] < points.at[j, x] * (1 - 1e-9))
+
+
+def separated_front(points: pd.DataFrame, x: str = "latency_ms") -> Front:
+    """The Pareto front under separated differences only: i dominates j when it is significantly more accurate
+    (Welch over seeds, Holm over the figure's pairs; ``bench.report.stats``) or separably cheaper, and neither
+    less accurate nor more costly by those tests. Named only when a point is dominated, or when the front's
+    points are pairwise separated trade-offs; otherwise nothing separates the rows and no front is claimed."""
+    index = list(points.index)
+    position = {i: k for k, i in enumerate(index)}
+    family = pairwise(
+        [
+            [RunCounts(run, None, value) for run, value in zip(p["runs"].split(), p["mious"])]
+            for _, p in points.iterrows()
+        ]
+    )
+
+    def better(i: int, j: int) -> bool:
+        comparison = oriented(family, position[i], position[j])
+        return comparison is not None and comparison.significant and comparison.delta > 0
+
+    cheaper = _cheaper(points, x)
+    dominates = lambda i, j: (better(i, j) or cheaper(i, j)) and not better(j, i) and not cheaper(j, i)  # noqa: E731
+    front = [i for i in index if not any(dominates(j, i) for j in index if j != i)]
+    trade = lambda i, j: (better(i, j) and cheaper(j, i)) or (better(j, i) and cheaper(i, j))  # noqa: E731
+    ties = [(points.at[i, "label"], points.at[j, "label"]) for i in front for j in front if i < j and not trade(i, j)]
+    named = len(front) < len(index) or (len(front) > 1 and not ties)
+    tests = sum(1 for c in family.values() if c.tested)
+    return Front(points.loc[front].sort_values(x), named, ties if named else [], tests)
+
+
+def front_text(front: Front, what: str, x: str, unit: str) -> str:
+    """The reading of a front: its points, or why none is claimed."""
+    if not front.named:
+        return (
+            f"no {what}: no row is separated from another (mIoU: Welch over seeds, Holm over {front.tests} "
+            f"tested pairs; {'latency: IQRs of pass medians apart' if x == 'latency_ms' else 'GFLOPs: exact'})"
+        )
+    points = ", ".join(
+        f"{r['label']} ({r[x]:.{1 if x == 'latency_ms' else 2}f} {unit}, {r['miou_mean']:.1f})"
+        for _, r in front.points.iterrows()
+    )
+    ties = "; ".join(f"{a} and {b}" for a, b in front.ties)
+    return f"{what}: {points}" + (f" (not separated from each other: {ties})" if ties else "")
 
 
 def _point_label(table: Any, row: pd.Series) -> str:
@@ -53,16 +119,17 @@ def _latency_points(tables: list[Any]) -> pd.DataFrame:
             if math.isnan(row["latency_ms"]):
                 continue
             ids = set(str(row["run_ids"]).split())
-            recompute = table.runs.loc[table.runs["run_id"].astype(str).isin(ids), "latency_recompute_ms"].mean()
+            runs = table.runs[table.runs["run_id"].astype(str).isin(ids)].sort_values("run_id")
             rows.append(
                 {
                     "label": _point_label(table, row),
                     "table": table.name,
-                    "runs": " ".join(sorted(ids)),
+                    "runs": " ".join(runs["run_id"].astype(str)),
+                    "mious": [float(v) / 100 for v in runs["miou"]],  # seed-level, for the front's tests
                     "latency_ms": row["latency_ms"],
                     "q25": row.get("latency_q25_ms", math.nan),
                     "q75": row.get("latency_q75_ms", math.nan),
-                    "recompute_ms": recompute,
+                    "recompute_ms": runs["latency_recompute_ms"].mean(),
                     "gflops": row.get("gflops", math.nan),
                     "miou_mean": row["miou_mean"],
                     "ci_low": row["ci_low"],
@@ -138,18 +205,18 @@ def _draw_points(ax: Any, points: pd.DataFrame, x: str, front: pd.DataFrame, xer
 
 
 def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
-    """mIoU vs streaming latency (IQR bars) for the method tables (or every table if there is none), front
-    highlighted without the oracles; a GFLOPs panel when the records have GFLOPs."""
+    """mIoU vs streaming latency (IQR bars) for the method tables (or every table if there is none); the Pareto
+    front (oracles excluded) drawn and named only where the tests separate it (``separated_front``); a GFLOPs
+    panel when the records have GFLOPs."""
     name = "accuracy_vs_latency"
     points = _latency_points(comparison_tables(tables))
     if points.empty:
         return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
-    fair = points[~points["oracle"]]
-    front = pareto_front(fair)
+    front = separated_front(points[~points["oracle"]])
     flops = points[points["gflops"].notna()]
     fig = Figure(figsize=(11, 4) if not flops.empty else (6, 4))
     axes = fig.subplots(1, 2 if not flops.empty else 1, squeeze=False)[0]
-    _draw_points(axes[0], points, "latency_ms", front, iqr_errors(points))
+    _draw_points(axes[0], points, "latency_ms", front.points if front.named else points.iloc[:0], iqr_errors(points))
     # one legend for both panels (same colours), below them: inside, it hid the points it names
     axes[0].legend(
         fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2 if flops.empty else 3, frameon=False
@@ -158,18 +225,14 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
         "latency per frame, ms\n(streaming median, bars: IQR over passes; hollow = recompute)", fontsize=8
     )
     axes[0].set_title(f"accuracy vs latency\n{ci_caption(points)}", fontsize=8)
-    text = "Pareto front (oracles excluded): " + ", ".join(
-        f"{r['label']} ({r['latency_ms']:.1f} ms, {r['miou_mean']:.1f})" for _, r in front.iterrows()
-    )
+    text = front_text(front, "Pareto front (oracles excluded)", "latency_ms", "ms")
     if not flops.empty:
         flops = flops.reset_index(drop=True)
-        flop_front = pareto_front(flops[~flops["oracle"]], x="gflops")
-        _draw_points(axes[1], flops, "gflops", flop_front, None)
+        flop_front = separated_front(flops[~flops["oracle"]], x="gflops")
+        _draw_points(axes[1], flops, "gflops", flop_front.points if flop_front.named else flops.iloc[:0], None)
         axes[1].set_xlabel("GFLOPs per frame\n(streaming, FlopCounterMode: 2 FLOPs per multiply-add)", fontsize=8)
         axes[1].set_title("accuracy vs compute", fontsize=8)
-        text += "; GFLOPs front: " + ", ".join(
-            f"{r['label']} ({r['gflops']:.2f} GFLOPs)" for _, r in flop_front.iterrows()
-        )
+        text += "; " + front_text(flop_front, "GFLOPs front", "gflops", "GFLOPs")
     oracles = points[points["oracle"]]
     if not oracles.empty:
         text += "; oracles, not on the front: " + ", ".join(oracles["label"])

@@ -4,7 +4,8 @@
     varying_keys(runs)                       # the cfg: columns that differ between runs (seeds excluded)
     oracle_input(record["config"])           # "ground-truth flow" for a run fed ground-truth flow, else ""
 
-Per run also: ``oracle`` (what oracle input the model received, "" for none), the streaming latency's IQR of
+Per run also: ``oracle`` (what oracle input the model received, "" for none), ``predicted_classes`` (1 = a
+constant prediction), the streaming latency's IQR of
 pass medians (``latency_iqr_ms``, quartiles ``latency_q25_ms`` / ``latency_q75_ms``) and GFLOPs per frame
 (``gflops``), and the provenance fields of
 ``bench.report.provenance`` (commit, dirty, torch, timm, numpy, device, hardware). A ``model.*`` key that the
@@ -31,7 +32,10 @@ from bench.run.arguments import dotted_model_keys
 
 # Config keys that never distinguish table rows: seeds are pooled, the rest do not change results.
 POOLED_KEY_SUFFIXES: tuple[str, ...] = ("seed",)
-IGNORED_KEY_PREFIXES: tuple[str, ...] = ("name", "launch.", "device", "output_root", "run_dir", "checkpoint")
+# plugins: the model name tells a plugin's rows apart; a built-in model's runs do not depend on the list
+IGNORED_KEY_PREFIXES: tuple[str, ...] = (
+    "name", "launch.", "device", "output_root", "run_dir", "checkpoint", "plugins"
+)  # fmt: skip
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +116,18 @@ def unused_model_keys(model_name: str) -> set[str]:
     return {key for arg, key in dotted_model_keys().items() if arg not in accepted}
 
 
+def predicted_classes(record: dict[str, Any]) -> int | None:
+    """How many classes a run predicted anywhere on its validation split (the confusion matrix's non-empty
+    columns; rows are ground truth, columns predictions); None when the record has no matrix. 1 means a constant
+    prediction: one class everywhere, whose pixel agreement and ETC TC are trivially 100%."""
+    matrix = (record.get("metrics") or {}).get("confusion_matrix")
+    try:
+        columns = np.asarray(matrix, dtype=np.int64).sum(axis=0)
+    except (TypeError, ValueError):
+        return None
+    return int((columns > 0).sum()) if columns.ndim == 1 and columns.size else None
+
+
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: ids, metrics in percent, latency, and every config key as ``cfg:<dotted key>``."""
     rows, unused_of = [], {}
@@ -133,6 +149,7 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "miou_convention": metrics.get("miou_convention", "nonzero_union"),
             "whole_videos": bool(metrics.get("whole_videos")),
             "pixel_acc": percent(metrics.get("pixel_acc")),
+            "predicted_classes": predicted_classes(record),
             "latency_ms": latency_ms(record),
             "latency_recompute_ms": latency_ms(record, "recompute"),
             "latency_unstable": latency_unstable(record),

@@ -12,12 +12,14 @@ from bench.report.provenance import combined
 from bench.report.readings import best_text, row_name
 from bench.report.sources import TableSource
 from bench.report.stats import (
+    IDENTICAL,
     NO_TEST,
     REPLICATES,
     RNG_SEED,
     SIG_LEGEND,
 )
 from bench.report.table_model import (
+    CONSTANT_MARK,
     UNSTABLE_MARK,
     Table,
 )
@@ -50,6 +52,31 @@ def method_note(table: Table) -> str:
     )
 
 
+def _degenerate_notes(table: Table) -> list[str]:
+    """Rows that learned nothing the table can tell from chance, constant predictors, identical runs."""
+    frame, notes = table.frame, []
+    at_chance = [row_name(table, i) for i in frame.index if frame.loc[i].get("at_chance")]
+    if at_chance:
+        notes.append(
+            f"at chance ({', '.join(at_chance)}): not above the majority-class predictor (the chance level below; "
+            "the row's 95% CI reaches it, or its mean without a CI): no better than predicting one class."
+        )
+    constant = [row_name(table, i) for i in frame.index if frame.loc[i].get("constant_runs", 0) > 0]
+    if constant:
+        notes.append(
+            f"{CONSTANT_MARK} constant prediction ({', '.join(constant)}): the runs predict one class on every "
+            "pixel of the split (one non-empty column of the confusion matrix), so their pixel agreement and ETC "
+            "TC are trivially 100%: temporal consistency of no use."
+        )
+    identical = [row_name(table, i) for i in frame.index if frame.loc[i, "ci_method"] == IDENTICAL]
+    if identical:
+        notes.append(
+            f"no CI ({', '.join(identical)}): every seed gave the same mIoU, so the seed-to-seed spread is "
+            "unknown (a zero-width interval would claim it is zero)."
+        )
+    return notes
+
+
 def _statistics_notes(table: Table) -> list[str]:
     frame = table.frame
     factor = table.factor_label
@@ -69,6 +96,7 @@ def _statistics_notes(table: Table) -> list[str]:
             "method does not have (model.flow.source = ground_truth); an upper bound, not a competitor, "
             "and never on a Pareto front."
         )
+    notes.extend(_degenerate_notes(table))
     notes.extend(f"not compared: {problem}" for problem in dict.fromkeys(table.stat_problems))
     notes.append(best_text(table) + ".")
     notes.extend(
@@ -159,6 +187,12 @@ def runs_notes(source: TableSource) -> list[str]:
         notes.append(
             f"counted once: {len(source.duplicates)} duplicate records of a run id already used "
             f"({'; '.join(source.duplicates)})."
+        )
+    if source.unchecked:
+        notes.append(
+            f"code not checked for {len(source.unchecked)} run(s) whose plugin is not importable here (its "
+            f"records are used as they are; report where the plugin is installed to check them): "
+            f"{'; '.join(source.unchecked)}."
         )
     if source.hint:
         notes.append(source.hint + ".")

@@ -1,7 +1,7 @@
 """Which of the TMANet paper's tables the suite can regenerate, the specs that do it, and the commands (torch-free).
 
     bench paper              # the list, with local and SLURM commands
-    bench paper --json       # the same as JSON
+    bench paper --json       # the same as JSON (with every file each spec's runs read: "needs")
 
     from bench.report.paper_specs import paper_tables
     for table in paper_tables():
@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bench.grid.spec import build_grid
+from bench.run.identity import RunIdentity
+from bench.run.preflight import check
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,8 +112,29 @@ def render_released(specs: tuple[str, ...] = RELEASED_SPECS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def spec_needs(path: str | Path) -> list[dict[str, Any]]:
+    """Every file and folder the runs of a spec read (``bench.run.preflight``), each once, and whether it is
+    here: True, False, or None for a cache that ``bench sweep SPEC --check`` looks up."""
+    grid = build_grid(path)
+    idents = [RunIdentity.of(run.config) for run in grid.runs]
+    found = check(idents, grid.launch.launcher, grid.launch.gpus_per_node, hide_below_missing=False)
+    return [
+        {
+            "key": f.need.key,
+            "what": f.need.what,
+            "path": f.need.path,
+            "alternatives": list(f.need.alternatives),
+            "kind": f.need.kind,
+            "present": f.present,
+            "hint": f.need.hint,
+            "runs": len(f.runs),
+        }
+        for f in found.findings
+    ]
+
+
 def _spec_summary(path: str) -> dict[str, Any]:
-    """A spec's description, grid rows (model names or factor values) and seeds, read from its YAML."""
+    """A spec's description, grid rows (model names or factor values), seeds and needs, read from its YAML."""
     file = ROOT / path
     if not file.is_file():
         return {"spec": path, "exists": False}
@@ -120,7 +145,22 @@ def _spec_summary(path: str) -> dict[str, Any]:
         "description": data.get("description", ""),
         "factor": data.get("factor", ""),
         "seeds": data.get("seeds", []),
+        "needs": spec_needs(file),
     }
+
+
+def _need_lines(needs: list[dict[str, Any]]) -> list[str]:
+    """``    data.root: Cityscapes root folder data/cityscapes [MISSING here; 24 runs]``, one per need, grouped by
+    config key; what to download follows each group (``-> ...``)."""
+    states = {True: "here", False: "MISSING here", None: "a cache: bench sweep SPEC --check looks it up"}
+    ordered = sorted(needs, key=lambda n: n["key"])
+    lines = []
+    for need, following in zip(ordered, [*ordered[1:], None]):
+        where = " or ".join([need["path"], *need["alternatives"]])
+        lines.append(f"    {need['key']}: {need['what']} {where} [{states[need['present']]}; {need['runs']} runs]")
+        if following is None or following["hint"] != need["hint"]:
+            lines.append(f"      -> {need['hint']}")
+    return lines
 
 
 def paper_tables() -> list[PaperTable]:
@@ -156,6 +196,10 @@ def render(tables: list[PaperTable]) -> str:
             seeds = f", seeds {spec['seeds']}" if spec.get("seeds") else ""
             missing = "" if spec["exists"] else " (MISSING FILE)"
             lines.append(f"  spec: {spec['spec']}{seeds}{missing}")
+            needs = spec.get("needs")
+            if needs is not None:
+                lines.append("    needs: nothing to download" if not needs else "    needs (every file its runs read):")
+                lines.extend(_need_lines(needs))
         lines.append(f"  writes: {table.output}")
         for where, commands in info["commands"].items():
             lines.append(f"  {where}:")

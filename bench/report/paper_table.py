@@ -30,7 +30,7 @@ import pandas as pd
 
 from bench.report.paper import method_entry, paper_entry
 from bench.report.table_files import make_folder
-from bench.report.table_model import MISSING, Table
+from bench.report.table_model import MISSING, Table, fmt_ci, row_marks
 
 # The paper's row order and groups (images/sota.png of wanghao9610/TMANet, top to bottom).
 PAPER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -77,9 +77,10 @@ def _row_config(table: Table, i: int) -> dict[str, Any]:
 
 
 def _label(table: Table, i: int) -> str:
+    """The row's name with its marks (oracle input, at chance, constant prediction), as in every other layout."""
     row = table.frame.loc[i]
     extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:])
-    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "")
+    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + row_marks(row)
 
 
 def _cell(table: Table, i: int, paper: float | None) -> dict[str, Any]:
@@ -179,17 +180,16 @@ def _fmt(value: Any, digits: int = 1, signed: bool = False) -> str:
 def _reproduced(cell: dict[str, Any]) -> str:
     if "miou" not in cell:
         return MISSING
-    return f"{_fmt(cell['miou'])} [{_fmt(cell['ci_low'])}, {_fmt(cell['ci_high'])}] (n={cell['n']})"
+    return f"{_fmt(cell['miou'])} {fmt_ci(cell['ci_low'], cell['ci_high'])} (n={cell['n']})"
 
 
 def _delta(cell: dict[str, Any]) -> str:
     if "delta" not in cell:
         return MISSING
+    if math.isnan(cell["delta_low"]):
+        return f"{_fmt(cell['delta'], signed=True)} {MISSING} (no CI)"
     inside = "paper inside CI" if cell["delta_low"] <= 0 <= cell["delta_high"] else "paper outside CI"
-    return (
-        f"{_fmt(cell['delta'], signed=True)} [{_fmt(cell['delta_low'], signed=True)}, "
-        f"{_fmt(cell['delta_high'], signed=True)}] ({inside})"
-    )
+    return f"{_fmt(cell['delta'], signed=True)} {fmt_ci(cell['delta_low'], cell['delta_high'], signed=True)} ({inside})"
 
 
 def display(lines: list[Line], datasets: list[str]) -> pd.DataFrame:

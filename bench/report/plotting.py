@@ -76,6 +76,7 @@ CI_METHODS = {
     "images, n = 1": "one run: bootstrap over images",
     "videos, n = 1": "one run: bootstrap over videos",
     "none": "none (n = 1, no per-image counts)",
+    "identical runs: no CI": "none (every seed gave the same mIoU)",
 }
 ORACLE_MARK = " (oracle: {})"
 

@@ -11,21 +11,20 @@ from bench.report.stats import (
     Comparison,
 )
 from bench.report.table_model import (
-    ORACLE_LABEL,
-    PROTOCOL_LABEL,
     Table,
+    ci_digits,
     fmt_ci,
     fmt_p,
     is_blank,
+    row_marks,
 )
 
 
 def row_name(table: Table, i: int) -> str:
+    """The row's factor value, its other keys, and its marks (oracle input, at chance, constant prediction)."""
     row = table.frame.loc[i]
     extra = ", ".join(f"{k}={row[k]}" for k in table.key_columns[1:] if not is_blank(row[k]))
-    oracle = f" {ORACLE_LABEL.format(row['oracle'])}" if row.get("oracle") else ""
-    protocol = f" {PROTOCOL_LABEL.format(row['protocol'])}" if row.get("protocol") else ""
-    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + protocol + oracle
+    return f"{row[table.factor_label]}" + (f" ({extra})" if extra else "") + row_marks(row)
 
 
 def mean_ci(table: Table, i: int) -> str:
@@ -52,7 +51,8 @@ def pair_text(table: Table, i: int, j: int, comparison: Comparison, holm: bool =
     a, b = row_name(table, i), row_name(table, j)
     if not comparison.tested:
         return f"{a} vs {b}: {comparison.method} (Δ {100 * comparison.delta:+.1f})"
-    delta = f"{100 * comparison.delta:+.1f} {fmt_ci(100 * comparison.ci_low, 100 * comparison.ci_high, 1, signed=True)}"
+    low, high = 100 * comparison.ci_low, 100 * comparison.ci_high
+    delta = f"{100 * comparison.delta:+.{ci_digits(low, high, 1)}f} {fmt_ci(low, high, 1, signed=True)}"
     if comparison.significant:
         return f"{a} > {b}: {delta}, {_p_text(comparison, holm)}"
     return f"{a} vs {b}: no significant difference, {delta}, {_p_text(comparison, holm)}"
@@ -80,12 +80,17 @@ def best_text(table: Table) -> str:
 
 
 def reading(table: Table) -> str:
-    """One sentence from the data: the "best" row only when significant, the lowest row, deltas to the paper."""
+    """One sentence from the data: the "best" and the "lowest" row only when the calibrated test separates them
+    (significantly better / worse than every other row), rows at chance, deltas to the paper."""
     frame = table.frame
     text = best_text(table)
-    if len(frame) > 1:
-        worst = int(frame["miou_mean"].idxmin())
-        text += f"; lowest: {row_name(table, worst)} ({frame.loc[worst, 'miou_mean']:.1f})"
+    lowest = table.lowest
+    if lowest is not None and lowest.found:
+        where = mean_ci(table, lowest.index)
+        text += f"; lowest: {row_name(table, lowest.index)} ({where}; significantly below every other row)"
+    at_chance = [row_name(table, i) for i in frame.index if frame.loc[i].get("at_chance")]
+    if at_chance:
+        text += f"; at chance: {', '.join(at_chance)}"
     with_paper = frame[frame["paper_miou"].notna()]
     if not with_paper.empty:
         parts = [f"{r[table.factor_label]} {r['delta_paper']:+.1f}" for _, r in with_paper.iterrows()]

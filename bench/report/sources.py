@@ -23,7 +23,8 @@ from bench.config import Config, ConfigError, apply_overrides, from_dict, read_y
 from bench.errors import BenchError
 from bench.grid import manifest
 from bench.grid.spec import Grid, build_grid
-from bench.run.fingerprint import code_changes, code_fingerprint
+from bench.models import registry
+from bench.run.fingerprint import code_changes, code_fingerprint, unchecked_plugins
 from bench.run.reads import RecordState
 from bench.run.rundir import RunDir
 from bench.run.validity import record_problem
@@ -50,6 +51,7 @@ class TableSource:
     invalid: list[str] = field(default_factory=list)  # "<record.json path>: <reason>" of skipped records
     duplicates: list[str] = field(default_factory=list)  # "<run id>: <path> (also <first path>)" left out
     hint: str = ""  # why the runs of another sweep of this grid are not shown, if they exist
+    unchecked: list[str] = field(default_factory=list)  # "<run id>: plugin X": code not checked (not found here)
 
 
 def validate_record(record: Any) -> str | None:
@@ -58,20 +60,34 @@ def validate_record(record: Any) -> str | None:
     return record_problem(record)
 
 
+def record_plugins(record: dict[str, Any]) -> list[str]:
+    """The plugins a record's model depends on: none for a built-in model; else those its code fingerprint
+    hashed (a record without a fingerprint: every plugin its config lists)."""
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    if registry.is_builtin(str((config.get("model") or {}).get("name"))):
+        return []
+    code = record.get("code")
+    if isinstance(code, dict) and isinstance(code.get("plugins"), dict):
+        return sorted(map(str, code["plugins"]))
+    return [str(p) for p in config.get("plugins") or []]
+
+
 def stale_reason(record: dict[str, Any]) -> str | None:
-    """Why a valid record was made by other code than this checkout's (``bench.run.fingerprint``), or None."""
-    plugins = list((record.get("config") or {}).get("plugins") or [])
-    try:
-        current = code_fingerprint(plugins)
-    except Exception as err:  # a plugin that no longer imports cannot be checked: not silently current
-        return f"stale: its plugins {plugins} cannot be imported to check their code ({type(err).__name__}: {err})"
-    changes = code_changes(record.get("code"), current)
+    """Why a valid record was made by other code than this checkout's (``bench.run.fingerprint``), or None. A
+    plugin that cannot be found here is not checked (``unchecked_reason``), never imported."""
+    changes = code_changes(record.get("code"), code_fingerprint(record_plugins(record)))
     if not changes:
         return None
     return (
         f"stale: code changed ({'; '.join(changes)}); train it again (bench sweep SPEC --rerun-stale) or "
         f"pass --accept-stale to report it as it is"
     )
+
+
+def unchecked_reason(record: dict[str, Any]) -> str | None:
+    """``"<run id>: plugin X"`` when a record's plugin cannot be found here, so its code is not checked; else None."""
+    missing = unchecked_plugins(code_fingerprint(record_plugins(record)))
+    return f"{record.get('run_id')}: plugin {', '.join(missing)}" if missing else None
 
 
 def read_run_record(
@@ -120,6 +136,7 @@ def records_from_folder(folder: Path, strict: bool = False, accept_stale: bool =
         origin=str(folder),
         invalid=invalid,
         duplicates=duplicates,
+        unchecked=[u for u in map(unchecked_reason, records) if u],
     )
 
 
@@ -182,6 +199,7 @@ def records_from_grid(grid: Grid, strict: bool = False, accept_stale: bool = Fal
         overrides=list(grid.overrides),
         invalid=invalid,
         hint=other_sweep_hint(expected, manifest_ids, len(records)),
+        unchecked=[u for u in map(unchecked_reason, records) if u],
     )
 
 
@@ -208,7 +226,8 @@ def load_source(
     if path.is_dir():
         return records_from_folder(path, strict, accept_stale)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
-        return records_from_grid(build_grid(path, list(overrides)), strict, accept_stale)
+        # recorded: a plugin that is not importable here is described as the last sweep recorded it
+        return records_from_grid(build_grid(path, list(overrides), recorded=True), strict, accept_stale)
     if not path.exists():
         raise ReportError(
             f"{source}: no such file or folder; pass a grid spec (ablations/*.yaml) or a folder holding run records"

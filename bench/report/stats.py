@@ -19,9 +19,11 @@ The unit that varies is the seed (the training run): two runs of one config diff
 far more than the image-sampling noise of one run, so every claim about a config is made over seeds.
 
 * ``row_stats``: mean and sample std (ddof=1) of the runs' mIoU; n >= 2: 95% CI = mean ± t(0.975, n-1) · s/√n
-  (``ci_method`` "t over seeds"). n = 1: a percentile bootstrap over validation images, or videos for a
-  whole-video record (``REPLICATES`` replicates, RNG seed ``RNG_SEED``), a within-run interval that knows
-  nothing of seed-to-seed variance ("images, n = 1" / "videos, n = 1"); without counts, no CI ("none").
+  (``ci_method`` "t over seeds"); runs that all gave the same mIoU have no CI (``IDENTICAL``: the spread is
+  unknown, and a zero-width interval would claim it is zero). n = 1: a percentile bootstrap over validation
+  images, or videos for a whole-video record (``REPLICATES`` replicates, RNG seed ``RNG_SEED``), a within-run
+  interval that knows nothing of seed-to-seed variance ("images, n = 1" / "videos, n = 1"); without counts, no
+  CI ("none").
 * ``mvc_bootstrap_ci``: the same over videos for a run's mVC (window sums and counts per video).
 * ``compare(a, b)``: delta = mean mIoU(a) - mean mIoU(b) over all their runs; Welch's t-test (unequal
   variances, Welch–Satterthwaite df), two-sided p, 95% CI = delta ± t(0.975, df) · SE, so the CI excludes 0
@@ -29,7 +31,7 @@ far more than the image-sampling noise of one run, so every claim about a config
 * ``pairwise(rows)``: every pair of rows compared, p-values Holm-adjusted over the pairs that were tested
   (``Comparison.p_adjusted``; ``significant`` uses it).
 * ``best_row``: a row is "best" only if it is significantly better (adjusted p < alpha, delta > 0) than every
-  other row.
+  other row; ``best_row(..., lowest=True)``: "lowest" only if significantly worse than every other row.
 * ``chance_miou``: the constant majority-class predictor: IoU of that class = its pixel share, every other
   present class 0, averaged over the classes present.
 """
@@ -53,6 +55,7 @@ ALPHA = 0.05
 STRONG_ALPHA = 0.01
 SIG_LEGEND = "`*` p < 0.05, `**` p < 0.01 (Holm-adjusted)"
 NO_TEST = "n < 2: no test"
+IDENTICAL = "identical runs: no CI"  # every seed gave the same mIoU (e.g. a constant predictor)
 WELCH = "Welch t-test over seeds"
 
 
@@ -264,6 +267,8 @@ def row_stats(runs: Sequence[RunCounts], replicates: int = REPLICATES, seed: int
     mean = float(values.mean())
     if n > 1:
         std = float(values.std(ddof=1))
+        if std == 0.0:  # identical runs: the seed-to-seed spread is unknown, not zero (a zero-width CI claims it)
+            return RowStats(mean, std, n, math.nan, math.nan, IDENTICAL)
         half = float(student_t.ppf(1 - ALPHA / 2, n - 1)) * std / math.sqrt(n)
         return RowStats(mean, std, n, mean - half, mean + half, "t over seeds")
     if runs[0].has_images:
@@ -354,14 +359,18 @@ class BestResult:
 
 
 def best_row(
-    rows: Sequence[Sequence[RunCounts]], family: dict[tuple[int, int], Comparison] | None = None
+    rows: Sequence[Sequence[RunCounts]],
+    family: dict[tuple[int, int], Comparison] | None = None,
+    lowest: bool = False,
 ) -> BestResult:
-    """The row significantly better (Holm-adjusted) than every other row, if any."""
+    """The row significantly better (Holm-adjusted) than every other row, if any; ``lowest``: the row
+    significantly worse than every other row (its comparisons are then ``row - other``, all negative)."""
     if len(rows) < 2:
         return BestResult(None, {})
     family = pairwise(rows) if family is None else family
+    sign = -1.0 if lowest else 1.0
     for candidate in range(len(rows)):
         comparisons = {other: oriented(family, candidate, other) for other in range(len(rows)) if other != candidate}
-        if all(c is not None and c.significant and c.delta > 0 for c in comparisons.values()):
+        if all(c is not None and c.significant and sign * c.delta > 0 for c in comparisons.values()):
             return BestResult(candidate, comparisons)
     return BestResult(None, {})

@@ -13,15 +13,15 @@ import pandas as pd
 
 from bench.report.sources import ReportError
 from bench.report.table_model import (
+    CONSTANT_MARK,
     MISSING,
-    ORACLE_LABEL,
-    PROTOCOL_LABEL,
     UNSTABLE_MARK,
     Table,
     fmt,
     fmt_ci,
     fmt_p,
     key_text,
+    row_marks,
 )
 
 
@@ -30,11 +30,7 @@ def display_frame(table: Table) -> pd.DataFrame:
     frame = table.frame
     shown = pd.DataFrame({k: frame[k].map(key_text) for k in table.key_columns})
     factor = table.factor_label
-    shown[factor] = [f"{v} {ORACLE_LABEL.format(o)}" if o else v for v, o in zip(shown[factor], frame["oracle"])]
-    if "protocol" in frame:
-        shown[factor] = [
-            f"{v} {PROTOCOL_LABEL.format(p)}" if p else v for v, p in zip(shown[factor], frame["protocol"])
-        ]
+    shown[factor] = [f"{v}{row_marks(row)}" for v, (_, row) in zip(shown[factor], frame.iterrows())]
     shown["mIoU (%)"] = frame["miou_mean"].map(fmt)
     shown["std"] = frame["miou_std"].map(fmt)
     shown["n"] = frame["n"].astype(int).astype(str)
@@ -46,12 +42,17 @@ def display_frame(table: Table) -> pd.DataFrame:
         fmt_ci(lo, hi, 2, signed=True) for lo, hi in zip(frame["delta_ref_low"], frame["delta_ref_high"])
     ]
     shown["p"] = frame["p_ref"].map(fmt_p)
-    shown["pixel agreement (%)"] = frame["pixel_agreement_mean"].map(fmt)
-    shown["ETC TC (%)"] = frame["etc_tc_mean"].map(fmt)
-    for window in (8, 16):  # VSPW's video consistency, only in tables of runs that measured it
-        column = f"mvc_{window}_mean"
-        if column in frame and frame[column].notna().any():
-            shown[f"mVC_{window} (%)"] = frame[column].map(fmt)
+    constant = frame["constant_runs"] > 0 if "constant_runs" in frame else pd.Series([False] * len(frame))
+    temporal = [("pixel agreement (%)", "pixel_agreement_mean"), ("ETC TC (%)", "etc_tc_mean")]
+    temporal += [  # VSPW's video consistency, only in tables of runs that measured it
+        (f"mVC_{w} (%)", f"mvc_{w}_mean")
+        for w in (8, 16)
+        if f"mvc_{w}_mean" in frame and frame[f"mvc_{w}_mean"].notna().any()
+    ]
+    for column, source in temporal:  # a constant prediction agrees with itself: trivially 100%, marked
+        shown[column] = [
+            fmt(v) + (CONSTANT_MARK if flag and not math.isnan(v) else "") for v, flag in zip(frame[source], constant)
+        ]
     unstable = frame["latency_unstable"] if "latency_unstable" in frame else [False] * len(frame)
     shown["latency ms"] = [
         UNSTABLE_MARK + fmt(v) if flag and not math.isnan(v) else fmt(v)

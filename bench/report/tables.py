@@ -125,6 +125,7 @@ def summarise(source: TableSource, reference: dict[str, Any]) -> Table:
                 "latency_q75_ms": mean_or_nan(group["latency_q75_ms"]),
                 "oracle": combined(v for v in group["oracle"] if v),
                 "protocol": combined(v for v in group["protocol"] if v),
+                "constant_runs": int((group["predicted_classes"] == 1).sum()),
                 "paper_miou": paper if paper is not None else math.nan,
                 "delta_paper": mean - paper if paper is not None else math.nan,
                 "paper_note": note,
@@ -235,6 +236,7 @@ def add_statistics(table: Table, source: TableSource) -> None:
     frame["sig_ref"] = [c.mark if c else "" for c in comparisons]
     frame["delta_ref_method"] = [c.method if c else "" for c in comparisons]
     table.best = best_row(groups, table.pairs)
+    table.lowest = best_row(groups, table.pairs, lowest=True)
     table.frame = frame[
         table.key_columns
         + [c for c in STAT_COLUMNS if c in frame]
@@ -244,10 +246,23 @@ def add_statistics(table: Table, source: TableSource) -> None:
 
 
 def _add_chance(table: Table, by_run: dict[str, RunCounts]) -> None:
+    """The majority-class mIoU of each dataset, and per row whether it is at chance (``at_chance``): not above
+    that level (its 95% CI reaches it; a row without a CI: its mean)."""
     for dataset, runs in table.runs.groupby("dataset", dropna=False):
         labelled = [by_run[str(i)] for i in runs["run_id"] if by_run[str(i)].label_pixels is not None]
         if labelled:
             table.chance[str(dataset)] = 100 * chance_miou(labelled[0].label_pixels)
+    dataset_of = dict(zip(table.runs["run_id"].astype(str), table.runs["dataset"].astype(str)))
+    at_chance = []
+    for _, row in table.frame.iterrows():
+        chance = table.chance.get(dataset_of.get(str(row["run_ids"]).split()[0], ""), math.nan)
+        low = row["miou_mean"] if math.isnan(row["ci_low"]) else row["ci_low"]
+        at_chance.append(bool(not math.isnan(chance) and low <= chance + CHANCE_TOLERANCE))
+    table.frame["at_chance"] = at_chance
+
+
+# mIoU points: float noise of a mean of per-class IoUs, far below any difference a table reports
+CHANCE_TOLERANCE = 1e-6
 
 
 __all__ = ["Table", "summarise", "reference_value", "add_statistics"]

@@ -8,7 +8,8 @@ A factory receives the ``ModelConfig`` fields its signature names (nested ``mode
 ``model.options``. A factory argument named like a config field always receives the config's value, so a
 different default there is an error (it would never be used); so is an option that is a config field.
 
-Where a plugin module cannot be imported but a sweep recorded the model's argument names
+A built-in model never imports a plugin, whatever ``plugins:`` lists; ``model_plugins`` names the plugins a
+plugin's model depends on. Where a plugin module cannot be imported but a sweep recorded the model's argument names
 (``registry.record_arguments``, read from the grid's manifest by ``bench status``), those names stand in for
 the factory's signature: the run ids come out the same, and nothing is built.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from bench.config import Config, ModelConfig
 from bench.models import registry
 from bench.models.registry import RegistryError
+from bench.run.plugin_files import imported_modules
 
 # ModelConfig fields no factory receives: the model's name, the plugin options (passed as they are), and the
 # weights loaded into the built model (bench.run.model)
@@ -72,6 +74,15 @@ def _check_shadowing(factory: registry.ModelFactory, model_name: str, config_def
             )
 
 
+def _check_registered(name: str, factory: registry.ModelFactory) -> None:
+    """The shadowing check at registration (``registry.add_registration_check``): a plugin with a clashing
+    default fails when it is imported (``bench models plugins=[...]`` too), not first at ``bench train``."""
+    _check_shadowing(factory, name, flatten_model_config(ModelConfig()))
+
+
+registry.add_registration_check(_check_registered)
+
+
 def factory_arguments(factory: registry.ModelFactory, model_cfg: ModelConfig) -> dict[str, Any]:
     """The keyword arguments ``factory`` receives for ``model_cfg`` (module docstring)."""
     _check_shadowing(factory, model_cfg.name, flatten_model_config(ModelConfig()))
@@ -100,7 +111,10 @@ def _arguments(accepted: list[str], model_cfg: ModelConfig) -> dict[str, Any]:
 
 def model_arguments(cfg: Config) -> dict[str, Any]:
     """The keyword arguments the model factory of ``cfg`` receives (its plugins imported first; a plugin that
-    cannot be imported is an error, unless the model's argument names were recorded: module docstring)."""
+    cannot be imported is an error, unless the model's argument names were recorded: module docstring). A
+    built-in model imports no plugin: it never depends on one."""
+    if registry.is_builtin(cfg.model.name):
+        return factory_arguments(registry.get_factory(cfg.model.name), cfg.model)
     try:
         registry.load_plugins(cfg.plugins)
     except RegistryError:
@@ -109,3 +123,21 @@ def model_arguments(cfg: Config) -> dict[str, Any]:
             raise
         return _arguments(recorded, cfg.model)
     return factory_arguments(registry.get_factory(cfg.model.name), cfg.model)
+
+
+def model_plugins(cfg: Config) -> tuple[str, ...]:
+    """The plugins of ``cfg.plugins`` that the run's model depends on (part of its identity and fingerprint).
+
+    None for a built-in model. For a plugin's model: the listed plugin that registers it (the factory's module,
+    a package above it, or a plugin whose project-local imports reach it, ``bench.run.plugin_files``); when none
+    of them can be told (or the plugin is not importable here and a sweep recorded no owner), all of them.
+    Call after ``model_arguments`` (which imports the plugins)."""
+    if not cfg.plugins or registry.is_builtin(cfg.model.name):
+        return ()
+    listed = tuple(cfg.plugins)
+    module = registry.factory_module(cfg.model.name)
+    if module is None:
+        recorded = registry.recorded_plugins(cfg.model.name)
+        return tuple(p for p in listed if p in recorded) or listed if recorded is not None else listed
+    owners = tuple(p for p in listed if module == p or module.startswith(p + ".") or module in imported_modules(p))
+    return owners or listed

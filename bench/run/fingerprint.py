@@ -4,6 +4,7 @@
     code = code_fingerprint(["examples.temporal_mean"])
     # {"suite": "3f9c...", "plugins": {...}, "commit": ..., "dirty": ...}
     code_changes(record["code"], code)                    # [] or ["plugin examples.temporal_mean", "suite sources"]
+    unchecked_plugins(code)                               # plugins not found here: their code is not checked
 
 What is hashed (SHA-1 of the file contents, not of their timestamps):
 
@@ -11,9 +12,12 @@ What is hashed (SHA-1 of the file contents, not of their timestamps):
   seeding, distributed, the computing modules of ``bench.engine`` and ``bench.evaluation``, and how ``bench.run``
   builds a model). Editing the reports, the grids
   or the CLI leaves it unchanged: they never change a number a run produces.
-* ``plugins``: each plugin module a config lists (``plugins:``), by the file it was imported from; a plugin
-  that is a package is hashed with every ``.py`` file below it. Code a plugin imports from elsewhere is not
-  hashed (list that module in ``plugins:`` too).
+* ``plugins``: each plugin module the run's model depends on (``RunIdentity.plugins``: the plugin that
+  registers it; a built-in model depends on none, whatever ``plugins:`` lists), hashed with every
+  project-local module it imports (``bench.run.plugin_files``: read from the import statements, never by
+  importing); a plugin that is a package is hashed with every ``.py`` file below it. A plugin that cannot be
+  found here hashes to ``"unavailable"``: its code cannot be checked (``unchecked_plugins``), which is not a
+  change (``bench status`` and ``bench report`` work without the plugin and say so).
 
 ``commit`` and ``dirty`` (``git status --porcelain`` of the sources is not empty) are provenance only: two
 checkouts at the same commit with the same edits give the same ``suite`` hash, and the hash, not the commit,
@@ -24,15 +28,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 from bench.run import git
+from bench.run.plugin_files import plugin_files
 
 REPO_ROOT = git.REPO_ROOT
+UNAVAILABLE = "unavailable"  # the hash of a plugin that cannot be found here
 COMPUTING: tuple[str, ...] = (
     "bench/models",
     "bench/data",
@@ -75,6 +78,7 @@ NOT_COMPUTING_RUN: tuple[str, ...] = (
     "bench/engine/divergence.py",
     "bench/evaluation/__init__.py",
     "bench/evaluation/latency.py",
+    "bench/evaluation/latency_input.py",
     "bench/evaluation/fps.py",
     "bench/evaluation/latency_stats.py",
     "bench/evaluation/flops.py",
@@ -93,12 +97,17 @@ def _python_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.is_file() else []
 
 
+def hash_labelled(files: list[tuple[str, Path]]) -> str:
+    """SHA-1 over (label, contents) of ``files``, in the given order."""
+    digest = hashlib.sha1()
+    for label, file in files:
+        digest.update(label.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def hash_files(files: list[Path], root: Path) -> str:
     """SHA-1 over (path relative to ``root``, contents) of ``files``, in the given order."""
-    digest = hashlib.sha1()
-    for file in files:
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return hash_labelled([(file.relative_to(root).as_posix(), file) for file in files])
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,19 +118,11 @@ def suite_hash() -> str:
 
 
 def plugin_hash(module_name: str) -> str:
-    """The hash of a plugin module's source file, found without running it (``importlib.util.find_spec``); a
-    package: every .py file below it. "unavailable" when the module cannot be found."""
-    module = sys.modules.get(module_name)
-    try:
-        origin = getattr(module, "__file__", None) if module else importlib.util.find_spec(module_name).origin
-    except (ImportError, AttributeError, ValueError):  # find_spec: None (AttributeError) or a broken parent
-        origin = None
-    if not origin or not Path(origin).is_file():
-        return "unavailable"
-    path = Path(origin).resolve()
-    if path.name == "__init__.py":
-        return hash_files(_python_files(path.parent), path.parent.parent)
-    return hash_files([path], path.parent)
+    """The hash of a plugin's source files (``bench.run.plugin_files``: the module, or every .py file of its
+    package, and every project-local module it imports), found without running them; ``UNAVAILABLE`` when the
+    module cannot be found."""
+    files = plugin_files(module_name)
+    return hash_labelled(files) if files else UNAVAILABLE
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,16 +148,25 @@ def code_fingerprint(plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any
 def code_changes(stored: Any, current: dict[str, Any]) -> list[str]:
     """What differs between a stored fingerprint and the current one: [] when the same code made the record.
 
-    A record without a fingerprint (made before fingerprints existed) is one change that says so.
+    Only the plugins of ``current`` count (the ones the run depends on now: a plugin that a record made by an
+    older version also hashed cannot change this run); one whose code cannot be found here is not compared
+    (``unchecked_plugins``). A record without a fingerprint (made before fingerprints existed) is one change that
+    says so.
     """
     if not isinstance(stored, dict) or "suite" not in stored:
         return ["the record has no code fingerprint (made by an older version of the suite)"]
+    before = stored.get("plugins") if isinstance(stored.get("plugins"), dict) else {}
     changes = [
         f"plugin {name}"
-        for name in sorted(set(stored.get("plugins") or {}) | set(current["plugins"]))
-        if (stored.get("plugins") or {}).get(name) != current["plugins"].get(name)
+        for name, digest in sorted(current["plugins"].items())
+        if digest != UNAVAILABLE and before.get(name) != digest
     ]
     if stored["suite"] != current["suite"]:
         was = f" (made at commit {str(stored['commit'])[:10]}{', dirty' if stored.get('dirty') else ''})"
         changes.append("suite sources" + (was if stored.get("commit") else ""))
     return changes
+
+
+def unchecked_plugins(current: dict[str, Any]) -> list[str]:
+    """The plugins of a fingerprint whose code cannot be found here (``UNAVAILABLE``): not checked, not changed."""
+    return sorted(name for name, digest in current["plugins"].items() if digest == UNAVAILABLE)

@@ -9,8 +9,10 @@
 
 **What is hashed.** Only what changes the numbers a run produces:
 
-* ``model``: its registered ``name``, the ``plugins`` that are imported, and the keyword arguments its factory
-  actually receives (``bench.run.arguments.model_arguments``: the ``ModelConfig`` fields the factory's
+* ``model``: its registered ``name``, the plugins it depends on (``arguments.model_plugins``: the listed
+  plugin that registers a plugin's model; none for a built-in model, so ``plugins:`` in a grid's overrides
+  changes the ids of that plugin's runs only), and the keyword arguments its factory actually receives
+  (``bench.run.arguments.model_arguments``: the ``ModelConfig`` fields the factory's
   signature names, plus ``model.options``). A field the model does not take is not part of the run: the
   per-frame baseline has one id whatever ``model.memory_length`` or ``model.key_channels`` say.
 * ``model.weights``: ``model.checkpoint`` and ``model.checkpoint_format`` when a checkpoint is loaded into the
@@ -40,7 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.config import Config, ConfigError, dotted_items, from_dict, to_dict
-from bench.run.arguments import flatten_model_config, model_arguments
+from bench.models.registry import RegistryError
+from bench.run.arguments import flatten_model_config, model_arguments, model_plugins
 
 ID_SCHEME = 2  # 1: sha1 of every result field, defaults included (before 2026-11); 2: this module
 SECTIONS: tuple[str, ...] = ("data", "train", "eval")
@@ -119,6 +122,7 @@ class RunIdentity:
 
     config: Config
     model_args: dict[str, Any]
+    plugins: tuple[str, ...]  # the plugins the model depends on (``model_plugins``): hashed, fingerprinted
     full: dict[str, Any]  # everything the run computes from, defaults included (what ``differences`` compares)
     sparse: dict[str, Any]  # non-default values only: what the id hashes
     config_hash: str
@@ -131,16 +135,17 @@ class RunIdentity:
     @classmethod
     def of(cls, cfg: Config) -> RunIdentity:
         args = model_arguments(cfg)
-        full = _full_identity(cfg, args)
+        plugins = model_plugins(cfg)
+        full = _full_identity(cfg, args, plugins)
         sparse = _sparse_identity(cfg, full)
         digest = hashlib.sha1(json.dumps(sparse, sort_keys=True).encode()).hexdigest()
-        return cls(cfg, args, full, sparse, digest)
+        return cls(cfg, args, plugins, full, sparse, digest)
 
 
-def _full_identity(cfg: Config, model_args: dict[str, Any]) -> dict[str, Any]:
+def _full_identity(cfg: Config, model_args: dict[str, Any], plugins: tuple[str, ...]) -> dict[str, Any]:
     values = to_dict(cfg)
     skip = PERFORMANCE_ONLY | ignored_keys(cfg)
-    ident = {"model": {"name": cfg.model.name, "plugins": list(cfg.plugins), "args": model_args}}
+    ident = {"model": {"name": cfg.model.name, "plugins": list(plugins), "args": model_args}}
     if cfg.model.checkpoint:  # absent without one, so the identities of earlier runs are unchanged
         ident["model"]["weights"] = {"checkpoint": cfg.model.checkpoint, "format": cfg.model.checkpoint_format}
     for section in SECTIONS:
@@ -210,7 +215,11 @@ def differences(stored_config: dict[str, Any], run: Config | RunIdentity) -> lis
     except (ConfigError, TypeError) as err:
         return [f"the stored config cannot be read by this version ({err})"]
     current = run if isinstance(run, RunIdentity) else RunIdentity.of(run)
-    before, now = dotted_items(full_identity(stored)), dotted_items(current.full)
+    try:
+        stored_full = full_identity(stored)
+    except RegistryError as err:  # its model's plugin is not importable here (and no sweep recorded it)
+        return [f"the stored config's model cannot be described here ({err})"]
+    before, now = dotted_items(stored_full), dotted_items(current.full)
     keys = sorted(set(before) | set(now))
     return [
         f"{key}: stored {_show(before, key)}, now {_show(now, key)}"

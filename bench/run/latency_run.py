@@ -22,6 +22,14 @@ the group is measured with its trained weights (its ``latency.json``); every rec
 result under ``"latency"`` with ``"architecture"`` (the key) and ``"measured_run"`` (the run whose
 ``latency.json`` holds it). A group in which a record already has a latency passes that one on.
 
+**Check first, print always.** Whether the result can go into the record is decided before measuring: a record
+that has a latency already keeps it unless ``--overwrite`` (said on stderr at the start, and again at the end),
+and the measurement is still made, written to ``latency.json`` and printed. Nothing a latency does not depend on
+is required: without a checkpoint the model is a random init built without pretrained weights (no ImageNet or RAFT
+file needed), and without the dataset the frames are random frames of the evaluation size (``input`` in the
+result says which; ``bench.evaluation.latency_input``). With ``size`` (H, W) the field's FPS protocol
+(``bench.evaluation.fps``: random frames of that size, fp32) needs no dataset either.
+
 The measurement itself (protocol, statistics) is ``bench.evaluation.latency``; the weights come from
 ``bench.run.model.load_run_model``; the files are written through ``bench.run.rundir.RunDir``.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,8 +52,29 @@ from bench.evaluation.latency import measure_model_latency
 from bench.models.streaming import STREAM_MODES
 from bench.progress import configure_logging
 from bench.run.identity import RunIdentity
-from bench.run.model import build_model, load_run_model
-from bench.run.rundir import RunDir, RunDirError
+from bench.run.model import build_model, load_run_model, without_initial_weights
+from bench.run.rundir import RunDir
+
+log = logging.getLogger("bench.latency")
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _record_plan(folder: RunDir, write_record: bool, overwrite: bool) -> tuple[bool, str]:
+    """(merge the result into record.json?, why not / what happens), decided before anything is measured."""
+    record = folder.read_record().record
+    if not write_record:
+        return False, "not added to record.json (--no-record)"
+    if record is None:
+        return False, f"not added to a record: {folder.record_file} does not exist (the run has not finished)"
+    if "latency" in record and not overwrite:
+        return False, (
+            f"{folder.record_file} already has a latency section and keeps it (pass --overwrite to replace it); "
+            f"this measurement goes to {folder.latency_file} and is printed"
+        )
+    return True, ""
 
 
 def latency_command(
@@ -57,49 +87,51 @@ def latency_command(
     repeats: int | None = None,
     overwrite: bool = False,
     size: Sequence[int] | None = None,
+    missing_data: str = "random",
 ) -> dict[str, Any]:
     """``bench latency``: measure the config's model on its validation clips, or with ``size`` (H, W) under the
-    field's FPS protocol (``bench.evaluation.fps``: random frames of that size, fp32).
+    field's FPS protocol (``bench.evaluation.fps``: random frames of that size, fp32); module docstring: check
+    first, print always.
 
     Writes ``<run dir>/latency.json`` and, with ``write_record`` and an existing ``record.json``, merges the
-    result into it under ``"latency"`` (atomic writes). A latency already in the record is replaced only with
-    ``overwrite`` (then a line on stderr says so); otherwise ``RunDirError`` after latency.json is written.
-    Returns the result dict. The weights are the run's trained ones (``bench.run.model.load_run_model``) when it
-    has a checkpoint, else a random init of ``cfg``'s model (latency does not depend on the weights). ``threads``:
-    CPU threads, default the config's ``threads``.
+    result into it under ``"latency"`` (atomic writes); a latency already in the record is replaced only with
+    ``overwrite``. Returns the result dict. The weights are the run's trained ones
+    (``bench.run.model.load_run_model``) when it has a checkpoint, else a random init of ``cfg``'s model.
+    ``threads``: CPU threads, default the config's ``threads``; ``missing_data``: "random" frames when the
+    dataset cannot be read, or "error".
     """
     folder = RunDir.of(cfg)
+    merge, why_not = _record_plan(folder, write_record, overwrite)
+    if why_not and write_record:
+        _say(why_not)
     if folder.has_checkpoint():
         model, _, meta = load_run_model(folder.path, cfg)
         weights = str(meta["checkpoint"])
     else:
-        model, weights = build_model(cfg), "random init (no checkpoint)"
+        model, weights = build_model(without_initial_weights(cfg)), "random init (no checkpoint)"
     device = resolve_device(cfg.device)
     threads = cfg.threads if threads is None else threads
+    log.info(
+        "measuring %s (%s): modes %s, %d timed frames x %s passes each, %d thread(s)",
+        cfg.model.name, weights, ", ".join(modes), frames, repeats or cfg.launch.latency_repeats, threads,
+    )  # fmt: skip
     if size:
         repeats = cfg.launch.latency_repeats if repeats is None else repeats
         result = measure_fps(model, cfg.model.name, tuple(size), frames, warmup, repeats, device, threads, modes)
         result["weights"] = weights
     else:
         result = measure_model_latency(
-            model, cfg.model.name, cfg.data, cfg.launch, frames, warmup, threads, modes, device, weights, repeats
-        )
+            model, cfg.model.name, cfg.data, cfg.launch, frames=frames, warmup=warmup, threads=threads,
+            modes=modes, device=device, weights=weights, repeats=repeats, missing_data=missing_data,
+        )  # fmt: skip
     saved = folder.write_latency(result)
-    record = folder.read_record().record
-    if write_record and record is not None:
-        replacing = "latency" in record
-        if replacing and not overwrite:
-            raise RunDirError(
-                f"{folder.record_file} already has a latency section; not replaced "
-                f"(the new measurement is in {saved}); pass --overwrite to replace it"
-            )
+    if merge:
+        replacing = "latency" in (folder.read_record().record or {})
         folder.merge_into_record("latency", result, overwrite=overwrite)
         if replacing:
-            print(
-                f"bench: replaced the latency section of {folder.record_file} (--overwrite)",
-                file=sys.stderr,
-                flush=True,
-            )
+            _say(f"replaced the latency section of {folder.record_file} (--overwrite)")
+    elif write_record:
+        _say(f"measured; written to {saved} only ({why_not.split(';')[0]})")
     return result
 
 
@@ -111,7 +143,7 @@ def measure_missing_latency(cfg: Config, frames: int = 30, threads: int | None =
     read = RunDir.of(cfg).read_record()
     if not read.done or "latency" in (read.record or {}):
         return None
-    return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads())
+    return latency_command(cfg, frames=frames, threads=threads or torch.get_num_threads(), missing_data="error")
 
 
 def latency_key(ident: RunIdentity) -> str:
@@ -127,7 +159,7 @@ def latency_key(ident: RunIdentity) -> str:
     described = {
         "model": cfg.model.name,
         "arguments": ident.model_args,
-        "plugins": list(cfg.plugins),
+        "plugins": list(ident.plugins),  # a built-in model depends on none (bench.run.arguments.model_plugins)
         "frames": frames,
         "device": cfg.device,
         "threads": cfg.threads,

@@ -5,6 +5,7 @@
     make = model_builder(cfg, ident.model_args)               # the same, built when called (by the engine)
     model_arguments(cfg)                                      # the keyword arguments the factory receives
     model, cfg, meta = load_run_model("results/runs/<id>")    # the run's config, its checkpoint's weights
+    build_model(without_initial_weights(cfg))                 # random init: no pretrained weights file needed
     meta["iteration"], meta["classes"], meta["checkpoint"]
 
 Weights go into a model here only, through ``bench.weights`` (strict, one-line errors with the likely cause):
@@ -29,7 +30,7 @@ from typing import Any
 
 from torch import nn
 
-from bench.config import Config, from_dict
+from bench.config import Config, from_dict, to_dict
 from bench.data.catalog import dataset_info
 from bench.engine.checkpoint import CheckpointError
 from bench.models import registry
@@ -46,7 +47,8 @@ def model_builder(
     ``RunIdentity.model_args``), wrapped in ``bench.weights.built_with_weights`` when ``model.checkpoint`` is set
     (and ``initial_weights``). Plugins are imported here; the model is built (and weights read) only when it is
     called."""
-    registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
+    if not registry.is_builtin(cfg.model.name):  # a built-in model never depends on a plugin
+        registry.load_plugins(cfg.plugins)  # always strict here: recorded argument names never build a model
     args = model_arguments(cfg) if arguments is None else arguments
     build = functools.partial(registry.create, cfg.model.name, dataset_info(cfg.data).num_classes, args)
     if initial_weights and cfg.model.checkpoint:
@@ -74,6 +76,17 @@ def _stored_config(ckpt: Checkpoint) -> dict[str, Any]:
         ) from None
 
 
+def without_initial_weights(cfg: Config) -> Config:
+    """A copy of ``cfg`` whose model starts from a random init: no ImageNet backbone, no RAFT weights file (nor
+    accel's ``model.options.update_pretrained_path``). For a model whose weights come from a checkpoint next, or
+    whose weights do not matter (latency): nothing then asks for a weights file."""
+    values = to_dict(cfg)
+    values["model"].update(pretrained=False, pretrained_path="")
+    values["model"]["flow"]["weights"] = ""
+    values["model"]["options"] = {k: v for k, v in values["model"]["options"].items() if k != "update_pretrained_path"}
+    return from_dict(Config, values)
+
+
 def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Module, Config, dict[str, Any]]:
     """(model with the trained weights, the run's ``Config``, checkpoint metadata).
 
@@ -92,7 +105,8 @@ def load_run_model(run: str | Path, cfg: Config | None = None) -> tuple[nn.Modul
             f"{path} was trained on classes {list(stored_classes)} but the catalog now describes "
             f"{cfg.data.dataset} as {classes}; evaluate it with the protocol it was trained on"
         )
-    model = build_model(cfg, initial_weights=False)  # the run's checkpoint holds every weight
+    # every weight comes from the run's checkpoint (strict): no pretrained file, no released file is read
+    model = build_model(without_initial_weights(cfg), initial_weights=False)
     load_weights(model, ckpt, "bench")
     meta = dict(ckpt.meta)
     meta["checkpoint"] = path

@@ -24,6 +24,7 @@ import yaml
 
 from bench.atomic import read_json
 from bench.config import ConfigError
+from bench.errors import BenchError, shorten
 from bench.run.validity import record_problem
 
 SHOWN_DIFFERENCES = 3
@@ -79,6 +80,7 @@ class Reuse:
     problem: str = ""
     mismatch: bool = False
     stale: tuple[str, ...] = ()  # what code changed since the record was made (``fingerprint.code_changes``)
+    unchecked: tuple[str, ...] = ()  # plugins of a done record whose code cannot be found here (not checked)
 
     @property
     def done(self) -> bool:
@@ -150,12 +152,14 @@ def foreign_folder(folder: Path, config_file: Path, run_files: frozenset[str]) -
 def error_payload(err: BaseException, job_id: str | None) -> dict[str, Any]:
     """What ``error.json`` holds: exception type, message, the traceback and its last line, where and when."""
     lines = traceback.format_exception(type(err), err, err.__traceback__)
-    # the traceback's last entry ("ValueError: message"), on one line even when the message has several
-    last = " ".join("".join(traceback.format_exception_only(type(err), err)).split())
+    # the traceback's last entry ("ValueError: message"), on one line even when the message has several; a long
+    # one keeps its end (a dataset error ends with what to download and from where)
+    last = shorten("".join(traceback.format_exception_only(type(err), err)), 400)
     return {
         "error": type(err).__name__,
+        "user_error": isinstance(err, BenchError),  # bad input or files, the same for every run that reads them
         "message": str(err),
-        "last_line": last if len(last) <= 400 else last[:397] + "...",
+        "last_line": last,
         "traceback": "".join(lines),
         "host": socket.gethostname(),
         "pid": os.getpid(),

@@ -22,7 +22,7 @@ from typing import Any
 from bench import __version__
 from bench.config import Config, to_dict
 from bench.data.catalog import dataset_info
-from bench.evaluation.measure import cpu_model
+from bench.evaluation.measure import cpu_details, cpu_model
 from bench.run.fingerprint import code_fingerprint, git_state
 from bench.run.identity import RunIdentity
 from bench.run.validity import RECORD_SCHEMA
@@ -54,8 +54,9 @@ def package_versions() -> dict[str, str | None]:
 
 def environment_info() -> dict[str, Any]:
     """Where and with what a run executes: git commit and dirty flag (those of ``fingerprint.git_state``, as in
-    the record's ``code``), package versions, host, CPU model and
-    count, GPU name (reports print them as the provenance of a table, bench.report.provenance)."""
+    the record's ``code``), package versions, host, CPU model, its family / model / stepping and ISA flags, torch's
+    CPU kernel level, CPU count, torch threads, GPU name (reports print them as the provenance of a table,
+    bench.report.provenance)."""
     import torch  # see package_versions
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -67,6 +68,8 @@ def environment_info() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
+        "cpu": cpu_details(),  # family / model / stepping and the ISA flags that decide torch's kernels
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch picked: AVX2, AVX512...
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
@@ -102,7 +105,7 @@ class RunStamp:
             to_dict(cfg),
             ident.config_hash,
             tuple(dataset_info(cfg.data).class_names),
-            code_fingerprint(cfg.plugins),
+            code_fingerprint(ident.plugins),
         )
 
 

@@ -47,7 +47,7 @@ def checkpoint_verdict(path: Path, stamp: dict[str, Any], ident: RunIdentity, st
         return Verdict(mismatch_text(path.parent, path.name, [f"run id {stamp['run_id']}"]), mismatch=True)
     code = stamp.get("code")
     if isinstance(code, dict):
-        changes = code_changes(code, code_fingerprint(ident.config.plugins))
+        changes = code_changes(code, code_fingerprint(ident.plugins))  # the model's own plugins only
     else:
         changes = ["the checkpoint has no code fingerprint (saved by an older version of the suite)"]
     if not changes:

@@ -6,9 +6,11 @@
 
 Reused only when nothing says otherwise: a folder that is not a run of this suite (``reads.foreign_folder``),
 a record or ``config.yaml`` of another config (``identity.differences`` not empty), a finished record made by
-other code (``bench.run.fingerprint``: stale), an unfinished run's checkpoint of another run or of other code
-(``bench.run.resume``). ``bench.run.rundir.RunDir`` is the only caller and names the files; this module reads
-them through it (it never imports it: ``run`` is a ``RunDir``).
+other code (``bench.run.fingerprint``: stale; a plugin not found here is not checked, ``Reuse.unchecked``), an
+unfinished run's checkpoint of another run or of other code (``bench.run.resume``). A missing folder may hold
+its run under an older id (``bench.run.moved``: the mv that adopts it, never importing another run's plugin).
+``bench.run.rundir.RunDir`` is the only caller and names the files; this module reads them through it (it never
+imports it: ``run`` is a ``RunDir``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.errors import BenchError, one_line
-from bench.run.fingerprint import code_changes, code_fingerprint
+from bench.run.fingerprint import code_changes, code_fingerprint, unchecked_plugins
 from bench.run.identity import RunIdentity, differences
+from bench.run.moved import moved_run
 from bench.run.reads import RecordRead, RecordState, Reuse, RunDirError, mismatch_text, stale_text
 
 
@@ -35,7 +38,7 @@ def _stored_configs(run: Any, read: RecordRead) -> list[tuple[str, dict[str, Any
 def inspect(run: Any, ident: RunIdentity) -> Reuse:
     """The reuse decision for the folder ``run`` (a ``RunDir``) and the run ``ident`` (module docstring)."""
     if not run.path.exists():
-        moved = "" if ident.config.run_dir else run._moved_run(ident)
+        moved = "" if ident.config.run_dir else moved_run(run.path, ident, run.sibling_config)
         return Reuse(RecordRead(RecordState.MISSING), moved, mismatch=bool(moved))
     read = run.read_record()
     if read.state is RecordState.CORRUPT:
@@ -52,10 +55,11 @@ def inspect(run: Any, ident: RunIdentity) -> Reuse:
         if diffs:
             return Reuse(read, mismatch_text(run.path, name, diffs), mismatch=True)
     if read.done and read.record is not None:
-        changes = code_changes(read.record.get("code"), code_fingerprint(ident.config.plugins))
+        code = code_fingerprint(ident.plugins)  # the model's own plugins (none for a built-in model)
+        changes = code_changes(read.record.get("code"), code)
         if changes:
             return Reuse(read, stale_text(run.record_file, run.stale_mark, changes), stale=tuple(changes))
-        return Reuse(read)
+        return Reuse(read, unchecked=tuple(unchecked_plugins(code)))
     try:
         verdict = run.checkpoint_verdict(ident)
     except BenchError as err:  # an unreadable checkpoint: the engine's message says what to do

@@ -30,7 +30,7 @@ from bench.config import Config, ConfigError, check_inside, check_safe_name, loa
 from bench.engine import train_log
 from bench.engine.job import TrainPaths
 from bench.run import claims, reuse
-from bench.run.identity import RunIdentity, differences
+from bench.run.identity import RunIdentity
 from bench.run.liveness import current_job_id
 from bench.run.reads import (
     RecordRead,
@@ -161,6 +161,11 @@ class RunDir:
         return self.path / WANDB
 
     @property
+    def latency_file(self) -> Path:
+        """Where ``bench latency`` keeps its last measurement (``write_latency``)."""
+        return self.path / LATENCY
+
+    @property
     def curves_file(self) -> Path:
         return self.path / CURVES
 
@@ -191,7 +196,7 @@ class RunDir:
 
     def write_latency(self, result: dict[str, Any]) -> Path:
         """``latency.json``: the last ``bench latency`` measurement of this run (atomic)."""
-        return write_json_atomic(self.path / LATENCY, result)
+        return write_json_atomic(self.latency_file, result)
 
     def read_log(self) -> train_log.LogRead:
         """The run's ``log.jsonl`` (``FileNotFoundError`` when there is none)."""
@@ -308,26 +313,16 @@ class RunDir:
         """Why this folder is not a run of this suite ("" when it is one, or does not exist): ``foreign_folder``."""
         return foreign_folder(self.path, self.config_file, RUN_FILES)
 
-    def _moved_run(self, ident: RunIdentity) -> str:
-        """Why not to train: a sibling folder holds this very run under an id of an older scheme ("" if none)."""
-        parent = self.path.parent
-        if not parent.is_dir():
-            return ""
-        for sibling in sorted(parent.glob(f"{ident.config.model.name}-*")):
-            if sibling == self.path or not sibling.is_dir():
-                continue
-            other = RunDir(sibling)
-            try:
-                stored = other.stored_yaml()
-            except RunDirError:
-                stored = None
-            stored = stored or (other.read_record().record or {}).get("config")
-            if isinstance(stored, dict) and not differences(stored, ident):
-                return (
-                    f"this run already exists as {sibling} (an older run id); rename it so it is reused instead "
-                    f"of trained again: mv {sibling} {self.path}"
-                )
-        return ""
+    @staticmethod
+    def sibling_config(path: Path) -> dict[str, Any] | None:
+        """The stored config of the run folder ``path``: its ``config.yaml``, else its record's (None if neither)."""
+        other = RunDir(path)
+        try:
+            stored = other.stored_yaml()
+        except RunDirError:
+            stored = None
+        stored = stored or (other.read_record().record or {}).get("config")
+        return stored if isinstance(stored, dict) else None
 
     # ----------------------------------------------------------------------------------------------
     # claims (bench.run.claims)
