@@ -15,6 +15,8 @@ from safetensors.torch import save_file
 from baselines.image_heads import fcn, pspnet
 from baselines.per_frame import per_frame
 from bench.models.backbone import Backbone, PretrainedWeightsError
+from bench.models.cffm import cffm
+from bench.models.segformer import segformer
 from bench.models.tmanet import tmanet
 from bench.weights import (
     CheckpointFileError,
@@ -229,6 +231,22 @@ def test_a_suite_checkpoint_round_trips_and_another_models_is_named(tmp_path):
     with pytest.raises(WeightsMismatchError) as info:
         load_weights(tmanet(num_classes=4, memory_length=2, key_channels=4, **SMALL), tmp_path / "checkpoint.pt")
     _one_line(info, "query_key.0.0.weight", "[8, 512, 1, 1] in the file but [4, 512, 1, 1]", "key_channels=8")
+
+
+@pytest.mark.parametrize("name", ["segformer", "cffm"])
+def test_a_pyramid_models_own_checkpoint_is_read_as_the_suites(tmp_path, name):
+    """SegFormer and CFFM name their decoder decode_head.* as the official code does; their file is still ours."""
+    build = {
+        "segformer": lambda: segformer(num_classes=3, backbone="mit_tiny", decoder_channels=8),
+        "cffm": lambda: cffm(num_classes=3, memory_length=3, backbone="mit_tiny", decoder_channels=8, cffm_depth=1),
+    }[name]
+    source = _filled(build(), seed=4)
+    torch.save({"model": source.state_dict(), "config": {"model": {"name": name}}}, tmp_path / "checkpoint.pt")
+    for checkpoint_format in ("auto", "bench"):
+        target = build()
+        report = load_weights(target, tmp_path / "checkpoint.pt", checkpoint_format)
+        assert report.layout.format == "bench"
+        assert all(torch.equal(target.state_dict()[k], v) for k, v in source.state_dict().items())
 
 
 def test_a_backbone_file_initialises_the_backbone_only_and_strictly(tmp_path):

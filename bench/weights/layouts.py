@@ -144,10 +144,10 @@ def _mmseg_layout(state: dict[str, Tensor], path: object) -> Layout:
 def guess_format(keys: list[str]) -> str | None:
     """The format the keys are in (None: none of the known layouts)."""
     names = set(keys)
+    if any(k.startswith("backbone.body.") for k in keys):  # first: SegFormer and CFFM keep decode_head.* names
+        return "bench"
     if any(k.startswith("decode_head.") for k in keys):
         return "mmseg"
-    if any(k.startswith("backbone.body.") for k in keys):
-        return "bench"
     if names & {"stem.0.weight", "backbone.stem.0.weight", "backbone.conv1.weight", "backbone.layer1.0.conv1.weight"}:
         return "mmcv_resnet"
     if names & {"conv1.weight", "conv1.0.weight"}:
