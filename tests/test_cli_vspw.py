@@ -69,6 +69,26 @@ def finished(tmp_path_factory) -> tuple[object, object]:
     return cfg, folder
 
 
+def test_the_demo_skips_a_run_whole_videos_cannot_evaluate_and_goes_on(tmp_path, capsys):
+    """DFF on ground-truth flow at k = 3 reads flow from t-2, which the synthetic videos do not carry."""
+    dff, plain = (
+        tiny_config(f"output_root={tmp_path}", "train.iters=1", settings=settings)
+        for settings in (
+            {"model.name": "dff", "model.keyframe_interval": 3, "model.flow.source": "ground_truth"},
+            {"model.memory_length": 1},
+        )
+    )
+    for cfg in (dff, plain):
+        execute(cfg)
+    grid = SimpleNamespace(runs=[SimpleNamespace(run_id="dff", config=dff), SimpleNamespace(run_id="r", config=plain)])
+    assert video_metrics([grid]) == 1
+    assert "dff: no whole-video metrics: whole videos carry ground-truth flow to the previous frame only" in (
+        capsys.readouterr().out
+    )
+    assert "videos" not in RunDir.of(dff).read_record().record
+    assert "videos" in RunDir.of(plain).read_record().record  # the stage went on to the next run
+
+
 def test_whole_video_metrics_join_a_finished_runs_record_and_its_report_table(finished):
     cfg, folder = finished
     grid = SimpleNamespace(runs=[SimpleNamespace(run_id="r", config=cfg)] * 2)  # one run in two grids
