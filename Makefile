@@ -1,8 +1,8 @@
 # The two commands of the README. Each creates (or refreshes) the virtual env first.
 #   make test   - the test suite (CI runs exactly this through .ci/run)
-#   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores)
-#   make demo-sota - make demo plus the comparison table's synthetic twin (ablations/synthetic_sota.yaml; ~6 min more, 23 min in all)
-#   make demo-all  - make demo-sota plus the optical-flow family's keyframe and flow-source grids (~15 min more, 39 min)
+#   make demo   - the whole chain on the synthetic default: ablation grids, latency, report (<= 20 min, 2 CPU cores; README)
+#   make demo-sota - make demo plus the comparison table's and the transformer-era synthetic twins (synthetic_sota.yaml, synthetic_transformers.yaml)
+#   make demo-all  - make demo-sota plus the optical-flow family's keyframe and flow-source grids (27 min more than make demo; README)
 #   make gpu-check - CUDA tests + attention / latency / FPS-protocol / training-step measurements on one GPU (<= 8 min) ->
 #                 gpu-check/report.md and report.json (a CPU smoke run at tiny sizes without CUDA)
 
