@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from helpers import fabricate_records, write_report_spec
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from test_figures import FIGURE_BASE
 
 from bench.grid.spec import build_grid
 from bench.report.build import build_report
+from bench.report.class_figures import _confusion_grid
 from bench.run.rundir import RunDir
 
 
@@ -47,3 +50,22 @@ def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_p
     shares = np.asarray(per_frame.collections[0].get_array()).reshape(4, 4)
     assert np.isclose(shares[1, 2], 100 * 31 * 2 / (2 * (41 + 31 + 2)))  # the seeds' counts are summed first
     assert "per_frame" in figure.reading and "-> " in figure.reading
+
+
+def test_a_many_panel_confusion_figure_measures_its_text_with_one_renderer(tmp_path: Path, monkeypatch) -> None:
+    """Without its own canvas, each seaborn heatmap rendered the whole figure anew (76 renderers for 9 panels; the
+    report of make demo-all peaked at 7.4 GB): every report figure is made by plotting.new_figure."""
+    created: list[int] = []
+    init = RendererAgg.__init__
+
+    def counting(self, *args, **kwargs) -> None:
+        created.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(RendererAgg, "__init__", counting)
+    classes = list("abcd")
+    grids = {f"t: row={i} (n=3)": pd.DataFrame(100 * np.eye(4), index=classes, columns=classes) for i in range(9)}
+    result = _confusion_grid("synthetic", grids, tmp_path)
+    assert isinstance(result.figure.canvas, FigureCanvasAgg)
+    assert len(created) <= 6, len(created)  # the canvas's renderer and the saved PNG's; was one or more per panel
+    assert [p.name for p in result.paths] == ["confusion_synthetic.png", "confusion_synthetic.pdf"]

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.figure import Figure
 
 from bench.report.plotting import (
     FigureResult,
+    new_figure,
     save,
 )
 from bench.report.table_model import row_marks
@@ -44,7 +44,7 @@ def per_class_figures(tables: list[Any], out_dir: Path) -> list[FigureResult]:
     for dataset, rows in by_dataset.items():
         grid = pd.DataFrame(rows).T
         name = f"per_class_iou_{dataset}"
-        fig = Figure(figsize=(max(6.0, 0.55 * grid.shape[1] + 3), max(2.5, 0.4 * grid.shape[0] + 1.5)))
+        fig = new_figure(figsize=(max(6.0, 0.55 * grid.shape[1] + 3), max(2.5, 0.4 * grid.shape[0] + 1.5)))
         ax = fig.subplots()
         sns.heatmap(
             grid,
@@ -121,7 +121,7 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
     rows = math.ceil(len(grids) / cols)
     side = max(3.0, 0.3 * c + 1.6)
     # constrained layout keeps titles, tick labels and the (single, shared) colour bar apart and on the canvas
-    fig = Figure(figsize=(side * cols + 1.2, (side + 0.5) * rows), layout="constrained")
+    fig = new_figure(figsize=(side * cols + 1.2, (side + 0.5) * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax, (label, grid) in zip(axes, grids.items()):
         sns.heatmap(

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.figure import Figure
 
 from bench.report.plotting import (
     ORACLE_MARK,
     FigureResult,
     ci_caption,
     ci_errors,
+    new_figure,
     row_settings,
     save,
 )
@@ -214,7 +214,7 @@ def pareto_figure(tables: list[Any], out_dir: Path) -> FigureResult:
         return FigureResult(name, [], "no run has a latency measurement yet (run `bench latency CONFIG` per run)")
     front = separated_front(points[~points["oracle"]])
     flops = points[points["gflops"].notna()]
-    fig = Figure(figsize=(11, 4) if not flops.empty else (6, 4))
+    fig = new_figure(figsize=(11, 4) if not flops.empty else (6, 4))
     axes = fig.subplots(1, 2 if not flops.empty else 1, squeeze=False)[0]
     _draw_points(axes[0], points, "latency_ms", front.points if front.named else points.iloc[:0], iqr_errors(points))
     # one legend for both panels (same colours), below them: inside, it hid the points it names
@@ -263,7 +263,7 @@ def keyframe_cost_figure(table: Any, out_dir: Path) -> FigureResult:
     panels = [("latency_ms", "latency per frame, ms (streaming median, mean over a keyframe cycle; bars: IQR)")]
     if frame["gflops"].notna().all():
         panels.append(("gflops", "GFLOPs per frame (mean over a keyframe cycle)"))
-    fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
+    fig = new_figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     groups = list(frame.groupby("setting", sort=False))
     readings = []

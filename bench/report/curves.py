@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from bench.atomic import output_file
 from bench.engine import train_log
+from bench.report.plotting import new_figure
 from bench.report.sources import ReportError
 from bench.run.rundir import RunDir
 
@@ -88,7 +89,7 @@ def _plot(ax, points: list[tuple[int, float]], **style) -> None:
 def curves_figure(logs: list[RunLog]) -> Figure:
     """Three stacked axes sharing the iteration axis: loss (solid) and aux loss (dashed), learning rate, and
     validation mIoU (markers). Line labels: the run id (``"<id> aux"`` for the aux loss)."""
-    fig = Figure(figsize=(8.0, 9.0), layout="constrained")
+    fig = new_figure(figsize=(8.0, 9.0), layout="constrained")
     ax_loss, ax_lr, ax_miou = fig.subplots(3, 1, sharex=True)
     for i, log in enumerate(logs):
         colour = f"C{i % 10}"

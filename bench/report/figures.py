@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.figure import Figure
 
 from bench.report.class_figures import confusion_figures, per_class_figures
 from bench.report.cost_figures import is_keyframe_grid, keyframe_cost_figure, pareto_figure
@@ -48,6 +47,7 @@ from bench.report.plotting import (
     annotate_n,
     ci_caption,
     ci_errors,
+    new_figure,
     row_settings,
     save,
 )
@@ -90,7 +90,7 @@ def _reference_lines(ax: Any, table: Any, tables: list[Any]) -> None:
 def memory_length_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> FigureResult:
     """mIoU vs memory length: 95% CI error bars, n per point, per-frame and chance lines, y from 0."""
     frame, settings = table.frame, row_settings(table)
-    fig = Figure(figsize=(5.5, 3.8))
+    fig = new_figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     for setting, rows in frame.groupby(settings, sort=False):
         label = f"TMANet{', ' + setting if setting else ''} (95% CI)"
@@ -121,7 +121,7 @@ def bars_figure(table: Any, out_dir: Path, tables: list[Any] | None = None) -> F
     kinds = list(dict.fromkeys(settings))
     width = 0.8 / len(kinds)
     colours = sns.color_palette("tab10", len(kinds))
-    fig = Figure(figsize=(max(4.0, 1.2 * len(order) + 2), 3.8))
+    fig = new_figure(figsize=(max(4.0, 1.2 * len(order) + 2), 3.8))
     ax = fig.subplots()
     for k, kind in enumerate(kinds):
         rows = frame[settings == kind]
