@@ -137,6 +137,8 @@ def _confusion_grid(dataset: str, grids: dict[str, pd.DataFrame], out_dir: Path)
             annot_kws={"fontsize": 7},
         )
         ax.set_title(_panel_title(label, side), fontsize=8)
+        ax.tick_params(axis="x", labelrotation=90)  # fixed: seaborn's overlap guess depends on the canvas
+        ax.tick_params(axis="y", labelrotation=0)
         ax.set_xlabel("predicted")
         ax.set_ylabel("ground truth")
     for ax in axes[len(grids) :]:
