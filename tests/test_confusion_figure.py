@@ -53,8 +53,9 @@ def test_confusion_figure_sums_seeds_and_normalises_per_ground_truth_class(tmp_p
 
 
 def test_a_many_panel_confusion_figure_measures_its_text_with_one_renderer(tmp_path: Path, monkeypatch) -> None:
-    """Without its own canvas, each seaborn heatmap rendered the whole figure anew (76 renderers for 9 panels; the
-    report of make demo-all peaked at 7.4 GB): every report figure is made by plotting.new_figure."""
+    """Without its own canvas, each panel's seaborn heatmap rendered the whole figure into a new buffer (76
+    renderers for 9 panels; the report of make demo-all peaked at 7.4 GB): report figures come from
+    plotting.new_figure, and the panels are drawn without seaborn's per-call redraw."""
     created: list[int] = []
     init = RendererAgg.__init__
 
